@@ -1,0 +1,49 @@
+"""The ``gestura`` command line. Each subcommand lives in its own module, imported only when used.
+
+A command module provides ``add_arguments(parser)`` and ``run(args) -> int`` and must be cheap to
+import (no torch, no bpy at module level), because ``gestura --help`` imports all of them.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# name -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "info": ("gestura.commands_info", "show the version, the engines this Python can run and the bundled model"),
+}
+
+
+class CommandError(Exception):
+    """A failure the user can fix; printed as one line without a traceback."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = argparse.ArgumentParser(prog="gestura", description="Speech-driven full-body gestures for SMPL-X.")
+    parser.add_argument("--version", action="version", version=f"gestura {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (module_name, help_text) in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        command = sub.add_parser(name, help=help_text, description=help_text)
+        module.add_arguments(command)
+        command.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args._run(args) or 0)
+    except CommandError as error:
+        print(f"gestura {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"gestura {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

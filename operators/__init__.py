@@ -1,0 +1,18 @@
+"""Blender operators. Each module lists its classes in ``CLASSES``; registration order follows ``_MODULES``."""
+import bpy
+
+from . import check_python
+
+_MODULES = (check_python,)
+
+CLASSES = tuple(cls for module in _MODULES for cls in module.CLASSES)
+
+
+def register():
+    for cls in CLASSES:
+        bpy.utils.register_class(cls)
+
+
+def unregister():
+    for cls in reversed(CLASSES):
+        bpy.utils.unregister_class(cls)

@@ -1,0 +1,18 @@
+"""Sidebar panels (3D viewport, tab "Gestura")."""
+import bpy
+
+from . import main
+
+_MODULES = (main,)
+
+CLASSES = tuple(cls for module in _MODULES for cls in module.CLASSES)
+
+
+def register():
+    for cls in CLASSES:
+        bpy.utils.register_class(cls)
+
+
+def unregister():
+    for cls in reversed(CLASSES):
+        bpy.utils.unregister_class(cls)

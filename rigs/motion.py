@@ -1,0 +1,62 @@
+"""The one structure motion travels in between the model, files and Blender.
+
+Same content as a BEAT2 npz: SMPL-X axis-angle poses (N, 55, 3) in radians, local to each
+joint's parent, root translation (N, 3) in metres in the Y-up SMPL-X frame, 100 FLAME
+expression coefficients (N, 100), and the frame rate.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .skeleton import FPS, NUM_EXPRESSIONS, NUM_JOINTS
+
+
+class MotionError(ValueError):
+    """Motion data that cannot be used; the message names the problem and the fix."""
+
+
+@dataclass
+class Motion:
+    poses: np.ndarray  # (N, 55, 3) float32 axis-angle
+    trans: np.ndarray  # (N, 3) float32 metres, SMPL-X frame (Y up)
+    expressions: np.ndarray  # (N, 100) float32
+    fps: float = FPS
+    betas: np.ndarray = field(default_factory=lambda: np.zeros(300, np.float32))
+
+    def __post_init__(self) -> None:
+        self.poses = np.asarray(self.poses, np.float32)
+        self.trans = np.asarray(self.trans, np.float32)
+        self.expressions = np.asarray(self.expressions, np.float32)
+        self.betas = np.asarray(self.betas, np.float32)
+        n = self.poses.shape[0] if self.poses.ndim else -1
+        expected = {
+            "poses": (self.poses, (n, NUM_JOINTS, 3)),
+            "trans": (self.trans, (n, 3)),
+            "expressions": (self.expressions, (n, NUM_EXPRESSIONS)),
+        }
+        for name, (array, shape) in expected.items():
+            if array.shape != shape:
+                raise MotionError(f"motion '{name}' has shape {array.shape}, expected {shape} (N frames)")
+            if not np.isfinite(array).all():
+                raise MotionError(f"motion '{name}' contains NaN or infinite values")
+        if not (self.fps > 0):
+            raise MotionError(f"motion fps must be positive, got {self.fps}")
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.poses.shape[0])
+
+    @property
+    def duration(self) -> float:
+        return self.num_frames / self.fps
+
+    @classmethod
+    def rest(cls, num_frames: int, fps: float = FPS) -> "Motion":
+        return cls(
+            poses=np.zeros((num_frames, NUM_JOINTS, 3), np.float32),
+            trans=np.zeros((num_frames, 3), np.float32),
+            expressions=np.zeros((num_frames, NUM_EXPRESSIONS), np.float32),
+            fps=fps,
+        )

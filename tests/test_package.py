@@ -1,0 +1,40 @@
+"""The package side of the foundation: importable without Blender, a working console command."""
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import REPO
+
+
+def run_python(code: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd="/")
+
+
+def test_inference_import_never_imports_bpy_or_torch():
+    done = run_python(
+        "import sys, gestura, gestura.inference, gestura.rigs.skeleton, gestura.rigs.motion, gestura.cli\n"
+        "gestura.cli.build_parser()\n"
+        "print(sorted(m for m in ('bpy', 'torch') if m in sys.modules))"
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+def test_package_is_installed_from_the_repository_root():
+    done = run_python("import gestura, pathlib; print(pathlib.Path(gestura.__file__).parent)")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(REPO)
+
+
+def test_console_command_reports_version_and_engines():
+    gestura = Path(sys.executable).parent / "gestura"
+    done = subprocess.run([str(gestura), "info"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "gestura 0.1.0" in done.stdout
+    assert "numpy" in done.stdout
+
+
+def test_unknown_command_exits_with_usage_error():
+    done = subprocess.run([sys.executable, "-m", "gestura", "no-such-command"], capture_output=True, text=True)
+    assert done.returncode == 2
+    assert "invalid choice" in done.stderr
