@@ -37,11 +37,26 @@ class GESTURA_AP_preferences(bpy.types.AddonPreferences):
     )
 
     def draw(self, context):
+        from .operators import checkpoint_cache
+
         layout = self.layout
+        layout.use_property_split = True
         layout.prop(self, "engine")
         layout.prop(self, "device")
         layout.prop(self, "checkpoint")
-        row = layout.row()
+        try:
+            path = checkpoint_cache.resolve_path(bpy.path.abspath(self.checkpoint) if self.checkpoint else "")
+            found = path.is_file()
+        except Exception:  # noqa: BLE001 - drawing must never fail
+            path, found = None, False
+        if not self.checkpoint:
+            row = layout.row()
+            row.alignment = "RIGHT"
+            name = path.name if path else "none"
+            row.label(text=f"Bundled model: {name}" if found else "The bundled model is missing", icon="NONE" if found else "ERROR")
+        elif not found:
+            layout.label(text="No file at this path", icon="ERROR")
+        row = layout.row(align=True)
         row.prop(self, "external_python")
         row.operator("gestura.check_external_python")
 
@@ -59,6 +74,8 @@ def unregister():
         bpy.utils.unregister_class(cls)
 
 
-def get(context=None) -> GESTURA_AP_preferences:
+def get(context=None):
+    """The add-on's preferences, or None when the package is registered without being an enabled add-on."""
     context = context or bpy.context
-    return context.preferences.addons[__package__].preferences
+    addon = context.preferences.addons.get(__package__)
+    return addon.preferences if addon is not None else None

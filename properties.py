@@ -1,6 +1,28 @@
-"""Scene-level settings of a generation, shown in the sidebar panel."""
+"""Scene-level settings of a generation (shown in the sidebar) and the running job's status."""
 import bpy
 from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
+
+from . import preferences
+
+ENGINE_OVERRIDE_ITEMS = (
+    ("PREFERENCES", "From Preferences", "Use the engine chosen in the add-on preferences"),
+    ("AUTO", "Auto", "External worker if configured, else PyTorch if importable, else NumPy"),
+    ("NUMPY", "NumPy", "Runs in any Blender with nothing installed"),
+    ("TORCH", "PyTorch", "PyTorch inside Blender's Python (must be installed there)"),
+    ("EXTERNAL", "External Python", "PyTorch in the external Python set in the preferences"),
+)
+
+
+def _style_items(self, context):
+    from .operators import checkpoint_cache
+
+    prefs = preferences.get(context)
+    configured = bpy.path.abspath(prefs.checkpoint) if prefs and prefs.checkpoint else ""
+    try:
+        path = checkpoint_cache.resolve_path(configured)
+    except Exception:  # noqa: BLE001 - drawing must never fail; generating reports the problem
+        return [(checkpoint_cache.DEFAULT_STYLE, "Model Default", "No model checkpoint could be found")]
+    return checkpoint_cache.style_items(path)
 
 
 class GesturaSettings(bpy.types.PropertyGroup):
@@ -12,8 +34,9 @@ class GesturaSettings(bpy.types.PropertyGroup):
         ),
         default="FILE",
     )
-    audio_path: StringProperty(name="Audio File", subtype="FILE_PATH", description="Speech recording (wav, flac, ogg)")
+    audio_path: StringProperty(name="Audio File", subtype="FILE_PATH", description="Speech recording (wav, flac, ogg, mp3)")
     sound_strip: StringProperty(name="Sound Strip", description="Name of the sound strip to read speech from")
+    style: EnumProperty(name="Style", items=_style_items, description="Speaker style, from the loaded model")
     seed: IntProperty(name="Seed", default=0, min=0, description="Random seed: the same seed gives the same motion")
     temperature: FloatProperty(
         name="Temperature",
@@ -26,19 +49,41 @@ class GesturaSettings(bpy.types.PropertyGroup):
     use_upper: BoolProperty(name="Upper Body", default=True, description="Generate spine, head and arms")
     use_hands: BoolProperty(name="Hands", default=True, description="Generate fingers")
     use_lower: BoolProperty(name="Lower Body", default=True, description="Generate legs, pelvis and root motion")
-    start_frame: IntProperty(name="Start Frame", default=1, description="Frame at which the speech starts")
+    start_frame: IntProperty(
+        name="Start Frame", default=1, description="Frame at which the speech starts (a sound strip's own start wins)"
+    )
+    engine: EnumProperty(name="Engine", items=ENGINE_OVERRIDE_ITEMS, default="PREFERENCES")
+    new_armature: BoolProperty(
+        name="New Armature",
+        default=False,
+        description="Always build a new SMPL-X armature instead of animating the selected one",
+    )
+
+    def parts(self) -> tuple:
+        flags = (("face", self.use_face), ("upper", self.use_upper), ("hands", self.use_hands), ("lower", self.use_lower))
+        return tuple(name for name, on in flags if on)
 
 
-CLASSES = (GesturaSettings,)
+class GesturaStatus(bpy.types.PropertyGroup):
+    """Progress of the generation running in the background (window manager data: never undone or saved)."""
+
+    running: BoolProperty(name="Running", default=False)
+    progress: FloatProperty(name="Progress", subtype="FACTOR", min=0.0, max=1.0)
+    message: StringProperty(name="Status")
+
+
+CLASSES = (GesturaSettings, GesturaStatus)
 
 
 def register():
     for cls in CLASSES:
         bpy.utils.register_class(cls)
     bpy.types.Scene.gestura = PointerProperty(type=GesturaSettings)
+    bpy.types.WindowManager.gestura_status = PointerProperty(type=GesturaStatus)
 
 
 def unregister():
+    del bpy.types.WindowManager.gestura_status
     del bpy.types.Scene.gestura
     for cls in reversed(CLASSES):
         bpy.utils.unregister_class(cls)

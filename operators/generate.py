@@ -1,0 +1,413 @@
+"""Generate from audio: speech in, a new action on an SMPL-X armature out.
+
+Three steps, each usable on its own (the tests drive them directly, since ``modal()`` never
+runs in background mode):
+- ``plan_generation`` (main thread) reads the scene, the operator's arguments and the
+  preferences into a ``Plan`` of plain values, loading the checkpoint; every user error surfaces
+  here, before anything runs;
+- ``run_generation`` (any thread) runs the model: no Blender data is touched;
+- ``apply_generation`` (main thread) writes the result, all-or-nothing.
+In the UI the operator runs the middle step on a ``GenerationJob`` thread and stays modal (progress
+bar, Esc cancels); in background mode, or when called from a script, it runs all three in a row.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+import random
+import time
+import traceback
+from dataclasses import dataclass
+
+import bpy
+from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, StringProperty
+
+from .. import preferences
+from ..generation_job import GenerationJob
+from ..jobs import JobError, action_name
+from ..properties import ENGINE_OVERRIDE_ITEMS
+from ..rigs.skeleton import PARTS
+from . import checkpoint_cache, generate_scene
+
+PART_ITEMS = (
+    ("face", "Face", "Jaw and face expression"),
+    ("upper", "Upper Body", "Spine, head and arms"),
+    ("hands", "Hands", "Fingers"),
+    ("lower", "Lower Body", "Legs, pelvis and root motion"),
+)
+
+# Operator arguments that, when given, win over the scene's panel settings.
+_OVERRIDABLE = ("audio_path", "sound_strip", "style", "seed", "temperature", "parts", "start_frame",
+                "engine", "checkpoint", "new_armature")
+
+# The job running in the background, if any: one generation at a time.
+_active_job: GenerationJob | None = None
+
+
+@dataclass
+class Plan:
+    scene_name: str
+    audio_path: str
+    audio_label: str
+    style: str | None
+    seed: int
+    temperature: float
+    parts: tuple
+    start_frame: int
+    engine: str
+    device: str
+    external_python: str
+    checkpoint: object
+    target_name: str | None
+    action_name: str
+
+
+# Errors whose message is written for the user (the rest are bugs). Imported late: the model code
+# is only loaded once a generation runs.
+_USER_ERRORS = (
+    ("..inference.audio", "AudioError"),
+    ("..inference.checkpoint", "CheckpointError"),
+    ("..inference.pipeline", "GenerationError"),
+    ("..inference.engine_external", "ExternalWorkerError"),
+    ("..rigs.motion", "MotionError"),
+)
+
+
+def _user_message(error: BaseException) -> str:
+    """One sentence for Blender's report line."""
+    known = [generate_scene.SceneError, JobError]
+    for module, name in _USER_ERRORS:
+        try:
+            known.append(getattr(importlib.import_module(module, __package__), name))
+        except (ImportError, AttributeError):
+            continue
+    text = " ".join(str(error).split())
+    if isinstance(error, tuple(known)) and text:
+        return text
+    # A bug rather than a user error: one line here, the traceback in the system console.
+    return f"Generation failed with an internal error ({type(error).__name__}: {text}); see the system console"
+
+
+# ---------------------------------------------------------------- step 1: read settings
+
+def plan_generation(context, overrides: dict | None = None) -> Plan:
+    """Everything a generation needs, as plain values; raises a user error naming the fix."""
+    overrides = dict(overrides or {})
+    unknown = set(overrides) - set(_OVERRIDABLE)
+    if unknown:
+        raise JobError(f"unknown generation setting(s) {sorted(unknown)}")
+    scene = context.scene
+    settings = scene.gestura
+    prefs = preferences.get(context)
+
+    def pick(name, scene_value):
+        return overrides[name] if name in overrides else scene_value
+
+    # Audio: an explicit file or strip argument wins, then the panel's choice.
+    start_frame = int(pick("start_frame", settings.start_frame))
+    if overrides.get("audio_path"):
+        audio_path = _audio_file(overrides["audio_path"])
+    elif overrides.get("sound_strip") or ("audio_path" not in overrides and settings.audio_source == "STRIP"):
+        strip = generate_scene.find_sound_strip(scene, overrides.get("sound_strip") or settings.sound_strip)
+        audio_path = generate_scene.strip_audio_file(strip)
+        if "start_frame" not in overrides:
+            # The motion must line up with where the strip's sound begins.
+            start_frame = int(round(strip.frame_start))
+    else:
+        if not settings.audio_path:
+            raise JobError("No audio is chosen: pick a speech recording in the Gestura panel, or a sound strip")
+        audio_path = _audio_file(settings.audio_path)
+
+    parts = overrides.get("parts", settings.parts())
+    parts = tuple(part for part in PARTS if part in set(parts))
+    if not parts:
+        raise JobError("All body parts are switched off: switch on at least one of face, upper body, hands, lower body")
+
+    configured = overrides.get("checkpoint") or (prefs.checkpoint if prefs else "")
+    path = checkpoint_cache.resolve_path(bpy.path.abspath(configured) if configured else "")
+    checkpoint = checkpoint_cache.load(path)
+
+    if "style" in overrides and overrides["style"]:
+        style = overrides["style"]
+    else:
+        style = settings.style if settings.style != checkpoint_cache.DEFAULT_STYLE else None
+        style = style or None
+    if style is not None and style not in checkpoint.styles:
+        choices = ", ".join(checkpoint.styles) or "none"
+        raise JobError(f"Style '{style}' is not in the model '{os.path.basename(path)}': choose one of {choices}")
+
+    engine = pick("engine", settings.engine)
+    if engine == "PREFERENCES":
+        engine = prefs.engine if prefs else "AUTO"
+    device = prefs.device if prefs else "AUTO"
+    external_python = bpy.path.abspath(prefs.external_python) if prefs and prefs.external_python else ""
+
+    seed = int(pick("seed", settings.seed))
+    temperature = float(pick("temperature", settings.temperature))
+    if temperature < 0:
+        raise JobError(f"Temperature {temperature} is negative: use 0 (most likely motion) or more")
+
+    from ..rigs.blender import missing_smplx_bones
+
+    target = generate_scene.resolve_target(context, missing_smplx_bones, bool(pick("new_armature", settings.new_armature)))
+    label = os.path.basename(audio_path)
+    return Plan(
+        scene_name=scene.name, audio_path=audio_path, audio_label=label, style=style, seed=seed,
+        temperature=temperature, parts=parts, start_frame=start_frame, engine=engine.lower(),
+        device=device.lower(), external_python=external_python, checkpoint=checkpoint,
+        target_name=target.name if target is not None else None, action_name=action_name(audio_path, seed),
+    )
+
+
+def _audio_file(path: str) -> str:
+    resolved = os.path.normpath(bpy.path.abspath(path))
+    if not os.path.isfile(resolved):
+        raise JobError(f"Audio file '{resolved}' does not exist: check the path")
+    return resolved
+
+
+# ---------------------------------------------------------------- step 2: run the model (any thread)
+
+def run_generation(plan: Plan, progress=None, cancel=None):
+    """The generated ``Motion`` (30 fps); raises ``pipeline.Cancelled`` when ``cancel()`` turns true."""
+    from ..inference import pipeline
+
+    request = pipeline.GenerationRequest(
+        audio=plan.audio_path, style=plan.style, seed=plan.seed, temperature=plan.temperature,
+        parts=plan.parts, device=plan.device,
+    )
+    return pipeline.generate(request, checkpoint=plan.checkpoint, engine=_engine_argument(plan),
+                             progress=progress, cancel=cancel)
+
+
+def _engine_argument(plan: Plan):
+    if plan.engine == "external":
+        from ..inference.engines import resolve_engine
+
+        return resolve_engine("external", plan.device, python=plan.external_python)
+    return plan.engine
+
+
+def start_job(plan: Plan) -> GenerationJob:
+    global _active_job
+    job = GenerationJob(lambda progress, cancel: run_generation(plan, progress, cancel))
+    _active_job = job.start()
+    return job
+
+
+def job_running() -> bool:
+    return _active_job is not None and _active_job.running
+
+
+# ---------------------------------------------------------------- step 3: write the result (main thread)
+
+def apply_generation(context, plan: Plan, motion) -> generate_scene.Applied:
+    if context.scene.name != plan.scene_name:
+        raise generate_scene.SceneError(
+            f"The scene changed from '{plan.scene_name}' to '{context.scene.name}' while generating: generate again")
+    return generate_scene.apply_motion(
+        context, motion, target_name=plan.target_name, audio_path=plan.audio_path,
+        start_frame=plan.start_frame, action_name=plan.action_name, parts=plan.parts,
+    )
+
+
+def _done_message(plan: Plan, applied, motion, seconds: float) -> str:
+    return (f"Generated {motion.duration:.1f} s of motion for '{plan.audio_label}' on '{applied.armature.name}' "
+            f"as action '{applied.action.name}' (frames {applied.frame_start}-{applied.frame_end}) in {seconds:.1f} s")
+
+
+# ---------------------------------------------------------------- the operators
+
+class GESTURA_OT_generate(bpy.types.Operator):
+    """Generate gesture animation on an SMPL-X armature from a speech recording"""
+
+    bl_idname = "gestura.generate"
+    bl_label = "Generate from Audio"
+    bl_options = {"REGISTER", "UNDO"}
+
+    # SKIP_SAVE everywhere: an argument left out must fall back to the panel, not to the last call.
+    audio_path: StringProperty(name="Audio File", subtype="FILE_PATH", options={"SKIP_SAVE"},
+                               description="Speech recording; empty uses the panel's audio")
+    sound_strip: StringProperty(name="Sound Strip", options={"SKIP_SAVE"},
+                                description="Sound strip to read speech from; empty uses the panel's audio")
+    style: StringProperty(name="Style", options={"SKIP_SAVE"}, description="Style name; empty uses the panel's")
+    seed: IntProperty(name="Seed", min=0, options={"SKIP_SAVE"})
+    temperature: FloatProperty(name="Temperature", min=0.0, soft_max=1.5, default=0.8, options={"SKIP_SAVE"})
+    parts: EnumProperty(name="Parts", items=PART_ITEMS, options={"ENUM_FLAG", "SKIP_SAVE"},
+                        default={"face", "upper", "hands", "lower"})
+    start_frame: IntProperty(name="Start Frame", default=1, options={"SKIP_SAVE"})
+    engine: EnumProperty(name="Engine", items=ENGINE_OVERRIDE_ITEMS, default="PREFERENCES", options={"SKIP_SAVE"})
+    checkpoint: StringProperty(name="Checkpoint", subtype="FILE_PATH", options={"SKIP_SAVE"},
+                               description="Model checkpoint; empty uses the preferences' (or the bundled one)")
+    new_armature: BoolProperty(name="New Armature", options={"SKIP_SAVE"},
+                               description="Build a new SMPL-X armature even when one is selected")
+
+    @classmethod
+    def poll(cls, context):
+        if job_running():
+            cls.poll_message_set("A generation is already running: wait for it or press Esc")
+            return False
+        return context.scene is not None
+
+    # -- shared
+
+    def _overrides(self) -> dict:
+        values = {}
+        for name in _OVERRIDABLE:
+            if self.properties.is_property_set(name):
+                value = getattr(self, name)
+                values[name] = tuple(value) if name == "parts" else value
+        return values
+
+    def _remember(self, plan: Plan) -> None:
+        # The redo panel then shows what was actually used, and "Adjust Last Operation" repeats it.
+        self.audio_path = plan.audio_path
+        self.seed = plan.seed
+        self.temperature = plan.temperature
+        self.parts = set(plan.parts)
+        self.start_frame = plan.start_frame
+        if plan.style:
+            self.style = plan.style
+
+    def _fail(self, error: BaseException) -> set:
+        message = _user_message(error)
+        if message.startswith("Generation failed with an internal error"):
+            traceback.print_exception(type(error), error, error.__traceback__)
+        self.report({"ERROR"}, message)
+        return {"CANCELLED"}
+
+    def _report_done(self, plan, applied, motion, seconds) -> None:
+        for warning in applied.warnings:
+            self.report({"WARNING"}, warning)
+        self.report({"INFO"}, _done_message(plan, applied, motion, seconds))
+
+    # -- synchronous: background mode, scripts, redo
+
+    def execute(self, context):
+        started = time.perf_counter()
+        try:
+            plan = plan_generation(context, self._overrides())
+            self._remember(plan)
+            motion = run_generation(plan)
+            applied = apply_generation(context, plan, motion)
+        except Exception as error:  # noqa: BLE001 - every failure becomes one report line
+            return self._fail(error)
+        self._report_done(plan, applied, motion, time.perf_counter() - started)
+        return {"FINISHED"}
+
+    # -- modal: the UI
+
+    def invoke(self, context, event):
+        if bpy.app.background or context.window is None:
+            return self.execute(context)
+        try:
+            self._plan = plan_generation(context, self._overrides())
+        except Exception as error:  # noqa: BLE001
+            return self._fail(error)
+        self._remember(self._plan)
+        self._job = start_job(self._plan)
+        wm = context.window_manager
+        self._timer = wm.event_timer_add(0.1, window=context.window)
+        wm.progress_begin(0, 100)
+        _show_status(context, 0.0, "Starting")
+        wm.modal_handler_add(self)
+        return {"RUNNING_MODAL"}
+
+    def modal(self, context, event):
+        if event.type == "ESC" and event.value == "PRESS":
+            self._job.cancel()
+            self._end(context)
+            _watch_cancelled(self._job)
+            self.report({"INFO"}, "Generation cancelled: the scene is unchanged")
+            return {"CANCELLED"}
+        if event.type != "TIMER" or event.timer is not self._timer:
+            return {"PASS_THROUGH"}
+        state = self._job.state()
+        if not state.finished:
+            context.window_manager.progress_update(int(state.fraction * 100))
+            _show_status(context, state.fraction, state.message)
+            return {"PASS_THROUGH"}
+        self._end(context)
+        try:
+            motion = self._job.outcome()
+            applied = apply_generation(context, self._plan, motion)
+        except Exception as error:  # noqa: BLE001
+            return self._fail(error)
+        self._report_done(self._plan, applied, motion, state.elapsed)
+        # FINISHED from a modal operator with the UNDO flag pushes the single undo step.
+        return {"FINISHED"}
+
+    def _end(self, context) -> None:
+        wm = context.window_manager
+        if self._timer is not None:
+            wm.event_timer_remove(self._timer)
+            self._timer = None
+        wm.progress_end()
+        _clear_status(context)
+
+    _plan = None
+    _job = None
+    _timer = None
+
+
+def _redraw_panels(context) -> None:
+    screen = context.screen
+    for area in screen.areas if screen is not None else ():
+        if area.type == "VIEW_3D":
+            area.tag_redraw()
+
+
+def _show_status(context, fraction: float, message: str) -> None:
+    status = context.window_manager.gestura_status
+    status.running = True
+    status.progress = fraction
+    status.message = message
+    if context.workspace is not None:
+        context.workspace.status_text_set(f"Gestura: {message} ({fraction:.0%}) - Esc to cancel")
+    _redraw_panels(context)
+
+
+def _clear_status(context) -> None:
+    status = context.window_manager.gestura_status
+    status.running = False
+    status.progress = 0.0
+    status.message = ""
+    if context.workspace is not None:
+        context.workspace.status_text_set(None)
+    _redraw_panels(context)
+
+
+def _watch_cancelled(job: GenerationJob) -> None:
+    """Redraw the panel once a cancelled job's thread has stopped, re-enabling Generate."""
+
+    def check():
+        if job.running:
+            return 0.2
+        for window in bpy.context.window_manager.windows:
+            for area in window.screen.areas:
+                if area.type == "VIEW_3D":
+                    area.tag_redraw()
+        return None
+
+    bpy.app.timers.register(check, first_interval=0.2)
+
+
+class GESTURA_OT_new_seed(bpy.types.Operator):
+    """Pick a new random seed for the next generation"""
+
+    bl_idname = "gestura.new_seed"
+    bl_label = "New Seed"
+    bl_options = {"REGISTER", "UNDO"}
+
+    def execute(self, context):
+        settings = context.scene.gestura
+        old = settings.seed
+        # Five digits: easy to read back and type in, and enough takes for one clip.
+        seed = random.randrange(0, 100_000)
+        while seed == old:
+            seed = random.randrange(0, 100_000)
+        settings.seed = seed
+        return {"FINISHED"}
+
+
+CLASSES = (GESTURA_OT_generate, GESTURA_OT_new_seed)

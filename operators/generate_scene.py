@@ -1,0 +1,236 @@
+"""What "Generate from audio" reads from a scene and writes back into it.
+
+Reads: the speech (a file, or a sound strip of the sequencer) and the target armature.
+Writes: a new action on the SMPL-X armature (via the rig glue), the sound strip, the frame range.
+Writing is all-or-nothing: when any step fails, everything it added is removed again and the
+previous assignments are restored, so a failed generation leaves the scene as it was.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+
+import bpy
+
+from ..jobs import bones_for_parts
+
+
+class SceneError(ValueError):
+    """The scene cannot be used as asked; the message names the problem and the fix."""
+
+
+# ---------------------------------------------------------------- sequencer (4.2 "sequences", 5.0 "strips")
+
+def _top_strips(editor):
+    return editor.strips if hasattr(editor, "strips") else editor.sequences
+
+
+def _all_strips(editor):
+    return editor.strips_all if hasattr(editor, "strips_all") else editor.sequences_all
+
+
+def sound_strips(scene) -> list:
+    editor = scene.sequence_editor
+    if editor is None:
+        return []
+    return [strip for strip in _all_strips(editor) if strip.type == "SOUND"]
+
+
+def find_sound_strip(scene, name: str):
+    editor = scene.sequence_editor
+    strip = _all_strips(editor).get(name) if editor is not None and name else None
+    if strip is None:
+        if not name:
+            raise SceneError("No sound strip is chosen: pick one in the Gestura panel, or switch Audio to File")
+        raise SceneError(f"The scene has no strip named '{name}': pick an existing sound strip")
+    if strip.type != "SOUND":
+        raise SceneError(f"Strip '{name}' is a {strip.type.lower()} strip, not a sound strip: pick a sound strip")
+    if strip.sound is None:
+        raise SceneError(f"Sound strip '{name}' has no sound loaded: re-add the audio file")
+    return strip
+
+
+def strip_audio_file(strip) -> str:
+    """A file holding the strip's sound: its own file, or a temporary copy of packed audio."""
+    sound = strip.sound
+    if sound.packed_file is not None:
+        suffix = os.path.splitext(sound.filepath)[1] or ".wav"
+        handle, path = tempfile.mkstemp(prefix="gestura-strip-", suffix=suffix)
+        with os.fdopen(handle, "wb") as out:
+            out.write(bytes(sound.packed_file.data))
+        return path
+    path = bpy.path.abspath(sound.filepath, library=sound.library)
+    if not os.path.isfile(path):
+        raise SceneError(f"The sound of strip '{strip.name}' is missing on disk ('{path}'): relink or re-add it")
+    return os.path.normpath(path)
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.normcase(os.path.abspath(a)) == os.path.normcase(os.path.abspath(b))
+
+
+def find_strip_for(scene, audio_path: str, start_frame: int):
+    for strip in sound_strips(scene):
+        path = bpy.path.abspath(strip.sound.filepath, library=strip.sound.library) if strip.sound else ""
+        if int(round(strip.frame_start)) == int(start_frame) and path and _same_file(path, audio_path):
+            return strip
+    return None
+
+
+def sound_supported() -> bool:
+    """False in Blender builds without audio (the bpy 4.2 wheel has no audaspace)."""
+    return bool(getattr(bpy.app.build_options, "audaspace", True))
+
+
+def _free_channel(scene, start: int, end: int) -> int:
+    editor = scene.sequence_editor
+    busy = set()
+    if editor is not None:
+        for strip in _top_strips(editor):
+            if strip.frame_final_start < end and strip.frame_final_end > start:
+                busy.add(strip.channel)
+    channel = 1
+    while channel in busy:
+        channel += 1
+    return channel
+
+
+def add_sound_strip(scene, audio_path: str, start_frame: int, length: int):
+    editor = scene.sequence_editor_create()
+    name = os.path.splitext(os.path.basename(audio_path))[0] or "speech"
+    channel = _free_channel(scene, start_frame, start_frame + max(1, length))
+    return _top_strips(editor).new_sound(name, audio_path, channel, start_frame)
+
+
+# ---------------------------------------------------------------- target armature
+
+def resolve_target(context, missing_smplx_bones, force_new: bool = False):
+    """The SMPL-X armature to animate: the selected one (or the armature of a selected SMPL-X mesh);
+    None when a new one should be built."""
+    if force_new:
+        return None
+    obj = context.active_object
+    if obj is None or not obj.select_get():
+        return None
+    if obj.type != "ARMATURE" and obj.parent is not None and obj.parent.type == "ARMATURE":
+        obj = obj.parent
+    if obj.type != "ARMATURE":
+        return None
+    missing = missing_smplx_bones(obj)
+    if missing:
+        more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
+        raise SceneError(
+            f"The selected armature '{obj.name}' is not an SMPL-X rig (it has no bone '{missing[0]}'{more}): "
+            "select an SMPL-X armature, deselect it to build a new one, or retarget afterwards"
+        )
+    return obj
+
+
+# ---------------------------------------------------------------- applying a generated motion
+
+def scene_fps(scene) -> float:
+    return scene.render.fps / scene.render.fps_base
+
+
+_ID_COLLECTIONS = ("objects", "actions", "armatures", "meshes", "materials", "sounds", "collections")
+
+
+def _id_snapshot() -> dict:
+    return {name: {id_.as_pointer() for id_ in getattr(bpy.data, name)} for name in _ID_COLLECTIONS}
+
+
+def _assignments() -> list:
+    """Action assignments of every animatable ID the rig glue may touch, to restore on failure."""
+    saved = []
+    for owner in list(bpy.data.objects) + list(bpy.data.shape_keys):
+        anim = owner.animation_data
+        if anim is not None:
+            saved.append((owner, anim.action, getattr(anim, "action_slot", None)))
+        else:
+            saved.append((owner, None, None))
+    return saved
+
+
+@dataclass
+class Applied:
+    armature: object
+    action: object
+    strip: object | None
+    strip_added: bool
+    frame_start: int
+    frame_end: int
+    warnings: list = field(default_factory=list)
+
+
+def apply_motion(context, motion, *, target_name: str | None, audio_path: str, start_frame: int,
+                 action_name: str, parts) -> Applied:
+    """Write ``motion`` onto the target (or a new SMPL-X armature) as a new action, all-or-nothing."""
+    from ..rigs.blender import create_smplx_armature, write_motion
+
+    scene = context.scene
+    before_ids = _id_snapshot()
+    before_assign = _assignments()
+    before_range = (scene.frame_start, scene.frame_end, scene.frame_current)
+    strip = None
+    strip_added = False
+    try:
+        obj = bpy.data.objects.get(target_name) if target_name else None
+        if target_name and obj is None:
+            raise SceneError(f"The armature '{target_name}' was deleted while generating: generate again")
+        if obj is None:
+            obj = create_smplx_armature(context, "SMPL-X")
+        parts = tuple(parts)
+        action = write_motion(
+            obj, motion, action_name, start_frame=start_frame,
+            bones=list(bones_for_parts(parts)), expressions="face" in parts,
+        )
+        first, last = (int(round(v)) for v in action.frame_range)
+        frame_end = max(last, start_frame)
+        warnings = []
+        strip = find_strip_for(scene, audio_path, start_frame)
+        if strip is None:
+            if sound_supported():
+                strip = add_sound_strip(scene, audio_path, start_frame, frame_end - start_frame + 1)
+                strip_added = True
+            else:
+                warnings.append("This Blender build has no audio support, so no sound strip was added")
+        scene.frame_start = start_frame
+        scene.frame_end = frame_end
+        scene.frame_set(start_frame)
+        return Applied(obj, action, strip, strip_added, start_frame, frame_end, warnings)
+    except BaseException:
+        _roll_back(scene, before_ids, before_assign, before_range, strip if strip_added else None)
+        raise
+
+
+def _roll_back(scene, before_ids, before_assign, before_range, strip) -> None:
+    if strip is not None and scene.sequence_editor is not None:
+        try:
+            _top_strips(scene.sequence_editor).remove(strip)
+        except (ReferenceError, RuntimeError):
+            pass
+    alive = {name: {id_.as_pointer(): id_ for id_ in getattr(bpy.data, name)} for name in _ID_COLLECTIONS}
+    created = {name: [id_ for key, id_ in alive[name].items() if key not in before_ids[name]] for name in _ID_COLLECTIONS}
+    for owner, action, slot in before_assign:
+        try:
+            if owner.animation_data is None:
+                continue
+            owner.animation_data.action = action
+            if slot is not None and hasattr(owner.animation_data, "action_slot"):
+                owner.animation_data.action_slot = slot
+        except ReferenceError:
+            continue
+    # Objects before their data, so armatures and meshes have no users left when removed.
+    for name in _ID_COLLECTIONS:
+        collection = getattr(bpy.data, name)
+        for id_ in created[name]:
+            try:
+                collection.remove(id_)
+            except (ReferenceError, RuntimeError):
+                pass
+    scene.frame_start, scene.frame_end = before_range[0], before_range[1]
+    scene.frame_set(before_range[2])
