@@ -1,0 +1,83 @@
+"""Forward kinematics of the SMPL-X skeleton and grounding, in NumPy (no bpy).
+
+SMPL-X's rule: in the rest pose every joint frame equals the model frame (Y up, metres), so
+joint j's world rotation is its parent's world rotation times its own local rotation, and its
+position is the parent's position plus the parent's world rotation applied to the rest offset.
+The root translation is added to the pelvis, as the ``smplx`` package does.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .motion import Motion
+from .rotations import axis_angle_to_matrix
+from .skeleton import FOOT_JOINTS, NUM_JOINTS, PARENTS
+
+UP_AXIS = 1  # SMPL-X is Y up
+
+
+def forward_kinematics(poses, trans, rest_joints) -> tuple[np.ndarray, np.ndarray]:
+    """Joint positions and world rotations for axis-angle ``poses``.
+
+    poses (..., 55, 3) local axis-angle, trans (..., 3), rest_joints (55, 3) rest positions.
+    Returns positions (..., 55, 3) and global rotations (..., 55, 3, 3) in the SMPL-X frame;
+    float32 when ``poses`` is float32, float64 otherwise.
+    """
+    poses = np.asarray(poses)
+    dtype = np.float32 if poses.dtype == np.float32 else np.float64
+    poses = poses.astype(np.float64)
+    trans = np.asarray(trans, np.float64)
+    rest = np.asarray(rest_joints, np.float64)
+    if poses.shape[-2:] != (NUM_JOINTS, 3):
+        raise ValueError(f"poses must have shape (..., {NUM_JOINTS}, 3), got {poses.shape}")
+    if trans.shape != poses.shape[:-2] + (3,):
+        raise ValueError(f"trans must have shape {poses.shape[:-2] + (3,)}, got {trans.shape}")
+    if rest.shape != (NUM_JOINTS, 3):
+        raise ValueError(f"rest_joints must have shape ({NUM_JOINTS}, 3), got {rest.shape}")
+
+    local = axis_angle_to_matrix(poses)
+    rotations = np.empty_like(local)
+    positions = np.empty(poses.shape, np.float64)
+    rotations[..., 0, :, :] = local[..., 0, :, :]
+    positions[..., 0, :] = rest[0] + trans
+    # PARENTS is topologically ordered (parent index < child index), so one pass suffices.
+    for joint in range(1, NUM_JOINTS):
+        parent = PARENTS[joint]
+        parent_rotation = rotations[..., parent, :, :]
+        rotations[..., joint, :, :] = parent_rotation @ local[..., joint, :, :]
+        positions[..., joint, :] = positions[..., parent, :] + parent_rotation @ (rest[joint] - rest[parent])
+    return positions.astype(dtype), rotations.astype(dtype)
+
+
+def motion_joints(motion: Motion, rest_joints=None) -> np.ndarray:
+    """(N, 55, 3) joint positions of a Motion; the built-in skeleton when ``rest_joints`` is None."""
+    if rest_joints is None:
+        from .rest_skeleton import default_rest_joints
+
+        rest_joints = default_rest_joints()
+    positions, _ = forward_kinematics(motion.poses, motion.trans, rest_joints)
+    return positions
+
+
+def ground(motion: Motion, rest_joints=None, clearance: float | None = None) -> Motion:
+    """A copy of ``motion`` moved vertically so that its lowest foot joint touches the floor.
+
+    One offset for the whole clip (not per frame), so steps, crouches and jumps keep their
+    height changes. Foot joints are joint centres, not soles: ``clearance`` is how far the
+    lowest foot joint sits above the floor; None takes the built-in skeleton's own sole gap when
+    ``rest_joints`` is None, else 0.
+    """
+    if clearance is None:
+        if rest_joints is None:
+            from .rest_skeleton import FOOT_CLEARANCE
+
+            clearance = FOOT_CLEARANCE
+        else:
+            clearance = 0.0
+    if motion.num_frames == 0:
+        return Motion(motion.poses.copy(), motion.trans.copy(), motion.expressions.copy(), motion.fps, motion.betas.copy())
+    positions = motion_joints(motion, rest_joints)
+    lowest = float(positions[:, list(FOOT_JOINTS), UP_AXIS].min())
+    trans = motion.trans.astype(np.float64)
+    trans[:, UP_AXIS] += clearance - lowest
+    return Motion(motion.poses.copy(), trans, motion.expressions.copy(), motion.fps, motion.betas.copy())
