@@ -1,0 +1,149 @@
+"""The model's module tree as tensor names and shapes, without torch.
+
+This is the contract between the checkpoint, the PyTorch model (``torch_model``, whose
+``state_dict()`` has exactly these names and shapes - a test checks it) and the NumPy engine,
+which mirrors the same modules name for name. ``checkpoint.load_checkpoint`` uses it to reject
+files whose tensors do not fit their config.
+
+Module tree (``P`` = part in face/upper/hands/lower, ``K`` codebook size, ``D`` code dim,
+``d`` = d_model, ``di`` = expand * d, ``N`` = d_state, ``R`` = dt_rank, ``F`` = feature dim).
+All sequences are (batch, time, channels); every convolution is causal (left zero padding of
+kernel-1 frames, so frame t sees frames <= t only); LeakyReLU slope 0.2.
+
+    vq.P  PartVQVAE                    (stage 1; one per part, input width PART_DIMS[P])
+      encoder  ConvStack(PART_DIMS[P] -> hidden -> D)
+      codebook.weight (K, D)           nearest neighbour (squared L2), ties to the lowest index
+      decoder  ConvStack(D -> hidden -> PART_DIMS[P])
+    gmp   GlobalMotionPredictor        (stage 1; lower rot6d 54 + contacts 4 -> lower[54:57])
+      net      ConvStack(58 -> gmp_hidden -> 3)
+    ConvStack(in -> h -> out), L = layers:
+      proj_in   Conv1d(in, h, k=3)                 x = proj_in(x)
+      blocks.i  conv Conv1d(h,h,3), res_a Conv1d(h,h,3), res_b Conv1d(h,h,1)
+                x = lrelu(conv(x)); x = x + res_b(lrelu(res_a(lrelu(x))))
+      proj_out  Conv1d(h, out, k=1)                y = proj_out(x)
+    generator  Generator               (stage 2)
+      audio_in        Linear(F, d)                 s = audio_in(features)
+      speech.i        MambaBlock(d)                s = speech.i(s)
+      style.weight    (num_styles, d)              g = s + style[style_id]
+      global_blocks.i MambaBlock(d)                g = global_blocks.i(g)
+      global_norm     RMSNorm(d)                   c = global_norm(g)       "context", one per audio frame
+      mask_latent     (4, D)                       latent fed for a masked / unknown previous code
+      prev_in.P       Linear(4*D, d)               x = c[t + lookahead] + prev_in.P(concat_Q latent_Q[t-1])
+      local.P.i       MambaBlock(d)                x = local.P.i(x)
+      out_norm.P      RMSNorm(d)                   x = out_norm.P(x)
+      logits.P        Linear(d, K)                 code logits of part P at frame t
+      latent.P        Linear(d, D)                 regressed latent (training loss only)
+    MambaBlock(d): x = x + mixer(norm(x)); if mlp: x = x + mlp(norm2(x))
+      norm, norm2     RMSNorm(d): x * weight / sqrt(mean(x^2) + 1e-5)
+      mixer           Mamba (mamba-ssm v1 names):
+        in_proj Linear(d, 2di, no bias) -> u, z
+        conv1d  depthwise Conv1d(di, di, d_conv, groups=di) causal, bias; u = silu(conv1d(u))
+        x_proj  Linear(di, R + 2N, no bias) -> dt_low, B, C
+        dt_proj Linear(R, di); dt = softplus(dt_proj(dt_low))
+        A_log (di, N), A = -exp(A_log); D (di,)
+        h_t = exp(dt_t A) * h_{t-1} + dt_t B_t u_t ;  y_t = C_t . h_t + D u_t
+        out_proj Linear(di, d, no bias)(y * silu(z))
+      mlp             gated MLP: fc1 Linear(d, 2h, no bias) -> a, b; fc2 Linear(h, d, no bias)(silu(a) * b)
+
+Linear weights are (out, in) as in torch; Conv1d weights are (out, in/groups, kernel).
+The latent of code k of part P is ``vq.P.codebook.weight[k]``; the "previous latents" of frame 0
+(and of parts that are switched off or masked) are ``mask_latent[part index]``.
+"""
+from __future__ import annotations
+
+from ..rigs.skeleton import PART_DIMS, PARTS
+
+GMP_INPUT = 58  # lower-body rot6d (54) + 4 foot contacts
+GMP_OUTPUT = 3  # lower[54:57]: root x velocity, height, z velocity (normalised)
+CONV_KERNEL = 3
+LEAKY_SLOPE = 0.2
+NORM_EPS = 1e-5
+
+
+def conv_stack_shapes(prefix: str, in_dim: int, hidden: int, out_dim: int, layers: int) -> dict:
+    k = CONV_KERNEL
+    shapes = {f"{prefix}.proj_in.weight": (hidden, in_dim, k), f"{prefix}.proj_in.bias": (hidden,)}
+    for i in range(layers):
+        for name, kernel in (("conv", k), ("res_a", k), ("res_b", 1)):
+            shapes[f"{prefix}.blocks.{i}.{name}.weight"] = (hidden, hidden, kernel)
+            shapes[f"{prefix}.blocks.{i}.{name}.bias"] = (hidden,)
+    shapes[f"{prefix}.proj_out.weight"] = (out_dim, hidden, 1)
+    shapes[f"{prefix}.proj_out.bias"] = (out_dim,)
+    return shapes
+
+
+def mamba_block_shapes(prefix: str, config) -> dict:
+    d, di, n, r = config.d_model, config.d_inner, config.d_state, config.dt_rank_value
+    shapes = {
+        f"{prefix}.norm.weight": (d,),
+        f"{prefix}.mixer.in_proj.weight": (2 * di, d),
+        f"{prefix}.mixer.conv1d.weight": (di, 1, config.d_conv),
+        f"{prefix}.mixer.conv1d.bias": (di,),
+        f"{prefix}.mixer.x_proj.weight": (r + 2 * n, di),
+        f"{prefix}.mixer.dt_proj.weight": (di, r),
+        f"{prefix}.mixer.dt_proj.bias": (di,),
+        f"{prefix}.mixer.A_log": (di, n),
+        f"{prefix}.mixer.D": (di,),
+        f"{prefix}.mixer.out_proj.weight": (d, di),
+    }
+    if config.mlp_hidden > 0:
+        h = config.mlp_hidden
+        shapes[f"{prefix}.norm2.weight"] = (d,)
+        shapes[f"{prefix}.mlp.fc1.weight"] = (2 * h, d)
+        shapes[f"{prefix}.mlp.fc2.weight"] = (d, h)
+    return shapes
+
+
+def stage1_shapes(config) -> dict:
+    shapes = {}
+    for part in PARTS:
+        dim, layers = PART_DIMS[part], config.vq_layers[part]
+        shapes.update(conv_stack_shapes(f"vq.{part}.encoder", dim, config.vq_hidden, config.code_dim, layers))
+        shapes[f"vq.{part}.codebook.weight"] = (config.codebook_size, config.code_dim)
+        shapes.update(conv_stack_shapes(f"vq.{part}.decoder", config.code_dim, config.vq_hidden, dim, layers))
+    shapes.update(conv_stack_shapes("gmp.net", GMP_INPUT, config.gmp_hidden, GMP_OUTPUT, config.gmp_layers))
+    return shapes
+
+
+def generator_shapes(config) -> dict:
+    d, code_dim, k = config.d_model, config.code_dim, config.codebook_size
+    g = "generator"
+    shapes = {f"{g}.audio_in.weight": (d, config.feature_dim), f"{g}.audio_in.bias": (d,)}
+    for i in range(config.speech_layers):
+        shapes.update(mamba_block_shapes(f"{g}.speech.{i}", config))
+    shapes[f"{g}.style.weight"] = (config.num_styles, d)
+    for i in range(config.global_layers):
+        shapes.update(mamba_block_shapes(f"{g}.global_blocks.{i}", config))
+    shapes[f"{g}.global_norm.weight"] = (d,)
+    shapes[f"{g}.mask_latent"] = (len(PARTS), code_dim)
+    for part in PARTS:
+        shapes[f"{g}.prev_in.{part}.weight"] = (d, len(PARTS) * code_dim)
+        shapes[f"{g}.prev_in.{part}.bias"] = (d,)
+        for i in range(config.local_layers[part]):
+            shapes.update(mamba_block_shapes(f"{g}.local.{part}.{i}", config))
+        shapes[f"{g}.out_norm.{part}.weight"] = (d,)
+        shapes[f"{g}.logits.{part}.weight"] = (k, d)
+        shapes[f"{g}.logits.{part}.bias"] = (k,)
+        shapes[f"{g}.latent.{part}.weight"] = (code_dim, d)
+        shapes[f"{g}.latent.{part}.bias"] = (code_dim,)
+    return shapes
+
+
+def tensor_shapes(config, stage: str = "full") -> dict:
+    """Every weight tensor a checkpoint of ``stage`` ("vq" or "full") holds, name -> shape."""
+    shapes = stage1_shapes(config)
+    if stage == "full":
+        shapes.update(generator_shapes(config))
+    elif stage != "vq":
+        raise ValueError(f"unknown checkpoint stage '{stage}': expected 'vq' or 'full'")
+    return shapes
+
+
+def parameter_count(config, stage: str = "full") -> int:
+    total = 0
+    for shape in tensor_shapes(config, stage).values():
+        n = 1
+        for s in shape:
+            n *= s
+        total += n
+    return total

@@ -1,0 +1,116 @@
+"""Model hyper-parameters: one dataclass, serialised as JSON into every checkpoint.
+
+``small`` is the default (fast on a laptop CPU, shipped checkpoint well under 30 MB);
+``mambatalk`` is the published MambaTalk size (about 200 M parameters) for GPU training.
+Everything the model's shapes depend on lives here, so a checkpoint's config alone says how to
+build the network that reads it (``architecture.tensor_shapes``).
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field, fields, replace
+
+from ..rigs.skeleton import PART_DIMS, PARTS
+from .features import FEATURE_DIM
+
+
+class ConfigError(ValueError):
+    """A model configuration that cannot describe a network."""
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    name: str = "small"
+    # Audio features (features.py): fixed by the feature code, recorded to catch a mismatch.
+    feature_dim: int = FEATURE_DIM
+    # Stage 1: one VQ-VAE per part (causal convolutions, one code per frame).
+    codebook_size: int = 256
+    code_dim: int = 64
+    vq_hidden: int = 128
+    vq_layers: dict = field(default_factory=lambda: {"face": 2, "upper": 2, "hands": 2, "lower": 4})
+    commitment: float = 1.0
+    gmp_hidden: int = 96
+    gmp_layers: int = 2
+    # Stage 2: the Mamba generator.
+    d_model: int = 128
+    d_state: int = 16
+    d_conv: int = 4
+    expand: int = 2
+    dt_rank: int = 0  # 0 = ceil(d_model / 16), mamba-ssm's default
+    mlp_ratio: float = 2.0  # gated MLP after each Mamba mixer; 0 disables it
+    speech_layers: int = 2
+    global_layers: int = 2
+    local_layers: dict = field(default_factory=lambda: {"face": 2, "upper": 1, "hands": 1, "lower": 1})
+    num_styles: int = 4
+    lookahead: int = 6  # audio frames (200 ms) the motion at frame t may hear beyond t
+    seed_frames: int = 4  # frames a start pose fixes at the beginning of a clip
+
+    def __post_init__(self) -> None:
+        for name in ("codebook_size", "code_dim", "vq_hidden", "gmp_hidden", "gmp_layers", "d_model",
+                     "d_state", "d_conv", "expand", "num_styles", "feature_dim"):
+            if int(getattr(self, name)) < 1:
+                raise ConfigError(f"model config '{name}' must be a positive integer, got {getattr(self, name)!r}")
+        for name in ("lookahead", "seed_frames", "speech_layers", "global_layers", "dt_rank"):
+            if int(getattr(self, name)) < 0:
+                raise ConfigError(f"model config '{name}' must not be negative, got {getattr(self, name)!r}")
+        for name in ("vq_layers", "local_layers"):
+            value = getattr(self, name)
+            if set(value) != set(PARTS):
+                raise ConfigError(f"model config '{name}' must give a count for each part {PARTS}, got {sorted(value)}")
+        if self.mlp_ratio < 0:
+            raise ConfigError("model config 'mlp_ratio' must not be negative")
+
+    # Derived sizes, named as in mamba-ssm.
+    @property
+    def d_inner(self) -> int:
+        return self.expand * self.d_model
+
+    @property
+    def dt_rank_value(self) -> int:
+        return self.dt_rank or math.ceil(self.d_model / 16)
+
+    @property
+    def mlp_hidden(self) -> int:
+        return int(round(self.mlp_ratio * self.d_model))
+
+    @property
+    def part_dims(self) -> dict:
+        return dict(PART_DIMS)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ModelConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"model config has unknown keys {unknown}: the checkpoint was written by a newer Gestura")
+        return cls(**data)
+
+    def with_(self, **changes) -> "ModelConfig":
+        return replace(self, **changes)
+
+
+CONFIGS: dict[str, ModelConfig] = {
+    "small": ModelConfig(),
+    # MambaTalk's published size (about 200 M parameters): 256 codes x 256 dims, wide Mamba stacks
+    # (face 4 local blocks, others 1 more than small), for GPU training on BEAT2.
+    "mambatalk": ModelConfig(
+        name="mambatalk", codebook_size=256, code_dim=256, vq_hidden=512,
+        gmp_hidden=256, gmp_layers=4, d_model=768, mlp_ratio=2.0,
+        speech_layers=6, global_layers=6, local_layers={"face": 4, "upper": 2, "hands": 2, "lower": 2},
+        num_styles=25,
+    ),
+}
+
+
+def get_config(name: str) -> ModelConfig:
+    try:
+        return CONFIGS[name]
+    except KeyError:
+        raise ConfigError(f"unknown model config '{name}': choose one of {sorted(CONFIGS)}") from None

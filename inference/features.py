@@ -1,0 +1,195 @@
+"""Speech features from a 16 kHz waveform, frame-aligned to 30 fps. NumPy only.
+
+The same code runs in the PyTorch engine, the training data loader and the NumPy engine inside a
+stock Blender, so it uses nothing but numpy.
+
+Frame ``i`` is centred exactly on sample ``round(i * 16000 / 30)``: positions are computed with
+integer arithmetic from ``i``, never by accumulating a rounded hop, so an hour of audio ends on
+the same sample as the motion (no drift). Each frame is a 1024-sample (64 ms) Hann window around
+its centre, zero-padded beyond the ends of the clip.
+
+Per frame (``FEATURE_DIM`` = 132 numbers):
+``[log-mel (64), log energy, onset strength, d log-mel (64), d energy, d onset]``
+where onset strength is the mean positive rise of the log-mel bands since the previous frame, and
+``d`` is the backward difference to the previous frame (0 at frame 0). Only backward differences
+are used, so frame ``i`` needs audio up to ``i/30 s + 32 ms`` and nothing later: streaming and
+whole-clip features are the same numbers (``FeatureStream``).
+
+Frames are computed in fixed blocks of ``BLOCK`` frames at absolute positions, in both the
+whole-clip and the streaming path, so that the two perform identical arithmetic.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+SAMPLE_RATE = 16000
+FPS = 30
+N_FFT = 1024
+N_MELS = 64
+F_MIN = 60.0
+F_MAX = 7600.0
+BLOCK = 64  # frames per computation block (about 2 s)
+FEATURE_DIM = 2 * N_MELS + 4
+FEATURE_NAMES: tuple[str, ...] = (
+    tuple(f"logmel{i}" for i in range(N_MELS)) + ("energy", "onset")
+    + tuple(f"d_logmel{i}" for i in range(N_MELS)) + ("d_energy", "d_onset")
+)
+_LOG_FLOOR = 1e-8
+
+
+def frame_center(i) -> np.ndarray:
+    """Sample index of frame ``i``'s centre: ``round(i * 16000 / 30)`` in exact integer arithmetic."""
+    i = np.asarray(i, dtype=np.int64)
+    return (2 * i * SAMPLE_RATE + FPS) // (2 * FPS)
+
+
+def num_frames(num_samples: int) -> int:
+    """Frames whose centre time ``i / 30`` lies inside a clip of ``num_samples`` samples at 16 kHz."""
+    num_samples = int(num_samples)
+    if num_samples <= 0:
+        return 0
+    return -(-num_samples * FPS // SAMPLE_RATE)
+
+
+def _mel_filterbank() -> np.ndarray:
+    def hz_to_mel(f):
+        return 2595.0 * np.log10(1.0 + np.asarray(f) / 700.0)
+
+    def mel_to_hz(m):
+        return 700.0 * (10.0 ** (np.asarray(m) / 2595.0) - 1.0)
+
+    edges = mel_to_hz(np.linspace(hz_to_mel(F_MIN), hz_to_mel(F_MAX), N_MELS + 2))
+    bins = np.arange(N_FFT // 2 + 1) * SAMPLE_RATE / N_FFT
+    lower, centre, upper = edges[:-2, None], edges[1:-1, None], edges[2:, None]
+    rise = (bins[None, :] - lower) / (centre - lower)
+    fall = (upper - bins[None, :]) / (upper - centre)
+    weights = np.maximum(0.0, np.minimum(rise, fall))
+    # Equal area per band, so wide high bands do not dominate the log energies.
+    weights *= 2.0 / (upper - lower)
+    return weights.T.astype(np.float32)  # (513, 64)
+
+
+_MEL = _mel_filterbank()
+_WINDOW = (0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(N_FFT) / N_FFT)).astype(np.float32)
+_OFFSETS = np.arange(N_FFT, dtype=np.int64) - N_FFT // 2
+
+
+class _Carry:
+    """What the next block needs from the previous frame (for the backward differences)."""
+
+    def __init__(self) -> None:
+        self.logmel = None
+        self.energy = None
+        self.onset = None
+
+
+def _block(segment: np.ndarray, segment_start: int, first: int, stop: int, carry: _Carry) -> np.ndarray:
+    """Features of frames ``[first, stop)``; ``segment`` holds the samples from ``segment_start``
+    on that those windows need (zeros where the clip has none)."""
+    index = frame_center(np.arange(first, stop))[:, None] + _OFFSETS[None, :] - segment_start
+    frames = segment[index] * _WINDOW
+    power = np.abs(np.fft.rfft(frames, axis=1)).astype(np.float32) ** 2
+    logmel = np.log(power @ _MEL + _LOG_FLOOR)
+    energy = 0.5 * np.log(np.mean(frames * frames, axis=1) + _LOG_FLOOR)
+    prev_logmel = np.concatenate([logmel[:1] if carry.logmel is None else carry.logmel[None], logmel[:-1]])
+    onset = np.mean(np.maximum(0.0, logmel - prev_logmel), axis=1)
+    if carry.logmel is None:
+        onset[0] = 0.0
+    prev_energy = np.concatenate([[energy[0] if carry.energy is None else carry.energy], energy[:-1]])
+    prev_onset = np.concatenate([[onset[0] if carry.onset is None else carry.onset], onset[:-1]])
+    out = np.concatenate(
+        [logmel, energy[:, None], onset[:, None], logmel - prev_logmel,
+         (energy - prev_energy)[:, None], (onset - prev_onset)[:, None]], axis=1
+    ).astype(np.float32)
+    carry.logmel, carry.energy, carry.onset = logmel[-1], energy[-1], onset[-1]
+    return out
+
+
+def _check_wave(wave) -> np.ndarray:
+    wave = np.asarray(wave, dtype=np.float32)
+    if wave.ndim != 1:
+        raise ValueError(f"audio_features needs a mono waveform (1-D array), got shape {wave.shape}")
+    return wave
+
+
+def _segment(wave: np.ndarray, wave_start: int, start: int, stop: int) -> np.ndarray:
+    """Samples ``[start, stop)`` of a clip whose samples from ``wave_start`` on are ``wave``;
+    zeros outside the clip."""
+    out = np.zeros(stop - start, np.float32)
+    lo, hi = max(start, wave_start), min(stop, wave_start + len(wave))
+    if hi > lo:
+        out[lo - start:hi - start] = wave[lo - wave_start:hi - wave_start]
+    return out
+
+
+def _block_span(first: int, stop: int) -> tuple[int, int]:
+    return int(frame_center(first)) - N_FFT // 2, int(frame_center(stop - 1)) + N_FFT // 2
+
+
+def audio_features(wave16k) -> np.ndarray:
+    """``(num_frames(len(wave)), FEATURE_DIM)`` float32 features of a mono 16 kHz waveform."""
+    wave = _check_wave(wave16k)
+    total = num_frames(len(wave))
+    out = np.zeros((total, FEATURE_DIM), np.float32)
+    carry = _Carry()
+    for first in range(0, total, BLOCK):
+        stop = min(first + BLOCK, total)
+        lo, hi = _block_span(first, stop)
+        out[first:stop] = _block(_segment(wave, 0, lo, hi), lo, first, stop, carry)
+    return out
+
+
+class FeatureStream:
+    """Features of audio that arrives in pieces: ``push`` returns the frames that became complete,
+    ``finish`` the rest. The concatenation equals ``audio_features`` of the whole clip exactly."""
+
+    def __init__(self) -> None:
+        self._buffer = np.zeros(0, np.float32)
+        self._buffer_start = 0  # absolute sample index of _buffer[0]
+        self._received = 0
+        self._next_frame = 0
+        self._carry = _Carry()
+        self._finished = False
+
+    @property
+    def samples_received(self) -> int:
+        return self._received
+
+    @property
+    def frames_done(self) -> int:
+        return self._next_frame
+
+    def push(self, samples) -> np.ndarray:
+        if self._finished:
+            raise RuntimeError("FeatureStream.push after finish")
+        samples = _check_wave(samples)
+        self._buffer = np.concatenate([self._buffer, samples])
+        self._received += len(samples)
+        blocks = []
+        while True:
+            first, stop = self._next_frame, self._next_frame + BLOCK
+            lo, hi = _block_span(first, stop)
+            if hi > self._received:  # the block's last window is not complete yet
+                break
+            blocks.append(self._compute(first, stop))
+        return np.concatenate(blocks) if blocks else np.zeros((0, FEATURE_DIM), np.float32)
+
+    def finish(self) -> np.ndarray:
+        self._finished = True
+        total = num_frames(self._received)
+        blocks = []
+        while self._next_frame < total:
+            blocks.append(self._compute(self._next_frame, min(self._next_frame + BLOCK, total)))
+        return np.concatenate(blocks) if blocks else np.zeros((0, FEATURE_DIM), np.float32)
+
+    def _compute(self, first: int, stop: int) -> np.ndarray:
+        lo, hi = _block_span(first, stop)
+        wave = self._buffer
+        segment = _segment(wave, self._buffer_start, lo, hi)
+        out = _block(segment, lo, first, stop, self._carry)
+        self._next_frame = stop
+        # Keep only what later windows can still reach.
+        keep_from = max(self._buffer_start, int(frame_center(stop)) - N_FFT // 2)
+        self._buffer = self._buffer[keep_from - self._buffer_start:]
+        self._buffer_start = keep_from
+        return out

@@ -1,0 +1,1 @@
+"""The PyTorch model. Importing this package imports torch; the rest of ``inference`` does not."""
