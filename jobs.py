@@ -82,3 +82,24 @@ def collect_audio(inputs, recursive: bool = False) -> list[Path]:
     if not unique:
         raise JobError("no audio given: name one or more audio files or folders")
     return unique
+
+
+def output_paths(audio_files, out: str | os.PathLike, suffix: str) -> list[Path]:
+    """Where each audio file's result goes: ``out`` itself when it names one ``suffix`` file for a
+    single input, else ``out/<audio stem><suffix>``."""
+    out = Path(os.fspath(out)).expanduser()
+    audio_files = list(audio_files)
+    if out.suffix.lower() == suffix.lower():
+        if len(audio_files) != 1:
+            raise JobError(f"'{out}' names one file but {len(audio_files)} audio files were given: "
+                           "pass a folder as the output")
+        return [out]
+    if out.exists() and not out.is_dir():
+        raise JobError(f"output '{out}' is a file, not a folder: pass a folder or a {suffix} file name")
+    paths = [out / (Path(audio).stem + suffix) for audio in audio_files]
+    seen: dict[Path, Path] = {}
+    for audio, path in zip(audio_files, paths):
+        if path in seen:
+            raise JobError(f"'{seen[path]}' and '{audio}' would both write '{path}': rename one of them")
+        seen[path] = Path(audio)
+    return paths

@@ -1,0 +1,54 @@
+"""Write a generated motion into a .blend file from a plain Python that can import bpy.
+
+Used by ``gestura generate`` for ``.blend`` outputs. The file is what the Blender operator would
+have made in an empty scene: an SMPL-X armature with the motion as a new action, the speech as a
+sound strip at the start frame, and the frame range set. bpy is imported only when called.
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+from .jobs import action_name as _action_name
+from .rigs.skeleton import PARTS
+
+
+class BlendOutputError(RuntimeError):
+    """The .blend file could not be written; the message names the reason."""
+
+
+def bpy_available() -> bool:
+    return importlib.util.find_spec("bpy") is not None
+
+
+def write_blend(motion, audio_path, out_path, *, seed: int = 0, parts=PARTS, start_frame: int = 1,
+                fps: float | None = None, overwrite: bool = False) -> Path:
+    """Save ``motion`` (any fps; resampled to the scene's) with its audio into ``out_path``.
+
+    ``fps`` sets the scene frame rate (default: the motion's own rate, rounded).
+    """
+    out_path = Path(os.fspath(out_path))
+    if out_path.exists() and not overwrite:
+        raise BlendOutputError(f"'{out_path}' exists: pass overwrite=True (--overwrite) to replace it")
+    if not bpy_available():
+        raise BlendOutputError("writing .blend files needs the bpy module: pip install bpy (Blender as a module)")
+    import bpy
+
+    from .operators.generate_scene import apply_motion
+
+    # Factory settings: the user's startup file and add-ons must not leak into batch output.
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    scene = bpy.context.scene
+    rate = float(fps or motion.fps)
+    scene.render.fps = max(1, int(round(rate)))
+    scene.render.fps_base = scene.render.fps / rate
+    apply_motion(
+        bpy.context, motion, target_name=None, audio_path=os.path.abspath(os.fspath(audio_path)),
+        start_frame=int(start_frame), action_name=_action_name(audio_path, seed), parts=tuple(parts),
+    )
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    result = bpy.ops.wm.save_as_mainfile(filepath=str(out_path.resolve()), check_existing=False)
+    if result != {"FINISHED"} or not out_path.is_file():
+        raise BlendOutputError(f"Blender could not save '{out_path}'")
+    return out_path

@@ -1,0 +1,186 @@
+"""Generate gestures in Blender without the UI: one .blend per speech recording.
+
+    blender -b [scene.blend] -P <gestura folder>/blender_batch.py -- --audio a.wav --out a.blend
+            [--style NAME] [--seed N] [--temperature T] [--parts face,upper,hands,lower]
+            [--start-frame F] [--engine auto|numpy|torch|external] [--checkpoint FILE]
+            [--new-armature] [--overwrite]
+
+``--audio`` takes several files or folders; ``--out`` is then a folder (one ``<name>.blend`` each).
+The scene Blender opened (``scene.blend``, or the startup file) is the template of every output:
+a selected SMPL-X armature in it is animated, otherwise a new one is built. Nothing has to be
+enabled by hand: the script uses the installed Gestura add-on when there is one, else loads the
+add-on from the folder it lives in. Exits non-zero with one line on stderr when anything fails.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import sys
+import tempfile
+import time
+
+PROG = "gestura batch"
+
+
+class BatchError(Exception):
+    pass
+
+
+def _script_args(argv: list[str]) -> list[str]:
+    # Blender passes its own arguments too; the script's come after "--".
+    return argv[argv.index("--") + 1:] if "--" in argv else argv[1:]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description="Generate gesture animation into .blend files.")
+    parser.add_argument("--audio", nargs="+", required=True, help="speech recordings, or folders of them")
+    parser.add_argument("--out", required=True, help="output .blend (one input) or folder (several)")
+    parser.add_argument("--style", default=None, help="style name from the model (default: the model's first)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--temperature", type=float, default=None, help="sampling temperature (default: the scene's, 0.8)")
+    parser.add_argument("--parts", default=None, help="comma-separated body parts to generate (default: all)")
+    parser.add_argument("--start-frame", type=int, default=None, help="frame where the speech starts (default 1)")
+    parser.add_argument("--engine", choices=("auto", "numpy", "torch", "external"), default=None)
+    parser.add_argument("--checkpoint", default=None, help="model checkpoint (default: preferences, else bundled)")
+    parser.add_argument("--new-armature", action="store_true", help="always build a new SMPL-X armature")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing .blend files (default: skip them)")
+    return parser
+
+
+def _operator_registered(bpy) -> bool:
+    try:
+        bpy.ops.gestura.generate.get_rna_type()
+    except (KeyError, AttributeError):
+        return False
+    return True
+
+
+def _enabled_package(bpy):
+    """The module of an enabled Gestura add-on, if any."""
+    for name in bpy.context.preferences.addons.keys():
+        if name == "gestura" or name.endswith(".gestura"):
+            module = sys.modules.get(name)
+            if module is not None:
+                return module
+    return None
+
+
+def ensure_addon(bpy):
+    """Register Gestura in this Blender and return its package module."""
+    import addon_utils
+
+    if _operator_registered(bpy):
+        module = _enabled_package(bpy)
+        if module is not None:
+            return module
+    here = os.path.dirname(os.path.abspath(__file__))
+    # An installed extension lives in <repository>/<id>: enable it under its real module name.
+    for repo in bpy.context.preferences.extensions.repos:
+        directory = getattr(repo, "directory", "") or ""
+        if directory and os.path.normpath(directory) == os.path.dirname(here):
+            name = f"bl_ext.{repo.module}.{os.path.basename(here)}"
+            module = addon_utils.enable(name, default_set=False, handle_error=_raise)
+            if module is not None and _operator_registered(bpy):
+                return module
+    # Anywhere else (a source checkout, an unpacked zip): load this folder as the package
+    # "gestura". default_set=False keeps the user's saved preferences untouched.
+    existing = sys.modules.get("gestura")
+    if existing is None or os.path.dirname(os.path.abspath(existing.__file__)) != here:
+        if existing is not None:
+            raise BatchError(f"another 'gestura' package is already loaded from {existing.__file__}")
+        spec = importlib.util.spec_from_file_location(
+            "gestura", os.path.join(here, "__init__.py"), submodule_search_locations=[here])
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["gestura"] = module
+        spec.loader.exec_module(module)
+    module = addon_utils.enable("gestura", default_set=False, handle_error=_raise)
+    if module is None or not _operator_registered(bpy):
+        raise BatchError(f"could not register the Gestura add-on from '{here}'")
+    return module
+
+
+def _raise(error):
+    raise error
+
+
+def _operator_arguments(args, package, audio) -> dict:
+    kwargs = {"audio_path": str(audio), "seed": int(args.seed)}
+    if args.style:
+        kwargs["style"] = args.style
+    if args.temperature is not None:
+        kwargs["temperature"] = float(args.temperature)
+    if args.parts is not None:
+        kwargs["parts"] = set(package.jobs.parse_parts(args.parts))
+    if args.start_frame is not None:
+        kwargs["start_frame"] = int(args.start_frame)
+    if args.engine:
+        kwargs["engine"] = args.engine.upper()
+    if args.checkpoint:
+        kwargs["checkpoint"] = os.path.abspath(os.path.expanduser(args.checkpoint))
+    if args.new_armature:
+        kwargs["new_armature"] = True
+    return kwargs
+
+
+def run(argv: list[str]) -> int:
+    args = build_parser().parse_args(_script_args(argv))
+    import bpy
+
+    package = ensure_addon(bpy)
+    jobs = package.jobs
+    try:
+        files = jobs.collect_audio(args.audio)
+        outputs = jobs.output_paths(files, args.out, ".blend")
+        kwargs_list = [_operator_arguments(args, package, audio) for audio in files]
+    except jobs.JobError as error:
+        raise BatchError(str(error)) from None
+    # Every output starts from the scene Blender opened: keep a copy to go back to.
+    template = os.path.join(tempfile.mkdtemp(prefix="gestura-batch-"), "template.blend")
+    bpy.ops.wm.save_as_mainfile(filepath=template, copy=True, check_existing=False)
+    failures = 0
+    for index, (audio, out, kwargs) in enumerate(zip(files, outputs, kwargs_list), start=1):
+        prefix = f"[{index}/{len(files)}] {audio.name}"
+        if out.exists() and not args.overwrite:
+            print(f"{prefix}: '{out}' exists, skipped (pass --overwrite to replace it)", flush=True)
+            continue
+        if index > 1:
+            bpy.ops.wm.open_mainfile(filepath=template, load_ui=False)
+        started = time.perf_counter()
+        try:
+            result = bpy.ops.gestura.generate(**kwargs)
+        except RuntimeError as error:
+            # Operator error reports arrive as "Error: <sentence>".
+            message = str(error).strip().splitlines()[-1] if str(error).strip() else "generation failed"
+            print(f"{PROG}: error: {audio}: {message.removeprefix('Error: ')}", file=sys.stderr, flush=True)
+            failures += 1
+            continue
+        if result != {"FINISHED"}:
+            print(f"{PROG}: error: {audio}: generation was cancelled", file=sys.stderr, flush=True)
+            failures += 1
+            continue
+        out.parent.mkdir(parents=True, exist_ok=True)
+        bpy.ops.wm.save_as_mainfile(filepath=str(out), check_existing=False)
+        print(f"{prefix}: wrote '{out}' in {time.perf_counter() - started:.1f} s", flush=True)
+    if failures:
+        raise BatchError(f"{failures} of {len(files)} audio files failed")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        return run(sys.argv if argv is None else argv)
+    except BatchError as error:
+        print(f"{PROG}: error: {error}", file=sys.stderr, flush=True)
+        return 1
+    except Exception as error:  # noqa: BLE001 - Blender would otherwise exit 0 after a traceback
+        import traceback
+
+        traceback.print_exc()
+        print(f"{PROG}: error: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
+        return 1
+
+
+if __name__ == "__main__":
+    # sys.exit inside "blender -b -P" makes Blender itself exit with this status.
+    sys.exit(main())
