@@ -115,7 +115,7 @@ def procedural_motion(num_frames: int, beats: np.ndarray, speaker: int, rng: np.
         poses[:, j, 2] = (0.2 + 0.3 * swing) * (1 if j < 40 else -1)
     poses[:, 22, 0] = 0.15 * np.abs(np.sin(2 * np.pi * 3.0 * t))  # jaw
     poses += 0.003 * rng.standard_normal(poses.shape)  # mocap noise
-    poses[:, [7, 8, 10, 11]] = 0.0  # feet flat: contacts stay on
+    poses[:, [0, 1, 2, 4, 5, 7, 8, 10, 11]] = 0.0  # legs still, feet flat: contacts stay on
     trans = np.zeros((num_frames, 3))
     trans[:, 1] = 1.0
     trans[:, 0] = 0.02 * np.sin(2 * np.pi * 0.1 * t)  # slow weight shift
