@@ -5,9 +5,10 @@ the NumPy engine inside Blender can load it; nothing is ever unpickled.
 Layout:
 - tensors named as in ``architecture.tensor_shapes(config, stage)`` (= the torch model's
   ``state_dict()`` names), float32;
-- normalisation statistics as tensors ``stats.<name>``: ``stats.audio.mean/std`` (FEATURE_DIM,)
-  for the speech features and ``stats.<part>.mean/std`` (PART_DIMS[part],) for each part's
-  features; the model works on ``(x - mean) / std``;
+- normalisation statistics as tensors ``stats.<name>``: ``audio_mean``/``audio_std``
+  (FEATURE_DIM,) for the speech features and ``<part>_mean``/``<part>_std`` (PART_DIMS[part],)
+  for each part's features (the model works on ``(x - mean) / std``); further statistics (e.g.
+  the trainer's ``joint_speed_mean``) are kept as they are;
 - string metadata: ``format`` = "gestura", ``format_version``, ``config`` (JSON of
   ``ModelConfig``), ``styles`` (JSON list of speaker names, index = style id), ``stage``
   ("vq": stage-1 VQ-VAEs and global motion predictor only; "full": with the generator).
@@ -38,10 +39,10 @@ class CheckpointError(ValueError):
 
 
 def stats_shapes() -> dict:
-    shapes = {"audio.mean": (FEATURE_DIM,), "audio.std": (FEATURE_DIM,)}
+    shapes = {"audio_mean": (FEATURE_DIM,), "audio_std": (FEATURE_DIM,)}
     for part in PARTS:
-        shapes[f"{part}.mean"] = (PART_DIMS[part],)
-        shapes[f"{part}.std"] = (PART_DIMS[part],)
+        shapes[f"{part}_mean"] = (PART_DIMS[part],)
+        shapes[f"{part}_std"] = (PART_DIMS[part],)
     return shapes
 
 
@@ -81,11 +82,12 @@ def _check_stats(stats: dict, where: str) -> dict:
     if missing:
         raise CheckpointError(f"{where}: normalisation statistics {missing} are missing")
     out = {}
-    for name, shape in expected.items():
+    for name in stats:
         value = np.asarray(stats[name], np.float32)
+        shape = expected.get(name, value.shape)
         if value.shape != shape:
             raise CheckpointError(f"{where}: statistics '{name}' have shape {value.shape}, expected {shape}")
-        if not np.isfinite(value).all() or (name.endswith("std") and (value <= 0).any()):
+        if not np.isfinite(value).all() or (name.endswith("_std") and (value <= 0).any()):
             raise CheckpointError(f"{where}: statistics '{name}' contain non-finite or non-positive std values")
         out[name] = value
     return out

@@ -26,7 +26,8 @@ def tiny_checkpoint(tmp_path):
     torch.manual_seed(0)
     model = GesturaModel(TINY)
     stats = identity_stats()
-    stats["face.std"] = np.full_like(stats["face.std"], 2.0)
+    stats["face_std"] = np.full_like(stats["face_std"], 2.0)
+    stats["joint_speed_mean"] = np.ones(55, np.float32)  # extra statistics are kept
     path = model.save(tmp_path / "tiny.safetensors", styles=STYLES, stats=stats)
     return model, path
 
@@ -49,7 +50,7 @@ def test_round_trip_restores_weights_config_stats_and_styles(tiny_checkpoint):
     ckpt = load_checkpoint(path)
     assert ckpt.config == TINY and ckpt.styles == STYLES and ckpt.stage == "full"
     assert ckpt.metadata["format_version"] == str(FORMAT_VERSION)
-    assert np.all(ckpt.stats["face.std"] == 2.0)
+    assert np.all(ckpt.stats["face_std"] == 2.0) and ckpt.stats["joint_speed_mean"].shape == (55,)
     for name, value in model.state_dict().items():
         assert np.array_equal(ckpt.tensors[name], value.numpy()), name
     again = GesturaModel.from_checkpoint(path)
@@ -152,7 +153,7 @@ def test_save_refuses_inconsistent_inputs(tmp_path):
     with pytest.raises(CheckpointError, match="distinct style names"):
         model.save(tmp_path / "x.safetensors", styles=["only-one"])
     stats = identity_stats()
-    stats["audio.std"][0] = 0.0
+    stats["audio_std"][0] = 0.0
     with pytest.raises(CheckpointError, match="non-positive std"):
         model.save(tmp_path / "x.safetensors", styles=STYLES, stats=stats)
     assert not (tmp_path / "x.safetensors").exists()

@@ -1,0 +1,113 @@
+"""Model engines: what the pipeline asks of a model, and how an engine is chosen.
+
+The pipeline (``pipeline.py``, numpy only) does everything that is not the network: audio
+loading, features and their normalisation, the frame loop, sampling, seeds, part toggles, start
+pose, turning part features back into motion. It asks an engine for five things, all numpy in and
+out (float32 arrays, int64 codes), with the recurrent state kept by the engine in an opaque
+object returned by ``start``:
+
+``prepare(checkpoint)``
+    Load the weights of a ``checkpoint.Checkpoint`` (stage "full"); called before each request,
+    so cache by checkpoint.
+``encode(part, features (n, PART_DIMS[part])) -> codes (n,) int64``
+    VQ-VAE encoder + nearest code of normalised part features, from zero history (start poses).
+``start(style: int, parts: tuple[str]) -> state``
+    A new stream: zero conv and scan states everywhere; ``parts`` are the generated parts.
+``context(state, features (n, F)) -> (n, d_model)``
+    Speech encoder + style + global scan over the next ``n`` normalised feature frames
+    (``Generator.context``), advancing the state. Context row ``j`` belongs to audio frame ``j``;
+    the pipeline gives motion frame ``t`` the context of frame ``t + config.lookahead``.
+``step(state, context (d_model,), prev_codes: {part: int | None}) -> {part: logits (K,)}``
+    One frame of the local scans (``Generator.local_step``) for the generated parts. The
+    previous latents are the codebook rows of ``prev_codes`` (all four parts; ``None`` =
+    ``mask_latent``: frame 0, parts switched off). Advances the state.
+``decode(state, codes: {part: (n,) int}) -> {part: (n, PART_DIMS[part])}``
+    VQ decoders with carried causal-conv state (normalised part features). For "lower" the root
+    channels ``[54:57]`` are replaced by the global motion predictor's output on the decoded
+    lower body (its own carried state), as MambaTalk recovers translation.
+
+The pipeline calls these in fixed blocks of frames at absolute positions, so whole-clip and
+streamed generation do the same arithmetic. ``TorchEngine`` (``engine_torch.py``) implements them
+with ``torch_model``; ``NumpyEngine`` (``engine_numpy.py``) mirrors the same module tree
+(``architecture.py``) in numpy. The external engine is different: it runs a whole request in
+another interpreter (``engine_external.ExternalWorker.run``), so the pipeline hands it the request.
+"""
+from __future__ import annotations
+
+import abc
+import importlib.util
+
+ENGINE_NAMES = ("auto", "torch", "numpy", "external")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+class EngineError(RuntimeError):
+    """The requested engine cannot run here; the message says why and what to choose instead."""
+
+
+class Engine(abc.ABC):
+    """Step-level model engine (see the module docstring for the contract)."""
+
+    name = "engine"
+
+    def __init__(self, device: str = "auto") -> None:
+        if device not in DEVICES:
+            raise EngineError(f"unknown device '{device}': choose one of {', '.join(DEVICES)}")
+        self.requested_device = device
+        self.device = "cpu"
+        self.checkpoint = None
+
+    @abc.abstractmethod
+    def prepare(self, checkpoint) -> None: ...
+
+    @abc.abstractmethod
+    def encode(self, part: str, features): ...
+
+    @abc.abstractmethod
+    def start(self, style: int, parts: tuple): ...
+
+    @abc.abstractmethod
+    def context(self, state, features): ...
+
+    @abc.abstractmethod
+    def step(self, state, context, prev_codes: dict) -> dict: ...
+
+    @abc.abstractmethod
+    def decode(self, state, codes: dict) -> dict: ...
+
+    def describe(self) -> str:
+        return f"{self.name} on {self.device}"
+
+
+def torch_available() -> bool:
+    return importlib.util.find_spec("torch") is not None
+
+
+def resolve_engine(name: str = "auto", device: str = "auto", **options):
+    """An engine object for ``name``: "torch", "numpy", "external" (``options['python']`` is the
+    interpreter) or "auto" (torch when importable, else numpy)."""
+    if name not in ENGINE_NAMES:
+        raise EngineError(f"unknown engine '{name}': choose one of {', '.join(ENGINE_NAMES)}")
+    if device not in DEVICES:
+        raise EngineError(f"unknown device '{device}': choose one of {', '.join(DEVICES)}")
+    if name == "auto":
+        name = "torch" if torch_available() else "numpy"
+    if name == "torch":
+        if not torch_available():
+            raise EngineError("the torch engine needs PyTorch, which is not installed in this Python: "
+                              "pip install torch, or choose the numpy engine")
+        from .engine_torch import TorchEngine
+
+        return TorchEngine(device)
+    if name == "numpy":
+        try:
+            from .engine_numpy import NumpyEngine
+        except ImportError as error:
+            raise EngineError(f"the numpy engine is not available ({error}): choose the torch engine") from None
+        return NumpyEngine(device)
+    from .engine_external import ExternalWorker
+
+    python = options.get("python")
+    if not python:
+        raise EngineError("the external engine needs the path of a Python with PyTorch (python=...)")
+    return ExternalWorker(python)

@@ -1,0 +1,262 @@
+"""Speech in, SMPL-X motion out: the generation pipeline (numpy; the network runs in an engine).
+
+``generate(request)`` turns an audio file or array into a 30 fps ``Motion``;
+``GenerationStream`` does the same for audio that arrives in pieces (``push_audio`` returns the
+frames that became final, ``finish`` the rest). Both run the identical block schedule, so a
+streamed clip equals the whole-clip result exactly.
+
+Per motion frame t the engine's local scans see the previous frame's codes of all parts, and the
+speech context of audio frame ``t + lookahead`` (the model's fixed look-ahead, 200 ms for
+``small``): a stream's output lags its input by that look-ahead plus up to one block (64 frames).
+Codes are drawn per part with the request's seed and temperature (``sampling.py``); parts that
+are switched off are not generated and keep the start pose (or the rest pose). A start pose fixes
+the first ``config.seed_frames`` codes of each generated part (the encoded pose) and the root
+position the motion starts from.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..rigs.motion import Motion
+from ..rigs.skeleton import FPS, PARTS
+from . import parts as parts_module
+from .audio import AudioError, SAMPLE_RATE, load_audio, prepare_waveform
+from .checkpoint import Checkpoint, CheckpointError, load_checkpoint
+from .features import FEATURE_DIM, FeatureStream, num_frames
+from .sampling import check_sampling, part_rngs, sample_code
+
+BLOCK = 64  # frames per engine call (context and decoding); the unit of progress and cancel checks
+
+
+class Cancelled(Exception):
+    """The caller's ``cancel()`` returned True; nothing was produced."""
+
+
+class GenerationError(RuntimeError):
+    """The request cannot be generated; the message says why and what to change."""
+
+
+@dataclass
+class GenerationRequest:
+    audio: object  # path (str / PathLike) or a mono float32 16 kHz numpy array
+    style: str | None = None  # a style name of the checkpoint; None = its first style
+    seed: int = 0
+    temperature: float = 0.8  # 0 = always the most likely code (deterministic)
+    top_k: int | None = None
+    top_p: float | None = None
+    parts: tuple = PARTS  # the parts to generate; the others keep the start pose or the rest pose
+    start_pose: Motion | None = None  # its first frame starts the motion
+    device: str = "auto"
+
+
+def resolve_checkpoint(checkpoint=None) -> Checkpoint:
+    if isinstance(checkpoint, Checkpoint):
+        return checkpoint
+    return load_checkpoint(checkpoint)
+
+
+def request_audio(audio) -> np.ndarray:
+    """The request's audio as mono float32 at 16 kHz (arrays are taken to be 16 kHz already)."""
+    if isinstance(audio, (str, os.PathLike)):
+        return load_audio(audio)
+    if isinstance(audio, np.ndarray):
+        return prepare_waveform(audio, SAMPLE_RATE, source="The audio array")
+    raise AudioError(f"audio must be a file path or a numpy array, got {type(audio).__name__}")
+
+
+def _check_parts(parts) -> tuple:
+    parts = tuple(parts)
+    unknown = [p for p in parts if p not in PARTS]
+    if unknown:
+        raise GenerationError(f"unknown body parts {unknown}: choose from {', '.join(PARTS)}")
+    return tuple(p for p in PARTS if p in parts)
+
+
+class GenerationStream:
+    """Incremental generation with carried state. ``push_audio(samples)`` (mono float32 16 kHz)
+    returns a ``Motion`` of the newly final frames or None; ``finish()`` returns the rest."""
+
+    def __init__(self, engine, checkpoint: Checkpoint, *, style: str | None = None, seed: int = 0,
+                 temperature: float = 0.8, top_k: int | None = None, top_p: float | None = None,
+                 parts=PARTS, start_pose: Motion | None = None, on_block=None):
+        try:
+            check_sampling(float(temperature), top_k, top_p)
+            style_index = checkpoint.style_index(style)
+        except (ValueError, CheckpointError) as error:
+            raise GenerationError(str(error)) from None
+        self.engine = engine
+        self.checkpoint = checkpoint
+        self.config = checkpoint.config
+        self.parts = _check_parts(parts)
+        self.temperature, self.top_k, self.top_p = float(temperature), top_k, top_p
+        self.on_block = on_block or (lambda frames_done: None)
+        stats = checkpoint.stats
+        self._audio_mean, self._audio_std = stats["audio_mean"], stats["audio_std"]
+        self._stats = stats
+        self._rngs = part_rngs(seed, self.parts)
+        self._features = FeatureStream()
+        self._pending = np.zeros((0, FEATURE_DIM), np.float32)  # normalised features awaiting context
+        self._context = np.zeros((0, self.config.d_model), np.float32)
+        self._context_start = 0  # audio frame of self._context[0]
+        self._context_end = 0  # audio frames with context so far
+        self._frame = 0  # next motion frame
+        self._total = None  # motion frames, known at finish()
+        self._prev = {p: None for p in PARTS}
+        self._finished = False
+        engine.prepare(checkpoint)
+        self._state = engine.start(style_index, self.parts)
+        self._base_pose, self._seed_codes, self._prev_trans = self._start_pose(start_pose)
+
+    # --- start pose -------------------------------------------------------------------------
+    def _start_pose(self, start_pose):
+        if start_pose is None:
+            return Motion.rest(1), {}, None
+        if not isinstance(start_pose, Motion) or start_pose.num_frames < 1:
+            raise GenerationError("start_pose must be a Motion with at least one frame")
+        first = Motion(start_pose.poses[:1], start_pose.trans[:1], start_pose.expressions[:1], FPS, start_pose.betas)
+        seeds = {}
+        n = self.config.seed_frames
+        if n and self.parts:
+            held = Motion(np.repeat(first.poses, n, 0), np.repeat(first.trans, n, 0),
+                          np.repeat(first.expressions, n, 0), FPS, first.betas)
+            features = parts_module.normalize(parts_module.motion_to_parts(held), self._stats)
+            seeds = {p: np.asarray(self.engine.encode(p, features[p]), np.int64) for p in self.parts}
+        return first, seeds, first.trans[0]
+
+    # --- public API -------------------------------------------------------------------------
+    @property
+    def frames_done(self) -> int:
+        return self._frame
+
+    def push_audio(self, samples) -> Motion | None:
+        if self._finished:
+            raise GenerationError("push_audio after finish: start a new stream")
+        samples = np.asarray(samples, np.float32).reshape(-1)
+        if not np.isfinite(samples).all():
+            raise AudioError("The audio contains NaN or infinite samples: re-export it")
+        self._add_features(self._features.push(samples))
+        return self._advance(final=False)
+
+    def finish(self) -> Motion | None:
+        if self._finished:
+            raise GenerationError("finish called twice")
+        self._finished = True
+        self._add_features(self._features.finish())
+        self._total = num_frames(self._features.samples_received)
+        if self._total == 0:
+            raise GenerationError("The audio is shorter than one motion frame (1/30 s): give a longer clip")
+        # Beyond the end the model hears "silence": zeros in normalised feature space.
+        self._add_features(np.zeros((self.config.lookahead, FEATURE_DIM), np.float32))
+        return self._advance(final=True)
+
+    # --- internals --------------------------------------------------------------------------
+    def _add_features(self, features: np.ndarray) -> None:
+        if len(features):
+            normalised = ((features - self._audio_mean) / self._audio_std).astype(np.float32)
+            self._pending = np.concatenate([self._pending, normalised])
+
+    def _advance(self, final: bool) -> Motion | None:
+        lookahead = self.config.lookahead
+        pieces = []
+        while True:
+            if final:
+                if self._frame >= self._total:
+                    break
+                stop = min(self._frame + BLOCK, self._total)
+            else:
+                stop = self._frame + BLOCK
+            need = stop + lookahead  # motion frame t reads the context of audio frame t + lookahead
+            while self._context_end < need:
+                # Context in blocks of BLOCK audio frames at absolute positions (the last one shorter).
+                if len(self._pending) >= BLOCK:
+                    take = BLOCK
+                elif final and len(self._pending):
+                    take = len(self._pending)
+                else:
+                    break
+                context = self.engine.context(self._state, self._pending[:take])
+                self._pending = self._pending[take:]
+                self._context = np.concatenate([self._context, np.asarray(context, np.float32)])
+                self._context_end += take
+            if self._context_end < need:
+                break  # wait for more audio
+            pieces.append(self._generate_block(self._frame, stop))
+            self._frame = stop
+            self.on_block(self._frame)
+        if not pieces:
+            return None
+        return Motion(np.concatenate([m.poses for m in pieces]), np.concatenate([m.trans for m in pieces]),
+                      np.concatenate([m.expressions for m in pieces]), FPS, pieces[0].betas)
+
+    def _generate_block(self, first: int, stop: int) -> Motion:
+        lookahead = self.config.lookahead
+        n = stop - first
+        codes = {p: np.zeros(n, np.int64) for p in self.parts}
+        if self.parts:
+            for t in range(first, stop):
+                context = self._context[t + lookahead - self._context_start]
+                logits = self.engine.step(self._state, context, self._prev)
+                for part in self.parts:
+                    seed = self._seed_codes.get(part)
+                    if seed is not None and t < len(seed):
+                        code = int(seed[t])
+                    else:
+                        code = sample_code(logits[part], self._rngs[part], self.temperature, self.top_k, self.top_p)
+                    codes[part][t - first] = code
+                    self._prev[part] = code
+        # Context rows before the next block's first look-ahead frame are no longer needed.
+        drop = stop + lookahead - self._context_start
+        drop = max(0, min(drop, len(self._context)))
+        self._context = self._context[drop:]
+        self._context_start += drop
+        features = self.engine.decode(self._state, codes) if self.parts else {}
+        features = parts_module.denormalize(features, self._stats)
+        base = self._base_pose
+        base = Motion(np.repeat(base.poses, n, 0), np.repeat(base.trans, n, 0), np.repeat(base.expressions, n, 0),
+                      FPS, base.betas)
+        motion = parts_module.parts_to_motion(features, FPS, base=base, previous_trans=self._prev_trans)
+        if "lower" in self.parts:
+            self._prev_trans = motion.trans[-1]
+        return motion
+
+
+def generate(request: GenerationRequest, *, checkpoint=None, engine="auto", progress=None, cancel=None) -> Motion:
+    """Generate the whole clip of ``request``. ``checkpoint``: path, ``Checkpoint`` or None (the
+    bundled model); ``engine``: a name for ``engines.resolve_engine`` or an engine object;
+    ``progress(fraction, message)``; ``cancel() -> bool`` (raises ``Cancelled``)."""
+    from .engines import Engine, EngineError, resolve_engine
+
+    progress = progress or (lambda fraction, message: None)
+    cancel = cancel or (lambda: False)
+    if isinstance(engine, str):
+        try:
+            engine = resolve_engine(engine, request.device)
+        except EngineError as error:
+            raise GenerationError(str(error)) from None
+    if not isinstance(engine, Engine) and hasattr(engine, "run"):
+        # A whole-request engine (the external worker): it runs this same pipeline elsewhere.
+        return engine.run(request, checkpoint=checkpoint, progress=progress, cancel=cancel)
+    progress(0.0, "Loading the model")
+    checkpoint = resolve_checkpoint(checkpoint)
+    progress(0.0, "Reading the audio")
+    audio = request_audio(request.audio)
+    total = num_frames(len(audio))
+    if cancel():
+        raise Cancelled("generation cancelled")
+
+    def on_block(frames_done: int) -> None:
+        progress(frames_done / total, f"Generated {frames_done / FPS:.1f} s of {total / FPS:.1f} s")
+        if cancel():
+            raise Cancelled("generation cancelled")
+
+    stream = GenerationStream(engine, checkpoint, style=request.style, seed=request.seed,
+                              temperature=request.temperature, top_k=request.top_k, top_p=request.top_p,
+                              parts=request.parts, start_pose=request.start_pose, on_block=on_block)
+    pieces = [m for m in (stream.push_audio(audio), stream.finish()) if m is not None]
+    motion = Motion(np.concatenate([m.poses for m in pieces]), np.concatenate([m.trans for m in pieces]),
+                    np.concatenate([m.expressions for m in pieces]), FPS, pieces[0].betas)
+    progress(1.0, "Done")
+    return motion

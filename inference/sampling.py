@@ -1,0 +1,42 @@
+"""Choosing a code from logits: argmax at temperature 0, otherwise sampling with optional top-k /
+top-p (nucleus) truncation. NumPy only; one random stream per part so that switching a part on or
+off does not change what the other parts draw."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..rigs.skeleton import PARTS
+
+
+def part_rngs(seed: int, parts=PARTS) -> dict:
+    return {part: np.random.default_rng([int(seed) & 0xFFFFFFFF, PARTS.index(part)]) for part in parts}
+
+
+def check_sampling(temperature: float, top_k, top_p) -> None:
+    if not np.isfinite(temperature) or temperature < 0:
+        raise ValueError(f"temperature must be >= 0 (0 = always the most likely code), got {temperature}")
+    if top_k is not None and int(top_k) < 1:
+        raise ValueError(f"top_k must be at least 1, got {top_k}")
+    if top_p is not None and not 0.0 < float(top_p) <= 1.0:
+        raise ValueError(f"top_p must be in (0, 1], got {top_p}")
+
+
+def sample_code(logits: np.ndarray, rng: np.random.Generator, temperature: float, top_k=None, top_p=None) -> int:
+    logits = np.asarray(logits, np.float64)
+    if temperature <= 0:
+        return int(np.argmax(logits))
+    z = logits / temperature
+    if top_k is not None and top_k < len(z):
+        kth = np.partition(z, -int(top_k))[-int(top_k)]
+        z = np.where(z < kth, -np.inf, z)
+    p = np.exp(z - np.max(z))
+    p /= p.sum()
+    if top_p is not None and top_p < 1.0:
+        order = np.argsort(-p, kind="stable")
+        cumulative = np.cumsum(p[order])
+        keep = order[: int(np.searchsorted(cumulative, top_p)) + 1]
+        q = np.zeros_like(p)
+        q[keep] = p[keep]
+        p = q / q.sum()
+    cdf = np.cumsum(p)
+    return int(min(np.searchsorted(cdf, rng.random() * cdf[-1], side="right"), len(p) - 1))
