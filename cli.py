@@ -12,6 +12,7 @@ import sys
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "info": ("gestura.commands_info", "show the version, the engines this Python can run and the bundled model"),
+    "synth": ("gestura.training.synth.corpus", "write the synthetic speech + gesture corpus (BEAT2 layout) the bundled model trains on"),
 }
 
 
