@@ -1,0 +1,244 @@
+"""``gestura synth``: write the synthetic co-speech corpus in the BEAT2 layout.
+
+    gestura synth --out DIR --hours H [--seed S] [--jobs J]
+
+DIR gets ``wave16k/<id>.wav`` (espeak-ng speech, 16 kHz mono 16-bit), ``smplxflame_30/<id>.npz``
+(gestures from ``gestures.synthesize``), ``text/<id>.txt`` (what was said),
+``train_test_split.csv`` and ``synth.json`` (the settings and the styles). Ids are
+``<speaker>_<style>_0_<n>_<n>`` as in BEAT2. Every clip is trimmed to the whole seconds covered
+by both its audio and its motion. Test and val clips use only held-out sentences
+(``text.is_held_out``). Voices, rates and pitches are drawn per clip independently of the
+speaker, so a style can only be learnt from the speaker id. The same seed gives the same corpus
+whatever ``--jobs`` is.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from ...cli import CommandError
+
+SAMPLE_RATE = 16000
+FORMAT_VERSION = 1
+VOICES = ("en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en-029", "en-us-nyc", "en-gb-x-gbclan")
+VARIANTS = ("", "+m1", "+m2", "+m3", "+m4", "+m7", "+f1", "+f2", "+f3", "+f4")
+SPLIT_SHARES = (("test", 0.08), ("val", 0.04))  # the rest is train
+CLIP_SECONDS = (35.0, 65.0)
+
+
+@dataclass(frozen=True)
+class ClipPlan:
+    id: str
+    split: str
+    style: str
+    seed: int
+    seconds: float  # aimed-for length; the real one follows the speech
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--out", required=True, help="folder to write the corpus into (created; must be empty)")
+    parser.add_argument("--hours", type=float, required=True, help="total length of speech to make, in hours")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (same seed, same corpus)")
+    parser.add_argument("--jobs", type=int, default=2, help="parallel worker processes (default 2)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing corpus in --out")
+
+
+def plan_clips(hours: float, seed: int) -> list[ClipPlan]:
+    """Clip ids, splits, styles and seeds adding up to ``hours``; every split has every style."""
+    import numpy as np
+
+    from .styles import STYLES
+
+    rng = np.random.default_rng(seed)
+    total = hours * 3600.0
+    per_style = total / len(STYLES)
+    plans: list[ClipPlan] = []
+    for style in STYLES:
+        budget = {split: per_style * share for split, share in SPLIT_SHARES}
+        budget["train"] = per_style - sum(budget.values())
+        n = 0
+        for split in ("train", "val", "test"):
+            made = 0.0
+            # Every split gets at least one clip of every style, however small the corpus.
+            while made < budget[split] - 1.0 or (made == 0.0):
+                seconds = min(float(rng.uniform(*CLIP_SECONDS)), max(budget[split] - made, 4.0))
+                n += 1
+                clip_id = f"{style.speaker_id}_{style.name}_0_{n}_{n}"
+                plans.append(ClipPlan(clip_id, split, style.name, int(rng.integers(2**31)), seconds))
+                made += seconds
+    return plans
+
+
+def espeak_exe() -> str:
+    exe = shutil.which("espeak-ng")
+    if exe is None:
+        raise CommandError("espeak-ng is not installed: install it (apt-get install espeak-ng) or run `make test` once")
+    return exe
+
+
+def speak(lines: list[str], voice: str, rate: int, pitch: int, gap: int, workdir: Path):
+    """espeak-ng speech of ``lines`` as float32 at 16 kHz, with a short silence before and after."""
+    import numpy as np
+    import soundfile
+    from scipy.signal import resample_poly
+
+    text_path = workdir / "text.txt"
+    wav_path = workdir / "speech.wav"
+    text_path.write_text(" ".join(lines) + "\n")
+    done = subprocess.run(
+        [espeak_exe(), "-v", voice, "-s", str(rate), "-p", str(pitch), "-g", str(gap), "-w", str(wav_path),
+         "-f", str(text_path)],
+        capture_output=True, text=True, check=False,
+    )
+    if done.returncode != 0 or not wav_path.exists():
+        raise RuntimeError(f"espeak-ng failed for voice {voice}: {done.stderr.strip()}")
+    wave, rate_in = soundfile.read(wav_path, dtype="float64")
+    if wave.ndim > 1:
+        wave = wave.mean(axis=1)
+    if rate_in != SAMPLE_RATE:
+        from math import gcd
+
+        g = gcd(int(rate_in), SAMPLE_RATE)
+        wave = resample_poly(wave, SAMPLE_RATE // g, int(rate_in) // g)
+    return wave.astype(np.float32)
+
+
+def make_clip(plan: ClipPlan, out: str) -> tuple[str, float]:
+    """Speak, synthesize and write one clip; returns (id, seconds written)."""
+    import numpy as np
+    import soundfile
+
+    from ...rigs.motion import Motion
+    from ...rigs.motion_io import save_npz
+    from . import text
+    from .gestures import synthesize
+    from .styles import get_style
+
+    rng = np.random.default_rng(plan.seed)
+    voice = VOICES[int(rng.integers(len(VOICES)))] + VARIANTS[int(rng.integers(len(VARIANTS)))]
+    rate = int(rng.integers(135, 186))  # words per minute
+    pitch = int(rng.integers(25, 76))
+    gap = int(rng.integers(0, 5))  # extra pause between words, 10 ms units
+    words = int(plan.seconds * rate / 60.0 * 0.92)
+    lines = text.paragraph(rng, max(words, 6), held_out=plan.split != "train")
+    with tempfile.TemporaryDirectory(prefix="gestura-synth-") as tmp:
+        speech = speak(lines, voice, rate, pitch, gap, Path(tmp))
+    lead = np.zeros(int(rng.uniform(0.3, 0.9) * SAMPLE_RATE), np.float32)
+    tail = np.zeros(int(rng.uniform(0.4, 1.0) * SAMPLE_RATE), np.float32)
+    peak = float(np.abs(speech).max()) or 1.0
+    wave = np.concatenate([lead, speech / peak * rng.uniform(0.5, 0.9), tail]).astype(np.float32)
+
+    motion = synthesize(wave, get_style(plan.style), seed=plan.seed)
+    seconds = int(min(len(wave) / SAMPLE_RATE, motion.num_frames / motion.fps))
+    frames = int(seconds * motion.fps)
+    motion = Motion(motion.poses[:frames], motion.trans[:frames], motion.expressions[:frames], motion.fps)
+    root = Path(out)
+    soundfile.write(root / "wave16k" / f"{plan.id}.wav", wave[: seconds * SAMPLE_RATE], SAMPLE_RATE, subtype="PCM_16")
+    save_npz(motion, root / "smplxflame_30" / f"{plan.id}.npz", overwrite=True)
+    (root / "text" / f"{plan.id}.txt").write_text(
+        f"# voice {voice}, rate {rate} wpm, pitch {pitch}, word gap {gap}\n" + "\n".join(lines) + "\n"
+    )
+    return plan.id, float(seconds)
+
+
+def _prepare_folder(out: Path, overwrite: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise CommandError(f"--out {out} is a file: give a folder")
+    if out.exists() and any(out.iterdir()):
+        if not (out / "synth.json").exists():
+            raise CommandError(f"--out {out} is not empty and holds no synthetic corpus: give an empty or new folder")
+        if not overwrite:
+            raise CommandError(f"{out} already holds a synthetic corpus: pass --overwrite to replace it, or choose another folder")
+        for name in ("wave16k", "smplxflame_30", "text"):
+            shutil.rmtree(out / name, ignore_errors=True)
+        for name in ("train_test_split.csv", "synth.json"):
+            (out / name).unlink(missing_ok=True)
+    for name in ("wave16k", "smplxflame_30", "text"):
+        (out / name).mkdir(parents=True, exist_ok=True)
+
+
+def run(args) -> int:
+    if not (args.hours > 0):
+        raise CommandError(f"--hours must be positive, got {args.hours}")
+    if args.hours > 200:
+        raise CommandError(f"--hours {args.hours} is more than 200 hours: ask for less")
+    if args.jobs < 1:
+        raise CommandError(f"--jobs must be at least 1, got {args.jobs}")
+    espeak_exe()
+    out = Path(args.out)
+    _prepare_folder(out, args.overwrite)
+    from .styles import STYLES
+
+    plans = plan_clips(args.hours, args.seed)
+    total_planned = sum(p.seconds for p in plans)
+    print(f"synth: {len(plans)} clips, about {total_planned / 3600:.2f} h, {len(STYLES)} speakers, "
+          f"{args.jobs} jobs -> {out}", flush=True)
+    started = time.time()
+    written: dict[str, float] = {}
+    with ProcessPoolExecutor(max_workers=args.jobs) if args.jobs > 1 else _Serial() as pool:
+        futures = [pool.submit(make_clip, plan, str(out)) for plan in plans]
+        for k, future in enumerate(futures, start=1):
+            clip_id, seconds = future.result()
+            written[clip_id] = seconds
+            done_s = sum(written.values())
+            elapsed = time.time() - started
+            print(f"  [{k}/{len(plans)}] {clip_id}: {seconds:.0f} s  ({done_s / 3600:.2f} h, {elapsed:.0f} s elapsed)",
+                  flush=True)
+    with open(out / "train_test_split.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "type"])
+        for plan in plans:
+            writer.writerow([plan.id, plan.split])
+    by_split = {s: sum(written[p.id] for p in plans if p.split == s) for s in ("train", "val", "test")}
+    manifest = {
+        "format": "gestura-synth",
+        "format_version": FORMAT_VERSION,
+        "seed": args.seed,
+        "hours_requested": args.hours,
+        "seconds": by_split,
+        "clips": {s: sum(1 for p in plans if p.split == s) for s in ("train", "val", "test")},
+        "styles": [s.to_dict() for s in STYLES],
+        "voices": list(VOICES),
+        "variants": list(VARIANTS),
+        "note": "synthetic data: espeak-ng speech over generated text; procedural gestures (gestura.training.synth)",
+    }
+    (out / "synth.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    print(f"synth: wrote {len(plans)} clips, {sum(by_split.values()) / 3600:.2f} h "
+          f"(train {by_split['train'] / 60:.1f} min, val {by_split['val'] / 60:.1f} min, "
+          f"test {by_split['test'] / 60:.1f} min) in {time.time() - started:.0f} s", flush=True)
+    return 0
+
+
+class _Serial:
+    """The executor interface, run in this process (``--jobs 1``)."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def submit(self, fn, *args):
+        return _Done(fn(*args))
+
+
+class _Done:
+    def __init__(self, value):
+        self._value = value
+
+    def result(self):
+        return self._value
+
+
+if __name__ == "__main__":  # pragma: no cover - `gestura synth` is the entry point
+    from ...cli import main
+
+    sys.exit(main(["synth", *sys.argv[1:]]))

@@ -1,0 +1,348 @@
+"""The procedural co-speech gesture synthesizer: speech waveform + style -> SMPL-X Motion at 30 fps.
+
+How a clip is made:
+1. ``prosody.analyze`` finds phrases, syllable nuclei with their onsets and stress, pitch accents.
+2. Planning: in each phrase the most stressed syllables become stroke times (apexes), at the
+   style's rate and no closer than its minimum gap; strokes close in time form a gesture unit
+   with one gesture type (beat, open palm, point, precision grip, two-handed) and one hand choice.
+3. Each unit becomes arm keyframes in gesture phases: preparation (rest -> a via pose above and
+   behind the apex), stroke (fast, ending at the apex exactly on the syllable onset, where the hand
+   stops: a speed minimum, the "motion beat"), post-stroke hold, then the next stroke or the
+   retraction to rest. Keys are joined by quintic curves (bounded jerk, no jitter).
+4. Arm keys are hand positions in the chest's frame, solved to shoulder and elbow rotations by
+   exact IK; forearm roll, wrist and the articulated hand shape come with each key.
+5. Body: weight shifts with planted feet, breathing, posture, a torso that leans into gestures;
+   head nods on pitch accents; jaw following loudness; blinks and brows (``face``).
+
+Positions of a hand are (outward, up, forward) metres from the shoulder's rest position in the
+chest (spine3) frame, the same for both arms (mirrored in x for the right arm).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ...rigs.motion import Motion
+from ...rigs.rotations import axis_angle_to_matrix, matrix_to_axis_angle
+from ...rigs.skeleton import FPS, JOINT_INDEX, NUM_JOINTS, PARENTS
+from . import body, face
+from .curves import key_curve, smooth_noise
+from .hands import FLEX_AXIS, RADIAL_AXIS, hand_pose, mirror
+from .ik import axis_rotation, solve_two_bone
+from .prosody import SAMPLE_RATE, Prosody, analyze
+from .styles import GESTURE_TYPES, Style
+
+J = JOINT_INDEX
+SIDES = ("left", "right")
+SIDE_SIGN = {"left": 1.0, "right": -1.0}
+MIRROR_X = {"left": np.array([1.0, 1.0, 1.0]), "right": np.array([-1.0, 1.0, 1.0])}
+
+# Arm key layout: position (3), elbow pole (3), supination (palm up +), wrist flexion, wrist
+# radial deviation, then the hand's 15 joints x 3 axis-angle (left-hand convention).
+POS, POLE, SUP, FLEX, DEV, HAND = slice(0, 3), slice(3, 6), 6, 7, 8, slice(9, 54)
+KEY_DIMS = 54
+
+REST_POS = np.array([0.05, -0.485, 0.07])
+REST_POLE = np.array([0.35, 0.0, -1.0])  # a hanging arm's elbow points back
+GESTURE_POLE = np.array([0.55, -1.0, -0.35])  # a raised forearm's elbow points down and out
+NEUTRAL = np.array([0.0, -0.36, 0.2])  # what gesture amplitude scales toward
+CHEST_FRONT = 0.2  # hands inside the torso's width stay this far forward of the shoulder
+
+
+@dataclass
+class Pose:
+    """One arm keyframe before it is flattened into a key vector."""
+    pos: np.ndarray
+    pole: np.ndarray
+    sup: float
+    flex: float
+    dev: float
+    shape: str
+    curl: float = 0.0
+
+    def vector(self, rest: np.ndarray) -> np.ndarray:
+        v = np.zeros(KEY_DIMS)
+        v[POS], v[POLE] = self.pos, self.pole
+        v[SUP], v[FLEX], v[DEV] = self.sup, self.flex, self.dev
+        v[HAND] = hand_pose(self.shape, rest, curl=self.curl).reshape(-1)
+        return v
+
+
+def rest_pose(rng: np.random.Generator) -> Pose:
+    return Pose(REST_POS + rng.normal(0, 0.008, 3), REST_POLE, 0.0, 0.08, 0.0, "relaxed", rng.normal(0, 0.05))
+
+
+@dataclass
+class Unit:
+    """A gesture unit: one gesture type and hand choice over one or more strokes."""
+    kind: str
+    hands: tuple[str, ...]
+    apexes: list[float]
+    stresses: list[float]
+
+
+# ----------------------------------------------------------------------------- planning
+def choose_strokes(prosody: Prosody, style: Style, rng: np.random.Generator) -> list[tuple[float, float]]:
+    """(apex time, stress) of every stroke, in time order."""
+    accented = {id(a) for a in prosody.accents}
+    strokes = []
+    for start, end in prosody.phrases:
+        length = end - start
+        if rng.random() < style.rest_phrase_share + (0.3 if length < 0.8 else 0.0):
+            continue
+        inside = [s for s in prosody.syllables if start - 0.05 <= s.onset <= end and s.onset > 0.7]
+        if not inside:
+            continue
+        target = max(1, int(round(style.stroke_rate * length * rng.uniform(0.75, 1.25))))
+        score = np.array([s.stress + (0.25 if id(s) in accented else 0.0) + rng.uniform(0, 0.15) for s in inside])
+        chosen: list[float] = []
+        for k in np.argsort(-score):
+            if len(chosen) >= target or score[k] < 0.3:
+                break
+            onset = inside[k].onset
+            if all(abs(onset - c) >= style.min_stroke_gap for c in chosen) and all(
+                abs(onset - c) >= style.min_stroke_gap for c, _ in strokes[-3:]
+            ):
+                chosen.append(onset)
+                strokes.append((onset, float(inside[k].stress)))
+    strokes.sort()
+    return strokes
+
+
+def group_units(strokes: list[tuple[float, float]], style: Style, rng: np.random.Generator) -> list[Unit]:
+    units: list[Unit] = []
+    unit_gap = 1.4 * style.tempo
+    kinds = list(style.repertoire)
+    weights = np.array([style.repertoire[k] for k in kinds])
+    for apex, stress in strokes:
+        if units and apex - units[-1].apexes[-1] <= unit_gap and len(units[-1].apexes) < 6:
+            units[-1].apexes.append(apex)
+            units[-1].stresses.append(stress)
+            continue
+        kind = kinds[rng.choice(len(kinds), p=weights / weights.sum())]
+        hand = ("right", "left", "both")[rng.choice(3, p=np.array(style.handedness) / sum(style.handedness))]
+        dominant = "right" if style.handedness[0] >= style.handedness[1] else "left"
+        if kind == "two_handed" or (hand == "both" and kind in ("beat", "open_palm")):
+            hands = SIDES
+        elif hand == "both":
+            hands = (dominant,)
+        else:
+            hands = (hand,)
+        units.append(Unit(kind, hands, [apex], [stress]))
+    return units
+
+
+# ----------------------------------------------------------------------------- gesture poses
+def _place(pos: np.ndarray, style: Style, reach: float) -> np.ndarray:
+    """Scale by the style's amplitude, shift by its gesture space, keep reachable and off the body."""
+    p = NEUTRAL + style.amplitude * (pos - NEUTRAL) + np.array([style.hand_width, style.hand_height, 0.0])
+    # Inside the torso's width (medial of the shoulder) the hand must be in front of the chest.
+    if p[0] < 0.0:
+        p[2] = max(p[2], CHEST_FRONT)
+    distance = np.linalg.norm(p)
+    if distance > 0.96 * reach:
+        p *= 0.96 * reach / distance
+    return p
+
+
+def unit_poses(unit: Unit, style: Style, rng: np.random.Generator, reach: float) -> list[tuple[Pose, Pose]]:
+    """(preparation, apex) poses for each stroke of ``unit``, for one arm (left-side convention)."""
+    amp = style.amplitude
+    jitter = rng.normal(0, 0.025, 3) * amp
+    out = []
+    for k, _ in enumerate(unit.apexes):
+        wobble = rng.normal(0, 0.012, 3) * amp
+        curl = rng.normal(0, 0.06)
+        if unit.kind == "beat":
+            base = np.array([-0.01, -0.3, 0.3]) + jitter + wobble
+            apex = Pose(base + np.array([0, -0.035, 0.015]) * amp, GESTURE_POLE, 0.35, 0.12, 0.0, "baton", curl)
+            prep = Pose(base + np.array([0, 0.07, -0.02]) * amp, GESTURE_POLE, 0.3, -0.05, 0.0, "baton", curl)
+        elif unit.kind == "open_palm":
+            base = np.array([0.07, -0.27, 0.32]) + jitter + wobble
+            apex = Pose(base, GESTURE_POLE, 1.3, -0.2, 0.0, "open", curl)
+            if k == 0:
+                prep = Pose(np.array([-0.05, -0.3, 0.24]) + jitter, GESTURE_POLE, 0.3, 0.1, 0.0, "relaxed", curl)
+            else:
+                prep = Pose(base + np.array([-0.02, 0.05, -0.03]) * amp, GESTURE_POLE, 1.1, -0.05, 0.0, "open", curl)
+        elif unit.kind == "point":
+            base = np.array([0.0, -0.13, 0.4]) + jitter + wobble
+            apex = Pose(base, GESTURE_POLE, -0.45, -0.1, 0.1, "point", curl)
+            back = np.array([-0.03, -0.2, 0.22]) + jitter if k == 0 else base + np.array([0, 0.03, -0.06]) * amp
+            prep = Pose(back, GESTURE_POLE, -0.3, 0.0, 0.05, "point", curl)
+        elif unit.kind == "precision":
+            base = np.array([-0.09, -0.22, 0.27]) + jitter + wobble
+            apex = Pose(base + np.array([0, -0.03, 0.02]) * amp, GESTURE_POLE, 0.15, 0.1, 0.25, "precision", curl)
+            prep = Pose(base + np.array([0.01, 0.05, -0.02]) * amp, GESTURE_POLE, 0.1, 0.0, 0.25, "precision", curl)
+        elif unit.kind == "two_handed":
+            base = np.array([-0.01, -0.26, 0.3]) + jitter * np.array([0.5, 1, 1]) + wobble
+            palms_up = rng.random() < 0.4 if k == 0 else out[0][1].sup > 0.5
+            sup = 1.0 if palms_up else 0.0
+            apex = Pose(base + np.array([0.04, -0.03, 0.02]) * amp, GESTURE_POLE, sup, -0.1, 0.0, "open", curl)
+            prep = Pose(base + np.array([-0.03, 0.05, -0.03]) * amp, GESTURE_POLE, sup * 0.8, 0.0, 0.0, "open", curl)
+        else:
+            raise ValueError(f"unknown gesture type '{unit.kind}': choose one of {', '.join(GESTURE_TYPES)}")
+        apex.pos = _place(apex.pos, style, reach)
+        prep.pos = _place(prep.pos, style, reach)
+        out.append((prep, apex))
+    return out
+
+
+def arm_keys(units: list[Unit], side: str, style: Style, rng: np.random.Generator, rest: np.ndarray,
+             reach: float, duration: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Keyframes (times, vectors, via flags) of one arm over the clip."""
+    keys: list[tuple[float, np.ndarray, bool, str]] = [(0.0, rest_pose(rng).vector(rest), False, "rest")]
+    for unit in units:
+        if side not in unit.hands:
+            continue
+        poses = unit_poses(unit, style, rng, reach)
+        stroke = 0.2 * style.tempo * rng.uniform(0.85, 1.15)
+        prepare = 0.45 * style.tempo * rng.uniform(0.85, 1.2)
+        first = unit.apexes[0]
+        keys.append((first - stroke - prepare, None, False, "leave"))
+        for k, (apex_time, (prep, apex)) in enumerate(zip(unit.apexes, poses)):
+            gap = apex_time - unit.apexes[k - 1] if k else np.inf
+            this_stroke = min(stroke, 0.45 * gap)
+            keys.append((apex_time - this_stroke, prep.vector(rest), True, "prep"))
+            keys.append((apex_time, apex.vector(rest), False, "apex"))
+            next_gap = unit.apexes[k + 1] - apex_time if k + 1 < len(unit.apexes) else np.inf
+            hold = min(style.hold * rng.uniform(0.7, 1.3), next_gap - min(stroke, 0.45 * next_gap) - 0.12)
+            if hold > 0.06:
+                held = apex.vector(rest)
+                held[POS] += np.array([0.0, -0.008, 0.004])  # the hand settles a little while held
+                keys.append((apex_time + hold, held, False, "hold"))
+        retract = 0.55 * style.tempo * rng.uniform(0.85, 1.2)
+        keys.append((keys[-1][0] + retract, rest_pose(rng).vector(rest), False, "rest"))
+
+    # Where a retraction would not finish before the next preparation starts, skip both: the
+    # hand goes from the last hold straight to the next preparation (a partial retraction).
+    cleaned: list[tuple[float, np.ndarray, bool, str]] = []
+    for key in keys:
+        if key[3] == "leave":
+            if cleaned and cleaned[-1][3] == "rest" and key[0] - cleaned[-1][0] < 0.15:
+                cleaned.pop()
+                continue
+            if cleaned and cleaned[-1][3] == "rest":
+                key = (key[0], cleaned[-1][1].copy(), False, "leave")
+            elif cleaned:
+                continue
+        cleaned.append(key)
+    # Enforce strictly increasing times with a minimum segment, dropping the later key.
+    times, values, via = [], [], []
+    for t, v, is_via, _ in cleaned:
+        if v is None or t < 0 or t > duration + 1.0:
+            continue
+        if times and t - times[-1] < 0.08:
+            continue
+        times.append(t)
+        values.append(v)
+        via.append(is_via)
+    return np.array(times), np.array(values), np.array(via)
+
+
+# ----------------------------------------------------------------------------- rendering
+def _globals(local: np.ndarray, joint: int, cache: dict) -> np.ndarray:
+    if joint not in cache:
+        parent = PARENTS[joint]
+        cache[joint] = local[:, joint] if parent < 0 else _globals(local, parent, cache) @ local[:, joint]
+    return cache[joint]
+
+
+def _position(local: np.ndarray, trans: np.ndarray, rest: np.ndarray, joint: int, cache: dict) -> np.ndarray:
+    chain = []
+    j = joint
+    while j >= 0:
+        chain.append(j)
+        j = PARENTS[j]
+    pos = rest[0] + trans
+    for child in reversed(chain[:-1]):
+        parent = PARENTS[child]
+        pos = pos + np.einsum("nij,j->ni", _globals(local, parent, cache), rest[child] - rest[parent])
+    return pos
+
+
+def render_arm(side: str, params: np.ndarray, local: np.ndarray, trans: np.ndarray, rest: np.ndarray,
+               style: Style, breath: np.ndarray) -> None:
+    """Collar, shoulder, elbow, wrist and finger rotations of one arm from its key curve."""
+    sign = SIDE_SIGN[side]
+    m = MIRROR_X[side]
+    collar, shoulder, elbow, wrist = (J[f"{side}_{n}"] for n in ("collar", "shoulder", "elbow", "wrist"))
+    # Collar: the style's shoulder drop, a shrug when the hand is high, a little protraction when it
+    # is forward, and breathing. Written for the left side as (0, -protraction, elevation).
+    height = params[:, 1] - REST_POS[1]
+    forward = params[:, 2] - REST_POS[2]
+    elevation = -style.shoulder_drop + 0.2 * np.maximum(height - 0.15, 0.0) + 0.012 * breath
+    protraction = 0.15 * np.maximum(forward, 0.0)
+    collar_aa = np.stack([np.zeros_like(elevation), -protraction, elevation], axis=1)
+    local[:, collar] = axis_angle_to_matrix(collar_aa * (1.0 if side == "left" else np.array([1.0, -1.0, -1.0])))
+
+    cache: dict = {}
+    chest = _globals(local, J["spine3"], cache)
+    chest_pos = _position(local, trans, rest, J["spine3"], cache)
+    shoulder_offset = rest[shoulder] - rest[J["spine3"]]
+    target = chest_pos + np.einsum("nij,nj->ni", chest, shoulder_offset + params[:, POS] * m)
+    pole = np.einsum("nij,nj->ni", chest, params[:, POLE] * m)
+    shoulder_pos = _position(local, trans, rest, shoulder, cache)
+    upper, lower = rest[elbow] - rest[shoulder], rest[wrist] - rest[elbow]
+    hinge = np.cross(upper / np.linalg.norm(upper), np.array([0.0, 0.0, 1.0]))
+    # Palm up (supination) is a turn about the forearm of -angle on the left, +angle on the right;
+    # 60 % of it is in the forearm (elbow joint), the rest at the wrist.
+    roll = -sign * params[:, SUP]
+    local[:, shoulder], local[:, elbow] = solve_two_bone(
+        shoulder_pos, target, _globals(local, collar, cache), upper, lower, hinge, pole, (0.0, 2.5), 0.6 * roll
+    )
+    flex_axis = mirror(FLEX_AXIS) if side == "right" else FLEX_AXIS
+    radial_axis = mirror(RADIAL_AXIS) if side == "right" else RADIAL_AXIS
+    local[:, wrist] = (
+        axis_rotation(lower, 0.4 * roll) @ axis_rotation(flex_axis, params[:, FLEX]) @ axis_rotation(radial_axis, params[:, DEV])
+    )
+    hand = params[:, HAND].reshape(len(params), 15, 3)
+    if side == "right":
+        hand = mirror(hand)
+    first = J[f"{side}_index1"]
+    local[:, first: first + 15] = axis_angle_to_matrix(hand)
+
+
+def synthesize(wave: np.ndarray, style: Style, seed: int = 0, rest_joints: np.ndarray | None = None,
+               sample_rate: int = SAMPLE_RATE, fps: float = FPS) -> Motion:
+    """Gestures for mono speech ``wave`` (16 kHz) in ``style``; the same seed gives the same motion."""
+    if rest_joints is None:
+        from ...rigs.rest_skeleton import default_rest_joints
+
+        rest_joints = default_rest_joints()
+    rest = np.asarray(rest_joints, np.float64)
+    wave = np.asarray(wave)
+    prosody = analyze(wave, sample_rate)
+    n = int(len(wave) * fps // sample_rate)
+    if n < 2:
+        raise ValueError(f"speech of {len(wave) / sample_rate:.3f} s is too short: give at least 0.1 s")
+    t = np.arange(n) / fps
+    rng = np.random.default_rng(seed)
+
+    local = np.broadcast_to(np.eye(3), (n, NUM_JOINTS, 3, 3)).copy()
+    trans, roll = body.lower_body(t, style, rng, rest, local)
+    breath = body.breathing(t, rng)
+
+    reach = float(np.linalg.norm(rest[J["left_elbow"]] - rest[J["left_shoulder"]])
+                  + np.linalg.norm(rest[J["left_wrist"]] - rest[J["left_elbow"]]))
+    units = group_units(choose_strokes(prosody, style, rng), style, rng)
+    params = {}
+    drift = smooth_noise(rng, t, 1.6, 6, amplitude=0.006)
+    for k, side in enumerate(SIDES):
+        times, values, via = arm_keys(units, side, style, rng, rest, reach, t[-1])
+        params[side] = key_curve(times, values, via, t)
+        params[side][:, POS] += drift[:, 3 * k: 3 * k + 3]
+
+    forward = {s: params[s][:, 2] - REST_POS[2] for s in SIDES}
+    lean = body.spine(t, style, rng, local, roll, breath, 0.5 * (forward["left"] + forward["right"]),
+                      forward["right"] - forward["left"])
+    nods = face.nod_signal(prosody, t, style, rng)
+    body.neck_and_head(t, style, rng, local, lean, nods)
+    for side in SIDES:
+        render_arm(side, params[side], local, trans, rest, style, breath)
+
+    opening = face.mouth_opening(prosody, t)
+    local[:, J["jaw"]] = axis_rotation(np.array([1.0, 0.0, 0.0]), face.jaw_angle(opening, rng))
+    expressions = face.expressions(prosody, t, style, rng, opening)
+    poses = matrix_to_axis_angle(local)
+    return Motion(poses=poses, trans=trans, expressions=expressions, fps=fps)
