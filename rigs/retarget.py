@@ -329,7 +329,7 @@ def retarget(
             if p < 0
             else posed[:, p] @ tgt_rest_rot[p].T @ tgt_rest_rot[t]
         )
-        root_location = (np.swapaxes(frame, -1, -2) @ shift[..., None])[..., 0] + current[t, :3, 3]
+        root_location = (np.swapaxes(frame, -1, -2) @ shift[..., None])[..., 0]
     return RetargetResult(bones, rotations, target_root, root_location, float(scale), facing)
 
 
