@@ -1,0 +1,107 @@
+"""Export the selected SMPL-X rig's action as a BEAT2 npz, a BVH, or an FBX (Blender's exporter)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import bpy
+from bpy.props import BoolProperty, EnumProperty, StringProperty
+from bpy_extras.io_utils import ExportHelper
+
+from ..rigs.motion import MotionError
+from .rig import selected_armature
+
+_EXTENSIONS = {"NPZ": ".npz", "BVH": ".bvh", "FBX": ".fbx"}
+
+
+class GESTURA_OT_export_motion(bpy.types.Operator, ExportHelper):
+    """Export the selected SMPL-X rig's current action as .npz (BEAT2 / SMPL-X), .bvh or .fbx"""
+
+    bl_idname = "gestura.export_motion"
+    bl_label = "Export SMPL-X Motion"
+    bl_options = {"REGISTER", "UNDO"}
+
+    filename_ext = ".npz"
+    filter_glob: StringProperty(default="*.npz;*.bvh;*.fbx", options={"HIDDEN"})
+    format: EnumProperty(
+        name="Format",
+        items=(
+            ("NPZ", "NPZ (BEAT2 / SMPL-X)", "Axis-angle poses, translation, expressions: what EMAGE, MambaTalk "
+             "and the SMPL-X Blender add-on read"),
+            ("BVH", "BVH", "Skeleton animation for most animation tools"),
+            ("FBX", "FBX", "The rig, its body and the action, through Blender's FBX exporter"),
+        ),
+        default="NPZ",
+    )
+    overwrite: BoolProperty(name="Overwrite", description="Replace an existing file of the same name", default=False)
+
+    def check(self, context):
+        # Keep the file name's extension in step with the chosen format.
+        wanted = _EXTENSIONS[self.format]
+        path = Path(self.filepath)
+        if self.filepath and path.suffix.lower() != wanted:
+            self.filepath = str(path.with_suffix(wanted)) if path.suffix.lower() in _EXTENSIONS.values() else self.filepath + wanted
+            return True
+        return False
+
+    def execute(self, context):
+        from ..rigs import motion_io
+        from ..rigs.blender import RigError, armature_rest_joints, read_motion, require_smplx_bones
+
+        obj = selected_armature(context)
+        path = Path(bpy.path.abspath(self.filepath))
+        if path.suffix.lower() != _EXTENSIONS[self.format]:
+            path = path.with_name(path.name + _EXTENSIONS[self.format])
+        try:
+            require_smplx_bones(obj)
+            if obj.animation_data is None or obj.animation_data.action is None:
+                raise RigError(f"'{obj.name}' has no action to export: import or generate motion first")
+            if path.exists() and not self.overwrite:
+                raise MotionError(f"{path} already exists: pick another name or tick Overwrite")
+            if not path.parent.is_dir():
+                raise MotionError(f"folder {path.parent} does not exist")
+            if self.format == "FBX":
+                self._export_fbx(context, obj, path)
+            else:
+                motion = read_motion(obj)
+                if self.format == "NPZ":
+                    motion_io.save_npz(motion, path, overwrite=self.overwrite)
+                else:
+                    motion_io.save_bvh(motion, path, armature_rest_joints(obj), overwrite=self.overwrite)
+        except (MotionError, RigError) as error:
+            self.report({"ERROR"}, str(error))
+            return {"CANCELLED"}
+        self.report({"INFO"}, f"Exported '{obj.name}' to {path}")
+        return {"FINISHED"}
+
+    @staticmethod
+    def _export_fbx(context, obj, path: Path) -> None:
+        bodies = [child for child in obj.children if child.type == "MESH"]
+        selected = list(context.selected_objects)
+        active = context.view_layer.objects.active
+        try:
+            for other in selected:
+                other.select_set(False)
+            for item in (obj, *bodies):
+                item.select_set(True)
+            context.view_layer.objects.active = obj
+            result = bpy.ops.export_scene.fbx(
+                filepath=str(path),
+                use_selection=True,
+                object_types={"ARMATURE", "MESH"},
+                add_leaf_bones=False,
+                bake_anim=True,
+                bake_anim_use_all_actions=False,
+                bake_anim_use_nla_strips=False,
+                bake_anim_simplify_factor=0.0,  # keep every frame: the motion is dense by nature
+            )
+        finally:
+            for item in context.selected_objects:
+                item.select_set(False)
+            for other in selected:
+                other.select_set(True)
+            context.view_layer.objects.active = active
+        if result != {"FINISHED"}:
+            raise MotionError(f"Blender's FBX exporter did not finish ({result})")
+
+
+CLASSES = (GESTURA_OT_export_motion,)

@@ -1,0 +1,228 @@
+"""gestura.create_rig, gestura.import_motion and gestura.export_motion through the real installed
+extension, on Blender 4.2 and 5.0."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gestura.rigs import motion_io
+from gestura.rigs.blender import read_motion
+from gestura.rigs.kinematics import forward_kinematics
+from gestura.rigs.motion import Motion
+from gestura.rigs.rotations import axis_angle_to_matrix
+from gestura.rigs.skeleton import JOINT_NAMES
+
+pytestmark = pytest.mark.blender
+
+Z_UP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
+
+
+@pytest.fixture
+def scene(bpy, extension, empty_scene):
+    empty_scene.render.fps = 30
+    empty_scene.render.fps_base = 1.0
+    return empty_scene
+
+
+def random_motion(n=20, seed=0) -> Motion:
+    rng = np.random.default_rng(seed)
+    poses = np.cumsum(rng.normal(scale=0.1, size=(n, 55, 3)), axis=0)
+    return Motion(poses, np.cumsum(rng.normal(scale=0.02, size=(n, 3)), axis=0), rng.normal(size=(n, 100)))
+
+
+def state(bpy) -> dict:
+    scene = bpy.context.scene
+    return {
+        "objects": sorted(o.name for o in bpy.data.objects),
+        "actions": sorted(a.name for a in bpy.data.actions),
+        "assigned": sorted((o.name, o.animation_data.action.name) for o in bpy.data.objects
+                           if o.animation_data and o.animation_data.action),
+        "range": (scene.frame_start, scene.frame_end),
+        "fps": (scene.render.fps, scene.render.fps_base),
+    }
+
+
+def select_only(bpy, obj) -> None:
+    for other in bpy.context.selected_objects:
+        other.select_set(False)
+    if obj is not None:
+        obj.select_set(True)
+    bpy.context.view_layer.objects.active = obj
+
+
+def world_joints(obj) -> np.ndarray:
+    matrix = np.array(obj.matrix_world)
+    heads = np.array([obj.pose.bones[name].head for name in JOINT_NAMES])
+    return heads @ matrix[:3, :3].T + matrix[:3, 3]
+
+
+def make_other_armature(bpy, scene):
+    data = bpy.data.armatures.new("Mixamo")
+    obj = bpy.data.objects.new("Mixamo", data)
+    scene.collection.objects.link(obj)
+    select_only(bpy, obj)
+    bpy.ops.object.mode_set(mode="EDIT")
+    for name in ("pelvis", "Hips", "Spine"):
+        data.edit_bones.new(name).tail = (0, 0, 0.2)
+    bpy.ops.object.mode_set(mode="OBJECT")
+    return obj
+
+
+def test_create_rig_stands_at_the_cursor_with_a_body(bpy, scene):
+    scene.cursor.location = (1.0, 2.0, 0.0)
+    assert bpy.ops.gestura.create_rig(name="Speaker") == {"FINISHED"}
+    obj = bpy.context.active_object
+    assert obj.name == "Speaker" and obj.type == "ARMATURE"
+    assert sorted(b.name for b in obj.data.bones) == sorted(JOINT_NAMES)
+    assert [c.type for c in obj.children] == ["MESH"]
+    bpy.context.view_layer.update()
+    joints = world_joints(obj)
+    feet = joints[[JOINT_NAMES.index(n) for n in ("left_foot", "right_foot", "left_ankle", "right_ankle")], 2]
+    assert 0.0 < feet.min() < 0.1  # standing on the floor, not sunk into it
+    np.testing.assert_allclose(joints[0, :2], [1.0, 2.0], atol=1e-6)
+
+
+def test_create_rig_with_a_missing_smplx_model_changes_nothing(bpy, scene, tmp_path):
+    before = state(bpy)
+    with pytest.raises(RuntimeError, match="does not exist"):
+        bpy.ops.gestura.create_rig(smplx_model=str(tmp_path / "SMPLX_NEUTRAL.npz"))
+    assert state(bpy) == before
+
+
+def test_import_onto_a_new_rig_reads_back_the_file(bpy, scene, tmp_path):
+    motion = random_motion(20)
+    path = motion_io.save_npz(motion, tmp_path / "2_scott_0_1_1.npz")
+    select_only(bpy, None)
+    assert bpy.ops.gestura.import_motion(filepath=str(path), on_floor=False) == {"FINISHED"}
+    (obj,) = [o for o in bpy.data.objects if o.type == "ARMATURE"]
+    assert obj.animation_data.action.name == "2_scott_0_1_1"
+    assert (scene.frame_start, scene.frame_end) == (1, 20)
+    back = read_motion(obj)
+    np.testing.assert_allclose(axis_angle_to_matrix(back.poses), axis_angle_to_matrix(motion.poses), atol=2e-5)
+    np.testing.assert_array_equal(back.trans, motion.trans)
+    np.testing.assert_array_equal(back.expressions, motion.expressions)
+
+
+def test_import_onto_the_selected_rig_and_feet_on_floor(bpy, scene, tmp_path):
+    bpy.ops.gestura.create_rig()
+    rig = bpy.context.active_object
+    motion = random_motion(10, seed=3)
+    path = motion_io.save_npz(motion, tmp_path / "clip.npz")
+    assert bpy.ops.gestura.import_motion(filepath=str(path)) == {"FINISHED"}
+    assert [o.name for o in bpy.data.objects if o.type == "ARMATURE"] == [rig.name]
+    assert rig.animation_data.action.name == "clip"
+    lowest = np.inf
+    for frame in range(1, 11):
+        scene.frame_set(frame)
+        joints = world_joints(rig)
+        lowest = min(lowest, joints[[7, 8, 10, 11], 2].min())
+    assert lowest == pytest.approx(0.04, abs=1e-4)  # the foot joints' clearance above the floor
+
+
+def test_import_resamples_or_adopts_the_files_frame_rate(bpy, scene, tmp_path):
+    path = motion_io.save_npz(random_motion(31), tmp_path / "clip.npz")
+    scene.render.fps = 24
+    select_only(bpy, None)
+    bpy.ops.gestura.import_motion(filepath=str(path), new_armature=True)
+    assert scene.render.fps == 24 and scene.frame_end == 25  # 30 frames of time at 24 fps
+    bpy.ops.gestura.import_motion(filepath=str(path), new_armature=True, frame_rate="SCENE")
+    assert scene.render.fps / scene.render.fps_base == 30 and scene.frame_end == 31
+
+
+def test_import_onto_a_non_smplx_armature_lists_the_bones_and_changes_nothing(bpy, scene, tmp_path):
+    path = motion_io.save_npz(random_motion(5), tmp_path / "clip.npz")
+    make_other_armature(bpy, scene)
+    before = state(bpy)
+    with pytest.raises(RuntimeError, match=r"'Mixamo' is missing 54 SMPL-X bone\(s\): left_hip, right_hip, spine1"):
+        bpy.ops.gestura.import_motion(filepath=str(path))
+    assert state(bpy) == before
+
+
+def test_import_of_a_bad_file_names_the_key_and_changes_nothing(bpy, scene, tmp_path):
+    np.savez(tmp_path / "bad.npz", poses=np.zeros((4, 156)), trans=np.zeros((4, 3)))
+    before = state(bpy)
+    with pytest.raises(RuntimeError, match=r"key 'poses' has shape \(4, 156\), expected \(N, 165\)"):
+        bpy.ops.gestura.import_motion(filepath=str(tmp_path / "bad.npz"))
+    assert state(bpy) == before
+
+
+@pytest.fixture
+def animated_rig(bpy, scene, tmp_path):
+    motion = random_motion(12, seed=5)
+    path = motion_io.save_npz(motion, tmp_path / "source.npz")
+    select_only(bpy, None)
+    bpy.ops.gestura.import_motion(filepath=str(path), on_floor=False)
+    return bpy.context.active_object, motion
+
+
+def test_export_npz_round_trips_and_never_clobbers(bpy, animated_rig, tmp_path):
+    obj, motion = animated_rig
+    target = tmp_path / "out.npz"
+    assert bpy.ops.gestura.export_motion(filepath=str(target), format="NPZ") == {"FINISHED"}
+    back = motion_io.load_npz(target)
+    np.testing.assert_allclose(axis_angle_to_matrix(back.poses), axis_angle_to_matrix(motion.poses), atol=2e-5)
+    np.testing.assert_array_equal(back.trans, motion.trans)
+    np.testing.assert_array_equal(back.expressions, motion.expressions)
+    target.write_bytes(b"keep me")
+    with pytest.raises(RuntimeError, match="already exists.*Overwrite"):
+        bpy.ops.gestura.export_motion(filepath=str(target), format="NPZ")
+    assert target.read_bytes() == b"keep me"
+    assert bpy.ops.gestura.export_motion(filepath=str(target), format="NPZ", overwrite=True) == {"FINISHED"}
+    assert motion_io.load_npz(target).num_frames == 12
+
+
+def test_export_bvh_adds_the_extension_and_reimports(bpy, scene, animated_rig, tmp_path):
+    obj, motion = animated_rig
+    assert bpy.ops.gestura.export_motion(filepath=str(tmp_path / "take"), format="BVH") == {"FINISHED"}
+    path = tmp_path / "take.bvh"
+    assert path.read_text().startswith("HIERARCHY")
+    expected = []
+    for frame in (1, 6, 12):
+        scene.frame_set(frame)
+        expected.append(world_joints(obj))
+    bpy.ops.import_anim.bvh(filepath=str(path), update_scene_fps=False)
+    imported = bpy.context.active_object
+    for frame, joints in zip((1, 6, 12), expected):
+        scene.frame_set(frame)
+        # The rig stands at the origin, like the BVH: same world joints.
+        np.testing.assert_allclose(world_joints(imported), joints, atol=1e-4)
+
+
+def test_export_fbx_through_blenders_exporter(bpy, scene, animated_rig, tmp_path):
+    obj, motion = animated_rig
+    selected_before = {o.name for o in bpy.context.selected_objects}
+    path = tmp_path / "take.fbx"
+    assert bpy.ops.gestura.export_motion(filepath=str(path), format="FBX") == {"FINISHED"}
+    assert path.stat().st_size > 10_000 and path.read_bytes()[:18] == b"Kaydara FBX Binary"
+    assert {o.name for o in bpy.context.selected_objects} == selected_before
+    expected = {}
+    for frame in (1, 7, 12):
+        scene.frame_set(frame)
+        expected[frame] = world_joints(obj)
+    bpy.ops.wm.read_homefile(use_empty=True)
+    bpy.context.scene.render.fps = 30
+    # Blender's FBX exporter writes scene frame f at FBX time f; its importer shifts by
+    # anim_offset (1 by default), so 0 puts keys back on the frames they came from.
+    bpy.ops.import_scene.fbx(filepath=str(path), anim_offset=0)
+    (imported,) = [o for o in bpy.data.objects if o.type == "ARMATURE"]
+    for frame, joints in expected.items():
+        bpy.context.scene.frame_set(frame)
+        np.testing.assert_allclose(world_joints(imported), joints, atol=1e-3, err_msg=f"frame {frame}")
+
+
+def test_export_from_a_non_smplx_armature_writes_nothing(bpy, scene, tmp_path):
+    make_other_armature(bpy, scene)
+    with pytest.raises(RuntimeError, match="missing 54 SMPL-X bone"):
+        bpy.ops.gestura.export_motion(filepath=str(tmp_path / "x.npz"), format="NPZ")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_forward_kinematics_of_an_imported_clip_matches_the_rig(bpy, scene, animated_rig):
+    # The installed add-on's rig and the package's bpy-free maths agree.
+    from gestura.rigs.rest_skeleton import default_rest_joints
+
+    obj, motion = animated_rig
+    positions, _ = forward_kinematics(motion.poses.astype(np.float64), motion.trans, default_rest_joints())
+    for frame in (1, 12):
+        scene.frame_set(frame)
+        np.testing.assert_allclose(world_joints(obj), positions[frame - 1] @ Z_UP.T, atol=2e-5)
