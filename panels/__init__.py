@@ -1,9 +1,9 @@
 """Sidebar panels (3D viewport, tab "Gestura")."""
 import bpy
 
-from . import main
+from . import main, rig
 
-_MODULES = (main,)
+_MODULES = (main, rig)
 
 CLASSES = tuple(cls for module in _MODULES for cls in module.CLASSES)
 
