@@ -13,6 +13,10 @@ import sys
 COMMANDS: dict[str, tuple[str, str]] = {
     "info": ("gestura.commands_info", "show the version, the engines this Python can run and the bundled model"),
     "synth": ("gestura.training.synth.corpus", "write the synthetic speech + gesture corpus (BEAT2 layout) the bundled model trains on"),
+    "train-vq": ("gestura.training.cli_train_vq", "train stage 1 (part VQ-VAEs, global motion predictor) on BEAT2-layout data"),
+    "train": ("gestura.training.cli_train", "train stage 2 (the speech-to-code generator) on frozen stage-1 weights"),
+    "train-fgd": ("gestura.training.cli_train_fgd", "train the motion encoder FGD uses (project encoder)"),
+    "eval": ("gestura.training.cli_eval", "score a checkpoint on a BEAT2-layout split: BC, L1 diversity, FGD, jitter, foot sliding"),
 }
 
 
