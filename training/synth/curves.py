@@ -22,11 +22,13 @@ def _quintic(p0, v0, p1, v1, duration, s):
 
 
 def key_curve(times: np.ndarray, values: np.ndarray, via: np.ndarray, t: np.ndarray,
-              via_speed: float = 0.6) -> np.ndarray:
+              via_speed: float = 0.6, velocities: np.ndarray | None = None) -> np.ndarray:
     """Evaluate keyframes at times ``t``.
 
     times (K,) strictly increasing, values (K, D), via (K,) bool. Before the first key and after
     the last the curve holds. ``via_speed`` scales a via key's Catmull-Rom velocity (1 = full).
+    ``velocities`` (K, D), optional: where finite, the velocity a key is passed with, overriding
+    both rules (a stroke's apex that flows on instead of stopping).
     """
     times = np.asarray(times, np.float64)
     values = np.asarray(values, np.float64)
@@ -46,6 +48,9 @@ def key_curve(times: np.ndarray, values: np.ndarray, via: np.ndarray, t: np.ndar
     for k in np.flatnonzero(via):
         if 0 < k < len(times) - 1:
             velocity[k] = via_speed * (values[k + 1] - values[k - 1]) / (times[k + 1] - times[k - 1])
+    if velocities is not None:
+        given = np.isfinite(velocities)
+        velocity[given] = np.asarray(velocities)[given]
     seg = np.clip(np.searchsorted(times, t, side="right") - 1, 0, len(times) - 2)
     duration = times[seg + 1] - times[seg]
     s = np.clip((t - times[seg]) / duration, 0.0, 1.0)

@@ -48,6 +48,7 @@ REST_POLE = np.array([0.35, 0.0, -1.0])  # a hanging arm's elbow points back
 GESTURE_POLE = np.array([0.55, -1.0, -0.35])  # a raised forearm's elbow points down and out
 NEUTRAL = np.array([0.0, -0.36, 0.2])  # what gesture amplitude scales toward
 CHEST_FRONT = 0.2  # hands inside the torso's width stay this far forward of the shoulder
+APEX_SPEED = 0.12  # m/s a hand still moves at a stroke's apex (times the style's amplitude)
 
 
 @dataclass
@@ -134,10 +135,9 @@ def group_units(strokes: list[tuple[float, float]], style: Style, rng: np.random
 
 
 # ----------------------------------------------------------------------------- gesture poses
-def _place(pos: np.ndarray, style: Style, reach: float) -> np.ndarray:
-    """Scale by the style's amplitude, shift by its gesture space, keep reachable and off the body."""
-    p = NEUTRAL + style.amplitude * (pos - NEUTRAL) + np.array([style.hand_width, style.hand_height, 0.0])
-    # Inside the torso's width (medial of the shoulder) the hand must be in front of the chest.
+def _keep_off_body(p: np.ndarray, reach: float) -> np.ndarray:
+    """Keep a hand position reachable and, inside the torso's width, in front of the chest."""
+    p = p.copy()
     if p[0] < 0.0:
         p[2] = max(p[2], CHEST_FRONT)
     distance = np.linalg.norm(p)
@@ -146,8 +146,21 @@ def _place(pos: np.ndarray, style: Style, reach: float) -> np.ndarray:
     return p
 
 
-def unit_poses(unit: Unit, style: Style, rng: np.random.Generator, reach: float) -> list[tuple[Pose, Pose]]:
-    """(preparation, apex) poses for each stroke of ``unit``, for one arm (left-side convention)."""
+def _place(pos: np.ndarray, style: Style, reach: float) -> np.ndarray:
+    """Scale by the style's amplitude, shift by its gesture space, keep reachable and off the body."""
+    p = NEUTRAL + style.amplitude * (pos - NEUTRAL) + np.array([style.hand_width, style.hand_height, 0.0])
+    return _keep_off_body(p, reach)
+
+
+def _unit(v) -> np.ndarray:
+    v = np.asarray(v, np.float64)
+    return v / np.linalg.norm(v)
+
+
+def unit_poses(unit: Unit, style: Style, rng: np.random.Generator, reach: float
+               ) -> list[tuple[Pose, Pose, np.ndarray]]:
+    """(preparation, apex, glide direction) for each stroke of ``unit``, for one arm (left-side
+    convention). After the apex the hand glides on along the direction instead of freezing."""
     amp = style.amplitude
     jitter = rng.normal(0, 0.025, 3) * amp
     out = []
@@ -158,6 +171,7 @@ def unit_poses(unit: Unit, style: Style, rng: np.random.Generator, reach: float)
             base = np.array([-0.01, -0.3, 0.3]) + jitter + wobble
             apex = Pose(base + np.array([0, -0.035, 0.015]) * amp, GESTURE_POLE, 0.35, 0.12, 0.0, "baton", curl)
             prep = Pose(base + np.array([0, 0.07, -0.02]) * amp, GESTURE_POLE, 0.3, -0.05, 0.0, "baton", curl)
+            glide = _unit([1.0 if k % 2 == 0 else -1.0, 0.3, 0.3])
         elif unit.kind == "open_palm":
             base = np.array([0.07, -0.27, 0.32]) + jitter + wobble
             apex = Pose(base, GESTURE_POLE, 1.3, -0.2, 0.0, "open", curl)
@@ -165,79 +179,101 @@ def unit_poses(unit: Unit, style: Style, rng: np.random.Generator, reach: float)
                 prep = Pose(np.array([-0.05, -0.3, 0.24]) + jitter, GESTURE_POLE, 0.3, 0.1, 0.0, "relaxed", curl)
             else:
                 prep = Pose(base + np.array([-0.02, 0.05, -0.03]) * amp, GESTURE_POLE, 1.1, -0.05, 0.0, "open", curl)
+            glide = _unit([1.0, 0.1, 0.4])
         elif unit.kind == "point":
             base = np.array([0.0, -0.13, 0.4]) + jitter + wobble
             apex = Pose(base, GESTURE_POLE, -0.45, -0.1, 0.1, "point", curl)
             back = np.array([-0.03, -0.2, 0.22]) + jitter if k == 0 else base + np.array([0, 0.03, -0.06]) * amp
             prep = Pose(back, GESTURE_POLE, -0.3, 0.0, 0.05, "point", curl)
+            glide = _unit([0.3, -0.2, 1.0])
         elif unit.kind == "precision":
             base = np.array([-0.09, -0.22, 0.27]) + jitter + wobble
             apex = Pose(base + np.array([0, -0.03, 0.02]) * amp, GESTURE_POLE, 0.15, 0.1, 0.25, "precision", curl)
             prep = Pose(base + np.array([0.01, 0.05, -0.02]) * amp, GESTURE_POLE, 0.1, 0.0, 0.25, "precision", curl)
+            glide = _unit([0.6, 0.2, 0.5])
         elif unit.kind == "two_handed":
             base = np.array([-0.01, -0.26, 0.3]) + jitter * np.array([0.5, 1, 1]) + wobble
             palms_up = rng.random() < 0.4 if k == 0 else out[0][1].sup > 0.5
             sup = 1.0 if palms_up else 0.0
             apex = Pose(base + np.array([0.04, -0.03, 0.02]) * amp, GESTURE_POLE, sup, -0.1, 0.0, "open", curl)
             prep = Pose(base + np.array([-0.03, 0.05, -0.03]) * amp, GESTURE_POLE, sup * 0.8, 0.0, 0.0, "open", curl)
+            glide = _unit([1.0, -0.1, 0.2])
         else:
             raise ValueError(f"unknown gesture type '{unit.kind}': choose one of {', '.join(GESTURE_TYPES)}")
         apex.pos = _place(apex.pos, style, reach)
         prep.pos = _place(prep.pos, style, reach)
-        out.append((prep, apex))
+        out.append((prep, apex, glide))
     return out
 
 
+@dataclass
+class Key:
+    time: float
+    value: np.ndarray | None  # None: filled in later (the pose the arm leaves rest from)
+    via: bool
+    kind: str  # rest / leave / prep / apex / glide
+    velocity: np.ndarray | None = None  # explicit position velocity (apex keys)
+
+
 def arm_keys(units: list[Unit], side: str, style: Style, rng: np.random.Generator, rest: np.ndarray,
-             reach: float, duration: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Keyframes (times, vectors, via flags) of one arm over the clip."""
-    keys: list[tuple[float, np.ndarray, bool, str]] = [(0.0, rest_pose(rng).vector(rest), False, "rest")]
+             reach: float, duration: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Keyframes (times, vectors, via flags, velocities with NaN = automatic) of one arm.
+
+    A stroke ends at its apex still moving (speed ``APEX_SPEED`` x amplitude) along its glide
+    direction, and the hand glides on for a few tenths of a second before it stops (the post-stroke
+    hold of a real speaker is never frozen). So the stroke's end is a clear local minimum of the
+    hand's speed that is not zero: what the field's BC metric counts as a motion beat.
+    """
+    keys: list[Key] = [Key(0.0, rest_pose(rng).vector(rest), False, "rest")]
+    apex_speed = APEX_SPEED * max(style.amplitude, 0.75)
     for unit in units:
         if side not in unit.hands:
             continue
         poses = unit_poses(unit, style, rng, reach)
         stroke = 0.2 * style.tempo * rng.uniform(0.85, 1.15)
         prepare = 0.45 * style.tempo * rng.uniform(0.85, 1.2)
-        first = unit.apexes[0]
-        keys.append((first - stroke - prepare, None, False, "leave"))
-        for k, (apex_time, (prep, apex)) in enumerate(zip(unit.apexes, poses)):
+        keys.append(Key(unit.apexes[0] - stroke - prepare, None, False, "leave"))
+        for k, (apex_time, (prep, apex, glide)) in enumerate(zip(unit.apexes, poses)):
             gap = apex_time - unit.apexes[k - 1] if k else np.inf
-            this_stroke = min(stroke, 0.45 * gap)
-            keys.append((apex_time - this_stroke, prep.vector(rest), True, "prep"))
-            keys.append((apex_time, apex.vector(rest), False, "apex"))
+            keys.append(Key(apex_time - min(stroke, 0.45 * gap), prep.vector(rest), True, "prep"))
+            velocity = np.full(KEY_DIMS, np.nan)
+            velocity[POS] = apex_speed * glide
+            velocity[POS.stop:] = 0.0
+            keys.append(Key(apex_time, apex.vector(rest), True, "apex", velocity))
             next_gap = unit.apexes[k + 1] - apex_time if k + 1 < len(unit.apexes) else np.inf
-            hold = min(style.hold * rng.uniform(0.7, 1.3), next_gap - min(stroke, 0.45 * next_gap) - 0.12)
-            if hold > 0.06:
+            room = next_gap - min(stroke, 0.45 * next_gap) - 0.06
+            glide_time = min((0.3 + style.hold) * rng.uniform(0.85, 1.15), room)
+            if glide_time >= 0.28:
                 held = apex.vector(rest)
-                held[POS] += np.array([0.0, -0.008, 0.004])  # the hand settles a little while held
-                keys.append((apex_time + hold, held, False, "hold"))
+                held[POS] = _keep_off_body(apex.pos + 1.6 * apex_speed * glide_time * glide, reach)
+                keys.append(Key(apex_time + glide_time, held, False, "glide"))
         retract = 0.55 * style.tempo * rng.uniform(0.85, 1.2)
-        keys.append((keys[-1][0] + retract, rest_pose(rng).vector(rest), False, "rest"))
+        keys.append(Key(keys[-1].time + retract, rest_pose(rng).vector(rest), False, "rest"))
 
     # Where a retraction would not finish before the next preparation starts, skip both: the
-    # hand goes from the last hold straight to the next preparation (a partial retraction).
-    cleaned: list[tuple[float, np.ndarray, bool, str]] = []
+    # hand goes from the last glide straight to the next preparation (a partial retraction).
+    cleaned: list[Key] = []
     for key in keys:
-        if key[3] == "leave":
-            if cleaned and cleaned[-1][3] == "rest" and key[0] - cleaned[-1][0] < 0.15:
+        if key.kind == "leave":
+            if cleaned and cleaned[-1].kind == "rest" and key.time - cleaned[-1].time < 0.15:
                 cleaned.pop()
                 continue
-            if cleaned and cleaned[-1][3] == "rest":
-                key = (key[0], cleaned[-1][1].copy(), False, "leave")
+            if cleaned and cleaned[-1].kind == "rest":
+                key = Key(key.time, cleaned[-1].value.copy(), False, "leave")
             elif cleaned:
                 continue
         cleaned.append(key)
-    # Enforce strictly increasing times with a minimum segment, dropping the later key.
-    times, values, via = [], [], []
-    for t, v, is_via, _ in cleaned:
-        if v is None or t < 0 or t > duration + 1.0:
+    # Strictly increasing times with a minimum segment: a key too close to the previous is dropped.
+    kept: list[Key] = []
+    for key in cleaned:
+        if key.value is None or key.time < 0 or key.time > duration + 1.0:
             continue
-        if times and t - times[-1] < 0.08:
+        if kept and key.time - kept[-1].time < 0.08:
             continue
-        times.append(t)
-        values.append(v)
-        via.append(is_via)
-    return np.array(times), np.array(values), np.array(via)
+        kept.append(key)
+    velocities = np.array([k.velocity if k.velocity is not None else np.full(KEY_DIMS, np.nan) for k in kept])
+    return (np.array([k.time for k in kept]), np.array([k.value for k in kept]),
+            np.array([k.via for k in kept]), velocities)
 
 
 # ----------------------------------------------------------------------------- rendering
@@ -329,8 +365,8 @@ def synthesize(wave: np.ndarray, style: Style, seed: int = 0, rest_joints: np.nd
     params = {}
     drift = smooth_noise(rng, t, 1.6, 6, amplitude=0.006)
     for k, side in enumerate(SIDES):
-        times, values, via = arm_keys(units, side, style, rng, rest, reach, t[-1])
-        params[side] = key_curve(times, values, via, t)
+        times, values, via, velocities = arm_keys(units, side, style, rng, rest, reach, t[-1])
+        params[side] = key_curve(times, values, via, t, velocities=velocities)
         params[side][:, POS] += drift[:, 3 * k: 3 * k + 3]
 
     forward = {s: params[s][:, 2] - REST_POS[2] for s in SIDES}

@@ -1,0 +1,27 @@
+"""``gestura eval``: BC, L1 diversity, FGD, jitter and foot sliding of a checkpoint on a split."""
+from __future__ import annotations
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--data", required=True, help="folder in the BEAT2 layout")
+    parser.add_argument("--checkpoint", default=None, help="a full checkpoint (default: the bundled model)")
+    parser.add_argument("--split", default="test", choices=("train", "val", "test", "additional"),
+                        help="clips to generate and score (default test)")
+    parser.add_argument("--speakers", default="all", help="speaker numbers, e.g. 2 or 2,4-6 (default all)")
+    parser.add_argument("--fgd-encoder", default=None, help="encoder file from gestura train-fgd (FGD is skipped without)")
+    parser.add_argument("--json", default=None, help="where to write the results (default CHECKPOINT.eval.json)")
+    parser.add_argument("--temperature", type=float, default=0.8, help="sampling temperature (default 0.8; 0 = argmax)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the first clip; clip i uses seed + i (default 0)")
+    parser.add_argument("--engine", default="torch", choices=("auto", "torch", "numpy"), help="engine (default torch)")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    parser.add_argument("--max-clips", type=int, default=0, help="score only the first N clips (default all)")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's choice)")
+    parser.add_argument("--cache-dir", default=None, help="feature cache folder (default DATA/.gestura_cache)")
+    parser.add_argument("--no-cache", action="store_true", help="compute features every time")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run(args) -> int:
+    from .evaluate import main
+
+    return main(args)

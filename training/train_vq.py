@@ -1,0 +1,262 @@
+"""Stage 1: the part VQ-VAEs and the global motion predictor (``gestura train-vq``).
+
+Losses per part (MODEL.md), on windows of normalised part features:
+- rotation: geodesic angle between reconstructed and true joint rotations (rot6d channels,
+  de-normalised and orthonormalised);
+- the other channels (face expressions, lower root channels and foot contacts): MSE;
+- velocity and acceleration: L1 between first / second time differences (all channels);
+- VQ: ||z_q - sg(z)||^2 + commitment ||z - sg(z_q)||^2 (the model computes it);
+- foot skate (lower): world-space speed of the reconstructed foot joints on frames where the
+  data has them in contact, through forward kinematics of the leg chains;
+- the global motion predictor (trained whenever the lower body is): L1 on the normalised root
+  channels and on their frame-to-frame change.
+Codebook perplexity and dead codes are logged per part; ``--reset-dead N`` re-seeds codes unused
+for N steps with encoder outputs of the current batch.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..rigs.skeleton import FPS, LOWER_JOINTS, PARTS
+from .common import ROT6D_CHANNELS, geodesic, load_data, log, model_config, parts_list, rot6d_to_matrix, training_stats
+from .dataset import take_window, window_index
+from .loop import LoopSpec, run_loop, seed_everything, setup_distributed, teardown_distributed
+
+CHECKPOINT_NAME = "vq.safetensors"
+# Leg chains inside the lower part's joint order (LOWER_JOINTS = 0,1,2,4,5,7,8,10,11).
+_LOWER_INDEX = {j: i for i, j in enumerate(LOWER_JOINTS)}
+_LEGS = ((1, 4, 7, 10), (2, 5, 8, 11))
+_FEET = (7, 8, 10, 11)  # contact channel order
+
+
+class Stage1(nn.Module):
+    """The trainable part of stage 1; ``forward`` returns the loss terms (DDP hooks forward)."""
+
+    def __init__(self, model, parts, stats: dict, weights: dict, train_gmp: bool):
+        super().__init__()
+        self.model = model
+        self.parts = tuple(parts)
+        self.train_gmp = train_gmp
+        self.weights = weights
+        for p in PARTS:
+            self.register_buffer(f"mean_{p}", torch.as_tensor(stats[f"{p}_mean"]), persistent=False)
+            self.register_buffer(f"std_{p}", torch.as_tensor(stats[f"{p}_std"]), persistent=False)
+        from ..rigs.rest_skeleton import default_rest_joints
+
+        self.register_buffer("rest", torch.as_tensor(default_rest_joints(), dtype=torch.float32), persistent=False)
+        for name, param in model.named_parameters():
+            trained = any(name.startswith(f"vq.{p}.") for p in self.parts) or (train_gmp and name.startswith("gmp."))
+            param.requires_grad_(trained)
+        self.last: dict = {}
+
+    def denorm(self, part: str, x: torch.Tensor) -> torch.Tensor:
+        return x * getattr(self, f"std_{part}") + getattr(self, f"mean_{part}")
+
+    def forward(self, batch: dict) -> tuple[torch.Tensor, dict]:
+        total = 0.0
+        logs: dict = {}
+        self.last = {}
+        w = self.weights
+        for part in self.parts:
+            x = batch[part]
+            out = self.model.vq[part](x)
+            r = out["recon"].float()
+            nrot = ROT6D_CHANNELS[part]
+            b, t, _ = x.shape
+            rot_true = rot6d_to_matrix(self.denorm(part, x)[..., :nrot].reshape(b, t, -1, 6))
+            rot_pred = rot6d_to_matrix(self.denorm(part, r)[..., :nrot].reshape(b, t, -1, 6))
+            rot = geodesic(rot_pred, rot_true).mean()
+            other = F.mse_loss(r[..., nrot:], x[..., nrot:]) if x.shape[-1] > nrot else r.new_zeros(())
+            vel = F.l1_loss(r[:, 1:] - r[:, :-1], x[:, 1:] - x[:, :-1])
+            acc = F.l1_loss(r[:, 2:] - 2 * r[:, 1:-1] + r[:, :-2], x[:, 2:] - 2 * x[:, 1:-1] + x[:, :-2])
+            loss = w["rot"] * rot + w["other"] * other + w["vel"] * vel + w["acc"] * acc + out["vq_loss"].float()
+            logs[f"{part}_rot"] = rot.detach()
+            logs[f"{part}_rec"] = F.mse_loss(r, x).detach()
+            logs[f"{part}_vq"] = out["vq_loss"].detach()
+            if part == "lower" and w["foot"] > 0:
+                skate = self.foot_skate(self.denorm("lower", r), self.denorm("lower", x)[..., 57:61])
+                loss = loss + w["foot"] * skate
+                logs["lower_foot_skate"] = skate.detach()
+            total = total + loss
+            self.last[part] = (out["codes"].detach(), out["z"].detach())
+        if self.train_gmp:
+            lower = batch["lower"]
+            pred, _ = self.model.gmp(lower)
+            target = lower[..., 54:57]
+            gmp = F.l1_loss(pred, target) + F.l1_loss(pred[:, 1:] - pred[:, :-1], target[:, 1:] - target[:, :-1])
+            total = total + gmp
+            logs["gmp_loss"] = gmp.detach()
+        return total, logs
+
+    def foot_skate(self, lower: torch.Tensor, contacts: torch.Tensor) -> torch.Tensor:
+        """Mean world speed (m/s) of the 4 foot joints on frames the data marks as contact."""
+        b, t, _ = lower.shape
+        rot = rot6d_to_matrix(lower[..., :54].reshape(b, t, 9, 6))
+        rest = self.rest
+        feet = {}
+        for chain in _LEGS:
+            g = rot[:, :, _LOWER_INDEX[0]]
+            pos = torch.zeros(b, t, 3, device=lower.device, dtype=lower.dtype)
+            parent = 0
+            for joint in chain:
+                pos = pos + (g @ (rest[joint] - rest[parent]).unsqueeze(-1)).squeeze(-1)
+                feet[joint] = pos
+                g = g @ rot[:, :, _LOWER_INDEX[joint]]
+                parent = joint
+        rel = torch.stack([feet[j] for j in _FEET], dim=2)  # (B, T, 4, 3) relative to the pelvis
+        root_v = torch.stack(
+            [lower[:, 1:, 54], (lower[:, 1:, 55] - lower[:, :-1, 55]) * FPS, lower[:, 1:, 56]], dim=-1
+        )
+        v = (rel[:, 1:] - rel[:, :-1]) * FPS + root_v.unsqueeze(2)
+        speed = torch.sqrt((v * v).sum(-1) + 1e-8)
+        c = (contacts[:, 1:] > 0.5).to(speed.dtype)
+        return (speed * c).sum() / c.sum().clamp(min=1.0)
+
+
+class CodebookMonitor:
+    """Counts code use per part; reports perplexity and dead codes; optionally re-seeds dead codes."""
+
+    def __init__(self, stage: Stage1, size: int, dist, reset_every: int, seed: int):
+        self.stage, self.size, self.dist = stage, size, dist
+        self.reset_every, self.seed = reset_every, seed
+        self.window = {p: torch.zeros(size, dtype=torch.float64) for p in stage.parts}  # since last log
+        self.since_reset = {p: torch.zeros(size, dtype=torch.float64) for p in stage.parts}
+        self.resets = 0
+
+    def __call__(self, model, batch, step: int) -> dict:
+        logs = {}
+        for part, (codes, _) in self.stage.last.items():
+            counts = torch.bincount(codes.flatten().cpu(), minlength=self.size).double()
+            self.window[part] += counts
+            self.since_reset[part] += counts
+            p = counts / counts.sum()
+            logs[f"{part}_perplexity"] = float(torch.exp(-(p[p > 0] * p[p > 0].log()).sum()))
+        if self.reset_every and step % self.reset_every == 0:
+            logs.update(self.reset_dead(step))
+        return logs
+
+    def dead_codes(self) -> dict:
+        """Codes unused since the last call, per part (then counting starts again)."""
+        out = {}
+        for part, counts in self.window.items():
+            counts = counts.clone()
+            if self.dist.enabled:
+                torch.distributed.all_reduce(counts)
+            out[part] = int((counts == 0).sum())
+            self.window[part].zero_()
+        return out
+
+    @torch.no_grad()
+    def reset_dead(self, step: int) -> dict:
+        logs = {}
+        gen = torch.Generator().manual_seed(self.seed * 1_000_003 + step)
+        for part, (_, z) in self.stage.last.items():
+            counts = self.since_reset[part].clone()
+            if self.dist.enabled:
+                torch.distributed.all_reduce(counts)
+            dead = torch.nonzero(counts == 0).flatten()
+            self.since_reset[part].zero_()
+            book = self.stage.model.vq[part].codebook.weight
+            if len(dead):
+                pool = z.reshape(-1, z.shape[-1]).float().cpu()
+                pick = torch.randint(len(pool), (len(dead),), generator=gen)
+                noise = 0.01 * pool.std() * torch.randn(len(dead), pool.shape[1], generator=gen)
+                book.data[dead.to(book.device)] = (pool[pick] + noise).to(book.device, book.dtype)
+            if self.dist.enabled:  # every process continues with the main process's codebook
+                torch.distributed.broadcast(book.data, src=0)
+            logs[f"{part}_reset"] = float(len(dead))
+        self.resets += 1
+        return logs
+
+
+def main(args) -> int:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    dist = setup_distributed(args.device)
+    try:
+        return _train(args, dist)
+    finally:
+        teardown_distributed(dist)
+
+
+def _train(args, dist) -> int:
+    from ..cli import CommandError
+    from ..inference.checkpoint import CheckpointError, load_checkpoint
+    from ..inference.torch_model.model import GesturaModel
+
+    seed_everything(args.seed)
+    parts = parts_list(args.part)
+    train_gmp = "lower" in parts
+    data = load_data(args, dist, ("train",))
+    log(dist, f"train-vq: {data.describe()}")
+    stats = training_stats(data)
+    config = model_config(args, len(data.styles))
+    model = GesturaModel(config, with_generator=False)
+    trained_before: list[str] = []
+    if args.init:
+        try:
+            init = load_checkpoint(args.init)
+        except CheckpointError as error:
+            raise CommandError(str(error)) from None
+        if init.config.with_(num_styles=config.num_styles) != config:
+            raise CommandError(f"--init {args.init} has another model config ({init.config.name}); use the same --config/--set")
+        with torch.no_grad():
+            model.load_tensors(init.tensors, "vq")
+        trained_before = json.loads(init.metadata.get("trained_parts", "[]"))
+        stats = {**stats, **{k: v for k, v in init.stats.items() if k.split("_")[0] not in parts and k in stats}}
+    weights = {"rot": args.w_rot, "other": args.w_other, "vel": args.w_vel, "acc": args.w_acc, "foot": args.w_foot}
+    stage = Stage1(model, parts, stats, weights, train_gmp)
+
+    length = args.window
+    stride = args.stride or max(length // 2, 1)
+    index = window_index(data.clips, length, stride)
+    normalised = [
+        {p: (c.parts[p] - stats[f"{p}_mean"]) / stats[f"{p}_std"] for p in parts} for c in data.clips
+    ]
+    device = dist.device
+
+    def make_batch(items: np.ndarray, epoch: int) -> dict:
+        rows = index[items]
+        return {
+            p: torch.from_numpy(np.stack([take_window(normalised[c][p], s, length) for c, s in rows])).to(device)
+            for p in parts
+        }
+
+    monitor = CodebookMonitor(stage, config.codebook_size, dist, args.reset_dead, args.seed)
+
+    def after_step(m, batch, step):
+        logs = monitor(m, batch, step)
+        if step % args.log_every == 0:
+            logs.update({f"{p}_dead_codes": float(v) for p, v in monitor.dead_codes().items()})
+        return logs
+
+    out = Path(args.out)
+    all_trained = sorted(set(trained_before) | set(parts), key=PARTS.index)
+
+    def export(m, step) -> Path:
+        return model.save(
+            out / CHECKPOINT_NAME, styles=data.styles or ["default"], stats=stats, stage="vq",
+            extra_metadata={
+                "trained_parts": json.dumps(all_trained),
+                "trained_steps": str(step),
+                "train_data": str(Path(args.data).resolve()),
+                "speakers": args.speakers,
+            },
+        )
+
+    spec = LoopSpec(
+        name="train-vq", model=stage, num_items=len(index), make_batch=make_batch,
+        loss=lambda m, batch, gen, step, total: m(batch), export=export,
+        config_json=json.dumps([config.to_json(), list(parts), weights, args.window]),
+        after_step=after_step,
+    )
+    summary = run_loop(spec, args, dist)
+    if dist.main:
+        print(json.dumps({k: summary[k] for k in ("steps", "first", "last", "steps_per_s", "checkpoint")}))
+    return 0
