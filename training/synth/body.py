@@ -102,14 +102,15 @@ def breathing(t: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def spine(t: np.ndarray, style: Style, rng: np.random.Generator, local: np.ndarray, pelvis_roll: np.ndarray,
-          breath: np.ndarray, arm_forward: np.ndarray, arm_twist: np.ndarray) -> np.ndarray:
+          breath: np.ndarray, arm_forward: np.ndarray, arm_twist: np.ndarray, emphasis: np.ndarray) -> np.ndarray:
     """Fill spine1..3 rotations. Returns the total forward lean (N,) so the neck can compensate.
 
     arm_forward: how far the hands are in front of rest (m, mean of both arms); arm_twist: right
     hand forward minus left hand forward (m) - the torso leans and turns a little into gestures.
+    emphasis: (N,) bumps peaking at stroke apexes - the torso dips forward with each stroke.
     """
-    drift = smooth_noise(rng, t, 2.8, 3, amplitude=np.array([0.015, 0.02, 0.012]) * style.head_motion)
-    lean = style.lean + 0.12 * arm_forward - 0.012 * breath + drift[:, 0]  # inhaling straightens
+    drift = smooth_noise(rng, t, 1.6, 3, amplitude=np.array([0.015, 0.02, 0.012]) * style.head_motion)
+    lean = style.lean + 0.12 * arm_forward - 0.012 * breath + 0.035 * emphasis + drift[:, 0]  # inhaling straightens
     side = style.side_lean - 1.1 * pelvis_roll + drift[:, 2]
     twist = 0.25 * arm_twist + drift[:, 1]
     for joint, share in (("spine1", 0.3), ("spine2", 0.3), ("spine3", 0.4)):

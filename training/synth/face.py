@@ -47,7 +47,13 @@ def nod_signal(prosody: Prosody, t: np.ndarray, style: Style, rng: np.random.Gen
         centres.append(accent.onset + 0.06)
         heights.append(style.nod_gain * rng.uniform(0.05, 0.1) * (0.6 + 0.4 * accent.stress))
         last = accent.onset
-    return bumps(t, np.array(centres), np.array(heights), width=0.42)
+    nods = bumps(t, np.array(centres), np.array(heights), width=0.42)
+    # Smaller head beats on the other stressed syllables: the head keeps time with speech.
+    accent_times = np.array(centres)
+    beats = [s for s in prosody.syllables if s.stress > 0.55
+             and (len(accent_times) == 0 or np.min(np.abs(accent_times - s.onset)) > 0.4)]
+    beat_heights = style.nod_gain * rng.uniform(0.012, 0.03, len(beats)) * np.array([s.stress for s in beats])
+    return nods + bumps(t, np.array([s.onset + 0.04 for s in beats]), beat_heights, width=0.3)
 
 
 def blink_times(duration: float, style: Style, prosody: Prosody, rng: np.random.Generator) -> np.ndarray:

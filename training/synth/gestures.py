@@ -27,7 +27,7 @@ from ...rigs.motion import Motion
 from ...rigs.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 from ...rigs.skeleton import FPS, JOINT_INDEX, NUM_JOINTS, PARENTS
 from . import body, face
-from .curves import key_curve, smooth_noise
+from .curves import bumps, key_curve, smooth_noise
 from .hands import FLEX_AXIS, RADIAL_AXIS, hand_pose, mirror
 from .ik import axis_rotation, solve_two_bone
 from .prosody import SAMPLE_RATE, Prosody, analyze
@@ -277,6 +277,13 @@ def arm_keys(units: list[Unit], side: str, style: Style, rng: np.random.Generato
 
 
 # ----------------------------------------------------------------------------- rendering
+def _emphasis(units: list[Unit], side: str, t: np.ndarray, style: Style) -> np.ndarray:
+    """(N,) smooth bumps peaking at this arm's stroke apexes, bigger for stressed syllables."""
+    times = [a for u in units if side in u.hands for a in u.apexes]
+    heights = [style.amplitude * (0.5 + 0.5 * s) for u in units if side in u.hands for s in u.stresses]
+    return bumps(t, np.array(times), np.array(heights), width=0.5)
+
+
 def _globals(local: np.ndarray, joint: int, cache: dict) -> np.ndarray:
     if joint not in cache:
         parent = PARENTS[joint]
@@ -298,7 +305,7 @@ def _position(local: np.ndarray, trans: np.ndarray, rest: np.ndarray, joint: int
 
 
 def render_arm(side: str, params: np.ndarray, local: np.ndarray, trans: np.ndarray, rest: np.ndarray,
-               style: Style, breath: np.ndarray) -> None:
+               style: Style, breath: np.ndarray, emphasis: np.ndarray) -> None:
     """Collar, shoulder, elbow, wrist and finger rotations of one arm from its key curve."""
     sign = SIDE_SIGN[side]
     m = MIRROR_X[side]
@@ -307,7 +314,7 @@ def render_arm(side: str, params: np.ndarray, local: np.ndarray, trans: np.ndarr
     # is forward, and breathing. Written for the left side as (0, -protraction, elevation).
     height = params[:, 1] - REST_POS[1]
     forward = params[:, 2] - REST_POS[2]
-    elevation = -style.shoulder_drop + 0.2 * np.maximum(height - 0.15, 0.0) + 0.012 * breath
+    elevation = -style.shoulder_drop + 0.2 * np.maximum(height - 0.15, 0.0) + 0.012 * breath + 0.04 * emphasis
     protraction = 0.15 * np.maximum(forward, 0.0)
     collar_aa = np.stack([np.zeros_like(elevation), -protraction, elevation], axis=1)
     local[:, collar] = axis_angle_to_matrix(collar_aa * (1.0 if side == "left" else np.array([1.0, -1.0, -1.0])))
@@ -342,6 +349,12 @@ def render_arm(side: str, params: np.ndarray, local: np.ndarray, trans: np.ndarr
 def synthesize(wave: np.ndarray, style: Style, seed: int = 0, rest_joints: np.ndarray | None = None,
                sample_rate: int = SAMPLE_RATE, fps: float = FPS) -> Motion:
     """Gestures for mono speech ``wave`` (16 kHz) in ``style``; the same seed gives the same motion."""
+    return synthesize_with_plan(wave, style, seed, rest_joints, sample_rate, fps)[0]
+
+
+def synthesize_with_plan(wave: np.ndarray, style: Style, seed: int = 0, rest_joints: np.ndarray | None = None,
+                         sample_rate: int = SAMPLE_RATE, fps: float = FPS) -> tuple[Motion, list[Unit], Prosody]:
+    """``synthesize``, also returning the gesture units (stroke times) and the speech analysis."""
     if rest_joints is None:
         from ...rigs.rest_skeleton import default_rest_joints
 
@@ -370,15 +383,16 @@ def synthesize(wave: np.ndarray, style: Style, seed: int = 0, rest_joints: np.nd
         params[side][:, POS] += drift[:, 3 * k: 3 * k + 3]
 
     forward = {s: params[s][:, 2] - REST_POS[2] for s in SIDES}
+    emphasis = {side: _emphasis(units, side, t, style) for side in SIDES}
     lean = body.spine(t, style, rng, local, roll, breath, 0.5 * (forward["left"] + forward["right"]),
-                      forward["right"] - forward["left"])
+                      forward["right"] - forward["left"], np.maximum(emphasis["left"], emphasis["right"]))
     nods = face.nod_signal(prosody, t, style, rng)
     body.neck_and_head(t, style, rng, local, lean, nods)
     for side in SIDES:
-        render_arm(side, params[side], local, trans, rest, style, breath)
+        render_arm(side, params[side], local, trans, rest, style, breath, emphasis[side])
 
     opening = face.mouth_opening(prosody, t)
     local[:, J["jaw"]] = axis_rotation(np.array([1.0, 0.0, 0.0]), face.jaw_angle(opening, rng))
     expressions = face.expressions(prosody, t, style, rng, opening)
     poses = matrix_to_axis_angle(local)
-    return Motion(poses=poses, trans=trans, expressions=expressions, fps=fps)
+    return Motion(poses=poses, trans=trans, expressions=expressions, fps=fps), units, prosody
