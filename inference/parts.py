@@ -87,7 +87,8 @@ def motion_to_parts(motion: Motion, contacts: np.ndarray | None = None, rest_joi
 
 
 def _axis_angles(rot6d: np.ndarray) -> np.ndarray:
-    matrices = rot6d_to_matrix(rot6d.astype(np.float64))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        matrices = rot6d_to_matrix(rot6d.astype(np.float64))
     bad = ~np.isfinite(matrices).all(axis=(-2, -1))
     if bad.any():  # a degenerate 6D vector (both rows parallel or zero): use the rest rotation
         matrices[bad] = np.eye(3)

@@ -74,7 +74,26 @@ def test_step_form_equals_parallel():
     assert torch.allclose(h, h_par, atol=1e-10)
 
 
-def test_mamba_mixer_chunked_with_state_equals_whole_sequence():
+@pytest.fixture(params=["parallel", "sequential"])
+def scan_mode(request):
+    mamba.set_scan_mode(request.param)
+    yield request.param
+    mamba.set_scan_mode("auto")
+
+
+def test_mamba_mixer_forms_agree():
+    torch.manual_seed(0)
+    mixer = Mamba(16, d_state=8).double()
+    x = torch.randn(2, 70, 16, dtype=torch.float64)
+    outs = []
+    for mode in ("parallel", "sequential"):
+        mamba.set_scan_mode(mode)
+        outs.append(mixer(x)[0])
+    mamba.set_scan_mode("auto")
+    assert torch.allclose(outs[0], outs[1], atol=1e-10)
+
+
+def test_mamba_mixer_chunked_with_state_equals_whole_sequence(scan_mode):
     torch.manual_seed(0)
     mixer = Mamba(16, d_state=8, d_conv=4, expand=2).double()
     x = torch.randn(2, 50, 16, dtype=torch.float64)

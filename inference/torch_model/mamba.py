@@ -11,9 +11,14 @@ three interchangeable forms:
   through the carried state. It only multiplies decays in (0, 1], so nothing overflows, and its
   memory is bounded by the chunk, not the sequence.
 
-mamba-ssm's CUDA ``selective_scan_fn`` is used for whole sequences (no incoming state) on CUDA
-tensors when the package imports; ``set_kernels(False)`` turns it off. mamba-ssm is optional
-everywhere: without it, or on the CPU, the pure form runs.
+Which form runs (``Mamba.forward``): mamba-ssm's CUDA ``selective_scan_fn`` for whole sequences
+(no incoming state) on CUDA tensors when the package imports (``set_kernels(False)`` turns it
+off); otherwise the parallel form on CUDA, and on the CPU the sequential loop. On the CPU the scan
+is memory-bound and the loop touches only (batch, d_inner, d_state) per step, while the parallel
+form materialises (batch, time, d_inner, d_state) several times: measured on this project's 2-core
+CPU, forward+backward at (16, 128, 256, 16) took 0.41 s sequential vs 2.6 s parallel, and a
+64-frame inference block at d_inner 1536 took 4 ms vs 86 ms. ``set_scan_mode`` overrides the
+choice. mamba-ssm is optional everywhere.
 """
 from __future__ import annotations
 
@@ -31,6 +36,8 @@ except Exception:  # ImportError, or a broken CUDA build: the pure path is alway
     _kernel_scan = None
 
 _USE_KERNELS = True
+_SCAN_MODE = "auto"
+SCAN_MODES = ("auto", "parallel", "sequential")
 
 
 def kernels_available() -> bool:
@@ -41,6 +48,14 @@ def set_kernels(enabled: bool) -> None:
     """Allow or forbid the mamba-ssm kernel (tests compare both paths on the same weights)."""
     global _USE_KERNELS
     _USE_KERNELS = bool(enabled)
+
+
+def set_scan_mode(mode: str) -> None:
+    """"auto" (parallel on CUDA, sequential on the CPU), "parallel" or "sequential"."""
+    global _SCAN_MODE
+    if mode not in SCAN_MODES:
+        raise ValueError(f"scan mode must be one of {SCAN_MODES}, got {mode!r}")
+    _SCAN_MODE = mode
 
 
 def kernels_enabled() -> bool:
@@ -143,8 +158,10 @@ class Mamba(nn.Module):
                 h = u.new_zeros(u.shape[0], self.d_inner, self.d_state) if h is None else h
                 y, h = selective_scan_step(u[:, 0], dt[:, 0], A, B[:, 0], C[:, 0], self.D, h)
                 y = y.unsqueeze(1)
-            else:
+            elif _SCAN_MODE == "parallel" or (_SCAN_MODE == "auto" and u.is_cuda):
                 y, h = selective_scan_parallel(u, dt, A, B, C, self.D, h, chunk=self.chunk)
+            else:
+                y, h = selective_scan_sequential(u, dt, A, B, C, self.D, h)
         return self.out_proj(y * F.silu(z)), (conv_state, h)
 
 
