@@ -9,7 +9,7 @@ class GESTURA_AP_preferences(bpy.types.AddonPreferences):
     engine: EnumProperty(
         name="Engine",
         items=(
-            ("AUTO", "Auto", "External worker if configured and healthy, else PyTorch if importable, else NumPy"),
+            ("AUTO", "Auto", "PyTorch when it can be imported here, else NumPy"),
             ("NUMPY", "NumPy", "Runs in any Blender with nothing installed"),
             ("TORCH", "PyTorch", "PyTorch inside Blender's Python (must be installed there)"),
             ("EXTERNAL", "External Python", "PyTorch in a separate Python interpreter (CUDA without touching Blender)"),

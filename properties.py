@@ -6,7 +6,7 @@ from . import preferences
 
 ENGINE_OVERRIDE_ITEMS = (
     ("PREFERENCES", "From Preferences", "Use the engine chosen in the add-on preferences"),
-    ("AUTO", "Auto", "External worker if configured, else PyTorch if importable, else NumPy"),
+    ("AUTO", "Auto", "PyTorch when it can be imported here, else NumPy"),
     ("NUMPY", "NumPy", "Runs in any Blender with nothing installed"),
     ("TORCH", "PyTorch", "PyTorch inside Blender's Python (must be installed there)"),
     ("EXTERNAL", "External Python", "PyTorch in the external Python set in the preferences"),

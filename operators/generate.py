@@ -69,7 +69,9 @@ _USER_ERRORS = (
     ("..inference.checkpoint", "CheckpointError"),
     ("..inference.pipeline", "GenerationError"),
     ("..inference.engine_external", "ExternalWorkerError"),
+    ("..inference.engines", "EngineError"),
     ("..rigs.motion", "MotionError"),
+    ("..rigs.blender.armature", "RigError"),
 )
 
 
@@ -124,7 +126,7 @@ def plan_generation(context, overrides: dict | None = None) -> Plan:
         raise JobError("All body parts are switched off: switch on at least one of face, upper body, hands, lower body")
 
     configured = overrides.get("checkpoint") or (prefs.checkpoint if prefs else "")
-    path = checkpoint_cache.resolve_path(bpy.path.abspath(configured) if configured else "")
+    path = checkpoint_cache.resolve_path(bpy.path.abspath(str(configured)) if configured else "")
     checkpoint = checkpoint_cache.load(path)
 
     if "style" in overrides and overrides["style"]:
@@ -160,7 +162,7 @@ def plan_generation(context, overrides: dict | None = None) -> Plan:
 
 
 def _audio_file(path: str) -> str:
-    resolved = os.path.normpath(bpy.path.abspath(path))
+    resolved = os.path.normpath(bpy.path.abspath(os.fspath(path)))
     if not os.path.isfile(resolved):
         raise JobError(f"Audio file '{resolved}' does not exist: check the path")
     return resolved

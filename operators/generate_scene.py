@@ -182,7 +182,7 @@ def apply_motion(context, motion, *, target_name: str | None, audio_path: str, s
         if target_name and obj is None:
             raise SceneError(f"The armature '{target_name}' was deleted while generating: generate again")
         if obj is None:
-            obj = create_smplx_armature(context, "SMPL-X")
+            obj = create_smplx_armature(context)
         parts = tuple(parts)
         action = write_motion(
             obj, motion, action_name, start_frame=start_frame,

@@ -1,0 +1,308 @@
+"""gestura.generate in the real Blender, through the built and installed extension, on espeak-ng speech.
+
+Runs on Blender 5.0 (torch available: the "auto" engine may pick it) and Blender 4.2 (no torch:
+the NumPy engine). The checkpoint is a tiny randomly initialised model (tests/random_checkpoint.py).
+"""
+from __future__ import annotations
+
+import math
+import re
+import sys
+import wave
+
+import numpy as np
+import pytest
+
+from random_checkpoint import STYLES, write_random_checkpoint
+
+pytestmark = pytest.mark.blender
+
+BONE_PATH = re.compile(r'^pose\.bones\["([^"]+)"\]')
+
+
+@pytest.fixture(scope="module")
+def checkpoint_path(tmp_path_factory):
+    return write_random_checkpoint(tmp_path_factory.mktemp("model") / "tiny.safetensors")
+
+
+@pytest.fixture
+def gestura(bpy, extension, checkpoint_path, empty_scene):
+    """The installed extension's module, its preferences pointing at the tiny model."""
+    try:
+        import torch
+
+        # Two shared cores: more threads than that make the torch engine many times slower.
+        torch.set_num_threads(1)
+    except ImportError:
+        pass
+    prefs = bpy.context.preferences.addons[extension.__name__].preferences
+    prefs.checkpoint = str(checkpoint_path)
+    prefs.engine = "AUTO"
+    return extension
+
+
+def _submodule(extension, name):
+    return sys.modules[f"{extension.__name__}.{name}"]
+
+
+def fcurves(obj, action=None):
+    """The F-curves of ``action`` (default: the object's) on Blender 4.2 (action.fcurves) and 5.0 (slots)."""
+    action = action or obj.animation_data.action
+    if hasattr(action, "fcurves"):
+        return list(action.fcurves)
+    from bpy_extras.anim_utils import action_get_channelbag_for_slot
+
+    bag = action_get_channelbag_for_slot(action, obj.animation_data.action_slot)
+    return list(bag.fcurves) if bag is not None else []
+
+
+def keyed_bones(obj) -> set:
+    return {m.group(1) for fc in fcurves(obj) if (m := BONE_PATH.match(fc.data_path))}
+
+
+def keys(obj) -> dict:
+    out = {}
+    for fc in fcurves(obj):
+        co = np.zeros(2 * len(fc.keyframe_points), np.float32)
+        fc.keyframe_points.foreach_get("co", co)
+        out[(fc.data_path, fc.array_index)] = co.reshape(-1, 2)
+    return out
+
+
+def scene_state(bpy) -> dict:
+    scene = bpy.context.scene
+    editor = scene.sequence_editor
+    strips = []
+    if editor is not None:
+        collection = editor.strips_all if hasattr(editor, "strips_all") else editor.sequences_all
+        strips = sorted(s.name for s in collection)
+    return {
+        "objects": sorted(o.name for o in bpy.data.objects),
+        "actions": sorted(a.name for a in bpy.data.actions),
+        "armatures": sorted(a.name for a in bpy.data.armatures),
+        "meshes": sorted(m.name for m in bpy.data.meshes),
+        "strips": strips,
+        "range": (scene.frame_start, scene.frame_end),
+    }
+
+
+def expected_frame_count(wav_path, scene_fps: float) -> int:
+    with wave.open(str(wav_path)) as w:
+        seconds = w.getnframes() / w.getframerate()
+    frames_30 = math.ceil(round(seconds * 16000) * 30 / 16000)
+    return int(round((frames_30 - 1) * scene_fps / 30.0)) + 1
+
+
+def sound_strips(scene):
+    editor = scene.sequence_editor
+    if editor is None:
+        return []
+    collection = editor.strips_all if hasattr(editor, "strips_all") else editor.sequences_all
+    return [s for s in collection if s.type == "SOUND"]
+
+
+def test_generate_keys_every_part_bone_over_the_speech_with_the_sound_in_place(bpy, gestura, speech_wav):
+    from gestura.jobs import bones_for_parts
+    from gestura.rigs.skeleton import PARTS
+
+    scene = bpy.context.scene
+    scene.render.fps = 25
+    assert bpy.ops.gestura.generate(audio_path=str(speech_wav), seed=3, start_frame=5) == {"FINISHED"}
+
+    obj = bpy.context.active_object
+    assert obj.type == "ARMATURE"
+    action = obj.animation_data.action
+    assert action.name == "speech_seed3"
+    assert keyed_bones(obj) == set(bones_for_parts(PARTS))
+    assert "left_eye_smplhf" not in keyed_bones(obj)
+
+    frames = expected_frame_count(speech_wav, 25.0)
+    first, last = action.frame_range
+    assert first == 5
+    assert abs(last - (5 + frames - 1)) <= 1
+    assert (scene.frame_start, scene.frame_end) == (5, int(round(last)))
+    rotations = [k for (path, _), k in keys(obj).items() if path.endswith("rotation_quaternion")]
+    assert all(len(k) == len(rotations[0]) for k in rotations) and abs(len(rotations[0]) - frames) <= 1
+    # The model moved something: a random network is not the rest pose.
+    assert max(np.ptp(k[:, 1]) for k in rotations) > 1e-3
+
+    if bpy.app.build_options.audaspace:
+        strips = sound_strips(scene)
+        assert len(strips) == 1 and strips[0].frame_start == 5
+        assert bpy.path.abspath(strips[0].sound.filepath) == str(speech_wav)
+        # Generating again on the same clip and frame adds no second strip.
+        assert bpy.ops.gestura.generate(audio_path=str(speech_wav), seed=4, start_frame=5) == {"FINISHED"}
+        assert len(sound_strips(scene)) == 1
+    else:
+        # The bpy 4.2 wheel is built without audaspace: Blender cannot make sound strips there.
+        assert sound_strips(scene) == []
+
+
+def test_switching_hands_off_leaves_hand_bones_unkeyed(bpy, gestura, speech_wav):
+    from gestura.jobs import bones_for_parts
+    from gestura.rigs.skeleton import HAND_JOINTS, JOINT_NAMES
+
+    bpy.context.scene.gestura.use_hands = False
+    assert bpy.ops.gestura.generate(audio_path=str(speech_wav)) == {"FINISHED"}
+    keyed = keyed_bones(bpy.context.active_object)
+    assert keyed == set(bones_for_parts(("face", "upper", "lower")))
+    assert not keyed & {JOINT_NAMES[j] for j in HAND_JOINTS}
+    # The operator argument wins over the panel: only the hands.
+    assert bpy.ops.gestura.generate(audio_path=str(speech_wav), parts={"hands"}, new_armature=True) == {"FINISHED"}
+    assert keyed_bones(bpy.context.active_object) == {JOINT_NAMES[j] for j in HAND_JOINTS}
+
+
+def test_same_seed_gives_identical_keys_and_another_seed_different_keys(bpy, gestura, speech_wav):
+    runs = {}
+    for label, seed in (("a", 7), ("b", 7), ("c", 8)):
+        assert bpy.ops.gestura.generate(audio_path=str(speech_wav), seed=seed, new_armature=True) == {"FINISHED"}
+        runs[label] = keys(bpy.context.active_object)
+    assert runs["a"].keys() == runs["b"].keys() == runs["c"].keys()
+    for channel in runs["a"]:
+        np.testing.assert_array_equal(runs["a"][channel], runs["b"][channel])
+    assert any(not np.allclose(runs["a"][c], runs["c"][c]) for c in runs["a"])
+
+
+def test_selected_smplx_armature_gets_a_new_action_and_keeps_the_old_one(bpy, gestura, speech_wav):
+    assert bpy.ops.gestura.generate(audio_path=str(speech_wav), seed=1) == {"FINISHED"}
+    obj = bpy.context.active_object
+    first = obj.animation_data.action
+    assert bpy.ops.gestura.generate(audio_path=str(speech_wav), seed=2) == {"FINISHED"}
+    assert bpy.context.active_object == obj
+    assert obj.animation_data.action != first and obj.animation_data.action.name == "speech_seed2"
+    assert first.name in bpy.data.actions
+    assert len([o for o in bpy.data.objects if o.type == "ARMATURE"]) == 1
+
+
+def test_a_non_audio_file_is_cancelled_with_one_error_and_changes_nothing(bpy, gestura, tmp_path, speech_wav):
+    assert bpy.ops.gestura.generate(audio_path=str(speech_wav), seed=1) == {"FINISHED"}
+    bpy.context.scene.frame_end = 99
+    before = scene_state(bpy)
+    fake = tmp_path / "notes.wav"
+    fake.write_text("these are meeting notes, not a recording\n")
+    with pytest.raises(RuntimeError) as failure:
+        bpy.ops.gestura.generate(audio_path=str(fake), seed=2)
+    message = str(failure.value).strip()
+    assert message.startswith("Error: ") and "notes.wav" in message and "\n" not in message
+    assert scene_state(bpy) == before
+
+
+def test_bad_settings_name_the_fix_and_change_nothing(bpy, gestura, speech_wav, tmp_path):
+    before = scene_state(bpy)
+    cases = [
+        (dict(audio_path=str(tmp_path / "missing.wav")), "does not exist"),
+        (dict(audio_path=str(speech_wav), style="nobody"), "alice"),
+        (dict(audio_path=str(speech_wav), parts=set()), "at least one"),
+        (dict(audio_path=str(speech_wav), checkpoint=str(tmp_path / "none.safetensors")), "checkpoint"),
+    ]
+    for kwargs, expected in cases:
+        with pytest.raises(RuntimeError, match=expected):
+            bpy.ops.gestura.generate(**kwargs)
+        assert scene_state(bpy) == before, kwargs
+
+
+def test_a_selected_armature_that_is_not_smplx_is_refused(bpy, gestura, speech_wav):
+    data = bpy.data.armatures.new("Mixamo")
+    obj = bpy.data.objects.new("Mixamo", data)
+    bpy.context.scene.collection.objects.link(obj)
+    bpy.context.view_layer.objects.active = obj
+    obj.select_set(True)
+    before = scene_state(bpy)
+    with pytest.raises(RuntimeError, match="not an SMPL-X rig"):
+        bpy.ops.gestura.generate(audio_path=str(speech_wav))
+    assert scene_state(bpy) == before
+
+
+def test_undo_restores_the_scene_from_before_the_generation(bpy, gestura, speech_wav):
+    scene = bpy.context.scene
+    scene.frame_end = 42
+    bpy.ops.ed.undo_push(message="before generating")
+    before = scene_state(bpy)
+    # The third argument (undo=True) makes a script call push its undo step like a button press.
+    assert bpy.ops.gestura.generate("EXEC_DEFAULT", True, audio_path=str(speech_wav), seed=5) == {"FINISHED"}
+    assert scene_state(bpy) != before
+    assert bpy.ops.ed.undo() == {"FINISHED"}
+    assert scene_state(bpy) == before
+    assert bpy.ops.ed.redo() == {"FINISHED"}
+    assert "speech_seed5" in bpy.data.actions
+
+
+def test_the_modal_path_runs_on_a_thread_reports_progress_and_applies_on_the_main_thread(bpy, gestura, speech_wav):
+    generate = _submodule(gestura, "operators.generate")
+    plan = generate.plan_generation(bpy.context, {"audio_path": str(speech_wav), "seed": 11, "style": STYLES[1]})
+    assert plan.style == "bob" and plan.target_name is None
+    before = scene_state(bpy)
+    seen = []
+    job_module = _submodule(gestura, "generation_job")
+    job = job_module.GenerationJob(lambda progress, cancel: generate.run_generation(
+        plan, lambda f, m: (seen.append(f), progress(f, m)), cancel)).start()
+    assert job.join(timeout=300)
+    state = job.state()
+    assert state.finished and not state.cancelled and state.elapsed > 0
+    # Nothing is written while the thread runs: the scene only changes in apply_generation.
+    assert scene_state(bpy) == before
+    assert seen and all(0.0 <= f <= 1.0 for f in seen) and seen == sorted(seen)
+    applied = generate.apply_generation(bpy.context, plan, job.outcome())
+    assert applied.action.name == "speech_seed11"
+    assert keyed_bones(applied.armature)
+
+
+def test_cancelling_the_modal_job_leaves_the_scene_untouched(bpy, gestura, speech_wav):
+    generate = _submodule(gestura, "operators.generate")
+    pipeline = _submodule(gestura, "inference.pipeline")
+    job_module = _submodule(gestura, "generation_job")
+    plan = generate.plan_generation(bpy.context, {"audio_path": str(speech_wav)})
+    before = scene_state(bpy)
+    job = job_module.GenerationJob(lambda progress, cancel: generate.run_generation(plan, progress, cancel))
+    job.cancel()  # before the first chunk: the pipeline must stop at its first cancel check
+    job.start()
+    assert job.join(timeout=300)
+    with pytest.raises(pipeline.Cancelled):
+        job.outcome()
+    assert scene_state(bpy) == before
+
+
+def style_menu(settings) -> list:
+    """The style items Blender itself sees (bl_rna shows no items for dynamic enums, but a rejected
+    assignment lists them)."""
+    with pytest.raises(TypeError) as rejected:
+        settings.style = "no such style"
+    return re.findall(r"'([^']*)'", str(rejected.value).split("not found in", 1)[1])
+
+
+def test_style_menu_lists_the_checkpoint_styles_per_checkpoint(bpy, gestura, checkpoint_path, tmp_path):
+    settings = bpy.context.scene.gestura
+    assert style_menu(settings) == STYLES
+    other = write_random_checkpoint(tmp_path / "other.safetensors", styles=["carol", "dave"], seed=1)
+    prefs = bpy.context.preferences.addons[gestura.__name__].preferences
+    prefs.checkpoint = str(other)
+    assert style_menu(settings) == ["carol", "dave"]
+    prefs.checkpoint = str(checkpoint_path)
+    settings.style = "bob"
+    assert settings.style == "bob"
+    plan = _submodule(gestura, "operators.generate").plan_generation(bpy.context, {"audio_path": __file__})
+    assert plan.style == "bob"
+
+
+def test_new_seed_always_picks_a_different_seed(bpy, gestura):
+    settings = bpy.context.scene.gestura
+    settings.seed = 5
+    for _ in range(5):
+        previous = settings.seed
+        assert bpy.ops.gestura.new_seed() == {"FINISHED"}
+        assert settings.seed != previous and settings.seed >= 0
+
+
+def test_speech_from_a_sound_strip_starts_where_the_strip_starts(bpy, gestura, speech_wav):
+    if not bpy.app.build_options.audaspace:
+        pytest.skip("this bpy build has no audaspace (the 4.2 wheel): Blender cannot create sound strips")
+    scene = bpy.context.scene
+    editor = scene.sequence_editor_create()
+    strips = editor.strips if hasattr(editor, "strips") else editor.sequences
+    strip = strips.new_sound("Dialogue", str(speech_wav), 3, 40)
+    settings = scene.gestura
+    settings.audio_source, settings.sound_strip = "STRIP", strip.name
+    assert bpy.ops.gestura.generate(seed=2) == {"FINISHED"}
+    action = bpy.context.active_object.animation_data.action
+    assert action.frame_range[0] == 40 and scene.frame_start == 40
+    assert [s.name for s in sound_strips(scene)] == ["Dialogue"]
