@@ -1,0 +1,127 @@
+"""Headless use: ``blender -b scene.blend --python-expr ...`` and ``blender -b -P blender_batch.py -- ...``.
+
+"blender" here is this venv's Python with the bpy wheel, in a fresh process. The bpy module does
+not read the user's preferences at start-up the way the Blender program does, so the
+``--python-expr`` case first calls ``bpy.ops.wm.read_userpref()``, which is exactly that start-up
+step (it enables the installed extension as Blender would); the batch script needs nothing at all.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+from random_checkpoint import write_random_checkpoint
+from test_generate_operator import fcurves, keyed_bones, sound_strips
+
+pytestmark = pytest.mark.blender
+
+
+@pytest.fixture(scope="module")
+def checkpoint_path(tmp_path_factory):
+    return write_random_checkpoint(tmp_path_factory.mktemp("model") / "tiny.safetensors")
+
+
+def blender(args, timeout=600):
+    # The child inherits BLENDER_USER_RESOURCES (conftest): the extension the fixture installed.
+    # One intra-op thread: the machine's two cores are shared (CONTRACTS.md).
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def load_back(bpy, path: Path) -> dict:
+    bpy.ops.wm.open_mainfile(filepath=str(path), load_ui=False)
+    armatures = [o for o in bpy.data.objects if o.type == "ARMATURE"]
+    return {
+        "armatures": armatures,
+        "actions": sorted(a.name for a in bpy.data.actions),
+        "keyed": keyed_bones(armatures[0]) if armatures and armatures[0].animation_data else set(),
+        "strips": [(s.name, s.frame_start) for s in sound_strips(bpy.context.scene)],
+        "range": (bpy.context.scene.frame_start, bpy.context.scene.frame_end),
+    }
+
+
+def test_python_expr_generates_into_the_opened_scene_and_saves(bpy, extension, checkpoint_path, speech_wav, tmp_path):
+    prefs = bpy.context.preferences.addons[extension.__name__].preferences
+    prefs.checkpoint, prefs.engine = str(checkpoint_path), "AUTO"
+    # What an installed, enabled extension looks like to the next Blender start.
+    bpy.ops.wm.save_userpref()
+    bpy.ops.wm.read_homefile(use_empty=True)
+    bpy.context.scene.render.fps = 30
+    scene_file = tmp_path / "scene.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(scene_file))
+
+    expr = (f"import bpy; bpy.ops.gestura.generate(audio_path={str(speech_wav)!r}, seed=3); "
+            "bpy.ops.wm.save_mainfile()")
+    done = blender(["-c", f"import bpy; bpy.ops.wm.read_userpref(); "
+                          f"bpy.ops.wm.open_mainfile(filepath={str(scene_file)!r}); {expr}"])
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "Generated" in done.stdout + done.stderr
+
+    result = load_back(bpy, scene_file)
+    assert len(result["armatures"]) == 1 and result["actions"].count("speech_seed3") == 1
+    assert "right_index3" in result["keyed"] and "jaw" in result["keyed"]
+    assert result["range"][0] == 1 and result["range"][1] > 100  # about five seconds at 30 fps
+    if bpy.app.build_options.audaspace:
+        assert result["strips"] == [("speech", 1)]
+    bpy.ops.wm.read_homefile(use_empty=True)
+
+
+@pytest.mark.parametrize("copy", ["installed extension", "source checkout"])
+def test_batch_script_writes_a_blend_that_loads_back(bpy, extension, checkpoint_path, speech_wav, tmp_path, copy):
+    script = (Path(extension.__file__).parent if copy == "installed extension" else REPO) / "blender_batch.py"
+    out = tmp_path / "take.blend"
+    done = blender([str(script), "--", "--audio", str(speech_wav), "--out", str(out), "--seed", "4",
+                    "--parts", "upper,face", "--checkpoint", str(checkpoint_path), "--new-armature"])
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert f"wrote '{out}'" in done.stdout
+
+    result = load_back(bpy, out)
+    assert "speech_seed4" in result["actions"]
+    armature = [a for a in result["armatures"] if a.animation_data and a.animation_data.action][0]
+    keyed = keyed_bones(armature)
+    assert "jaw" in keyed and "left_wrist" in keyed and not any("index" in b or "knee" in b for b in keyed)
+    assert len(fcurves(armature)) > 0
+    bpy.ops.wm.read_homefile(use_empty=True)
+
+
+def test_batch_script_does_many_files_and_skips_existing_outputs(bpy, extension, checkpoint_path, speech_wav, tmp_path):
+    from conftest import espeak
+
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    espeak("One two three.", clips / "count.wav")
+    espeak("Good morning.", clips / "greeting.wav")
+    out = tmp_path / "blends"
+    out.mkdir()
+    (out / "count.blend").write_bytes(b"already here")
+    args = [str(REPO / "blender_batch.py"), "--", "--audio", str(clips), "--out", str(out),
+            "--checkpoint", str(checkpoint_path)]
+    done = blender(args)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "count.blend' exists, skipped" in done.stdout
+    assert (out / "count.blend").read_bytes() == b"already here"
+    assert load_back(bpy, out / "greeting.blend")["actions"] == ["greeting_seed0"]
+    bpy.ops.wm.read_homefile(use_empty=True)
+
+
+def test_batch_script_fails_with_one_clear_line_and_a_nonzero_status(extension, checkpoint_path, tmp_path):
+    fake = tmp_path / "notes.wav"
+    fake.write_text("not audio")
+    script = str(REPO / "blender_batch.py")
+    cases = [
+        ([script, "--", "--audio", str(tmp_path / "missing.wav"), "--out", str(tmp_path / "a.blend")], "does not exist"),
+        ([script, "--", "--audio", str(fake), "--out", str(tmp_path / "b.blend"), "--checkpoint", str(checkpoint_path)],
+         "notes.wav"),
+        ([script, "--", "--audio", str(fake), "--out", str(tmp_path / "c.blend"), "--parts", "arms"], "unknown body part"),
+    ]
+    for args, expected in cases:
+        done = blender(args)
+        assert done.returncode != 0, args
+        errors = [line for line in done.stderr.splitlines() if line.startswith("gestura batch: error:")]
+        assert errors and any(expected in line for line in errors), done.stderr[-2000:]
+    assert not any(tmp_path.glob("*.blend"))
