@@ -28,7 +28,7 @@ N_FFT = 1024
 N_MELS = 64
 F_MIN = 60.0
 F_MAX = 7600.0
-BLOCK = 64  # frames per computation block (about 2 s)
+BLOCK = 16  # frames per computation block (about 0.5 s): bounds the streaming latency
 FEATURE_DIM = 2 * N_MELS + 4
 FEATURE_NAMES: tuple[str, ...] = (
     tuple(f"logmel{i}" for i in range(N_MELS)) + ("energy", "onset")

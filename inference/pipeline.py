@@ -7,7 +7,8 @@ streamed clip equals the whole-clip result exactly.
 
 Per motion frame t the engine's local scans see the previous frame's codes of all parts, and the
 speech context of audio frame ``t + lookahead`` (the model's fixed look-ahead, 200 ms for
-``small``): a stream's output lags its input by that look-ahead plus up to one block (64 frames).
+``small``): a stream's output lags its input by that look-ahead plus up to one motion block
+(32 frames) and one context block (16 frames), under 2 s in all.
 Codes are drawn per part with the request's seed and temperature (``sampling.py``); parts that
 are switched off are not generated and keep the start pose (or the rest pose). A start pose fixes
 the first ``config.seed_frames`` codes of each generated part (the encoded pose) and the root
@@ -28,7 +29,8 @@ from .checkpoint import Checkpoint, CheckpointError, load_checkpoint
 from .features import FEATURE_DIM, FeatureStream, num_frames
 from .sampling import check_sampling, part_rngs, sample_code
 
-BLOCK = 64  # frames per engine call (context and decoding); the unit of progress and cancel checks
+BLOCK = 32  # motion frames per decode call; the unit of progress and cancel checks
+CONTEXT_BLOCK = 16  # audio frames per context call
 
 
 class Cancelled(Exception):
@@ -170,9 +172,9 @@ class GenerationStream:
                 stop = self._frame + BLOCK
             need = stop + lookahead  # motion frame t reads the context of audio frame t + lookahead
             while self._context_end < need:
-                # Context in blocks of BLOCK audio frames at absolute positions (the last one shorter).
-                if len(self._pending) >= BLOCK:
-                    take = BLOCK
+                # Context in blocks of CONTEXT_BLOCK audio frames at absolute positions (the last shorter).
+                if len(self._pending) >= CONTEXT_BLOCK:
+                    take = CONTEXT_BLOCK
                 elif final and len(self._pending):
                     take = len(self._pending)
                 else:
