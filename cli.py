@@ -12,6 +12,8 @@ import sys
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "info": ("gestura.commands_info", "show the version, the engines this Python can run and the bundled model"),
+    "generate": ("gestura.inference.cli_generate", "generate SMPL-X gesture motion (.npz, .bvh) from speech audio files"),
+    "params": ("gestura.inference.cli_params", "print the parameter counts of the model configs"),
     "synth": ("gestura.training.synth.corpus", "write the synthetic speech + gesture corpus (BEAT2 layout) the bundled model trains on"),
     "train-vq": ("gestura.training.cli_train_vq", "train stage 1 (part VQ-VAEs, global motion predictor) on BEAT2-layout data"),
     "train": ("gestura.training.cli_train", "train stage 2 (the speech-to-code generator) on frozen stage-1 weights"),
