@@ -85,13 +85,20 @@ def torch_available() -> bool:
 
 def resolve_engine(name: str = "auto", device: str = "auto", **options):
     """An engine object for ``name``: "torch", "numpy", "external" (``options['python']`` is the
-    interpreter) or "auto" (torch when importable, else numpy)."""
+    interpreter) or "auto": inside Blender the external worker when ``python`` is given and
+    healthy (it has PyTorch; probed once in a child process, then cached), else torch when
+    importable, else numpy; on the command line torch when importable, else numpy."""
     if name not in ENGINE_NAMES:
         raise EngineError(f"unknown engine '{name}': choose one of {', '.join(ENGINE_NAMES)}")
     if device not in DEVICES:
         raise EngineError(f"unknown device '{device}': choose one of {', '.join(DEVICES)}")
     if name == "auto":
-        name = "torch" if torch_available() else "numpy"
+        from .engine_external import external_healthy, in_blender
+
+        if in_blender() and options.get("python") and external_healthy(options["python"]):
+            name = "external"
+        else:
+            name = "torch" if torch_available() else "numpy"
     if name == "torch":
         if not torch_available():
             raise EngineError("the torch engine needs PyTorch, which is not installed in this Python: "
