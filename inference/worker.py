@@ -1,0 +1,190 @@
+"""The external worker: ``python -m gestura.inference.worker``, run by another interpreter.
+
+Blender starts this in the Python the user configured (one with PyTorch, CUDA, mamba-ssm), so
+CUDA is never loaded into Blender's own process. ``engine_external`` is the other end.
+
+Protocol (version 1), all JSON, one object per line:
+
+- parent -> stdin: first the request line
+  ``{"protocol": 1, "audio": "x.npy" (float32 16 kHz mono) | "x.wav", "output": "result.npz",
+  "checkpoint": path | null, "style", "seed", "temperature", "top_k", "top_p", "parts": [...],
+  "start_pose": "pose.npz" | null, "device": "auto" | "cpu" | "cuda"}``,
+  then optionally ``{"command": "cancel"}``. End of input also cancels (the parent went away).
+- worker -> stdout: ``{"event": "hello"}`` at start, ``{"event": "ready", "torch": ..., "cuda": ...}``
+  once torch imported, ``{"event": "progress", "fraction", "message"}``, ``{"event": "warning",
+  "message"}``, and exactly one final ``{"event": "done", "output"}`` | ``{"event": "cancelled"}`` |
+  ``{"event": "error", "kind": "request" | "no_torch" | "generation" | "crash", "message"}``.
+
+The result goes through ``output``: an npz (no pickles) with ``poses``, ``trans``,
+``expressions``, ``fps``, ``betas``. Anything else printed on stdout (by torch or user site
+hooks) is redirected to stderr so it cannot corrupt the protocol.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import traceback
+import warnings
+
+PROTOCOL = 1
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_NO_TORCH = 3
+EXIT_CANCELLED = 4
+
+
+class _Channel:
+    """Protocol lines on the real stdout; everything else that writes to fd 1 lands on stderr."""
+
+    def __init__(self) -> None:
+        sys.stdout.flush()
+        self._out = os.fdopen(os.dup(1), "w", encoding="utf-8", buffering=1)
+        os.dup2(2, 1)
+        sys.stdout = sys.stderr
+        self._lock = threading.Lock()
+
+    def send(self, event: str, **fields) -> None:
+        line = json.dumps({"event": event, **fields})
+        with self._lock:
+            self._out.write(line + "\n")
+            self._out.flush()
+
+
+class _CancelWatch(threading.Thread):
+    """Reads the parent's later commands; a cancel command or a closed stdin sets the flag."""
+
+    def __init__(self, stream) -> None:
+        super().__init__(daemon=True, name="gestura-cancel-watch")
+        self.stream = stream
+        self.flag = threading.Event()
+
+    def run(self) -> None:
+        for line in self.stream:
+            try:
+                command = json.loads(line).get("command")
+            except (ValueError, AttributeError):
+                continue
+            if command == "cancel":
+                break
+        self.flag.set()
+
+
+def _request_error(channel: _Channel, message: str) -> int:
+    channel.send("error", kind="request", message=message)
+    return EXIT_ERROR
+
+
+def _load_inputs(request: dict):
+    import numpy as np
+
+    from ..rigs.motion import Motion
+
+    audio = request["audio"]
+    if str(audio).endswith(".npy"):
+        audio = np.load(audio, allow_pickle=False)
+    start_pose = None
+    if request.get("start_pose"):
+        with np.load(request["start_pose"], allow_pickle=False) as data:
+            start_pose = Motion(poses=data["poses"], trans=data["trans"], expressions=data["expressions"],
+                                fps=float(data["fps"]), betas=data["betas"])
+    return audio, start_pose
+
+
+def save_motion_npz(motion, path: str) -> None:
+    """Write the result next to its final name first, so the parent never reads half a file."""
+    import numpy as np
+
+    partial = path + ".partial.npz"
+    np.savez(partial, poses=motion.poses, trans=motion.trans, expressions=motion.expressions,
+             fps=np.float64(motion.fps), betas=motion.betas)
+    os.replace(partial, path)
+
+
+def serve(channel: _Channel, stdin) -> int:
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    channel.send("hello", protocol=PROTOCOL, python=sys.version.split()[0], pid=os.getpid(), package=package)
+    line = stdin.readline()
+    if not line:
+        channel.send("cancelled")
+        return EXIT_CANCELLED
+    try:
+        request = json.loads(line)
+    except ValueError:
+        return _request_error(channel, "the request line is not JSON")
+    if not isinstance(request, dict) or request.get("protocol") != PROTOCOL:
+        return _request_error(channel, f"unsupported request (this worker speaks protocol {PROTOCOL}): "
+                                       "Blender and the worker come from different Gestura versions")
+    for key in ("audio", "output"):
+        if not request.get(key):
+            return _request_error(channel, f"the request has no '{key}'")
+
+    try:
+        import torch
+    except ImportError as error:
+        channel.send("error", kind="no_torch",
+                     message=f"Python {sys.version.split()[0]} at {sys.executable} cannot import PyTorch ({error}): "
+                             "install torch into that environment or choose another engine")
+        return EXIT_NO_TORCH
+    # Generation runs frame by frame on small matrices: more intra-op threads only add
+    # synchronisation (on a busy 2-core machine 2 threads were 20-30x slower than 1).
+    torch.set_num_threads(1)
+    channel.send("ready", torch=torch.__version__, cuda=bool(torch.cuda.is_available()),
+                 gpu=torch.cuda.get_device_name(0) if torch.cuda.is_available() else None)
+
+    watch = _CancelWatch(stdin)
+    watch.start()
+
+    def forward_warning(message, category, filename, lineno, file=None, line=None):
+        channel.send("warning", message=f"{category.__name__}: {message}")
+
+    warnings.showwarning = forward_warning
+
+    from . import pipeline
+    from .audio import AudioError
+    from .checkpoint import CheckpointError
+
+    try:
+        audio, start_pose = _load_inputs(request)
+        generation = pipeline.GenerationRequest(
+            audio=audio,
+            style=request.get("style"),
+            seed=int(request.get("seed", 0)),
+            temperature=float(request.get("temperature", 0.8)),
+            top_k=request.get("top_k"),
+            top_p=request.get("top_p"),
+            parts=tuple(request["parts"]) if request.get("parts") is not None else pipeline.GenerationRequest.parts,
+            start_pose=start_pose,
+            device=request.get("device", "auto"),
+        )
+        motion = pipeline.generate(
+            generation,
+            checkpoint=request.get("checkpoint"),
+            engine="torch",
+            progress=lambda fraction, message="": channel.send("progress", fraction=float(fraction), message=str(message)),
+            cancel=watch.flag.is_set,
+        )
+        save_motion_npz(motion, request["output"])
+    except pipeline.Cancelled:
+        channel.send("cancelled")
+        return EXIT_CANCELLED
+    except (pipeline.GenerationError, AudioError, CheckpointError, ValueError, OSError) as error:
+        channel.send("error", kind="generation", message=str(error))
+        return EXIT_ERROR
+    except Exception as error:  # a bug or a torch failure: report it, with the traceback on stderr
+        traceback.print_exc()
+        channel.send("error", kind="crash", message=f"{type(error).__name__}: {error}")
+        return EXIT_ERROR
+    channel.send("done", output=request["output"])
+    return EXIT_OK
+
+
+def main() -> int:
+    channel = _Channel()
+    return serve(channel, sys.stdin)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
