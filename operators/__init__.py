@@ -1,9 +1,9 @@
 """Blender operators. Each module lists its classes in ``CLASSES``; registration order follows ``_MODULES``."""
 import bpy
 
-from . import check_python, generate, rig, export
+from . import check_python, generate, rig, export, retarget
 
-_MODULES = (check_python, generate, rig, export)
+_MODULES = (check_python, generate, rig, export, retarget)
 
 CLASSES = tuple(cls for module in _MODULES for cls in module.CLASSES)
 
