@@ -1,9 +1,9 @@
 """Sidebar panels (3D viewport, tab "Gestura")."""
 import bpy
 
-from . import main, rig
+from . import main, rig, retarget
 
-_MODULES = (main, rig)
+_MODULES = (main, rig, retarget)
 
 CLASSES = tuple(cls for module in _MODULES for cls in module.CLASSES)
 
