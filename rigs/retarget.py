@@ -217,6 +217,10 @@ class RetargetResult:
     root_location: np.ndarray | None  # (N, 3) basis location of ``root``, in its rest frame
     scale: float  # target leg length / source leg length (root translation factor)
     facing: np.ndarray  # (3, 3) world rotation turning the source's facing onto the target's
+    # What the keys aim at, in target armature space: each bone's pose rotation (N, K, 3, 3) and
+    # the root's head (N, 3). Rigs whose parents are driven by constraints are corrected to these.
+    wanted: np.ndarray | None = None
+    root_head: np.ndarray | None = None
 
     def basis(self, target: Skeleton, current: np.ndarray | None = None) -> np.ndarray:
         """Full (N, J, 4, 4) basis of the target: these bones keyed, the others as ``current``."""
@@ -242,8 +246,10 @@ def retarget(
     *,
     target_basis: np.ndarray | None = None,
     root: str | None = "pelvis",
+    root_target: str | None = None,
     root_motion: bool = True,
     aim_children: Mapping[str, str] | None = None,
+    target_aims: Mapping[str, np.ndarray] | None = None,
     legs: Sequence[Sequence[str]] = SMPLX_LEGS,
     hips: tuple[str, str] | None = SMPLX_HIPS,
     up: Sequence[float] = (0.0, 0.0, 1.0),
@@ -253,8 +259,11 @@ def retarget(
     ``bone_map`` maps source bone names to target bone names; every name must exist (the caller
     drops what a rig lacks and reports it). ``target_basis`` (Jt, 4, 4) is the local pose the
     unmapped target bones keep (default: rest). ``root`` is the source bone whose translation
-    moves the target (its mapped bone carries it); ``legs`` are the source chains whose length,
-    compared with the mapped target chains, scales that translation. ``hips`` (left, right) turn
+    moves the target; ``root_target`` the target bone that carries it (default: the bone ``root``
+    maps to; control rigs move the whole body with another bone); ``legs`` are the source chains whose length,
+    compared with the mapped target chains, scales that translation. ``target_aims`` gives, per
+    target bone, the armature-space rest direction to line up with its source bone instead of
+    the one to its mapped child's head (a control rig's deform bones show where a control points). ``hips`` (left, right) turn
     the source's facing onto the target's about the world ``up`` axis, so a target that faces
     another way performs the motion facing its own way.
     """
@@ -280,13 +289,13 @@ def retarget(
         s: s_to_t @ source_pose[:, i, :3, :3] @ src_rest_rot[i].T @ s_to_t.T for s, i in mapped_src.items()
     }
 
-    alignment = _rest_alignment(source, target, pairs, aims, s_to_t)
+    alignment = _rest_alignment(source, target, pairs, aims, s_to_t, target_aims or {})
 
     # Walk the target parents-first: mapped bones get their wanted armature rotation, then local.
     tgt_rest_rot = target.rest[:, :3, :3]
     by_target = {t: s for s, t in pairs.items()}
     posed = np.empty((count, len(target.names), 3, 3))
-    local = {}
+    local, wanted = {}, {}
     for b in target.order:
         name = target.names[b]
         p = target.parents[b]
@@ -298,6 +307,7 @@ def retarget(
         )
         if name in by_target:
             want = deltas[by_target[name]] @ alignment[name] @ tgt_rest_rot[b]
+            wanted[name] = want
             basis_rot = np.swapaxes(carried, -1, -2) @ want
             basis_rot = _reorthonormalise(basis_rot)
             local[name] = basis_rot
@@ -306,10 +316,13 @@ def retarget(
             posed[:, b] = carried @ current[b, :3, :3]
     bones = tuple(target.names[b] for b in target.order if target.names[b] in by_target)
     rotations = np.stack([local[name] for name in bones], axis=1) if bones else np.zeros((count, 0, 3, 3))
+    wanted_rotations = np.stack([wanted[name] for name in bones], axis=1) if bones else rotations
 
     scale = 1.0
-    target_root = pairs.get(root) if root else None
-    root_location = None
+    target_root = (root_target or pairs.get(root)) if root else None
+    if target_root is not None and target_root not in target.names:
+        raise RetargetError(f"the root bone '{target_root}' is not in the target")
+    root_location = root_head = None
     src_legs = leg_length(source, legs)
     tgt_legs = leg_length(target, [[pairs[n] for n in chain] for chain in legs if all(n in pairs for n in chain)])
     if src_legs and tgt_legs:
@@ -330,7 +343,22 @@ def retarget(
             else posed[:, p] @ tgt_rest_rot[p].T @ tgt_rest_rot[t]
         )
         root_location = (np.swapaxes(frame, -1, -2) @ shift[..., None])[..., 0]
-    return RetargetResult(bones, rotations, target_root, root_location, float(scale), facing)
+        # Where the root's head should be: its head with a zero location, plus the shift.
+        chain = [t]
+        while target.parents[chain[-1]] >= 0:
+            chain.append(target.parents[chain[-1]])
+        pose = np.broadcast_to(np.eye(4), (count, 4, 4))
+        for a in reversed(chain):
+            parent = target.parents[a]
+            offset = target.rest[a] if parent < 0 else _inverse_rigid(target.rest[parent]) @ target.rest[a]
+            basis = np.broadcast_to(current[a], (count, 4, 4)).copy()
+            if target.names[a] in local:
+                basis[:, :3, :3] = local[target.names[a]]
+            if a == t:
+                basis[:, :3, 3] = 0.0
+            pose = pose @ offset @ basis
+        root_head = pose[:, :3, 3] + shift
+    return RetargetResult(bones, rotations, target_root, root_location, float(scale), facing, wanted_rotations, root_head)
 
 
 def _validated_pairs(source: Skeleton, target: Skeleton, bone_map: Mapping[str, str]) -> dict[str, str]:
@@ -368,7 +396,7 @@ def _facing(source: Skeleton, target: Skeleton, bone_map, hips, up: np.ndarray) 
     return np.eye(3) + np.sin(angle) * k + (1.0 - np.cos(angle)) * (k @ k)
 
 
-def _rest_alignment(source: Skeleton, target: Skeleton, pairs, aims, s_to_t) -> dict[str, np.ndarray]:
+def _rest_alignment(source: Skeleton, target: Skeleton, pairs, aims, s_to_t, target_aims) -> dict[str, np.ndarray]:
     """Per mapped target bone, the rotation (target armature space) that points its rest direction
     along its source bone's rest direction. Bones without a mapped aim child take their nearest
     mapped ancestor's, keeping their rest offset to it."""
@@ -381,7 +409,8 @@ def _rest_alignment(source: Skeleton, target: Skeleton, pairs, aims, s_to_t) -> 
         child = aims.get(s, "")
         if child and child in pairs:
             a_s = s_to_t @ (src_heads[source.index(child)] - src_heads[source.index(s)])
-            a_t = tgt_heads[target.index(pairs[child])] - tgt_heads[target.index(t)]
+            a_t = (np.asarray(target_aims[t], np.float64) if t in target_aims
+                   else tgt_heads[target.index(pairs[child])] - tgt_heads[target.index(t)])
             if np.linalg.norm(a_s) > 1e-9 and np.linalg.norm(a_t) > 1e-9:
                 out[t] = rotation_between(a_t, a_s)
                 continue

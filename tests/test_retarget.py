@@ -259,6 +259,11 @@ def test_a_pose_rolled_scaled_target_follows_source_directions(seed):
         d_src_rel = d_src @ np.swapaxes(d_src[0], 0, 1)
         np.testing.assert_allclose(d_tgt, d_src_rel, atol=1e-9)
 
+    # What the keys aim at is what the target's chain then shows.
+    np.testing.assert_allclose(result.root_head, tgt_pose[:, tgt.index("Hips"), :3, 3], atol=1e-9)
+    for k, name in enumerate(result.bones):
+        np.testing.assert_allclose(result.wanted[:, k], tgt_pose[:, tgt.index(name), :3, :3], atol=1e-9)
+
     # The root moves by the source's displacement times the leg-length ratio (1.3).
     assert result.scale == pytest.approx(1.3, rel=1e-9)
     hips = world_heads(tgt, tgt_pose)[:, tgt.index("Hips")]

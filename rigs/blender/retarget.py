@@ -11,12 +11,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import bpy
 import numpy as np
 
 from ..bonemaps import BoneMap, detect_preset, resolve
 from ..retarget import (
     RetargetError,
     Skeleton,
+    default_aim_children,
     euler_to_matrix,
     pose_matrices,
     retarget,
@@ -205,25 +207,34 @@ def retarget_armature(source, target, bone_map: BoneMap, *, fingers: bool = True
     tgt = armature_skeleton(target)
     src_pose = pose_matrices(src, read_basis(source, action, src, frames))
     unmapped_pose = current_basis(target, tgt)
-    result = retarget(src, src_pose, tgt, resolution.pairs, target_basis=unmapped_pose, root_motion=root_motion)
+    result = retarget(src, src_pose, tgt, resolution.pairs, target_basis=unmapped_pose, root_motion=root_motion,
+                      root_target=bone_map.root or None,
+                      target_aims=rest_direction_overrides(target, bone_map, resolution.pairs, src))
 
     name = action_name or f"{target.name}|{action.name}"
     new_action = new_object_action(target, name)
     fcurves = writable_fcurves(target, new_action)
+    for prop in bone_map.keyed_properties:
+        path = f'pose.bones["{prop["bone"]}"]["{prop["property"]}"]'
+        ends = np.unique(frames[[0, -1]])
+        fill_fcurve(new_fcurve(fcurves, path, 0, prop["bone"]), ends, np.full(len(ends), float(prop["value"])))
+    notes = []
+    rotations, root_location = result.rotations, result.root_location
+    if parents_are_driven(target, result.bones):
+        # Constraints or drivers move some parents (control rigs such as Rigify's): let Blender
+        # evaluate them and key what makes each bone land where the math wants it.
+        rotations, root_location, worst = refine_by_evaluation(bpy.context, target, result, frames)
+        notes.append(f"constrained rig: corrected by evaluation, worst remaining error {worst:.2f} degrees")
     for k, bone in enumerate(result.bones):
         mode = target.pose.bones[bone].rotation_mode
         prop, width = _rotation_property(mode)
-        values = rotation_channels(result.rotations[:, k], mode)
+        values = rotation_channels(rotations[:, k], mode)
         for axis in range(width):
             fill_fcurve(new_fcurve(fcurves, _path(bone, prop), axis, bone), frames, values[:, axis])
-    if result.root is not None and result.root_location is not None:
+    if result.root is not None and root_location is not None:
         for axis in range(3):
             fill_fcurve(new_fcurve(fcurves, _path(result.root, "location"), axis, result.root), frames,
-                        result.root_location[:, axis])
-    for prop in bone_map.keyed_properties:
-        path = f'pose.bones["{prop["bone"]}"]["{prop["property"]}"]'
-        fill_fcurve(new_fcurve(fcurves, path, 0, prop["bone"]), np.unique(frames[[0, -1]]),
-                    np.full(len(np.unique(frames[[0, -1]])), float(prop["value"])))
+                        root_location[:, axis])
 
     keyed = set(result.bones)
     return RetargetReport(
@@ -235,7 +246,157 @@ def retarget_armature(source, target, bone_map: BoneMap, *, fingers: bool = True
         unmapped_source=[j for j in JOINT_NAMES if j not in resolution.pairs and not (not fingers and _is_finger(j))],
         unmapped_target=[b for b in tgt.names if b not in keyed],
         scale=result.scale,
+        notes=notes,
     )
+
+
+def rest_direction_overrides(target, bone_map: BoneMap, pairs: dict, source: Skeleton) -> dict:
+    """For maps onto control bones, each control's rest direction as its deform bones show it:
+    from the deform bone of its joint to the deform bone of the joint it aims at."""
+    if not bone_map.rest_directions_from:
+        return {}
+    from ..bonemaps import presets
+
+    deform = presets().get(bone_map.rest_directions_from)
+    if deform is None:
+        raise RetargetError(f"the '{bone_map.name}' map measures rest directions on the unknown preset "
+                            f"'{bone_map.rest_directions_from}'")
+    bones = target.data.bones
+    aims = default_aim_children(source)
+    out = {}
+    for s, t in pairs.items():
+        c = aims.get(s, "")
+        names = (deform.bones.get(s), deform.bones.get(c))
+        if c in pairs and all(n is not None and n in bones for n in names):
+            out[t] = np.array(bones[names[1]].head_local) - np.array(bones[names[0]].head_local)
+    return out
+
+
+def parents_are_driven(target, bones) -> bool:
+    """True when a mapped bone or any of its ancestors is moved by constraints or does not inherit
+    its parent's rotation, or the rig has drivers: its chain is then not the plain parent chain
+    the math assumes."""
+    anim = target.animation_data
+    if anim is not None and len(anim.drivers):
+        return True
+    seen = set()
+    for name in bones:
+        bone = target.pose.bones[name]
+        while bone is not None and bone.name not in seen:
+            seen.add(bone.name)
+            if len(bone.constraints) or not bone.bone.use_inherit_rotation:
+                return True
+            bone = bone.parent
+    return False
+
+
+_MAX_PASSES = 12
+_CONVERGED_DEGREES = 0.05
+
+
+def _angle_degrees(a: np.ndarray, b: np.ndarray) -> float:
+    cos = (np.trace(a.T @ b) - 1.0) / 2.0
+    return float(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))))
+
+
+def _orthonormal(m: np.ndarray) -> np.ndarray:
+    u, _, vt = np.linalg.svd(m)
+    r = u @ vt
+    if np.linalg.det(r) < 0:
+        u[:, -1] *= -1
+        r = u @ vt
+    return r
+
+
+def _set_rotation(pose_bone, rotation: np.ndarray) -> None:
+    from mathutils import Matrix
+
+    m = Matrix(rotation.tolist())
+    mode = pose_bone.rotation_mode
+    if mode == "QUATERNION":
+        pose_bone.rotation_quaternion = m.to_quaternion()
+    elif mode == "AXIS_ANGLE":
+        axis, angle = m.to_quaternion().to_axis_angle()
+        pose_bone.rotation_axis_angle = (angle, *axis)
+    else:
+        pose_bone.rotation_euler = m.to_euler(mode, pose_bone.rotation_euler)
+
+
+def refine_by_evaluation(context, target, result, frames: np.ndarray):
+    """Key what makes each mapped bone land on the armature-space rotation the math wants, with
+    everything Blender evaluates (constraints, drivers, isolated rotations) in between.
+
+    Per frame: evaluate, then for each bone parents-first take the frame its parent really
+    carries it in, predict how that frame moves with the corrections just made above it (as a
+    plain child would), and solve its local rotation; repeat until nothing is off. Plain chains
+    settle in one pass, constrained ones in a few. Returns (rotations, root location, worst
+    remaining degrees)."""
+    from mathutils import Matrix
+
+    scene, view_layer = context.scene, context.view_layer
+    pose_bones = [target.pose.bones[name] for name in result.bones]
+    index = {b.name: k for k, b in enumerate(pose_bones)}
+    order = sorted(range(len(pose_bones)), key=lambda k: _depth(pose_bones[k]))
+    ancestor = []
+    for bone in pose_bones:
+        parent = bone.parent
+        while parent is not None and parent.name not in index:
+            parent = parent.parent
+        ancestor.append(index[parent.name] if parent is not None else -1)
+    root = target.pose.bones[result.root] if result.root is not None and result.root_head is not None else None
+    rotations = result.rotations.copy()
+    root_location = None if result.root_location is None else result.root_location.copy()
+    frame_before, subframe_before = scene.frame_current, scene.frame_subframe
+    worst_final = 0.0
+    try:
+        for n, frame in enumerate(frames):
+            scene.frame_set(int(frame))
+            if n:
+                # Start from the previous frame's solution, moved by what the plain chain moves.
+                rotations[n] = rotations[n - 1] @ np.swapaxes(result.rotations[n - 1], -1, -2) @ result.rotations[n]
+            for k, bone in enumerate(pose_bones):
+                _set_rotation(bone, rotations[n, k])
+            if root is not None and root_location is not None:
+                root.location = root_location[n]
+            for _ in range(_MAX_PASSES):
+                view_layer.update()
+                worst = 0.0
+                if root is not None and root_location is not None:
+                    current = np.array(root.matrix)
+                    worst = max(worst, 1e3 * float(np.linalg.norm(current[:3, 3] - result.root_head[n])))
+                    current[:3, 3] = result.root_head[n]
+                    local = target.convert_space(pose_bone=root, matrix=Matrix(current.tolist()),
+                                                 from_space="POSE", to_space="LOCAL")
+                    root.location = np.array(local)[:3, 3]
+                moved = [None] * len(pose_bones)
+                for k in order:
+                    bone = pose_bones[k]
+                    pose = _orthonormal(np.array(bone.matrix)[:3, :3])
+                    local = _orthonormal(np.array(bone.matrix_basis)[:3, :3])
+                    worst = max(worst, _angle_degrees(pose, result.wanted[n, k]))
+                    carried = pose @ local.T
+                    if ancestor[k] >= 0 and moved[ancestor[k]] is not None:
+                        carried = moved[ancestor[k]] @ carried
+                    solved = _orthonormal(carried.T @ result.wanted[n, k])
+                    moved[k] = result.wanted[n, k] @ pose.T
+                    _set_rotation(bone, solved)
+                if worst < _CONVERGED_DEGREES:
+                    break
+            worst_final = max(worst_final, worst)
+            for k, bone in enumerate(pose_bones):
+                rotations[n, k] = _orthonormal(np.array(bone.matrix_basis)[:3, :3])
+            if root is not None and root_location is not None:
+                root_location[n] = np.array(root.location)
+    finally:
+        scene.frame_set(frame_before, subframe=subframe_before)
+    return rotations, root_location, worst_final
+
+
+def _depth(bone) -> int:
+    depth, parent = 0, bone.parent
+    while parent is not None:
+        depth, parent = depth + 1, parent.parent
+    return depth
 
 
 def _is_finger(joint: str) -> bool:

@@ -7,12 +7,16 @@ A map file is json:
      "bones": {"<SMPL-X joint>": "<target bone>", ...},
      "optional": ["<SMPL-X joint>", ...],       # may be missing on a target without error
      "detect": ["<target bone>", ...],          # names that identify the rig (presets only)
+     "root": "<target bone>",                   # moves with the pelvis (default: the pelvis's bone)
+     "rest_directions_from": "<preset id>",     # control rigs: measure rest directions on the
+                                                # (deform) bones that preset names
      "keyed_properties": [{"bone": "...", "property": "...", "value": 1.0}]}  # keyed constant
 
 Finger joints are always optional: a rig without fingers still takes the body motion.
 """
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +47,8 @@ class BoneMap:
     detect: tuple[str, ...] = ()
     keyed_properties: tuple[dict, ...] = ()
     preset: str = ""  # the preset's id (file stem) for bundled maps
+    root: str = ""  # target bone carrying the root translation ('' = the one the pelvis maps to)
+    rest_directions_from: str = ""  # preset whose bones show where this map's bones point
 
     def required(self) -> list[str]:
         """Source joints whose target bones must exist."""
@@ -55,6 +61,10 @@ class BoneMap:
             data["detect"] = list(self.detect)
         if self.keyed_properties:
             data["keyed_properties"] = [dict(p) for p in self.keyed_properties]
+        if self.root:
+            data["root"] = self.root
+        if self.rest_directions_from:
+            data["rest_directions_from"] = self.rest_directions_from
         return data
 
     def with_prefix(self, prefix: str) -> "BoneMap":
@@ -67,6 +77,8 @@ class BoneMap:
             tuple(prefix + d for d in self.detect),
             tuple({**p, "bone": prefix + p["bone"]} for p in self.keyed_properties),
             self.preset,
+            prefix + self.root if self.root else "",
+            self.rest_directions_from,
         )
 
 
@@ -94,6 +106,9 @@ def bone_map_from_dict(data, origin: str = "bone map") -> BoneMap:
         and isinstance(p.get("value"), (int, float)) for p in props
     ):
         raise BoneMapError(f"{origin}: \"keyed_properties\" entries need \"bone\", \"property\" and a number \"value\"")
+    root = data.get("root", "")
+    if not isinstance(root, str):
+        raise BoneMapError(f"{origin}: \"root\" must be a target bone name")
     return BoneMap(
         name=str(data.get("name") or origin),
         bones=dict(bones),
@@ -101,6 +116,8 @@ def bone_map_from_dict(data, origin: str = "bone map") -> BoneMap:
         description=str(data.get("description", "")),
         detect=tuple(data.get("detect", ())),
         keyed_properties=tuple(props),
+        root=root,
+        rest_directions_from=str(data.get("rest_directions_from", "")),
     )
 
 
@@ -128,11 +145,18 @@ def save_bone_map(bone_map: BoneMap, path, overwrite: bool = False) -> Path:
 
 def presets() -> dict[str, BoneMap]:
     """The bundled maps, by id (file stem), in a stable order."""
-    out = {}
+    return dict(_bundled())
+
+
+@functools.lru_cache(maxsize=1)
+def _bundled() -> tuple[tuple[str, BoneMap], ...]:
+    # Read once: the panel detects the preset on every redraw.
+    out = []
     for path in sorted(PRESET_DIR.glob("*.json")):
         m = load_bone_map(path)
-        out[path.stem] = BoneMap(m.name, m.bones, m.optional, m.description, m.detect, m.keyed_properties, path.stem)
-    return out
+        out.append((path.stem, BoneMap(m.name, m.bones, m.optional, m.description, m.detect, m.keyed_properties,
+                                       path.stem, m.root, m.rest_directions_from)))
+    return tuple(out)
 
 
 def _namespace_prefixes(names: Iterable[str]) -> list[str]:
@@ -206,4 +230,6 @@ def resolve(bone_map: BoneMap, target_names: Iterable[str], source_names: Iterab
             missing_required.append(t if t not in names else f"{s} (source)")
         else:
             missing_optional.append(t if t not in names else f"{s} (source)")
+    if bone_map.root and bone_map.root not in names:
+        missing_required.append(bone_map.root)
     return Resolution(pairs, missing_required, missing_optional, skipped_fingers=not fingers)
