@@ -82,46 +82,51 @@ def espeak_audio(text: str, path: Path) -> np.ndarray:
     return resample_poly(wave, SAMPLE_RATE // g, int(rate) // g).astype(np.float32)
 
 
-def beat_phase(num_frames: int, beats: np.ndarray) -> np.ndarray:
-    """A value in [0, 1] per frame that goes 0 -> 1 between consecutive beats with zero slope at
-    each beat (smoothstep): a swing driven by it has speed exactly 0 at the beats."""
+def beat_angle(num_frames: int, beats: np.ndarray) -> np.ndarray:
+    """An angle per frame that advances by pi between consecutive beats, slowest at each beat:
+    its rate is (0.5 + 3 u (1 - u)) x pi / gap for u in [0, 1] across a gap, so a joint circling
+    with it has speed minima exactly on the beats at half the mean speed (above BC's 0.3)."""
     t = np.arange(num_frames) / FPS
     edges = np.concatenate([[0.0], beats, [num_frames / FPS + 1.0]])
     k = np.clip(np.searchsorted(edges, t, side="right") - 1, 0, len(edges) - 2)
     u = (t - edges[k]) / (edges[k + 1] - edges[k])
-    s = u * u * (3 - 2 * u)
-    # Alternate direction each segment so the arm goes out and back instead of jumping.
-    return np.where(k % 2 == 0, s, 1.0 - s)
+    return np.pi * (k + 0.5 * u * u * (3 - 2 * u) + 0.5 * u)
 
 
 def procedural_motion(num_frames: int, beats: np.ndarray, speaker: int, rng: np.random.Generator) -> dict:
-    """BEAT2 npz content: poses (N,165), trans (N,3), expressions (N,100), betas, rate."""
+    """BEAT2 npz content: poses (N,165), trans (N,3), expressions (N,100), betas, rate.
+
+    The torso and the lead forearm circle (cone motions) at the beat angle's rate, so the speed of
+    every upper-body joint dips on the beats; fingers, head and face follow the same phase."""
     style = np.random.default_rng(speaker)
-    amp = 0.4 + 0.4 * style.random()  # swing amplitude (rad)
+    amp = 0.3 + 0.3 * style.random()  # forearm cone (rad)
     lean = 0.15 * (style.random() - 0.5)
     right_handed = style.random() < 0.5
     t = np.arange(num_frames) / FPS
-    swing = beat_phase(num_frames, beats)
+    theta = beat_angle(num_frames, beats)
+    c, s = np.cos(theta), np.sin(theta)
     poses = np.zeros((num_frames, 55, 3), np.float64)
-    poses[:, 0] = [np.pi * 0.0, 0.0, 0.0]
-    poses[:, 3, 0] = lean + 0.02 * np.sin(2 * np.pi * 0.25 * t)  # breathing / posture
-    poses[:, 16, 2] = -1.1 + 0.1 * np.sin(2 * np.pi * 0.3 * t)  # arms down from T-pose
-    poses[:, 17, 2] = 1.1 - 0.1 * np.sin(2 * np.pi * 0.3 * t)
+    poses[:, 3, 0] = lean + 0.06 * c  # torso circles a little with the beat
+    poses[:, 3, 2] = 0.06 * s
+    poses[:, 16, 2] = -1.1  # arms down from the T-pose
+    poses[:, 17, 2] = 1.1
     lead, other = (19, 18) if right_handed else (18, 19)
-    poses[:, lead, 1] = (1 if lead == 19 else -1) * (0.3 + amp * swing)
-    poses[:, other, 1] = (1 if other == 19 else -1) * (0.2 + 0.3 * amp * swing)
-    poses[:, 15, 0] = 0.1 * swing - 0.05  # head nods with the beat
+    sign = 1 if lead == 19 else -1
+    poses[:, lead, 1] = sign * (0.6 + amp * c)
+    poses[:, lead, 0] = amp * s
+    poses[:, other, 1] = -sign * (0.4 + 0.4 * amp * c)
+    poses[:, other, 0] = 0.4 * amp * s
+    poses[:, 15, 0] = 0.05 * s  # head nods with the beat
     for j in range(25, 55):  # fingers curl with the stroke
-        poses[:, j, 2] = (0.2 + 0.3 * swing) * (1 if j < 40 else -1)
-    poses[:, 22, 0] = 0.15 * np.abs(np.sin(2 * np.pi * 3.0 * t))  # jaw
-    poses += 0.003 * rng.standard_normal(poses.shape)  # mocap noise
-    poses[:, [0, 1, 2, 4, 5, 7, 8, 10, 11]] = 0.0  # legs still, feet flat: contacts stay on
+        poses[:, j, 2] = (0.25 + 0.15 * c) * (1 if j < 40 else -1)
+    poses[:, 22, 0] = 0.1 + 0.08 * np.sin(2 * np.pi * 3.0 * t)  # jaw
+    poses[:, list(range(3, 55))] += 0.0005 * rng.standard_normal((num_frames, 52, 3))  # mocap noise
     trans = np.zeros((num_frames, 3))
     trans[:, 1] = 1.0
     trans[:, 0] = 0.02 * np.sin(2 * np.pi * 0.1 * t)  # slow weight shift
     expressions = np.zeros((num_frames, 100))
     expressions[:, :10] = 0.5 * np.sin(2 * np.pi * (0.2 + 0.05 * np.arange(10)) * t[:, None])
-    expressions[:, 0] += swing
+    expressions[:, 0] += c
     return {
         "poses": poses.reshape(num_frames, 165).astype(np.float32),
         "trans": trans.astype(np.float32),

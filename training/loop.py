@@ -235,7 +235,11 @@ class RunLog:
             ax.set_title(title)
             ax.set_xlabel("step")
             if names is losses:
+                from matplotlib.ticker import LogFormatter
+
                 ax.set_yscale("log")
+                ax.yaxis.set_major_formatter(LogFormatter())
+                ax.yaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.4)))
             ax.legend(fontsize=7)
             ax.grid(alpha=0.3)
         fig.tight_layout()
@@ -362,6 +366,8 @@ def run_loop(spec: LoopSpec, args, dist: Dist) -> dict:
     window_logs: dict[str, list[float]] = {}
     t_window, steps_in_window = time.time(), 0
     t_start, start_step = time.time(), step
+    last_save = time.time()
+    exported = None
     model.train()
     while step < total:
         epoch = step // steps_per_epoch
@@ -413,8 +419,9 @@ def run_loop(spec: LoopSpec, args, dist: Dist) -> dict:
             progress.update(step, f"loss {logs['loss']:.4f}")
             if args.save_every and step % args.save_every == 0:
                 _save(spec, model, optimizer, state_path, step, dist, log)
+                last_save = time.time()
         if step % steps_per_epoch == 0 or step >= total:
-            if spec.validate is not None:
+            if spec.validate is not None and ((epoch + 1) % args.val_every == 0 or step >= total):
                 model.eval()
                 with torch.no_grad(), precision.autocast():
                     val = spec.validate(model)
@@ -423,11 +430,15 @@ def run_loop(spec: LoopSpec, args, dist: Dist) -> dict:
                     val = {k: dist.mean(v) for k, v in val.items()}
                     log.record({"step": step, "epoch": epoch, **val})
                     log.line(f"epoch {epoch} validation: " + ", ".join(f"{k} {v:.4f}" for k, v in val.items()))
-            _save(spec, model, optimizer, state_path, step, dist, log)
+            # Saving costs seconds (state, checkpoint, plot): at most every --save-minutes at epoch ends.
+            if step >= total or time.time() - last_save >= 60 * args.save_minutes:
+                exported = _save(spec, model, optimizer, state_path, step, dist, log)
+                last_save = time.time()
     ran = step - start_step
     summary.update(
         steps=step, steps_run=ran, steps_per_s=ran / max(time.time() - t_start, 1e-9),
-        checkpoint=str(spec.export(model, step)) if dist.main else None, state=str(state_path),
+        state=str(state_path),
+        checkpoint=str(exported or spec.export(model, step)) if dist.main else None,
     )
     if dist.main:
         plot = log.plot()
@@ -437,12 +448,14 @@ def run_loop(spec: LoopSpec, args, dist: Dist) -> dict:
     return summary
 
 
-def _save(spec: LoopSpec, model, optimizer, state_path: Path, step: int, dist: Dist, log: RunLog) -> None:
+def _save(spec: LoopSpec, model, optimizer, state_path: Path, step: int, dist: Dist, log: RunLog) -> Path | None:
+    exported = None
     if dist.main:
         save_state(state_path, model, optimizer, {"step": step, "config": spec.config_json})
-        spec.export(model, step)
+        exported = spec.export(model, step)
         log.plot()
     dist.barrier()
+    return exported
 
 
 def _describe(rec: dict) -> str:

@@ -24,7 +24,10 @@ def add_loop_arguments(parser: argparse.ArgumentParser, *, epochs: int, batch_si
     g.add_argument("--amp", choices=("auto", "on", "off"), default="auto",
                    help="mixed precision: auto = on for CUDA (bf16 where supported, else fp16), off on the CPU")
     g.add_argument("--threads", type=int, default=None, help="CPU threads per process (default: torch's choice)")
-    g.add_argument("--save-every", type=int, default=0, help="also save the resumable state every N steps (default: each epoch)")
+    g.add_argument("--save-every", type=int, default=0, help="also save the resumable state every N steps (default 0 = off)")
+    g.add_argument("--save-minutes", type=float, default=10.0,
+                   help="save the state (and checkpoint, plot) at the first epoch end after this many minutes (default 10)")
+    g.add_argument("--val-every", type=int, default=1, help="validate every N epochs when there is a 'val' split (default 1)")
     g.add_argument("--log-every", type=int, default=10, help="steps between log lines (default 10)")
     g.add_argument("--fresh", action="store_true", help="start over even if OUT holds a state to resume from")
     g.add_argument("--no-progress", action="store_true", help="no progress bar (log lines only)")
