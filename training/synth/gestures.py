@@ -48,6 +48,8 @@ REST_POLE = np.array([0.35, 0.0, -1.0])  # a hanging arm's elbow points back
 GESTURE_POLE = np.array([0.55, -1.0, -0.35])  # a raised forearm's elbow points down and out
 NEUTRAL = np.array([0.0, -0.36, 0.2])  # what gesture amplitude scales toward
 CHEST_FRONT = 0.2  # hands inside the torso's width stay this far forward of the shoulder
+MIN_STROKE = 0.07  # m from preparation to apex
+MAX_SEGMENT_SPEED = 0.9  # m/s, average over one key-to-key segment (peaks are about twice that)
 APEX_SPEED = 0.12  # m/s a hand still moves at a stroke's apex (times the style's amplitude)
 
 
@@ -202,6 +204,11 @@ def unit_poses(unit: Unit, style: Style, rng: np.random.Generator, reach: float
             raise ValueError(f"unknown gesture type '{unit.kind}': choose one of {', '.join(GESTURE_TYPES)}")
         apex.pos = _place(apex.pos, style, reach)
         prep.pos = _place(prep.pos, style, reach)
+        # However small the style, a stroke travels far enough to be a visible beat.
+        travel = prep.pos - apex.pos
+        if np.linalg.norm(travel) < MIN_STROKE:
+            direction = travel if np.linalg.norm(travel) > 1e-6 else np.array([0.0, 1.0, -0.3])
+            prep.pos = _keep_off_body(apex.pos + MIN_STROKE * _unit(direction), reach)
         out.append((prep, apex, glide))
     return out
 
@@ -232,16 +239,27 @@ def arm_keys(units: list[Unit], side: str, style: Style, rng: np.random.Generato
         poses = unit_poses(unit, style, rng, reach)
         stroke = 0.2 * style.tempo * rng.uniform(0.85, 1.15)
         prepare = 0.45 * style.tempo * rng.uniform(0.85, 1.2)
-        keys.append(Key(unit.apexes[0] - stroke - prepare, None, False, "leave"))
+        prepare = max(prepare, np.linalg.norm(poses[0][0].pos - REST_POS) / (0.8 * MAX_SEGMENT_SPEED))
+        first_gap = unit.apexes[1] - unit.apexes[0] if len(unit.apexes) > 1 else np.inf
+        first_prep = unit.apexes[0] - min(stroke, 0.45 * first_gap)
+        leave = first_prep - prepare
+        # The previous unit's glide and retraction give way to this unit's preparation: if the
+        # hand has no time to reach rest, it goes from where it is straight into the new gesture.
+        while len(keys) > 1 and keys[-1].kind in ("rest", "glide") and keys[-1].time > leave - 0.1:
+            keys.pop()
+        if keys[-1].kind == "rest" and leave - keys[-1].time >= 0.15:
+            keys.append(Key(leave, keys[-1].value.copy(), False, "leave"))
         for k, (apex_time, (prep, apex, glide)) in enumerate(zip(unit.apexes, poses)):
             gap = apex_time - unit.apexes[k - 1] if k else np.inf
-            keys.append(Key(apex_time - min(stroke, 0.45 * gap), prep.vector(rest), True, "prep"))
+            prep_time = first_prep if k == 0 else apex_time - min(stroke, 0.45 * gap)
+            if prep_time - keys[-1].time >= 0.08:
+                keys.append(Key(prep_time, prep.vector(rest), True, "prep"))
             velocity = np.full(KEY_DIMS, np.nan)
             velocity[POS] = apex_speed * glide
             velocity[POS.stop:] = 0.0
             keys.append(Key(apex_time, apex.vector(rest), True, "apex", velocity))
             next_gap = unit.apexes[k + 1] - apex_time if k + 1 < len(unit.apexes) else np.inf
-            room = next_gap - min(stroke, 0.45 * next_gap) - 0.06
+            room = next_gap - min(stroke, 0.45 * next_gap) - 0.1  # keys stay >= 0.08 s apart
             glide_time = min((0.3 + style.hold) * rng.uniform(0.85, 1.15), room)
             if glide_time >= 0.28:
                 held = apex.vector(rest)
@@ -250,30 +268,46 @@ def arm_keys(units: list[Unit], side: str, style: Style, rng: np.random.Generato
         retract = 0.55 * style.tempo * rng.uniform(0.85, 1.2)
         keys.append(Key(keys[-1].time + retract, rest_pose(rng).vector(rest), False, "rest"))
 
-    # Where a retraction would not finish before the next preparation starts, skip both: the
-    # hand goes from the last glide straight to the next preparation (a partial retraction).
-    cleaned: list[Key] = []
-    for key in keys:
-        if key.kind == "leave":
-            if cleaned and cleaned[-1].kind == "rest" and key.time - cleaned[-1].time < 0.15:
-                cleaned.pop()
-                continue
-            if cleaned and cleaned[-1].kind == "rest":
-                key = Key(key.time, cleaned[-1].value.copy(), False, "leave")
-            elif cleaned:
-                continue
-        cleaned.append(key)
-    # Strictly increasing times with a minimum segment: a key too close to the previous is dropped.
-    kept: list[Key] = []
-    for key in cleaned:
-        if key.value is None or key.time < 0 or key.time > duration + 1.0:
-            continue
-        if kept and key.time - kept[-1].time < 0.08:
-            continue
-        kept.append(key)
+    kept = _limit_speed([k for k in keys if k.time <= duration + 1.0])
+    times = np.array([k.time for k in kept])
+    if np.any(np.diff(times) < 0.079):
+        raise AssertionError(f"gesture keys closer than 0.08 s: {np.round(times, 3)}")  # a planning bug
     velocities = np.array([k.velocity if k.velocity is not None else np.full(KEY_DIMS, np.nan) for k in kept])
     return (np.array([k.time for k in kept]), np.array([k.value for k in kept]),
             np.array([k.via for k in kept]), velocities)
+
+
+def _limit_speed(keys: list[Key], limit: float = MAX_SEGMENT_SPEED) -> list[Key]:
+    """Drop optional keys (glides, preparations, rests) where the hand would have to cover a
+    segment other than a stroke faster than ``limit`` m/s on average - a jump between two gestures
+    with no time left."""
+    keys = list(keys)
+    changed = True
+    while changed:
+        changed = False
+        for i in range(1, len(keys)):
+            a, b = keys[i - 1], keys[i]
+            if b.kind == "apex":  # strokes are meant to be fast
+                continue
+            if np.linalg.norm(b.value[POS] - a.value[POS]) / (b.time - a.time) <= limit:
+                continue
+            if a.kind == "leave" and i - 1 > 0:
+                # Leave rest earlier, so the preparation has the time it needs.
+                earliest = keys[i - 2].time + 0.08
+                wanted = b.time - np.linalg.norm(b.value[POS] - a.value[POS]) / limit
+                if wanted >= earliest:
+                    keys[i - 1] = Key(wanted, a.value, a.via, a.kind, a.velocity)
+                else:
+                    del keys[i - 1]
+            elif a.kind != "apex" and i - 1 > 0:
+                del keys[i - 1]
+            elif b.kind in ("glide", "rest", "leave"):
+                del keys[i]
+            else:  # apex -> the next stroke's preparation: both are needed, keep the fast move
+                continue
+            changed = True
+            break
+    return keys
 
 
 # ----------------------------------------------------------------------------- rendering

@@ -78,7 +78,8 @@ def hand_pose(shape: str, rest_joints: np.ndarray, curl: float = 0.0, spread: fl
         f1, f2, f3, spr = values
         # Spread turns the finger about the palm normal: index toward the thumb (+z side).
         side = {"index": -1.0, "middle": 0.0, "ring": 1.0, "pinky": 1.0}[finger]
-        pose[3 * f] = (f1 + curl) * FLEX_AXIS + side * spr * (1 + spread) * np.array([0.0, 1.0, 0.0])
-        pose[3 * f + 1] = (f2 + curl) * FLEX_AXIS
-        pose[3 * f + 2] = (f3 + 0.7 * curl) * FLEX_AXIS
+        # Fingers do not bend backward past straight by more than a trace.
+        pose[3 * f] = max(f1 + curl, -0.02) * FLEX_AXIS + side * spr * (1 + spread) * np.array([0.0, 1.0, 0.0])
+        pose[3 * f + 1] = max(f2 + curl, 0.0) * FLEX_AXIS
+        pose[3 * f + 2] = max(f3 + 0.7 * curl, 0.0) * FLEX_AXIS
     return pose

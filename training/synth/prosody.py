@@ -81,7 +81,14 @@ def track_f0(wave: np.ndarray, envelope_db: np.ndarray) -> np.ndarray:
     win_ac = np.correlate(np.hanning(length), np.hanning(length), "full")[length - 1:]
     ac = ac / np.maximum(ac[:, :1], 1e-12) / np.maximum(win_ac / win_ac[0], 1e-3)[None, :]
     lo, hi = int(SAMPLE_RATE / _F0_MAX), int(SAMPLE_RATE / _F0_MIN)
-    lag = lo + np.argmax(ac[:, lo:hi], axis=1)
+    # The first lag whose correlation comes within 10 % of the best one: periods at twice the true
+    # one correlate nearly as well, and picking them would halve f0 (octave errors).
+    window = ac[:, lo:hi]
+    best = window.max(axis=1, keepdims=True)
+    is_peak = np.zeros_like(window, bool)
+    is_peak[:, 1:-1] = (window[:, 1:-1] >= window[:, :-2]) & (window[:, 1:-1] >= window[:, 2:])
+    good = is_peak & (window >= 0.9 * best)
+    lag = lo + np.where(good.any(axis=1), np.argmax(good, axis=1), np.argmax(window, axis=1))
     strength = ac[np.arange(len(ac)), lag]
     voiced = (strength > 0.45) & (envelope_db > _SILENCE_DB + 10)
     # Parabolic interpolation of the peak for sub-sample lag precision.
