@@ -111,7 +111,7 @@ def _measure(bpy, source, target, names: dict[str, str], facing: np.ndarray):
         aim = aim_joint(s)
         worst_dir, worst_turn = 0.0, 0.0
         for sh, th, sr, tr in samples:
-            if aim is not None and aim in names:
+            if aim is not None and aim in names and np.linalg.norm(samples[0][1][names[aim]] - samples[0][1][t]) > 1e-6:
                 a = facing @ (sh[aim] - sh[s])
                 b = th[names[aim]] - th[t]
                 cos = np.dot(a, b) / np.linalg.norm(a) / np.linalg.norm(b)
@@ -121,7 +121,7 @@ def _measure(bpy, source, target, names: dict[str, str], facing: np.ndarray):
             d_t = tr[t] @ samples[0][3][t].T
             cos = (np.trace(d_s.T @ d_t) - 1) / 2
             worst_turn = max(worst_turn, float(np.degrees(np.arccos(np.clip(cos, -1, 1)))))
-        if aim is not None and aim in names:
+        if aim is not None and aim in names and np.linalg.norm(samples[0][1][names[aim]] - samples[0][1][t]) > 1e-6:
             direction[s] = worst_dir
         turn[s] = worst_turn
     return direction, turn
@@ -268,3 +268,43 @@ def test_custom_bone_map_list_fill_edit_save_load(bpy, extension, source, tmp_pa
     pairs[0].target = "no_such_bone"
     with pytest.raises(RuntimeError, match="no_such_bone"):
         bpy.ops.gestura.retarget()
+
+
+def test_generated_rigify_rig_by_its_fk_controls(bpy, extension, source):
+    """A real Rigify rig (generated here from Rigify's human metarig, face left out): its FK controls
+    sit under constraint-driven bones, which the retargeting corrects for by evaluating the rig.
+    The deform bones then point where the SMPL-X bones point."""
+    import addon_utils
+
+    was_enabled = addon_utils.check("rigify")[1]
+    addon_utils.enable("rigify", default_set=True)
+    try:
+        bpy.ops.object.armature_human_metarig_add()
+        metarig = bpy.context.active_object
+        metarig.location = (1.5, 0.0, 0.0)
+        bpy.ops.object.mode_set(mode="EDIT")
+        edit_bones = metarig.data.edit_bones
+        for bone in [b for b in edit_bones if b.name == "face" or any(p.name == "face" for p in b.parent_recursive)]:
+            edit_bones.remove(bone)
+        bpy.ops.object.mode_set(mode="OBJECT")
+        assert bpy.ops.pose.rigify_generate() == {"FINISHED"}
+        rig = next(o for o in bpy.data.objects if o.type == "ARMATURE" and o not in (source, metarig))
+        bpy.context.view_layer.objects.active = rig
+
+        glue = _sub(extension, "rigs.blender.retarget")
+        assert glue.choose_bone_map(rig).preset == "rigify_fk"
+        assert bpy.ops.gestura.retarget(source=source.name, target=rig.name) == {"FINISHED"}
+        curves = _curves(extension, rig)
+        assert ('pose.bones["upper_arm_parent.L"]["IK_FK"]', 0) in curves  # arms switched to FK
+        assert ('pose.bones["torso"].location', 0) in curves  # the torso carries the root motion
+
+        presets = _sub(extension, "rigs.bonemaps").presets()
+        deform = {s: t for s, t in presets["rigify_deform"].bones.items() if s != "jaw"}
+        direction, _ = _measure(bpy, source, rig, deform, np.eye(3))
+        assert len(direction) == 39 and max(direction.values()) < TOLERANCE_DEGREES, direction
+        controls = {s: t for s, t in presets["rigify_fk"].bones.items() if s != "jaw"}
+        _, turn = _measure(bpy, source, rig, controls, np.eye(3))
+        assert max(turn.values()) < TOLERANCE_DEGREES, turn
+    finally:
+        if not was_enabled:
+            addon_utils.disable("rigify", default_set=True)
