@@ -1,0 +1,121 @@
+"""`gestura synth` writes a small but real corpus (espeak-ng speech + synthesized gestures) in the
+BEAT2 layout, and the training data reader takes every clip of it."""
+from __future__ import annotations
+
+import csv
+import json
+import warnings
+
+import numpy as np
+import pytest
+import soundfile
+
+from gestura import cli
+from gestura.rigs.motion_io import load_npz
+from gestura.training import dataset
+from gestura.training.synth import corpus, styles, text
+
+
+@pytest.fixture(scope="module")
+def small_corpus(tmp_path_factory):
+    out = tmp_path_factory.mktemp("corpus") / "synth"
+    # About a minute of speech: one train, one val and one test clip for each of the 4 speakers.
+    assert cli.main(["synth", "--out", str(out), "--hours", "0.015", "--seed", "3", "--jobs", "2"]) == 0
+    return out
+
+
+def test_layout_and_split(small_corpus):
+    with open(small_corpus / "train_test_split.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert rows and set(rows[0]) == {"id", "type"}
+    ids = [r["id"] for r in rows]
+    assert len(set(ids)) == len(ids)
+    assert {r["type"] for r in rows} == {"train", "val", "test"}
+    by_speaker = {}
+    for r in rows:
+        speaker = dataset.speaker_of(r["id"])
+        by_speaker.setdefault(speaker, set()).add(r["type"])
+        name = r["id"].split("_")[1]
+        assert styles.get_style(name).speaker_id == speaker
+    assert set(by_speaker) == {s.speaker_id for s in styles.STYLES}
+    assert all(types == {"train", "val", "test"} for types in by_speaker.values())
+    manifest = json.loads((small_corpus / "synth.json").read_text())
+    assert manifest["format"] == "gestura-synth" and manifest["seed"] == 3
+    assert [s["name"] for s in manifest["styles"]] == list(styles.STYLE_NAMES)
+
+
+def test_audio_and_motion_files(small_corpus):
+    for wav in sorted((small_corpus / "wave16k").glob("*.wav")):
+        info = soundfile.info(wav)
+        assert info.samplerate == 16000 and info.channels == 1 and info.subtype == "PCM_16"
+        assert info.frames % 16000 == 0  # whole seconds
+        seconds = info.frames // 16000
+        assert seconds >= 3
+        motion = load_npz(small_corpus / "smplxflame_30" / f"{wav.stem}.npz")
+        assert motion.fps == 30.0 and motion.num_frames == seconds * 30
+        wave, _ = soundfile.read(wav)
+        assert np.abs(wave).max() > 0.2  # real speech, not silence
+        with np.load(small_corpus / "smplxflame_30" / f"{wav.stem}.npz", allow_pickle=False) as data:
+            assert data["poses"].shape == (seconds * 30, 165)
+            assert str(data["model"]) == "smplx2020" and int(data["mocap_frame_rate"]) == 30
+
+
+def test_held_out_clips_say_only_held_out_sentences(small_corpus):
+    with open(small_corpus / "train_test_split.csv", newline="") as handle:
+        split = {r["id"]: r["type"] for r in csv.DictReader(handle)}
+    for clip_id, kind in split.items():
+        lines = (small_corpus / "text" / f"{clip_id}.txt").read_text().splitlines()
+        assert lines[0].startswith("# voice ")
+        sentences = [line for line in lines[1:] if line]
+        assert sentences
+        assert all(text.is_held_out(s) == (kind != "train") for s in sentences)
+
+
+def test_the_dataset_reader_accepts_every_clip(small_corpus):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", dataset.DataWarning)
+        for split in ("train", "val", "test"):
+            data = dataset.Beat2Dataset.load(small_corpus, (split,), cache=False)
+            assert len(data.clips) == len(styles.STYLES)
+            assert data.styles == [f"{s.speaker_id}_{s.name}" for s in styles.STYLES]
+            assert not data.skipped
+
+
+def test_same_seed_same_corpus_whatever_the_jobs(small_corpus, tmp_path):
+    again = tmp_path / "again"
+    assert cli.main(["synth", "--out", str(again), "--hours", "0.015", "--seed", "3", "--jobs", "1"]) == 0
+    assert (again / "train_test_split.csv").read_text() == (small_corpus / "train_test_split.csv").read_text()
+    first = sorted((small_corpus / "smplxflame_30").glob("*.npz"))[0]
+    a, b = load_npz(first), load_npz(again / "smplxflame_30" / first.name)
+    np.testing.assert_array_equal(a.poses, b.poses)
+
+
+def test_plan_reaches_the_hours_asked_for():
+    plans = corpus.plan_clips(2.0, seed=0)
+    seconds = sum(p.seconds for p in plans)
+    assert abs(seconds - 7200) < 60
+    shares = {s: sum(p.seconds for p in plans if p.split == s) / seconds for s in ("train", "val", "test")}
+    assert 0.85 < shares["train"] < 0.9 and 0.07 < shares["test"] < 0.09
+    train = [p.seconds for p in plans if p.split == "train"]
+    assert max(train) <= corpus.CLIP_SECONDS[1]
+    # Only the last train clip of each speaker may be shorter (what is left of its share).
+    assert sum(s < corpus.CLIP_SECONDS[0] for s in train) <= len(styles.STYLES)
+
+
+def test_bad_requests_change_nothing(tmp_path, capsys):
+    occupied = tmp_path / "occupied"
+    occupied.mkdir()
+    (occupied / "notes.txt").write_text("mine")
+    assert cli.main(["synth", "--out", str(occupied), "--hours", "0.01"]) == 2
+    assert "not empty" in capsys.readouterr().err
+    assert [p.name for p in occupied.iterdir()] == ["notes.txt"]
+    assert cli.main(["synth", "--out", str(tmp_path / "x"), "--hours", "0"]) == 2
+    assert "--hours must be positive" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+
+
+def test_an_existing_corpus_needs_overwrite(small_corpus, capsys):
+    before = sorted(p.name for p in (small_corpus / "wave16k").iterdir())
+    assert cli.main(["synth", "--out", str(small_corpus), "--hours", "0.01"]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert sorted(p.name for p in (small_corpus / "wave16k").iterdir()) == before
