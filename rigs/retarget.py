@@ -309,7 +309,6 @@ def retarget(
             want = deltas[by_target[name]] @ alignment[name] @ tgt_rest_rot[b]
             wanted[name] = want
             basis_rot = np.swapaxes(carried, -1, -2) @ want
-            basis_rot = _reorthonormalise(basis_rot)
             local[name] = basis_rot
             posed[:, b] = carried @ basis_rot
         else:
@@ -428,17 +427,6 @@ def _mapped_ancestor(skeleton: Skeleton, name: str, pairs) -> str | None:
     return None
 
 
-def _reorthonormalise(m: np.ndarray) -> np.ndarray:
-    """Remove float drift so keyframed rotations stay exact rotations."""
-    u, _, vt = np.linalg.svd(m)
-    r = u @ vt
-    flip = np.linalg.det(r) < 0
-    if flip.any():
-        u[flip, :, -1] *= -1
-        r = u @ vt
-    return r
-
-
 # --- rotation channels for the target's rotation modes -------------------------------------------
 
 
@@ -493,10 +481,12 @@ def continuous_quaternions(rotations: np.ndarray) -> np.ndarray:
     """(N, ..., 3, 3) -> (N, ..., 4) quaternions (w, x, y, z) whose sign never flips between frames,
     so Blender's per-channel interpolation between keys takes the short way."""
     q = matrix_to_quaternion(np.asarray(rotations, np.float64))
-    for n in range(1, q.shape[0]):
-        flip = np.sum(q[n] * q[n - 1], axis=-1) < 0
-        q[n][flip] *= -1
-    return q
+    if len(q) < 2:
+        return q
+    # Each frame flips when it points away from the previous one; flips accumulate along time.
+    steps = np.where(np.sum(q[1:] * q[:-1], axis=-1) < 0, -1.0, 1.0)
+    signs = np.concatenate([np.ones((1,) + steps.shape[1:]), np.cumprod(steps, axis=0)])
+    return q * signs[..., None]
 
 
 def rotation_channels(rotations: np.ndarray, mode: str) -> np.ndarray:
