@@ -29,7 +29,6 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from .skeleton import JOINT_NAMES, PARENTS
 from .rotations import matrix_to_quaternion
 
 # Where each SMPL-X joint's bone points: the joint whose head its direction is measured to. Joints
@@ -501,8 +500,3 @@ def rotation_channels(rotations: np.ndarray, mode: str) -> np.ndarray:
         axis = np.where(sin_half[..., None] > 1e-9, q[..., 1:] / np.where(sin_half > 1e-9, sin_half, 1.0)[..., None], [0.0, 1.0, 0.0])
         return np.concatenate([2.0 * half[..., None], axis], axis=-1)
     return matrix_to_euler(rotations, mode)
-
-
-def smplx_skeleton(rest: np.ndarray, lengths: np.ndarray, object_matrix: np.ndarray | None = None) -> Skeleton:
-    """The 55-joint SMPL-X skeleton with the given rest matrices (e.g. read off an armature)."""
-    return Skeleton(JOINT_NAMES, PARENTS, rest, lengths, np.eye(4) if object_matrix is None else object_matrix)

@@ -98,13 +98,13 @@ def _rig_names(extension, preset: str) -> dict[str, str]:
     return {s: t for s, t in _sub(extension, "rigs.bonemaps").presets()[preset].bones.items()}
 
 
-def _measure(bpy, source, target, names: dict[str, str], facing: np.ndarray):
+def _measure(bpy, source, target, names: dict[str, str], facing: np.ndarray, frames=TESTED_FRAMES):
     """Worst angle (degrees) per mapped joint over the tested frames: segment directions (joint to
     aim joint) and, for every bone, its world rotation between frames."""
     scene = bpy.context.scene
     direction, turn = {}, {}
     samples = []
-    for frame in TESTED_FRAMES:
+    for frame in frames:
         scene.frame_set(frame)
         samples.append((_world_heads(source), _world_heads(target), _world_rotations(source), _world_rotations(target)))
     for s, t in names.items():
@@ -308,3 +308,29 @@ def test_generated_rigify_rig_by_its_fk_controls(bpy, extension, source):
     finally:
         if not was_enabled:
             addon_utils.disable("rigify", default_set=True)
+
+
+def test_generated_clip_onto_a_mixamo_rig(bpy, extension, empty_scene, speech_wav, tmp_path):
+    """A clip the real pipeline generated from espeak speech (a tiny random model, NumPy engine,
+    so it runs on Blender 4.2 without torch) retargets like the procedural one."""
+    from random_checkpoint import write_random_checkpoint
+
+    checkpoint = write_random_checkpoint(tmp_path / "tiny.safetensors")
+    pipeline = _sub(extension, "inference.pipeline")
+    request = pipeline.GenerationRequest(audio=str(speech_wav), style="alice", seed=3, temperature=0.7)
+    motion = pipeline.generate(request, checkpoint=str(checkpoint), engine="numpy")
+    assert motion.num_frames > 100
+    empty_scene.render.fps, empty_scene.render.fps_base = 30, 1.0
+    rig = _sub(extension, "rigs.blender")
+    source = rig.create_smplx_armature(bpy.context, "Speaker", mannequin=False)
+    rig.write_motion(source, motion, "Speaker_gestures", expressions=False)
+
+    names = _rig_names(extension, "mixamo")
+    target = build_rig(bpy, "MixamoGuy", target_specs(a_pose(_source_joints_world(source)) / 0.01, names, seed=16),
+                       _object_matrix(0.01))
+    assert bpy.ops.gestura.retarget(source=source.name, target=target.name) == {"FINISHED"}
+    last = motion.num_frames
+    frames = (1, last // 3, 2 * last // 3, last)
+    direction, turn = _measure(bpy, source, target, names, np.eye(3), frames)
+    assert len(direction) == 39 and max(direction.values()) < TOLERANCE_DEGREES, direction
+    assert max(turn.values()) < TOLERANCE_DEGREES, turn
