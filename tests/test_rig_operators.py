@@ -6,13 +6,20 @@ import numpy as np
 import pytest
 
 from gestura.rigs import motion_io
-from gestura.rigs.blender import read_motion
 from gestura.rigs.kinematics import forward_kinematics
 from gestura.rigs.motion import Motion
 from gestura.rigs.rotations import axis_angle_to_matrix
 from gestura.rigs.skeleton import JOINT_NAMES
 
 pytestmark = pytest.mark.blender
+
+
+def read_motion(obj):
+    # Imported late: importing bpy while tests are still being collected would fix Blender's
+    # user folder before every conftest import has run.
+    from gestura.rigs.blender import read_motion as read
+
+    return read(obj)
 
 Z_UP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
 
