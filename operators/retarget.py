@@ -141,7 +141,8 @@ class GESTURA_OT_retarget(bpy.types.Operator):
             )
             custom = list_bone_map(target) if preset == "CUSTOM" else None
             bone_map = choose_bone_map(target, preset, custom)
-            if context.mode != "OBJECT":
+            if context.mode == "EDIT_ARMATURE":
+                # Bone edits reach the armature only when edit mode ends.
                 bpy.ops.object.mode_set(mode="OBJECT")
             report = retarget_armature(source, target, bone_map, fingers=fingers,
                                        root_motion=root_motion, action_name=self.action_name or None)

@@ -230,6 +230,18 @@ def test_fingers_off_leaves_fingers_unkeyed(bpy, extension, source):
     direction, _ = _measure(bpy, source, target, body, np.eye(3))
     assert max(direction.values()) < TOLERANCE_DEGREES, direction
 
+    # What was left out is reported by name.
+    glue = _sub(extension, "rigs.blender.retarget")
+    ue4 = _sub(extension, "rigs.bonemaps").presets()["unreal_mannequin"]
+    with_fingers = {s: t for s, t in names.items() if s not in ("left_foot", "right_index3")}
+    sparse = build_rig(bpy, "UE4Sparse", target_specs(joints, with_fingers, seed=17), _object_matrix(1.0))
+    report = glue.retarget_armature(source, sparse, ue4)
+    assert sorted(report.missing_optional) == ["ball_l", "index_03_r"]
+    assert {"jaw", "left_eye_smplhf", "left_foot", "right_index3"} <= set(report.unmapped_source)
+    assert {"root", "upperarm_lTwist", "upperarm_rTwist", "HeadTop_End"} == set(report.unmapped_target)
+    summary = report.summary()
+    assert "ball_l" in summary and "jaw" in summary and "HeadTop_End" in summary
+
 
 def test_custom_bone_map_list_fill_edit_save_load(bpy, extension, source, tmp_path):
     joints = _source_joints_world(source)

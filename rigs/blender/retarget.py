@@ -155,6 +155,8 @@ class RetargetReport:
             parts.append(f"not on the target, skipped: {_names(self.missing_optional)}")
         if self.unmapped_source:
             parts.append(f"SMPL-X joints not mapped: {_names(self.unmapped_source)}")
+        if self.unmapped_target:
+            parts.append(f"target bones not driven (they keep their pose): {_names(self.unmapped_target)}")
         return "; ".join(parts + self.notes)
 
 
@@ -244,7 +246,7 @@ def retarget_armature(source, target, bone_map: BoneMap, *, fingers: bool = True
         keyed=list(result.bones),
         missing_optional=resolution.missing_optional,
         unmapped_source=[j for j in JOINT_NAMES if j not in resolution.pairs and not (not fingers and _is_finger(j))],
-        unmapped_target=[b for b in tgt.names if b not in keyed],
+        unmapped_target=[b for b in tgt.names if b not in keyed and b != result.root],
         scale=result.scale,
         notes=notes,
     )
