@@ -94,6 +94,8 @@ def ensure_addon(bpy):
         module = importlib.util.module_from_spec(spec)
         sys.modules["gestura"] = module
         spec.loader.exec_module(module)
+    # addon_utils reloads a module whose recorded load time differs from its file's.
+    sys.modules["gestura"].__time__ = os.path.getmtime(sys.modules["gestura"].__file__)
     module = addon_utils.enable("gestura", default_set=False, handle_error=_raise)
     if module is None or not _operator_registered(bpy):
         raise BatchError(f"could not register the Gestura add-on from '{here}'")
@@ -170,6 +172,8 @@ def run(argv: list[str]) -> int:
 def main(argv: list[str] | None = None) -> int:
     try:
         return run(sys.argv if argv is None else argv)
+    except SystemExit as done:  # argparse: --help, or a usage error it has already printed
+        return done.code if isinstance(done.code, int) else 1
     except BatchError as error:
         print(f"{PROG}: error: {error}", file=sys.stderr, flush=True)
         return 1
@@ -181,6 +185,19 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
-if __name__ == "__main__":
+def _exit(code: int) -> None:
+    import bpy
+
+    if not bpy.app.binary_path and bpy.app.version < (4, 3, 0):
+        # bpy as a pip module, not the Blender program: the 4.2 wheel crashes in interpreter
+        # teardown once any add-on property has a Python callback. Everything is saved by now, so
+        # leave without the teardown to report the real status.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
     # sys.exit inside "blender -b -P" makes Blender itself exit with this status.
-    sys.exit(main())
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    _exit(main())

@@ -2,8 +2,6 @@
 import bpy
 from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
 
-from . import preferences
-
 ENGINE_OVERRIDE_ITEMS = (
     ("PREFERENCES", "From Preferences", "Use the engine chosen in the add-on preferences"),
     ("AUTO", "Auto", "PyTorch when it can be imported here, else NumPy"),
@@ -11,18 +9,6 @@ ENGINE_OVERRIDE_ITEMS = (
     ("TORCH", "PyTorch", "PyTorch inside Blender's Python (must be installed there)"),
     ("EXTERNAL", "External Python", "PyTorch in the external Python set in the preferences"),
 )
-
-
-def _style_items(self, context):
-    from .operators import checkpoint_cache
-
-    prefs = preferences.get(context)
-    configured = bpy.path.abspath(prefs.checkpoint) if prefs and prefs.checkpoint else ""
-    try:
-        path = checkpoint_cache.resolve_path(configured)
-    except Exception:  # noqa: BLE001 - drawing must never fail; generating reports the problem
-        return [(checkpoint_cache.DEFAULT_STYLE, "Model Default", "No model checkpoint could be found")]
-    return checkpoint_cache.style_items(path)
 
 
 class GesturaSettings(bpy.types.PropertyGroup):
@@ -36,7 +22,10 @@ class GesturaSettings(bpy.types.PropertyGroup):
     )
     audio_path: StringProperty(name="Audio File", subtype="FILE_PATH", description="Speech recording (wav, flac, ogg, mp3)")
     sound_strip: StringProperty(name="Sound Strip", description="Name of the sound strip to read speech from")
-    style: EnumProperty(name="Style", items=_style_items, description="Speaker style, from the loaded model")
+    # A name, not a dynamic enum: the list comes from the checkpoint (menu GESTURA_MT_styles), a
+    # stored name survives a change of checkpoint (an enum stores an index), and Python property
+    # callbacks crash the bpy 4.2 module at exit.
+    style: StringProperty(name="Style", description="Speaker style of the model; empty uses the model's first style")
     seed: IntProperty(name="Seed", default=0, min=0, description="Random seed: the same seed gives the same motion")
     temperature: FloatProperty(
         name="Temperature",

@@ -1,19 +1,15 @@
 """The model checkpoint the add-on uses, loaded once per file and kept while the file is unchanged.
 
-The style menu is drawn many times a second; it must not re-read a checkpoint each time, and
-Blender needs the strings of dynamic enum items kept alive on the Python side, so the items live
-here too. Only the main thread calls this module.
+The style menu is drawn many times a second: it reads only the file's header, once per file
+version. Only the main thread calls this module.
 """
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-# The one style entry when the model has none (or cannot be read): the model's own default.
-DEFAULT_STYLE = "DEFAULT"
-
 _loaded: dict[str, tuple[tuple, object]] = {}
-_items: dict[str, tuple[tuple, list]] = {}
+_styles: dict[str, tuple[tuple, list]] = {}
 
 
 def resolve_path(configured: str | None) -> Path:
@@ -67,21 +63,18 @@ def _header_styles(path: Path) -> list:
     return [str(name) for name in names] if isinstance(names, list) else []
 
 
-def style_items(path: Path) -> list[tuple[str, str, str]]:
-    """EnumProperty items for the styles of the checkpoint at ``path``."""
+def style_names(path: Path) -> list[str]:
+    """Style names of the checkpoint at ``path`` (empty when it is missing or unreadable)."""
     key = str(path)
     stamp = _stamp(path)
-    cached = _items.get(key)
+    cached = _styles.get(key)
     if cached is not None and cached[0] == stamp:
         return cached[1]
     names = _header_styles(path) if stamp is not None else []
-    items = [(name, name, f"Gesture in the style of '{name}'") for name in names]
-    if not items:
-        items = [(DEFAULT_STYLE, "Model Default", "The model has no named styles (or could not be read)")]
-    _items[key] = (stamp, items)
-    return items
+    _styles[key] = (stamp, names)
+    return names
 
 
 def clear() -> None:
     _loaded.clear()
-    _items.clear()
+    _styles.clear()

@@ -125,15 +125,10 @@ def plan_generation(context, overrides: dict | None = None) -> Plan:
     if not parts:
         raise JobError("All body parts are switched off: switch on at least one of face, upper body, hands, lower body")
 
-    configured = overrides.get("checkpoint") or (prefs.checkpoint if prefs else "")
-    path = checkpoint_cache.resolve_path(bpy.path.abspath(str(configured)) if configured else "")
+    path = checkpoint_path(context, overrides.get("checkpoint"))
     checkpoint = checkpoint_cache.load(path)
 
-    if "style" in overrides and overrides["style"]:
-        style = overrides["style"]
-    else:
-        style = settings.style if settings.style != checkpoint_cache.DEFAULT_STYLE else None
-        style = style or None
+    style = overrides.get("style") or settings.style or None
     if style is not None and style not in checkpoint.styles:
         choices = ", ".join(checkpoint.styles) or "none"
         raise JobError(f"Style '{style}' is not in the model '{os.path.basename(path)}': choose one of {choices}")
@@ -159,6 +154,13 @@ def plan_generation(context, overrides: dict | None = None) -> Plan:
         device=device.lower(), external_python=external_python, checkpoint=checkpoint,
         target_name=target.name if target is not None else None, action_name=action_name(audio_path, seed),
     )
+
+
+def checkpoint_path(context, override=None):
+    """The checkpoint a generation uses: the argument, else the preferences', else the bundled one."""
+    prefs = preferences.get(context)
+    configured = override or (prefs.checkpoint if prefs else "")
+    return checkpoint_cache.resolve_path(bpy.path.abspath(os.fspath(configured)) if configured else "")
 
 
 def _audio_file(path: str) -> str:
@@ -394,6 +396,20 @@ def _watch_cancelled(job: GenerationJob) -> None:
     bpy.app.timers.register(check, first_interval=0.2)
 
 
+class GESTURA_OT_set_style(bpy.types.Operator):
+    """Gesture in this speaker's style"""
+
+    bl_idname = "gestura.set_style"
+    bl_label = "Set Style"
+    bl_options = {"REGISTER", "UNDO", "INTERNAL"}
+
+    style: StringProperty(name="Style")
+
+    def execute(self, context):
+        context.scene.gestura.style = self.style
+        return {"FINISHED"}
+
+
 class GESTURA_OT_new_seed(bpy.types.Operator):
     """Pick a new random seed for the next generation"""
 
@@ -412,4 +428,4 @@ class GESTURA_OT_new_seed(bpy.types.Operator):
         return {"FINISHED"}
 
 
-CLASSES = (GESTURA_OT_generate, GESTURA_OT_new_seed)
+CLASSES = (GESTURA_OT_generate, GESTURA_OT_set_style, GESTURA_OT_new_seed)

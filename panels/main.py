@@ -5,7 +5,8 @@ rig work's panels (create rig, import/export motion), which use higher ``bl_orde
 """
 import bpy
 
-from ..operators.generate import job_running
+from ..operators import checkpoint_cache
+from ..operators.generate import checkpoint_path, job_running
 from ..operators.generate_scene import sound_supported
 
 
@@ -39,7 +40,12 @@ class GESTURA_PT_generate(_GesturaPanel, bpy.types.Panel):
             row.alignment = "RIGHT"
             row.label(text="The scene has no sound strips", icon="INFO")
 
-        layout.prop(settings, "style")
+        row = layout.row()
+        split = row.split(factor=0.4)
+        label = split.row()
+        label.alignment = "RIGHT"
+        label.label(text="Style")
+        split.menu("GESTURA_MT_styles", text=settings.style or "Model Default")
         row = layout.row(align=True)
         row.prop(settings, "seed")
         row.operator("gestura.new_seed", text="", icon="FILE_REFRESH")
@@ -82,6 +88,29 @@ def _target_hint(context) -> str:
     return f"Animates '{obj.name}'"
 
 
+def _styles(context) -> list:
+    try:
+        return checkpoint_cache.style_names(checkpoint_path(context))
+    except Exception:  # noqa: BLE001 - drawing must never fail; generating reports the problem
+        return []
+
+
+class GESTURA_MT_styles(bpy.types.Menu):
+    bl_idname = "GESTURA_MT_styles"
+    bl_label = "Style"
+
+    def draw(self, context):
+        layout = self.layout
+        current = context.scene.gestura.style
+        names = _styles(context)
+        if not names:
+            layout.label(text="No model found: set one in the add-on preferences", icon="ERROR")
+        for index, name in enumerate(names):
+            default = " (default)" if index == 0 else ""
+            icon = "CHECKMARK" if name == current or (not current and index == 0) else "BLANK1"
+            layout.operator("gestura.set_style", text=name + default, icon=icon).style = name
+
+
 class GESTURA_PT_generate_options(_GesturaPanel, bpy.types.Panel):
     bl_idname = "GESTURA_PT_generate_options"
     bl_label = "Options"
@@ -101,4 +130,4 @@ class GESTURA_PT_generate_options(_GesturaPanel, bpy.types.Panel):
         row.operator("preferences.addon_show", text="Model and Device...", icon="PREFERENCES").module = __package__.rsplit(".", 1)[0]
 
 
-CLASSES = (GESTURA_PT_generate, GESTURA_PT_generate_options)
+CLASSES = (GESTURA_MT_styles, GESTURA_PT_generate, GESTURA_PT_generate_options)

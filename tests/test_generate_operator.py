@@ -6,6 +6,7 @@ the NumPy engine). The checkpoint is a tiny randomly initialised model (tests/ra
 from __future__ import annotations
 
 import math
+import os
 import re
 import sys
 import wave
@@ -262,26 +263,27 @@ def test_cancelling_the_modal_job_leaves_the_scene_untouched(bpy, gestura, speec
     assert scene_state(bpy) == before
 
 
-def style_menu(settings) -> list:
-    """The style items Blender itself sees (bl_rna shows no items for dynamic enums, but a rejected
-    assignment lists them)."""
-    with pytest.raises(TypeError) as rejected:
-        settings.style = "no such style"
-    return re.findall(r"'([^']*)'", str(rejected.value).split("not found in", 1)[1])
-
-
 def test_style_menu_lists_the_checkpoint_styles_per_checkpoint(bpy, gestura, checkpoint_path, tmp_path):
-    settings = bpy.context.scene.gestura
-    assert style_menu(settings) == STYLES
+    generate = _submodule(gestura, "operators.generate")
+    cache = _submodule(gestura, "operators.checkpoint_cache")
+    assert cache.style_names(generate.checkpoint_path(bpy.context)) == STYLES
     other = write_random_checkpoint(tmp_path / "other.safetensors", styles=["carol", "dave"], seed=1)
     prefs = bpy.context.preferences.addons[gestura.__name__].preferences
     prefs.checkpoint = str(other)
-    assert style_menu(settings) == ["carol", "dave"]
+    assert cache.style_names(generate.checkpoint_path(bpy.context)) == ["carol", "dave"]
+    # Rewriting the file in place is seen too (the cache keys on size and modification time).
+    write_random_checkpoint(other, styles=["erin", "frank"], seed=2)
+    os.utime(other, ns=(1, 1))
+    assert cache.style_names(generate.checkpoint_path(bpy.context)) == ["erin", "frank"]
+
     prefs.checkpoint = str(checkpoint_path)
-    settings.style = "bob"
-    assert settings.style == "bob"
-    plan = _submodule(gestura, "operators.generate").plan_generation(bpy.context, {"audio_path": __file__})
+    assert bpy.ops.gestura.set_style(style="bob") == {"FINISHED"}
+    assert bpy.context.scene.gestura.style == "bob"
+    plan = generate.plan_generation(bpy.context, {"audio_path": __file__})
     assert plan.style == "bob"
+    prefs.checkpoint = str(other)
+    with pytest.raises(Exception, match="Style 'bob' is not in the model 'other.safetensors': choose one of erin, frank"):
+        generate.plan_generation(bpy.context, {"audio_path": __file__})
 
 
 def test_new_seed_always_picks_a_different_seed(bpy, gestura):
