@@ -36,7 +36,8 @@ def load_npz(path) -> Motion:
 
     ``poses`` and ``trans`` are required. Files without ``expressions`` (AMASS SMPL-X files have
     no face) get neutral expressions; without ``mocap_frame_rate`` (or AMASS's
-    ``mocap_framerate``) BEAT2's 30 fps is assumed.
+    ``mocap_framerate``) BEAT2's 30 fps is assumed. Coordinates are taken as SMPL-X's (Y up);
+    AMASS's Z-up world translation is not converted.
     """
     path = Path(path)
     if not path.is_file():
