@@ -1,7 +1,9 @@
-"""``gestura generate AUDIO... -o OUT``: speech files to SMPL-X motion files (.npz or .bvh).
+"""``gestura generate AUDIO... -o OUT``: speech files to SMPL-X motion files (.npz, .bvh or .blend).
 
 One output file for one audio file (``-o take.npz``), or a folder for several
-(``-o out/ --format bvh`` writes ``out/<audio name>.bvh``). The model is loaded once for the
+(``-o out/ --format bvh`` writes ``out/<audio name>.bvh``); AUDIO may name folders of audio files.
+Outputs that exist are skipped unless ``--overwrite``. ``.blend`` files (an SMPL-X armature with
+the motion as an action and the speech as a sound strip) need the ``bpy`` module in this Python. The model is loaded once for the
 whole batch; a progress bar on stderr follows long or many files. Cheap to import: numpy, torch
 and the model load inside ``run``.
 """
@@ -13,15 +15,16 @@ from pathlib import Path
 
 from ..cli import CommandError
 
-FORMATS = ("npz", "bvh")
+FORMATS = ("npz", "bvh", "blend")
 # Files at least this long (seconds of audio, in total) get a progress bar even when alone.
 LONG_AUDIO_S = 20.0
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("audio", nargs="+", help="speech files (wav, flac, ogg, ...; any rate and channel count)")
+    parser.add_argument("audio", nargs="+",
+                        help="speech files (wav, flac, ogg, ...; any rate and channel count) or folders of them")
     parser.add_argument("-o", "--output", required=True,
-                        help="OUT.npz or OUT.bvh for one audio file, or a folder for several")
+                        help="OUT.npz, OUT.bvh or OUT.blend for one audio file, or a folder for several")
     parser.add_argument("--format", choices=FORMATS, default="npz",
                         help="file type written into an output folder (default npz)")
     parser.add_argument("--checkpoint", default=None, help="model .safetensors (default: the bundled model)")
@@ -38,7 +41,7 @@ def add_arguments(parser) -> None:
                         help="where the torch engine runs (default: CUDA when available)")
     parser.add_argument("--engine", choices=("auto", "torch", "numpy"), default="auto",
                         help="model engine (default: torch when installed, else numpy)")
-    parser.add_argument("--overwrite", action="store_true", help="replace output files that exist")
+    parser.add_argument("--overwrite", action="store_true", help="replace output files that exist (default: skip them)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
 
@@ -78,13 +81,13 @@ class ProgressBar:
 
 def _outputs(audio_files, out: str, fmt: str) -> list[Path]:
     out_path = Path(out).expanduser()
-    if out_path.suffix.lower() in (".npz", ".bvh"):
+    if out_path.suffix.lower() in tuple("." + f for f in FORMATS):
         if len(audio_files) != 1:
             raise CommandError(f"'{out}' names one file but {len(audio_files)} audio files were given: "
                                "pass a folder as the output")
         return [out_path]
     if out_path.suffix:
-        raise CommandError(f"output '{out}' must end in .npz or .bvh, or be a folder")
+        raise CommandError(f"output '{out}' must end in .npz, .bvh or .blend, or be a folder")
     if out_path.exists() and not out_path.is_dir():
         raise CommandError(f"output '{out}' is a file, not a folder")
     paths = [out_path / (Path(a).stem + "." + fmt) for a in audio_files]
@@ -96,7 +99,8 @@ def _outputs(audio_files, out: str, fmt: str) -> list[Path]:
 def run(args) -> int:
     import numpy as np
 
-    from ..jobs import JobError, parse_parts
+    from ..blend_output import BlendOutputError, bpy_available, write_blend
+    from ..jobs import JobError, collect_audio, parse_parts
     from ..rigs import motion_io
     from ..rigs.motion import MotionError
     from .audio import AudioError, load_audio
@@ -104,14 +108,21 @@ def run(args) -> int:
     from .engines import EngineError, resolve_engine
     from .pipeline import GenerationError, GenerationRequest, generate
 
-    audio_files = [Path(a).expanduser() for a in args.audio]
-    for path in audio_files:
-        if not path.is_file():
-            raise CommandError(f"audio file '{path}' does not exist")
+    try:
+        audio_files = collect_audio(args.audio)
+    except JobError as error:
+        raise CommandError(str(error)) from None
     outputs = _outputs(audio_files, args.output, args.format)
+    if any(out.suffix.lower() == ".blend" for out in outputs) and not bpy_available():
+        raise CommandError("writing .blend files needs the bpy module in this Python (pip install bpy, Python 3.11), "
+                           "or run: blender -b -P <gestura folder>/blender_batch.py -- --audio ... --out ...")
+    todo = [(a, o) for a, o in zip(audio_files, outputs) if args.overwrite or not o.exists()]
     for out in outputs:
         if out.exists() and not args.overwrite:
-            raise CommandError(f"'{out}' already exists: pass --overwrite to replace it, or choose another output")
+            print(f"'{out}' exists, skipped (pass --overwrite to replace it)", file=sys.stderr)
+    if not todo:
+        return 0
+    audio_files, outputs = [a for a, _ in todo], [o for _, o in todo]
     try:
         parts = parse_parts(args.parts)
     except JobError as error:
@@ -135,7 +146,7 @@ def run(args) -> int:
     seconds = [len(w) / 16000 for w in waves]
     show = not args.quiet and (len(waves) > 1 or sum(seconds) >= LONG_AUDIO_S)
     bar = ProgressBar(sys.stderr, sum(seconds), len(waves), show)
-    if Path(args.output).suffix.lower() not in (".npz", ".bvh"):
+    if Path(args.output).suffix.lower() not in tuple("." + f for f in FORMATS):
         Path(args.output).expanduser().mkdir(parents=True, exist_ok=True)
     for index, (path, wave, out) in enumerate(zip(audio_files, waves, outputs)):
         started = time.monotonic()
@@ -147,9 +158,11 @@ def run(args) -> int:
                               progress=lambda f, m, i=index, n=path.name, s=seconds[index]: bar.update(i, n, s, f))
             if out.suffix.lower() == ".bvh":
                 motion_io.save_bvh(motion, out, overwrite=args.overwrite)
+            elif out.suffix.lower() == ".blend":
+                write_blend(motion, path, out, seed=args.seed, parts=parts, overwrite=args.overwrite)
             else:
                 motion_io.save_npz(motion, out, overwrite=args.overwrite)
-        except (GenerationError, AudioError, MotionError) as error:
+        except (GenerationError, AudioError, MotionError, BlendOutputError) as error:
             raise CommandError(f"{path.name}: {error}") from None
         bar.file_done(index, path.name, seconds[index], out, time.monotonic() - started)
     if not show and not args.quiet:
