@@ -43,10 +43,13 @@ def write_blend(motion, audio_path, out_path, *, seed: int = 0, parts=PARTS, sta
     rate = float(fps or motion.fps)
     scene.render.fps = max(1, int(round(rate)))
     scene.render.fps_base = scene.render.fps / rate
-    apply_motion(
-        bpy.context, motion, target_name=None, audio_path=os.path.abspath(os.fspath(audio_path)),
-        start_frame=int(start_frame), action_name=_action_name(audio_path, seed), parts=tuple(parts),
-    )
+    try:
+        apply_motion(
+            bpy.context, motion, target_name=None, audio_path=os.path.abspath(os.fspath(audio_path)),
+            start_frame=int(start_frame), action_name=_action_name(audio_path, seed), parts=tuple(parts),
+        )
+    except (ValueError, RuntimeError) as error:
+        raise BlendOutputError(f"could not build the scene for '{out_path.name}': {error}") from None
     out_path.parent.mkdir(parents=True, exist_ok=True)
     result = bpy.ops.wm.save_as_mainfile(filepath=str(out_path.resolve()), check_existing=False)
     if result != {"FINISHED"} or not out_path.is_file():
