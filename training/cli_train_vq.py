@@ -16,7 +16,8 @@ def add_arguments(parser) -> None:
                              "(default 0 = off)")
     w = parser.add_argument_group("loss weights")
     w.add_argument("--w-rot", type=float, default=1.0, help="geodesic rotation loss (default 1)")
-    w.add_argument("--w-other", type=float, default=1.0, help="MSE of expressions, root channels, contacts (default 1)")
+    w.add_argument("--w-rec", type=float, default=1.0,
+                   help="MSE of the normalised features: rot6d, expressions, root channels, contacts (default 1)")
     w.add_argument("--w-vel", type=float, default=1.0, help="L1 velocity loss (default 1)")
     w.add_argument("--w-acc", type=float, default=1.0, help="L1 acceleration loss (default 1)")
     w.add_argument("--w-foot", type=float, default=1.0, help="foot skate penalty on the lower body, m/s (default 1)")

@@ -23,8 +23,9 @@ COLUMNS = ("bc", "l1_diversity", "fgd", "jitter", "foot_sliding")
 
 def score(motions, positions, waves, mean_speed, encoder=None, reference_features=None) -> dict:
     """Metrics of one set of clips (motions: list[Motion], positions: FK of each)."""
+    bc = metrics.beat_consistency(positions, waves, mean_speed)
     out = {
-        "bc": metrics.beat_consistency(positions, waves, mean_speed),
+        "bc": None if not np.isfinite(bc) else bc,  # None: no clip longer than the 2 s + 2 s BC ignores
         "l1_diversity": metrics.l1_diversity([p - m.trans[:, None] for p, m in zip(positions, motions)]),
         "jitter": metrics.jitter(positions),
         "foot_sliding": metrics.foot_sliding(positions),

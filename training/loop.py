@@ -125,11 +125,14 @@ class Precision:
 
 
 # ----------------------------------------------------------------------------- state file
-def save_state(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, meta: dict) -> None:
-    """Weights + optimizer moments as tensors, everything else as JSON metadata; written atomically."""
+def save_state(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, meta: dict,
+               extra: dict | None = None) -> None:
+    """Weights + optimizer moments (+ a stage's own counters in ``extra``) as tensors, everything
+    else as JSON metadata; written atomically."""
     from safetensors.torch import save_file
 
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    tensors.update({f"extra.{k}": v.detach().cpu().contiguous() for k, v in (extra or {}).items()})
     opt = optimizer.state_dict()
     for idx, st in opt["state"].items():
         for key, value in st.items():
@@ -140,6 +143,13 @@ def save_state(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimi
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     save_file(tensors, str(tmp), metadata=metadata)
     os.replace(tmp, path)
+
+
+def read_state_meta(path: Path) -> dict:
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        return json.loads(f.metadata()["meta"])
 
 
 def load_state(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> dict:
@@ -165,7 +175,9 @@ def load_state(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimi
     for group, saved in zip(current["param_groups"], groups):
         saved["params"] = group["params"]
     optimizer.load_state_dict({"state": state, "param_groups": groups})
-    return json.loads(metadata["meta"])
+    meta = json.loads(metadata["meta"])
+    meta["extra"] = {k[len("extra."):]: v for k, v in tensors.items() if k.startswith("extra.")}
+    return meta
 
 
 def _param_shapes(optimizer) -> dict[int, torch.Size]:
@@ -320,6 +332,9 @@ class LoopSpec:
     config_json: str  # the state must match it to be resumed
     after_step: Callable[[torch.nn.Module, dict, int], dict] | None = None  # e.g. dead-code reset
     validate: Callable[[torch.nn.Module], dict] | None = None  # -> logs, at each epoch end
+    # A stage's own counters that a resumed run needs (e.g. code usage since the last reset).
+    state_tensors: Callable[[], dict] | None = None
+    load_state_tensors: Callable[[dict], None] | None = None
 
 
 def run_loop(spec: LoopSpec, args, dist: Dist) -> dict:
@@ -334,15 +349,21 @@ def run_loop(spec: LoopSpec, args, dist: Dist) -> dict:
     state_path = out / STATE_FILE
     step = 0
     if state_path.is_file() and not args.fresh:
-        meta = load_state(state_path, model, optimizer)
-        if meta.get("config") != spec.config_json:
-            from ..cli import CommandError
+        from ..cli import CommandError
 
+        try:
+            meta = read_state_meta(state_path)
+        except Exception as error:  # cut short by a crash mid-write is impossible (atomic), but a copy can be
+            raise CommandError(f"{state_path} cannot be read ({error}): pass --fresh to start over") from None
+        if meta.get("config") != spec.config_json:
             raise CommandError(
                 f"{state_path} was written with other settings (model config or stage options); "
                 "pass --fresh to start over, or choose another --out"
             )
+        meta = load_state(state_path, model, optimizer)
         step = int(meta["step"])
+        if spec.load_state_tensors is not None:
+            spec.load_state_tensors(meta["extra"])
     log = RunLog(out, dist.main, resume_step=step)
     if dist.main:
         how = f"resuming at step {step}" if step else "starting"
@@ -451,7 +472,8 @@ def run_loop(spec: LoopSpec, args, dist: Dist) -> dict:
 def _save(spec: LoopSpec, model, optimizer, state_path: Path, step: int, dist: Dist, log: RunLog) -> Path | None:
     exported = None
     if dist.main:
-        save_state(state_path, model, optimizer, {"step": step, "config": spec.config_json})
+        extra = spec.state_tensors() if spec.state_tensors is not None else None
+        save_state(state_path, model, optimizer, {"step": step, "config": spec.config_json}, extra)
         exported = spec.export(model, step)
         log.plot()
     dist.barrier()

@@ -1,9 +1,10 @@
 """Stage 1: the part VQ-VAEs and the global motion predictor (``gestura train-vq``).
 
 Losses per part (MODEL.md), on windows of normalised part features:
+- reconstruction: MSE of the normalised features (all channels: rot6d, expressions, root
+  channels, foot contacts);
 - rotation: geodesic angle between reconstructed and true joint rotations (rot6d channels,
   de-normalised and orthonormalised);
-- the other channels (face expressions, lower root channels and foot contacts): MSE;
 - velocity and acceleration: L1 between first / second time differences (all channels);
 - VQ: ||z_q - sg(z)||^2 + commitment ||z - sg(z_q)||^2 (the model computes it);
 - foot skate (lower): world-space speed of the reconstructed foot joints on frames where the
@@ -72,12 +73,15 @@ class Stage1(nn.Module):
             rot_true = rot6d_to_matrix(self.denorm(part, x)[..., :nrot].reshape(b, t, -1, 6))
             rot_pred = rot6d_to_matrix(self.denorm(part, r)[..., :nrot].reshape(b, t, -1, 6))
             rot = geodesic(rot_pred, rot_true).mean()
-            other = F.mse_loss(r[..., nrot:], x[..., nrot:]) if x.shape[-1] > nrot else r.new_zeros(())
+            # MSE on the normalised features weighs every channel alike (a jaw that moves 0.05 rad
+            # matters as much as an elbow that moves 1 rad); the geodesic term adds the true
+            # angular error; expressions, root channels and contacts are only in the MSE.
+            rec = F.mse_loss(r, x)
             vel = F.l1_loss(r[:, 1:] - r[:, :-1], x[:, 1:] - x[:, :-1])
             acc = F.l1_loss(r[:, 2:] - 2 * r[:, 1:-1] + r[:, :-2], x[:, 2:] - 2 * x[:, 1:-1] + x[:, :-2])
-            loss = w["rot"] * rot + w["other"] * other + w["vel"] * vel + w["acc"] * acc + out["vq_loss"].float()
+            loss = w["rec"] * rec + w["rot"] * rot + w["vel"] * vel + w["acc"] * acc + out["vq_loss"].float()
             logs[f"{part}_rot"] = rot.detach()
-            logs[f"{part}_rec"] = F.mse_loss(r, x).detach()
+            logs[f"{part}_rec"] = rec.detach()
             logs[f"{part}_vq"] = out["vq_loss"].detach()
             if part == "lower" and w["foot"] > 0:
                 skate = self.foot_skate(self.denorm("lower", r), self.denorm("lower", x)[..., 57:61])
@@ -152,6 +156,14 @@ class CodebookMonitor:
             self.window[part].zero_()
         return out
 
+    def state_tensors(self) -> dict:
+        return {f"since_reset.{p}": c for p, c in self.since_reset.items()}
+
+    def load_state_tensors(self, tensors: dict) -> None:
+        for p in self.since_reset:
+            if f"since_reset.{p}" in tensors:
+                self.since_reset[p] = tensors[f"since_reset.{p}"].double().clone()
+
     @torch.no_grad()
     def reset_dead(self, step: int) -> dict:
         logs = {}
@@ -210,7 +222,7 @@ def _train(args, dist) -> int:
             model.load_tensors(init.tensors, "vq")
         trained_before = json.loads(init.metadata.get("trained_parts", "[]"))
         stats = {**stats, **{k: v for k, v in init.stats.items() if k.split("_")[0] not in parts and k in stats}}
-    weights = {"rot": args.w_rot, "other": args.w_other, "vel": args.w_vel, "acc": args.w_acc, "foot": args.w_foot}
+    weights = {"rec": args.w_rec, "rot": args.w_rot, "vel": args.w_vel, "acc": args.w_acc, "foot": args.w_foot}
     stage = Stage1(model, parts, stats, weights, train_gmp)
 
     length = args.window
@@ -255,6 +267,7 @@ def _train(args, dist) -> int:
         loss=lambda m, batch, gen, step, total: m(batch), export=export,
         config_json=json.dumps([config.to_json(), list(parts), weights, args.window]),
         after_step=after_step,
+        state_tensors=monitor.state_tensors, load_state_tensors=monitor.load_state_tensors,
     )
     summary = run_loop(spec, args, dist)
     if dist.main:
