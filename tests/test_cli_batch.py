@@ -1,0 +1,107 @@
+"""``gestura generate`` over folders of speech: .blend (with bpy), .npz and .bvh files that load back,
+existing outputs skipped unless --overwrite, progress per file. Runs on Blender 5.0 (torch engine)
+and 4.2 (NumPy engine): both venvs have the package and a bpy module.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import espeak
+from random_checkpoint import write_random_checkpoint
+from test_generate_operator import keyed_bones, sound_strips
+
+pytestmark = pytest.mark.blender
+
+
+@pytest.fixture(scope="module")
+def checkpoint_path(tmp_path_factory):
+    return write_random_checkpoint(tmp_path_factory.mktemp("model") / "tiny.safetensors")
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("clips")
+    espeak("One, two, three.", folder / "count.wav")
+    espeak("Good morning to you.", folder / "greeting.wav")
+    (folder / "notes.txt").write_text("not audio: folders contribute only audio files\n")
+    return folder
+
+
+def gestura(*args):
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    return subprocess.run([sys.executable, "-m", "gestura", "generate", *map(str, args)],
+                          capture_output=True, text=True, timeout=600, env=env)
+
+
+def test_a_folder_becomes_blend_files_that_load_back_and_existing_ones_are_skipped(bpy, clips, checkpoint_path, tmp_path):
+    out = tmp_path / "blends"
+    done = gestura(clips, "-o", out, "--format", "blend", "--checkpoint", checkpoint_path, "--seed", "6",
+                   "--parts", "face,upper")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert sorted(p.name for p in out.iterdir()) == ["count.blend", "greeting.blend"]
+    assert "1/2 count.wav" in done.stderr and "2/2 greeting.wav" in done.stderr
+
+    bpy.ops.wm.open_mainfile(filepath=str(out / "greeting.blend"), load_ui=False)
+    (armature,) = [o for o in bpy.data.objects if o.type == "ARMATURE"]
+    assert armature.animation_data.action.name == "greeting_seed6"
+    keyed = keyed_bones(armature)
+    assert "jaw" in keyed and "right_elbow" in keyed and not any("index" in b or "knee" in b for b in keyed)
+    assert bpy.context.scene.frame_start == 1 and bpy.context.scene.frame_end > 20
+    if bpy.app.build_options.audaspace:
+        assert [(s.name, s.frame_start) for s in sound_strips(bpy.context.scene)] == [("greeting", 1)]
+    bpy.ops.wm.read_homefile(use_empty=True)
+
+    stamp = (out / "count.blend").stat().st_mtime_ns
+    again = gestura(clips, "-o", out, "--format", "blend", "--checkpoint", checkpoint_path)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert again.stderr.count("exists, skipped") == 2
+    assert (out / "count.blend").stat().st_mtime_ns == stamp
+
+    (out / "greeting.blend").unlink()
+    partly = gestura(clips, "-o", out, "--format", "blend", "--checkpoint", checkpoint_path)
+    assert partly.returncode == 0 and "count.blend' exists, skipped" in partly.stderr
+    assert (out / "greeting.blend").is_file() and (out / "count.blend").stat().st_mtime_ns == stamp
+
+    forced = gestura(clips, "-o", out, "--format", "blend", "--checkpoint", checkpoint_path, "--overwrite")
+    assert forced.returncode == 0 and "skipped" not in forced.stderr
+    assert (out / "count.blend").stat().st_mtime_ns != stamp
+
+
+def test_npz_and_bvh_outputs_load_back(bpy, clips, checkpoint_path, tmp_path):
+    from gestura.rigs.motion_io import load_npz
+
+    npz = tmp_path / "count.npz"
+    done = gestura(clips / "count.wav", "-o", npz, "--checkpoint", checkpoint_path, "--seed", "2")
+    assert done.returncode == 0, done.stderr[-2000:]
+    motion = load_npz(npz)
+    assert motion.fps == 30 and motion.num_frames > 20
+
+    bvh_dir = tmp_path / "bvh"
+    done = gestura(clips, "-o", bvh_dir, "--format", "bvh", "--checkpoint", checkpoint_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    bpy.ops.wm.read_homefile(use_empty=True)
+    assert bpy.ops.import_anim.bvh(filepath=str(bvh_dir / "count.bvh")) == {"FINISHED"}
+    imported = bpy.context.active_object
+    assert imported.type == "ARMATURE" and len(imported.data.bones) >= 55
+    assert imported.animation_data.action is not None
+    bpy.ops.wm.read_homefile(use_empty=True)
+
+
+def test_bad_input_fails_with_one_line_and_writes_nothing(clips, checkpoint_path, tmp_path):
+    out = tmp_path / "out"
+    cases = [
+        ((tmp_path / "missing.wav", "-o", out), "does not exist"),
+        ((clips / "notes.txt", "-o", out / "notes.blend", "--checkpoint", checkpoint_path), "notes.txt"),
+        ((clips, "-o", tmp_path / "one.blend"), "pass a folder"),
+        ((clips, "-o", out, "--parts", "arms"), "unknown body part"),
+    ]
+    for args, expected in cases:
+        done = gestura(*args)
+        assert done.returncode == 2, (args, done.stderr[-2000:])
+        last = done.stderr.strip().splitlines()[-1]
+        assert last.startswith("gestura generate: error:") and expected in last, done.stderr[-2000:]
+    assert not list(tmp_path.glob("**/*.blend"))
