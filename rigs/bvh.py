@@ -9,6 +9,8 @@ kept continuous over time (no 360 degree jumps, no flips at 90 degrees of y).
 """
 from __future__ import annotations
 
+import io
+
 import numpy as np
 
 from .motion import Motion
@@ -139,6 +141,6 @@ def bvh_text(motion: Motion, rest_joints=None, scale: float = 1.0) -> str:
     lines.append("MOTION")
     lines.append(f"Frames: {motion.num_frames}")
     lines.append(f"Frame Time: {1.0 / motion.fps:.8f}")
-    for row in frames:
-        lines.append(" ".join(f"{v:.6f}" for v in row))
-    return "\n".join(lines) + "\n"
+    table = io.StringIO()
+    np.savetxt(table, frames, fmt="%.6f", delimiter=" ")
+    return "\n".join(lines) + "\n" + table.getvalue()
