@@ -1,6 +1,12 @@
 """The PyTorch engine: ``torch_model`` on the CPU or a CUDA GPU (mamba-ssm kernels when they
 import). Implements ``engines.Engine``. A missing CUDA device, or running out of GPU memory,
-falls back to the CPU with a warning instead of failing the request."""
+falls back to the CPU with a warning instead of failing the request.
+
+On the CPU the engine runs torch with ONE intra-op thread while it works (restored afterwards):
+generation is a long series of small per-frame operations, where thread hand-offs cost more than
+they save. Measured on this project's shared 2-core machine: 17.5 s of speech took 7.5 s with one
+thread and 184 s with torch's default two (``threads=`` overrides).
+"""
 from __future__ import annotations
 
 import warnings
@@ -40,11 +46,27 @@ class _Stream:
             setattr(self, key, _to(getattr(self, key), device))
 
 
+# The last model built, reused while the same checkpoint file is asked for on the same device:
+# the Blender operator and batch loops create an engine per request.
+_CACHE: dict = {}
+
+
+def _checkpoint_key(checkpoint) -> tuple:
+    import os
+
+    path = checkpoint.path
+    if path and os.path.isfile(path):
+        stat = os.stat(path)
+        return (os.path.abspath(path), stat.st_mtime_ns, stat.st_size)
+    return ("memory", id(checkpoint.tensors))
+
+
 class TorchEngine(Engine):
     name = "torch"
 
-    def __init__(self, device: str = "auto") -> None:
+    def __init__(self, device: str = "auto", threads: int | None = None) -> None:
         super().__init__(device)
+        self.threads = threads
         if device == "cuda" and not torch.cuda.is_available():
             warnings.warn("CUDA was requested but this PyTorch sees no CUDA device: generating on the CPU",
                           DeviceFallbackWarning, stacklevel=2)
@@ -55,20 +77,27 @@ class TorchEngine(Engine):
     def prepare(self, checkpoint) -> None:
         from .torch_model.model import GesturaModel
 
-        key = (checkpoint.path, id(checkpoint.tensors))
+        key = _checkpoint_key(checkpoint)
         if self._loaded == key:
             return
         if checkpoint.stage != "full":
             raise EngineError(f"checkpoint '{checkpoint.path}' has no generator (stage '{checkpoint.stage}'): "
                               "use a fully trained checkpoint")
-        model = GesturaModel.from_checkpoint(checkpoint)
+        cached = _CACHE.get("model")
+        if cached is not None and cached[0] == (key, self.device):
+            model = cached[1]
+        else:
+            _CACHE.clear()
+            model = GesturaModel.from_checkpoint(checkpoint)
+            try:
+                model.to(self.device)
+            except torch.cuda.OutOfMemoryError:
+                self.model = model
+                self._fall_back(None, "the model does not fit in GPU memory")
+            _CACHE["model"] = ((key, self.device), model)
         self.checkpoint = checkpoint
         self.model = model
         self._loaded = key
-        try:
-            self.model.to(self.device)
-        except torch.cuda.OutOfMemoryError:
-            self._fall_back(None, "the model does not fit in GPU memory")
 
     def _fall_back(self, stream, why: str) -> None:
         warnings.warn(f"{why}: continuing on the CPU", DeviceFallbackWarning, stacklevel=3)
@@ -81,14 +110,22 @@ class TorchEngine(Engine):
 
     def _run(self, stream, fn):
         """Run ``fn()``; on CUDA out-of-memory move everything to the CPU and run it again."""
-        with torch.inference_mode():
-            try:
+        previous = torch.get_num_threads()
+        wanted = self.threads or (1 if self.device == "cpu" else previous)
+        if wanted != previous:
+            torch.set_num_threads(wanted)
+        try:
+            with torch.inference_mode():
+                try:
+                    return fn()
+                except torch.cuda.OutOfMemoryError:
+                    if self.device == "cpu":
+                        raise
+                self._fall_back(stream, "the GPU ran out of memory")
                 return fn()
-            except torch.cuda.OutOfMemoryError:
-                if self.device == "cpu":
-                    raise
-            self._fall_back(stream, "the GPU ran out of memory")
-            return fn()
+        finally:
+            if wanted != previous:
+                torch.set_num_threads(previous)
 
     def _tensor(self, array, dtype=torch.float32):
         return torch.as_tensor(np.asarray(array), dtype=dtype, device=self.device)

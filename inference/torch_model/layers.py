@@ -29,7 +29,13 @@ class CausalConv1d(nn.Conv1d):
         if state is None:
             state = x.new_zeros(x.shape[0], x.shape[1], k - 1)
         full = torch.cat([state, x], dim=2)
-        y = F.conv1d(full, self.weight, self.bias, groups=self.groups)
+        if x.shape[2] == 1 and self.groups == self.in_channels == self.out_channels:
+            # One depthwise step (streaming): a multiply-add is ~10x cheaper than conv1d's setup.
+            y = (full * self.weight[:, 0]).sum(-1, keepdim=True)
+            if self.bias is not None:
+                y = y + self.bias.unsqueeze(-1)
+        else:
+            y = F.conv1d(full, self.weight, self.bias, groups=self.groups)
         return y, full[:, :, -(k - 1):]
 
 
