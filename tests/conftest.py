@@ -17,8 +17,11 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 # Blender reads this when bpy is first imported: extensions installed by the tests go to a
-# throw-away folder, never into the user's real Blender configuration.
-os.environ["BLENDER_USER_RESOURCES"] = tempfile.mkdtemp(prefix="gestura-blender-user-")
+# throw-away folder, never into the user's real Blender configuration. setdefault, because test
+# modules that `from conftest import ...` execute this file a second time.
+if "GESTURA_TEST_USER_RESOURCES" not in os.environ:
+    os.environ["GESTURA_TEST_USER_RESOURCES"] = tempfile.mkdtemp(prefix="gestura-blender-user-")
+os.environ["BLENDER_USER_RESOURCES"] = os.environ["GESTURA_TEST_USER_RESOURCES"]
 EXTENSION_MODULE = "bl_ext.user_default.gestura"
 
 
