@@ -116,6 +116,7 @@ def test_corrupt_file_is_skipped_with_a_warning_and_training_goes_on(tmp_path):
     messages = [str(w.message) for w in caught]
     assert any("2_scott_0_2_2" in m and "cannot read" in m for m in messages), messages
     assert (tmp_path / "o" / "vq.safetensors").is_file()
+    assert "skipped 2_scott_0_2_2" in (tmp_path / "o" / "train.log").read_text()
 
 
 def test_parts_trained_separately_combine_in_stage2(data, tmp_path, capsys):

@@ -11,9 +11,12 @@ def add_arguments(parser) -> None:
                              "predictor trains with lower")
     parser.add_argument("--init", default=None,
                         help="start from this stage-1 checkpoint (e.g. to add a part trained separately)")
-    parser.add_argument("--reset-dead", type=int, default=0, metavar="N",
+    # Measured on a 4-clip test set, small config, 300 steps: with resets every 10 steps the
+    # reconstruction MSE was 35-40% lower per part and 95-183 of 256 codes stayed in use,
+    # against 7-46 without (README, "Training").
+    parser.add_argument("--reset-dead", type=int, default=10, metavar="N",
                         help="every N steps, re-seed codes unused since the last reset from encoder outputs "
-                             "(default 0 = off)")
+                             "(default 10; 0 = off, as published MambaTalk)")
     w = parser.add_argument_group("loss weights")
     w.add_argument("--w-rot", type=float, default=1.0, help="geodesic rotation loss (default 1)")
     w.add_argument("--w-rec", type=float, default=1.0,

@@ -40,6 +40,13 @@ def load_data(args, dist, splits=("train",), keep_wave: bool = False) -> Beat2Da
     return data
 
 
+def data_notes(args, data: Beat2Dataset) -> list[str]:
+    """Lines for train.log: what was read, and every clip left out with its reason."""
+    notes = [f"data {Path(args.data).resolve()} (speakers {args.speakers}): {data.describe()}"]
+    notes += [f"skipped {clip_id}: {reason}" for clip_id, reason in data.skipped]
+    return notes
+
+
 def _load_progress(dist):
     from .loop import Progress
 

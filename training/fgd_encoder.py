@@ -24,7 +24,7 @@ from torch import nn
 
 from ..rigs.motion import Motion
 from ..rigs.rotations import axis_angle_to_matrix, matrix_to_rot6d
-from .common import load_data, log
+from .common import data_notes, load_data, log
 from .dataset import take_window, window_index
 from .loop import LoopSpec, run_loop, seed_everything, setup_distributed, teardown_distributed
 
@@ -157,7 +157,8 @@ def main(args) -> int:
             loss=lambda m, batch, gen, step, total: m(batch),
             export=lambda m, step: save_encoder(out / FILE_NAME, model, mean, std,
                                                 {"trained_steps": step, "train_data": str(Path(args.data).resolve())}),
-            config_json=json.dumps([model.config, length]),
+            notes=data_notes(args, data),
+        config_json=json.dumps([model.config, length]),
         )
         summary = run_loop(spec, args, dist)
         if dist.main:

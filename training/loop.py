@@ -330,6 +330,7 @@ class LoopSpec:
     loss: Callable[[torch.nn.Module, dict, torch.Generator, int, int], tuple[torch.Tensor, dict]]
     export: Callable[[torch.nn.Module, int], Path]  # (bare model, step) -> checkpoint written
     config_json: str  # the state must match it to be resumed
+    notes: list[str] = field(default_factory=list)  # lines for the top of train.log (data, skipped clips)
     after_step: Callable[[torch.nn.Module, dict, int], dict] | None = None  # e.g. dead-code reset
     validate: Callable[[torch.nn.Module], dict] | None = None  # -> logs, at each epoch end
     # A stage's own counters that a resumed run needs (e.g. code usage since the last reset).
@@ -373,6 +374,8 @@ def run_loop(spec: LoopSpec, args, dist: Dist) -> dict:
             f"{Precision(args.amp, dist.device).name}; {platform.processor() or platform.machine()}, "
             f"{os.cpu_count()} CPUs, torch {torch.__version__}"
         )
+        for note in spec.notes:
+            log.line(note)
         print(f"{spec.name}: {how}, {total} steps, log in {out / LOG_FILE}", file=sys.stderr)
     train_model = model
     if dist.enabled:
@@ -390,71 +393,81 @@ def run_loop(spec: LoopSpec, args, dist: Dist) -> dict:
     last_save = time.time()
     exported = None
     model.train()
-    while step < total:
-        epoch = step // steps_per_epoch
-        order = epoch_order(spec.num_items, args.seed, epoch, args.batch_size, dist)
-        for i in range(step % steps_per_epoch, len(order)):
-            if step >= total:
-                break
-            batch = spec.make_batch(order[i], epoch)
-            gen = step_generator(args.seed, step, dist.rank)
-            for group in optimizer.param_groups:
-                group["lr"] = lr_at(step, total, args.lr, args.warmup, args.schedule)
-            with precision.autocast():
-                loss, logs = spec.loss(train_model, batch, gen, step, total)
-            optimizer.zero_grad(set_to_none=True)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(
-                    f"{spec.name}: the loss became {loss.item()} at step {step}: lower --lr or check the data"
-                )
-            if precision.scaler is not None:
-                precision.scaler.scale(loss).backward()
-                precision.scaler.unscale_(optimizer)
-            else:
-                loss.backward()
-            if args.clip > 0:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
-            if precision.scaler is not None:
-                precision.scaler.step(optimizer)
-                precision.scaler.update()
-            else:
-                optimizer.step()
-            step += 1
-            steps_in_window += 1
-            if spec.after_step is not None:
-                logs.update(spec.after_step(model, batch, step))
-            logs["loss"] = float(loss.detach())
-            for k, v in logs.items():
-                window_logs.setdefault(k, []).append(float(v))
-            if step % args.log_every == 0 or step == total:
-                rec = {k: dist.mean(float(np.mean(v))) for k, v in window_logs.items()}
-                elapsed = time.time() - t_window
-                rec.update(step=step, epoch=epoch, lr=optimizer.param_groups[0]["lr"],
-                           steps_per_s=steps_in_window / max(elapsed, 1e-9))
-                if summary["first"] is None:
-                    summary["first"] = rec["loss"]
-                summary["last"] = rec["loss"]
-                log.record(rec)
-                log.line(_describe(rec))
-                window_logs, t_window, steps_in_window = {}, time.time(), 0
-            progress.update(step, f"loss {logs['loss']:.4f}")
-            if args.save_every and step % args.save_every == 0:
-                _save(spec, model, optimizer, state_path, step, dist, log)
-                last_save = time.time()
-        if step % steps_per_epoch == 0 or step >= total:
-            if spec.validate is not None and ((epoch + 1) % args.val_every == 0 or step >= total):
-                model.eval()
-                with torch.no_grad(), precision.autocast():
-                    val = spec.validate(model)
-                model.train()
-                if val:
-                    val = {k: dist.mean(v) for k, v in val.items()}
-                    log.record({"step": step, "epoch": epoch, **val})
-                    log.line(f"epoch {epoch} validation: " + ", ".join(f"{k} {v:.4f}" for k, v in val.items()))
-            # Saving costs seconds (state, checkpoint, plot): at most every --save-minutes at epoch ends.
-            if step >= total or time.time() - last_save >= 60 * args.save_minutes:
-                exported = _save(spec, model, optimizer, state_path, step, dist, log)
-                last_save = time.time()
+    try:
+        while step < total:
+            epoch = step // steps_per_epoch
+            order = epoch_order(spec.num_items, args.seed, epoch, args.batch_size, dist)
+            for i in range(step % steps_per_epoch, len(order)):
+                if step >= total:
+                    break
+                batch = spec.make_batch(order[i], epoch)
+                gen = step_generator(args.seed, step, dist.rank)
+                for group in optimizer.param_groups:
+                    group["lr"] = lr_at(step, total, args.lr, args.warmup, args.schedule)
+                with precision.autocast():
+                    loss, logs = spec.loss(train_model, batch, gen, step, total)
+                optimizer.zero_grad(set_to_none=True)
+                if not torch.isfinite(loss):
+                    from ..cli import CommandError
+
+                    raise CommandError(
+                        f"the loss became {loss.item()} at step {step}: lower --lr (or --amp off); the last "
+                        f"saved state in {state_path} is kept"
+                    )
+                if precision.scaler is not None:
+                    precision.scaler.scale(loss).backward()
+                    precision.scaler.unscale_(optimizer)
+                else:
+                    loss.backward()
+                if args.clip > 0:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
+                if precision.scaler is not None:
+                    precision.scaler.step(optimizer)
+                    precision.scaler.update()
+                else:
+                    optimizer.step()
+                step += 1
+                steps_in_window += 1
+                if spec.after_step is not None:
+                    logs.update(spec.after_step(model, batch, step))
+                logs["loss"] = float(loss.detach())
+                for k, v in logs.items():
+                    window_logs.setdefault(k, []).append(float(v))
+                if step % args.log_every == 0 or step == total:
+                    rec = {k: dist.mean(float(np.mean(v))) for k, v in window_logs.items()}
+                    elapsed = time.time() - t_window
+                    rec.update(step=step, epoch=epoch, lr=optimizer.param_groups[0]["lr"],
+                               steps_per_s=steps_in_window / max(elapsed, 1e-9))
+                    if summary["first"] is None:
+                        summary["first"] = rec["loss"]
+                    summary["last"] = rec["loss"]
+                    log.record(rec)
+                    log.line(_describe(rec))
+                    window_logs, t_window, steps_in_window = {}, time.time(), 0
+                progress.update(step, f"loss {logs['loss']:.4f}")
+                if args.save_every and step % args.save_every == 0:
+                    _save(spec, model, optimizer, state_path, step, dist, log)
+                    last_save = time.time()
+            if step % steps_per_epoch == 0 or step >= total:
+                if spec.validate is not None and ((epoch + 1) % args.val_every == 0 or step >= total):
+                    model.eval()
+                    with torch.no_grad(), precision.autocast():
+                        val = spec.validate(model)
+                    model.train()
+                    if val:
+                        val = {k: dist.mean(v) for k, v in val.items()}
+                        log.record({"step": step, "epoch": epoch, **val})
+                        log.line(f"epoch {epoch} validation: " + ", ".join(f"{k} {v:.4f}" for k, v in val.items()))
+                # Saving costs seconds (state, checkpoint, plot): at most every --save-minutes at epoch ends.
+                if step >= total or time.time() - last_save >= 60 * args.save_minutes:
+                    exported = _save(spec, model, optimizer, state_path, step, dist, log)
+                    last_save = time.time()
+    except KeyboardInterrupt:
+        # Keep what was learned: the same command resumes from here (at most one step repeats).
+        if not dist.enabled:
+            _save(spec, model, optimizer, state_path, step, dist, log, export=False)
+            log.line(f"interrupted at step {step}; run the same command to resume")
+        raise
     ran = step - start_step
     summary.update(
         steps=step, steps_run=ran, steps_per_s=ran / max(time.time() - t_start, 1e-9),
@@ -469,13 +482,15 @@ def run_loop(spec: LoopSpec, args, dist: Dist) -> dict:
     return summary
 
 
-def _save(spec: LoopSpec, model, optimizer, state_path: Path, step: int, dist: Dist, log: RunLog) -> Path | None:
+def _save(spec: LoopSpec, model, optimizer, state_path: Path, step: int, dist: Dist, log: RunLog,
+          export: bool = True) -> Path | None:
     exported = None
     if dist.main:
         extra = spec.state_tensors() if spec.state_tensors is not None else None
         save_state(state_path, model, optimizer, {"step": step, "config": spec.config_json}, extra)
-        exported = spec.export(model, step)
-        log.plot()
+        if export:
+            exported = spec.export(model, step)
+            log.plot()
     dist.barrier()
     return exported
 

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from ..rigs.skeleton import PARTS
-from .common import load_data, log, model_config, training_stats
+from .common import data_notes, load_data, log, model_config, training_stats
 from .dataset import take_window, window_index
 from .loop import LoopSpec, run_loop, seed_everything, setup_distributed, teardown_distributed
 
@@ -191,6 +191,7 @@ def _train(args, dist) -> int:
 
     spec = LoopSpec(
         name="train", model=stage, num_items=len(index), make_batch=make_batch, loss=loss, export=export,
+        notes=data_notes(args, data),
         config_json=json.dumps([config.to_json(), styles, args.window, args.latent_weight]),
         validate=validate,
     )

@@ -25,7 +25,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..rigs.skeleton import FPS, LOWER_JOINTS, PARTS
-from .common import ROT6D_CHANNELS, geodesic, load_data, log, model_config, parts_list, rot6d_to_matrix, training_stats
+from .common import (
+    ROT6D_CHANNELS, data_notes, geodesic, load_data, log, model_config, parts_list, rot6d_to_matrix, training_stats,
+)
 from .dataset import take_window, window_index
 from .loop import LoopSpec, run_loop, seed_everything, setup_distributed, teardown_distributed
 
@@ -265,6 +267,7 @@ def _train(args, dist) -> int:
     spec = LoopSpec(
         name="train-vq", model=stage, num_items=len(index), make_batch=make_batch,
         loss=lambda m, batch, gen, step, total: m(batch), export=export,
+        notes=data_notes(args, data),
         config_json=json.dumps([config.to_json(), list(parts), weights, args.window]),
         after_step=after_step,
         state_tensors=monitor.state_tensors, load_state_tensors=monitor.load_state_tensors,
