@@ -142,3 +142,19 @@ def test_foot_sliding_measures_horizontal_speed_of_grounded_feet_only():
     lifted[:, 7, 1] = np.where(np.arange(n) < 10, 0.0, 0.3)
     lifted[:, 7, 0] = np.where(np.arange(n) < 10, 0.0, t)
     assert metrics.foot_sliding(lifted) == pytest.approx(0.0)
+
+
+def test_bc_over_clips_is_weighted_by_clip_length():
+    rng = np.random.default_rng(3)
+    beats_a = np.arange(0.5, 9.6, 1.0)
+    beats_b = np.arange(0.5, 5.6, 1.0)
+    wave_a, wave_b = click_audio(10.0, beats_a, rng), click_audio(6.0, beats_b, rng)
+    pos_a, pos_b = circling_positions(10.0, beats_a), circling_positions(6.0, beats_b, shift=0.5)
+    mean_speed = metrics.joint_speed(pos_a).mean(axis=0)
+    a = metrics.beat_consistency([pos_a], [wave_a], mean_speed)
+    b = metrics.beat_consistency([pos_b], [wave_b], mean_speed)
+    both = metrics.beat_consistency([pos_a, pos_b], [wave_a, wave_b], mean_speed)
+    assert both == pytest.approx((10 * a + 6 * b) / 16)
+    # A clip shorter than the ignored 2 s + 2 s adds nothing.
+    short = metrics.beat_consistency([pos_a, pos_b[:90]], [wave_a, wave_b[:48000]], mean_speed)
+    assert short == pytest.approx(a)

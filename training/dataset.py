@@ -17,6 +17,7 @@ foot contacts. NumPy only - no torch - so the metrics and the evaluation can use
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import json
 import os
@@ -223,6 +224,7 @@ def joint_positions(motion: Motion, rest_joints: np.ndarray | None = None) -> np
     return np.asarray(positions, np.float32)
 
 
+@functools.lru_cache(maxsize=1)
 def _code_version() -> str:
     """Changes when the code that computes cached arrays changes, so stale caches are rebuilt."""
     from .. import inference, rigs

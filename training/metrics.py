@@ -183,13 +183,15 @@ def beat_consistency(
     sigma: float = 0.3,
     ignore_s: float = 2.0,
 ) -> float:
-    """BC over clips (mean of the clips that have onsets); NaN when none has."""
-    scores = []
+    """BC over clips: their mean weighted by clip length (as EMAGE accumulates it), over the clips
+    that have onsets outside the ignored ends; NaN when none has."""
+    total, weight = 0.0, 0.0
     for p, w in zip(positions, waves, strict=True):
         score = beat_consistency_clip(p, onset_times(w, sr), mean_speed, fps, sigma, ignore_s=ignore_s)
         if score is not None:
-            scores.append(score)
-    return float(np.mean(scores)) if scores else float("nan")
+            total += score * len(p)
+            weight += len(p)
+    return total / weight if weight else float("nan")
 
 
 # ----------------------------------------------------------------------------- diversity, FGD
