@@ -234,25 +234,32 @@ class RunLog:
         import matplotlib.pyplot as plt
 
         keys = sorted({k for r in self.history for k in r if k not in ("step", "epoch", "lr", "time", "steps_per_s")})
-        losses = [k for k in keys if "loss" in k]
-        others = [k for k in keys if k not in losses]
-        fig, axes = plt.subplots(1 + bool(others), 1, figsize=(9, 4 + 3 * bool(others)), squeeze=False)
-        for ax, names, title in ((axes[0, 0], losses, "losses (log scale)"), (axes[-1, 0], others, "codebook and other")):
-            if not names:
-                continue
+        groups = [("total loss", [], True), ("loss terms", [], True), ("codebook use", [], False), ("other", [], False)]
+        for k in keys:
+            if k == "loss" or k.endswith("_loss"):
+                groups[0][1].append(k)
+            elif k.endswith(("_rec", "_rot", "_vq", "_foot_skate", "_ce", "_latent")) or k in ("rec", "vel"):
+                groups[1][1].append(k)
+            elif k.endswith(("_perplexity", "_dead_codes", "_reset")):
+                groups[2][1].append(k)
+            else:
+                groups[3][1].append(k)
+        groups = [g for g in groups if g[1]]
+        fig, axes = plt.subplots(len(groups), 1, figsize=(11, 3.2 * len(groups)), squeeze=False)
+        for ax, (title, names, log_scale) in zip(axes[:, 0], groups):
             for k in names:
                 pts = [(r["step"], r[k]) for r in self.history if k in r and r[k] is not None and np.isfinite(r[k])]
                 if pts:
-                    ax.plot(*zip(*pts), label=k)
-            ax.set_title(title)
+                    ax.plot(*zip(*pts), label=k, marker="." if len(pts) < 30 else None)
+            ax.set_title(title + (" (log scale)" if log_scale else ""))
             ax.set_xlabel("step")
-            if names is losses:
+            if log_scale and all(r.get(k, 1) is None or r.get(k, 1) > 0 for r in self.history for k in names):
                 from matplotlib.ticker import LogFormatter
 
                 ax.set_yscale("log")
                 ax.yaxis.set_major_formatter(LogFormatter())
                 ax.yaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.4)))
-            ax.legend(fontsize=7)
+            ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), ncol=1 + len(names) // 12)
             ax.grid(alpha=0.3)
         fig.tight_layout()
         path = self.out / PLOT_FILE
