@@ -1,0 +1,65 @@
+"""``gestura generate``'s model options and ``gestura params``, end to end on real speech and a tiny
+model (folders, .blend output and existing files: test_cli_batch.py)."""
+import numpy as np
+import pytest
+import torch
+
+from gestura.cli import main
+from gestura.inference.config import ModelConfig
+from gestura.inference.torch_model.model import GesturaModel
+from gestura.rigs.motion_io import load_npz
+
+torch.set_num_threads(1)
+CONFIG = ModelConfig(name="tiny", code_dim=8, codebook_size=16, vq_hidden=16, gmp_hidden=8, d_model=16,
+                     speech_layers=1, global_layers=1, local_layers={"face": 1, "upper": 1, "hands": 1, "lower": 1},
+                     vq_layers={"face": 1, "upper": 1, "hands": 1, "lower": 1}, num_styles=2)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    torch.manual_seed(0)
+    return str(GesturaModel(CONFIG).save(tmp_path_factory.mktemp("ckpt") / "tiny.safetensors", styles=["a", "b"]))
+
+
+def test_generate_npz_and_bvh(tiny, speech_wav, tmp_path, capsys):
+    out = tmp_path / "take.npz"
+    assert main(["generate", str(speech_wav), "-o", str(out), "--checkpoint", tiny, "--seed", "3"]) == 0
+    motion = load_npz(out)
+    assert motion.fps == 30 and motion.num_frames > 100
+    # Same seed: same motion.
+    assert main(["generate", str(speech_wav), "-o", str(out), "--checkpoint", tiny, "--seed", "3", "--overwrite"]) == 0
+    assert np.array_equal(load_npz(out).poses, motion.poses)
+    bvh = tmp_path / "take.bvh"
+    assert main(["generate", str(speech_wav), "-o", str(bvh), "--checkpoint", tiny, "--parts", "upper,hands",
+                 "--temperature", "0", "--style", "b"]) == 0
+    assert bvh.read_text().startswith("HIERARCHY")
+
+
+def test_many_files_into_a_folder_with_progress(tiny, speech_wav, tmp_path, capsys):
+    other = tmp_path / "second.wav"
+    other.write_bytes(speech_wav.read_bytes())
+    out = tmp_path / "out"
+    assert main(["generate", str(speech_wav), str(other), "-o", str(out), "--checkpoint", tiny]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["second.npz", "speech.npz"]
+    err = capsys.readouterr().err
+    assert "1/2 speech.wav" in err and "2/2 second.wav" in err
+
+
+def test_user_errors_are_one_line(tiny, speech_wav, tmp_path, capsys):
+    cases = [
+        (["generate", str(tmp_path / "none.wav"), "-o", str(tmp_path / "x.npz"), "--checkpoint", tiny], "does not exist"),
+        (["generate", str(speech_wav), "-o", str(tmp_path / "x.npz"), "--checkpoint", str(speech_wav)], "cannot be read"),
+        (["generate", str(speech_wav), "-o", str(tmp_path / "x.npz"), "--checkpoint", tiny, "--style", "zz"], "style 'zz'"),
+        (["generate", str(speech_wav), "-o", str(tmp_path / "x.npz"), "--checkpoint", tiny, "--parts", "tail"], "tail"),
+    ]
+    for argv, message in cases:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1 and "Traceback" not in err
+    assert not (tmp_path / "x.npz").exists()
+
+
+def test_params_prints_both_configs(capsys):
+    assert main(["params"]) == 0
+    out = capsys.readouterr().out
+    assert "small: 5,114,540 parameters" in out and "mambatalk: 207,549,612 parameters" in out
