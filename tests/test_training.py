@@ -170,3 +170,18 @@ def test_training_commands_are_cheap_to_import():
     code = "import sys; from gestura import cli; cli.build_parser(); assert 'torch' not in sys.modules, 'torch imported'"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_processes_get_disjoint_equal_shards_and_the_schedule_is_a_function_of_the_step():
+    from gestura.training.loop import Dist, epoch_order, lr_at
+
+    shards = [epoch_order(50, seed=1, epoch=3, batch=4, dist=Dist(rank=r, world=2)) for r in (0, 1)]
+    assert shards[0].shape == shards[1].shape == (6, 4)  # 50 // (4 x 2) full steps each
+    assert not set(shards[0].ravel()) & set(shards[1].ravel())
+    np.testing.assert_array_equal(shards[0], epoch_order(50, seed=1, epoch=3, batch=4, dist=Dist(rank=0, world=2)))
+    assert not np.array_equal(shards[0], epoch_order(50, seed=1, epoch=4, batch=4, dist=Dist(rank=0, world=2)))
+    few = epoch_order(3, seed=0, epoch=0, batch=8, dist=Dist())  # fewer windows than a batch: cycled
+    assert few.shape == (1, 8) and set(few.ravel()) == {0, 1, 2}
+    assert lr_at(0, 100, 1e-3, warmup=10, schedule="constant") == pytest.approx(1e-4)
+    assert lr_at(50, 100, 1e-3, warmup=10, schedule="constant") == pytest.approx(1e-3)
+    assert lr_at(100, 100, 1e-3, warmup=0, schedule="cosine") == pytest.approx(1e-4)
