@@ -59,7 +59,8 @@ class Generator(nn.Module):
         return self.global_norm(g), (s_speech, s_global)
 
     # --- the autoregressive half: per-part local scans -----------------------------------------
-    def local_scan(self, context: torch.Tensor, prev_latents: torch.Tensor, parts=PARTS, state=None):
+    def local_scan(self, context: torch.Tensor, prev_latents: torch.Tensor, parts=PARTS, state=None,
+                   with_latent: bool = True):
         """context (B, T, d) already aligned to motion frames, prev_latents (B, T, 4, D) ->
         ({part: logits (B, T, K)}, {part: latent (B, T, D)}, state {part: ...})."""
         b, t = prev_latents.shape[:2]
@@ -71,12 +72,14 @@ class Generator(nn.Module):
             x, new_state[part] = self.local[part].run(x, state.get(part))
             x = self.out_norm[part](x)
             logits[part] = self.logits[part](x)
-            latents[part] = self.latent[part](x)
+            if with_latent:
+                latents[part] = self.latent[part](x)
         return logits, latents, new_state
 
     def local_step(self, context_t: torch.Tensor, prev_latents_t: torch.Tensor, parts=PARTS, state=None):
         """One frame: context_t (B, d), prev_latents_t (B, 4, D) -> ({part: logits (B, K)}, state)."""
-        logits, _, state = self.local_scan(context_t.unsqueeze(1), prev_latents_t.unsqueeze(1), parts, state)
+        logits, _, state = self.local_scan(context_t.unsqueeze(1), prev_latents_t.unsqueeze(1), parts, state,
+                                           with_latent=False)
         return {p: v[:, 0] for p, v in logits.items()}, state
 
     def previous_latents(self, latents: dict, mask: torch.Tensor | None = None) -> torch.Tensor:
