@@ -257,7 +257,10 @@ def generate(request: GenerationRequest, *, checkpoint=None, engine="auto", prog
     stream = GenerationStream(engine, checkpoint, style=request.style, seed=request.seed,
                               temperature=request.temperature, top_k=request.top_k, top_p=request.top_p,
                               parts=request.parts, start_pose=request.start_pose, on_block=on_block)
-    pieces = [m for m in (stream.push_audio(audio), stream.finish()) if m is not None]
+    # Pushed in pieces so that the stream never copies the whole recording at once.
+    piece = 30 * SAMPLE_RATE
+    pieces = [stream.push_audio(audio[i:i + piece]) for i in range(0, len(audio), piece)] + [stream.finish()]
+    pieces = [m for m in pieces if m is not None]
     motion = Motion(np.concatenate([m.poses for m in pieces]), np.concatenate([m.trans for m in pieces]),
                     np.concatenate([m.expressions for m in pieces]), FPS, pieces[0].betas)
     progress(1.0, "Done")
