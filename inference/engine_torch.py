@@ -73,6 +73,7 @@ class TorchEngine(Engine):
         self.device = "cuda" if device in ("auto", "cuda") and torch.cuda.is_available() else "cpu"
         self.model = None
         self._loaded = None
+        self._fused_cache = {}
 
     def prepare(self, checkpoint) -> None:
         from .torch_model.model import GesturaModel
@@ -165,12 +166,25 @@ class TorchEngine(Engine):
                 rows.append(self.model.vq[part].codebook.weight[int(code)])
         return torch.stack(rows)[None]  # (1, 4, D)
 
+    def _fused(self, parts):
+        from .torch_model.fused_step import FusedLocalStep
+
+        key = (id(self.model), self.device, parts)
+        if self._fused_cache.get("key") != key:
+            with torch.inference_mode():
+                self._fused_cache = {"key": key, "step": FusedLocalStep(self.model.generator, parts)}
+        return self._fused_cache["step"]
+
     def step(self, stream: _Stream, context, prev_codes: dict) -> dict:
+        if not stream.parts:
+            return {}
+
         def run():
-            ctx = self._tensor(context)[None]
-            logits, stream.local_state = self.model.generator.local_step(
-                ctx, self._previous_latents(prev_codes), stream.parts, stream.local_state)
-            return {p: v[0].float().cpu().numpy() for p, v in logits.items()}
+            fused = self._fused(stream.parts)
+            state = stream.local_state if stream.local_state is not None else fused.initial_state(self.device)
+            logits, stream.local_state = fused.step(self._tensor(context), self._previous_latents(prev_codes)[0], state)
+            logits = logits.float().cpu().numpy()
+            return {p: logits[i] for i, p in enumerate(stream.parts)}
 
         return self._run(stream, run)
 

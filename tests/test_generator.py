@@ -128,3 +128,22 @@ def test_losses_have_per_part_terms():
     assert set(losses) == {"loss"} | {f"{p}_{k}" for p in PARTS for k in ("ce", "latent")}
     losses["loss"].backward()
     assert model.generator.audio_in.weight.grad.abs().sum() > 0
+
+
+def test_fused_step_of_the_engine_equals_local_step():
+    from gestura.inference.torch_model.fused_step import FusedLocalStep
+
+    config = CONFIG.with_(local_layers={"face": 3, "upper": 1, "hands": 2, "lower": 1})
+    torch.manual_seed(2)
+    gen = GesturaModel(config).generator.double().eval()
+    for parts in (PARTS, ("upper", "hands"), ("face",)):
+        fused = FusedLocalStep(gen, parts)
+        state_f, state_g = fused.initial_state("cpu"), None
+        with torch.no_grad():
+            for _ in range(6):
+                context = torch.randn(config.d_model, dtype=torch.float64)
+                prev = torch.randn(len(PARTS), config.code_dim, dtype=torch.float64)
+                logits, state_f = fused.step(context, prev, state_f)
+                expected, state_g = gen.local_step(context[None], prev[None], parts, state_g)
+                for i, p in enumerate(parts):
+                    assert torch.allclose(logits[i], expected[p][0], atol=1e-10), p
