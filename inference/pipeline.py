@@ -108,8 +108,13 @@ class GenerationStream:
         self._total = None  # motion frames, known at finish()
         self._prev = {p: None for p in PARTS}
         self._finished = False
-        engine.prepare(checkpoint)
-        self._state = engine.start(style_index, self.parts)
+        from .engines import EngineError
+
+        try:
+            engine.prepare(checkpoint)
+            self._state = engine.start(style_index, self.parts)
+        except EngineError as error:
+            raise GenerationError(str(error)) from None
         self._base_pose, self._seed_codes, self._prev_trans = self._start_pose(start_pose)
 
     # --- start pose -------------------------------------------------------------------------

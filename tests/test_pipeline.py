@@ -164,6 +164,12 @@ def test_bad_requests_fail_clearly(checkpoint, speech):
         resolve_engine("torch", "metal")
 
 
+def test_stage_one_checkpoint_cannot_generate(tmp_path, speech):
+    path = GesturaModel(CONFIG, with_generator=False).save(tmp_path / "vq.safetensors", styles=["calm", "lively"])
+    with pytest.raises(GenerationError, match="has no generator"):
+        generate(GenerationRequest(audio=speech[:16000]), checkpoint=path, engine="torch")
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the fallback on a machine without CUDA")
 def test_cuda_request_without_cuda_falls_back_to_cpu_with_a_warning(checkpoint, speech):
     with pytest.warns(UserWarning, match="CUDA"):
