@@ -9,7 +9,7 @@ class GESTURA_AP_preferences(bpy.types.AddonPreferences):
     engine: EnumProperty(
         name="Engine",
         items=(
-            ("AUTO", "Auto", "PyTorch when it can be imported here, else NumPy"),
+            ("AUTO", "Auto", "The external Python when one is set and has PyTorch, else PyTorch if Blender can import it, else NumPy"),
             ("NUMPY", "NumPy", "Runs in any Blender with nothing installed"),
             ("TORCH", "PyTorch", "PyTorch inside Blender's Python (must be installed there)"),
             ("EXTERNAL", "External Python", "PyTorch in a separate Python interpreter (CUDA without touching Blender)"),

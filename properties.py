@@ -4,13 +4,17 @@ from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, Po
 
 ENGINE_OVERRIDE_ITEMS = (
     ("PREFERENCES", "From Preferences", "Use the engine chosen in the add-on preferences"),
-    ("AUTO", "Auto", "PyTorch when it can be imported here, else NumPy"),
+    ("AUTO", "Auto", "The external Python when one is set and has PyTorch, else PyTorch if Blender can import it, else NumPy"),
     ("NUMPY", "NumPy", "Runs in any Blender with nothing installed"),
     ("TORCH", "PyTorch", "PyTorch inside Blender's Python (must be installed there)"),
     ("EXTERNAL", "External Python", "PyTorch in the external Python set in the preferences"),
 )
 
 
+# No methods or property callbacks on these PropertyGroups (helpers are module functions): Blender
+# 4.2 keeps a reference to a PropertyGroup class even after unregister_class, so a function on one
+# keeps its module's globals, and through them the ``bpy`` module, alive past Python's shutdown.
+# Blender's own exit runs when ``bpy`` is freed; without it the 4.2 wheel segfaults at process exit.
 class GesturaSettings(bpy.types.PropertyGroup):
     audio_source: EnumProperty(
         name="Audio",
@@ -48,9 +52,12 @@ class GesturaSettings(bpy.types.PropertyGroup):
         description="Always build a new SMPL-X armature instead of animating the selected one",
     )
 
-    def parts(self) -> tuple:
-        flags = (("face", self.use_face), ("upper", self.use_upper), ("hands", self.use_hands), ("lower", self.use_lower))
-        return tuple(name for name, on in flags if on)
+
+def enabled_parts(settings: GesturaSettings) -> tuple:
+    """Names of the body parts switched on in ``settings``, in PARTS order."""
+    flags = (("face", settings.use_face), ("upper", settings.use_upper), ("hands", settings.use_hands),
+             ("lower", settings.use_lower))
+    return tuple(name for name, on in flags if on)
 
 
 class GesturaStatus(bpy.types.PropertyGroup):

@@ -25,7 +25,7 @@ from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, St
 from .. import preferences
 from ..generation_job import GenerationJob
 from ..jobs import JobError, action_name
-from ..properties import ENGINE_OVERRIDE_ITEMS
+from ..properties import ENGINE_OVERRIDE_ITEMS, enabled_parts
 from ..rigs.skeleton import PARTS
 from . import checkpoint_cache, generate_scene
 
@@ -120,7 +120,7 @@ def plan_generation(context, overrides: dict | None = None) -> Plan:
             raise JobError("No audio is chosen: pick a speech recording in the Gestura panel, or a sound strip")
         audio_path = _audio_file(settings.audio_path)
 
-    parts = overrides.get("parts", settings.parts())
+    parts = overrides.get("parts", enabled_parts(settings))
     parts = tuple(part for part in PARTS if part in set(parts))
     if not parts:
         raise JobError("All body parts are switched off: switch on at least one of face, upper body, hands, lower body")
@@ -185,11 +185,10 @@ def run_generation(plan: Plan, progress=None, cancel=None):
 
 
 def _engine_argument(plan: Plan):
-    if plan.engine == "external":
-        from ..inference.engines import resolve_engine
+    from ..inference.engines import resolve_engine
 
-        return resolve_engine("external", plan.device, python=plan.external_python)
-    return plan.engine
+    # "auto" inside Blender prefers a healthy external Python, so it needs the path as well.
+    return resolve_engine(plan.engine, plan.device, python=plan.external_python or None)
 
 
 def start_job(plan: Plan) -> GenerationJob:
