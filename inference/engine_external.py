@@ -76,15 +76,20 @@ def external_healthy(python: str) -> bool:
     try:
         mtime = os.stat(path).st_mtime
     except OSError:
+        warnings.warn(f"External Python '{path}' does not exist. The auto engine runs in this Python instead",
+                      RuntimeWarning, stacklevel=2)
         return False
     cached = _HEALTH.get(path)
     now = time.monotonic()
     if cached and cached[0] == mtime and (cached[1] or now - cached[2] < _UNHEALTHY_RECHECK_S):
         return cached[1]
     try:
-        healthy = bool(probe_interpreter(path).torch)
-    except ProbeError:
-        healthy = False
+        report = probe_interpreter(path)
+        healthy, reason = bool(report.torch), report.summary()
+    except ProbeError as error:
+        healthy, reason = False, str(error)
+    if not healthy:
+        warnings.warn(f"{reason}. The auto engine runs in this Python instead", RuntimeWarning, stacklevel=2)
     _HEALTH[path] = (mtime, healthy, now)
     return healthy
 
@@ -122,6 +127,7 @@ class ExternalWorker:
     warnings_seen: list = field(default_factory=list)
     last_pid: int | None = None  # the latest worker's process id, for diagnostics
     worker_package: str | None = None  # where the latest worker imported gestura from
+    last_folder: str | None = None  # the latest run's temporary folder (removed when it ends)
 
     def describe(self) -> str:
         return f"external Python {self.python}"
@@ -185,8 +191,8 @@ class ExternalWorker:
             "style": request.style,
             "seed": int(request.seed),
             "temperature": float(request.temperature),
-            "top_k": request.top_k,
-            "top_p": request.top_p,
+            "top_k": int(request.top_k) if request.top_k is not None else None,
+            "top_p": float(request.top_p) if request.top_p is not None else None,
             "parts": list(request.parts) if request.parts is not None else None,
             "start_pose": start_pose,
             "device": request.device,
@@ -197,6 +203,7 @@ class ExternalWorker:
         python = self._check_python()
         progress = progress or (lambda fraction, message: None)
         folder = Path(tempfile.mkdtemp(prefix="gestura-worker-"))
+        self.last_folder = str(folder)
         process = None
         try:
             progress(0.0, "Preparing audio for the external Python")
@@ -215,7 +222,14 @@ class ExternalWorker:
                 raise ExternalWorkerError(f"External Python '{python}' could not be started: "
                                           f"{error.strerror or error}") from None
             self.last_pid = process.pid
-            result = self._converse(process, python, message, progress, cancel)
+            try:
+                result = self._converse(process, python, message, progress, cancel)
+            except ExternalWorkerError as error:
+                if error.details:
+                    # Blender's system console is where a traceback can be read in full.
+                    print(f"Gestura: output of the external Python worker ({python}):\n{error.details}",
+                          file=sys.stderr)
+                raise
             return _load_result(result)
         finally:
             if process is not None:

@@ -145,6 +145,7 @@ def serve(channel: _Channel, stdin) -> int:
     from . import pipeline
     from .audio import AudioError
     from .checkpoint import CheckpointError
+    from .engines import EngineError
 
     try:
         audio, start_pose = _load_inputs(request)
@@ -170,7 +171,7 @@ def serve(channel: _Channel, stdin) -> int:
     except pipeline.Cancelled:
         channel.send("cancelled")
         return EXIT_CANCELLED
-    except (pipeline.GenerationError, AudioError, CheckpointError, ValueError, OSError) as error:
+    except (pipeline.GenerationError, AudioError, CheckpointError, EngineError, ValueError, OSError) as error:
         channel.send("error", kind="generation", message=str(error))
         return EXIT_ERROR
     except Exception as error:  # a bug or a torch failure: report it, with the traceback on stderr

@@ -1,0 +1,231 @@
+"""Engine speed: seconds of audio generated per second of wall time, and peak memory.
+
+    .venv/bin/python bench/bench_engines.py                      # 10, 60, 600 s; numpy, torch CPU, CUDA
+    .venv/bin/python bench/bench_engines.py --seconds 10 60 --engines numpy
+
+Each (engine, clip length) runs in a fresh child process, so its peak resident memory is its
+own: the peak during generation, and in brackets its rise over the resident size after loading
+the model and the audio (what generation itself needs). Timed: ``pipeline.generate`` on an already decoded 16 kHz array
+with a loaded checkpoint (features, the network, sampling, decoding to motion), temperature 0.8.
+Cost per audio second that stays flat from 10 s to 600 s means linear growth; on a shared machine
+the process's CPU time per audio second is the steadier measure of that than wall time.
+
+The checkpoint is the bundled model when it exists, otherwise a randomly initialised one of the
+same config ("small"): speed does not depend on the weights' values. The audio is espeak-ng
+speech repeated to length (noise when espeak-ng is missing): cost does not depend on content.
+It also prints how closely the numpy and torch engines agree on the 10 s clip.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+ENGINES = ("numpy", "torch-cpu", "torch-cuda")
+
+
+def machine() -> str:
+    info = [f"{platform.processor() or platform.machine()}", f"{os.cpu_count()} CPUs",
+            f"Python {platform.python_version()}", f"numpy {np.__version__}", platform.platform()]
+    try:
+        import torch
+
+        device = f"CUDA {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else "no CUDA"
+        info.append(f"torch {torch.__version__} ({device})")
+    except ImportError:
+        info.append("no torch")
+    return ", ".join(info)
+
+
+def _status_mb(field: str) -> float | None:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return None
+
+
+def rss_mb() -> float:
+    return _status_mb("VmRSS") or 0.0
+
+
+def reset_peak() -> None:
+    """Linux: restart the peak-RSS counter (VmHWM), so it covers generation only."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+
+
+def peak_rss_mb() -> float:
+    # VmHWM belongs to this process image; ru_maxrss would also count the parent before exec.
+    peak = _status_mb("VmHWM")
+    return peak if peak is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def speech(seconds: float, folder: Path) -> np.ndarray:
+    from gestura.inference.audio import load_audio
+
+    exe = shutil.which("espeak-ng")
+    if exe:
+        wav = folder / "speech.wav"
+        text = ("Today I want to show you how the hands move when we talk. Look at this, it matters a lot, "
+                "and when I say it loudly, the whole body follows the rhythm of the words.")
+        subprocess.run([exe, "-s", "160", "-w", str(wav), text], check=True)
+        piece = load_audio(wav)
+    else:
+        piece = (0.1 * np.random.default_rng(0).standard_normal(16000 * 10)).astype(np.float32)
+    reps = int(np.ceil(seconds * 16000 / len(piece)))
+    return np.tile(piece, reps)[: int(seconds * 16000)]
+
+
+def ensure_checkpoint(folder: Path) -> str:
+    from gestura.inference.checkpoint import default_checkpoint_path
+
+    bundled = default_checkpoint_path()
+    if bundled.is_file():
+        return str(bundled)
+    sys.path.insert(0, str(REPO / "tests"))
+    from random_checkpoint import write_random_checkpoint
+
+    from gestura.inference.config import CONFIGS
+
+    return str(write_random_checkpoint(folder / "small-random.safetensors", CONFIGS["small"],
+                                       styles=[f"style{i}" for i in range(CONFIGS["small"].num_styles)]))
+
+
+def child(engine_name: str, seconds: float, checkpoint_path: str, audio_path: str, threads: int) -> dict:
+    """One measurement, in this (fresh) process."""
+    from gestura.inference import pipeline
+    from gestura.inference.checkpoint import load_checkpoint
+
+    audio = np.load(audio_path, allow_pickle=False)[: int(seconds * 16000)]
+    checkpoint = load_checkpoint(checkpoint_path)
+    cuda_peak = None
+    if engine_name == "numpy":
+        from gestura.inference.engine_numpy import NumpyEngine
+
+        engine = NumpyEngine()
+    else:
+        import torch
+
+        torch.set_num_threads(threads)
+        from gestura.inference.engine_torch import TorchEngine
+
+        engine = TorchEngine("cuda" if engine_name == "torch-cuda" else "cpu")
+    request = pipeline.GenerationRequest(audio=audio, seed=1, temperature=0.8)
+    engine.prepare(checkpoint)
+    before = rss_mb()
+    reset_peak()
+    if engine_name == "torch-cuda":
+        torch.cuda.reset_peak_memory_stats()
+    start, cpu_start = time.perf_counter(), time.process_time()
+    motion = pipeline.generate(request, checkpoint=checkpoint, engine=engine)
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+    if engine_name == "torch-cuda":
+        torch.cuda.synchronize()
+        cuda_peak = torch.cuda.max_memory_allocated() / 2**20
+    return {"engine": engine_name, "seconds": seconds, "frames": motion.num_frames, "wall": elapsed, "cpu": cpu,
+            "rss_peak_mb": peak_rss_mb(), "rss_before_mb": before, "cuda_peak_mb": cuda_peak}
+
+
+def agreement(checkpoint_path: str, audio: np.ndarray) -> dict:
+    """numpy vs torch (CPU) at temperature 0 on the same clip."""
+    import torch
+
+    torch.set_num_threads(1)
+    from gestura.inference import pipeline
+    from gestura.inference.checkpoint import load_checkpoint
+    from gestura.inference.engine_numpy import NumpyEngine
+    from gestura.inference.engine_torch import TorchEngine
+    from gestura.rigs.rotations import axis_angle_to_matrix
+
+    checkpoint = load_checkpoint(checkpoint_path)
+    request = pipeline.GenerationRequest(audio=audio, temperature=0.0)
+    a, b = (pipeline.generate(request, checkpoint=checkpoint, engine=e) for e in (TorchEngine("cpu"), NumpyEngine()))
+    ra, rb = axis_angle_to_matrix(a.poses.astype(np.float64)), axis_angle_to_matrix(b.poses.astype(np.float64))
+    angle = np.arccos(np.clip((np.einsum("...ij,...ij->...", ra, rb) - 1) / 2, -1, 1))
+    return {"frames": a.num_frames, "max_angle_rad": float(angle.max()),
+            "max_trans_m": float(np.abs(a.trans - b.trans).max()),
+            "max_expression": float(np.abs(a.expressions - b.expressions).max())}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, nargs="+", default=[10, 60, 600])
+    parser.add_argument("--engines", nargs="+", choices=ENGINES, default=list(ENGINES))
+    parser.add_argument("--threads", type=int, default=1, help="torch and BLAS threads (default 1)")
+    parser.add_argument("--checkpoint", help="checkpoint to time (default: the bundled model, or a random 'small')")
+    parser.add_argument("--_child", nargs=4, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args._child:
+        engine_name, seconds, checkpoint, audio = args._child
+        print("RESULT " + json.dumps(child(engine_name, float(seconds), checkpoint, audio, args.threads)))
+        return 0
+
+    print(f"machine: {machine()}")
+    engines = list(args.engines)
+    try:
+        import torch
+
+        if not torch.cuda.is_available() and "torch-cuda" in engines:
+            engines.remove("torch-cuda")
+            print("torch-cuda: skipped (no CUDA device)")
+    except ImportError:
+        engines = [e for e in engines if e == "numpy"]
+        print("torch: skipped (not installed)")
+    with tempfile.TemporaryDirectory(prefix="gestura-bench-") as tmp:
+        folder = Path(tmp)
+        checkpoint = args.checkpoint or ensure_checkpoint(folder)
+        audio = speech(max(args.seconds), folder)
+        audio_path = folder / "audio.npy"
+        np.save(audio_path, audio, allow_pickle=False)
+        print(f"checkpoint: {checkpoint}")
+        # BLAS and OpenMP pools read these at start-up: the same thread budget for every engine.
+        child_env = dict(os.environ, OPENBLAS_NUM_THREADS=str(args.threads), OMP_NUM_THREADS=str(args.threads),
+                         MKL_NUM_THREADS=str(args.threads))
+        print(f"threads per engine (torch, BLAS): {args.threads}")
+        print(f"{'engine':<11} {'audio s':>8} {'frames':>7} {'wall s':>8} {'audio s/s':>10} {'ms/audio s':>11} "
+              f"{'CPU ms/audio s':>15} {'peak RSS MB':>16} {'CUDA MB':>8}")
+        for engine_name in engines:
+            for seconds in args.seconds:
+                done = subprocess.run(
+                    [sys.executable, __file__, "--threads", str(args.threads), "--_child", engine_name,
+                     str(seconds), checkpoint, str(audio_path)],
+                    capture_output=True, text=True, env=child_env)
+                lines = [x for x in done.stdout.splitlines() if x.startswith("RESULT ")]
+                if done.returncode != 0 or not lines:
+                    print(f"{engine_name:<11} {seconds:>8.0f} failed: {(done.stderr.strip().splitlines() or ['?'])[-1]}")
+                    continue
+                r = json.loads(lines[-1][7:])
+                rate = r["seconds"] / r["wall"]
+                rss = f"{r['rss_peak_mb']:.0f} (+{r['rss_peak_mb'] - r['rss_before_mb']:.0f})"
+                cuda = f"{r['cuda_peak_mb']:.0f}" if r["cuda_peak_mb"] is not None else "-"
+                print(f"{engine_name:<11} {r['seconds']:>8.0f} {r['frames']:>7} {r['wall']:>8.2f} {rate:>10.2f} "
+                      f"{1000 * r['wall'] / r['seconds']:>11.1f} {1000 * r['cpu'] / r['seconds']:>15.1f} {rss:>16} "
+                      f"{cuda:>8}", flush=True)
+        if "torch-cpu" in engines and "numpy" in engines:
+            a = agreement(checkpoint, audio[: 16000 * 10])
+            print(f"numpy vs torch, 10 s at temperature 0 ({a['frames']} frames): max joint angle "
+                  f"{a['max_angle_rad']:.2e} rad, max translation {a['max_trans_m']:.2e} m, "
+                  f"max expression {a['max_expression']:.2e}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
