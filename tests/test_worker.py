@@ -215,3 +215,16 @@ def test_a_request_error_in_the_worker_comes_back_as_its_message(ext, venv_pytho
     request = pipeline.GenerationRequest(audio=noise(1.0), style="nobody")
     with pytest.raises(external.ExternalWorkerError, match="style 'nobody' is not in this model: choose one of alice, bob"):
         pipeline.generate(request, checkpoint=tiny_checkpoint, engine=external.ExternalWorker(venv_python))
+
+
+def test_cuda_request_without_cuda_runs_on_the_cpu_and_the_warning_reaches_blender(ext, venv_python, tiny_checkpoint):
+    external = ext("inference.engine_external")
+    pipeline = ext("inference.pipeline")
+    report = ext("inference.probe").probe_interpreter(venv_python)
+    if report.cuda:
+        pytest.skip("this venv's PyTorch has CUDA: the CPU fallback is not exercised")
+    worker = external.ExternalWorker(venv_python)
+    request = pipeline.GenerationRequest(audio=noise(2.0), device="cuda")
+    with pytest.warns(RuntimeWarning, match="External worker: .*CUDA was requested .* generating on the CPU"):
+        motion = pipeline.generate(request, checkpoint=tiny_checkpoint, engine=worker)
+    assert motion.num_frames == 60
