@@ -206,3 +206,14 @@ print("RESULT", engine.name, motion.num_frames, "torch" in sys.modules and sys.m
     assert done.returncode == 0, done.stderr[-3000:]
     result = [line for line in done.stdout.splitlines() if line.startswith("RESULT")][-1].split()
     assert result[1] == "numpy" and int(result[2]) > 100 and result[3] == "False"
+
+
+def test_bundled_model_agrees_between_engines(speech_wav):
+    from gestura.inference.checkpoint import default_checkpoint_path
+
+    if not default_checkpoint_path().is_file():
+        pytest.skip(f"no bundled model at {default_checkpoint_path()} yet")
+    checkpoint = load_checkpoint(None)
+    request = pipeline.GenerationRequest(audio=str(speech_wav), temperature=0.0)
+    motions = [pipeline.generate(request, checkpoint=checkpoint, engine=e) for e in (TorchEngine("cpu"), NumpyEngine())]
+    assert_motions_agree(*motions)
