@@ -175,6 +175,9 @@ def apply_motion(context, motion, *, target_name: str | None, audio_path: str, s
     before_ids = _id_snapshot()
     before_assign = _assignments()
     before_range = (scene.frame_start, scene.frame_end, scene.frame_current)
+    view_layer = context.view_layer
+    # The view layer can list None for an object removed since its last update.
+    before_selection = ([o for o in view_layer.objects if o is not None and o.select_get()], view_layer.objects.active)
     strip = None
     strip_added = False
     try:
@@ -204,7 +207,20 @@ def apply_motion(context, motion, *, target_name: str | None, audio_path: str, s
         return Applied(obj, action, strip, strip_added, start_frame, frame_end, warnings)
     except BaseException:
         _roll_back(scene, before_ids, before_assign, before_range, strip if strip_added else None)
+        _restore_selection(view_layer, *before_selection)
         raise
+
+
+def _restore_selection(view_layer, selected, active) -> None:
+    try:
+        for obj in view_layer.objects:
+            if obj is not None:
+                obj.select_set(False)
+        for obj in selected:
+            obj.select_set(True)
+        view_layer.objects.active = active
+    except ReferenceError:
+        pass
 
 
 def _roll_back(scene, before_ids, before_assign, before_range, strip) -> None:

@@ -84,6 +84,8 @@ def scene_state(bpy) -> dict:
         "meshes": sorted(m.name for m in bpy.data.meshes),
         "strips": strips,
         "range": (scene.frame_start, scene.frame_end),
+        "selected": sorted(o.name for o in bpy.context.view_layer.objects if o is not None and o.select_get()),
+        "active": getattr(bpy.context.view_layer.objects.active, "name", None),
     }
 
 
@@ -308,3 +310,27 @@ def test_speech_from_a_sound_strip_starts_where_the_strip_starts(bpy, gestura, s
     action = bpy.context.active_object.animation_data.action
     assert action.frame_range[0] == 40 and scene.frame_start == 40
     assert [s.name for s in sound_strips(scene)] == ["Dialogue"]
+
+
+def test_a_failure_while_writing_removes_everything_it_added(bpy, gestura, speech_wav):
+    generate = _submodule(gestura, "operators.generate")
+    scene_module = _submodule(gestura, "operators.generate_scene")
+    jobs = _submodule(gestura, "jobs")
+    assert bpy.ops.gestura.generate(audio_path=str(speech_wav), seed=1) == {"FINISHED"}
+    armature = bpy.context.active_object
+    first = armature.animation_data.action
+    plan = generate.plan_generation(bpy.context, {"audio_path": str(speech_wav), "seed": 2})
+    motion = generate.run_generation(plan)
+    before = scene_state(bpy)
+    # An unknown part is only found once the new armature exists and keyframing starts.
+    with pytest.raises(jobs.JobError):
+        scene_module.apply_motion(bpy.context, motion, target_name=None, audio_path=plan.audio_path,
+                                  start_frame=9, action_name="broken", parts=("upper", "tail"))
+    assert scene_state(bpy) == before
+    # The armature generated on keeps its action; a target deleted meanwhile is reported.
+    assert armature.animation_data.action == first
+    bpy.data.objects.remove(armature)
+    before = scene_state(bpy)
+    with pytest.raises(scene_module.SceneError, match="was deleted while generating"):
+        generate.apply_generation(bpy.context, plan, motion)
+    assert scene_state(bpy) == before
