@@ -323,7 +323,8 @@ class GESTURA_OT_generate(bpy.types.Operator):
             _watch_cancelled(self._job)
             self.report({"INFO"}, "Generation cancelled: the scene is unchanged")
             return {"CANCELLED"}
-        if event.type != "TIMER" or event.timer is not self._timer:
+        # Events carry no timer handle: any TIMER event is a moment to look at the job.
+        if event.type != "TIMER":
             return {"PASS_THROUGH"}
         state = self._job.state()
         if not state.finished:
@@ -339,6 +340,12 @@ class GESTURA_OT_generate(bpy.types.Operator):
         self._report_done(self._plan, applied, motion, state.elapsed)
         # FINISHED from a modal operator with the UNDO flag pushes the single undo step.
         return {"FINISHED"}
+
+    def cancel(self, context):
+        # Blender ends the operator itself (a file is loaded, the window closes): stop the thread.
+        if self._job is not None:
+            self._job.cancel()
+        self._end(context)
 
     def _end(self, context) -> None:
         wm = context.window_manager
