@@ -189,9 +189,10 @@ def _exit(code: int) -> None:
     import bpy
 
     if not bpy.app.binary_path and bpy.app.version < (4, 3, 0):
-        # bpy as a pip module, not the Blender program: the 4.2 wheel crashes in interpreter
-        # teardown once any add-on property has a Python callback. Everything is saved by now, so
-        # leave without the teardown to report the real status.
+        # bpy as a pip module, not the Blender program: the 4.2 wheel segfaults at process exit
+        # when an add-on's PropertyGroup class has functions (methods, callbacks; Blender's own
+        # Rigify does): 4.2 never frees the class, so its module keeps bpy alive past Python's
+        # shutdown. Everything is saved by now; leave without the teardown to report the status.
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)

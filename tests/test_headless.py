@@ -61,10 +61,10 @@ def test_python_expr_generates_into_the_opened_scene_and_saves(bpy, extension, c
     if bpy.app.version >= (4, 3, 0):
         startup, ending = "bpy.ops.wm.read_userpref()", ""
     else:
-        # The bpy 4.2 wheel crashes in read_userpref (with or without add-ons) and in interpreter
-        # teardown once any add-on property has a Python callback. So the start-up step is done
-        # by hand (enable the installed extension, apply the saved checkpoint preference), and the
-        # command ends the way the Blender program would, after everything is saved.
+        # The bpy 4.2 wheel segfaults in read_userpref (even with no add-on installed), so the
+        # start-up step is done by hand: enable the installed extension and apply the saved
+        # checkpoint preference. The command ends the way the Blender program would, after
+        # everything is saved (see blender_batch._exit for the 4.2 wheel's exit crash).
         startup = (f"import addon_utils; addon_utils.enable({extension.__name__!r}, default_set=True); "
                    f"bpy.context.preferences.addons[{extension.__name__!r}].preferences.checkpoint = "
                    f"{str(checkpoint_path)!r}")
