@@ -47,13 +47,18 @@ class GesturaRetargetSettings(bpy.types.PropertyGroup):
     pairs: CollectionProperty(type=GesturaBonePair)
     active_pair: IntProperty(name="Active Pair")
 
-    @classmethod
-    def register(cls):
-        bpy.types.Object.gestura_retarget = PointerProperty(type=cls)
 
-    @classmethod
-    def unregister(cls):
-        del bpy.types.Object.gestura_retarget
+# Module functions, not classmethods: Blender 4.2 keeps a reference to a PropertyGroup class even
+# after unregister_class, so a function on the class would keep this module's globals, and through
+# them the bpy module, alive past Python's shutdown; Blender's exit (run when bpy is freed) then never
+# happens and the 4.2 wheel segfaults at process exit. The poll above is safe only because
+# ``from __future__ import annotations`` leaves the class's annotations as strings.
+def register_properties():
+    bpy.types.Object.gestura_retarget = PointerProperty(type=GesturaRetargetSettings)
+
+
+def unregister_properties():
+    del bpy.types.Object.gestura_retarget
 
 
 def list_bone_map(target) -> BoneMap:
