@@ -60,6 +60,8 @@ class Plan:
     checkpoint: object
     target_name: str | None
     action_name: str
+    strip_name: str | None = None  # the speech came from this sound strip (it is already in place)
+    temporary_audio: bool = False  # audio_path is a copy of packed sound, removed after generating
 
 
 # Errors whose message is written for the user (the rest are bugs). Imported late: the model code
@@ -107,11 +109,11 @@ def plan_generation(context, overrides: dict | None = None) -> Plan:
 
     # Audio: an explicit file or strip argument wins, then the panel's choice.
     start_frame = int(pick("start_frame", settings.start_frame))
+    strip = None
     if overrides.get("audio_path"):
         audio_path = _audio_file(overrides["audio_path"])
     elif overrides.get("sound_strip") or ("audio_path" not in overrides and settings.audio_source == "STRIP"):
         strip = generate_scene.find_sound_strip(scene, overrides.get("sound_strip") or settings.sound_strip)
-        audio_path = generate_scene.strip_audio_file(strip)
         if "start_frame" not in overrides:
             # The motion must line up with where the strip's sound begins.
             start_frame = int(round(strip.frame_start))
@@ -147,12 +149,19 @@ def plan_generation(context, overrides: dict | None = None) -> Plan:
     from ..rigs.blender import missing_smplx_bones
 
     target = generate_scene.resolve_target(context, missing_smplx_bones, bool(pick("new_armature", settings.new_armature)))
-    label = os.path.basename(audio_path)
+    temporary = False
+    if strip is not None:
+        # Last, so that a plan failing on another setting leaves no copy of packed sound behind.
+        audio_path, temporary = generate_scene.strip_audio_file(strip)
+        named_after = bpy.path.basename(strip.sound.filepath) or strip.name
+    else:
+        named_after = audio_path
     return Plan(
-        scene_name=scene.name, audio_path=audio_path, audio_label=label, style=style, seed=seed,
-        temperature=temperature, parts=parts, start_frame=start_frame, engine=engine.lower(),
+        scene_name=scene.name, audio_path=audio_path, audio_label=os.path.basename(named_after), style=style,
+        seed=seed, temperature=temperature, parts=parts, start_frame=start_frame, engine=engine.lower(),
         device=device.lower(), external_python=external_python, checkpoint=checkpoint,
-        target_name=target.name if target is not None else None, action_name=action_name(audio_path, seed),
+        target_name=target.name if target is not None else None, action_name=action_name(named_after, seed),
+        strip_name=strip.name if strip is not None else None, temporary_audio=temporary,
     )
 
 
@@ -180,8 +189,15 @@ def run_generation(plan: Plan, progress=None, cancel=None):
         audio=plan.audio_path, style=plan.style, seed=plan.seed, temperature=plan.temperature,
         parts=plan.parts, device=plan.device,
     )
-    return pipeline.generate(request, checkpoint=plan.checkpoint, engine=_engine_argument(plan),
-                             progress=progress, cancel=cancel)
+    try:
+        return pipeline.generate(request, checkpoint=plan.checkpoint, engine=_engine_argument(plan),
+                                 progress=progress, cancel=cancel)
+    finally:
+        if plan.temporary_audio:
+            try:
+                os.remove(plan.audio_path)
+            except OSError:
+                pass
 
 
 def _engine_argument(plan: Plan):
@@ -211,6 +227,7 @@ def apply_generation(context, plan: Plan, motion) -> generate_scene.Applied:
     return generate_scene.apply_motion(
         context, motion, target_name=plan.target_name, audio_path=plan.audio_path,
         start_frame=plan.start_frame, action_name=plan.action_name, parts=plan.parts,
+        add_strip=plan.strip_name is None,
     )
 
 
@@ -264,7 +281,10 @@ class GESTURA_OT_generate(bpy.types.Operator):
 
     def _remember(self, plan: Plan) -> None:
         # The redo panel then shows what was actually used, and "Adjust Last Operation" repeats it.
-        self.audio_path = plan.audio_path
+        if plan.strip_name is not None:
+            self.sound_strip = plan.strip_name
+        else:
+            self.audio_path = plan.audio_path
         self.seed = plan.seed
         self.temperature = plan.temperature
         self.parts = set(plan.parts)

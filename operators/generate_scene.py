@@ -51,19 +51,20 @@ def find_sound_strip(scene, name: str):
     return strip
 
 
-def strip_audio_file(strip) -> str:
-    """A file holding the strip's sound: its own file, or a temporary copy of packed audio."""
+def strip_audio_file(strip) -> tuple[str, bool]:
+    """``(file holding the strip's sound, is a temporary copy)``: its own file, or a copy of
+    packed audio that the caller removes."""
     sound = strip.sound
     if sound.packed_file is not None:
         suffix = os.path.splitext(sound.filepath)[1] or ".wav"
         handle, path = tempfile.mkstemp(prefix="gestura-strip-", suffix=suffix)
         with os.fdopen(handle, "wb") as out:
             out.write(bytes(sound.packed_file.data))
-        return path
+        return path, True
     path = bpy.path.abspath(sound.filepath, library=sound.library)
     if not os.path.isfile(path):
         raise SceneError(f"The sound of strip '{strip.name}' is missing on disk ('{path}'): relink or re-add it")
-    return os.path.normpath(path)
+    return os.path.normpath(path), False
 
 
 def _same_file(a: str, b: str) -> bool:
@@ -167,8 +168,11 @@ class Applied:
 
 
 def apply_motion(context, motion, *, target_name: str | None, audio_path: str, start_frame: int,
-                 action_name: str, parts) -> Applied:
-    """Write ``motion`` onto the target (or a new SMPL-X armature) as a new action, all-or-nothing."""
+                 action_name: str, parts, add_strip: bool = True) -> Applied:
+    """Write ``motion`` onto the target (or a new SMPL-X armature) as a new action, all-or-nothing.
+
+    ``add_strip``: put ``audio_path`` in the sequencer at ``start_frame`` unless it is there.
+    """
     from ..rigs.blender import create_smplx_armature, write_motion
 
     scene = context.scene
@@ -194,8 +198,8 @@ def apply_motion(context, motion, *, target_name: str | None, audio_path: str, s
         first, last = (int(round(v)) for v in action.frame_range)
         frame_end = max(last, start_frame)
         warnings = []
-        strip = find_strip_for(scene, audio_path, start_frame)
-        if strip is None:
+        strip = find_strip_for(scene, audio_path, start_frame) if add_strip else None
+        if strip is None and add_strip:
             if sound_supported():
                 strip = add_sound_strip(scene, audio_path, start_frame, frame_end - start_frame + 1)
                 strip_added = True

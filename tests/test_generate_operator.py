@@ -334,3 +334,24 @@ def test_a_failure_while_writing_removes_everything_it_added(bpy, gestura, speec
     with pytest.raises(scene_module.SceneError, match="was deleted while generating"):
         generate.apply_generation(bpy.context, plan, motion)
     assert scene_state(bpy) == before
+
+
+def test_packed_sound_in_a_strip_is_read_and_no_second_strip_is_added(bpy, gestura, speech_wav):
+    if not bpy.app.build_options.audaspace:
+        pytest.skip("this bpy build has no audaspace (the 4.2 wheel): Blender cannot create sound strips")
+    import tempfile
+    from pathlib import Path
+
+    scene = bpy.context.scene
+    editor = scene.sequence_editor_create()
+    strips = editor.strips if hasattr(editor, "strips") else editor.sequences
+    strip = strips.new_sound("Packed", str(speech_wav), 1, 12)
+    strip.sound.pack()
+    assert strip.sound.packed_file is not None
+    copies_before = set(Path(tempfile.gettempdir()).glob("gestura-strip-*"))
+    assert bpy.ops.gestura.generate(sound_strip="Packed", seed=9) == {"FINISHED"}
+    action = bpy.context.active_object.animation_data.action
+    assert action.name == "speech_seed9" and action.frame_range[0] == 12
+    assert [s.name for s in sound_strips(scene)] == ["Packed"]
+    assert set(Path(tempfile.gettempdir()).glob("gestura-strip-*")) == copies_before
+
