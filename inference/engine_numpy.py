@@ -25,9 +25,9 @@ _F32 = np.float32
 
 # --- layers -----------------------------------------------------------------------------------
 def silu(x: np.ndarray) -> np.ndarray:
-    # exp(-x) overflows to inf for x < -88 in float32; x / inf = -0, which is the right limit.
-    with np.errstate(over="ignore"):
-        return x / (_F32(1.0) + np.exp(-x))
+    # sigmoid(x) = (1 + tanh(x / 2)) / 2 cannot overflow, unlike 1 / (1 + exp(-x)), so no
+    # np.errstate is needed (entering one costs more than the arithmetic at one frame).
+    return x * (_F32(0.5) + _F32(0.5) * np.tanh(_F32(0.5) * x))
 
 
 def softplus(x: np.ndarray) -> np.ndarray:
@@ -40,8 +40,8 @@ def leaky(x: np.ndarray) -> np.ndarray:
 
 
 def rms_norm(x: np.ndarray, weight: np.ndarray) -> np.ndarray:
-    scale = _F32(1.0) / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + _F32(NORM_EPS))
-    return x * scale * weight
+    mean_square = np.add.reduce(x * x, axis=-1, keepdims=True) * _F32(1.0 / x.shape[-1])
+    return x * (_F32(1.0) / np.sqrt(mean_square + _F32(NORM_EPS))) * weight
 
 
 class Linear:
@@ -200,6 +200,96 @@ def run_stack(blocks: list, x: np.ndarray, state=None):
     return x, new_state
 
 
+# --- one frame of several parts' local scans at once ------------------------------------------
+def _batched(x: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Row p of x (P, in) times matrix p of weights (P, in, out) -> (P, out)."""
+    return np.matmul(x[:, None, :], weights)[:, 0]
+
+
+class StackedMambaBlock:
+    """The same layer of several parts' local stacks, weights stacked on a leading part axis, for
+    single-frame steps: one numpy call per operation for all parts instead of one per part (the
+    per-frame step is dominated by call overhead, not arithmetic). State: (conv (P, k-1, di), h (P, di, N))."""
+
+    def __init__(self, blocks: list) -> None:
+        mixers = [b.mixer for b in blocks]
+        self.norm = np.stack([b.norm for b in blocks])
+        self.in_w = np.stack([m.in_proj.weight_t for m in mixers])
+        self.conv_taps = np.stack([m.conv1d.taps for m in mixers])  # (P, k, di)
+        self.conv_b = np.stack([m.conv1d.bias for m in mixers])
+        self.x_w = np.stack([m.x_proj.weight_t for m in mixers])
+        self.dt_w = np.stack([m.dt_proj.weight_t for m in mixers])
+        self.dt_b = np.stack([m.dt_proj.bias for m in mixers])
+        self.A = np.stack([m.A for m in mixers])
+        self.D = np.stack([m.D for m in mixers])
+        self.out_w = np.stack([m.out_proj.weight_t for m in mixers])
+        first = mixers[0]
+        self.d_inner, self.d_state, self.dt_rank = first.d_inner, first.d_state, first.dt_rank
+        self.kernel = first.conv1d.kernel
+        self.mlp = blocks[0].mlp
+        if self.mlp:
+            self.hidden = blocks[0].hidden
+            self.norm2 = np.stack([b.norm2 for b in blocks])
+            self.fc1_w = np.stack([b.fc1.weight_t for b in blocks])
+            self.fc2_w = np.stack([b.fc2.weight_t for b in blocks])
+
+    def zero_state(self):
+        p = self.norm.shape[0]
+        return (np.zeros((p, self.kernel - 1, self.d_inner), _F32), np.zeros((p, self.d_inner, self.d_state), _F32))
+
+    def __call__(self, x: np.ndarray, state):
+        conv_state, h = state
+        di, r, n = self.d_inner, self.dt_rank, self.d_state
+        uz = _batched(rms_norm(x, self.norm), self.in_w)
+        u, z = uz[:, :di], uz[:, di:]
+        full = np.concatenate([conv_state, u[:, None, :]], axis=1)  # (P, k, di)
+        u = silu(np.einsum("pkd,pkd->pd", full, self.conv_taps) + self.conv_b)
+        proj = _batched(u, self.x_w)
+        dt = softplus(_batched(proj[:, :r], self.dt_w) + self.dt_b)
+        B, C = proj[:, r:r + n], proj[:, r + n:r + 2 * n]
+        h = np.exp(dt[:, :, None] * self.A) * h + (dt * u)[:, :, None] * B[:, None, :]
+        y = np.matmul(h, C[:, :, None])[:, :, 0] + self.D * u
+        x = x + _batched(y * silu(z), self.out_w)
+        if self.mlp:
+            ab = _batched(rms_norm(x, self.norm2), self.fc1_w)
+            x = x + _batched(silu(ab[:, :self.hidden]) * ab[:, self.hidden:], self.fc2_w)
+        return x, (full[:, 1:], h)
+
+
+class LocalStep:
+    """``Generator.local_step`` for a fixed set of parts: prev_in, the local Mamba stacks (layer i
+    stacked over the parts that have an i-th layer), out_norm and the logits heads."""
+
+    def __init__(self, model, parts: tuple) -> None:
+        self.parts = parts
+        self.prev_in_w = np.stack([model.prev_in[p].weight_t for p in parts])
+        self.prev_in_b = np.stack([model.prev_in[p].bias for p in parts])
+        self.layers = []
+        for i in range(max(len(model.local[p]) for p in parts)):
+            members = [j for j, p in enumerate(parts) if len(model.local[p]) > i]
+            self.layers.append((np.asarray(members), StackedMambaBlock([model.local[parts[j]][i] for j in members])))
+        self.out_norm = np.stack([model.out_norm[p] for p in parts])
+        self.logits_w = np.stack([model.logits[p].weight_t for p in parts])
+        self.logits_b = np.stack([model.logits[p].bias for p in parts])
+
+    def zero_state(self) -> list:
+        return [block.zero_state() for _, block in self.layers]
+
+    def __call__(self, context: np.ndarray, flat: np.ndarray, state: list):
+        """context (d,), flat previous latents (4 D,) -> logits (P, K), new state."""
+        x = context + np.matmul(flat, self.prev_in_w) + self.prev_in_b  # (P, d)
+        new_state = []
+        for (members, block), layer_state in zip(self.layers, state):
+            if len(members) == len(self.parts):
+                x, layer_state = block(x, layer_state)
+            else:
+                y, layer_state = block(x[members], layer_state)
+                x = x.copy()
+                x[members] = y
+            new_state.append(layer_state)
+        return _batched(rms_norm(x, self.out_norm), self.logits_w) + self.logits_b, new_state
+
+
 # --- the model --------------------------------------------------------------------------------
 class NumpyModel:
     """All modules of ``GesturaModel`` built from a checkpoint's tensors (stage "full")."""
@@ -225,6 +315,12 @@ class NumpyModel:
                       for p in PARTS}
         self.out_norm = {p: t[f"{g}.out_norm.{p}.weight"] for p in PARTS}
         self.logits = {p: Linear(t, f"{g}.logits.{p}") for p in PARTS}
+        self._local_steps = {}
+
+    def local_step(self, parts: tuple) -> LocalStep:
+        if parts not in self._local_steps:
+            self._local_steps[parts] = LocalStep(self, parts)
+        return self._local_steps[parts]
 
     def quantize(self, part: str, z: np.ndarray) -> np.ndarray:
         """Nearest code (squared L2, as the torch model writes it; ties to the lowest index)."""
@@ -242,9 +338,10 @@ class _Stream:
         self.parts = parts
         self.speech_state = None
         self.global_state = None
-        self.local_state = {}
         self.decode_state = {}
         self.gmp_state = None
+        self.local = None  # LocalStep of these parts, and its state
+        self.local_state = None
 
 
 class NumpyEngine(Engine):
@@ -280,7 +377,11 @@ class NumpyEngine(Engine):
         unknown = [p for p in parts if p not in PARTS]
         if unknown:
             raise EngineError(f"unknown parts {unknown}: parts are {PARTS}")
-        return _Stream(int(style), tuple(p for p in PARTS if p in parts))
+        stream = _Stream(int(style), tuple(p for p in PARTS if p in parts))
+        if stream.parts:
+            stream.local = self.model.local_step(stream.parts)
+            stream.local_state = stream.local.zero_state()
+        return stream
 
     def context(self, stream: _Stream, features) -> np.ndarray:
         m = self.model
@@ -296,13 +397,10 @@ class NumpyEngine(Engine):
             m.mask_latent[i] if prev_codes.get(part) is None else m.codebook[part][int(prev_codes[part])]
             for i, part in enumerate(PARTS)
         ])
-        context = np.asarray(context, _F32)
-        out = {}
-        for part in stream.parts:
-            x = (context + m.prev_in[part](flat))[None]
-            x, stream.local_state[part] = run_stack(m.local[part], x, stream.local_state.get(part))
-            out[part] = m.logits[part](rms_norm(x[0], m.out_norm[part]))
-        return out
+        if not stream.parts:
+            return {}
+        logits, stream.local_state = stream.local(np.asarray(context, _F32), flat, stream.local_state)
+        return dict(zip(stream.parts, logits))
 
     def decode(self, stream: _Stream, codes: dict) -> dict:
         m = self.model

@@ -154,7 +154,8 @@ def test_parts_subset_and_start_pose_agree(checkpoint):
     start = Motion.rest(1)
     start.poses[0, 16:22] = rng.normal(0, 0.3, (6, 3))
     start.trans[0] = (0.1, 0.9, -0.2)
-    request = pipeline.GenerationRequest(audio=audio, temperature=0.0, parts=("upper", "lower"), start_pose=start)
+    request = pipeline.GenerationRequest(audio=audio, temperature=0.0, parts=("face", "upper", "lower"),
+                                         start_pose=start)
     motions = [pipeline.generate(request, checkpoint=checkpoint, engine=e) for e in (TorchEngine("cpu"), NumpyEngine())]
     assert_motions_agree(*motions)
     # Hands were switched off: they keep the start pose's (rest) values in both.
