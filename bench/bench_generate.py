@@ -5,8 +5,9 @@
 Each case runs in a fresh subprocess so that its peak memory (max RSS on the CPU, max allocated
 on CUDA) is its own. The audio is the bundled example speech, repeated to length. Uses the bundled
 checkpoint when it exists, otherwise a randomly initialised model of ``--config`` (same cost).
-Prints the machine, then one row per case with seconds, real-time factor and per-frame cost, so
-linear growth shows as a constant ms/frame.
+Prints the machine, then one row per case with wall seconds, real-time factor, per-frame cost and
+the process's CPU time (steadier than wall time on a shared machine), so linear growth shows as a
+constant ms/frame.
 """
 from __future__ import annotations
 
@@ -76,12 +77,12 @@ def _one(seconds: float, device: str, checkpoint: str) -> dict:
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     motion = generate(GenerationRequest(audio=audio, seed=0), checkpoint=ckpt, engine=engine)
     if engine.device == "cuda":
         torch.cuda.synchronize()
-    elapsed = time.perf_counter() - started
-    out = {"seconds": seconds, "device": engine.device, "elapsed": elapsed, "frames": motion.num_frames,
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    out = {"seconds": seconds, "device": engine.device, "elapsed": elapsed, "cpu": cpu, "frames": motion.num_frames,
            "max_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
            "rss_growth_mib": (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before) / 1024}
     if engine.device == "cuda":
@@ -109,7 +110,7 @@ def main(argv=None) -> int:
     print(f"machine: {_machine()}")
     print(f"checkpoint: {checkpoint} (config {args.config})")
     print(f"{'device':6s} {'audio s':>8s} {'frames':>7s} {'time s':>8s} {'x realtime':>10s} {'ms/frame':>9s} "
-          f"{'max RSS MiB':>12s} {'CUDA peak MiB':>14s}")
+          f"{'CPU s':>8s} {'CPU ms/frame':>12s} {'max RSS MiB':>12s} {'CUDA peak MiB':>14s}")
     for device in devices:
         for seconds in args.lengths:
             done = subprocess.run([sys.executable, __file__, "--one", str(seconds), "--device", device,
@@ -121,7 +122,7 @@ def main(argv=None) -> int:
             cuda = f"{r['cuda_peak_mib']:14.1f}" if "cuda_peak_mib" in r else f"{'-':>14s}"
             print(f"{r['device']:6s} {seconds:8.0f} {r['frames']:7d} {r['elapsed']:8.2f} "
                   f"{seconds / r['elapsed']:10.1f} {1000 * r['elapsed'] / r['frames']:9.2f} "
-                  f"{r['max_rss_mib']:12.1f} {cuda}", flush=True)
+                  f"{r['cpu']:8.2f} {1000 * r['cpu'] / r['frames']:12.2f} {r['max_rss_mib']:12.1f} {cuda}", flush=True)
     return 0
 
 
