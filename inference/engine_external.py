@@ -342,6 +342,8 @@ def _error_message(python: str, event: dict) -> str:
     kind, text = event.get("kind"), event.get("message", "")
     if kind == "no_torch":
         return f"External Python has no PyTorch: {text}"
+    if kind == "missing_module":
+        return f"The external Python cannot run Gestura: {text}"
     if kind == "request":
         return f"The external Python worker refused the request: {text}"
     if kind == "crash":

@@ -13,7 +13,8 @@ Protocol (version 1), all JSON, one object per line:
 - worker -> stdout: ``{"event": "hello"}`` at start, ``{"event": "ready", "torch": ..., "cuda": ...}``
   once torch imported, ``{"event": "progress", "fraction", "message"}``, ``{"event": "warning",
   "message"}``, and exactly one final ``{"event": "done", "output"}`` | ``{"event": "cancelled"}`` |
-  ``{"event": "error", "kind": "request" | "no_torch" | "generation" | "crash", "message"}``.
+  ``{"event": "error", "kind": "request" | "no_torch" | "missing_module" | "generation" | "crash",
+  "message"}``.
 
 The result goes through ``output``: an npz (no pickles) with ``poses``, ``trans``,
 ``expressions``, ``fps``, ``betas``. Anything else printed on stdout (by torch or user site
@@ -123,11 +124,22 @@ def serve(channel: _Channel, stdin) -> int:
 
     try:
         import torch
-    except ImportError as error:
+    except Exception as error:  # ImportError, or a broken install (missing CUDA libraries: OSError)
         channel.send("error", kind="no_torch",
                      message=f"Python {sys.version.split()[0]} at {sys.executable} cannot import PyTorch ({error}): "
                              "install torch into that environment or choose another engine")
         return EXIT_NO_TORCH
+    try:
+        from . import pipeline
+        from .audio import AudioError
+        from .checkpoint import CheckpointError
+        from .engines import EngineError
+    except ImportError as error:
+        missing = getattr(error, "name", None) or str(error)
+        channel.send("error", kind="missing_module",
+                     message=f"Python at {sys.executable} lacks '{missing}', which Gestura needs: "
+                             f"pip install {missing} into that environment")
+        return EXIT_ERROR
     # Generation runs frame by frame on small matrices: more intra-op threads only add
     # synchronisation (on a busy 2-core machine 2 threads were 20-30x slower than 1).
     torch.set_num_threads(1)
@@ -141,11 +153,6 @@ def serve(channel: _Channel, stdin) -> int:
         channel.send("warning", message=f"{category.__name__}: {message}")
 
     warnings.showwarning = forward_warning
-
-    from . import pipeline
-    from .audio import AudioError
-    from .checkpoint import CheckpointError
-    from .engines import EngineError
 
     try:
         audio, start_pose = _load_inputs(request)

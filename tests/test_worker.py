@@ -228,3 +228,15 @@ def test_cuda_request_without_cuda_runs_on_the_cpu_and_the_warning_reaches_blend
     with pytest.warns(RuntimeWarning, match="External worker: .*CUDA was requested .* generating on the CPU"):
         motion = pipeline.generate(request, checkpoint=tiny_checkpoint, engine=worker)
     assert motion.num_frames == 60
+
+
+def test_interpreter_without_numpy_is_told_what_to_install(ext, venv_python, tiny_checkpoint, tmp_path):
+    external = ext("inference.engine_external")
+    pipeline = ext("inference.pipeline")
+    # The venv Python with numpy made unimportable: PyTorch imports, Gestura cannot.
+    script = tmp_path / "no_numpy.py"
+    script.write_text("import runpy, sys\nsys.modules['numpy'] = None\n"
+                      "runpy.run_module('gestura.inference.worker', run_name='__main__')\n")
+    worker = external.ExternalWorker(fake_python(tmp_path, "no-numpy", f'exec "{venv_python}" "{script}"'))
+    with pytest.raises(external.ExternalWorkerError, match="lacks 'numpy'.*pip install numpy"):
+        pipeline.generate(pipeline.GenerationRequest(audio=noise(1.0)), checkpoint=tiny_checkpoint, engine=worker)
