@@ -37,9 +37,12 @@ def gestura(bpy, extension, checkpoint_path, empty_scene):
     except ImportError:
         pass
     prefs = bpy.context.preferences.addons[extension.__name__].preferences
+    saved = (prefs.checkpoint, prefs.engine)
     prefs.checkpoint = str(checkpoint_path)
     prefs.engine = "AUTO"
-    return extension
+    yield extension
+    # Other test files share this Blender session and its preferences.
+    prefs.checkpoint, prefs.engine = saved
 
 
 def _submodule(extension, name):

@@ -48,9 +48,19 @@ def load_back(bpy, path: Path) -> dict:
 
 def test_python_expr_generates_into_the_opened_scene_and_saves(bpy, extension, checkpoint_path, speech_wav, tmp_path):
     prefs = bpy.context.preferences.addons[extension.__name__].preferences
+    saved = (prefs.checkpoint, prefs.engine)
     prefs.checkpoint, prefs.engine = str(checkpoint_path), "AUTO"
     # What an installed, enabled extension looks like to the next Blender start.
     bpy.ops.wm.save_userpref()
+    try:
+        _python_expr_run(bpy, extension, checkpoint_path, speech_wav, tmp_path)
+    finally:
+        # Other test files share this Blender session, its preferences and their saved copy.
+        prefs.checkpoint, prefs.engine = saved
+        bpy.ops.wm.save_userpref()
+
+
+def _python_expr_run(bpy, extension, checkpoint_path, speech_wav, tmp_path):
     bpy.ops.wm.read_homefile(use_empty=True)
     bpy.context.scene.render.fps = 30
     scene_file = tmp_path / "scene.blend"
