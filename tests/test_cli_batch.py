@@ -56,17 +56,19 @@ def test_a_folder_becomes_blend_files_that_load_back_and_existing_ones_are_skipp
     bpy.ops.wm.read_homefile(use_empty=True)
 
     stamp = (out / "count.blend").stat().st_mtime_ns
-    again = gestura(clips, "-o", out, "--format", "blend", "--checkpoint", checkpoint_path)
+    # The NumPy engine from here on: no torch import per run (two shared cores).
+    again = gestura(clips, "-o", out, "--format", "blend", "--checkpoint", checkpoint_path, "--engine", "numpy")
     assert again.returncode == 0, again.stderr[-2000:]
     assert again.stderr.count("exists, skipped") == 2
     assert (out / "count.blend").stat().st_mtime_ns == stamp
 
     (out / "greeting.blend").unlink()
-    partly = gestura(clips, "-o", out, "--format", "blend", "--checkpoint", checkpoint_path)
+    partly = gestura(clips, "-o", out, "--format", "blend", "--checkpoint", checkpoint_path, "--engine", "numpy")
     assert partly.returncode == 0 and "count.blend' exists, skipped" in partly.stderr
     assert (out / "greeting.blend").is_file() and (out / "count.blend").stat().st_mtime_ns == stamp
 
-    forced = gestura(clips, "-o", out, "--format", "blend", "--checkpoint", checkpoint_path, "--overwrite")
+    forced = gestura(clips, "-o", out, "--format", "blend", "--checkpoint", checkpoint_path, "--overwrite",
+                     "--engine", "numpy")
     assert forced.returncode == 0 and "skipped" not in forced.stderr
     assert (out / "count.blend").stat().st_mtime_ns != stamp
 
@@ -81,7 +83,7 @@ def test_npz_and_bvh_outputs_load_back(bpy, clips, checkpoint_path, tmp_path):
     assert motion.fps == 30 and motion.num_frames > 20
 
     bvh_dir = tmp_path / "bvh"
-    done = gestura(clips, "-o", bvh_dir, "--format", "bvh", "--checkpoint", checkpoint_path)
+    done = gestura(clips, "-o", bvh_dir, "--format", "bvh", "--checkpoint", checkpoint_path, "--engine", "numpy")
     assert done.returncode == 0, done.stderr[-2000:]
     bpy.ops.wm.read_homefile(use_empty=True)
     assert bpy.ops.import_anim.bvh(filepath=str(bvh_dir / "count.bvh")) == {"FINISHED"}
