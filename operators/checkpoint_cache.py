@@ -73,8 +73,3 @@ def style_names(path: Path) -> list[str]:
     names = _header_styles(path) if stamp is not None else []
     _styles[key] = (stamp, names)
     return names
-
-
-def clear() -> None:
-    _loaded.clear()
-    _styles.clear()
