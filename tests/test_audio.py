@@ -3,7 +3,7 @@ import warnings
 
 import numpy as np
 import pytest
-import soundfile
+soundfile = pytest.importorskip("soundfile")
 
 from gestura.inference import audio as audio_module
 from gestura.inference.audio import AudioError, SilentAudioWarning, load_audio, resample, resample_numpy

@@ -4,7 +4,7 @@ import struct
 
 import numpy as np
 import pytest
-import torch
+torch = pytest.importorskip("torch")
 
 from gestura.inference import safetensors_np
 from gestura.inference.architecture import parameter_count, tensor_shapes

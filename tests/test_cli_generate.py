@@ -2,7 +2,7 @@
 model (folders, .blend output and existing files: test_cli_batch.py)."""
 import numpy as np
 import pytest
-import torch
+torch = pytest.importorskip("torch")
 
 from gestura.cli import main
 from gestura.inference.config import ModelConfig

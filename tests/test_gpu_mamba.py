@@ -1,7 +1,7 @@
 """On a CUDA GPU: the mamba-ssm kernel, the pure-PyTorch parallel scan on the GPU and the CPU
 sequential scan give the same outputs with the same weights. Skipped without CUDA."""
 import pytest
-import torch
+torch = pytest.importorskip("torch")
 
 from gestura.inference.config import CONFIGS
 from gestura.inference.torch_model import mamba

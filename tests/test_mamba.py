@@ -1,6 +1,6 @@
 """The selective scan: parallel and step forms equal the plain recurrence; blocks stream exactly."""
 import pytest
-import torch
+torch = pytest.importorskip("torch")
 
 from gestura.inference.config import ModelConfig
 from gestura.inference.torch_model import mamba
