@@ -77,8 +77,6 @@ print("REPORT " + json.dumps({
     "aud": audio_blender.aud_available(),
     "torch_imported": "torch" in sys.modules and sys.modules["torch"] is not None,
 }), flush=True)
-# Leave without interpreter teardown: clean shutdown is the install test's subject, not this one's.
-os._exit(0)
 """
 
 
