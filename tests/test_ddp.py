@@ -4,13 +4,11 @@ import os
 import subprocess
 import sys
 
-import pytest
 from beat2_fixture import default_clips, make_beat2
 
 from gestura.inference.checkpoint import load_checkpoint
 
-pytestmark = pytest.mark.slow  # two processes start torch and train both stages: about a minute on 2 cores
-
+# Two processes start torch and train both stages: about 20 s on 2 idle cores (not `slow`).
 TINY = ["--set", "vq_hidden=16", "--set", "code_dim=8", "--set", "codebook_size=16", "--set", "gmp_hidden=16"]
 TINY_GEN = ["--set", "d_model=16", "--set", "speech_layers=1", "--set", "global_layers=1", "--set", "mlp_ratio=0",
             "--set", 'local_layers={"face": 1, "upper": 1, "hands": 1, "lower": 1}']
