@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import soundfile
+import pytest
+soundfile = pytest.importorskip("soundfile")
 
 SAMPLE_RATE = 16000
 FPS = 30

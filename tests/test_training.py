@@ -5,7 +5,7 @@ import warnings
 
 import numpy as np
 import pytest
-import torch
+torch = pytest.importorskip("torch")
 from beat2_fixture import ClipSpec, break_npz, default_clips, make_beat2
 
 from gestura import cli

@@ -1,7 +1,7 @@
 """Stage 1: each part's VQ-VAE and the global motion predictor overfit a tiny procedural set."""
 import numpy as np
 import pytest
-import torch
+torch = pytest.importorskip("torch")
 
 from gestura.inference.config import ModelConfig
 from gestura.inference.parts import motion_to_parts
