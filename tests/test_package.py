@@ -32,6 +32,15 @@ def test_console_command_reports_version_and_engines():
     assert done.returncode == 0, done.stderr
     assert "gestura 0.1.0" in done.stdout
     assert "numpy" in done.stdout
+    assert "model:" in done.stdout
+
+
+def test_info_on_a_missing_checkpoint_is_one_line_error(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "gestura", "info", "--checkpoint", str(tmp_path / "no.safetensors")],
+                          capture_output=True, text=True)
+    assert done.returncode == 2
+    assert done.stderr.startswith("gestura info: error: checkpoint") and "does not exist" in done.stderr
+    assert "Traceback" not in done.stderr
 
 
 def test_unknown_command_exits_with_usage_error():
