@@ -7,7 +7,7 @@ VENV := .venv
 VENV42 := .venv-blender42
 OUT := out
 
-.PHONY: demo test test-fast extension bench clean system-deps
+.PHONY: demo weights test test-fast extension bench clean system-deps
 
 $(VENV)/.installed: requirements/base.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,8 +28,23 @@ system-deps:
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq espeak-ng >/dev/null; }
 
+# Gestures for the bundled example speech with the bundled model (weights/): the motion as npz, an
+# animated .blend (SMPL-X armature, action, sound strip) and a preview a person can look at without
+# Blender (a stick-figure strip, front and side, with the wrists' speed; and an animated GIF).
+DEMO_STYLE ?= 2_bodhi
 demo: $(VENV)/.installed
-	$(VENV)/bin/gestura info
+	mkdir -p $(OUT)
+	$(VENV)/bin/gestura generate examples/speech.wav -o $(OUT)/demo.npz --style $(DEMO_STYLE) --seed 0 --overwrite -q
+	$(VENV)/bin/gestura generate examples/speech.wav -o $(OUT)/demo.blend --style $(DEMO_STYLE) --seed 0 --overwrite -q
+	$(VENV)/bin/python -m gestura.training.synth.preview $(OUT)/demo.npz $(OUT)/demo_preview.png \
+		--seconds 12 --per-second 2 --title "make demo: examples/speech.wav, style $(DEMO_STYLE)"
+	$(VENV)/bin/python -m gestura.training.synth.preview $(OUT)/demo.npz $(OUT)/demo_preview.gif --seconds 12
+
+# Re-train the bundled model from scratch (synthetic corpus, stage 1, stage 2, FGD encoder, held-out
+# evaluation) with training/recipe.sh; about 40 minutes on 2 CPU cores. CORPUS=... RUNS=... to move
+# its working folders (default ~/.cache/gestura/).
+weights: $(VENV)/.installed system-deps
+	training/recipe.sh
 
 test: $(VENV)/.installed $(VENV42)/.installed system-deps
 	$(VENV)/bin/python -m pytest -q
