@@ -26,7 +26,7 @@ from ..rigs.motion import Motion
 from ..rigs.rotations import axis_angle_to_matrix, matrix_to_rot6d
 from .common import data_notes, load_data, log
 from .dataset import take_window, window_index
-from .loop import LoopSpec, run_loop, seed_everything, setup_distributed, teardown_distributed
+from .loop import LoopSpec, run_distributed, run_loop, seed_everything
 
 FORMAT = "gestura-fgd"
 FORMAT_VERSION = 1
@@ -126,43 +126,42 @@ def embed(model: MotionAutoEncoder, mean, std, motions: list[Motion]) -> np.ndar
 
 
 def main(args) -> int:
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    dist = setup_distributed(args.device)
-    try:
-        seed_everything(args.seed)
-        data = load_data(args, dist, ("train",))
-        log(dist, f"train-fgd: {data.describe()}")
-        if not data.clips:
-            from ..cli import CommandError
+    return run_distributed(args, _train)
 
-            raise CommandError("no usable training clips: check --data, --speakers and the warnings above")
-        feats = [motion_features(c.motion) for c in data.clips]
-        allf = np.concatenate(feats).astype(np.float64)
-        mean = allf.mean(0).astype(np.float32)
-        std = np.maximum(allf.std(0), 1e-2).astype(np.float32)
-        normalised = [((f - mean) / std).astype(np.float32) for f in feats]
-        length = args.window - args.window % 4
-        index = window_index(data.clips, length, args.stride or max(length // 2, 1))
-        model = MotionAutoEncoder(args.hidden, args.latent)
-        device = dist.device
 
-        def make_batch(items, epoch):
-            rows = index[items]
-            return torch.from_numpy(np.stack([take_window(normalised[c], s, length) for c, s in rows])).to(device)
+def _train(args, dist) -> int:
+    seed_everything(args.seed)
+    data = load_data(args, dist, ("train",))
+    log(dist, f"train-fgd: {data.describe()}")
+    if not data.clips:
+        from ..cli import CommandError
 
-        out = Path(args.out)
-        spec = LoopSpec(
-            name="train-fgd", model=model, num_items=len(index), make_batch=make_batch,
-            loss=lambda m, batch, gen, step, total: m(batch),
-            export=lambda m, step: save_encoder(out / FILE_NAME, model, mean, std,
-                                                {"trained_steps": step, "train_data": str(Path(args.data).resolve())}),
-            notes=data_notes(args, data),
+        raise CommandError("no usable training clips: check --data, --speakers and the warnings above")
+    feats = [motion_features(c.motion) for c in data.clips]
+    allf = np.concatenate(feats).astype(np.float64)
+    mean = allf.mean(0).astype(np.float32)
+    std = np.maximum(allf.std(0), 1e-2).astype(np.float32)
+    normalised = [((f - mean) / std).astype(np.float32) for f in feats]
+    length = args.window - args.window % 4
+    index = window_index(data.clips, length, args.stride or max(length // 2, 1))
+    model = MotionAutoEncoder(args.hidden, args.latent)
+    device = dist.device
+
+    def make_batch(items, epoch):
+        rows = index[items]
+        return torch.from_numpy(np.stack([take_window(normalised[c], s, length) for c, s in rows])).to(device)
+
+    out = Path(args.out)
+    spec = LoopSpec(
+        name="train-fgd", model=model, num_items=len(index), make_batch=make_batch,
+        loss=lambda m, batch, gen, step, total: m(batch),
+        export=lambda m, step: save_encoder(out / FILE_NAME, model, mean, std,
+                                            {"trained_steps": step, "train_data": str(Path(args.data).resolve())}),
+        notes=data_notes(args, data),
         config_json=json.dumps([model.config, length]),
-        )
-        summary = run_loop(spec, args, dist)
-        if dist.main:
-            print(json.dumps({k: summary[k] for k in ("steps", "first", "last", "checkpoint")}))
-        return 0
-    finally:
-        teardown_distributed(dist)
+    )
+    summary = run_loop(spec, args, dist)
+    if dist.main:
+        print(json.dumps({k: summary[k] for k in ("steps", "first", "last", "checkpoint")}))
+    return 0
+

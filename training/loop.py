@@ -87,6 +87,21 @@ def teardown_distributed(dist: Dist) -> None:
         torch.distributed.destroy_process_group()
 
 
+def run_distributed(args, train: Callable[[object, Dist], int]) -> int:
+    """Run ``train(args, dist)`` inside this process's share of a (possibly one-process) group.
+
+    The same entry point serves a plain run and every torchrun worker, so no command needs code
+    of its own for several GPUs.
+    """
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    dist = setup_distributed(args.device)
+    try:
+        return train(args, dist)
+    finally:
+        teardown_distributed(dist)
+
+
 def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
     np.random.seed(seed % (2**32))

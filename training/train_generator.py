@@ -20,7 +20,7 @@ from torch import nn
 from ..rigs.skeleton import PARTS
 from .common import data_notes, load_data, log, model_config, training_stats
 from .dataset import take_window, window_index
-from .loop import LoopSpec, run_loop, seed_everything, setup_distributed, teardown_distributed
+from .loop import LoopSpec, run_distributed, run_loop, seed_everything
 
 CHECKPOINT_NAME = "gestura.safetensors"
 
@@ -78,13 +78,7 @@ def read_vq(paths: list[str]):
 
 
 def main(args) -> int:
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    dist = setup_distributed(args.device)
-    try:
-        return _train(args, dist)
-    finally:
-        teardown_distributed(dist)
+    return run_distributed(args, _train)
 
 
 def _train(args, dist) -> int:

@@ -29,7 +29,7 @@ from .common import (
     ROT6D_CHANNELS, data_notes, geodesic, load_data, log, model_config, parts_list, rot6d_to_matrix, training_stats,
 )
 from .dataset import take_window, window_index
-from .loop import LoopSpec, run_loop, seed_everything, setup_distributed, teardown_distributed
+from .loop import LoopSpec, run_distributed, run_loop, seed_everything
 
 CHECKPOINT_NAME = "vq.safetensors"
 # Leg chains inside the lower part's joint order (LOWER_JOINTS = 0,1,2,4,5,7,8,10,11).
@@ -190,13 +190,7 @@ class CodebookMonitor:
 
 
 def main(args) -> int:
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    dist = setup_distributed(args.device)
-    try:
-        return _train(args, dist)
-    finally:
-        teardown_distributed(dist)
+    return run_distributed(args, _train)
 
 
 def _train(args, dist) -> int:
