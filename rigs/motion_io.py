@@ -117,19 +117,7 @@ def save_npz(motion: Motion, path, overwrite: bool = False, gender: str = "neutr
         "gender": np.array(gender),
         "mocap_frame_rate": np.array(int(fps)) if fps.is_integer() else np.array(fps),
     }
-    # Write beside the target and move into place, so a failed write never leaves half a file
-    # under the real name (and an existing file survives until the new one is complete).
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(temporary, "wb") as handle:
-            np.savez(handle, **arrays)
-        if not overwrite and path.exists():
-            raise MotionError(f"{path} already exists; choose another name or allow overwriting")
-        os.replace(temporary, path)
-    finally:
-        if temporary.exists():
-            temporary.unlink()
-    return path
+    return _write_atomically(path, lambda handle: np.savez(handle, **arrays), overwrite)
 
 
 def save_bvh(motion: Motion, path, rest_joints=None, overwrite: bool = False, scale: float = 1.0) -> Path:
@@ -138,10 +126,21 @@ def save_bvh(motion: Motion, path, rest_joints=None, overwrite: bool = False, sc
 
     path = Path(path)
     _check_writable(path, overwrite)
-    text = bvh_text(motion, rest_joints, scale=scale)
+    text = bvh_text(motion, rest_joints, scale=scale).encode("ascii")
+    return _write_atomically(path, lambda handle: handle.write(text), overwrite)
+
+
+def _write_atomically(path: Path, write, overwrite: bool) -> Path:
+    """Call ``write(binary_handle)`` on a file beside ``path``, then move it into place.
+
+    A failed write never leaves half a file under the real name, and an existing file survives
+    until the new one is complete (or for good, when a file appeared meanwhile and ``overwrite``
+    is off).
+    """
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        temporary.write_text(text, encoding="ascii")
+        with open(temporary, "wb") as handle:
+            write(handle)
         if not overwrite and path.exists():
             raise MotionError(f"{path} already exists; choose another name or allow overwriting")
         os.replace(temporary, path)
