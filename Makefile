@@ -7,7 +7,7 @@ VENV := .venv
 VENV42 := .venv-blender42
 OUT := out
 
-.PHONY: demo weights test test-fast extension bench clean system-deps
+.PHONY: demo weights test extension clean system-deps
 
 $(VENV)/.installed: requirements/base.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
