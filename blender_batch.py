@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", required=True, help="output .blend (one input) or folder (several)")
     parser.add_argument("--style", default=None, help="style name from the model (default: the model's first)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument("--temperature", type=float, default=None, help="sampling temperature (default: the scene's, 0.8)")
+    parser.add_argument("--temperature", type=float, default=None, help="sampling temperature (default: the scene's)")
     parser.add_argument("--parts", default=None, help="comma-separated body parts to generate (default: all)")
     parser.add_argument("--start-frame", type=int, default=None, help="frame where the speech starts (default 1)")
     parser.add_argument("--engine", choices=("auto", "numpy", "torch", "external"), default=None)

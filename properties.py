@@ -2,6 +2,8 @@
 import bpy
 from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
 
+from .inference.sampling import DEFAULT_TEMPERATURE
+
 ENGINE_OVERRIDE_ITEMS = (
     ("PREFERENCES", "From Preferences", "Use the engine chosen in the add-on preferences"),
     ("AUTO", "Auto", "The external Python when one is set and has PyTorch, else PyTorch if Blender can import it, else NumPy"),
@@ -33,7 +35,7 @@ class GesturaSettings(bpy.types.PropertyGroup):
     seed: IntProperty(name="Seed", default=0, min=0, description="Random seed: the same seed gives the same motion")
     temperature: FloatProperty(
         name="Temperature",
-        default=0.8,
+        default=DEFAULT_TEMPERATURE,
         min=0.0,
         soft_max=1.5,
         description="Sampling temperature: 0 always picks the most likely motion, higher is more varied",

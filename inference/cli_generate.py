@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from ..cli import CommandError
+from .sampling import DEFAULT_TEMPERATURE
 
 FORMATS = ("npz", "bvh", "blend")
 # Files at least this long (seconds of audio, in total) get a progress bar even when alone.
@@ -30,8 +31,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--checkpoint", default=None, help="model .safetensors (default: the bundled model)")
     parser.add_argument("--style", default=None, help="speaker style name from the checkpoint (default: its first)")
     parser.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same motion")
-    parser.add_argument("--temperature", type=float, default=0.8,
-                        help="sampling temperature; 0 = always the most likely motion (default 0.8)")
+    parser.add_argument("--temperature", type=float, default=DEFAULT_TEMPERATURE,
+                        help=f"sampling temperature; 0 = always the most likely motion (default {DEFAULT_TEMPERATURE})")
     parser.add_argument("--top-k", type=int, default=None, help="sample only among the k most likely codes")
     parser.add_argument("--top-p", type=float, default=None, help="sample only within this probability mass")
     parser.add_argument("--parts", default=None,

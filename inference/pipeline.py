@@ -27,7 +27,7 @@ from . import parts as parts_module
 from .audio import AudioError, SAMPLE_RATE, load_audio, prepare_waveform
 from .checkpoint import Checkpoint, CheckpointError, load_checkpoint
 from .features import FEATURE_DIM, FeatureStream, num_frames
-from .sampling import check_sampling, part_rngs, sample_code
+from .sampling import DEFAULT_TEMPERATURE, check_sampling, part_rngs, sample_code
 
 BLOCK = 32  # motion frames per decode call; the unit of progress and cancel checks
 CONTEXT_BLOCK = 16  # audio frames per context call
@@ -46,7 +46,7 @@ class GenerationRequest:
     audio: object  # path (str / PathLike) or a mono float32 16 kHz numpy array
     style: str | None = None  # a style name of the checkpoint; None = its first style
     seed: int = 0
-    temperature: float = 0.8  # 0 = always the most likely code (deterministic)
+    temperature: float = DEFAULT_TEMPERATURE  # 0 = always the most likely code (deterministic)
     top_k: int | None = None
     top_p: float | None = None
     parts: tuple = PARTS  # the parts to generate; the others keep the start pose or the rest pose
@@ -82,7 +82,7 @@ class GenerationStream:
     returns a ``Motion`` of the newly final frames or None; ``finish()`` returns the rest."""
 
     def __init__(self, engine, checkpoint: Checkpoint, *, style: str | None = None, seed: int = 0,
-                 temperature: float = 0.8, top_k: int | None = None, top_p: float | None = None,
+                 temperature: float = DEFAULT_TEMPERATURE, top_k: int | None = None, top_p: float | None = None,
                  parts=PARTS, start_pose: Motion | None = None, on_block=None):
         try:
             check_sampling(float(temperature), top_k, top_p)

@@ -7,6 +7,11 @@ import numpy as np
 
 from ..rigs.skeleton import PARTS
 
+# The default of every front end (panel, operator, command line, worker, evaluation). Lower
+# temperatures favour the most likely code, and with one code per frame the most likely code is
+# usually the current one: motion calms down below it and freezes at 0 (MODEL_CARD.md).
+DEFAULT_TEMPERATURE = 0.8
+
 
 def part_rngs(seed: int, parts=PARTS) -> dict:
     return {part: np.random.default_rng([int(seed) & 0xFFFFFFFF, PARTS.index(part)]) for part in parts}

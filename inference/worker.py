@@ -160,7 +160,7 @@ def serve(channel: _Channel, stdin) -> int:
             audio=audio,
             style=request.get("style"),
             seed=int(request.get("seed", 0)),
-            temperature=float(request.get("temperature", 0.8)),
+            temperature=float(request.get("temperature", pipeline.DEFAULT_TEMPERATURE)),
             top_k=request.get("top_k"),
             top_p=request.get("top_p"),
             parts=tuple(request["parts"]) if request.get("parts") is not None else pipeline.GenerationRequest.parts,

@@ -24,6 +24,7 @@ from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, St
 
 from .. import preferences
 from ..generation_job import GenerationJob
+from ..inference.sampling import DEFAULT_TEMPERATURE
 from ..jobs import JobError, action_name
 from ..properties import ENGINE_OVERRIDE_ITEMS, enabled_parts
 from ..rigs.skeleton import PARTS
@@ -252,7 +253,7 @@ class GESTURA_OT_generate(bpy.types.Operator):
                                 description="Sound strip to read speech from; empty uses the panel's audio")
     style: StringProperty(name="Style", options={"SKIP_SAVE"}, description="Style name; empty uses the panel's")
     seed: IntProperty(name="Seed", min=0, options={"SKIP_SAVE"})
-    temperature: FloatProperty(name="Temperature", min=0.0, soft_max=1.5, default=0.8, options={"SKIP_SAVE"})
+    temperature: FloatProperty(name="Temperature", min=0.0, soft_max=1.5, default=DEFAULT_TEMPERATURE, options={"SKIP_SAVE"})
     parts: EnumProperty(name="Parts", items=PART_ITEMS, options={"ENUM_FLAG", "SKIP_SAVE"},
                         default={"face", "upper", "hands", "lower"})
     start_frame: IntProperty(name="Start Frame", default=1, options={"SKIP_SAVE"})

@@ -98,6 +98,17 @@ def test_bc_ignores_minima_of_joints_at_rest_and_the_first_and_last_two_seconds(
     assert metrics.beat_consistency_clip(pos, np.array([3.0, 5.0]), mean_speed) == pytest.approx(1.0, abs=1e-3)
 
 
+def test_relative_speed_is_the_upper_body_speed_over_the_training_mean():
+    pos = np.zeros((31, 55, 3))
+    t = np.arange(31) / FPS
+    for j in UPPER_JOINTS:
+        pos[:, j, 0] = 0.5 * t  # 0.5 m/s
+    pos[:, 0, 1] = 10 * t  # the pelvis is not upper body: ignored
+    mean = np.full(55, 0.25)
+    assert metrics.relative_speed([pos], mean) == pytest.approx(2.0)
+    assert metrics.relative_speed([pos, np.zeros((31, 55, 3))], mean) == pytest.approx(1.0)
+
+
 def test_l1_diversity_known_value():
     pos = np.zeros((4, 55, 3))
     pos[:, 5, 0] = [0.3, -0.3, 0.3, -0.3]

@@ -1,7 +1,8 @@
 """``gestura eval``: generate every clip of a split from its audio and score it.
 
 Rows: the checkpoint's motion and, as the reference, the data's own motion on the same clips.
-Columns: BC, L1 diversity, FGD (only with ``--fgd-encoder``; the project's encoder, not
+Columns: BC, speed (upper-body joint speed over the training data's: 1 = moves as much),
+L1 diversity, FGD (only with ``--fgd-encoder``; the project's encoder, not
 comparable with published FGD), jitter (mean jerk, m/s^3) and foot sliding (m/s). Printed as a
 table and written as JSON.
 """
@@ -18,7 +19,7 @@ import numpy as np
 from . import metrics
 from .dataset import Beat2Dataset, DatasetError, compute_stats, joint_positions, parse_speakers
 
-COLUMNS = ("bc", "l1_diversity", "fgd", "jitter", "foot_sliding")
+COLUMNS = ("bc", "speed", "l1_diversity", "fgd", "jitter", "foot_sliding")
 
 
 def score(motions, positions, waves, mean_speed, encoder=None, reference_features=None) -> dict:
@@ -26,6 +27,7 @@ def score(motions, positions, waves, mean_speed, encoder=None, reference_feature
     bc = metrics.beat_consistency(positions, waves, mean_speed)
     out = {
         "bc": None if not np.isfinite(bc) else bc,  # None: no clip longer than the 2 s + 2 s BC ignores
+        "speed": metrics.relative_speed(positions, mean_speed),
         "l1_diversity": metrics.l1_diversity([p - m.trans[:, None] for p, m in zip(positions, motions)]),
         "jitter": metrics.jitter(positions),
         "foot_sliding": metrics.foot_sliding(positions),
@@ -129,7 +131,7 @@ def run_eval(args) -> dict:
 
 
 def format_table(result: dict) -> str:
-    head = ("", "BC", "L1 div", "FGD*", "jitter m/s^3", "foot slide m/s")
+    head = ("", "BC", "speed", "L1 div", "FGD*", "jitter m/s^3", "foot slide m/s")
     rows = [head]
     for name in ("generated", "ground_truth"):
         r = result[name]
@@ -138,7 +140,7 @@ def format_table(result: dict) -> str:
     lines = ["  ".join(cell.rjust(w) if i else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths))) for row in rows]
     lines.insert(1, "-" * len(lines[0]))
     lines.append(f"{len(result['clips'])} '{result['split']}' clips, {result['seconds_of_audio']:.1f} s of audio; "
-                 f"BC speed normalised by the {result['speed_normalisation']}")
+                 f"BC and speed normalised by the {result['speed_normalisation']}")
     fgd = "* FGD: " + (result["fgd_note"] if result["fgd_encoder"] else "no --fgd-encoder given (train one with gestura train-fgd)")
     lines.append(fgd)
     return "\n".join(lines)

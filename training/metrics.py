@@ -1,4 +1,5 @@
-"""Gesture metrics the field reports (MODEL.md, "Metrics"): BC, L1 diversity, FGD, jitter, foot sliding.
+"""Gesture metrics the field reports (MODEL.md, "Metrics"): BC, L1 diversity, FGD, jitter, foot sliding;
+plus the upper body's speed relative to the training data.
 
 NumPy and SciPy only. Motion enters as joint positions (N, 55, 3) in metres, Y up, at 30 fps
 (``gestura.training.dataset.joint_positions`` turns a Motion into them).
@@ -229,6 +230,17 @@ def fgd(features_a: np.ndarray, features_b: np.ndarray) -> float:
     if len(a) < 2 or len(b) < 2:
         raise ValueError("FGD needs at least 2 feature vectors on each side")
     return frechet_distance(a.mean(0), np.cov(a, rowvar=False), b.mean(0), np.cov(b, rowvar=False))
+
+
+def relative_speed(positions: list[np.ndarray], mean_speed: np.ndarray | float, fps: float = FPS,
+                   joints=UPPER_JOINTS) -> float:
+    """Mean speed of the upper-body joints divided by their mean speed in the training data, over
+    all frames of all clips: 1 moves as much as the data, below 1 too little (a model that holds
+    poses), above 1 too much. BC rewards any extra speed minimum, so read it next to this."""
+    joints = list(joints)
+    mean = np.broadcast_to(np.asarray(mean_speed, np.float64), (55,))[joints]
+    speeds = [joint_speed(p, fps)[:, joints] / np.maximum(mean, 1e-8) for p in positions if len(p) > 1]
+    return float(np.concatenate(speeds).mean()) if speeds else float("nan")
 
 
 # ----------------------------------------------------------------------------- smoothness, feet
