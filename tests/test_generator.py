@@ -5,7 +5,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from gestura.inference.config import ModelConfig
-from gestura.inference.torch_model.generator import random_prev_mask
+from gestura.inference.torch_model.generator import generator_losses, random_prev_mask
 from gestura.inference.torch_model.model import GesturaModel
 from gestura.rigs.skeleton import PARTS
 
@@ -129,6 +129,19 @@ def test_losses_have_per_part_terms():
     assert set(losses) == {"loss"} | {f"{p}_{k}" for p in PARTS for k in ("ce", "latent")}
     losses["loss"].backward()
     assert model.generator.audio_in.weight.grad.abs().sum() > 0
+
+
+def test_switch_weight_weighs_the_frames_where_the_code_changes():
+    torch.manual_seed(0)
+    logits = {"upper": torch.randn(1, 5, 4)}
+    codes = {"upper": torch.tensor([[1, 1, 2, 2, 3]])}  # changes at frames 2 and 4
+    latents = regressed = {"upper": torch.zeros(1, 5, 2)}
+    per_frame = torch.nn.functional.cross_entropy(logits["upper"][0], codes["upper"][0], reduction="none")
+    plain = generator_losses(logits, regressed, codes, latents)["upper_ce"]
+    assert float(plain) == pytest.approx(float(per_frame.mean()))
+    weighted = generator_losses(logits, regressed, codes, latents, switch_weight=4.0)["upper_ce"]
+    w = torch.tensor([1.0, 1.0, 4.0, 1.0, 4.0])
+    assert float(weighted) == pytest.approx(float((per_frame * w).sum() / w.sum()))
 
 
 def test_fused_step_of_the_engine_equals_local_step():

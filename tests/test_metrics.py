@@ -98,6 +98,31 @@ def test_bc_ignores_minima_of_joints_at_rest_and_the_first_and_last_two_seconds(
     assert metrics.beat_consistency_clip(pos, np.array([3.0, 5.0]), mean_speed) == pytest.approx(1.0, abs=1e-3)
 
 
+def _wrists_with_strokes(seconds: float, strokes: np.ndarray) -> np.ndarray:
+    """Both wrists slide along x with a 0.15 s speed bump at each stroke time."""
+    t = np.arange(int(seconds * FPS)) / FPS
+    speed = 0.05 + np.exp(-((t[:, None] - strokes[None, :]) ** 2) / (2 * 0.15**2)).sum(axis=1)
+    pos = np.zeros((len(t), 55, 3))
+    pos[:, [20, 21], 0] = (np.cumsum(speed) / FPS)[:, None]
+    return pos
+
+
+def test_sync_is_high_when_the_hands_stroke_with_the_onsets_and_near_zero_otherwise():
+    rng = np.random.default_rng(3)
+    seconds = 30.0
+    onsets = np.sort(rng.uniform(1.0, seconds - 1.0, 40))  # irregular, like syllables
+    wave = click_audio(seconds, onsets, rng)
+    synced = metrics.speech_motion_sync([_wrists_with_strokes(seconds, onsets + 0.1)], [wave])
+    assert synced > 0.3
+    unrelated = np.sort(rng.uniform(1.0, seconds - 1.0, 40))
+    ignoring = metrics.speech_motion_sync([_wrists_with_strokes(seconds, unrelated)], [wave])
+    assert abs(ignoring) < 0.1
+    # Strokes 0.4 s after the onsets are still within the lags it searches; 1.5 s after are not.
+    assert metrics.speech_motion_sync([_wrists_with_strokes(seconds, onsets + 0.4)], [wave]) > 0.3
+    assert metrics.speech_motion_sync([_wrists_with_strokes(seconds, onsets + 1.5)], [wave]) < synced - 0.2
+    assert math.isnan(metrics.speech_motion_sync([_wrists_with_strokes(3.0, np.array([1.0]))], [wave[:48000]]))
+
+
 def test_relative_speed_is_the_upper_body_speed_over_the_training_mean():
     pos = np.zeros((31, 55, 3))
     t = np.arange(31) / FPS

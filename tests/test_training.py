@@ -155,7 +155,7 @@ def test_eval_prints_a_table_and_writes_json(data, gen_run, tmp_path, capsys):
     result = json.loads(report.read_text())
     assert result["clips"] == ["2_scott_0_3_3", "4_lawrence_0_3_3"]
     for row in ("generated", "ground_truth"):
-        for key in ("bc", "speed", "l1_diversity", "fgd", "jitter", "foot_sliding"):
+        for key in ("bc", "sync", "speed", "l1_diversity", "fgd", "jitter", "foot_sliding"):
             assert np.isfinite(result[row][key]), (row, key)
     assert result["ground_truth"]["fgd"] == pytest.approx(0.0, abs=1e-6)
     assert result["generated"]["fgd"] > 0

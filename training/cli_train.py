@@ -12,6 +12,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--set", action="append", metavar="KEY=VALUE",
                         help="override a generator config field, e.g. --set d_model=256 --set global_layers=4 "
                              "(stage-1 fields come from --vq)")
+    parser.add_argument("--switch-weight", type=float, default=1.0,
+                        help="weight of the code loss on frames where the code changes (default 1 = every frame alike)")
     parser.add_argument("--latent-weight", type=float, default=3.0, help="weight of the latent regression MSE (default 3)")
     parser.add_argument("--mask-start", type=float, default=0.1,
                         help="ceiling of the hidden fraction of previous latents at step 0 (default 0.1)")

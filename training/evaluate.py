@@ -1,7 +1,9 @@
 """``gestura eval``: generate every clip of a split from its audio and score it.
 
 Rows: the checkpoint's motion and, as the reference, the data's own motion on the same clips.
-Columns: BC, speed (upper-body joint speed over the training data's: 1 = moves as much),
+Columns: BC, sync (wrist speed against the speech's onset envelope, minus the same with the audio
+shifted: 0 = the hands ignore the speech), speed (upper-body joint speed over the training data's:
+1 = moves as much),
 L1 diversity, FGD (only with ``--fgd-encoder``; the project's encoder, not
 comparable with published FGD), jitter (mean jerk, m/s^3) and foot sliding (m/s). Printed as a
 table and written as JSON.
@@ -19,15 +21,17 @@ import numpy as np
 from . import metrics
 from .dataset import Beat2Dataset, DatasetError, compute_stats, joint_positions, parse_speakers
 
-COLUMNS = ("bc", "speed", "l1_diversity", "fgd", "jitter", "foot_sliding")
+COLUMNS = ("bc", "sync", "speed", "l1_diversity", "fgd", "jitter", "foot_sliding")
 
 
 def score(motions, positions, waves, mean_speed, encoder=None, reference_features=None) -> dict:
     """Metrics of one set of clips (motions: list[Motion], positions: FK of each)."""
     bc = metrics.beat_consistency(positions, waves, mean_speed)
+    sync = metrics.speech_motion_sync(positions, waves)
     out = {
         "bc": None if not np.isfinite(bc) else bc,  # None: no clip longer than the 2 s + 2 s BC ignores
         "speed": metrics.relative_speed(positions, mean_speed),
+        "sync": None if not np.isfinite(sync) else sync,  # None: no clip of 4 s or more
         "l1_diversity": metrics.l1_diversity([p - m.trans[:, None] for p, m in zip(positions, motions)]),
         "jitter": metrics.jitter(positions),
         "foot_sliding": metrics.foot_sliding(positions),
@@ -131,7 +135,7 @@ def run_eval(args) -> dict:
 
 
 def format_table(result: dict) -> str:
-    head = ("", "BC", "speed", "L1 div", "FGD*", "jitter m/s^3", "foot slide m/s")
+    head = ("", "BC", "sync", "speed", "L1 div", "FGD*", "jitter m/s^3", "foot slide m/s")
     rows = [head]
     for name in ("generated", "ground_truth"):
         r = result[name]

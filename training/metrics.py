@@ -232,6 +232,37 @@ def fgd(features_a: np.ndarray, features_b: np.ndarray) -> float:
     return frechet_distance(a.mean(0), np.cov(a, rowvar=False), b.mean(0), np.cov(b, rowvar=False))
 
 
+def speech_motion_sync(positions: list[np.ndarray], waves: list[np.ndarray], fps: float = FPS,
+                       sr: int = SAMPLE_RATE, max_lag_s: float = 0.5, min_seconds: float = 4.0) -> float:
+    """Whether the hands move with the speech: per clip, the peak over lags within ``max_lag_s`` of
+    the correlation between the wrists' speed and the audio's onset envelope, minus the same peak
+    with the audio shifted by half the clip (same signals, timing broken; the peak of unrelated
+    signals is above 0). Mean over clips weighted by length; NaN when no clip is ``min_seconds``
+    long. About 0 when motion ignores the audio. BC cannot tell: it rewards any motion with many
+    speed minima, since speech has an onset every few tenths of a second."""
+    max_lag = int(round(max_lag_s * fps))
+    total, weight = 0.0, 0.0
+    for p, w in zip(positions, waves, strict=True):
+        n = len(p)
+        if n < min_seconds * fps:
+            continue
+        speed = joint_speed(p, fps)[:, [20, 21]].sum(axis=1)
+        onset = onset_strength(np.asarray(w, np.float32), sr)
+        envelope = np.interp(np.arange(n) / fps, np.arange(len(onset)) * HOP / sr, onset)
+        kernel = np.exp(-0.5 * (np.arange(-9, 10) / 3.0) ** 2)  # 100 ms Gaussian
+        envelope = np.convolve(envelope, kernel / kernel.sum(), mode="same")
+
+        def peak(e):
+            s = (speed - speed.mean()) / (speed.std() + 1e-9)
+            e = (e - e.mean()) / (e.std() + 1e-9)
+            return max(float(np.mean(s[lag:] * e[: n - lag])) if lag >= 0 else float(np.mean(s[:lag] * e[-lag:]))
+                       for lag in range(-max_lag, max_lag + 1))
+
+        total += (peak(envelope) - peak(np.roll(envelope, n // 2))) * n
+        weight += n
+    return total / weight if weight else float("nan")
+
+
 def relative_speed(positions: list[np.ndarray], mean_speed: np.ndarray | float, fps: float = FPS,
                    joints=UPPER_JOINTS) -> float:
     """Mean speed of the upper-body joints divided by their mean speed in the training data, over

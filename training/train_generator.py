@@ -28,10 +28,11 @@ CHECKPOINT_NAME = "gestura.safetensors"
 class Stage2(nn.Module):
     """Frozen VQ-VAEs + the generator; ``forward`` returns the losses (DDP hooks forward)."""
 
-    def __init__(self, model, latent_weight: float):
+    def __init__(self, model, latent_weight: float, switch_weight: float = 1.0):
         super().__init__()
         self.model = model
         self.latent_weight = latent_weight
+        self.switch_weight = switch_weight
         for name, param in model.named_parameters():
             param.requires_grad_(name.startswith("generator."))
 
@@ -42,7 +43,7 @@ class Stage2(nn.Module):
         logits, regressed = self.model.generator(features, style, latents, mask)
         losses = generator_losses(
             {p: v.float() for p, v in logits.items()}, {p: v.float() for p, v in regressed.items()},
-            codes, latents, self.latent_weight,
+            codes, latents, self.latent_weight, self.switch_weight,
         )
         with torch.no_grad():
             for p in codes:
@@ -111,7 +112,7 @@ def _train(args, dist) -> int:
             stats[f"{part}_mean"], stats[f"{part}_std"] = ckpt.stats[f"{part}_mean"], ckpt.stats[f"{part}_std"]
     device = dist.device
     model.to(device)
-    stage = Stage2(model, args.latent_weight)
+    stage = Stage2(model, args.latent_weight, args.switch_weight)
 
     # Codes of every clip, once (whole clips: the causal encoder sees what it sees at inference).
     feats, codes, style_ids = [], [], []
@@ -186,7 +187,7 @@ def _train(args, dist) -> int:
     spec = LoopSpec(
         name="train", model=stage, num_items=len(index), make_batch=make_batch, loss=loss, export=export,
         notes=data_notes(args, data),
-        config_json=json.dumps([config.to_json(), styles, args.window, args.latent_weight]),
+        config_json=json.dumps([config.to_json(), styles, args.window, args.latent_weight, args.switch_weight]),
         validate=validate,
     )
     summary = run_loop(spec, args, dist)

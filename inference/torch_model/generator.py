@@ -136,13 +136,24 @@ def random_prev_mask(batch: int, frames: int, *, max_ratio: float = 0.6, part_dr
     return mask
 
 
-def generator_losses(logits: dict, regressed: dict, codes: dict, latents: dict, latent_weight: float = 3.0) -> dict:
+def generator_losses(logits: dict, regressed: dict, codes: dict, latents: dict, latent_weight: float = 3.0,
+                     switch_weight: float = 1.0) -> dict:
     """Cross-entropy of the code logits and ``latent_weight`` x MSE of the regressed latents,
-    per part and in total (``loss``)."""
+    per part and in total (``loss``). ``switch_weight`` weighs the cross-entropy of frames whose
+    code differs from the previous frame's: with one code per frame most frames repeat the last
+    code, and those frames teach nothing about when the motion should change."""
     out = {}
     total = 0.0
     for part in logits:
-        ce = F.cross_entropy(logits[part].flatten(0, 1), codes[part].flatten())
+        if switch_weight == 1.0:
+            ce = F.cross_entropy(logits[part].flatten(0, 1), codes[part].flatten())
+        else:
+            frame_ce = F.cross_entropy(logits[part].flatten(0, 1), codes[part].flatten(), reduction="none")
+            c = codes[part]
+            switched = torch.zeros_like(c, dtype=frame_ce.dtype)
+            switched[:, 1:] = (c[:, 1:] != c[:, :-1]).to(frame_ce.dtype)
+            weight = (1.0 + (switch_weight - 1.0) * switched).flatten()
+            ce = (frame_ce * weight).sum() / weight.sum()
         mse = F.mse_loss(regressed[part], latents[part])
         out[f"{part}_ce"] = ce
         out[f"{part}_latent"] = mse
