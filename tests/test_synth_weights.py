@@ -38,11 +38,13 @@ def checkpoint():
     return load_checkpoint(WEIGHTS)
 
 
-def _generate(checkpoint, wave, style, seed=0, temperature=0.8):
+def _generate(checkpoint, wave, style, seed=0, temperature=None):
     torch = pytest.importorskip("torch")
     torch.set_num_threads(1)
     from gestura.inference.pipeline import GenerationRequest, generate
+    from gestura.inference.sampling import DEFAULT_TEMPERATURE
 
+    temperature = DEFAULT_TEMPERATURE if temperature is None else temperature
     return generate(GenerationRequest(audio=wave, style=style, seed=seed, temperature=temperature, device="cpu"),
                     checkpoint=checkpoint, engine="torch")
 
