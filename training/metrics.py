@@ -18,6 +18,8 @@ import numpy as np
 
 from ..rigs.skeleton import FOOT_JOINTS, FPS, UPPER_JOINTS
 
+WRIST_JOINTS = (20, 21)
+
 SAMPLE_RATE = 16000
 HOP = 512
 N_FFT = 2048
@@ -232,6 +234,10 @@ def fgd(features_a: np.ndarray, features_b: np.ndarray) -> float:
     return frechet_distance(a.mean(0), np.cov(a, rowvar=False), b.mean(0), np.cov(b, rowvar=False))
 
 
+def _standardized(x: np.ndarray) -> np.ndarray:
+    return (x - x.mean()) / (x.std() + 1e-9)
+
+
 def speech_motion_sync(positions: list[np.ndarray], waves: list[np.ndarray], fps: float = FPS,
                        sr: int = SAMPLE_RATE, max_lag_s: float = 0.5, min_seconds: float = 4.0) -> float:
     """Whether the hands move with the speech: per clip, the peak over lags within ``max_lag_s`` of
@@ -246,16 +252,14 @@ def speech_motion_sync(positions: list[np.ndarray], waves: list[np.ndarray], fps
         n = len(p)
         if n < min_seconds * fps:
             continue
-        speed = joint_speed(p, fps)[:, [20, 21]].sum(axis=1)
+        speed = _standardized(joint_speed(p, fps)[:, list(WRIST_JOINTS)].sum(axis=1))
         onset = onset_strength(np.asarray(w, np.float32), sr)
         envelope = np.interp(np.arange(n) / fps, np.arange(len(onset)) * HOP / sr, onset)
         kernel = np.exp(-0.5 * (np.arange(-9, 10) / 3.0) ** 2)  # 100 ms Gaussian
-        envelope = np.convolve(envelope, kernel / kernel.sum(), mode="same")
+        envelope = _standardized(np.convolve(envelope, kernel / kernel.sum(), mode="same"))
 
-        def peak(e):
-            s = (speed - speed.mean()) / (speed.std() + 1e-9)
-            e = (e - e.mean()) / (e.std() + 1e-9)
-            return max(float(np.mean(s[lag:] * e[: n - lag])) if lag >= 0 else float(np.mean(s[:lag] * e[-lag:]))
+        def peak(e):  # lag > 0: the motion follows the audio
+            return max(float(np.mean(speed[lag:] * e[: n - lag])) if lag >= 0 else float(np.mean(speed[:lag] * e[-lag:]))
                        for lag in range(-max_lag, max_lag + 1))
 
         total += (peak(envelope) - peak(np.roll(envelope, n // 2))) * n
