@@ -18,7 +18,7 @@ import numpy as np
 
 from ..rigs.skeleton import PARTS
 from .architecture import LEAKY_SLOPE, NORM_EPS
-from .engines import Engine, EngineError
+from .engines import Engine, EngineError, checked_start
 
 _F32 = np.float32
 
@@ -372,12 +372,7 @@ class NumpyEngine(Engine):
         return self.model.quantize(part, z)
 
     def start(self, style: int, parts: tuple) -> _Stream:
-        if not 0 <= int(style) < self.model.config.num_styles:
-            raise EngineError(f"style index {style} is out of range for this model")
-        unknown = [p for p in parts if p not in PARTS]
-        if unknown:
-            raise EngineError(f"unknown parts {unknown}: parts are {PARTS}")
-        stream = _Stream(int(style), tuple(p for p in PARTS if p in parts))
+        stream = _Stream(*checked_start(self.model.config.num_styles, style, parts))
         if stream.parts:
             stream.local = self.model.local_step(stream.parts)
             stream.local_state = stream.local.zero_state()

@@ -37,6 +37,8 @@ from __future__ import annotations
 import abc
 import importlib.util
 
+from ..rigs.skeleton import PARTS
+
 ENGINE_NAMES = ("auto", "torch", "numpy", "external")
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -77,6 +79,17 @@ class Engine(abc.ABC):
 
     def describe(self) -> str:
         return f"{self.name} on {self.device}"
+
+
+def checked_start(num_styles: int, style: int, parts) -> tuple[int, tuple]:
+    """The style index and the parts (in ``PARTS`` order) an engine's ``start`` was given, or
+    EngineError naming what is wrong."""
+    if not 0 <= int(style) < num_styles:
+        raise EngineError(f"style index {style} is out of range for this model")
+    unknown = [p for p in parts if p not in PARTS]
+    if unknown:
+        raise EngineError(f"unknown parts {unknown}: parts are {PARTS}")
+    return int(style), tuple(p for p in PARTS if p in parts)
 
 
 def torch_available() -> bool:

@@ -300,13 +300,18 @@ def test_new_seed_always_picks_a_different_seed(bpy, gestura):
         assert settings.seed != previous and settings.seed >= 0
 
 
-def test_speech_from_a_sound_strip_starts_where_the_strip_starts(bpy, gestura, speech_wav):
+def _new_sound_strip(bpy, name, path, channel, frame):
+    """A sound strip in the current scene; skips where the bpy build cannot make one."""
     if not bpy.app.build_options.audaspace:
         pytest.skip("this bpy build has no audaspace (the 4.2 wheel): Blender cannot create sound strips")
-    scene = bpy.context.scene
-    editor = scene.sequence_editor_create()
+    editor = bpy.context.scene.sequence_editor_create()
     strips = editor.strips if hasattr(editor, "strips") else editor.sequences
-    strip = strips.new_sound("Dialogue", str(speech_wav), 3, 40)
+    return strips.new_sound(name, str(path), channel, frame)
+
+
+def test_speech_from_a_sound_strip_starts_where_the_strip_starts(bpy, gestura, speech_wav):
+    scene = bpy.context.scene
+    strip = _new_sound_strip(bpy, "Dialogue", speech_wav, channel=3, frame=40)
     settings = scene.gestura
     settings.audio_source, settings.sound_strip = "STRIP", strip.name
     assert bpy.ops.gestura.generate(seed=2) == {"FINISHED"}
@@ -340,15 +345,11 @@ def test_a_failure_while_writing_removes_everything_it_added(bpy, gestura, speec
 
 
 def test_packed_sound_in_a_strip_is_read_and_no_second_strip_is_added(bpy, gestura, speech_wav):
-    if not bpy.app.build_options.audaspace:
-        pytest.skip("this bpy build has no audaspace (the 4.2 wheel): Blender cannot create sound strips")
     import tempfile
     from pathlib import Path
 
     scene = bpy.context.scene
-    editor = scene.sequence_editor_create()
-    strips = editor.strips if hasattr(editor, "strips") else editor.sequences
-    strip = strips.new_sound("Packed", str(speech_wav), 1, 12)
+    strip = _new_sound_strip(bpy, "Packed", speech_wav, channel=1, frame=12)
     strip.sound.pack()
     assert strip.sound.packed_file is not None
     copies_before = set(Path(tempfile.gettempdir()).glob("gestura-strip-*"))

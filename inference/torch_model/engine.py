@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from ...rigs.skeleton import PARTS
-from ..engines import Engine, EngineError
+from ..engines import Engine, EngineError, checked_start
 
 
 class DeviceFallbackWarning(UserWarning):
@@ -139,12 +139,7 @@ class TorchEngine(Engine):
         return self._run(None, run)
 
     def start(self, style: int, parts: tuple) -> _Stream:
-        if not 0 <= int(style) < self.model.config.num_styles:
-            raise EngineError(f"style index {style} is out of range for this model")
-        unknown = [p for p in parts if p not in PARTS]
-        if unknown:
-            raise EngineError(f"unknown parts {unknown}: parts are {PARTS}")
-        return _Stream(int(style), tuple(p for p in PARTS if p in parts))
+        return _Stream(*checked_start(self.model.config.num_styles, style, parts))
 
     def context(self, stream: _Stream, features) -> np.ndarray:
         def run():
