@@ -104,6 +104,15 @@ def test_resume_continues_exactly_where_it_stopped(data, tmp_path):
     assert cli.main(["train-vq", "--out", str(resumed), "--steps", "10", *args, "--set", "code_dim=4"]) == 2
 
 
+def test_stage2_resume_refuses_a_changed_loss_and_continues_an_unchanged_one(data, vq_run, tmp_path):
+    args = ["train", "--data", str(data), "--vq", str(vq_run / "vq.safetensors"), "--out", str(tmp_path),
+            "--lr", "3e-3", "--log-every", "1", *TINY_GEN, *LOOP]
+    assert cli.main([*args, "--steps", "2"]) == 0
+    assert cli.main([*args, "--steps", "3", "--switch-weight", "4"]) == 2
+    assert cli.main([*args, "--steps", "3"]) == 0
+    assert "resuming at step 2" in (tmp_path / "train.log").read_text()
+
+
 def test_corrupt_file_is_skipped_with_a_warning_and_training_goes_on(tmp_path):
     clips = [ClipSpec(f"2_scott_0_{i}_{i}", "train", 3.0) for i in (1, 2, 3)]
     root = make_beat2(tmp_path / "bad", clips)

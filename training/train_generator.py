@@ -184,10 +184,15 @@ def _train(args, dist) -> int:
         except CheckpointError as error:
             raise CommandError(str(error)) from None
 
+    # A resumed run must train the same thing. The switch weight joined these settings later: at its
+    # default it is left out, so states saved before it existed still resume.
+    settings = [config.to_json(), styles, args.window, args.latent_weight]
+    if args.switch_weight != 1.0:
+        settings.append(args.switch_weight)
     spec = LoopSpec(
         name="train", model=stage, num_items=len(index), make_batch=make_batch, loss=loss, export=export,
         notes=data_notes(args, data),
-        config_json=json.dumps([config.to_json(), styles, args.window, args.latent_weight, args.switch_weight]),
+        config_json=json.dumps(settings),
         validate=validate,
     )
     summary = run_loop(spec, args, dist)
