@@ -1,7 +1,8 @@
 """Generate gestures in Blender without the UI: one .blend per speech recording.
 
     blender -b [scene.blend] -P <gestura folder>/blender_batch.py -- --audio a.wav --out a.blend
-            [--style NAME] [--seed N] [--temperature T] [--parts face,upper,hands,lower]
+            [--style NAME] [--seed N] [--temperature T] [--style-strength S]
+            [--parts face,upper,hands,lower]
             [--start-frame F] [--engine auto|numpy|torch|external] [--checkpoint FILE]
             [--new-armature] [--overwrite]
 
@@ -39,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--style", default=None, help="style name from the model (default: the model's first)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--temperature", type=float, default=None, help="sampling temperature (default: the scene's)")
+    parser.add_argument("--style-strength", type=float, default=None,
+                        help="style strength, 1 = the style as learnt (default: the scene's)")
     parser.add_argument("--parts", default=None, help="comma-separated body parts to generate (default: all)")
     parser.add_argument("--start-frame", type=int, default=None, help="frame where the speech starts (default 1)")
     parser.add_argument("--engine", choices=("auto", "numpy", "torch", "external"), default=None)
@@ -112,6 +115,8 @@ def _operator_arguments(args, package, audio) -> dict:
         kwargs["style"] = args.style
     if args.temperature is not None:
         kwargs["temperature"] = float(args.temperature)
+    if args.style_strength is not None:
+        kwargs["style_strength"] = float(args.style_strength)
     if args.parts is not None:
         kwargs["parts"] = set(package.jobs.parse_parts(args.parts))
     if args.start_frame is not None:

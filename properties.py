@@ -2,7 +2,7 @@
 import bpy
 from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
 
-from .inference.sampling import DEFAULT_TEMPERATURE
+from .inference.sampling import DEFAULT_STYLE_STRENGTH, DEFAULT_TEMPERATURE
 
 ENGINE_OVERRIDE_ITEMS = (
     ("PREFERENCES", "From Preferences", "Use the engine chosen in the add-on preferences"),
@@ -39,6 +39,14 @@ class GesturaSettings(bpy.types.PropertyGroup):
         min=0.0,
         soft_max=1.5,
         description="Sampling temperature: 0 always picks the most likely motion, higher is more varied",
+    )
+    style_strength: FloatProperty(
+        name="Style Strength",
+        default=DEFAULT_STYLE_STRENGTH,
+        min=0.0,
+        soft_max=3.0,
+        description="How strongly the style shows: 0 is no particular speaker, 1 the style as the model learnt it, "
+                    "more exaggerates it. Other than 1 takes twice as long",
     )
     use_face: BoolProperty(name="Face", default=True, description="Generate jaw and face expression")
     use_upper: BoolProperty(name="Upper Body", default=True, description="Generate spine, head and arms")

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from ..cli import CommandError
-from .sampling import DEFAULT_TEMPERATURE
+from .sampling import DEFAULT_STYLE_STRENGTH, DEFAULT_TEMPERATURE
 
 FORMATS = ("npz", "bvh", "blend")
 # Files at least this long (seconds of audio, in total) get a progress bar even when alone.
@@ -33,6 +33,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same motion")
     parser.add_argument("--temperature", type=float, default=DEFAULT_TEMPERATURE,
                         help=f"sampling temperature; 0 = always the most likely motion (default {DEFAULT_TEMPERATURE})")
+    parser.add_argument("--style-strength", type=float, default=DEFAULT_STYLE_STRENGTH,
+                        help="how strongly the style shows: 0 = no particular speaker, 1 = as the model learnt it, "
+                             f"more exaggerates it; other than 1 doubles the work (default {DEFAULT_STYLE_STRENGTH:g})")
     parser.add_argument("--top-k", type=int, default=None, help="sample only among the k most likely codes")
     parser.add_argument("--top-p", type=float, default=None, help="sample only within this probability mass")
     parser.add_argument("--parts", default=None,
@@ -153,7 +156,7 @@ def run(args) -> int:
         started = time.monotonic()
         request = GenerationRequest(audio=np.asarray(wave), style=args.style, seed=args.seed,
                                     temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
-                                    parts=parts, device=args.device)
+                                    style_strength=args.style_strength, parts=parts, device=args.device)
         try:
             motion = generate(request, checkpoint=checkpoint, engine=engine,
                               progress=lambda f, m, i=index, n=path.name, s=seconds[index]: bar.update(i, n, s, f))

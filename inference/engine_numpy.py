@@ -333,7 +333,7 @@ class NumpyModel:
 
 
 class _Stream:
-    def __init__(self, style: int, parts: tuple) -> None:
+    def __init__(self, style: int | None, parts: tuple) -> None:
         self.style = style
         self.parts = parts
         self.speech_state = None
@@ -371,7 +371,7 @@ class NumpyEngine(Engine):
         z, _ = self.model.encoder[part](np.asarray(features, _F32))
         return self.model.quantize(part, z)
 
-    def start(self, style: int, parts: tuple) -> _Stream:
+    def start(self, style: int | None, parts: tuple) -> _Stream:
         stream = _Stream(*checked_start(self.model.config.num_styles, style, parts))
         if stream.parts:
             stream.local = self.model.local_step(stream.parts)
@@ -382,7 +382,7 @@ class NumpyEngine(Engine):
         m = self.model
         s = m.audio_in(np.asarray(features, _F32))
         s, stream.speech_state = run_stack(m.speech, s, stream.speech_state)
-        g = s + m.style[stream.style]
+        g = s + (m.style.mean(0) if stream.style is None else m.style[stream.style])
         g, stream.global_state = run_stack(m.global_blocks, g, stream.global_state)
         return rms_norm(g, m.global_norm)
 

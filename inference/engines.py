@@ -11,8 +11,9 @@ object returned by ``start``:
     so cache by checkpoint.
 ``encode(part, features (n, PART_DIMS[part])) -> codes (n,) int64``
     VQ-VAE encoder + nearest code of normalised part features, from zero history (start poses).
-``start(style: int, parts: tuple[str]) -> state``
+``start(style: int | None, parts: tuple[str]) -> state``
     A new stream: zero conv and scan states everywhere; ``parts`` are the generated parts.
+    ``style`` None: the mean of the style embeddings (the speaker-neutral stream of style strength).
 ``context(state, features (n, F)) -> (n, d_model)``
     Speech encoder + style + global scan over the next ``n`` normalised feature frames
     (``Generator.context``), advancing the state. Context row ``j`` belongs to audio frame ``j``;
@@ -66,7 +67,7 @@ class Engine(abc.ABC):
     def encode(self, part: str, features): ...
 
     @abc.abstractmethod
-    def start(self, style: int, parts: tuple): ...
+    def start(self, style: int | None, parts: tuple): ...
 
     @abc.abstractmethod
     def context(self, state, features): ...
@@ -81,15 +82,15 @@ class Engine(abc.ABC):
         return f"{self.name} on {self.device}"
 
 
-def checked_start(num_styles: int, style: int, parts) -> tuple[int, tuple]:
-    """The style index and the parts (in ``PARTS`` order) an engine's ``start`` was given, or
-    EngineError naming what is wrong."""
-    if not 0 <= int(style) < num_styles:
+def checked_start(num_styles: int, style: int | None, parts) -> tuple[int | None, tuple]:
+    """The style index (None: the mean style) and the parts (in ``PARTS`` order) an engine's
+    ``start`` was given, or EngineError naming what is wrong."""
+    if style is not None and not 0 <= int(style) < num_styles:
         raise EngineError(f"style index {style} is out of range for this model")
     unknown = [p for p in parts if p not in PARTS]
     if unknown:
         raise EngineError(f"unknown parts {unknown}: parts are {PARTS}")
-    return int(style), tuple(p for p in PARTS if p in parts)
+    return (None if style is None else int(style)), tuple(p for p in PARTS if p in parts)
 
 
 def torch_available() -> bool:

@@ -9,7 +9,10 @@ Per motion frame t the engine's local scans see the previous frame's codes of al
 speech context of audio frame ``t + lookahead`` (the model's fixed look-ahead, 200 ms for
 ``small``): a stream's output lags its input by that look-ahead plus up to one motion block
 (32 frames) and one context block (16 frames), under 2 s in all.
-Codes are drawn per part with the request's seed and temperature (``sampling.py``); parts that
+Codes are drawn per part with the request's seed and temperature (``sampling.py``). Style
+strength other than 1 runs a second, speaker-neutral stream (the mean style) beside the styled one,
+fed the same previous codes, and moves the logits away from its own (``sampling.guided_logits``):
+twice the network work per frame. Parts that
 are switched off are not generated and keep the start pose (or the rest pose). A start pose fixes
 the first ``config.seed_frames`` codes of each generated part (the encoded pose) and the root
 position the motion starts from.
@@ -27,7 +30,7 @@ from . import parts as parts_module
 from .audio import AudioError, SAMPLE_RATE, load_audio, prepare_waveform
 from .checkpoint import Checkpoint, CheckpointError, load_checkpoint
 from .features import FEATURE_DIM, FeatureStream, num_frames
-from .sampling import DEFAULT_TEMPERATURE, check_sampling, part_rngs, sample_code
+from .sampling import DEFAULT_STYLE_STRENGTH, DEFAULT_TEMPERATURE, check_sampling, guided_logits, part_rngs, sample_code
 
 BLOCK = 32  # motion frames per decode call; the unit of progress and cancel checks
 CONTEXT_BLOCK = 16  # audio frames per context call
@@ -47,6 +50,7 @@ class GenerationRequest:
     style: str | None = None  # a style name of the checkpoint; None = its first style
     seed: int = 0
     temperature: float = DEFAULT_TEMPERATURE  # 0 = always the most likely code (deterministic)
+    style_strength: float = DEFAULT_STYLE_STRENGTH  # 0 = no particular speaker, 1 = as learnt, more exaggerates
     top_k: int | None = None
     top_p: float | None = None
     parts: tuple = PARTS  # the parts to generate; the others keep the start pose or the rest pose
@@ -83,9 +87,10 @@ class GenerationStream:
 
     def __init__(self, engine, checkpoint: Checkpoint, *, style: str | None = None, seed: int = 0,
                  temperature: float = DEFAULT_TEMPERATURE, top_k: int | None = None, top_p: float | None = None,
-                 parts=PARTS, start_pose: Motion | None = None, on_block=None):
+                 style_strength: float = DEFAULT_STYLE_STRENGTH, parts=PARTS, start_pose: Motion | None = None,
+                 on_block=None):
         try:
-            check_sampling(float(temperature), top_k, top_p)
+            check_sampling(float(temperature), top_k, top_p, float(style_strength))
             style_index = checkpoint.style_index(style)
         except (ValueError, CheckpointError) as error:
             raise GenerationError(str(error)) from None
@@ -94,6 +99,7 @@ class GenerationStream:
         self.config = checkpoint.config
         self.parts = _check_parts(parts)
         self.temperature, self.top_k, self.top_p = float(temperature), top_k, top_p
+        self.style_strength = float(style_strength)
         self.on_block = on_block or (lambda frames_done: None)
         stats = checkpoint.stats
         self._audio_mean, self._audio_std = stats["audio_mean"], stats["audio_std"]
@@ -101,7 +107,7 @@ class GenerationStream:
         self._rngs = part_rngs(seed, self.parts)
         self._features = FeatureStream()
         self._pending = np.zeros((0, FEATURE_DIM), np.float32)  # normalised features awaiting context
-        self._context = np.zeros((0, self.config.d_model), np.float32)
+        self._states = []  # the styled stream, then the neutral one when style strength needs it
         self._context_start = 0  # audio frame of self._context[0]
         self._context_end = 0  # audio frames with context so far
         self._frame = 0  # next motion frame
@@ -112,9 +118,15 @@ class GenerationStream:
 
         try:
             engine.prepare(checkpoint)
-            self._state = engine.start(style_index, self.parts)
+            self._states.append(engine.start(style_index, self.parts))
+            # With one style the mean style is that style: nothing to contrast.
+            if self.style_strength != 1.0 and self.config.num_styles > 1 and self.parts:
+                self._states.append(engine.start(None, self.parts))
         except EngineError as error:
             raise GenerationError(str(error)) from None
+        self._state = self._states[0]
+        # (rows, streams, d_model): the context rows still needed, per stream
+        self._context = np.zeros((0, len(self._states), self.config.d_model), np.float32)
         self._base_pose, self._seed_codes, self._prev_trans = self._start_pose(start_pose)
 
     # --- start pose -------------------------------------------------------------------------
@@ -184,9 +196,10 @@ class GenerationStream:
                     take = len(self._pending)
                 else:
                     break
-                context = self.engine.context(self._state, self._pending[:take])
+                block = self._pending[:take]
+                context = np.stack([np.asarray(self.engine.context(s, block), np.float32) for s in self._states], 1)
                 self._pending = self._pending[take:]
-                self._context = np.concatenate([self._context, np.asarray(context, np.float32)])
+                self._context = np.concatenate([self._context, context])
                 self._context_end += take
             if self._context_end < need:
                 break  # wait for more audio
@@ -205,7 +218,10 @@ class GenerationStream:
         if self.parts:
             for t in range(first, stop):
                 context = self._context[t + lookahead - self._context_start]
-                logits = self.engine.step(self._state, context, self._prev)
+                logits = self.engine.step(self._state, context[0], self._prev)
+                if len(self._states) > 1:
+                    neutral = self.engine.step(self._states[1], context[1], self._prev)
+                    logits = {p: guided_logits(logits[p], neutral[p], self.style_strength) for p in logits}
                 for part in self.parts:
                     seed = self._seed_codes.get(part)
                     if seed is not None and t < len(seed):
@@ -261,7 +277,7 @@ def generate(request: GenerationRequest, *, checkpoint=None, engine="auto", prog
 
     stream = GenerationStream(engine, checkpoint, style=request.style, seed=request.seed,
                               temperature=request.temperature, top_k=request.top_k, top_p=request.top_p,
-                              parts=request.parts, start_pose=request.start_pose, on_block=on_block)
+                              style_strength=request.style_strength, parts=request.parts, start_pose=request.start_pose, on_block=on_block)
     # Pushed in pieces so that the stream never copies the whole recording at once.
     piece = 30 * SAMPLE_RATE
     pieces = [stream.push_audio(audio[i:i + piece]) for i in range(0, len(audio), piece)] + [stream.finish()]

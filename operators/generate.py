@@ -24,7 +24,7 @@ from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, St
 
 from .. import preferences
 from ..generation_job import GenerationJob
-from ..inference.sampling import DEFAULT_TEMPERATURE
+from ..inference.sampling import DEFAULT_STYLE_STRENGTH, DEFAULT_TEMPERATURE
 from ..jobs import JobError, action_name
 from ..properties import ENGINE_OVERRIDE_ITEMS, enabled_parts
 from ..rigs.skeleton import PARTS
@@ -38,8 +38,8 @@ PART_ITEMS = (
 )
 
 # Operator arguments that, when given, win over the scene's panel settings.
-_OVERRIDABLE = ("audio_path", "sound_strip", "style", "seed", "temperature", "parts", "start_frame",
-                "engine", "checkpoint", "new_armature")
+_OVERRIDABLE = ("audio_path", "sound_strip", "style", "seed", "temperature", "style_strength", "parts",
+                "start_frame", "engine", "checkpoint", "new_armature")
 
 # The job running in the background, if any: one generation at a time.
 _active_job: GenerationJob | None = None
@@ -53,6 +53,7 @@ class Plan:
     style: str | None
     seed: int
     temperature: float
+    style_strength: float
     parts: tuple
     start_frame: int
     engine: str
@@ -146,6 +147,7 @@ def plan_generation(context, overrides: dict | None = None) -> Plan:
     temperature = float(pick("temperature", settings.temperature))
     if temperature < 0:
         raise JobError(f"Temperature {temperature} is negative: use 0 (most likely motion) or more")
+    style_strength = float(pick("style_strength", settings.style_strength))
 
     from ..rigs.blender import missing_smplx_bones
 
@@ -159,7 +161,7 @@ def plan_generation(context, overrides: dict | None = None) -> Plan:
         named_after = audio_path
     return Plan(
         scene_name=scene.name, audio_path=audio_path, audio_label=os.path.basename(named_after), style=style,
-        seed=seed, temperature=temperature, parts=parts, start_frame=start_frame, engine=engine.lower(),
+        seed=seed, temperature=temperature, style_strength=style_strength, parts=parts, start_frame=start_frame, engine=engine.lower(),
         device=device.lower(), external_python=external_python, checkpoint=checkpoint,
         target_name=target.name if target is not None else None, action_name=action_name(named_after, seed),
         strip_name=strip.name if strip is not None else None, temporary_audio=temporary,
@@ -188,7 +190,7 @@ def run_generation(plan: Plan, progress=None, cancel=None):
 
     request = pipeline.GenerationRequest(
         audio=plan.audio_path, style=plan.style, seed=plan.seed, temperature=plan.temperature,
-        parts=plan.parts, device=plan.device,
+        style_strength=plan.style_strength, parts=plan.parts, device=plan.device,
     )
     try:
         return pipeline.generate(request, checkpoint=plan.checkpoint, engine=_engine_argument(plan),
@@ -254,6 +256,8 @@ class GESTURA_OT_generate(bpy.types.Operator):
     style: StringProperty(name="Style", options={"SKIP_SAVE"}, description="Style name; empty uses the panel's")
     seed: IntProperty(name="Seed", min=0, options={"SKIP_SAVE"})
     temperature: FloatProperty(name="Temperature", min=0.0, soft_max=1.5, default=DEFAULT_TEMPERATURE, options={"SKIP_SAVE"})
+    style_strength: FloatProperty(name="Style Strength", min=0.0, soft_max=3.0, default=DEFAULT_STYLE_STRENGTH,
+                                  options={"SKIP_SAVE"})
     parts: EnumProperty(name="Parts", items=PART_ITEMS, options={"ENUM_FLAG", "SKIP_SAVE"},
                         default={"face", "upper", "hands", "lower"})
     start_frame: IntProperty(name="Start Frame", default=1, options={"SKIP_SAVE"})
@@ -288,6 +292,7 @@ class GESTURA_OT_generate(bpy.types.Operator):
             self.audio_path = plan.audio_path
         self.seed = plan.seed
         self.temperature = plan.temperature
+        self.style_strength = plan.style_strength
         self.parts = set(plan.parts)
         self.start_frame = plan.start_frame
         if plan.style:

@@ -50,6 +50,7 @@ class GESTURA_PT_generate(_GesturaPanel, bpy.types.Panel):
         row.prop(settings, "seed")
         row.operator("gestura.new_seed", text="", icon="FILE_REFRESH")
         layout.prop(settings, "temperature", slider=False)
+        layout.prop(settings, "style_strength", slider=False)
         layout.prop(settings, "start_frame")
 
         column = layout.column(heading="Parts", align=True)

@@ -51,6 +51,8 @@ def test_user_errors_are_one_line(tiny, speech_wav, tmp_path, capsys):
         (["generate", str(speech_wav), "-o", str(tmp_path / "x.npz"), "--checkpoint", str(speech_wav)], "cannot be read"),
         (["generate", str(speech_wav), "-o", str(tmp_path / "x.npz"), "--checkpoint", tiny, "--style", "zz"], "style 'zz'"),
         (["generate", str(speech_wav), "-o", str(tmp_path / "x.npz"), "--checkpoint", tiny, "--parts", "tail"], "tail"),
+        (["generate", str(speech_wav), "-o", str(tmp_path / "x.npz"), "--checkpoint", tiny, "--style-strength", "-1"],
+         "style strength must be >= 0"),
     ]
     for argv, message in cases:
         assert main(argv) == 2, argv

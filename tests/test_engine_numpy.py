@@ -139,9 +139,10 @@ def test_autoregressive_codes_are_identical_at_temperature_zero(engines):
     assert worst < 1e-3
 
 
-@pytest.mark.parametrize("temperature", [0.0, 0.8])
-def test_whole_generation_agrees_between_engines(checkpoint, speech_wav, temperature):
-    request = pipeline.GenerationRequest(audio=str(speech_wav), style="lively", seed=3, temperature=temperature)
+@pytest.mark.parametrize(("temperature", "style_strength"), [(0.0, 1.0), (0.8, 2.0), (0.8, 0.0)])
+def test_whole_generation_agrees_between_engines(checkpoint, speech_wav, temperature, style_strength):
+    request = pipeline.GenerationRequest(audio=str(speech_wav), style="lively", seed=3, temperature=temperature,
+                                         style_strength=style_strength)
     motions = [pipeline.generate(request, checkpoint=checkpoint, engine=e) for e in (TorchEngine("cpu"), NumpyEngine())]
     assert motions[0].num_frames > 100
     assert np.abs(motions[0].poses).max() > 0.01  # real motion, not the rest pose

@@ -123,6 +123,22 @@ def test_sync_is_high_when_the_hands_stroke_with_the_onsets_and_near_zero_otherw
     assert math.isnan(metrics.speech_motion_sync([_wrists_with_strokes(3.0, np.array([1.0]))], [wave[:48000]]))
 
 
+def test_gesture_stats_of_a_hand_that_strokes_twice_a_second():
+    # The right wrist 0.3 m above the pelvis sways 0.1 m either side once a second: speed peaks of
+    # 0.1 x 2 pi = 0.63 m/s twice a second, mean speed 0.4 m/s. The left one rests 0.1 m lower.
+    t = np.arange(6 * FPS) / FPS
+    pos = np.zeros((len(t), 55, 3))
+    pos[:, 21, 0] = 0.1 * np.sin(2 * np.pi * t)
+    pos[:, 21, 1] = 0.3
+    pos[:, 20, 1] = 0.2
+    stats = metrics.gesture_stats(pos)
+    assert stats["hand_height"] == pytest.approx(0.3)
+    assert stats["wrist_speed"] == pytest.approx(0.4 / 2, rel=0.02)  # the mean over both wrists
+    assert stats["stroke_rate"] == pytest.approx(11 / 6)  # the peak on the first frame has no left side
+    pos[:, 21, 0] *= 0.5  # strokes below the 0.4 m/s threshold do not count
+    assert metrics.gesture_stats(pos)["stroke_rate"] == 0
+
+
 def test_relative_speed_is_the_upper_body_speed_over_the_training_mean():
     pos = np.zeros((31, 55, 3))
     t = np.arange(31) / FPS

@@ -99,6 +99,19 @@ def test_stream_emits_frames_before_the_audio_ends(checkpoint, speech):
     assert out is not None and out.num_frames == 32 and stream.frames_done == 32
 
 
+def test_style_strength_zero_is_speaker_neutral_and_higher_strength_changes_the_motion(checkpoint, speech):
+    # At strength 0 only the mean-style stream decides, so every style gives the same motion.
+    calm = run(checkpoint, speech, style="calm", seed=2, style_strength=0.0)
+    lively = run(checkpoint, speech, style="lively", seed=2, style_strength=0.0)
+    np.testing.assert_array_equal(calm.poses, lively.poses)
+    np.testing.assert_array_equal(calm.expressions, lively.expressions)
+    as_learnt = run(checkpoint, speech, style="lively", seed=2, style_strength=1.0)
+    assert np.abs(as_learnt.poses - lively.poses).max() > 0.05
+    assert np.abs(run(checkpoint, speech, style="calm", seed=2, style_strength=1.0).poses - as_learnt.poses).max() > 0.05
+    stronger = run(checkpoint, speech, style="lively", seed=2, style_strength=2.5)
+    assert np.abs(stronger.poses - as_learnt.poses).max() > 0.05
+
+
 def test_switched_off_parts_stay_at_rest(checkpoint, speech):
     motion = run(checkpoint, speech, parts=("upper",))
     upper = list(PART_JOINTS["upper"])
@@ -158,6 +171,8 @@ def test_bad_requests_fail_clearly(checkpoint, speech):
         run(checkpoint, speech, parts=("tail",))
     with pytest.raises(GenerationError, match="temperature"):
         run(checkpoint, speech, temperature=-1)
+    with pytest.raises(GenerationError, match="style strength must be >= 0"):
+        run(checkpoint, speech, style_strength=-0.5)
     with pytest.raises(GenerationError, match="unknown engine"):
         generate(GenerationRequest(audio=speech), checkpoint=checkpoint, engine="tpu")
     with pytest.raises(EngineError, match="unknown device"):

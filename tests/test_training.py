@@ -170,6 +170,10 @@ def test_eval_prints_a_table_and_writes_json(data, gen_run, tmp_path, capsys):
     assert result["generated"]["fgd"] > 0
     # The data's own motion has its speed minima on the audio's onsets (see beat2_fixture).
     assert result["ground_truth"]["bc"] > 0.6
+    assert sorted(result["styles"]) == ["2_scott", "4_lawrence"]
+    for row in result["styles"].values():
+        assert set(row["generated"]) == set(row["ground_truth"]) == {"wrist_speed", "hand_height", "stroke_rate"}
+    assert "4_lawrence: " in table
 
 
 def test_training_commands_are_cheap_to_import():

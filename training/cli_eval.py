@@ -1,7 +1,7 @@
 """``gestura eval``: BC, speed, L1 diversity, FGD, jitter and foot sliding of a checkpoint on a split."""
 from __future__ import annotations
 
-from ..inference.sampling import DEFAULT_TEMPERATURE
+from ..inference.sampling import DEFAULT_STYLE_STRENGTH, DEFAULT_TEMPERATURE
 
 
 def add_arguments(parser) -> None:
@@ -14,6 +14,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--json", default=None, help="where to write the results (default CHECKPOINT.eval.json)")
     parser.add_argument("--temperature", type=float, default=DEFAULT_TEMPERATURE,
                         help=f"sampling temperature (default {DEFAULT_TEMPERATURE}; 0 = argmax)")
+    parser.add_argument("--style-strength", type=float, default=DEFAULT_STYLE_STRENGTH,
+                        help=f"style strength (default {DEFAULT_STYLE_STRENGTH:g}; 1 = the style as learnt)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the first clip; clip i uses seed + i (default 0)")
     parser.add_argument("--engine", default="torch", choices=("auto", "torch", "numpy"), help="engine (default torch)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")

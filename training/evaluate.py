@@ -22,6 +22,7 @@ from . import metrics
 from .dataset import Beat2Dataset, DatasetError, compute_stats, joint_positions, parse_speakers
 
 COLUMNS = ("bc", "sync", "speed", "l1_diversity", "fgd", "jitter", "foot_sliding")
+STYLE_COLUMNS = ("wrist_speed", "hand_height", "stroke_rate")
 
 
 def score(motions, positions, waves, mean_speed, encoder=None, reference_features=None) -> dict:
@@ -42,6 +43,17 @@ def score(motions, positions, waves, mean_speed, encoder=None, reference_feature
 
         model, mean, std = encoder
         out["fgd"] = metrics.fgd(embed(model, mean, std, motions), reference_features)
+    return out
+
+
+def style_stats(positions, styles) -> dict:
+    """{style: gesture statistics averaged over that style's clips, weighted by length}."""
+    out = {}
+    for style in sorted(set(styles)):
+        clips = [p for p, s in zip(positions, styles) if s == style]
+        weights = np.array([len(p) for p in clips], np.float64)
+        rows = [metrics.gesture_stats(p) for p in clips]
+        out[style] = {k: float(np.average([r[k] for r in rows], weights=weights)) for k in rows[0]}
     return out
 
 
@@ -93,7 +105,8 @@ def run_eval(args) -> dict:
     for i, clip in enumerate(data.clips):
         style = clip.ref.style if clip.ref.style in checkpoint.styles else None
         request = GenerationRequest(audio=clip.wave, style=style, seed=args.seed + i,
-                                    temperature=args.temperature, device=args.device)
+                                    temperature=args.temperature, style_strength=args.style_strength,
+                                    device=args.device)
         try:
             motion = generate(request, checkpoint=checkpoint, engine=args.engine)
         except GenerationError as error:
@@ -122,6 +135,7 @@ def run_eval(args) -> dict:
         "generation_seconds": seconds,
         "engine": args.engine,
         "temperature": args.temperature,
+        "style_strength": args.style_strength,
         "seed": args.seed,
         "speed_normalisation": speed_source,
         "fgd_encoder": str(args.fgd_encoder) if args.fgd_encoder else None,
@@ -131,6 +145,10 @@ def run_eval(args) -> dict:
         "ground_truth": score(real, real_positions, waves, mean_speed, encoder, reference_features),
         "skipped": data.skipped,
     }
+    # Each clip generated in its own speaker's style, next to that speaker's own motion.
+    styles = [c.ref.style for c in data.clips]
+    generated_styles, real_styles = style_stats(gen_positions, styles), style_stats(real_positions, styles)
+    result["styles"] = {s: {"generated": generated_styles[s], "ground_truth": real_styles[s]} for s in real_styles}
     return result
 
 
@@ -147,6 +165,11 @@ def format_table(result: dict) -> str:
                  f"BC and speed normalised by the {result['speed_normalisation']}")
     fgd = "* FGD: " + (result["fgd_note"] if result["fgd_encoder"] else "no --fgd-encoder given (train one with gestura train-fgd)")
     lines.append(fgd)
+    lines.append("")
+    lines.append("per speaker, generated / ground truth: wrist speed m/s, hand height m, strokes per s")
+    for style, row in result["styles"].items():
+        cells = [f"{row['generated'][k]:.3f} / {row['ground_truth'][k]:.3f}" for k in STYLE_COLUMNS]
+        lines.append(f"  {style}: " + "   ".join(cells))
     return "\n".join(lines)
 
 

@@ -18,9 +18,9 @@ CORPUS=${CORPUS:-$HOME/.cache/gestura/synth-corpus}
 RUNS=${RUNS:-$HOME/.cache/gestura/synth-runs}
 DEVICE=${DEVICE:-cpu}
 THREADS=${THREADS:-1}
-VQ_STEPS=${VQ_STEPS:-2400}
-GEN_STEPS=${GEN_STEPS:-1000}
-GEN_RESUME_STEPS=${GEN_RESUME_STEPS:-2000}
+VQ_STEPS=${VQ_STEPS:-8000}
+GEN_STEPS=${GEN_STEPS:-2000}
+GEN_RESUME_STEPS=${GEN_RESUME_STEPS:-4000}
 FGD_STEPS=${FGD_STEPS:-1000}
 COMMON=(--device "$DEVICE" --threads "$THREADS" --no-progress --log-every 20)
 
@@ -29,8 +29,8 @@ if [ ! -f "$CORPUS/synth.json" ]; then
 fi
 "$GESTURA" train-vq --data "$CORPUS" --out "$RUNS/vq" --config small --fresh "${COMMON[@]}" \
     --batch-size 8 --window 48 --lr 1e-3 --warmup 30 --schedule cosine --steps "$VQ_STEPS" --reset-dead 50 --seed 0
-# Stage 2 ran as 1000 steps of a 1000-step cosine schedule, then resumed from that state with the
-# schedule stretched to 2000 steps (a warm restart at about half the peak rate) once it was clear the
+# Stage 2 ran as 2000 steps of a 2000-step cosine schedule, then resumed from that state with the
+# schedule stretched to 4000 steps (a warm restart at about half the peak rate) once it was clear the
 # held-out losses were still falling; the two commands reproduce exactly that.
 GEN=(--data "$CORPUS" --vq "$RUNS/vq/vq.safetensors" --out "$RUNS/gen" "${COMMON[@]}"
      --batch-size 8 --window 96 --lr 1e-3 --warmup 30 --schedule cosine --seed 0)
@@ -39,7 +39,7 @@ GEN=(--data "$CORPUS" --vq "$RUNS/vq/vq.safetensors" --out "$RUNS/gen" "${COMMON
 "$GESTURA" train-fgd --data "$CORPUS" --out "$RUNS/fgd" --fresh "${COMMON[@]}" \
     --batch-size 16 --steps "$FGD_STEPS" --seed 0
 "$GESTURA" eval --data "$CORPUS" --split test --checkpoint "$RUNS/gen/gestura.safetensors" \
-    --fgd-encoder "$RUNS/fgd/fgd_encoder.safetensors" --temperature 0.8 --seed 0 \
+    --fgd-encoder "$RUNS/fgd/fgd_encoder.safetensors" --temperature 0.9 --style-strength 1.5 --seed 0 \
     --device "$DEVICE" --threads "$THREADS" --no-progress --json "$RUNS/eval-test.json"
 
 mkdir -p weights

@@ -33,7 +33,7 @@ def _to(obj, device):
 
 
 class _Stream:
-    def __init__(self, style: int, parts: tuple):
+    def __init__(self, style: int | None, parts: tuple):
         self.style = style
         self.parts = tuple(parts)
         self.context_state = None
@@ -138,13 +138,13 @@ class TorchEngine(Engine):
 
         return self._run(None, run)
 
-    def start(self, style: int, parts: tuple) -> _Stream:
+    def start(self, style: int | None, parts: tuple) -> _Stream:
         return _Stream(*checked_start(self.model.config.num_styles, style, parts))
 
     def context(self, stream: _Stream, features) -> np.ndarray:
         def run():
             x = self._tensor(features)[None]
-            style = torch.tensor([stream.style], device=self.device)
+            style = None if stream.style is None else torch.tensor([stream.style], device=self.device)
             ctx, stream.context_state = self.model.generator.context(x, style, stream.context_state)
             return ctx[0].float().cpu().numpy()
 

@@ -2,7 +2,8 @@
 
 Structure (names as in ``architecture.py``):
 - speech encoder: ``audio_in`` then ``speech`` Mamba blocks over the audio features;
-- style: a learned speaker embedding added to the speech encoding;
+- style: a learned speaker embedding added to the speech encoding (their mean for the
+  speaker-neutral stream that style strength contrasts with, ``sampling.guided_logits``);
 - global scan: ``global_blocks`` + ``global_norm`` -> one context vector per audio frame;
 - local scans: for each part, ``prev_in.P`` reads the previous frame's latents of ALL parts (the
   part reads the others' latents), adds the context of frame ``t + lookahead``, runs the part's
@@ -54,9 +55,15 @@ class Generator(nn.Module):
         One context vector per audio frame, causal; motion frame t uses context frame t + lookahead."""
         s_speech, s_global = state if state is not None else (None, None)
         s, s_speech = self.speech.run(self.audio_in(features), s_speech)
-        g = s + self.style(style).unsqueeze(1)
+        g = s + self.style_embedding(style).unsqueeze(1)
         g, s_global = self.global_blocks.run(g, s_global)
         return self.global_norm(g), (s_speech, s_global)
+
+    def style_embedding(self, style: torch.Tensor | None) -> torch.Tensor:
+        """(B, d) speaker embeddings of style indices (B,); None: their mean (1, d), no speaker."""
+        if style is None:
+            return self.style.weight.mean(0, keepdim=True)
+        return self.style(style)
 
     # --- the autoregressive half: per-part local scans -----------------------------------------
     def local_scan(self, context: torch.Tensor, prev_latents: torch.Tensor, parts=PARTS, state=None,
