@@ -8,7 +8,8 @@ Per engine and clip length (fastest of --repeat runs, each part on its own): the
 model, writing keyframes, the sound strip) and its three steps timed separately
 (plan_generation, run_generation, apply_generation). The checkpoint is the bundled model when it
 exists, else a randomly initialised one of the same config ("small"): speed does not depend on the
-weights. The audio is espeak-ng speech repeated to length. Prints the machine first.
+weights. The audio is espeak-ng speech repeated to length. Style strength 1 (one stream; the
+panel's default 1.5 runs the network twice, see bench_engines.py). Prints the machine first.
 """
 from __future__ import annotations
 
@@ -98,7 +99,8 @@ def main() -> int:
     for seconds in args.seconds:
         audio = speech(seconds, folder)
         for engine in engines:
-            overrides = {"audio_path": str(audio), "checkpoint": ckpt, "engine": engine.upper(), "new_armature": True}
+            overrides = {"audio_path": str(audio), "checkpoint": ckpt, "engine": engine.upper(), "new_armature": True,
+                         "style_strength": 1.0}
             # Warm-up: imports and the first checkpoint load are paid once per Blender session.
             bpy.ops.wm.read_homefile(use_empty=True)
             generate.run_generation(generate.plan_generation(bpy.context, overrides))
