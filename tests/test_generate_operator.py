@@ -169,6 +169,23 @@ def test_same_seed_gives_identical_keys_and_another_seed_different_keys(bpy, ges
     assert any(not np.allclose(runs["a"][c], runs["c"][c]) for c in runs["a"])
 
 
+def test_style_strength_from_the_panel_reaches_the_model(bpy, gestura, speech_wav):
+    # At strength 0 every style gives the same motion; at the panel's default they differ.
+    settings = bpy.context.scene.gestura
+    default = settings.style_strength
+    assert default != 0.0
+    runs = {}
+    for style, strength in (("alice", 0.0), ("bob", 0.0), ("bob", default)):
+        settings.style_strength = strength
+        assert bpy.ops.gestura.generate(audio_path=str(speech_wav), style=style, new_armature=True) == {"FINISHED"}
+        runs[style, strength] = keys(bpy.context.active_object)
+    settings.property_unset("style_strength")
+    alice, bob, bob_styled = runs.values()
+    for channel in alice:
+        np.testing.assert_array_equal(alice[channel], bob[channel])
+    assert any(not np.allclose(bob[c], bob_styled[c]) for c in bob)
+
+
 def test_selected_smplx_armature_gets_a_new_action_and_keeps_the_old_one(bpy, gestura, speech_wav):
     assert bpy.ops.gestura.generate(audio_path=str(speech_wav), seed=1) == {"FINISHED"}
     obj = bpy.context.active_object
