@@ -12,8 +12,8 @@ speech context of audio frame ``t + lookahead`` (the model's fixed look-ahead, 2
 Codes are drawn per part with the request's seed and temperature (``sampling.py``). Style
 strength other than 1 runs a second, speaker-neutral stream (the mean style) beside the styled one,
 fed the same previous codes, and moves the logits away from its own (``sampling.guided_logits``):
-twice the network work per frame. Parts that
-are switched off are not generated and keep the start pose (or the rest pose). A start pose fixes
+the network runs twice per frame. Parts that are switched off are not generated and keep the
+start pose (or the rest pose). A start pose fixes
 the first ``config.seed_frames`` codes of each generated part (the encoded pose) and the root
 position the motion starts from.
 """
@@ -277,7 +277,8 @@ def generate(request: GenerationRequest, *, checkpoint=None, engine="auto", prog
 
     stream = GenerationStream(engine, checkpoint, style=request.style, seed=request.seed,
                               temperature=request.temperature, top_k=request.top_k, top_p=request.top_p,
-                              style_strength=request.style_strength, parts=request.parts, start_pose=request.start_pose, on_block=on_block)
+                              style_strength=request.style_strength, parts=request.parts,
+                              start_pose=request.start_pose, on_block=on_block)
     # Pushed in pieces so that the stream never copies the whole recording at once.
     piece = 30 * SAMPLE_RATE
     pieces = [stream.push_audio(audio[i:i + piece]) for i in range(0, len(audio), piece)] + [stream.finish()]

@@ -161,8 +161,8 @@ def plan_generation(context, overrides: dict | None = None) -> Plan:
         named_after = audio_path
     return Plan(
         scene_name=scene.name, audio_path=audio_path, audio_label=os.path.basename(named_after), style=style,
-        seed=seed, temperature=temperature, style_strength=style_strength, parts=parts, start_frame=start_frame, engine=engine.lower(),
-        device=device.lower(), external_python=external_python, checkpoint=checkpoint,
+        seed=seed, temperature=temperature, style_strength=style_strength, parts=parts, start_frame=start_frame,
+        engine=engine.lower(), device=device.lower(), external_python=external_python, checkpoint=checkpoint,
         target_name=target.name if target is not None else None, action_name=action_name(named_after, seed),
         strip_name=strip.name if strip is not None else None, temporary_audio=temporary,
     )
