@@ -145,7 +145,8 @@ def run_eval(args) -> dict:
         "ground_truth": score(real, real_positions, waves, mean_speed, encoder, reference_features),
         "skipped": data.skipped,
     }
-    # Each clip generated in its own speaker's style, next to that speaker's own motion.
+    # Per speaker of the data: its clips were generated in its style (the model's first style when
+    # the model does not know the speaker), next to its own motion.
     styles = [c.ref.style for c in data.clips]
     generated_styles, real_styles = style_stats(gen_positions, styles), style_stats(real_positions, styles)
     result["styles"] = {s: {"generated": generated_styles[s], "ground_truth": real_styles[s]} for s in real_styles}

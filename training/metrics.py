@@ -274,9 +274,10 @@ def gesture_stats(positions: np.ndarray, fps: float = FPS) -> dict:
     """What a speaker's style changes, for one clip of joint positions (y up): the wrists' mean
     speed (m/s), the mean height of the higher wrist above the pelvis (m) and strokes per second
     (local maxima of the faster wrist's speed above ``STROKE_SPEED``)."""
-    wrists = np.asarray(positions)[:, list(WRIST_JOINTS)]
+    positions = np.asarray(positions)
+    wrists = positions[:, list(WRIST_JOINTS)]
     speed = np.linalg.norm(np.gradient(wrists, axis=0), axis=-1) * fps
-    height = (wrists[..., 1].max(axis=1) - np.asarray(positions)[:, 0, 1]).mean()
+    height = (wrists[..., 1].max(axis=1) - positions[:, 0, 1]).mean()
     fast = speed.max(axis=1)
     strokes = np.sum((fast[1:-1] > fast[:-2]) & (fast[1:-1] >= fast[2:]) & (fast[1:-1] > STROKE_SPEED))
     return {"wrist_speed": float(speed.mean()), "hand_height": float(height),
