@@ -124,7 +124,6 @@ class GenerationStream:
                 self._states.append(engine.start(None, self.parts))
         except EngineError as error:
             raise GenerationError(str(error)) from None
-        self._state = self._states[0]
         # (rows, streams, d_model): the context rows still needed, per stream
         self._context = np.zeros((0, len(self._states), self.config.d_model), np.float32)
         self._base_pose, self._seed_codes, self._prev_trans = self._start_pose(start_pose)
@@ -218,7 +217,7 @@ class GenerationStream:
         if self.parts:
             for t in range(first, stop):
                 context = self._context[t + lookahead - self._context_start]
-                logits = self.engine.step(self._state, context[0], self._prev)
+                logits = self.engine.step(self._states[0], context[0], self._prev)
                 if len(self._states) > 1:
                     neutral = self.engine.step(self._states[1], context[1], self._prev)
                     logits = {p: guided_logits(logits[p], neutral[p], self.style_strength) for p in logits}
@@ -235,7 +234,7 @@ class GenerationStream:
         drop = max(0, min(drop, len(self._context)))
         self._context = self._context[drop:]
         self._context_start += drop
-        features = self.engine.decode(self._state, codes) if self.parts else {}
+        features = self.engine.decode(self._states[0], codes) if self.parts else {}
         features = parts_module.denormalize(features, self._stats)
         base = self._base_pose
         base = Motion(np.repeat(base.poses, n, 0), np.repeat(base.trans, n, 0), np.repeat(base.expressions, n, 0),

@@ -275,13 +275,12 @@ def gesture_stats(positions: np.ndarray, fps: float = FPS) -> dict:
     speed (m/s), the mean height of the higher wrist above the pelvis (m) and strokes per second
     (local maxima of the faster wrist's speed above ``STROKE_SPEED``)."""
     positions = np.asarray(positions)
-    wrists = positions[:, list(WRIST_JOINTS)]
-    speed = np.linalg.norm(np.gradient(wrists, axis=0), axis=-1) * fps
-    height = (wrists[..., 1].max(axis=1) - positions[:, 0, 1]).mean()
+    speed = joint_speed(positions, fps)[:, list(WRIST_JOINTS)]
+    height = (positions[:, list(WRIST_JOINTS), 1].max(axis=1) - positions[:, 0, 1]).mean()
     fast = speed.max(axis=1)
     strokes = np.sum((fast[1:-1] > fast[:-2]) & (fast[1:-1] >= fast[2:]) & (fast[1:-1] > STROKE_SPEED))
     return {"wrist_speed": float(speed.mean()), "hand_height": float(height),
-            "stroke_rate": float(strokes / (len(wrists) / fps))}
+            "stroke_rate": float(strokes / (len(positions) / fps))}
 
 
 def relative_speed(positions: list[np.ndarray], mean_speed: np.ndarray | float, fps: float = FPS,
