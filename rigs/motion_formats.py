@@ -158,7 +158,7 @@ def _convert(arrays: _Arrays, up_axis: str) -> tuple[Motion, list[str]]:
         if standing not in (None, "Y"):
             hint = {"Z": "Z Up", "-Y": "Y Down"}.get(standing)
             notices.append(
-                f"the body's up direction is {standing if standing[0] == '-' else '+' + standing} in most "
+                f"the body's up direction is {_signed(standing)} in most "
                 f"frames, not +Y as in BEAT2 files: "
                 + (f"if it lies down, import it again with Up Axis set to {hint}" if hint
                    else "it may come from a world with another up axis")
@@ -166,7 +166,13 @@ def _convert(arrays: _Arrays, up_axis: str) -> tuple[Motion, list[str]]:
     else:
         # Nothing in the file says: the way the body stands decides.
         world = standing if standing in _TO_Y_UP else "Y"
-        why = f"the body's up direction was {standing if standing[0] == '-' else '+' + standing} in most frames"
+        why = f"the body's up direction was {_signed(standing)} in most frames"
+        if world == "Y" and standing != "Y" and n:
+            seen = "changes too much to tell" if standing is None else f"is {_signed(standing)} in most frames"
+            notices.append(
+                f"the file does not say which way is up and the body's up direction {seen}: read as Y up "
+                f"(if it imports lying down, import it again with another Up Axis)"
+            )
     if world != "Y":
         fix = _TO_Y_UP[world]
         poses[:, 0] = matrix_to_axis_angle(fix @ axis_angle_to_matrix(poses[:, 0]))
@@ -333,6 +339,10 @@ def _frame_rate(arrays: _Arrays, notices: list[str]) -> float:
     if not fps > 0:
         raise MotionError(f"{arrays.path}: key '{key}' is {fps}, expected a positive frame rate")
     return fps
+
+
+def _signed(axis: str | None) -> str:
+    return "unclear" if axis is None else axis if axis.startswith("-") else "+" + axis
 
 
 def _standing_axis(root_axis_angle: np.ndarray) -> str | None:
