@@ -26,6 +26,7 @@ objects inside ``.npz``/``.npy``) are refused with a line on converting them, ne
 from __future__ import annotations
 
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -98,8 +99,11 @@ def read_motion(path, up_axis: str = "AUTO") -> tuple[Motion, list[str]]:
         raise MotionError(f"{path} is not a readable npz file: {error}") from error
     if isinstance(data, np.ndarray):  # a bare .npy: the poses alone
         return _convert(_Arrays({"poses": data}, path), up_axis)
-    with data:
-        return _convert(_Arrays(data, path), up_axis)
+    try:
+        with data:
+            return _convert(_Arrays(data, path), up_axis)
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as error:  # a member damaged inside the zip
+        raise MotionError(f"{path} is not a readable npz file: {error}") from error
 
 
 class _Arrays:
@@ -303,11 +307,17 @@ def _expressions(arrays: _Arrays, n: int, notices: list[str]) -> np.ndarray:
     values = arrays.get(key)
     if values.ndim == 1 and n == 1:
         values = values[None]
-    if values.ndim != 2 or values.shape[0] != n or not 0 < values.shape[1] <= NUM_EXPRESSIONS:
+    if values.ndim != 2 or values.shape[0] != n or values.shape[1] == 0:
         raise MotionError(
             f"{arrays.path}: key '{key}' has shape {values.shape}, expected {(n, NUM_EXPRESSIONS)} "
             f"(N = {n} frames from 'poses'; fewer than {NUM_EXPRESSIONS} coefficients are padded)"
         )
+    if values.shape[1] > NUM_EXPRESSIONS:
+        notices.append(
+            f"'{key}' holds {values.shape[1]} expression coefficients: the rig drives the first {NUM_EXPRESSIONS} "
+            f"(the strongest), the rest are left out"
+        )
+        values = values[:, :NUM_EXPRESSIONS]
     if values.shape[1] < NUM_EXPRESSIONS:
         notices.append(
             f"'{key}' holds {values.shape[1]} expression coefficients: padded to the rig's {NUM_EXPRESSIONS} with zeros"

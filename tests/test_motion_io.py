@@ -89,7 +89,7 @@ def test_never_overwrites_unless_asked(tmp_path):
         (lambda a: a.pop("poses"), r"key 'poses' is missing; expected an array of shape \(N, 165\)"),
         (lambda a: a.update(poses=np.zeros((5, 150))), r"key 'poses' has shape \(5, 150\), expected \(N, 165\)"),
         (lambda a: a.update(trans=np.zeros((4, 3))), r"key 'trans' has shape \(4, 3\), expected \(5, 3\)"),
-        (lambda a: a.update(expressions=np.zeros((5, 150))), r"key 'expressions' has shape \(5, 150\), expected \(5, 100\)"),
+        (lambda a: a.update(expressions=np.zeros((4, 100))), r"key 'expressions' has shape \(4, 100\), expected \(5, 100\)"),
         (lambda a: a["poses"].__setitem__((3, 7), np.nan), r"key 'poses' contains NaN.*frame 3"),
         (lambda a: a["trans"].__setitem__((1, 0), np.inf), r"key 'trans' contains NaN"),
         (lambda a: a["expressions"].__setitem__((2, 9), np.nan), r"key 'expressions' contains NaN.*frame 2"),
@@ -373,8 +373,8 @@ def test_unused_object_keys_do_not_matter_and_bare_npy_poses_read(tmp_path):
                                          left_hand_pose=np.zeros((2, 60))),
          r"key 'left_hand_pose' has shape \(2, 60\), expected \(N, 45\)"),
         ("face.npz", lambda p: np.savez(p, global_orient=np.zeros((2, 3)), body_pose=np.zeros((2, 63)),
-                                        expression=np.zeros((2, 120))),
-         r"key 'expression' has shape \(2, 120\), expected \(2, 100\)"),
+                                        expression=np.zeros((3, 10))),
+         r"key 'expression' has shape \(3, 10\), expected \(2, 100\)"),
         ("folder", lambda p: p.mkdir(), r"is a folder; choose a motion file"),
     ],
 )
@@ -384,3 +384,28 @@ def test_files_that_cannot_be_read_get_one_sentence(tmp_path, name, write, messa
     with pytest.raises(MotionError, match=message) as error:
         motion_io.load_npz(path)
     assert "\n" not in str(error.value)
+
+
+def test_a_file_that_does_not_say_which_way_is_up_and_tumbles_is_read_as_y_up_with_a_notice(tmp_path):
+    from gestura.rigs.motion_formats import read_motion
+
+    rng = np.random.default_rng(0)
+    root = rng.normal(scale=2.0, size=(40, 3))  # tumbling: no axis holds the body's up direction
+    np.savez(tmp_path / "fit.npz", global_orient=root, body_pose=np.zeros((40, 63)), transl=np.zeros((40, 3)),
+             expression=np.zeros((40, 100)), mocap_frame_rate=np.array(30))
+    motion, notices = read_motion(tmp_path / "fit.npz")
+    np.testing.assert_allclose(axis_angle_to_matrix(motion.poses[:, 0]), axis_angle_to_matrix(root), atol=1e-5)
+    assert notices[-1] == ("the file does not say which way is up and the body's up direction changes too much to "
+                           "tell: read as Y up (if it imports lying down, import it again with another Up Axis)")
+
+
+def test_more_than_100_expressions_keep_the_first_100(tmp_path):
+    from gestura.rigs.motion_formats import read_motion
+
+    arrays = beat2_arrays()
+    arrays["expressions"] = np.arange(5 * 120, dtype=float).reshape(5, 120)
+    np.savez(tmp_path / "face.npz", **arrays)
+    motion, notices = read_motion(tmp_path / "face.npz")
+    np.testing.assert_array_equal(motion.expressions, arrays["expressions"][:, :100])
+    assert notices == ["'expressions' holds 120 expression coefficients: the rig drives the first 100 (the strongest), "
+                       "the rest are left out"]
