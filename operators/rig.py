@@ -72,7 +72,7 @@ class GESTURA_OT_create_rig(bpy.types.Operator):
 
 
 class GESTURA_OT_import_motion(bpy.types.Operator, ImportHelper):
-    """Import an SMPL-X motion file (.npz: BEAT2, AMASS, SMPL-X fitting tools) as a new action on the selected SMPL-X rig, or on a new one"""
+    """Import SMPL-X motion (.npz of BEAT2, AMASS or fitting tools) as a new action on the selected rig, or a new one"""
 
     bl_idname = "gestura.import_motion"
     bl_label = "Import SMPL-X Motion"
@@ -148,8 +148,9 @@ class GESTURA_OT_import_motion(bpy.types.Operator, ImportHelper):
         # What was converted or assumed goes to the Info log; the last line, in the status bar, counts it.
         for notice in notices:
             self.report({"WARNING"}, f"{Path(self.filepath).name}: {notice}")
-        converted = f" ({len(notices)} note{'s' * (len(notices) > 1)} on its format in the Info editor)" if notices else ""
-        self.report({"INFO"}, f"Imported {last - first + 1} frames onto '{target.name}' as action '{action.name}'{converted}")
+        notes = f" ({len(notices)} note{'s' * (len(notices) > 1)} on its format in the Info editor)" if notices else ""
+        frames = last - first + 1
+        self.report({"INFO"}, f"Imported {frames} frames onto '{target.name}' as action '{action.name}'{notes}")
         return {"FINISHED"}
 
 

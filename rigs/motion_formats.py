@@ -19,7 +19,7 @@ Layouts read (arrays only; every file is opened with allow_pickle=False):
   Such files state no up axis: it is read off the motion (see ``_standing_axis``), which tells
   Y up from a camera's Y down and a Z-up world for any clip where the body is mostly upright.
 
-Anything converted or assumed (frame rate, missing translation or face, padded expressions,
+Anything converted or assumed (frame rate, missing translation or face, padded or cut expressions,
 turned axes) gives one line in the returned notices. Pickles (``.pkl``, or arrays of Python
 objects inside ``.npz``/``.npy``) are refused with a line on converting them, never unpickled.
 """
@@ -79,7 +79,8 @@ def read_motion(path, up_axis: str = "AUTO") -> tuple[Motion, list[str]]:
     with open(path, "rb") as handle:
         head = handle.read(6)
     # Protocol 2+ pickles start with PROTO (0x80) and the protocol number; npz with PK, npy with \x93NUMPY.
-    if path.suffix.lower() in _PICKLE_SUFFIXES or (head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05")):
+    pickled = len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5
+    if pickled or path.suffix.lower() in _PICKLE_SUFFIXES:
         raise MotionError(
             f"'{name}' is a Python pickle, which Gestura never opens because unpickling can run code: "
             f"convert it to .npz in your own trusted Python with "
@@ -227,9 +228,13 @@ def _full_pose(arrays: _Arrays, notices: list[str]) -> tuple[np.ndarray, int]:
         full[:, target:target + length] = local[:, source:source + length]
     if count == 52:
         dropped = ", and its body shape (betas), which is not SMPL-X's, left out" if "betas" in arrays.keys else ""
-        notices.append(f"SMPL+H poses (52 joints): mapped onto SMPL-X's {NUM_JOINTS} joints with {at_rest} at rest{dropped}")
+        notices.append(
+            f"SMPL+H poses (52 joints): mapped onto SMPL-X's {NUM_JOINTS} joints with {at_rest} at rest{dropped}"
+        )
     elif count != NUM_JOINTS:
-        notices.append(f"{model} poses ({count} joints): mapped onto SMPL-X's {NUM_JOINTS} joints with {at_rest} at rest")
+        notices.append(
+            f"{model} poses ({count} joints): mapped onto SMPL-X's {NUM_JOINTS} joints with {at_rest} at rest"
+        )
     return full, count
 
 
@@ -251,7 +256,9 @@ def _pose_from_parts(arrays: _Arrays, notices: list[str]) -> np.ndarray:
     orient_key = arrays.first("global_orient", "root_orient")
     if body_key is None or orient_key is None:
         missing = "body_pose" if body_key is None else "global_orient"
-        raise MotionError(f"{arrays.path}: key '{missing}' is missing; a pose needs both 'global_orient' and 'body_pose'")
+        raise MotionError(
+            f"{arrays.path}: key '{missing}' is missing; a pose needs both 'global_orient' and 'body_pose'"
+        )
     body = arrays.get(body_key)
     n = body.shape[0] if body.ndim >= 2 else 1
     full = np.zeros((n, NUM_JOINTS, 3))
@@ -295,7 +302,9 @@ def _translation(arrays: _Arrays, n: int, notices: list[str]) -> np.ndarray:
     if trans.size == 3 * n and trans.shape in ((n, 1, 3), (3,)):
         trans = trans.reshape(n, 3)
     if trans.shape != (n, 3):
-        raise MotionError(f"{arrays.path}: key '{key}' has shape {trans.shape}, expected {(n, 3)} (N = {n} frames from 'poses')")
+        raise MotionError(
+            f"{arrays.path}: key '{key}' has shape {trans.shape}, expected {(n, 3)} (N = {n} frames from 'poses')"
+        )
     return trans
 
 

@@ -232,7 +232,9 @@ def poses_matrices(m: Motion) -> dict:
 
 
 HANDS, FACE, EYES = slice(25, 55), slice(22, 25), slice(23, 25)
-NO_FPS = re.escape("no frame rate in the file (mocap_frame_rate, mocap_framerate, fps, frame_rate, framerate): assumed 30 fps")
+NO_FPS = re.escape(
+    "no frame rate in the file (mocap_frame_rate, mocap_framerate, fps, frame_rate, framerate): assumed 30 fps"
+)
 NO_FACE = re.escape("no facial expressions ('expressions' or 'expression') in the file: the face stays neutral")
 Z_TURN = r"turned from a Z-up world to Y up \(-90 degrees about X\): AMASS keys \((surface_model_type|mocap_framerate)"
 
@@ -254,7 +256,8 @@ Z_TURN = r"turned from a Z-up world to Y up \(-90 degrees about X\): AMASS keys 
             "no leye_pose, reye_pose in the file: those joints stay at rest",
             "no translation \\('trans' or 'transl'\\) in the file: the body stays in place",
             "'expression' holds 50 expression coefficients: padded", NO_FPS,
-            r"turned from camera coordinates \(Y down\) to Y up \(180 degrees about X\): the body's up direction was -Y in most frames"]),
+            r"turned from camera coordinates \(Y down\) to Y up \(180 degrees about X\): "
+            r"the body's up direction was -Y in most frames"]),
         # PCA hands cannot be decoded without the licensed model: flat hands, said so.
         (fit_pca_hands, HANDS, 10, 25.0, True, [
             "'left_hand_pose' and 'right_hand_pose' hold 12 PCA coefficients, which only the licensed SMPL-X model's "
@@ -349,7 +352,8 @@ def test_unused_object_keys_do_not_matter_and_bare_npy_poses_read(tmp_path):
     np.save(tmp_path / "poses.npy", m.poses.reshape(-1, 165))
     motion, notices = read_motion(tmp_path / "poses.npy")
     np.testing.assert_allclose(motion.poses, m.poses, atol=1e-6)
-    assert [line.split(" (")[0] for line in notices] == ["no translation", "no facial expressions", "no frame rate in the file"]
+    said = [line.split(" (")[0] for line in notices]
+    assert said == ["no translation", "no facial expressions", "no frame rate in the file"]
 
 
 @pytest.mark.parametrize(
@@ -357,7 +361,8 @@ def test_unused_object_keys_do_not_matter_and_bare_npy_poses_read(tmp_path):
     [
         ("fit.pkl", lambda p: p.write_bytes(pickle.dumps({"poses": np.zeros((2, 165))})),
          r"^'fit.pkl' is a Python pickle, which Gestura never opens because unpickling can run code: convert it to "
-         r"\.npz in your own trusted Python with np\.savez\('fit\.npz', \*\*pickle\.load\(open\('fit\.pkl', 'rb'\)\)\)$"),
+         r"\.npz in your own trusted Python with "
+         r"np\.savez\('fit\.npz', \*\*pickle\.load\(open\('fit\.pkl', 'rb'\)\)\)$"),
         ("renamed.npz", lambda p: p.write_bytes(pickle.dumps({"poses": np.zeros((2, 165))}, protocol=4)),
          r"^'renamed.npz' is a Python pickle, which Gestura never opens"),
         ("dict.npy", lambda p: np.save(p, {"poses": np.zeros((2, 165))}, allow_pickle=True),
@@ -368,7 +373,8 @@ def test_unused_object_keys_do_not_matter_and_bare_npy_poses_read(tmp_path):
         ("nobody.npz", lambda p: np.savez(p, global_orient=np.zeros((2, 3))),
          r"key 'body_pose' is missing; a pose needs both 'global_orient' and 'body_pose'"),
         ("other.npz", lambda p: np.savez(p, joints=np.zeros((2, 22, 3))),
-         r"key 'poses' is missing; .* or 'global_orient' and 'body_pose' as SMPL-X fitting tools write them \(found joints\)"),
+         r"key 'poses' is missing; .* or 'global_orient' and 'body_pose' as SMPL-X fitting tools write them "
+         r"\(found joints\)"),
         ("hands.npz", lambda p: np.savez(p, global_orient=np.zeros((2, 3)), body_pose=np.zeros((2, 63)),
                                          left_hand_pose=np.zeros((2, 60))),
          r"key 'left_hand_pose' has shape \(2, 60\), expected \(N, 45\)"),
