@@ -72,14 +72,15 @@ class GESTURA_OT_create_rig(bpy.types.Operator):
 
 
 class GESTURA_OT_import_motion(bpy.types.Operator, ImportHelper):
-    """Import a BEAT2 / SMPL-X motion file (.npz) as a new action on the selected SMPL-X rig, or on a new one"""
+    """Import SMPL-X motion (.npz of BEAT2, AMASS or fitting tools) as a new action on the selected rig, or a new one"""
 
     bl_idname = "gestura.import_motion"
     bl_label = "Import SMPL-X Motion"
     bl_options = {"REGISTER", "UNDO"}
 
     filename_ext = ".npz"
-    filter_glob: StringProperty(default="*.npz", options={"HIDDEN"})
+    # .npy and pickles are listed too: pickles only to be told how to convert them.
+    filter_glob: StringProperty(default="*.npz;*.npy;*.pkl", options={"HIDDEN"})
 
     new_armature: BoolProperty(
         name="New Rig", description="Always create a new SMPL-X rig instead of using the selected one", default=False
@@ -98,14 +99,26 @@ class GESTURA_OT_import_motion(bpy.types.Operator, ImportHelper):
         default=True,
     )
     start_frame: IntProperty(name="Start Frame", default=1)
+    up_axis: EnumProperty(
+        name="Up Axis",
+        description="Which way is up in the file's world",
+        items=(
+            ("AUTO", "From File", "AMASS files are Z up, BEAT2 files Y up; files that do not say are read "
+             "from the way the body stands"),
+            ("Y", "Y Up", "BEAT2, SMPL-X model space"),
+            ("Z", "Z Up", "AMASS"),
+            ("-Y", "Y Down", "Camera coordinates, as image-based fitting tools write them"),
+        ),
+        default="AUTO",
+    )
 
     def execute(self, context):
-        from ..rigs import kinematics, motion_io
+        from ..rigs import kinematics, motion_formats
         from ..rigs.blender import RigError, armature_rest_joints, create_smplx_armature, require_smplx_bones, write_motion
 
         # Everything that can fail is checked before the scene is touched.
         try:
-            motion = motion_io.load_npz(self.filepath)
+            motion, notices = motion_formats.read_motion(self.filepath, self.up_axis)
             if motion.num_frames == 0:
                 raise MotionError(f"{self.filepath} holds no frames")
             target = None if self.new_armature else selected_armature(context)
@@ -132,7 +145,12 @@ class GESTURA_OT_import_motion(bpy.types.Operator, ImportHelper):
         scene.frame_start = self.start_frame
         scene.frame_end = last
         scene.frame_set(self.start_frame)
-        self.report({"INFO"}, f"Imported {last - first + 1} frames onto '{target.name}' as action '{action.name}'")
+        # What was converted or assumed goes to the Info log; the last line, in the status bar, counts it.
+        for notice in notices:
+            self.report({"WARNING"}, f"{Path(self.filepath).name}: {notice}")
+        notes = f" ({len(notices)} note{'s' * (len(notices) > 1)} on its format in the Info editor)" if notices else ""
+        frames = last - first + 1
+        self.report({"INFO"}, f"Imported {frames} frames onto '{target.name}' as action '{action.name}'{notes}")
         return {"FINISHED"}
 
 

@@ -2,19 +2,19 @@
 
 The npz layout is BEAT2's (``shared/design/SMPLX.md``): ``poses`` (N, 165), ``trans`` (N, 3),
 ``expressions`` (N, 100), ``betas``, ``model``, ``gender``, ``mocap_frame_rate``. Those are also the
-keys the SMPL-X Blender add-on's animation loader looks for. Files are read with
-allow_pickle=False: an npz that needs unpickling is refused, never executed.
+keys the SMPL-X Blender add-on's animation loader looks for. Other tools' layouts are read by
+``motion_formats``. Files are read with allow_pickle=False: an npz that needs unpickling is
+refused, never executed.
 """
 from __future__ import annotations
 
 import os
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from .motion import Motion, MotionError
-from .skeleton import FPS, NUM_EXPRESSIONS, NUM_JOINTS, POSE_DIM
+from .skeleton import POSE_DIM
 
 
 def _check_writable(path: Path, overwrite: bool) -> None:
@@ -24,83 +24,17 @@ def _check_writable(path: Path, overwrite: bool) -> None:
         raise MotionError(f"folder {path.parent} does not exist; create it first")
 
 
-def _array(data, key: str, path: Path) -> np.ndarray:
-    try:
-        return data[key]
-    except ValueError as error:  # object arrays need pickle, which is never allowed
-        raise MotionError(f"{path}: key '{key}' holds Python objects ({error}); store plain numbers") from error
-
-
 def load_npz(path) -> Motion:
-    """Read a BEAT2-style npz. Errors name the key and the expected shape.
+    """Read a motion file as a Motion; see ``motion_formats.read_motion``, which also returns the
+    notices about anything converted or assumed (callers that show messages use it instead).
 
-    ``poses`` and ``trans`` are required. Files without ``expressions`` (AMASS SMPL-X files have
-    no face) get neutral expressions; without ``mocap_frame_rate`` (or AMASS's
-    ``mocap_framerate``) BEAT2's 30 fps is assumed. Coordinates are taken as SMPL-X's (Y up);
-    AMASS's Z-up world translation is not converted.
+    BEAT2 files read as they are. AMASS (SMPL-X and SMPL+H, Z up) and separate SMPL-X
+    parameters from fitting tools are converted to BEAT2's layout and Y up; pickles are refused.
+    Errors name the key and the expected shape.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise MotionError(f"motion file {path} does not exist")
-    try:
-        data = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, zipfile.BadZipFile) as error:
-        raise MotionError(f"{path} is not a readable npz file: {error}") from error
-    with data:
-        keys = set(data.files)
-        for key, shape in (("poses", f"(N, {POSE_DIM})"), ("trans", "(N, 3)")):
-            if key not in keys:
-                raise MotionError(f"{path}: key '{key}' is missing; expected an array of shape {shape}")
-        poses = _array(data, "poses", path)
-        if poses.ndim != 2 or poses.shape[1] != POSE_DIM:
-            raise MotionError(
-                f"{path}: key 'poses' has shape {poses.shape}, expected (N, {POSE_DIM}) "
-                f"({NUM_JOINTS} SMPL-X joints x 3 axis-angle numbers per frame)"
-            )
-        n = poses.shape[0]
-        arrays = {"poses": poses}
-        expected = {"trans": (n, 3), "expressions": (n, NUM_EXPRESSIONS)}
-        for key, shape in expected.items():
-            if key not in keys:
-                arrays[key] = np.zeros(shape, np.float32)  # only expressions can get here
-                continue
-            array = _array(data, key, path)
-            if array.shape != shape:
-                raise MotionError(f"{path}: key '{key}' has shape {array.shape}, expected {shape} (N = {n} frames from 'poses')")
-            arrays[key] = array
-        betas = np.zeros(300, np.float32)
-        if "betas" in keys:
-            betas = _array(data, "betas", path)
-            if betas.ndim == 2 and betas.shape[0] >= 1:
-                betas = betas[0]  # some exporters store one row per frame of a constant shape
-            if betas.ndim != 1:
-                raise MotionError(f"{path}: key 'betas' has shape {betas.shape}, expected (B,) shape coefficients")
-            arrays["betas"] = betas
-        fps = FPS
-        for key in ("mocap_frame_rate", "mocap_framerate"):
-            if key in keys:
-                value = _array(data, key, path)
-                if value.size != 1:
-                    raise MotionError(f"{path}: key '{key}' has shape {value.shape}, expected a single number")
-                fps = float(value.reshape(()))
-                if not (fps > 0) or not np.isfinite(fps):
-                    raise MotionError(f"{path}: key '{key}' is {fps}, expected a positive frame rate")
-                break
-    for key, array in arrays.items():
-        if not np.issubdtype(array.dtype, np.number):
-            raise MotionError(f"{path}: key '{key}' has dtype {array.dtype}, expected numbers")
-        finite = np.isfinite(array)
-        if not finite.all():
-            first = np.argwhere(~finite)[0]
-            where = f" (first at frame {first[0]})" if array.ndim == 2 and key != "betas" else ""
-            raise MotionError(f"{path}: key '{key}' contains NaN or infinite values{where}")
-    return Motion(
-        poses=arrays["poses"].reshape(n, NUM_JOINTS, 3),
-        trans=arrays["trans"],
-        expressions=arrays["expressions"],
-        fps=fps,
-        betas=betas,
-    )
+    from .motion_formats import read_motion
+
+    return read_motion(path)[0]
 
 
 def save_npz(motion: Motion, path, overwrite: bool = False, gender: str = "neutral") -> Path:

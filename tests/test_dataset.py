@@ -110,6 +110,22 @@ def test_bad_files_are_reported_and_skipped(tmp_path):
     assert len(data.skipped) == 4
 
 
+def test_motion_is_read_as_the_import_operator_reads_it(tmp_path):
+    # An AMASS SMPL+H file (52 joints, Z up, 60 fps under AMASS's 'mocap_framerate') among the
+    # clips: upright and at 30 fps, as Import SMPL-X Motion shows it, not refused or slowed down.
+    poses = np.zeros((61, 156))
+    poses[:, :3] = (np.pi / 2, 0.0, 0.0)  # standing in AMASS's Z-up world
+    np.savez(tmp_path / "amass.npz", poses=poses, trans=np.tile((0.0, 0.0, 0.9), (61, 1)),
+             mocap_framerate=np.array(60.0), gender=np.array("male"), betas=np.zeros(16))
+    motion = ds.read_motion_npz(tmp_path / "amass.npz")
+    assert motion.num_frames == 31 and motion.fps == 30.0
+    np.testing.assert_allclose(motion.poses[:, 0], 0, atol=1e-6)
+    np.testing.assert_allclose(motion.trans, np.tile((0.0, 0.9, 0.0), (31, 1)), atol=1e-6)
+    (tmp_path / "fit.pkl").write_bytes(b"\x80\x04N.")
+    with pytest.raises(ds.ClipError, match="'fit.pkl' is a Python pickle"):
+        ds.read_motion_npz(tmp_path / "fit.pkl")
+
+
 def test_windows_cover_clips_and_pad_short_ones(beat2):
     data = ds.Beat2Dataset.load(beat2, "train", cache=False)
     index = ds.window_index(data.clips, length=32, stride=16)

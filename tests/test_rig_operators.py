@@ -2,6 +2,8 @@
 extension, on Blender 4.2 and 5.0."""
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
 
@@ -146,11 +148,40 @@ def test_import_onto_a_non_smplx_armature_lists_the_bones_and_changes_nothing(bp
 
 
 def test_import_of_a_bad_file_names_the_key_and_changes_nothing(bpy, scene, tmp_path):
-    np.savez(tmp_path / "bad.npz", poses=np.zeros((4, 156)), trans=np.zeros((4, 3)))
+    np.savez(tmp_path / "bad.npz", poses=np.zeros((4, 150)), trans=np.zeros((4, 3)))
     before = state(bpy)
-    with pytest.raises(RuntimeError, match=r"key 'poses' has shape \(4, 156\), expected \(N, 165\)"):
+    with pytest.raises(RuntimeError, match=r"key 'poses' has shape \(4, 150\), expected \(N, 165\)"):
         bpy.ops.gestura.import_motion(filepath=str(tmp_path / "bad.npz"))
     assert state(bpy) == before
+    (tmp_path / "fit.pkl").write_bytes(pickle.dumps({"poses": np.zeros((4, 165))}))
+    with pytest.raises(RuntimeError, match=r"'fit.pkl' is a Python pickle, which Gestura never opens"):
+        bpy.ops.gestura.import_motion(filepath=str(tmp_path / "fit.pkl"))
+    assert state(bpy) == before
+
+
+def test_import_of_an_amass_file_stands_upright_and_says_it_was_turned(bpy, scene, tmp_path, capfd):
+    # AMASS's world is Z up: a person standing at rest has the root turned +90 degrees about X and
+    # the pelvis 0.9 m up the world's Z. Read as BEAT2's Y up, it would lie on its back.
+    poses = np.zeros((4, 165))
+    poses[:, :3] = (np.pi / 2, 0.0, 0.0)
+    trans = np.tile((0.0, 0.0, 0.9), (4, 1))
+    np.savez(tmp_path / "amass.npz", poses=poses, trans=trans, betas=np.zeros(16), gender=np.array("neutral"),
+             surface_model_type=np.array("smplx"), mocap_frame_rate=np.array(30.0),
+             root_orient=poses[:, :3], pose_body=poses[:, 3:66])
+    select_only(bpy, None)
+    capfd.readouterr()
+    assert bpy.ops.gestura.import_motion(filepath=str(tmp_path / "amass.npz"), on_floor=False) == {"FINISHED"}
+    out = capfd.readouterr().out
+    assert ("amass.npz: turned from a Z-up world to Y up (-90 degrees about X): AMASS keys (surface_model_type, "
+            "root_orient)") in out
+    assert "(2 notes on its format in the Info editor)" in out
+    (obj,) = [o for o in bpy.data.objects if o.type == "ARMATURE"]
+    scene.frame_set(2)
+    joints = world_joints(obj)
+    head, pelvis = joints[JOINT_NAMES.index("head")], joints[JOINT_NAMES.index("pelvis")]
+    assert head[2] - pelvis[2] > 0.5  # upright in Blender's Z
+    np.testing.assert_allclose(head[:2], pelvis[:2], atol=0.05)
+    assert pelvis[2] == pytest.approx(0.9, abs=1e-4)  # AMASS's height above its floor, kept
 
 
 @pytest.fixture

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from ..rigs.motion import Motion, MotionError
-from ..rigs.skeleton import FPS, NUM_EXPRESSIONS, NUM_JOINTS, PARTS, POSE_DIM
+from ..rigs.skeleton import FPS, PARTS
 
 SPLIT_FILE = "train_test_split.csv"
 MOTION_DIR = "smplxflame_30"
@@ -177,37 +177,18 @@ def _skip(clip_id: str, reason: str, skipped: list | None = None) -> None:
 
 
 def read_motion_npz(path: Path) -> Motion:
-    """A BEAT2 npz as a 30 fps Motion; ClipError naming the file when it cannot be used."""
+    """A motion file as a 30 fps Motion, read as Import SMPL-X Motion reads it (BEAT2's layout, or
+    any other that ``rigs.motion_formats`` converts); ClipError naming the file when it cannot be
+    used. The conversion notices are not repeated for every clip."""
+    from ..rigs.motion_formats import read_motion
+
     try:
-        with np.load(path, allow_pickle=False) as data:
-            keys = set(data.files)
-            for key in ("poses", "trans"):
-                if key not in keys:
-                    raise ClipError(f"{path}: no '{key}' array (found {sorted(keys)})")
-            poses = np.asarray(data["poses"], np.float32)
-            trans = np.asarray(data["trans"], np.float32)
-            n = poses.shape[0] if poses.ndim else 0
-            expressions = (
-                np.asarray(data["expressions"], np.float32)
-                if "expressions" in keys
-                else np.zeros((n, NUM_EXPRESSIONS), np.float32)
-            )
-            fps = float(data["mocap_frame_rate"]) if "mocap_frame_rate" in keys else FPS
-    except ClipError:
-        raise
-    except Exception as error:  # a truncated zip raises BadZipFile, EOFError, ValueError, OSError...
-        raise ClipError(f"{path}: cannot read ({type(error).__name__}: {error})") from None
-    if poses.ndim != 2 or poses.shape[1] != POSE_DIM:
-        raise ClipError(f"{path}: poses has shape {poses.shape}, expected (N, {POSE_DIM})")
-    if n < 2:
-        raise ClipError(f"{path}: only {n} frames")
-    if expressions.ndim == 2 and expressions.shape[1] > NUM_EXPRESSIONS:
-        expressions = expressions[:, :NUM_EXPRESSIONS]
-    try:
-        motion = Motion(poses.reshape(n, NUM_JOINTS, 3), trans, expressions, fps=fps)
+        motion, _ = read_motion(path)
     except MotionError as error:
-        raise ClipError(f"{path}: {error}") from None
-    if abs(fps - FPS) > 1e-6:
+        raise ClipError(f"cannot read motion file: {error}") from None
+    if motion.num_frames < 2:
+        raise ClipError(f"{path}: only {motion.num_frames} frames")
+    if abs(motion.fps - FPS) > 1e-6:
         from ..rigs.resample import resample
 
         motion = resample(motion, FPS)
@@ -236,6 +217,7 @@ def _code_version() -> str:
         Path(inference.__file__).parent / "audio.py",
         Path(inference.__file__).parent / "parts.py",
         Path(rigs.__file__).parent / "kinematics.py",
+        Path(rigs.__file__).parent / "motion_formats.py",
         Path(rigs.__file__).parent / "rest_skeleton.py",
         here / "dataset.py",
     ):
