@@ -113,7 +113,8 @@ class GESTURA_OT_import_motion(bpy.types.Operator, ImportHelper):
         if target is None:
             target = create_smplx_armature(context)
             target.location = scene.cursor.location
-        action = write_motion(target, motion, Path(self.filepath).stem, start_frame=self.start_frame, on_floor=self.on_floor)
+        action = write_motion(target, motion, Path(self.filepath).stem, start_frame=self.start_frame,
+                              on_floor=self.on_floor)
         first, last = (int(round(v)) for v in action.frame_range)
         scene.frame_start = self.start_frame
         scene.frame_end = last

@@ -5,8 +5,9 @@ local SMPL-X rotation as it is, and its OFFSET is the rest vector from its paren
 Y up like SMPL-X (Blender's BVH importer turns Y up into Z up with its default axes). The
 root's position channels hold its absolute position (rest + translation), as BVH readers
 expect; the built-in skeleton stands on the floor (y = 0, ``standing_rest_joints``) like
-Gestura's armatures, so ``trans`` near 0 puts the feet on the floor. Rotations are Euler angles in degrees, channel order Z Y X (the matrix is Rz Ry Rx),
-kept continuous over time (no 360 degree jumps, no flips at 90 degrees of y).
+Gestura's armatures, so ``trans`` near 0 puts the feet on the floor. Rotations are Euler angles
+in degrees, channel order Z Y X (the matrix is Rz Ry Rx), kept continuous over time (no 360
+degree jumps, no flips at 90 degrees of y).
 """
 from __future__ import annotations
 
