@@ -106,6 +106,7 @@ def run(args) -> int:
     from ..blend_output import BlendOutputError, bpy_available, write_blend
     from ..jobs import JobError, collect_audio, parse_parts
     from ..rigs import motion_io
+    from ..rigs.kinematics import ground
     from ..rigs.motion import MotionError
     from .audio import AudioError, load_audio
     from .checkpoint import CheckpointError, load_checkpoint
@@ -161,7 +162,8 @@ def run(args) -> int:
             motion = generate(request, checkpoint=checkpoint, engine=engine,
                               progress=lambda f, m, i=index, n=path.name, s=seconds[index]: bar.update(i, n, s, f))
             if out.suffix.lower() == ".bvh":
-                motion_io.save_bvh(motion, out, overwrite=args.overwrite)
+                # Feet on the floor, as on the .blend's rig (npz keeps the model's own trans).
+                motion_io.save_bvh(ground(motion), out, overwrite=args.overwrite)
             elif out.suffix.lower() == ".blend":
                 write_blend(motion, path, out, seed=args.seed, parts=parts, overwrite=args.overwrite)
             else:

@@ -62,7 +62,8 @@ class GESTURA_OT_export_motion(bpy.types.Operator, ExportHelper):
             if self.format == "FBX":
                 self._export_fbx(context, obj, path)
             else:
-                motion = read_motion(obj)
+                # NPZ keeps the file convention; BVH stands where the viewport shows the body.
+                motion = read_motion(obj, with_floor_offset=self.format == "BVH")
                 if self.format == "NPZ":
                     motion_io.save_npz(motion, path, overwrite=self.overwrite)
                 else:

@@ -191,9 +191,11 @@ def apply_motion(context, motion, *, target_name: str | None, audio_path: str, s
         if obj is None:
             obj = create_smplx_armature(context)
         parts = tuple(parts)
+        # Feet on the floor by the same rule as Import Motion, so an exported take imported
+        # again stands where it stood.
         action = write_motion(
             obj, motion, action_name, start_frame=start_frame,
-            bones=list(bones_for_parts(parts)), expressions="face" in parts,
+            bones=list(bones_for_parts(parts)), expressions="face" in parts, on_floor=True,
         )
         first, last = (int(round(v)) for v in action.frame_range)
         frame_end = max(last, start_frame)

@@ -20,16 +20,6 @@ def selected_armature(context):
     return obj if obj.type == "ARMATURE" else None
 
 
-def _lift_to_floor(obj, rest) -> None:
-    """Stand the unanimated rig on its object's origin: a pose offset on the pelvis, which keyed
-    motion replaces."""
-    from ..rigs.rest_skeleton import FOOT_CLEARANCE
-    from ..rigs.skeleton import FOOT_JOINTS
-
-    lowest = min(float(rest[j][1]) for j in FOOT_JOINTS)
-    obj.pose.bones["pelvis"].location = (0.0, FOOT_CLEARANCE - lowest, 0.0)
-
-
 class GESTURA_OT_create_rig(bpy.types.Operator):
     """Add an SMPL-X armature with a mannequin body at the 3D cursor"""
 
@@ -60,13 +50,12 @@ class GESTURA_OT_create_rig(bpy.types.Operator):
         if self.smplx_model.strip():
             try:
                 rest = smplx_rest_joints(bpy.path.abspath(self.smplx_model.strip()), None, self.gender)
-                rest = rest - rest[0]  # the rig's origin is its pelvis, as with the built-in skeleton
+                rest = rest - rest[0]  # centred over the origin like the built-in skeleton (which stands on it)
             except SMPLXModelError as error:
                 self.report({"ERROR"}, str(error))
                 return {"CANCELLED"}
         obj = create_smplx_armature(context, self.name or "SMPLX", rest_joints=rest, mannequin=self.body)
         obj.location = context.scene.cursor.location
-        _lift_to_floor(obj, rest)
         self.report({"INFO"}, f"Created SMPL-X rig '{obj.name}'")
         return {"FINISHED"}
 
@@ -95,7 +84,8 @@ class GESTURA_OT_import_motion(bpy.types.Operator, ImportHelper):
     )
     on_floor: BoolProperty(
         name="Feet on Floor",
-        description="Move the motion up or down once so its lowest foot touches the rig's origin",
+        description="Move the motion up or down once so its lowest foot touches the rig's origin (the floor); "
+        "exporting takes the shift off again",
         default=True,
     )
     start_frame: IntProperty(name="Start Frame", default=1)
@@ -113,8 +103,8 @@ class GESTURA_OT_import_motion(bpy.types.Operator, ImportHelper):
     )
 
     def execute(self, context):
-        from ..rigs import kinematics, motion_formats
-        from ..rigs.blender import RigError, armature_rest_joints, create_smplx_armature, require_smplx_bones, write_motion
+        from ..rigs import motion_formats
+        from ..rigs.blender import RigError, create_smplx_armature, require_smplx_bones, write_motion
 
         # Everything that can fail is checked before the scene is touched.
         try:
@@ -136,11 +126,8 @@ class GESTURA_OT_import_motion(bpy.types.Operator, ImportHelper):
         if target is None:
             target = create_smplx_armature(context)
             target.location = scene.cursor.location
-        if self.on_floor:
-            from ..rigs.rest_skeleton import FOOT_CLEARANCE
-
-            motion = kinematics.ground(motion, armature_rest_joints(target), clearance=FOOT_CLEARANCE)
-        action = write_motion(target, motion, Path(self.filepath).stem, start_frame=self.start_frame)
+        action = write_motion(target, motion, Path(self.filepath).stem, start_frame=self.start_frame,
+                              on_floor=self.on_floor)
         first, last = (int(round(v)) for v in action.frame_range)
         scene.frame_start = self.start_frame
         scene.frame_end = last

@@ -4,8 +4,10 @@ Every SMPL-X joint frame equals the model frame at rest, so a joint's BVH rotati
 local SMPL-X rotation as it is, and its OFFSET is the rest vector from its parent. The file is
 Y up like SMPL-X (Blender's BVH importer turns Y up into Z up with its default axes). The
 root's position channels hold its absolute position (rest + translation), as BVH readers
-expect. Rotations are Euler angles in degrees, channel order Z Y X (the matrix is Rz Ry Rx),
-kept continuous over time (no 360 degree jumps, no flips at 90 degrees of y).
+expect; the built-in skeleton stands on the floor (y = 0, ``standing_rest_joints``) like
+Gestura's armatures, so ``trans`` near 0 puts the feet on the floor. Rotations are Euler angles
+in degrees, channel order Z Y X (the matrix is Rz Ry Rx), kept continuous over time (no 360
+degree jumps, no flips at 90 degrees of y).
 """
 from __future__ import annotations
 
@@ -83,11 +85,12 @@ def _end_site(joint: int, rest: np.ndarray) -> np.ndarray:
 
 
 def bvh_text(motion: Motion, rest_joints=None, scale: float = 1.0) -> str:
-    """The BVH file for ``motion`` on ``rest_joints`` (None = the built-in skeleton)."""
+    """The BVH file for ``motion`` on ``rest_joints`` (None = the built-in skeleton standing on
+    the floor)."""
     if rest_joints is None:
-        from .rest_skeleton import default_rest_joints
+        from .rest_skeleton import standing_rest_joints
 
-        rest_joints = default_rest_joints()
+        rest_joints = standing_rest_joints()
     rest = np.asarray(rest_joints, np.float64)
     if rest.shape != (NUM_JOINTS, 3):
         raise ValueError(f"rest_joints must have shape ({NUM_JOINTS}, 3), got {rest.shape}")

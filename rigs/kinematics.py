@@ -59,25 +59,33 @@ def motion_joints(motion: Motion, rest_joints=None) -> np.ndarray:
     return positions
 
 
+def floor_offset(motion: Motion, rest_joints=None, clearance: float | None = None) -> float:
+    """The vertical shift (metres, SMPL-X y) that puts the lowest foot joint of ``motion`` on
+    ``rest_joints`` ``clearance`` above y = 0, over the whole clip; 0.0 for an empty clip.
+
+    ``rest_joints`` None is the built-in skeleton standing on the floor (``standing_rest_joints``,
+    floor at y = 0) with its own sole gap as the default ``clearance``; for other rest joints the
+    default clearance is 0. Foot joints are joint centres, not soles.
+    """
+    if rest_joints is None:
+        from .rest_skeleton import FOOT_CLEARANCE, standing_rest_joints
+
+        rest_joints = standing_rest_joints()
+        clearance = FOOT_CLEARANCE if clearance is None else clearance
+    clearance = 0.0 if clearance is None else clearance
+    if motion.num_frames == 0:
+        return 0.0
+    positions = motion_joints(motion, rest_joints)
+    return float(clearance - positions[:, list(FOOT_JOINTS), UP_AXIS].min())
+
+
 def ground(motion: Motion, rest_joints=None, clearance: float | None = None) -> Motion:
-    """A copy of ``motion`` moved vertically so that its lowest foot joint touches the floor.
+    """A copy of ``motion`` moved vertically by ``floor_offset`` (same arguments): its lowest foot
+    joint ``clearance`` above the floor of ``rest_joints``.
 
     One offset for the whole clip (not per frame), so steps, crouches and jumps keep their
-    height changes. Foot joints are joint centres, not soles: ``clearance`` is how far the
-    lowest foot joint sits above the floor; None takes the built-in skeleton's own sole gap when
-    ``rest_joints`` is None, else 0.
+    height changes.
     """
-    if clearance is None:
-        if rest_joints is None:
-            from .rest_skeleton import FOOT_CLEARANCE
-
-            clearance = FOOT_CLEARANCE
-        else:
-            clearance = 0.0
-    if motion.num_frames == 0:
-        return Motion(motion.poses.copy(), motion.trans.copy(), motion.expressions.copy(), motion.fps, motion.betas.copy())
-    positions = motion_joints(motion, rest_joints)
-    lowest = float(positions[:, list(FOOT_JOINTS), UP_AXIS].min())
     trans = motion.trans.astype(np.float64)
-    trans[:, UP_AXIS] += clearance - lowest
+    trans[:, UP_AXIS] += floor_offset(motion, rest_joints, clearance)
     return Motion(motion.poses.copy(), trans, motion.expressions.copy(), motion.fps, motion.betas.copy())

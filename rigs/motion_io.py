@@ -55,7 +55,8 @@ def save_npz(motion: Motion, path, overwrite: bool = False, gender: str = "neutr
 
 
 def save_bvh(motion: Motion, path, rest_joints=None, overwrite: bool = False, scale: float = 1.0) -> Path:
-    """Write ``motion`` as BVH (Y up, metres times ``scale``); see ``rigs.bvh``."""
+    """Write ``motion`` as BVH (Y up, metres times ``scale``; None = the built-in skeleton with its
+    floor at y = 0); see ``rigs.bvh``."""
     from .bvh import bvh_text
 
     path = Path(path)

@@ -5,6 +5,15 @@ SMPL-X T-pose and frame (Y up, +Z forward, the body's left on +X, metres, pelvis
 It uses no SMPL-X data, so it can ship; a rotation means the same on it as on SMPL-X because
 every joint frame is the model frame at rest.
 
+Where the floor is: BEAT2 / SMPL-X ``trans`` moves the pelvis away from its rest position, so
+``trans`` = 0 is the body standing in its rest pose, with the floor ``floor_height(rest)`` below
+the pelvis (``FLOOR_Y`` = -0.975 m for the built-in skeleton). Gestura's armatures and BVH files
+use ``standing_rest_joints``: the same skeleton lifted by that constant, so that the floor is at
+y = 0 (the object's origin in Blender). The lift is a property of the skeleton, never of a clip,
+so ``trans`` means the same in a file and on a rig. (Generate and Import Motion also stand each
+clip's lowest foot on the floor with one offset, which they store on the action and export takes
+off again: ``rigs.blender.keyframes``.)
+
 ``smplx_rest_joints`` computes the exact joints for given shape coefficients from a licensed
 SMPL-X model file the user points to (``SMPLX_NEUTRAL.npz`` and friends), with the formula of the
 ``smplx`` package: J = J_regressor @ (v_template + shapedirs[..., :len(betas)] @ betas). It reads
@@ -17,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .skeleton import JOINT_INDEX, JOINT_NAMES, NUM_JOINTS
+from .skeleton import FOOT_JOINTS, JOINT_INDEX, JOINT_NAMES, NUM_JOINTS
 
 # Height of the floor under the built-in skeleton in its rest pose, and of the lowest foot joint
 # above it (foot joints are joint centres, the sole is below them).
@@ -67,6 +76,22 @@ def default_rest_joints() -> np.ndarray:
             joints[JOINT_INDEX[f"left_{finger}{k}"]] = previous
             joints[JOINT_INDEX[f"right_{finger}{k}"]] = previous * (-1.0, 1.0, 1.0)
     return joints
+
+
+def floor_height(rest_joints) -> float:
+    """Height (y, metres) of the floor under ``rest_joints`` (55, 3) standing in their rest pose:
+    the lowest foot joint less ``FOOT_CLEARANCE`` (foot joints are joint centres, the sole is below
+    them). ``FLOOR_Y`` for the built-in skeleton."""
+    rest = np.asarray(rest_joints, np.float64)
+    return float(rest[list(FOOT_JOINTS), 1].min()) - FOOT_CLEARANCE
+
+
+def standing_rest_joints(rest_joints=None) -> np.ndarray:
+    """(55, 3) float64 ``rest_joints`` (None = the built-in skeleton) moved up so that the floor
+    under their feet is at y = 0: the skeleton every Gestura armature and BVH file is built on."""
+    rest = default_rest_joints() if rest_joints is None else np.array(rest_joints, np.float64)
+    rest[:, 1] -= floor_height(rest)
+    return rest
 
 
 class SMPLXModelError(ValueError):

@@ -9,9 +9,9 @@ import pytest
 from gestura.rigs.kinematics import forward_kinematics
 from gestura.rigs.motion import Motion
 from gestura.rigs.resample import resample
-from gestura.rigs.rest_skeleton import default_rest_joints
+from gestura.rigs.rest_skeleton import FOOT_CLEARANCE, default_rest_joints, standing_rest_joints
 from gestura.rigs.rotations import axis_angle_to_matrix
-from gestura.rigs.skeleton import JOINT_NAMES, PARENTS
+from gestura.rigs.skeleton import FOOT_JOINTS, JOINT_NAMES, PARENTS
 
 pytestmark = pytest.mark.blender
 
@@ -66,7 +66,7 @@ def test_armature_follows_the_smplx_bone_convention(bpy, scene, rig):
     obj = rig.create_smplx_armature(bpy.context, "Body")
     assert sorted(b.name for b in obj.data.bones) == sorted(JOINT_NAMES)
     assert rig.missing_smplx_bones(obj) == []
-    rest = default_rest_joints()
+    rest = standing_rest_joints()  # the built-in skeleton, lifted to stand on the object's origin
     for joint, name in enumerate(JOINT_NAMES):
         bone = obj.data.bones[name]
         # Rest frame = SMPL-X model frame, so axis-angle goes straight into the quaternion.
@@ -78,6 +78,7 @@ def test_armature_follows_the_smplx_bone_convention(bpy, scene, rig):
     np.testing.assert_allclose(np.array(obj.matrix_world)[:3, :3], Z_UP, atol=1e-6)
     np.testing.assert_allclose(world_joints(bpy, obj), rest @ Z_UP.T, atol=1e-6)
     np.testing.assert_allclose(rig.armature_rest_joints(obj), rest, atol=1e-6)
+    assert world_joints(bpy, obj)[list(FOOT_JOINTS), 2].min() == pytest.approx(FOOT_CLEARANCE, abs=1e-6)
 
 
 def test_mannequin_is_skinned_to_the_bones(bpy, scene, rig):
@@ -135,7 +136,7 @@ def test_world_bone_heads_equal_forward_kinematics_at_every_frame(bpy, scene, ri
     obj.location = (0.5, -1.0, 0.2)  # the object's own transform is part of the chain
     motion = random_motion(12, seed=4, scale=0.8)
     rig.write_motion(obj, motion, "clip", start_frame=5)
-    positions, _ = forward_kinematics(motion.poses.astype(np.float64), motion.trans, default_rest_joints())
+    positions, _ = forward_kinematics(motion.poses.astype(np.float64), motion.trans, standing_rest_joints())
     for k in range(motion.num_frames):
         scene.frame_set(5 + k)
         expected = positions[k] @ Z_UP.T + [0.5, -1.0, 0.2]
@@ -162,6 +163,34 @@ def test_every_write_makes_a_new_action_and_keeps_the_old(bpy, scene, rig):
     assert obj.animation_data.action == second
     assert first.name in bpy.data.actions and first.use_fake_user  # survives saving without users
     np.testing.assert_array_equal(rig.read_motion(obj, first).trans, random_motion(5, seed=1).trans)
+
+
+def lowest_foot(bpy, scene, obj, frames) -> float:
+    """World z of the lowest foot joint (ankles, feet) over ``frames``."""
+    lowest = np.inf
+    for frame in frames:
+        scene.frame_set(frame)
+        lowest = min(lowest, world_joints(bpy, obj)[list(FOOT_JOINTS), 2].min())
+    return float(lowest)
+
+
+@pytest.mark.parametrize("armature", ["gestura", "addon-style"])
+def test_on_floor_stands_the_clip_on_the_origin_and_reading_takes_the_shift_off(bpy, scene, rig, armature):
+    motion = random_motion(15, seed=11, scale=0.3)
+    motion.trans[:, 1] += 0.9  # a file whose own floor is elsewhere
+    if armature == "gestura":
+        obj = rig.create_smplx_armature(bpy.context, "Body", mannequin=False)
+    else:  # pelvis at the armature's origin, feet below it, like the SMPL-X add-on's rig
+        obj = build_addon_style_armature(bpy, scene, default_rest_joints())
+    action = rig.write_motion(obj, motion, "clip", on_floor=True)
+    assert lowest_foot(bpy, scene, obj, range(1, 16)) == pytest.approx(FOOT_CLEARANCE, abs=1e-5)
+    shift = action["smplx_floor_offset"]
+    assert abs(shift) > 0.1
+    np.testing.assert_allclose(rig.read_motion(obj).trans, motion.trans, atol=1e-6)
+    np.testing.assert_allclose(rig.read_motion(obj, with_floor_offset=True).trans, motion.trans + [0.0, shift, 0.0], atol=1e-6)
+    # Without the pelvis keyed there is nothing to shift.
+    upper = rig.write_motion(obj, motion, "arms", bones=["left_shoulder", "right_shoulder"], on_floor=True)
+    assert upper["smplx_floor_offset"] == 0.0
 
 
 def test_bone_subset_keys_only_those_bones(bpy, scene, rig):
@@ -271,7 +300,8 @@ def test_bvh_export_imported_by_blender_reproduces_the_joints(bpy, scene, rig, t
     assert bpy.ops.import_anim.bvh(filepath=str(path), update_scene_fps=False, update_scene_duration=True) == {"FINISHED"}
     imported = bpy.context.active_object
     assert imported.type == "ARMATURE" and {b.name for b in imported.data.bones} == set(JOINT_NAMES)
-    positions, _ = forward_kinematics(motion.poses.astype(np.float64), motion.trans, default_rest_joints())
+    # Blender shows the built-in skeleton standing on the floor, as it shows Gestura's rigs.
+    positions, _ = forward_kinematics(motion.poses.astype(np.float64), motion.trans, standing_rest_joints())
     for k in range(motion.num_frames):
         scene.frame_set(1 + k)
         np.testing.assert_allclose(world_joints(bpy, imported), positions[k] @ Z_UP.T, atol=1e-4, err_msg=f"frame {k + 1}")

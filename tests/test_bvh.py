@@ -6,7 +6,7 @@ import pytest
 from gestura.rigs import bvh, motion_io
 from gestura.rigs.kinematics import forward_kinematics
 from gestura.rigs.motion import Motion
-from gestura.rigs.rest_skeleton import default_rest_joints
+from gestura.rigs.rest_skeleton import FOOT_CLEARANCE, standing_rest_joints
 from gestura.rigs.rotations import axis_angle_to_matrix
 from gestura.rigs.skeleton import JOINT_NAMES
 
@@ -80,8 +80,19 @@ def test_bvh_reproduces_forward_kinematics(tmp_path):
     assert sorted(names) == sorted(JOINT_NAMES)
     order = [JOINT_NAMES.index(j["name"]) for j in joints if j["name"]]
     positions = bvh_positions(joints, values)[:, [k for k, j in enumerate(joints) if j["name"]]]
-    expected, _ = forward_kinematics(motion.poses.astype(np.float64), motion.trans, default_rest_joints())
+    expected, _ = forward_kinematics(motion.poses.astype(np.float64), motion.trans, standing_rest_joints())
     np.testing.assert_allclose(positions, expected[:, order], atol=1e-5)
+
+
+def test_the_built_in_skeleton_stands_on_the_floor(tmp_path):
+    # trans 0 is the rest pose standing: feet on y = 0 (Y up), as on Gestura's armatures.
+    path = motion_io.save_bvh(Motion.rest(3), tmp_path / "rest.bvh")
+    joints, _, values = parse_bvh(path.read_text())
+    positions = bvh_positions(joints, values)
+    names = [j["name"] for j in joints]
+    feet = [names.index(n) for n in ("left_ankle", "right_ankle", "left_foot", "right_foot")]
+    assert positions[:, feet, 1].min() == pytest.approx(FOOT_CLEARANCE, abs=1e-6)
+    assert positions[0, names.index("pelvis"), 1] == pytest.approx(0.975, abs=1e-6)
 
 
 def test_euler_conversion_round_trips_including_gimbal_lock():

@@ -8,11 +8,12 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from conftest import espeak
 from random_checkpoint import write_random_checkpoint
-from test_generate_operator import keyed_bones, sound_strips
+from test_generate_operator import keyed_bones, lowest_points, sound_strips
 
 pytestmark = pytest.mark.blender
 
@@ -90,6 +91,32 @@ def test_npz_and_bvh_outputs_load_back(bpy, clips, checkpoint_path, tmp_path):
     imported = bpy.context.active_object
     assert imported.type == "ARMATURE" and len(imported.data.bones) >= 55
     assert imported.animation_data.action is not None
+    bpy.ops.wm.read_homefile(use_empty=True)
+
+
+def test_blend_and_bvh_outputs_stand_on_the_floor(bpy, clips, tmp_path):
+    from gestura.rigs.rest_skeleton import FOOT_CLEARANCE
+    from gestura.rigs.skeleton import FOOT_JOINTS, JOINT_NAMES
+
+    # The bundled model (no --checkpoint), as `make demo` runs it: its speakers stand still.
+    for suffix in ("blend", "bvh"):
+        done = gestura(clips / "greeting.wav", "-o", tmp_path / f"greeting.{suffix}", "--engine", "numpy")
+        assert done.returncode == 0, done.stderr[-2000:]
+    bpy.ops.wm.open_mainfile(filepath=str(tmp_path / "greeting.blend"), load_ui=False)
+    (armature,) = [o for o in bpy.data.objects if o.type == "ARMATURE"]
+    bpy.context.scene.frame_set(1)
+    foot, vertex = lowest_points(bpy, armature)
+    # Before: the pelvis at the origin and the body from z -0.97 to 0.75.
+    assert foot == pytest.approx(FOOT_CLEARANCE, abs=0.01) and -0.01 < vertex < 0.03
+    bpy.ops.wm.read_homefile(use_empty=True)
+    bpy.context.scene.render.fps = 30
+    assert bpy.ops.import_anim.bvh(filepath=str(tmp_path / "greeting.bvh"), update_scene_fps=False) == {"FINISHED"}
+    imported = bpy.context.active_object
+    bpy.context.scene.frame_set(1)
+    matrix = np.array(imported.matrix_world)
+    feet = np.array([imported.pose.bones[JOINT_NAMES[j]].head for j in FOOT_JOINTS]) @ matrix[:3, :3].T + matrix[:3, 3]
+    # Blender's BVH importer shows the feet where the .blend has them.
+    assert feet[:, 2].min() == pytest.approx(foot, abs=1e-3)
     bpy.ops.wm.read_homefile(use_empty=True)
 
 

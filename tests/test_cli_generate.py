@@ -35,6 +35,20 @@ def test_generate_npz_and_bvh(tiny, speech_wav, tmp_path, capsys):
     assert bvh.read_text().startswith("HIERARCHY")
 
 
+def test_bvh_output_stands_on_the_floor(tiny, speech_wav, tmp_path):
+    from test_bvh import bvh_positions, parse_bvh
+
+    from gestura.rigs.rest_skeleton import FOOT_CLEARANCE
+
+    bvh = tmp_path / "take.bvh"
+    assert main(["generate", str(speech_wav), "-o", str(bvh), "--checkpoint", tiny, "--seed", "3"]) == 0
+    joints, _, values = parse_bvh(bvh.read_text())
+    names = [j["name"] for j in joints]
+    feet = [names.index(n) for n in ("left_ankle", "right_ankle", "left_foot", "right_foot")]
+    # Y up: the clip's lowest foot joint just above y = 0, as on the .blend's rig (before: -0.9 m).
+    assert bvh_positions(joints, values)[:, feet, 1].min() == pytest.approx(FOOT_CLEARANCE, abs=1e-5)
+
+
 def test_many_files_into_a_folder_with_progress(tiny, speech_wav, tmp_path, capsys):
     other = tmp_path / "second.wav"
     other.write_bytes(speech_wav.read_bytes())

@@ -376,3 +376,74 @@ def test_packed_sound_in_a_strip_is_read_and_no_second_strip_is_added(bpy, gestu
     assert [s.name for s in sound_strips(scene)] == ["Packed"]
     assert set(Path(tempfile.gettempdir()).glob("gestura-strip-*")) == copies_before
 
+
+
+def lowest_points(bpy, obj) -> tuple[float, float]:
+    """World z of the lowest foot joint (ankles, feet) and of the lowest vertex of the rig's body
+    mesh, at the current frame."""
+    from gestura.rigs.skeleton import FOOT_JOINTS, JOINT_NAMES
+
+    matrix = np.array(obj.matrix_world)
+    feet = np.array([obj.pose.bones[JOINT_NAMES[j]].head for j in FOOT_JOINTS]) @ matrix[:3, :3].T + matrix[:3, 3]
+    (body,) = [c for c in obj.children if c.type == "MESH"]
+    evaluated = body.evaluated_get(bpy.context.evaluated_depsgraph_get())
+    mesh = evaluated.to_mesh()
+    co = np.zeros(3 * len(mesh.vertices))
+    mesh.vertices.foreach_get("co", co)
+    world = np.array(evaluated.matrix_world)
+    lowest_vertex = float((co.reshape(-1, 3) @ world[:3, :3].T + world[:3, 3])[:, 2].min())
+    evaluated.to_mesh_clear()
+    return float(feet[:, 2].min()), lowest_vertex
+
+
+@pytest.mark.parametrize("rig", ["new armature", "Create SMPL-X Rig"])
+def test_the_generated_body_stands_on_the_floor(bpy, gestura, speech_wav, rig):
+    from gestura.rigs.rest_skeleton import FOOT_CLEARANCE
+
+    # The bundled model: its speakers stand with planted feet, so frame 1 shows where they stand.
+    bpy.context.preferences.addons[gestura.__name__].preferences.checkpoint = ""
+    scene = bpy.context.scene
+    if rig == "Create SMPL-X Rig":
+        assert bpy.ops.gestura.create_rig() == {"FINISHED"}
+        scene.frame_set(1)
+        foot, vertex = lowest_points(bpy, bpy.context.active_object)
+        assert foot == pytest.approx(FOOT_CLEARANCE, abs=1e-5) and 0.0 <= vertex < 0.02
+    assert bpy.ops.gestura.generate(audio_path=str(speech_wav), seed=0) == {"FINISHED"}
+    obj = bpy.context.active_object
+    scene.frame_set(1)
+    foot, vertex = lowest_points(bpy, obj)
+    # Before: the pelvis at the origin, the body from z -0.97 to 0.75.
+    assert foot == pytest.approx(FOOT_CLEARANCE, abs=0.01) and -0.01 < vertex < 0.03
+    # Without the lower body nothing is keyed on the legs or the pelvis: a new rig stands at rest.
+    assert bpy.ops.gestura.generate(audio_path=str(speech_wav), seed=0, parts={"face", "upper", "hands"},
+                                    new_armature=True) == {"FINISHED"}
+    scene.frame_set(1)
+    assert lowest_points(bpy, bpy.context.active_object)[0] == pytest.approx(FOOT_CLEARANCE, abs=1e-5)
+
+
+def test_a_generated_take_exported_and_imported_again_stands_where_it_stood(bpy, gestura, speech_wav, tmp_path):
+    from gestura.rigs import motion_io
+
+    scene = bpy.context.scene
+    # The tiny random model's legs kick about: Generate stands its lowest foot on the floor, the
+    # export keeps the model's own translation, and the import stands it there again.
+    assert bpy.ops.gestura.generate(audio_path=str(speech_wav), seed=5) == {"FINISHED"}
+    generated = bpy.context.active_object
+    assert abs(generated.animation_data.action["smplx_floor_offset"]) > 0.01
+    path = tmp_path / "take.npz"
+    assert bpy.ops.gestura.export_motion(filepath=str(path), format="NPZ") == {"FINISHED"}
+    frames = range(1, int(generated.animation_data.action.frame_range[1]) + 1, 7)
+    before = []
+    for frame in frames:
+        scene.frame_set(frame)
+        before.append(np.array(generated.matrix_world @ generated.pose.bones["pelvis"].head))
+    assert bpy.ops.gestura.import_motion(filepath=str(path), new_armature=True) == {"FINISHED"}
+    imported = bpy.context.active_object
+    assert imported != generated
+    assert imported.animation_data.action["smplx_floor_offset"] == pytest.approx(
+        generated.animation_data.action["smplx_floor_offset"], abs=1e-6)
+    for frame, pelvis in zip(frames, before):
+        scene.frame_set(frame)
+        np.testing.assert_allclose(imported.matrix_world @ imported.pose.bones["pelvis"].head, pelvis, atol=1e-5,
+                                   err_msg=f"frame {frame}")
+    assert motion_io.load_npz(path).num_frames == len(range(1, int(generated.animation_data.action.frame_range[1]) + 1))

@@ -101,13 +101,27 @@ def test_ground_puts_the_lowest_foot_at_its_clearance_with_one_offset():
         expressions=np.zeros((20, 100)),
     )
     grounded = kinematics.ground(motion)
+    # The built-in skeleton's floor: FLOOR_Y below the rest pelvis, y = 0 when it stands on it.
     feet = kinematics.motion_joints(grounded)[:, list(FOOT_JOINTS), 1]
-    assert feet.min() == pytest.approx(rest_skeleton.FOOT_CLEARANCE, abs=1e-5)
+    assert feet.min() == pytest.approx(rest_skeleton.FLOOR_Y + rest_skeleton.FOOT_CLEARANCE, abs=1e-5)
+    standing = kinematics.motion_joints(grounded, rest_skeleton.standing_rest_joints())[:, list(FOOT_JOINTS), 1]
+    assert standing.min() == pytest.approx(rest_skeleton.FOOT_CLEARANCE, abs=1e-5)
+    assert kinematics.floor_offset(grounded) == pytest.approx(0.0, abs=1e-6)  # grounding twice changes nothing
     # One offset for the clip: vertical motion is kept.
     np.testing.assert_allclose(np.diff(grounded.trans[:, 1]), np.diff(motion.trans[:, 1]), atol=1e-6)
     np.testing.assert_array_equal(grounded.poses, motion.poses)
     on_floor = kinematics.ground(motion, rest_joints=REST)
     assert kinematics.motion_joints(on_floor)[:, list(FOOT_JOINTS), 1].min() == pytest.approx(0.0, abs=1e-5)
+
+
+def test_standing_rest_joints_put_the_floor_at_zero_under_the_rest_feet():
+    assert rest_skeleton.floor_height(REST) == pytest.approx(rest_skeleton.FLOOR_Y)
+    standing = rest_skeleton.standing_rest_joints()
+    # One constant lift: the rest pelvis height above the floor; x and z unchanged.
+    np.testing.assert_allclose(standing - REST, np.tile([0.0, -rest_skeleton.FLOOR_Y, 0.0], (55, 1)), atol=1e-12)
+    assert standing[list(FOOT_JOINTS), 1].min() == pytest.approx(rest_skeleton.FOOT_CLEARANCE)
+    taller = REST * 1.1 + [0.0, 0.3, 0.0]
+    assert rest_skeleton.standing_rest_joints(taller)[list(FOOT_JOINTS), 1].min() == pytest.approx(rest_skeleton.FOOT_CLEARANCE)
 
 
 def test_built_in_skeleton_is_a_plausible_adult_in_t_pose():

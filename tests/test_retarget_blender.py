@@ -346,3 +346,31 @@ def test_generated_clip_onto_a_mixamo_rig(bpy, extension, empty_scene, speech_wa
     direction, turn = _measure(bpy, source, target, names, np.eye(3), frames)
     assert len(direction) == 39 and max(direction.values()) < TOLERANCE_DEGREES, direction
     assert max(turn.values()) < TOLERANCE_DEGREES, turn
+
+
+def test_a_clip_stood_on_the_floor_retargets_onto_a_standing_character_standing(bpy, extension, empty_scene, tmp_path):
+    """Import's Feet on Floor lifts a clip whose own floor lies elsewhere; a character standing on
+    its floor (feet at its origin, as rigs are modelled) then stands on it too."""
+    from gestura.rigs.skeleton import FOOT_JOINTS, JOINT_NAMES
+
+    empty_scene.render.fps, empty_scene.render.fps_base = 30, 1.0
+    clip = _smplx_clip(extension)
+    clip.trans[:, 1] += 0.3
+    path = _sub(extension, "rigs.motion_io").save_npz(clip, tmp_path / "2_scott_0_3_3.npz")
+    bpy.ops.object.select_all(action="DESELECT")
+    assert bpy.ops.gestura.import_motion(filepath=str(path), new_armature=True) == {"FINISHED"}
+    source = bpy.context.active_object
+
+    y_up_to_z_up = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
+    standing = _sub(extension, "rigs.rest_skeleton").standing_rest_joints() @ y_up_to_z_up.T
+    names = _rig_names(extension, "mixamo")
+    target = build_rig(bpy, "MixamoGuy", target_specs(a_pose(standing) / 0.01, names, seed=5), _object_matrix(0.01))
+    assert bpy.ops.gestura.retarget(source=source.name, target=target.name) == {"FINISHED"}
+    feet = [JOINT_NAMES[j] for j in FOOT_JOINTS]
+    for frame in (1, 20, 40):
+        bpy.context.scene.frame_set(frame)
+        source_heads, target_heads = _world_heads(source), _world_heads(target)
+        source_feet = min(source_heads[f][2] for f in feet)
+        target_feet = min(target_heads[names[f]][2] for f in feet)
+        # Before: the source rig's rest stood 0.975 m low, so the lift reached the hips as root motion.
+        assert target_feet == pytest.approx(source_feet, abs=0.02), frame

@@ -128,6 +128,30 @@ def test_import_onto_the_selected_rig_and_feet_on_floor(bpy, scene, tmp_path):
     assert lowest == pytest.approx(0.04, abs=1e-4)  # the foot joints' clearance above the floor
 
 
+@pytest.mark.parametrize("onto", ["new rig", "created rig"])
+def test_a_beat2_file_imported_on_the_floor_and_exported_keeps_its_trans(bpy, scene, tmp_path, onto):
+    motion = random_motion(15, seed=8)
+    motion.trans[:, 1] += 0.3  # BEAT2's own floor is not the rig's: Feet on Floor shifts the clip
+    path = motion_io.save_npz(motion, tmp_path / "2_scott_0_2_2.npz")
+    if onto == "created rig":
+        bpy.ops.gestura.create_rig()
+    else:
+        select_only(bpy, None)
+    assert bpy.ops.gestura.import_motion(filepath=str(path)) == {"FINISHED"}
+    rig = bpy.context.active_object
+    lowest = np.inf
+    for frame in range(1, 16):
+        scene.frame_set(frame)
+        lowest = min(lowest, world_joints(rig)[[7, 8, 10, 11], 2].min())
+    assert lowest == pytest.approx(0.04, abs=1e-4)
+    out = tmp_path / "again.npz"
+    assert bpy.ops.gestura.export_motion(filepath=str(out), format="NPZ") == {"FINISHED"}
+    back = motion_io.load_npz(out)
+    # The file's translation, not the shift that stood it on the floor (float32 keys: < 1e-6 m).
+    np.testing.assert_allclose(back.trans, motion.trans, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(axis_angle_to_matrix(back.poses), axis_angle_to_matrix(motion.poses), atol=2e-5)
+
+
 def test_import_resamples_or_adopts_the_files_frame_rate(bpy, scene, tmp_path):
     path = motion_io.save_npz(random_motion(31), tmp_path / "clip.npz")
     scene.render.fps = 24
@@ -209,8 +233,14 @@ def test_export_npz_round_trips_and_never_clobbers(bpy, animated_rig, tmp_path):
     assert motion_io.load_npz(target).num_frames == 12
 
 
-def test_export_bvh_adds_the_extension_and_reimports(bpy, scene, animated_rig, tmp_path):
+@pytest.mark.parametrize("on_floor", [False, True])
+def test_export_bvh_adds_the_extension_and_reimports(bpy, scene, animated_rig, tmp_path, on_floor):
     obj, motion = animated_rig
+    if on_floor:  # the same clip stood on the floor by the importer: the BVH stands there too
+        motion_io.save_npz(motion, tmp_path / "floor.npz")
+        select_only(bpy, obj)
+        bpy.ops.gestura.import_motion(filepath=str(tmp_path / "floor.npz"))
+        assert obj.animation_data.action["smplx_floor_offset"] != 0.0
     assert bpy.ops.gestura.export_motion(filepath=str(tmp_path / "take"), format="BVH") == {"FINISHED"}
     path = tmp_path / "take.bvh"
     assert path.read_text().startswith("HIERARCHY")
@@ -257,10 +287,10 @@ def test_export_from_a_non_smplx_armature_writes_nothing(bpy, scene, tmp_path):
 
 def test_forward_kinematics_of_an_imported_clip_matches_the_rig(bpy, scene, animated_rig):
     # The installed add-on's rig and the package's bpy-free maths agree.
-    from gestura.rigs.rest_skeleton import default_rest_joints
+    from gestura.rigs.rest_skeleton import standing_rest_joints
 
     obj, motion = animated_rig
-    positions, _ = forward_kinematics(motion.poses.astype(np.float64), motion.trans, default_rest_joints())
+    positions, _ = forward_kinematics(motion.poses.astype(np.float64), motion.trans, standing_rest_joints())
     for frame in (1, 12):
         scene.frame_set(frame)
         np.testing.assert_allclose(world_joints(obj), positions[frame - 1] @ Z_UP.T, atol=2e-5)

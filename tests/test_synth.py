@@ -376,3 +376,35 @@ def test_preview_strip(clips, tmp_path):
     image = matplotlib.image.imread(path)
     assert image.shape[1] > 500 and image.shape[0] > 400
     assert image[..., :3].std() > 0.05  # something is drawn
+
+
+def test_preview_gif_plays_in_real_time(tmp_path):
+    from PIL import Image
+
+    from gestura.rigs.motion import Motion
+    from gestura.training.synth.preview import render_gif
+
+    motion = Motion.rest(90)  # 3 s at 30 fps, the left arm rising
+    motion.poses[:, 16, 2] = np.linspace(0.0, 1.5, 90)
+    path = render_gif(motion, tmp_path / "clip.gif", start=1.0, seconds=2.0)
+    gif = Image.open(path)
+    delays = []
+    for index in range(gif.n_frames):
+        gif.seek(index)
+        delays.append(gif.info["duration"])
+    # Before: 60 ms per image (1/15 s truncated to whole centiseconds), 1.8 s for 2 s of motion.
+    assert len(delays) == 30 and sum(delays) == pytest.approx(2000, rel=0.01)
+
+
+@pytest.mark.parametrize("motion_fps, frames, seconds", [(30, np.arange(0, 300, 2), 10.0), (30, np.arange(0, 300), 10.0),
+                                                         (24, np.arange(0, 96, 2), 4.0), (25, np.arange(10, 35, 2), 1.0)])
+def test_gif_delays_add_up_to_the_clip(motion_fps, frames, seconds):
+    from gestura.training.synth.preview import gif_delays
+
+    end = frames[0] + int(round(seconds * motion_fps))
+    delays = np.array(gif_delays(frames, end, motion_fps))
+    assert (delays % 10 == 0).all()  # GIF stores whole centiseconds
+    assert delays.sum() == pytest.approx(1000 * seconds, abs=10)
+    # Every image starts within half a centisecond of its frame's time: no drift along the clip.
+    starts = np.concatenate([[0], np.cumsum(delays)[:-1]])
+    assert np.abs(starts - 1000 * (frames - frames[0]) / motion_fps).max() <= 5.0 + 1e-9

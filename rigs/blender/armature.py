@@ -3,7 +3,9 @@
 Bones are named after the SMPL-X joints and every bone's rest frame is the SMPL-X model frame
 (head at the joint, tail straight up along +Y, no roll), so a joint's axis-angle rotation is the
 pose bone's quaternion as it is. The armature data stays Y up like SMPL-X; the object gets one
-+90 degree turn about X, which is the Y-up to Z-up change ((x, y, z) -> (x, -z, y)).
++90 degree turn about X, which is the Y-up to Z-up change ((x, y, z) -> (x, -z, y)). The bones
+stand on the object's origin (``standing_rest_joints``: the skeleton lifted by its rest pelvis
+height), so SMPL-X ``trans`` keyed as the pelvis location puts the feet on the floor.
 
 Armatures built differently (the SMPL-X Blender add-on's are Z up in armature space, other
 rigs roll their bones) are handled by ``rig_frames``: each bone's rest frame expressed in SMPL-X
@@ -16,7 +18,7 @@ import math
 import bpy
 import numpy as np
 
-from ..rest_skeleton import default_rest_joints
+from ..rest_skeleton import default_rest_joints, standing_rest_joints
 from ..skeleton import JOINT_NAMES, NUM_JOINTS, PARENTS, children
 
 # SMPL-X (Y up) coordinates to Blender (Z up): (x, y, z) -> (x, -z, y), a +90 degree turn about X.
@@ -64,11 +66,14 @@ def _bone_length(joint: int, rest: np.ndarray) -> float:
 def create_smplx_armature(context, name: str = "SMPLX", rest_joints=None, mannequin: bool = True):
     """A new SMPL-X armature object (and, by default, its mannequin body) in the active collection.
 
-    ``rest_joints`` (55, 3) in the SMPL-X frame; None = the built-in adult skeleton.
+    ``rest_joints`` (55, 3) in the SMPL-X frame; None = the built-in adult skeleton. The bones are
+    built that much higher that the floor under the rest feet is the object's origin (the rest
+    pelvis height, ``standing_rest_joints``); x and z stay as given.
     """
     rest = default_rest_joints() if rest_joints is None else np.asarray(rest_joints, np.float64)
     if rest.shape != (NUM_JOINTS, 3) or not np.isfinite(rest).all():
         raise RigError(f"rest joints must be {NUM_JOINTS} finite 3D points, got shape {rest.shape}")
+    rest = standing_rest_joints(rest)
     if context.mode != "OBJECT":
         bpy.ops.object.mode_set(mode="OBJECT")
 

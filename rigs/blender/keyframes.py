@@ -6,14 +6,22 @@ second. Each joint's axis-angle becomes its pose bone's quaternion (no correctio
 follow the SMPL-X bone convention, a fixed change of frame on others, see ``rig_frames``); the
 root translation becomes the pelvis bone's location; the 100 expression coefficients become the
 armature's ``smplx_expressions`` property.
+
+Feet on the floor: Gestura's armatures stand on their origin in the rest pose, so ``trans`` keyed
+as it is stands as the data stood. With ``on_floor``, ``write_motion`` adds one vertical offset
+for the clip (its lowest foot joint ``FOOT_CLEARANCE`` above the rig's origin, whatever the file's
+own floor or the rig's rest) and stores it on the action; ``read_motion`` takes it off again, so
+an export gives back the translation that was written.
 """
 from __future__ import annotations
 
 import bpy
 import numpy as np
 
+from ..kinematics import floor_offset
 from ..motion import Motion
 from ..resample import resample
+from ..rest_skeleton import FOOT_CLEARANCE
 from ..rotations import (
     axis_angle_to_quaternion,
     matrix_to_quaternion,
@@ -22,10 +30,12 @@ from ..rotations import (
 )
 from ..skeleton import JOINT_INDEX, JOINT_NAMES, NUM_EXPRESSIONS, NUM_JOINTS
 from .actions import fcurve_samples, fill_fcurve, new_fcurve, new_object_action, object_fcurves, writable_fcurves
-from .armature import RigError, require_smplx_bones, rig_frames
+from .armature import RigError, armature_rest_joints, require_smplx_bones, rig_frames
 from .expressions import EXPRESSION_PROPERTY, drive_expression_shape_keys, ensure_expression_property
 
 BETAS_PROPERTY = "smplx_betas"
+# Metres along SMPL-X y that write_motion(on_floor=True) added to the keyed pelvis location.
+FLOOR_OFFSET_PROPERTY = "smplx_floor_offset"
 EXPRESSION_GROUP = "Expressions"
 
 
@@ -68,13 +78,17 @@ def _joint_list(bones) -> list[int]:
     return sorted({JOINT_INDEX[b] for b in bones})
 
 
-def write_motion(obj, motion: Motion, action_name: str, start_frame: int = 1, bones=None, expressions: bool = True):
+def write_motion(obj, motion: Motion, action_name: str, start_frame: int = 1, bones=None, expressions: bool = True,
+                 on_floor: bool = False):
     """Key ``motion`` onto armature ``obj`` in a NEW action, which becomes the object's action.
 
     The motion is resampled to the scene's frame rate first and starts at ``start_frame``.
     ``bones``: joint names to key (None = all 55); the pelvis location is keyed when the pelvis
     is. ``expressions``: key the 100 coefficients (and drive ``Exp###`` shape keys of the body).
-    Checks everything before changing anything; a wrong armature raises RigError.
+    ``on_floor``: shift the keyed pelvis location once, so that the clip's lowest foot joint is
+    ``FOOT_CLEARANCE`` above the rig's origin; the shift (m) is stored as the action's
+    ``smplx_floor_offset`` and ``read_motion`` removes it (nothing is shifted when the pelvis is
+    not keyed). Checks everything before changing anything; a wrong armature raises RigError.
     """
     require_smplx_bones(obj)
     joints = _joint_list(bones)
@@ -92,7 +106,13 @@ def write_motion(obj, motion: Motion, action_name: str, start_frame: int = 1, bo
         # Rotation R about SMPL-X axes is A^-1 R A in a bone whose rest frame is A.
         quaternions = quaternion_multiply(quaternion_multiply(_conjugate(frame_quaternions), quaternions), frame_quaternions)
     quaternions = _continuous(quaternions)
-    location = motion.trans.astype(np.float64) @ bone_frames[0]  # A0^T t, row-wise
+    floor = 0.0
+    if on_floor and 0 in joints:
+        # On the motion as keyed (after resampling), so an exported clip imported again at the
+        # same rate gets the same offset.
+        floor = floor_offset(motion, armature_rest_joints(obj), FOOT_CLEARANCE)
+    trans = motion.trans.astype(np.float64) + np.array([0.0, floor, 0.0])
+    location = trans @ bone_frames[0]  # A0^T t, row-wise
 
     action = new_object_action(obj, action_name)
     fcurves = writable_fcurves(obj, action)
@@ -111,6 +131,7 @@ def write_motion(obj, motion: Motion, action_name: str, start_frame: int = 1, bo
             fill_fcurve(curve, frames, motion.expressions[:, index])
         drive_expression_shape_keys(obj)
     action[BETAS_PROPERTY] = motion.betas.astype(np.float64).tolist()
+    action[FLOOR_OFFSET_PROPERTY] = floor
     return action
 
 
@@ -126,10 +147,13 @@ def _frame_span(curves) -> tuple[int, int]:
     return int(np.floor(first + 1e-6)), int(np.ceil(last - 1e-6))
 
 
-def read_motion(obj, action=None) -> Motion:
+def read_motion(obj, action=None, with_floor_offset: bool = False) -> Motion:
     """The motion that ``action`` (default: the object's current action) gives armature ``obj``,
     one frame per scene frame over the keyed range, at the scene's frame rate. Channels that are
-    not keyed read as rest (and zero expressions)."""
+    not keyed read as rest (and zero expressions).
+
+    ``trans`` is what was written: the floor offset ``write_motion`` added is taken off, unless
+    ``with_floor_offset`` (the translation as keyed, where the viewport shows the body)."""
     require_smplx_bones(obj)
     fcurves = object_fcurves(obj, action)
     if fcurves is None:
@@ -168,6 +192,8 @@ def read_motion(obj, action=None) -> Motion:
     trans = location @ bone_frames[0].T
 
     source = action if action is not None else obj.animation_data.action
+    if not with_floor_offset:
+        trans[:, 1] -= float(source.get(FLOOR_OFFSET_PROPERTY, 0.0))
     stored = source.get(BETAS_PROPERTY)
     betas = np.zeros(300) if stored is None else np.array(list(stored), np.float64)
     return Motion(

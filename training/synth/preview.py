@@ -112,38 +112,54 @@ def render_strip(motion: Motion, path, start: float = 0.0, seconds: float = 6.0,
     return path
 
 
+def gif_delays(frames: np.ndarray, end: int, fps: float) -> list[int]:
+    """Display time (ms, whole centiseconds) of GIF images showing motion ``frames`` (ascending
+    indices) of a clip at ``fps`` that ends at frame ``end`` (exclusive).
+
+    GIF delays are whole centiseconds, so 1/15 s cannot be stored: a fixed 6 cs plays 11% fast.
+    Each image instead lasts until the next one starts, both rounded to a centisecond on the
+    clip's clock (7, 6, 7, ... cs at 15 fps), so the delays add up to the clip's duration.
+    """
+    starts = np.append(np.asarray(frames, np.float64), end) - frames[0]
+    centiseconds = np.round(starts * 100.0 / fps).astype(int)
+    return [10 * int(d) for d in np.diff(centiseconds)]
+
+
 def render_gif(motion: Motion, path, start: float = 0.0, seconds: float = 8.0, fps: float = 15.0,
                rest_joints=None) -> Path:
-    """Write an animated GIF: front and side views side by side at ``fps`` frames per second."""
+    """Write an animated GIF: front and side views side by side, about ``fps`` images per second
+    (every k-th motion frame), playing in real time (``gif_delays``)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.animation import FuncAnimation, PillowWriter
+    from PIL import Image
 
     pos = joint_positions(motion, rest_joints)
     first = int(round(start * motion.fps))
     last = min(motion.num_frames, int(round((start + seconds) * motion.fps)))
+    if last <= first:
+        raise ValueError(f"the clip is {motion.duration:.2f} s long: nothing to show from {start:.2f} s")
     frames = np.arange(first, last, max(1, int(round(motion.fps / fps))))
     centre = pos[:, 0].mean(axis=0)
     fig, axes = plt.subplots(1, 2, figsize=(5, 4))
 
-    def update(i):
+    images = []
+    for frame in frames:
         for ax, horizontal in zip(axes, (0, 2)):
             ax.clear()
-            _draw(ax, pos[frames[i]] - np.array([centre[0], 0.0, centre[2]]), horizontal)
+            _draw(ax, pos[frame] - np.array([centre[0], 0.0, centre[2]]), horizontal)
             ax.set_xlim(-0.6, 0.6)
             ax.set_ylim(-1.0, 0.8)
             ax.set_aspect("equal")
             ax.axis("off")
-        axes[0].set_title(f"{frames[i] / motion.fps:.1f} s", fontsize=9)
-        return []
-
-    animation = FuncAnimation(fig, update, frames=len(frames))
+        axes[0].set_title(f"{frame / motion.fps:.1f} s", fontsize=9)
+        fig.canvas.draw()
+        images.append(Image.fromarray(np.asarray(fig.canvas.buffer_rgba()).copy()))
+    plt.close(fig)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    animation.save(path, writer=PillowWriter(fps=fps))
-    plt.close(fig)
+    images[0].save(path, save_all=True, append_images=images[1:], duration=gif_delays(frames, last, motion.fps), loop=0)
     return path
 
 
