@@ -26,6 +26,14 @@ def checkpoint_path(tmp_path_factory):
     return write_random_checkpoint(tmp_path_factory.mktemp("model") / "tiny.safetensors")
 
 
+@pytest.fixture(scope="module")
+def short_wav(tmp_path_factory):
+    """About one second of speech, for the tests of scene states."""
+    from conftest import espeak
+
+    return espeak("Hello there.", tmp_path_factory.mktemp("short") / "short.wav")
+
+
 @pytest.fixture
 def gestura(bpy, extension, checkpoint_path, empty_scene):
     """The installed extension's module, its preferences pointing at the tiny model."""
@@ -376,3 +384,135 @@ def test_packed_sound_in_a_strip_is_read_and_no_second_strip_is_added(bpy, gestu
     assert [s.name for s in sound_strips(scene)] == ["Packed"]
     assert set(Path(tempfile.gettempdir()).glob("gestura-strip-*")) == copies_before
 
+
+
+# ---------------------------------------------------------------- states of the rig's animation data
+
+@pytest.fixture
+def rig(bpy, gestura):
+    """A selected SMPL-X rig (no body) with one action, like a rig generated on before."""
+    import importlib
+
+    blender = importlib.import_module(f"{gestura.__name__}.rigs.blender")
+    Motion = importlib.import_module(f"{gestura.__name__}.rigs.motion").Motion
+    obj = blender.create_smplx_armature(bpy.context, "SMPLX", mannequin=False)
+    n = 6
+    blender.write_motion(obj, Motion(np.zeros((n, 55, 3)), np.zeros((n, 3)), np.zeros((n, 100))), "take1")
+    from anim_states import select_only
+
+    select_only(bpy, obj)
+    return obj
+
+
+def _refused_unchanged(bpy, obj, match, **kwargs):
+    from anim_states import actions_state, anim_state
+
+    actions, anim, scene = actions_state(bpy), anim_state(obj), scene_state(bpy)
+    with pytest.raises(RuntimeError) as failure:
+        bpy.ops.gestura.generate(**kwargs)
+    message = str(failure.value).strip()
+    assert re.search(match, message) and "\n" not in message, message
+    assert actions_state(bpy) == actions and anim_state(obj) == anim and scene_state(bpy) == scene
+
+
+def test_a_rig_in_nla_tweak_mode_is_refused_before_generating_and_left_as_it_was(bpy, rig, short_wav):
+    from anim_states import enter_tweak_mode
+
+    enter_tweak_mode(rig)
+    _refused_unchanged(bpy, rig, r"^Error: 'SMPLX' is in NLA tweak mode: press Tab in the NLA editor to leave it",
+                       audio_path=str(short_wav))
+
+
+def test_a_driver_on_a_keyed_channel_is_refused_and_a_part_without_it_generates(bpy, rig, short_wav):
+    from anim_states import add_driver, anim_state
+
+    add_driver(rig, 'pose.bones["jaw"].rotation_quaternion', 1)
+    _refused_unchanged(bpy, rig, r"'SMPLX' has a driver on pose\.bones\[\"jaw\"\]\.rotation_quaternion, which would "
+                       r"override the new keys", audio_path=str(short_wav))
+    # The jaw belongs to the face: without it, nothing keyed is driven.
+    assert bpy.ops.gestura.generate(audio_path=str(short_wav), parts={"upper"}) == {"FINISHED"}
+    assert anim_state(rig)["drivers"] == [('pose.bones["jaw"].rotation_quaternion', 1)]
+    assert "jaw" not in keyed_bones(rig)
+
+
+@pytest.mark.parametrize("active", [True, False], ids=["with-active-action", "tracks-only"])
+def test_nla_tracks_stay_and_the_new_action_goes_on_top(bpy, rig, short_wav, active):
+    from anim_states import anim_state, push_down
+
+    take1 = rig.animation_data.action
+    push_down(rig)
+    if active:
+        rig.animation_data.action = bpy.data.actions.new("take2")
+    tracks = anim_state(rig)["tracks"]
+    assert bpy.ops.gestura.generate(audio_path=str(short_wav), seed=4) == {"FINISHED"}
+    state = anim_state(rig)
+    assert state["action"] == "short_seed4" and state["tracks"] == tracks and not state["tweak"]
+    assert take1.name in bpy.data.actions and ("take2" in bpy.data.actions) == active
+
+
+def test_constraints_on_bones_are_kept_and_the_bones_keyed(bpy, rig, short_wav):
+    constraint = rig.pose.bones["left_elbow"].constraints.new("LIMIT_ROTATION")
+    assert bpy.ops.gestura.generate(audio_path=str(short_wav)) == {"FINISHED"}
+    assert "left_elbow" in keyed_bones(rig) and rig.pose.bones["left_elbow"].constraints[0] == constraint
+
+
+def test_an_action_with_several_slots_stays_with_every_assignment(bpy, rig, short_wav):
+    if not hasattr(bpy.types.Action, "slots") and "slots" not in bpy.types.Action.bl_rna.properties:
+        pytest.skip(f"Blender {bpy.app.version_string} has no action slots (they came in 4.4)")
+    shared = rig.animation_data.action
+    other = bpy.data.objects.new("Prop", None)
+    bpy.context.scene.collection.objects.link(other)
+    other_slot = shared.slots.new(id_type="OBJECT", name="Prop")
+    other.animation_data_create().action = shared
+    other.animation_data.action_slot = other_slot
+    rig_slot = rig.animation_data.action_slot.identifier
+    assert bpy.ops.gestura.generate(audio_path=str(short_wav), seed=1) == {"FINISHED"}
+    assert rig.animation_data.action.name == "short_seed1"
+    assert [s.identifier for s in shared.slots] == [rig_slot, "OBProp"]
+    assert other.animation_data.action == shared and other.animation_data.action_slot.identifier == "OBProp"
+
+
+def test_a_linked_rig_is_refused_and_its_library_override_animated(bpy, gestura, rig, short_wav, tmp_path):
+    from anim_states import link_from_library, select_only
+
+    linked = link_from_library(bpy, rig, tmp_path)
+    select_only(bpy, linked)
+    _refused_unchanged(bpy, linked, r"^Error: 'SMPLX' is linked from 'SMPLX-library\.blend', so a new action on it "
+                       r"would be lost", audio_path=str(short_wav))
+    override = linked.override_create(remap_local_usages=True)
+    override.override_library.is_system_override = True
+    select_only(bpy, override)
+    _refused_unchanged(bpy, override, r"^Error: 'SMPLX' is a non-editable library override",
+                       audio_path=str(short_wav))
+    override.override_library.is_system_override = False
+    assert bpy.ops.gestura.generate(audio_path=str(short_wav), seed=2) == {"FINISHED"}
+    assert override.animation_data.action.name == "short_seed2"
+    assert linked.animation_data.action.name == "take1"
+
+
+def test_the_rollback_skips_rigs_it_did_not_change_even_in_tweak_mode(bpy, gestura, rig, short_wav):
+    from anim_states import actions_state, anim_state, enter_tweak_mode
+
+    generate = _submodule(gestura, "operators.generate")
+    jobs = _submodule(gestura, "jobs")
+    enter_tweak_mode(rig)
+    rig.select_set(False)
+    plan = generate.plan_generation(bpy.context, {"audio_path": str(short_wav), "new_armature": True})
+    motion = generate.run_generation(plan)
+    before, actions, anim = scene_state(bpy), actions_state(bpy), anim_state(rig)
+    with pytest.raises(jobs.JobError):
+        _submodule(gestura, "operators.generate_scene").apply_motion(
+            bpy.context, motion, target_name=None, audio_path=plan.audio_path, start_frame=1,
+            action_name="broken", parts=("upper", "tail"))
+    assert scene_state(bpy) == before and actions_state(bpy) == actions and anim_state(rig) == anim
+
+
+def test_a_negative_start_frame_is_refused(bpy, gestura, short_wav):
+    before = scene_state(bpy)
+    with pytest.raises(RuntimeError, match=r"^Error: Start frame -100 is negative, but a Blender scene cannot start "
+                       r"before frame 0: use 0 or later$"):
+        bpy.ops.gestura.generate(audio_path=str(short_wav), start_frame=-100)
+    assert scene_state(bpy) == before
+    assert bpy.ops.gestura.generate(audio_path=str(short_wav), start_frame=0) == {"FINISHED"}
+    assert bpy.context.scene.frame_start == 0
+    assert bpy.context.active_object.animation_data.action.frame_range[0] == 0
