@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import os
 import tempfile
+import wave
 from dataclasses import dataclass, field
 
 import bpy
+import numpy as np
 
 from ..jobs import bones_for_parts
 
@@ -142,13 +144,18 @@ def _cut_to_window(strip, path: str, first: float, last: float) -> str | None:
     if end - start < tolerance:
         raise SceneError(f"Sound strip '{strip.name}' plays none of its sound between its edges (frames "
                          f"{strip.frame_final_start}-{strip.frame_final_end}): undo the trim or offset")
-    part = sound.limit(start, end)
+    samples = np.asarray(sound.limit(start, end).data(), dtype=np.float32).reshape(-1, int(channels))
     if first < 0:
-        part = part.delay(-first)
+        samples = np.concatenate([np.zeros((int(round(-first * rate)), int(channels)), np.float32), samples])
     handle, out = tempfile.mkstemp(prefix="gestura-strip-", suffix=".wav")
     os.close(handle)
     try:
-        part.write(out, int(rate), int(channels), aud.FORMAT_FLOAT32, aud.CONTAINER_WAV, aud.CODEC_PCM)
+        # The standard library's 16-bit PCM, not aud's writer, which pads the file past its end.
+        with wave.open(out, "wb") as file:
+            file.setnchannels(int(channels))
+            file.setsampwidth(2)
+            file.setframerate(int(rate))
+            file.writeframes(np.clip(np.round(samples * 32768.0), -32768, 32767).astype("<i2").tobytes())
     except BaseException:
         os.remove(out)
         raise

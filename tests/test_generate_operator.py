@@ -516,3 +516,95 @@ def test_a_negative_start_frame_is_refused(bpy, gestura, short_wav):
     assert bpy.ops.gestura.generate(audio_path=str(short_wav), start_frame=0) == {"FINISHED"}
     assert bpy.context.scene.frame_start == 0
     assert bpy.context.active_object.animation_data.action.frame_range[0] == 0
+
+
+# ---------------------------------------------------------------- where the speech sits on the timeline
+
+def _speech_part(speech_wav, folder, name, start_s=0.0, end_s=None, silence_s=0.0):
+    """The speech file cut to [start_s, end_s) seconds with ``silence_s`` of silence in front, as
+    a new wav: what a strip plays, made without Blender."""
+    with wave.open(str(speech_wav)) as w:
+        rate, width, channels = w.getframerate(), w.getsampwidth(), w.getnchannels()
+        data = np.frombuffer(w.readframes(w.getnframes()), "<i2").reshape(-1, channels)
+    first = round(start_s * rate)
+    last = len(data) if end_s is None else min(len(data), round(end_s * rate))
+    part = np.concatenate([np.zeros((round(silence_s * rate), channels), "<i2"), data[first:last]])
+    path = folder / f"{name}.wav"
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(channels)
+        w.setsampwidth(width)
+        w.setframerate(rate)
+        w.writeframes(part.tobytes())
+    return path
+
+
+def _keys_of_new_rig(bpy, **kwargs):
+    for obj in bpy.context.selected_objects:
+        obj.select_set(False)
+    assert bpy.ops.gestura.generate(new_armature=True, seed=7, **kwargs) == {"FINISHED"}
+    obj = bpy.context.active_object
+    return obj.animation_data.action.frame_range[0], keys(obj)
+
+
+# Each variant: the strip's settings, the scene's rate, and what Blender plays (checked against
+# a scene mixdown when this was written): from which frame, and which part of the file.
+STRIP_VARIANTS = {
+    "plain": (dict(), (25, 1), 11, dict()),
+    "trimmed-left-10": (dict(frame_offset_start=10), (25, 1), 21, dict(start_s=0.4)),
+    "trimmed-right-25": (dict(frame_offset_end=25), (25, 1), 11, dict()),
+    "sound-offset-later": (dict(sound_offset=0.2), (25, 1), 11, dict(silence_s=0.2)),
+    "sound-offset-earlier": (dict(sound_offset=-0.2), (25, 1), 11, dict(start_s=0.2)),
+    "animation-offset-5": (dict(animation_offset_start=5), (25, 1), 11, dict(start_s=0.2)),
+    "trimmed-left-and-offset": (dict(frame_offset_start=5, animation_offset_start=5), (25, 1), 16, dict(start_s=0.4)),
+    "fps-base-2": (dict(frame_offset_start=10), (50, 2), 21, dict(start_s=0.4)),
+    "24-fps": (dict(frame_offset_start=12), (24, 1), 23, dict(start_s=0.5)),
+}
+
+
+@pytest.mark.parametrize("variant", list(STRIP_VARIANTS))
+def test_motion_from_a_sound_strip_lines_up_with_what_blender_plays(bpy, gestura, speech_wav, tmp_path, variant):
+    settings, (fps, fps_base), first_frame, part = STRIP_VARIANTS[variant]
+    scene = bpy.context.scene
+    scene.render.fps, scene.render.fps_base = fps, fps_base
+    scene.frame_start = 50  # the scene's own range plays no part
+    strip = _new_sound_strip(bpy, "Dialogue", speech_wav, channel=2, frame=11)
+    for name, value in settings.items():
+        if name not in strip.bl_rna.properties:
+            pytest.skip(f"sound strips of Blender {bpy.app.version_string} have no '{name}'")
+        setattr(strip, name, value)
+    assert strip.frame_final_start == first_frame
+    # The sound stops at the strip's right edge.
+    part["end_s"] = part.get("start_s", 0.0) - part.get("silence_s", 0.0) + (
+        (strip.frame_final_end - strip.frame_final_start) * fps_base / fps)
+    start, from_strip = _keys_of_new_rig(bpy, sound_strip="Dialogue")
+    assert start == first_frame and scene.frame_start == first_frame
+    assert [s.name for s in sound_strips(scene)] == ["Dialogue"]
+
+    reference = _speech_part(speech_wav, tmp_path, "played", **part)
+    start, from_file = _keys_of_new_rig(bpy, audio_path=str(reference), start_frame=first_frame)
+    assert start == first_frame and from_strip.keys() == from_file.keys()
+    for channel, values in from_strip.items():
+        np.testing.assert_allclose(values, from_file[channel], atol=1e-4, err_msg=str(channel))
+
+
+def test_sound_strips_the_motion_cannot_follow_are_refused_and_change_nothing(bpy, gestura, speech_wav):
+    scene = bpy.context.scene
+    scene.render.fps = 25
+    strip = _new_sound_strip(bpy, "Dialogue", speech_wav, channel=2, frame=11)
+    before = scene_state(bpy)
+    with pytest.raises(RuntimeError, match=r"^Error: Start frame 5 does not line up with sound strip 'Dialogue', "
+                       r"which plays from frame 11: leave Start Frame unset, or move the strip$"):
+        bpy.ops.gestura.generate(sound_strip="Dialogue", start_frame=5)
+    assert scene_state(bpy) == before
+    strip.frame_start = -20
+    before = scene_state(bpy)
+    with pytest.raises(RuntimeError, match=r"^Error: Sound strip 'Dialogue' starts at frame -20, but a scene cannot "
+                       r"start before frame 0: move the strip to frame 0 or later, then generate again$"):
+        bpy.ops.gestura.generate(sound_strip="Dialogue")
+    assert scene_state(bpy) == before
+    strip.frame_start = 11
+    strip.sound_offset = 60.0  # the sound would start a minute after the strip's end
+    before = scene_state(bpy)
+    with pytest.raises(RuntimeError, match=r"^Error: Sound strip 'Dialogue' plays none of its sound between its edges"):
+        bpy.ops.gestura.generate(sound_strip="Dialogue")
+    assert scene_state(bpy) == before
