@@ -538,6 +538,23 @@ def _speech_part(speech_wav, folder, name, start_s=0.0, end_s=None, silence_s=0.
     return path
 
 
+def _wav_samples(path) -> np.ndarray:
+    with wave.open(str(path)) as w:
+        return np.frombuffer(w.readframes(w.getnframes()), "<i2").astype(np.float32) / 32768.0
+
+
+def _mixdown(bpy, scene, strip, folder):
+    """What Blender plays over the strip's visible frames, mono at the sound's own rate."""
+    import aud
+
+    rate = int(aud.Sound(bpy.path.abspath(strip.sound.filepath)).specs[0])
+    scene.frame_start, scene.frame_end = strip.frame_final_start, strip.frame_final_end - 1
+    path = folder / "mixdown.wav"
+    assert bpy.ops.sound.mixdown(filepath=str(path), container="WAV", codec="PCM", format="F32", mixrate=rate,
+                                 channels="MONO") == {"FINISHED"}
+    return np.asarray(aud.Sound(str(path)).data(), np.float32)[:, 0], rate
+
+
 def _keys_of_new_rig(bpy, **kwargs):
     for obj in bpy.context.selected_objects:
         obj.select_set(False)
@@ -581,6 +598,15 @@ def test_motion_from_a_sound_strip_lines_up_with_what_blender_plays(bpy, gestura
     assert [s.name for s in sound_strips(scene)] == ["Dialogue"]
 
     reference = _speech_part(speech_wav, tmp_path, "played", **part)
+    # The table is right: Blender's own mixdown of the strip's frames is the reference sound.
+    played, rate = _mixdown(bpy, scene, strip, tmp_path)
+    expected = _wav_samples(reference)
+    # The mixdown runs a fraction of a frame past the last frame: only the strip's frames count.
+    visible = round((strip.frame_final_end - strip.frame_final_start) * rate * fps_base / fps)
+    played = played[:visible]
+    assert len(played) == visible and len(expected) <= visible
+    np.testing.assert_allclose(played[:len(expected)], expected, atol=2e-3)
+    assert np.abs(played[len(expected):]).max(initial=0.0) < 1e-4  # where the file has ended, silence
     start, from_file = _keys_of_new_rig(bpy, audio_path=str(reference), start_frame=first_frame)
     assert start == first_frame and from_strip.keys() == from_file.keys()
     for channel, values in from_strip.items():
