@@ -64,16 +64,30 @@ def strip_start_frame(strip) -> int:
     if len(getattr(strip, "retiming_keys", ())) or abs(getattr(strip, "pitch", 1.0) - 1.0) > 1e-6:
         raise SceneError(f"Sound strip '{strip.name}' is retimed, so it plays at another speed than its recording: "
                          "reset its retiming (Strip > Retiming > Reset Retiming), then generate again")
-    start = int(strip.frame_final_start)
+    start, end = strip_edges(strip)
+    if end <= start:
+        raise SceneError(f"Sound strip '{strip.name}' is hidden by the meta strip it is in, which is trimmed past it: "
+                         "widen the meta strip or pick another strip")
     if start < 0:
         raise SceneError(f"Sound strip '{strip.name}' starts at frame {start}, but a scene cannot start before "
                          "frame 0: move the strip to frame 0 or later, then generate again")
     return start
 
 
+def strip_edges(strip) -> tuple[int, int]:
+    """``(first, end)`` frames where ``strip`` is heard: its own visible edges, cut down to those of
+    the meta strips it is in (a meta's trim silences what it hides)."""
+    first, end = int(strip.frame_final_start), int(strip.frame_final_end)
+    parent = strip.parent_meta() if hasattr(strip, "parent_meta") else None
+    while parent is not None:
+        first, end = max(first, int(parent.frame_final_start)), min(end, int(parent.frame_final_end))
+        parent = parent.parent_meta()
+    return first, end
+
+
 def strip_window(scene, strip) -> tuple[float, float]:
     """``(first, last)``: the times in the strip's sound file (seconds) that Blender plays at the
-    strip's visible left and right edges.
+    strip's visible left and right edges (``strip_edges``).
 
     What Blender plays at timeline frame ``f`` (checked against a scene mixdown) is the file's time
     ``(f - frame_start + animation_offset_start) / fps - sound_offset``: the left trim
@@ -84,7 +98,8 @@ def strip_window(scene, strip) -> tuple[float, float]:
     fps = scene_fps(scene)
     shift = float(getattr(strip, "animation_offset_start", 0)) - float(strip.frame_start)
     offset = float(getattr(strip, "sound_offset", 0.0))
-    return ((strip.frame_final_start + shift) / fps - offset, (strip.frame_final_end + shift) / fps - offset)
+    first, end = strip_edges(strip)
+    return (first + shift) / fps - offset, (end + shift) / fps - offset
 
 
 def strip_audio_file(strip, scene=None) -> tuple[str, bool]:
@@ -127,7 +142,7 @@ def _cut_to_window(strip, path: str, first: float, last: float) -> str | None:
     try:
         import aud
     except ImportError:
-        if abs(first) < tolerance and not strip.frame_offset_end and not getattr(strip, "animation_offset_end", 0):
+        if abs(first) < tolerance and strip_edges(strip)[1] >= strip.frame_start + strip.frame_duration:
             return None  # plays the file from its start to its end: no need to read it here
         raise SceneError(f"Sound strip '{strip.name}' is trimmed or offset, and this Blender build has no audio "
                          "support to cut its sound: generate from the file instead (Audio: File)") from None
@@ -143,7 +158,7 @@ def _cut_to_window(strip, path: str, first: float, last: float) -> str | None:
     start, end = max(0.0, first), min(last, length)
     if end - start < tolerance:
         raise SceneError(f"Sound strip '{strip.name}' plays none of its sound between its edges (frames "
-                         f"{strip.frame_final_start}-{strip.frame_final_end}): undo the trim or offset")
+                         f"{'-'.join(map(str, strip_edges(strip)))}): undo the trim or offset")
     samples = np.asarray(sound.limit(start, end).data(), dtype=np.float32).reshape(-1, int(channels))
     if first < 0:
         samples = np.concatenate([np.zeros((int(round(-first * rate)), int(channels)), np.float32), samples])

@@ -543,12 +543,12 @@ def _wav_samples(path) -> np.ndarray:
         return np.frombuffer(w.readframes(w.getnframes()), "<i2").astype(np.float32) / 32768.0
 
 
-def _mixdown(bpy, scene, strip, folder):
-    """What Blender plays over the strip's visible frames, mono at the sound's own rate."""
+def _mixdown(bpy, scene, strip, first, end, folder):
+    """What Blender plays from frame ``first`` to before ``end``, mono at the sound's own rate."""
     import aud
 
     rate = int(aud.Sound(bpy.path.abspath(strip.sound.filepath)).specs[0])
-    scene.frame_start, scene.frame_end = strip.frame_final_start, strip.frame_final_end - 1
+    scene.frame_start, scene.frame_end = first, end - 1
     path = folder / "mixdown.wav"
     assert bpy.ops.sound.mixdown(filepath=str(path), container="WAV", codec="PCM", format="F32", mixrate=rate,
                                  channels="MONO") == {"FINISHED"}
@@ -573,6 +573,7 @@ STRIP_VARIANTS = {
     "sound-offset-earlier": (dict(sound_offset=-0.2), (25, 1), 11, dict(start_s=0.2)),
     "animation-offset-5": (dict(animation_offset_start=5), (25, 1), 11, dict(start_s=0.2)),
     "trimmed-left-and-offset": (dict(frame_offset_start=5, animation_offset_start=5), (25, 1), 16, dict(start_s=0.4)),
+    "in-a-meta-trimmed-10-and-10": (dict(meta_trim=(10, 10)), (25, 1), 21, dict(start_s=0.4)),
     "fps-base-2": (dict(frame_offset_start=10), (50, 2), 21, dict(start_s=0.4)),
     "24-fps": (dict(frame_offset_start=12), (24, 1), 23, dict(start_s=0.5)),
 }
@@ -586,23 +587,31 @@ def test_motion_from_a_sound_strip_lines_up_with_what_blender_plays(bpy, gestura
     scene.frame_start = 50  # the scene's own range plays no part
     strip = _new_sound_strip(bpy, "Dialogue", speech_wav, channel=2, frame=11)
     for name, value in settings.items():
+        if name == "meta_trim":
+            editor = scene.sequence_editor
+            meta = (editor.strips if hasattr(editor, "strips") else editor.sequences).new_meta("Scene", 1, 11)
+            strip.move_to_meta(meta)
+            meta.frame_offset_start, meta.frame_offset_end = value
+            strip = meta.strips["Dialogue"]
+            continue
         if name not in strip.bl_rna.properties:
             pytest.skip(f"sound strips of Blender {bpy.app.version_string} have no '{name}'")
         setattr(strip, name, value)
-    assert strip.frame_final_start == first_frame
+    heard = strip.parent_meta() or strip  # a meta strip's trims silence what they hide
+    first, end = max(strip.frame_final_start, heard.frame_final_start), min(strip.frame_final_end, heard.frame_final_end)
+    assert first == first_frame
     # The sound stops at the strip's right edge.
-    part["end_s"] = part.get("start_s", 0.0) - part.get("silence_s", 0.0) + (
-        (strip.frame_final_end - strip.frame_final_start) * fps_base / fps)
+    part["end_s"] = part.get("start_s", 0.0) - part.get("silence_s", 0.0) + (end - first) * fps_base / fps
     start, from_strip = _keys_of_new_rig(bpy, sound_strip="Dialogue")
     assert start == first_frame and scene.frame_start == first_frame
     assert [s.name for s in sound_strips(scene)] == ["Dialogue"]
 
     reference = _speech_part(speech_wav, tmp_path, "played", **part)
     # The table is right: Blender's own mixdown of the strip's frames is the reference sound.
-    played, rate = _mixdown(bpy, scene, strip, tmp_path)
+    played, rate = _mixdown(bpy, scene, strip, first, end, tmp_path)
     expected = _wav_samples(reference)
     # The mixdown runs a fraction of a frame past the last frame: only the strip's frames count.
-    visible = round((strip.frame_final_end - strip.frame_final_start) * rate * fps_base / fps)
+    visible = round((end - first) * rate * fps_base / fps)
     played = played[:visible]
     assert len(played) == visible and len(expected) <= visible
     np.testing.assert_allclose(played[:len(expected)], expected, atol=2e-3)
