@@ -55,7 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--style-strength", type=float, default=None,
                         help="style strength, 1 = the style as learnt (default: the scene's)")
     parser.add_argument("--parts", default=None, help="comma-separated body parts to generate (default: all)")
-    parser.add_argument("--start-frame", type=_start_frame, default=None, help="frame where the speech starts (default 1)")
+    parser.add_argument("--start-frame", type=_start_frame, default=None,
+                        help="frame where the speech starts, 0 or later (default 1)")
     parser.add_argument("--engine", choices=("auto", "numpy", "torch", "external"), default=None)
     parser.add_argument("--checkpoint", default=None, help="model checkpoint (default: preferences, else bundled)")
     parser.add_argument("--new-armature", action="store_true", help="always build a new SMPL-X armature")

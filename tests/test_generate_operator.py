@@ -598,7 +598,8 @@ def test_motion_from_a_sound_strip_lines_up_with_what_blender_plays(bpy, gestura
             pytest.skip(f"sound strips of Blender {bpy.app.version_string} have no '{name}'")
         setattr(strip, name, value)
     heard = strip.parent_meta() or strip  # a meta strip's trims silence what they hide
-    first, end = max(strip.frame_final_start, heard.frame_final_start), min(strip.frame_final_end, heard.frame_final_end)
+    first = max(strip.frame_final_start, heard.frame_final_start)
+    end = min(strip.frame_final_end, heard.frame_final_end)
     assert first == first_frame
     # The sound stops at the strip's right edge.
     part["end_s"] = part.get("start_s", 0.0) - part.get("silence_s", 0.0) + (end - first) * fps_base / fps
