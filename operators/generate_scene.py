@@ -62,7 +62,7 @@ def strip_start_frame(strip) -> int:
     scene cannot start before frame 0, so both are refused.
     """
     if len(getattr(strip, "retiming_keys", ())) or abs(getattr(strip, "pitch", 1.0) - 1.0) > 1e-6:
-        raise SceneError(f"Sound strip '{strip.name}' is retimed, so it plays at another speed than its recording: "
+        raise SceneError(f"Sound strip '{strip.name}' is retimed, so it may play at another speed than its recording: "
                          "reset its retiming (Strip > Retiming > Reset Retiming), then generate again")
     start, end = strip_edges(strip)
     if end <= start:
@@ -296,6 +296,7 @@ def apply_motion(context, motion, *, target_name: str | None, audio_path: str, s
     ``add_strip``: put ``audio_path`` in the sequencer at ``start_frame`` unless it is there.
     """
     from ..rigs.blender import create_smplx_armature, write_motion
+    from ..rigs.blender.actions import object_fcurves
 
     scene = context.scene
     before_ids = _id_snapshot()
@@ -319,6 +320,14 @@ def apply_motion(context, motion, *, target_name: str | None, audio_path: str, s
         )
         first, last = (int(round(v)) for v in action.frame_range)
         frame_end = max(last, start_frame)
+        last_frame = scene.bl_rna.properties["frame_end"].hard_max
+        # frame_range stops at Blender's last frame; the keys themselves do not.
+        keyed_end = max((int(round(c.keyframe_points[-1].co[0])) for c in object_fcurves(obj, action)
+                         if len(c.keyframe_points)), default=frame_end)
+        if keyed_end > last_frame:
+            # The scene's range could not cover the motion: refused (and rolled back) rather than clipped.
+            raise SceneError(f"The motion would end at frame {keyed_end}, after Blender's last frame {last_frame}: "
+                             "use an earlier start frame")
         warnings = []
         strip = find_strip_for(scene, audio_path, start_frame) if add_strip else None
         if strip is None and add_strip:

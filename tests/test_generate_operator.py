@@ -644,3 +644,24 @@ def test_sound_strips_the_motion_cannot_follow_are_refused_and_change_nothing(bp
     with pytest.raises(RuntimeError, match=r"^Error: Sound strip 'Dialogue' plays none of its sound between its edges"):
         bpy.ops.gestura.generate(sound_strip="Dialogue")
     assert scene_state(bpy) == before
+
+
+def test_a_start_frame_too_late_for_the_scene_range_is_refused_and_rolled_back(bpy, gestura, short_wav):
+    before = scene_state(bpy)
+    with pytest.raises(RuntimeError, match=r"^Error: The motion would end at frame \d+, after Blender's last frame "
+                       r"1048574: use an earlier start frame$"):
+        bpy.ops.gestura.generate(audio_path=str(short_wav), start_frame=1048570)
+    assert scene_state(bpy) == before
+
+
+def test_a_rig_put_in_tweak_mode_while_generating_is_refused_when_applying(bpy, gestura, rig, short_wav):
+    from anim_states import actions_state, anim_state, enter_tweak_mode
+
+    generate = _submodule(gestura, "operators.generate")
+    plan = generate.plan_generation(bpy.context, {"audio_path": str(short_wav)})
+    motion = generate.run_generation(plan)
+    enter_tweak_mode(rig)  # in the UI the scene stays editable while the model runs
+    before, actions, anim = scene_state(bpy), actions_state(bpy), anim_state(rig)
+    with pytest.raises(ValueError, match=r"^'SMPLX' is in NLA tweak mode: press Tab in the NLA editor to leave it"):
+        generate.apply_generation(bpy.context, plan, motion)
+    assert scene_state(bpy) == before and actions_state(bpy) == actions and anim_state(rig) == anim
