@@ -456,8 +456,11 @@ def test_constraints_on_bones_are_kept_and_the_bones_keyed(bpy, rig, short_wav):
     assert "left_elbow" in keyed_bones(rig) and rig.pose.bones["left_elbow"].constraints[0] == constraint
 
 
-def test_an_action_with_several_slots_stays_with_every_assignment(bpy, rig, short_wav):
-    if not hasattr(bpy.types.Action, "slots") and "slots" not in bpy.types.Action.bl_rna.properties:
+@pytest.mark.parametrize("rig_slot", ["its-own", "named-for-another-object", "none"])
+def test_an_action_with_several_slots_stays_with_every_assignment(bpy, rig, short_wav, rig_slot):
+    from anim_states import actions_state, anim_state
+
+    if "slots" not in bpy.types.Action.bl_rna.properties:
         pytest.skip(f"Blender {bpy.app.version_string} has no action slots (they came in 4.4)")
     shared = rig.animation_data.action
     other = bpy.data.objects.new("Prop", None)
@@ -465,11 +468,17 @@ def test_an_action_with_several_slots_stays_with_every_assignment(bpy, rig, shor
     other_slot = shared.slots.new(id_type="OBJECT", name="Prop")
     other.animation_data_create().action = shared
     other.animation_data.action_slot = other_slot
-    rig_slot = rig.animation_data.action_slot.identifier
+    if rig_slot == "named-for-another-object":
+        rig.animation_data.action_slot = shared.slots.new(id_type="OBJECT", name="Camera")
+    elif rig_slot == "none":
+        rig.animation_data.action_slot = None
+    slots = [s.identifier for s in shared.slots]
+    prop_state = anim_state(other)
     assert bpy.ops.gestura.generate(audio_path=str(short_wav), seed=1) == {"FINISHED"}
     assert rig.animation_data.action.name == "short_seed1"
-    assert [s.identifier for s in shared.slots] == [rig_slot, "OBProp"]
-    assert other.animation_data.action == shared and other.animation_data.action_slot.identifier == "OBProp"
+    assert rig.animation_data.action_slot.identifier == "OBSMPLX"
+    assert [s.identifier for s in shared.slots] == slots and anim_state(other) == prop_state
+    assert ("take1", 1, False) in actions_state(bpy)  # Prop still uses it: no fake user needed
 
 
 def test_a_linked_rig_is_refused_and_its_library_override_animated(bpy, gestura, rig, short_wav, tmp_path):
@@ -665,3 +674,18 @@ def test_a_rig_put_in_tweak_mode_while_generating_is_refused_when_applying(bpy, 
     with pytest.raises(ValueError, match=r"^'SMPLX' is in NLA tweak mode: press Tab in the NLA editor to leave it"):
         generate.apply_generation(bpy.context, plan, motion)
     assert scene_state(bpy) == before and actions_state(bpy) == actions and anim_state(rig) == anim
+
+
+def test_a_trimmed_packed_strip_is_followed_and_leaves_no_temporary_file(bpy, gestura, speech_wav):
+    import tempfile
+    from pathlib import Path
+
+    scene = bpy.context.scene
+    scene.render.fps = 25
+    strip = _new_sound_strip(bpy, "Packed", speech_wav, channel=1, frame=12)
+    strip.sound.pack()
+    strip.frame_offset_start = 10
+    copies_before = set(Path(tempfile.gettempdir()).glob("gestura-strip-*"))
+    assert bpy.ops.gestura.generate(sound_strip="Packed", seed=9) == {"FINISHED"}
+    assert bpy.context.active_object.animation_data.action.frame_range[0] == 22
+    assert set(Path(tempfile.gettempdir()).glob("gestura-strip-*")) == copies_before
