@@ -102,7 +102,7 @@ def strip_window(scene, strip) -> tuple[float, float]:
     return (first + shift) / fps - offset, (end + shift) / fps - offset
 
 
-def strip_audio_file(strip, scene=None) -> tuple[str, bool]:
+def strip_audio_file(strip, scene) -> tuple[str, bool]:
     """``(file holding what the strip plays, is a temporary file)``: the sound's own file when the
     strip plays all of it from its start, else the played part cut out (``strip_window``), with
     silence in front where the sound starts after the strip's left edge; the caller removes a
@@ -119,8 +119,6 @@ def strip_audio_file(strip, scene=None) -> tuple[str, bool]:
         if not os.path.isfile(path):
             raise SceneError(f"The sound of strip '{strip.name}' is missing on disk ('{path}'): relink or re-add it")
         path, temporary = os.path.normpath(path), False
-    if scene is None:
-        return path, temporary
     try:
         cut = _cut_to_window(strip, path, *strip_window(scene, strip))
     except BaseException:
