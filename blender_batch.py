@@ -33,6 +33,18 @@ def _script_args(argv: list[str]) -> list[str]:
     return argv[argv.index("--") + 1:] if "--" in argv else argv[1:]
 
 
+def _start_frame(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole frame number") from None
+    if value < 0:
+        # Blender's scene range cannot start before frame 0, so it could not cover the motion.
+        raise argparse.ArgumentTypeError(f"{value} is negative, but a Blender scene cannot start before frame 0: "
+                                         "use 0 or later")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description="Generate gesture animation into .blend files.")
     parser.add_argument("--audio", nargs="+", required=True, help="speech recordings, or folders of them")
@@ -43,7 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--style-strength", type=float, default=None,
                         help="style strength, 1 = the style as learnt (default: the scene's)")
     parser.add_argument("--parts", default=None, help="comma-separated body parts to generate (default: all)")
-    parser.add_argument("--start-frame", type=int, default=None, help="frame where the speech starts (default 1)")
+    parser.add_argument("--start-frame", type=_start_frame, default=None,
+                        help="frame where the speech starts, 0 or later (default 1)")
     parser.add_argument("--engine", choices=("auto", "numpy", "torch", "external"), default=None)
     parser.add_argument("--checkpoint", default=None, help="model checkpoint (default: preferences, else bundled)")
     parser.add_argument("--new-armature", action="store_true", help="always build a new SMPL-X armature")

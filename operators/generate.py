@@ -116,13 +116,18 @@ def plan_generation(context, overrides: dict | None = None) -> Plan:
         audio_path = _audio_file(overrides["audio_path"])
     elif overrides.get("sound_strip") or ("audio_path" not in overrides and settings.audio_source == "STRIP"):
         strip = generate_scene.find_sound_strip(scene, overrides.get("sound_strip") or settings.sound_strip)
-        if "start_frame" not in overrides:
-            # The motion must line up with where the strip's sound begins.
-            start_frame = int(round(strip.frame_start))
+        # The motion must line up with what the strip plays, from its visible left edge.
+        start_frame = generate_scene.strip_start_frame(strip)
+        if "start_frame" in overrides and int(overrides["start_frame"]) != start_frame:
+            raise JobError(f"Start frame {overrides['start_frame']} does not line up with sound strip '{strip.name}', "
+                           f"which plays from frame {start_frame}: leave Start Frame unset, or move the strip")
     else:
         if not settings.audio_path:
             raise JobError("No audio is chosen: pick a speech recording in the Gestura panel, or a sound strip")
         audio_path = _audio_file(settings.audio_path)
+    if start_frame < 0:
+        raise JobError(f"Start frame {start_frame} is negative, but a Blender scene cannot start before frame 0: "
+                       "use 0 or later")
 
     parts = overrides.get("parts", enabled_parts(settings))
     parts = tuple(part for part in PARTS if part in set(parts))
@@ -152,10 +157,11 @@ def plan_generation(context, overrides: dict | None = None) -> Plan:
     from ..rigs.blender import missing_smplx_bones
 
     target = generate_scene.resolve_target(context, missing_smplx_bones, bool(pick("new_armature", settings.new_armature)))
+    generate_scene.check_target_animation(target, parts)
     temporary = False
     if strip is not None:
         # Last, so that a plan failing on another setting leaves no copy of packed sound behind.
-        audio_path, temporary = generate_scene.strip_audio_file(strip)
+        audio_path, temporary = generate_scene.strip_audio_file(strip, scene)
         named_after = bpy.path.basename(strip.sound.filepath) or strip.name
     else:
         named_after = audio_path

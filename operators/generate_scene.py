@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import os
 import tempfile
+import wave
 from dataclasses import dataclass, field
 
 import bpy
+import numpy as np
 
 from ..jobs import bones_for_parts
 
@@ -51,20 +53,126 @@ def find_sound_strip(scene, name: str):
     return strip
 
 
-def strip_audio_file(strip) -> tuple[str, bool]:
-    """``(file holding the strip's sound, is a temporary copy)``: its own file, or a copy of
-    packed audio that the caller removes."""
+def strip_start_frame(strip) -> int:
+    """The frame where ``strip`` becomes audible on the timeline (its visible left edge), where the
+    motion must start; refuses strips whose timing the motion cannot follow.
+
+    Left trims and offsets are followed (see ``strip_window``); a retimed strip plays its sound
+    at another speed and pitch than the recording, which speech features do not survive, and a
+    scene cannot start before frame 0, so both are refused.
+    """
+    if len(getattr(strip, "retiming_keys", ())) or abs(getattr(strip, "pitch", 1.0) - 1.0) > 1e-6:
+        raise SceneError(f"Sound strip '{strip.name}' is retimed, so it may play at another speed than its recording: "
+                         "reset its retiming (Strip > Retiming > Reset Retiming), then generate again")
+    start, end = strip_edges(strip)
+    if end <= start:
+        raise SceneError(f"Sound strip '{strip.name}' is hidden by the meta strip it is in, which is trimmed past it: "
+                         "widen the meta strip or pick another strip")
+    if start < 0:
+        raise SceneError(f"Sound strip '{strip.name}' starts at frame {start}, but a scene cannot start before "
+                         "frame 0: move the strip to frame 0 or later, then generate again")
+    return start
+
+
+def strip_edges(strip) -> tuple[int, int]:
+    """``(first, end)`` frames where ``strip`` is heard: its own visible edges, cut down to those of
+    the meta strips it is in (a meta's trim silences what it hides)."""
+    first, end = int(strip.frame_final_start), int(strip.frame_final_end)
+    parent = strip.parent_meta() if hasattr(strip, "parent_meta") else None
+    while parent is not None:
+        first, end = max(first, int(parent.frame_final_start)), min(end, int(parent.frame_final_end))
+        parent = parent.parent_meta()
+    return first, end
+
+
+def strip_window(scene, strip) -> tuple[float, float]:
+    """``(first, last)``: the times in the strip's sound file (seconds) that Blender plays at the
+    strip's visible left and right edges (``strip_edges``).
+
+    What Blender plays at timeline frame ``f`` (checked against a scene mixdown) is the file's time
+    ``(f - frame_start + animation_offset_start) / fps - sound_offset``: the left trim
+    (``frame_offset_start``) moves the visible edge into the file, ``animation_offset_start`` cuts
+    the sound's head off, a positive ``sound_offset`` plays it later (silence first). ``fps`` is
+    the scene's rate (``fps / fps_base``); the scene's own start frame plays no part.
+    """
+    fps = scene_fps(scene)
+    shift = float(getattr(strip, "animation_offset_start", 0)) - float(strip.frame_start)
+    offset = float(getattr(strip, "sound_offset", 0.0))
+    first, end = strip_edges(strip)
+    return (first + shift) / fps - offset, (end + shift) / fps - offset
+
+
+def strip_audio_file(strip, scene) -> tuple[str, bool]:
+    """``(file holding what the strip plays, is a temporary file)``: the sound's own file when the
+    strip plays all of it from its start, else the played part cut out (``strip_window``), with
+    silence in front where the sound starts after the strip's left edge; the caller removes a
+    temporary file. Packed sound is copied out first."""
     sound = strip.sound
     if sound.packed_file is not None:
         suffix = os.path.splitext(sound.filepath)[1] or ".wav"
         handle, path = tempfile.mkstemp(prefix="gestura-strip-", suffix=suffix)
         with os.fdopen(handle, "wb") as out:
             out.write(bytes(sound.packed_file.data))
-        return path, True
-    path = bpy.path.abspath(sound.filepath, library=sound.library)
-    if not os.path.isfile(path):
-        raise SceneError(f"The sound of strip '{strip.name}' is missing on disk ('{path}'): relink or re-add it")
-    return os.path.normpath(path), False
+        temporary = True
+    else:
+        path = bpy.path.abspath(sound.filepath, library=sound.library)
+        if not os.path.isfile(path):
+            raise SceneError(f"The sound of strip '{strip.name}' is missing on disk ('{path}'): relink or re-add it")
+        path, temporary = os.path.normpath(path), False
+    try:
+        cut = _cut_to_window(strip, path, *strip_window(scene, strip))
+    except BaseException:
+        if temporary:
+            os.remove(path)
+        raise
+    if cut is None:
+        return path, temporary
+    if temporary:
+        os.remove(path)
+    return cut, True
+
+
+def _cut_to_window(strip, path: str, first: float, last: float) -> str | None:
+    """A temporary wav of ``path`` from ``first`` to ``last`` seconds (silence before 0), or None
+    when that is the whole file."""
+    # Half a sample at 8 kHz: finer than any frame, coarser than float noise.
+    tolerance = 1.0 / 16000.0
+    try:
+        import aud
+    except ImportError:
+        if abs(first) < tolerance and strip_edges(strip)[1] >= strip.frame_start + strip.frame_duration:
+            return None  # plays the file from its start to its end: no need to read it here
+        raise SceneError(f"Sound strip '{strip.name}' is trimmed or offset, and this Blender build has no audio "
+                         "support to cut its sound: generate from the file instead (Audio: File)") from None
+    try:
+        sound = aud.Sound(path)
+        rate, channels = sound.specs
+        length = sound.length / rate
+    except aud.error as error:
+        raise SceneError(f"Blender could not read the sound of strip '{strip.name}' ({error}): "
+                         "convert it to wav, flac, ogg or mp3") from None
+    if abs(first) < tolerance and last >= length - tolerance:
+        return None
+    start, end = max(0.0, first), min(last, length)
+    if end - start < tolerance:
+        raise SceneError(f"Sound strip '{strip.name}' plays none of its sound between its edges (frames "
+                         f"{'-'.join(map(str, strip_edges(strip)))}): undo the trim or offset")
+    samples = np.asarray(sound.limit(start, end).data(), dtype=np.float32).reshape(-1, int(channels))
+    if first < 0:
+        samples = np.concatenate([np.zeros((int(round(-first * rate)), int(channels)), np.float32), samples])
+    handle, out = tempfile.mkstemp(prefix="gestura-strip-", suffix=".wav")
+    os.close(handle)
+    try:
+        # The standard library's 16-bit PCM, not aud's writer, which pads the file past its end.
+        with wave.open(out, "wb") as file:
+            file.setnchannels(int(channels))
+            file.setsampwidth(2)
+            file.setframerate(int(rate))
+            file.writeframes(np.clip(np.round(samples * 32768.0), -32768, 32767).astype("<i2").tobytes())
+    except BaseException:
+        os.remove(out)
+        raise
+    return out
 
 
 def _same_file(a: str, b: str) -> bool:
@@ -131,6 +239,18 @@ def resolve_target(context, missing_smplx_bones, force_new: bool = False):
     return obj
 
 
+def check_target_animation(obj, parts) -> None:
+    """Refuse, before the model runs, a target whose animation data cannot take the new action
+    (NLA tweak mode, linked, drivers on keyed channels: ``rigs.blender.actions.check_new_action``)."""
+    if obj is None:
+        return
+    from ..rigs.blender.actions import check_new_action
+    from ..rigs.blender.keyframes import keyed_paths
+
+    parts = tuple(parts)
+    check_new_action(obj, keyed_paths(bones_for_parts(parts), "face" in parts))
+
+
 # ---------------------------------------------------------------- applying a generated motion
 
 def scene_fps(scene) -> float:
@@ -174,6 +294,7 @@ def apply_motion(context, motion, *, target_name: str | None, audio_path: str, s
     ``add_strip``: put ``audio_path`` in the sequencer at ``start_frame`` unless it is there.
     """
     from ..rigs.blender import create_smplx_armature, write_motion
+    from ..rigs.blender.actions import object_fcurves
 
     scene = context.scene
     before_ids = _id_snapshot()
@@ -199,6 +320,14 @@ def apply_motion(context, motion, *, target_name: str | None, audio_path: str, s
         )
         first, last = (int(round(v)) for v in action.frame_range)
         frame_end = max(last, start_frame)
+        last_frame = scene.bl_rna.properties["frame_end"].hard_max
+        # frame_range stops at Blender's last frame; the keys themselves do not.
+        keyed_end = max((int(round(c.keyframe_points[-1].co[0])) for c in object_fcurves(obj, action)
+                         if len(c.keyframe_points)), default=frame_end)
+        if keyed_end > last_frame:
+            # The scene's range could not cover the motion: refused (and rolled back) rather than clipped.
+            raise SceneError(f"The motion would end at frame {keyed_end}, after Blender's last frame {last_frame}: "
+                             "use an earlier start frame")
         warnings = []
         strip = find_strip_for(scene, audio_path, start_frame) if add_strip else None
         if strip is None and add_strip:
@@ -239,12 +368,14 @@ def _roll_back(scene, before_ids, before_assign, before_range, strip) -> None:
     created = {name: [id_ for key, id_ in alive[name].items() if key not in before_ids[name]] for name in _ID_COLLECTIONS}
     for owner, action, slot in before_assign:
         try:
-            if owner.animation_data is None:
+            anim = owner.animation_data
+            # Only what changed: an unchanged owner may be read-only (NLA tweak mode, linked).
+            if anim is None or (anim.action == action and getattr(anim, "action_slot", None) == slot):
                 continue
-            owner.animation_data.action = action
-            if slot is not None and hasattr(owner.animation_data, "action_slot"):
-                owner.animation_data.action_slot = slot
-        except ReferenceError:
+            anim.action = action
+            if slot is not None and hasattr(anim, "action_slot"):
+                anim.action_slot = slot
+        except (ReferenceError, AttributeError, RuntimeError):
             continue
     # Objects before their data, so armatures and meshes have no users left when removed.
     for name in _ID_COLLECTIONS:

@@ -134,6 +134,7 @@ class GESTURA_OT_retarget(bpy.types.Operator):
     action_name: StringProperty(name="Action Name", description="Name of the new action (default: target|source action)")
 
     def execute(self, context):
+        from ..rigs.blender import RigError
         from ..rigs.blender.retarget import choose_bone_map, retarget_armature
 
         try:
@@ -151,7 +152,7 @@ class GESTURA_OT_retarget(bpy.types.Operator):
                 bpy.ops.object.mode_set(mode="OBJECT")
             report = retarget_armature(source, target, bone_map, fingers=fingers,
                                        root_motion=root_motion, action_name=self.action_name or None)
-        except (RetargetError, BoneMapError) as error:
+        except (RetargetError, BoneMapError, RigError) as error:
             self.report({"ERROR"}, str(error))
             return {"CANCELLED"}
         self.report({"INFO"}, report.summary())

@@ -106,7 +106,14 @@ class GESTURA_OT_import_motion(bpy.types.Operator, ImportHelper):
         from ..rigs import motion_formats
         from ..rigs.blender import RigError, create_smplx_armature, require_smplx_bones, write_motion
 
+        from ..rigs.blender.actions import check_new_action
+        from ..rigs.blender.keyframes import keyed_paths
+
         # Everything that can fail is checked before the scene is touched.
+        if self.start_frame < 0:
+            self.report({"ERROR"}, f"Start frame {self.start_frame} is negative, but a Blender scene cannot start "
+                        "before frame 0: use 0 or later")
+            return {"CANCELLED"}
         try:
             motion, notices = motion_formats.read_motion(self.filepath, self.up_axis)
             if motion.num_frames == 0:
@@ -114,6 +121,7 @@ class GESTURA_OT_import_motion(bpy.types.Operator, ImportHelper):
             target = None if self.new_armature else selected_armature(context)
             if target is not None:
                 require_smplx_bones(target)
+                check_new_action(target, keyed_paths())
         except (MotionError, RigError) as error:
             self.report({"ERROR"}, str(error))
             return {"CANCELLED"}

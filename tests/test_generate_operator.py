@@ -26,6 +26,14 @@ def checkpoint_path(tmp_path_factory):
     return write_random_checkpoint(tmp_path_factory.mktemp("model") / "tiny.safetensors")
 
 
+@pytest.fixture(scope="module")
+def short_wav(tmp_path_factory):
+    """About one second of speech, for the tests of scene states."""
+    from conftest import espeak
+
+    return espeak("Hello there.", tmp_path_factory.mktemp("short") / "short.wav")
+
+
 @pytest.fixture
 def gestura(bpy, extension, checkpoint_path, empty_scene):
     """The installed extension's module, its preferences pointing at the tiny model."""
@@ -447,3 +455,308 @@ def test_a_generated_take_exported_and_imported_again_stands_where_it_stood(bpy,
         np.testing.assert_allclose(imported.matrix_world @ imported.pose.bones["pelvis"].head, pelvis, atol=1e-5,
                                    err_msg=f"frame {frame}")
     assert motion_io.load_npz(path).num_frames == len(range(1, int(generated.animation_data.action.frame_range[1]) + 1))
+
+
+# ---------------------------------------------------------------- states of the rig's animation data
+
+@pytest.fixture
+def rig(bpy, gestura):
+    """A selected SMPL-X rig (no body) with one action, like a rig generated on before."""
+    import importlib
+
+    blender = importlib.import_module(f"{gestura.__name__}.rigs.blender")
+    Motion = importlib.import_module(f"{gestura.__name__}.rigs.motion").Motion
+    obj = blender.create_smplx_armature(bpy.context, "SMPLX", mannequin=False)
+    n = 6
+    blender.write_motion(obj, Motion(np.zeros((n, 55, 3)), np.zeros((n, 3)), np.zeros((n, 100))), "take1")
+    from anim_states import select_only
+
+    select_only(bpy, obj)
+    return obj
+
+
+def _refused_unchanged(bpy, obj, match, **kwargs):
+    from anim_states import actions_state, anim_state
+
+    actions, anim, scene = actions_state(bpy), anim_state(obj), scene_state(bpy)
+    with pytest.raises(RuntimeError) as failure:
+        bpy.ops.gestura.generate(**kwargs)
+    message = str(failure.value).strip()
+    assert re.search(match, message) and "\n" not in message, message
+    assert actions_state(bpy) == actions and anim_state(obj) == anim and scene_state(bpy) == scene
+
+
+def test_a_rig_in_nla_tweak_mode_is_refused_before_generating_and_left_as_it_was(bpy, rig, short_wav):
+    from anim_states import enter_tweak_mode
+
+    enter_tweak_mode(rig)
+    _refused_unchanged(bpy, rig, r"^Error: 'SMPLX' is in NLA tweak mode: press Tab in the NLA editor to leave it",
+                       audio_path=str(short_wav))
+
+
+def test_a_driver_on_a_keyed_channel_is_refused_and_a_part_without_it_generates(bpy, rig, short_wav):
+    from anim_states import add_driver, anim_state
+
+    add_driver(rig, 'pose.bones["jaw"].rotation_quaternion', 1)
+    _refused_unchanged(bpy, rig, r"'SMPLX' has a driver on pose\.bones\[\"jaw\"\]\.rotation_quaternion, which would "
+                       r"override the new keys", audio_path=str(short_wav))
+    # The jaw belongs to the face: without it, nothing keyed is driven.
+    assert bpy.ops.gestura.generate(audio_path=str(short_wav), parts={"upper"}) == {"FINISHED"}
+    assert anim_state(rig)["drivers"] == [('pose.bones["jaw"].rotation_quaternion', 1)]
+    assert "jaw" not in keyed_bones(rig)
+
+
+@pytest.mark.parametrize("active", [True, False], ids=["with-active-action", "tracks-only"])
+def test_nla_tracks_stay_and_the_new_action_goes_on_top(bpy, rig, short_wav, active):
+    from anim_states import anim_state, push_down
+
+    take1 = rig.animation_data.action
+    push_down(rig)
+    if active:
+        rig.animation_data.action = bpy.data.actions.new("take2")
+    tracks = anim_state(rig)["tracks"]
+    assert bpy.ops.gestura.generate(audio_path=str(short_wav), seed=4) == {"FINISHED"}
+    state = anim_state(rig)
+    assert state["action"] == "short_seed4" and state["tracks"] == tracks and not state["tweak"]
+    assert take1.name in bpy.data.actions and ("take2" in bpy.data.actions) == active
+
+
+def test_constraints_on_bones_are_kept_and_the_bones_keyed(bpy, rig, short_wav):
+    constraint = rig.pose.bones["left_elbow"].constraints.new("LIMIT_ROTATION")
+    assert bpy.ops.gestura.generate(audio_path=str(short_wav)) == {"FINISHED"}
+    assert "left_elbow" in keyed_bones(rig) and rig.pose.bones["left_elbow"].constraints[0] == constraint
+
+
+@pytest.mark.parametrize("rig_slot", ["its-own", "named-for-another-object", "none"])
+def test_an_action_with_several_slots_stays_with_every_assignment(bpy, rig, short_wav, rig_slot):
+    from anim_states import actions_state, anim_state
+
+    if "slots" not in bpy.types.Action.bl_rna.properties:
+        pytest.skip(f"Blender {bpy.app.version_string} has no action slots (they came in 4.4)")
+    shared = rig.animation_data.action
+    other = bpy.data.objects.new("Prop", None)
+    bpy.context.scene.collection.objects.link(other)
+    other_slot = shared.slots.new(id_type="OBJECT", name="Prop")
+    other.animation_data_create().action = shared
+    other.animation_data.action_slot = other_slot
+    if rig_slot == "named-for-another-object":
+        rig.animation_data.action_slot = shared.slots.new(id_type="OBJECT", name="Camera")
+    elif rig_slot == "none":
+        rig.animation_data.action_slot = None
+    slots = [s.identifier for s in shared.slots]
+    prop_state = anim_state(other)
+    assert bpy.ops.gestura.generate(audio_path=str(short_wav), seed=1) == {"FINISHED"}
+    assert rig.animation_data.action.name == "short_seed1"
+    assert rig.animation_data.action_slot.identifier == "OBSMPLX"
+    assert [s.identifier for s in shared.slots] == slots and anim_state(other) == prop_state
+    assert ("take1", 1, False) in actions_state(bpy)  # Prop still uses it: no fake user needed
+
+
+def test_a_linked_rig_is_refused_and_its_library_override_animated(bpy, gestura, rig, short_wav, tmp_path):
+    from anim_states import link_from_library, select_only
+
+    linked = link_from_library(bpy, rig, tmp_path)
+    select_only(bpy, linked)
+    _refused_unchanged(bpy, linked, r"^Error: 'SMPLX' is linked from 'SMPLX-library\.blend', so a new action on it "
+                       r"would be lost", audio_path=str(short_wav))
+    override = linked.override_create(remap_local_usages=True)
+    override.override_library.is_system_override = True
+    select_only(bpy, override)
+    _refused_unchanged(bpy, override, r"^Error: 'SMPLX' is a non-editable library override",
+                       audio_path=str(short_wav))
+    override.override_library.is_system_override = False
+    assert bpy.ops.gestura.generate(audio_path=str(short_wav), seed=2) == {"FINISHED"}
+    assert override.animation_data.action.name == "short_seed2"
+    assert linked.animation_data.action.name == "take1"
+
+
+def test_the_rollback_skips_rigs_it_did_not_change_even_in_tweak_mode(bpy, gestura, rig, short_wav):
+    from anim_states import actions_state, anim_state, enter_tweak_mode
+
+    generate = _submodule(gestura, "operators.generate")
+    jobs = _submodule(gestura, "jobs")
+    enter_tweak_mode(rig)
+    rig.select_set(False)
+    plan = generate.plan_generation(bpy.context, {"audio_path": str(short_wav), "new_armature": True})
+    motion = generate.run_generation(plan)
+    before, actions, anim = scene_state(bpy), actions_state(bpy), anim_state(rig)
+    with pytest.raises(jobs.JobError):
+        _submodule(gestura, "operators.generate_scene").apply_motion(
+            bpy.context, motion, target_name=None, audio_path=plan.audio_path, start_frame=1,
+            action_name="broken", parts=("upper", "tail"))
+    assert scene_state(bpy) == before and actions_state(bpy) == actions and anim_state(rig) == anim
+
+
+def test_a_negative_start_frame_is_refused(bpy, gestura, short_wav):
+    before = scene_state(bpy)
+    with pytest.raises(RuntimeError, match=r"^Error: Start frame -100 is negative, but a Blender scene cannot start "
+                       r"before frame 0: use 0 or later$"):
+        bpy.ops.gestura.generate(audio_path=str(short_wav), start_frame=-100)
+    assert scene_state(bpy) == before
+    assert bpy.ops.gestura.generate(audio_path=str(short_wav), start_frame=0) == {"FINISHED"}
+    assert bpy.context.scene.frame_start == 0
+    assert bpy.context.active_object.animation_data.action.frame_range[0] == 0
+
+
+# ---------------------------------------------------------------- where the speech sits on the timeline
+
+def _speech_part(speech_wav, folder, name, start_s=0.0, end_s=None, silence_s=0.0):
+    """The speech file cut to [start_s, end_s) seconds with ``silence_s`` of silence in front, as
+    a new wav: what a strip plays, made without Blender."""
+    with wave.open(str(speech_wav)) as w:
+        rate, width, channels = w.getframerate(), w.getsampwidth(), w.getnchannels()
+        data = np.frombuffer(w.readframes(w.getnframes()), "<i2").reshape(-1, channels)
+    first = round(start_s * rate)
+    last = len(data) if end_s is None else min(len(data), round(end_s * rate))
+    part = np.concatenate([np.zeros((round(silence_s * rate), channels), "<i2"), data[first:last]])
+    path = folder / f"{name}.wav"
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(channels)
+        w.setsampwidth(width)
+        w.setframerate(rate)
+        w.writeframes(part.tobytes())
+    return path
+
+
+def _wav_samples(path) -> np.ndarray:
+    with wave.open(str(path)) as w:
+        return np.frombuffer(w.readframes(w.getnframes()), "<i2").astype(np.float32) / 32768.0
+
+
+def _mixdown(bpy, scene, strip, first, end, folder):
+    """What Blender plays from frame ``first`` to before ``end``, mono at the sound's own rate."""
+    import aud
+
+    rate = int(aud.Sound(bpy.path.abspath(strip.sound.filepath)).specs[0])
+    scene.frame_start, scene.frame_end = first, end - 1
+    path = folder / "mixdown.wav"
+    assert bpy.ops.sound.mixdown(filepath=str(path), container="WAV", codec="PCM", format="F32", mixrate=rate,
+                                 channels="MONO") == {"FINISHED"}
+    return np.asarray(aud.Sound(str(path)).data(), np.float32)[:, 0], rate
+
+
+def _keys_of_new_rig(bpy, **kwargs):
+    for obj in bpy.context.selected_objects:
+        obj.select_set(False)
+    assert bpy.ops.gestura.generate(new_armature=True, seed=7, **kwargs) == {"FINISHED"}
+    obj = bpy.context.active_object
+    return obj.animation_data.action.frame_range[0], keys(obj)
+
+
+# Each variant: the strip's settings, the scene's rate, and what Blender plays (checked against
+# a scene mixdown when this was written): from which frame, and which part of the file.
+STRIP_VARIANTS = {
+    "plain": (dict(), (25, 1), 11, dict()),
+    "trimmed-left-10": (dict(frame_offset_start=10), (25, 1), 21, dict(start_s=0.4)),
+    "trimmed-right-25": (dict(frame_offset_end=25), (25, 1), 11, dict()),
+    "sound-offset-later": (dict(sound_offset=0.2), (25, 1), 11, dict(silence_s=0.2)),
+    "sound-offset-earlier": (dict(sound_offset=-0.2), (25, 1), 11, dict(start_s=0.2)),
+    "animation-offset-5": (dict(animation_offset_start=5), (25, 1), 11, dict(start_s=0.2)),
+    "trimmed-left-and-offset": (dict(frame_offset_start=5, animation_offset_start=5), (25, 1), 16, dict(start_s=0.4)),
+    "in-a-meta-trimmed-10-and-10": (dict(meta_trim=(10, 10)), (25, 1), 21, dict(start_s=0.4)),
+    "fps-base-2": (dict(frame_offset_start=10), (50, 2), 21, dict(start_s=0.4)),
+    "24-fps": (dict(frame_offset_start=12), (24, 1), 23, dict(start_s=0.5)),
+}
+
+
+@pytest.mark.parametrize("variant", list(STRIP_VARIANTS))
+def test_motion_from_a_sound_strip_lines_up_with_what_blender_plays(bpy, gestura, speech_wav, tmp_path, variant):
+    settings, (fps, fps_base), first_frame, part = STRIP_VARIANTS[variant]
+    scene = bpy.context.scene
+    scene.render.fps, scene.render.fps_base = fps, fps_base
+    scene.frame_start = 50  # the scene's own range plays no part
+    strip = _new_sound_strip(bpy, "Dialogue", speech_wav, channel=2, frame=11)
+    for name, value in settings.items():
+        if name == "meta_trim":
+            editor = scene.sequence_editor
+            meta = (editor.strips if hasattr(editor, "strips") else editor.sequences).new_meta("Scene", 1, 11)
+            strip.move_to_meta(meta)
+            meta.frame_offset_start, meta.frame_offset_end = value
+            strip = meta.strips["Dialogue"]
+            continue
+        if name not in strip.bl_rna.properties:
+            pytest.skip(f"sound strips of Blender {bpy.app.version_string} have no '{name}'")
+        setattr(strip, name, value)
+    heard = strip.parent_meta() or strip  # a meta strip's trims silence what they hide
+    first = max(strip.frame_final_start, heard.frame_final_start)
+    end = min(strip.frame_final_end, heard.frame_final_end)
+    assert first == first_frame
+    # The sound stops at the strip's right edge.
+    part["end_s"] = part.get("start_s", 0.0) - part.get("silence_s", 0.0) + (end - first) * fps_base / fps
+    start, from_strip = _keys_of_new_rig(bpy, sound_strip="Dialogue")
+    assert start == first_frame and scene.frame_start == first_frame
+    assert [s.name for s in sound_strips(scene)] == ["Dialogue"]
+
+    reference = _speech_part(speech_wav, tmp_path, "played", **part)
+    # The table is right: Blender's own mixdown of the strip's frames is the reference sound.
+    played, rate = _mixdown(bpy, scene, strip, first, end, tmp_path)
+    expected = _wav_samples(reference)
+    # The mixdown runs a fraction of a frame past the last frame: only the strip's frames count.
+    visible = round((end - first) * rate * fps_base / fps)
+    played = played[:visible]
+    assert len(played) == visible and len(expected) <= visible
+    np.testing.assert_allclose(played[:len(expected)], expected, atol=2e-3)
+    assert np.abs(played[len(expected):]).max(initial=0.0) < 1e-4  # where the file has ended, silence
+    start, from_file = _keys_of_new_rig(bpy, audio_path=str(reference), start_frame=first_frame)
+    assert start == first_frame and from_strip.keys() == from_file.keys()
+    for channel, values in from_strip.items():
+        np.testing.assert_allclose(values, from_file[channel], atol=1e-4, err_msg=str(channel))
+
+
+def test_sound_strips_the_motion_cannot_follow_are_refused_and_change_nothing(bpy, gestura, speech_wav):
+    scene = bpy.context.scene
+    scene.render.fps = 25
+    strip = _new_sound_strip(bpy, "Dialogue", speech_wav, channel=2, frame=11)
+    before = scene_state(bpy)
+    with pytest.raises(RuntimeError, match=r"^Error: Start frame 5 does not line up with sound strip 'Dialogue', "
+                       r"which plays from frame 11: leave Start Frame unset, or move the strip$"):
+        bpy.ops.gestura.generate(sound_strip="Dialogue", start_frame=5)
+    assert scene_state(bpy) == before
+    strip.frame_start = -20
+    before = scene_state(bpy)
+    with pytest.raises(RuntimeError, match=r"^Error: Sound strip 'Dialogue' starts at frame -20, but a scene cannot "
+                       r"start before frame 0: move the strip to frame 0 or later, then generate again$"):
+        bpy.ops.gestura.generate(sound_strip="Dialogue")
+    assert scene_state(bpy) == before
+    strip.frame_start = 11
+    strip.sound_offset = 60.0  # the sound would start a minute after the strip's end
+    before = scene_state(bpy)
+    with pytest.raises(RuntimeError, match=r"^Error: Sound strip 'Dialogue' plays none of its sound between its edges"):
+        bpy.ops.gestura.generate(sound_strip="Dialogue")
+    assert scene_state(bpy) == before
+
+
+def test_a_start_frame_too_late_for_the_scene_range_is_refused_and_rolled_back(bpy, gestura, short_wav):
+    before = scene_state(bpy)
+    with pytest.raises(RuntimeError, match=r"^Error: The motion would end at frame \d+, after Blender's last frame "
+                       r"1048574: use an earlier start frame$"):
+        bpy.ops.gestura.generate(audio_path=str(short_wav), start_frame=1048570)
+    assert scene_state(bpy) == before
+
+
+def test_a_rig_put_in_tweak_mode_while_generating_is_refused_when_applying(bpy, gestura, rig, short_wav):
+    from anim_states import actions_state, anim_state, enter_tweak_mode
+
+    generate = _submodule(gestura, "operators.generate")
+    plan = generate.plan_generation(bpy.context, {"audio_path": str(short_wav)})
+    motion = generate.run_generation(plan)
+    enter_tweak_mode(rig)  # in the UI the scene stays editable while the model runs
+    before, actions, anim = scene_state(bpy), actions_state(bpy), anim_state(rig)
+    with pytest.raises(ValueError, match=r"^'SMPLX' is in NLA tweak mode: press Tab in the NLA editor to leave it"):
+        generate.apply_generation(bpy.context, plan, motion)
+    assert scene_state(bpy) == before and actions_state(bpy) == actions and anim_state(rig) == anim
+
+
+def test_a_trimmed_packed_strip_is_followed_and_leaves_no_temporary_file(bpy, gestura, speech_wav):
+    import tempfile
+    from pathlib import Path
+
+    scene = bpy.context.scene
+    scene.render.fps = 25
+    strip = _new_sound_strip(bpy, "Packed", speech_wav, channel=1, frame=12)
+    strip.sound.pack()
+    strip.frame_offset_start = 10
+    copies_before = set(Path(tempfile.gettempdir()).glob("gestura-strip-*"))
+    assert bpy.ops.gestura.generate(sound_strip="Packed", seed=9) == {"FINISHED"}
+    assert bpy.context.active_object.animation_data.action.frame_range[0] == 22
+    assert set(Path(tempfile.gettempdir()).glob("gestura-strip-*")) == copies_before

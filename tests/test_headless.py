@@ -147,3 +147,13 @@ def test_batch_script_fails_with_one_clear_line_and_a_nonzero_status(extension, 
         errors = [line for line in done.stderr.splitlines() if line.startswith("gestura batch: error:")]
         assert errors and any(expected in line for line in errors), done.stderr[-2000:]
     assert not any(tmp_path.glob("*.blend"))
+
+
+def test_batch_script_refuses_a_negative_start_frame_before_generating(extension, speech_wav, tmp_path):
+    done = blender([str(REPO / "blender_batch.py"), "--", "--audio", str(speech_wav), "--out",
+                    str(tmp_path / "a.blend"), "--start-frame", "-100"])
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert done.stderr.strip().splitlines()[-1] == (
+        "gestura batch: error: argument --start-frame: -100 is negative, but a Blender scene cannot start before "
+        "frame 0: use 0 or later")
+    assert not any(tmp_path.glob("*.blend"))

@@ -218,6 +218,35 @@ def test_target_missing_required_bones_is_refused_and_left_unchanged(bpy, extens
     assert target.animation_data is None
 
 
+def test_a_target_that_cannot_take_a_new_action_is_refused_and_left_unchanged(bpy, extension, source):
+    from anim_states import actions_state, add_driver, anim_state, enter_tweak_mode
+
+    joints = _source_joints_world(source)
+    names = _rig_names(extension, "mixamo")
+    target = build_rig(bpy, "Hero", target_specs(joints, names, seed=21), _object_matrix(1.0))
+    assert bpy.ops.gestura.retarget(source=source.name, target=target.name, preset="mixamo") == {"FINISHED"}
+    enter_tweak_mode(target)
+    actions, anim = actions_state(bpy), anim_state(target)
+    with pytest.raises(RuntimeError, match=r"^Error: 'Hero' is in NLA tweak mode: press Tab in the NLA editor to "
+                       r"leave it, then try again$"):
+        bpy.ops.gestura.retarget(source=source.name, target=target.name, preset="mixamo")
+    assert actions_state(bpy) == actions and anim_state(target) == anim
+
+    target.animation_data.use_tweak_mode = False
+    elbow = names["left_elbow"]
+    path = f'pose.bones["{elbow}"].{_rotation_path(target.pose.bones[elbow].rotation_mode)}'
+    add_driver(target, path, 0)
+    actions, anim = actions_state(bpy), anim_state(target)
+    with pytest.raises(RuntimeError, match=r"^Error: 'Hero' has a driver on pose\.bones\[\"mixamorig:LeftForeArm\"\]"
+                       r"\.rotation_\w+, which would override the new keys"):
+        bpy.ops.gestura.retarget(source=source.name, target=target.name, preset="mixamo")
+    assert actions_state(bpy) == actions and anim_state(target) == anim
+
+
+def _rotation_path(mode: str) -> str:
+    return {"QUATERNION": "rotation_quaternion", "AXIS_ANGLE": "rotation_axis_angle"}.get(mode, "rotation_euler")
+
+
 def test_fingers_off_leaves_fingers_unkeyed(bpy, extension, source):
     joints = _source_joints_world(source)
     names = _rig_names(extension, "unreal_mannequin")

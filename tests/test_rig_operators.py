@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import pickle
 
+
+import re
+
 import numpy as np
 import pytest
 
@@ -168,6 +171,43 @@ def test_import_onto_a_non_smplx_armature_lists_the_bones_and_changes_nothing(bp
     before = state(bpy)
     with pytest.raises(RuntimeError, match=r"'Mixamo' is missing 54 SMPL-X bone\(s\): left_hip, right_hip, spine1"):
         bpy.ops.gestura.import_motion(filepath=str(path))
+    assert state(bpy) == before
+
+
+@pytest.mark.parametrize("kind", ["tweak", "driver", "linked"])
+def test_import_onto_a_rig_that_cannot_take_a_new_action_is_refused_and_changes_nothing(bpy, scene, tmp_path, kind):
+    from anim_states import actions_state, add_driver, anim_state, enter_tweak_mode, link_from_library
+
+    path = motion_io.save_npz(random_motion(5), tmp_path / "clip.npz")
+    bpy.ops.gestura.create_rig(body=False)
+    rig = bpy.context.active_object
+    assert bpy.ops.gestura.import_motion(filepath=str(path)) == {"FINISHED"}
+    if kind == "tweak":
+        enter_tweak_mode(rig)
+        expected = r"^Error: 'SMPLX' is in NLA tweak mode: press Tab in the NLA editor to leave it, then try again$"
+    elif kind == "driver":
+        add_driver(rig, 'pose.bones["pelvis"].location', 2)
+        expected = r"^Error: 'SMPLX' has a driver on pose\.bones\[\"pelvis\"\]\.location, which would override"
+    else:
+        rig = link_from_library(bpy, rig, tmp_path)
+        select_only(bpy, rig)
+        expected = r"^Error: 'SMPLX' is linked from 'SMPLX-library\.blend', so a new action on it would be lost"
+    scene = bpy.context.scene
+    scene.render.fps = 25
+    before, actions, anim = state(bpy), actions_state(bpy), anim_state(rig)
+    # The file's frame rate would be adopted first: the refusal must come before it.
+    with pytest.raises(RuntimeError) as failure:
+        bpy.ops.gestura.import_motion(filepath=str(path), frame_rate="SCENE", start_frame=7)
+    assert re.search(expected, str(failure.value).strip()), str(failure.value)
+    assert state(bpy) == before and actions_state(bpy) == actions and anim_state(rig) == anim
+
+
+def test_import_with_a_negative_start_frame_is_refused(bpy, scene, tmp_path):
+    path = motion_io.save_npz(random_motion(5), tmp_path / "clip.npz")
+    before = state(bpy)
+    with pytest.raises(RuntimeError, match=r"^Error: Start frame -100 is negative, but a Blender scene cannot start "
+                       r"before frame 0: use 0 or later$"):
+        bpy.ops.gestura.import_motion(filepath=str(path), start_frame=-100)
     assert state(bpy) == before
 
 

@@ -8,22 +8,101 @@ from __future__ import annotations
 import bpy
 import numpy as np
 
+from .armature import RigError
+
 SLOTTED = "slots" in bpy.types.Action.bl_rna.properties
 
 
-def new_object_action(obj, name: str):
-    """A new action assigned to ``obj``; its previous action stays in the file, untouched."""
-    action = bpy.data.actions.new(name)
+def check_new_action(obj, keyed_paths=()) -> None:
+    """Raise RigError, in one sentence, when a new action must not replace ``obj``'s action.
+
+    Every place that puts motion on a rig (generate, import, retarget) assigns its action through
+    ``new_object_action``, which runs this first; operators also call it before any other work so
+    that a refusal comes before waiting for a model and changes nothing. ``keyed_paths``: the data
+    paths (``pose.bones["x"].rotation_quaternion`` ...) the new action will key.
+
+    Each state of the animation data, and why it works or is refused:
+    - NLA tweak mode: refused. Blender makes the action read-only while a strip is edited; leaving
+      tweak mode on the animator's behalf would change what they are editing, and writing into
+      the strip's action would overwrite that take.
+    - NLA tracks, with or without an active action: works. The new action becomes the active
+      action above the tracks, the way Blender layers a fresh take over pushed-down strips; the
+      tracks, their strips and the previous action (kept with a fake user) are untouched, and the
+      action's blend type and influence stay as the animator set them.
+    - Slotted actions (4.4+), an action with several slots, a slot shared with another object:
+      works. The new action has its own slot for ``obj``; the previous action, all its slots and
+      every other user's assignment stay as they were.
+    - Linked rig (from a library, no override): refused. Edits to linked data are not saved, so
+      the new action would be gone when the file is opened again.
+    - Library override: works when editable (the way linked characters are animated); refused
+      when it is a system override, which Blender's own tools treat as read-only.
+    - A driver on a channel the new action keys: refused. Drivers win over keys, so the motion
+      would silently not play on that bone; the animator removes the driver or leaves the bone out.
+    - Constraints, and drivers on other channels: works. They are the rig's own layer over its
+      keys (IK, copy rotation, correctives), applied as Blender applies them to hand-made keys.
+    """
+    library = getattr(obj, "library", None)
+    if library is not None:
+        raise RigError(
+            f"'{obj.name}' is linked from '{library.name}', so a new action on it would be lost when the "
+            "file is saved: make a library override (Object > Library Override > Make), then try again"
+        )
+    override = getattr(obj, "override_library", None)
+    if override is not None and override.is_system_override:
+        raise RigError(
+            f"'{obj.name}' is a non-editable library override: make it editable "
+            "(Object > Library Override > Make), then try again"
+        )
+    anim = obj.animation_data
+    if anim is None:
+        return
+    if anim.use_tweak_mode:
+        raise RigError(
+            f"'{obj.name}' is in NLA tweak mode: press Tab in the NLA editor to leave it, then try again"
+        )
+    keyed = set(keyed_paths)
+    driven = sorted({d.data_path for d in anim.drivers if d.data_path in keyed})
+    if driven:
+        more = f" and {len(driven) - 1} more" if len(driven) > 1 else ""
+        raise RigError(
+            f"'{obj.name}' has a driver on {driven[0]}{more}, which would override the new keys: "
+            "delete the driver (right-click the value > Delete Driver) or leave that bone out, then try again"
+        )
+
+
+def new_object_action(obj, name: str, keyed_paths=()):
+    """A new action assigned to ``obj``; its previous action stays in the file, untouched.
+
+    Raises RigError (see ``check_new_action``) before changing anything.
+    """
+    check_new_action(obj, keyed_paths)
+    had_anim = obj.animation_data is not None
     anim = obj.animation_data or obj.animation_data_create()
-    if anim.action is not None and anim.action.users == 1 and not anim.action.use_fake_user:
-        # Unassigning would leave the user's action with no users: Blender would drop it on save.
-        anim.action.use_fake_user = True
-    if SLOTTED:
-        slot = action.slots.new(id_type="OBJECT", name=obj.name)
-        anim.action = action
-        anim.action_slot = slot
-    else:
-        anim.action = action
+    previous, previous_slot = anim.action, getattr(anim, "action_slot", None)
+    # Unassigning would leave the user's action with no users: Blender would drop it on save.
+    protect = previous is not None and previous.users == 1 and not previous.use_fake_user
+    action = bpy.data.actions.new(name)
+    try:
+        if protect:
+            previous.use_fake_user = True
+        if SLOTTED:
+            slot = action.slots.new(id_type="OBJECT", name=obj.name)
+            anim.action = action
+            anim.action_slot = slot
+        else:
+            anim.action = action
+    except BaseException:
+        # A state check_new_action does not know of: leave no empty action and no changed assignment.
+        if anim.action != previous:
+            anim.action = previous
+            if SLOTTED:
+                anim.action_slot = previous_slot
+        if protect:
+            previous.use_fake_user = False
+        bpy.data.actions.remove(action)
+        if not had_anim:
+            obj.animation_data_clear()
+        raise
     return action
 
 

@@ -78,6 +78,17 @@ def _joint_list(bones) -> list[int]:
     return sorted({JOINT_INDEX[b] for b in bones})
 
 
+def keyed_paths(bones=None, expressions: bool = True) -> list[str]:
+    """Data paths ``write_motion`` keys for these ``bones`` (None = all) and ``expressions``."""
+    joints = _joint_list(bones)
+    paths = [_rotation_path(JOINT_NAMES[j]) for j in joints]
+    if 0 in joints:
+        paths.append(_location_path("pelvis"))
+    if expressions:
+        paths.append(_expression_path())
+    return paths
+
+
 def write_motion(obj, motion: Motion, action_name: str, start_frame: int = 1, bones=None, expressions: bool = True,
                  on_floor: bool = False):
     """Key ``motion`` onto armature ``obj`` in a NEW action, which becomes the object's action.
@@ -114,7 +125,7 @@ def write_motion(obj, motion: Motion, action_name: str, start_frame: int = 1, bo
     trans = motion.trans.astype(np.float64) + np.array([0.0, floor, 0.0])
     location = trans @ bone_frames[0]  # A0^T t, row-wise
 
-    action = new_object_action(obj, action_name)
+    action = new_object_action(obj, action_name, keyed_paths(bones, expressions))
     fcurves = writable_fcurves(obj, action)
     for joint in joints:
         name = JOINT_NAMES[joint]

@@ -26,7 +26,15 @@ from ..retarget import (
 )
 from ..rotations import axis_angle_to_matrix, quaternion_to_matrix
 from ..skeleton import JOINT_NAMES
-from .actions import fcurve_samples, fill_fcurve, new_fcurve, new_object_action, object_fcurves, writable_fcurves
+from .actions import (
+    check_new_action,
+    fcurve_samples,
+    fill_fcurve,
+    new_fcurve,
+    new_object_action,
+    object_fcurves,
+    writable_fcurves,
+)
 
 _CHANNELS = {"QUATERNION": ("rotation_quaternion", 4), "AXIS_ANGLE": ("rotation_axis_angle", 4)}
 
@@ -204,6 +212,8 @@ def retarget_armature(source, target, bone_map: BoneMap, *, fingers: bool = True
                 f"which '{target.name}' does not have"
             )
 
+    # The target's animation state first (NLA tweak mode, linked ...): refused before any work.
+    check_new_action(target)
     frames = action_frames(source, action)
     src = armature_skeleton(source)
     tgt = armature_skeleton(target)
@@ -214,7 +224,11 @@ def retarget_armature(source, target, bone_map: BoneMap, *, fingers: bool = True
                       target_aims=rest_direction_overrides(target, bone_map, resolution.pairs, src))
 
     name = action_name or f"{target.name}|{action.name}"
-    new_action = new_object_action(target, name)
+    keyed = [_path(bone, _rotation_property(target.pose.bones[bone].rotation_mode)[0]) for bone in result.bones]
+    keyed += [f'pose.bones["{prop["bone"]}"]["{prop["property"]}"]' for prop in bone_map.keyed_properties]
+    if result.root is not None and result.root_location is not None:
+        keyed.append(_path(result.root, "location"))
+    new_action = new_object_action(target, name, keyed)
     fcurves = writable_fcurves(target, new_action)
     for prop in bone_map.keyed_properties:
         path = f'pose.bones["{prop["bone"]}"]["{prop["property"]}"]'
