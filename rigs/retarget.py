@@ -21,12 +21,14 @@ The world rotations are then made local through the target's own parent chain; u
 bones keep their current local pose (rest unless the caller passes another), so a twist or
 helper bone between two mapped bones simply follows its parent.
 
-A source bone may drive a chain of target bones t_1..t_m (a rig with two spine bones where SMPL-X
-has three, or two neck bones where it has one): the rotation it makes relative to its nearest
-mapped ancestor a, X = D_a^-1 D_s, is spread evenly, t_k turning by D_a X^(k/m); the chain end
-turns exactly like s. One rest alignment turns the whole chain (its first head to the next mapped
-head) onto the source's run (the first unmapped joint after a, to s's aim), so the chain keeps its
-own curvature. The root's translation is scaled
+A source bone s may drive a chain of target bones t_1..t_m, m > 1 (a rig with two spine bones where
+SMPL-X has three, or two neck bones where it has one). Its run is s with the unmapped joints above it
+(up to the nearest mapped ancestor), reaching to the joint it aims at. Run and chain are laid
+along each other by length, and each target bone turns by the weighted mean of the world deltas
+of the source segments beside it (``"spine3": "Ab, Chest"`` spreads spine1-spine3's rotations
+over two bones; ``"neck": "Neck, Neck1"`` turns both with the one neck). One rest alignment
+turns the whole chain (its first head to the next mapped head) onto the run, so the chain keeps
+its own curvature. The root's translation is scaled
 by the ratio of the two skeletons' leg lengths.
 """
 from __future__ import annotations
@@ -37,7 +39,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from .bonemaps import chain_bones
-from .rotations import axis_angle_to_matrix, matrix_to_axis_angle, matrix_to_quaternion
+from .rotations import matrix_to_quaternion, quaternion_to_matrix
 
 # Where each SMPL-X joint's bone points: the joint whose head its direction is measured to. Joints
 # with one child use that child; the branching ones are named here (the pelvis points up the
@@ -300,7 +302,10 @@ def retarget(
     }
 
     alignment = _rest_alignment(source, target, chains, aims, s_to_t, target_aims or {})
-    bone_deltas = _chain_deltas(source, chains, deltas, count)
+    bone_deltas = _chain_deltas(
+        source, target, chains, aims,
+        lambda j: deltas[j] if j in deltas else s_to_t @ source_pose[:, source.index(j), :3, :3]
+        @ src_rest_rot[source.index(j)].T @ s_to_t.T)
 
     # Walk the target parents-first: mapped bones get their wanted armature rotation, then local.
     tgt_rest_rot = target.rest[:, :3, :3]
@@ -404,21 +409,62 @@ def _is_ancestor(skeleton: Skeleton, ancestor: int, bone: int) -> bool:
     return False
 
 
-def _chain_deltas(source: Skeleton, chains, deltas, count: int) -> dict[str, np.ndarray]:
-    """Per mapped target bone, the world rotation delta (N, 3, 3) it makes: its joint's for a
-    single bone; along a chain, the joint's rotation relative to its nearest mapped ancestor,
-    spread evenly (see the module docstring)."""
+def _chain_deltas(source: Skeleton, target: Skeleton, chains, aims, delta) -> dict[str, np.ndarray]:
+    """Per mapped target bone, the world rotation delta (N, 3, 3) it makes (see the module
+    docstring): a single bone turns exactly like its joint; along a chain of bones the run (the
+    joint and the unmapped joints above it) and the chain are laid along each other by length, and each target bone takes the mean rotation of the source segments beside it,
+    weighted by how much of it each covers. ``delta(joint)`` gives a source joint's delta."""
+    src_heads, tgt_heads = source.rest[:, :3, 3], target.rest[:, :3, 3]
     out = {}
     for s, bones in chains.items():
         if len(bones) == 1:
-            out[bones[0]] = deltas[s]
+            out[bones[0]] = delta(s)
             continue
-        ancestor = _mapped_ancestor(source, s, chains)
-        base = deltas[ancestor] if ancestor else np.broadcast_to(np.eye(3), (count, 3, 3))
-        relative = matrix_to_axis_angle(np.swapaxes(base, -1, -2) @ deltas[s])
-        for k, t in enumerate(bones, 1):
-            out[t] = base @ axis_angle_to_matrix(relative * (k / len(bones)))
+        run = [s]
+        while run[0] != _run_start(source, s, chains):
+            run.insert(0, source.names[source.parents[source.index(run[0])]])
+        end = _aimed(s, chains, aims)
+        src_points = [src_heads[source.index(j)] for j in run]
+        src_last = (np.linalg.norm(src_heads[source.index(_chain_start(source, end, chains))] - src_points[-1])
+                    if end else source.lengths[source.index(s)])
+        tgt_points = [tgt_heads[target.index(t)] for t in bones]
+        tgt_last = (np.linalg.norm(tgt_heads[target.index(chains[end][0])] - tgt_points[-1])
+                    if end else target.lengths[target.index(bones[-1])])
+        src_edges = _fractions(np.append(np.linalg.norm(np.diff(src_points, axis=0), axis=1), src_last))
+        tgt_edges = _fractions(np.append(np.linalg.norm(np.diff(tgt_points, axis=0), axis=1), tgt_last))
+        quats = np.stack([matrix_to_quaternion(delta(j)) for j in run], axis=1)  # (N, R, 4)
+        for k, t in enumerate(bones):
+            lo, hi = tgt_edges[k], tgt_edges[k + 1]
+            weights = np.clip(np.minimum(hi, src_edges[1:]) - np.maximum(lo, src_edges[:-1]), 0.0, None)
+            out[t] = _mean_rotation(quats, weights)
     return out
+
+
+def _aimed(joint: str, chains, aims) -> str:
+    """The first mapped joint along ``joint``'s aims ('' for none)."""
+    child, seen = aims.get(joint, ""), set()
+    while child and child not in chains and child not in seen:
+        seen.add(child)
+        child = aims.get(child, "")
+    return child if child in chains else ""
+
+
+def _fractions(lengths: np.ndarray) -> np.ndarray:
+    """Segment lengths -> their edges along the whole, from 0 to 1 (equal parts when all are zero)."""
+    lengths = np.asarray(lengths, np.float64)
+    if lengths.sum() <= 1e-12:
+        lengths = np.ones_like(lengths)
+    return np.concatenate([[0.0], np.cumsum(lengths) / lengths.sum()])
+
+
+def _mean_rotation(quats: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Weighted mean of (N, R, 4) quaternions per frame, as (N, 3, 3) matrices (normalised sum,
+    each turned to the same hemisphere as the heaviest; close enough for rotations a spine's
+    neighbouring joints make)."""
+    reference = quats[:, int(np.argmax(weights))]
+    signs = np.where(np.sum(quats * reference[:, None], axis=-1) < 0, -1.0, 1.0)
+    mean = np.sum(quats * signs[..., None] * weights[None, :, None], axis=1)
+    return quaternion_to_matrix(mean / np.linalg.norm(mean, axis=-1, keepdims=True))
 
 
 def _facing(source: Skeleton, target: Skeleton, bone_map, hips, up: np.ndarray) -> np.ndarray:
@@ -452,20 +498,12 @@ def _rest_alignment(source: Skeleton, target: Skeleton, chains, aims, s_to_t, ta
     out: dict[str, np.ndarray] = {}
     src_order = [source.names[i] for i in source.order if source.names[i] in chains]
 
-    def start(joint: str) -> str:
-        # Where a chain's first head sits on the source: the first unmapped joint of its run.
-        if len(chains[joint]) == 1:
-            return joint
-        return _run_start(source, joint, chains)
-
     for s in src_order:
         bones = chains[s]
-        child, seen = aims.get(s, ""), set()
-        while child and child not in chains and child not in seen:
-            seen.add(child)
-            child = aims.get(child, "")
-        if child and child in chains:
-            a_s = s_to_t @ (src_heads[source.index(start(child))] - src_heads[source.index(start(s))])
+        child = _aimed(s, chains, aims)
+        if child:
+            a_s = s_to_t @ (src_heads[source.index(_chain_start(source, child, chains))]
+                            - src_heads[source.index(_chain_start(source, s, chains))])
             a_t = (np.asarray(target_aims[bones[0]], np.float64) if len(bones) == 1 and bones[0] in target_aims
                    else tgt_heads[target.index(chains[child][0])] - tgt_heads[target.index(bones[0])])
             if np.linalg.norm(a_s) > 1e-9 and np.linalg.norm(a_t) > 1e-9:
@@ -476,6 +514,12 @@ def _rest_alignment(source: Skeleton, target: Skeleton, chains, aims, s_to_t, ta
         inherited = out[chains[ancestor][-1]] if ancestor else np.eye(3)
         out.update({t: inherited for t in bones})
     return out
+
+
+def _chain_start(source: Skeleton, joint: str, chains) -> str:
+    """The source joint whose head a mapped joint's first target head stands for: the joint itself
+    for a single bone, the start of its run for a chain."""
+    return joint if len(chains[joint]) == 1 else _run_start(source, joint, chains)
 
 
 def _run_start(skeleton: Skeleton, name: str, pairs) -> str:

@@ -15,8 +15,8 @@ A map file is json:
 Finger joints are always optional: a rig without fingers still takes the body motion.
 
 A joint may drive a chain of target bones, named parent first and separated by commas
-(``"neck": "Neck, Neck1"``): the rotation the joint makes relative to its nearest mapped ancestor
-joint (through any unmapped joints between them) is spread evenly along the chain. That is how a
+(``"neck": "Neck, Neck1"``): the rotations of the joint and of the unmapped joints just above it
+(up to its nearest mapped ancestor) are spread along the chain by length. That is how a
 rig with two spine bones takes SMPL-X's three (``"spine3": "Ab, Chest"``, spine1 and spine2 left
 out), or one with two neck bones takes its one.
 """
