@@ -43,9 +43,9 @@ class GESTURA_PT_retarget(bpy.types.Panel):
         layout.prop(settings, "source")
         layout.prop(settings, "preset")
         if settings.preset == "AUTO":
-            from ..rigs.bonemaps import detect_preset
+            from ..rigs.bonemaps import fitting_preset
 
-            found = detect_preset(b.name for b in target.data.bones)
+            found = fitting_preset(b.name for b in target.data.bones)
             row = layout.row()
             row.alignment = "RIGHT"
             if found is not None:

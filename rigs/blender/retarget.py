@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import bpy
 import numpy as np
 
-from ..bonemaps import BoneMap, detect_preset, resolve
+from ..bonemaps import BoneMap, detect_preset, fitting_preset, resolve
 from ..bonemaps.guess import GUESSED_DESCRIPTION, BoneGuess, guess_bone_map
 from ..retarget import (
     RetargetError,
@@ -142,17 +142,21 @@ def choose_bone_map(target, preset: str = "AUTO", custom: BoneMap | None = None)
         if preset not in found:
             raise RetargetError(f"no bone map preset '{preset}'; the presets are: {', '.join(found)}")
         return found[preset]
-    detected = detect_preset(b.name for b in target.data.bones)
+    names = [b.name for b in target.data.bones]
+    detected = fitting_preset(names)
     if detected is not None:
         return detected
     guess = guess_for(target)
-    if not guess.ok:
-        raise RetargetError(
-            f"'{target.name}' does not look like a Mixamo, Rigify or Unreal rig, nor like a body by its bone names "
-            f"({'; '.join(guess.problems[:2])}): pick a preset, or fill the bone map list in the Retarget panel "
-            "(or load a bone map file) and use the Custom map"
-        )
-    return guess.bone_map
+    if guess.ok:
+        return guess.bone_map
+    detected = detect_preset(names)
+    if detected is not None:
+        return detected  # looks like the preset: check_target names the bones it lacks
+    raise RetargetError(
+        f"'{target.name}' does not look like a Mixamo, Rigify or Unreal rig, nor like a body by its bone names "
+        f"({'; '.join(guess.problems[:2])}): pick a preset, or fill the bone map list in the Retarget panel "
+        "(or load a bone map file) and use the Custom map"
+    )
 
 
 @dataclass

@@ -205,6 +205,14 @@ def detect_preset(target_names: Iterable[str]) -> BoneMap | None:
     return best
 
 
+def fitting_preset(target_names: Iterable[str]) -> BoneMap | None:
+    """The detected preset when the rig has every bone it requires, else None (CMU BVH skeletons
+    share Mixamo's names but not its three spine bones: they are better guessed)."""
+    names = set(target_names)
+    detected = detect_preset(names)
+    return detected if detected is not None and resolve(detected, names).ok else None
+
+
 def _candidates(names: set[str]) -> list[BoneMap]:
     found = list(presets().values())
     for prefix in _namespace_prefixes(names):

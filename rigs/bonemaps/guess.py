@@ -76,7 +76,8 @@ def kind_of(words: Sequence[str]) -> str:
         ("neck", ("neck",)),
         ("spine", _SPINE_WORDS),
     ):
-        if joined in keys or any(w in keys for w in core) and kind in ("toe", "foot", "hand", "eye", "jaw", "head", "neck", "spine"):
+        # The whole name first ("UpLeg" is a thigh), then any of its words ("clavicle_inner").
+        if joined in keys or any(w in keys for w in core):
             return kind
     return ""
 
@@ -154,12 +155,15 @@ def _limb(rig: _Rig, side: str, end_kind: str, middle_kind: str, upper_kinds: tu
     usable = [a for a in above if rig.kind[a] not in ("helper", "end")]
     if len(usable) < 2:
         return None
+    # Unnamed bones may fill a part by their place; a bone named as another part may not.
     middles = [i for i, a in enumerate(usable) if rig.kind[a] == middle_kind]
     m = middles[-1] if middles else len(usable) - 1
-    if m == 0:
+    if m == 0 or rig.kind[usable[m]] not in ("", middle_kind):
         return None
     uppers = [i for i in range(m) if rig.kind[usable[i]] in upper_kinds]
     u = uppers[-1] if uppers else m - 1
+    if rig.kind[usable[u]] not in ("",) + upper_kinds:
+        return None
     return end, usable[m], usable[u], usable[:u]
 
 
