@@ -185,7 +185,30 @@ Neck > Head
      **limbs("{s}clavicle", "{s}upperarm", "{s}forearm", "{s}hand", "{s}thigh", "{s}calf", "{s}foot", "{s}toe",
              left="l_", right="r_")})
 
-SCHEMES = {"boxing_bvh": BOXING, "cmu_bvh": CMU, "max_biped": BIPED, "daz": DAZ, "rigify_style": RIGIFY_STYLE,
+# Rigify's human metarig: a spine numbered to the head, with no neck or head names, a face rig.
+METARIG = (tree("""
+spine > spine.001, thigh{s}
+spine.001 > spine.002
+spine.002 > spine.003
+spine.003 > spine.004, shoulder{s}, breast{s}
+spine.004 > spine.005
+spine.005 > spine.006
+spine.006 > face
+face > jaw, eye{s}, nose
+shoulder{s} > upper_arm{s}
+upper_arm{s} > forearm{s}
+forearm{s} > hand{s}
+thigh{s} > shin{s}
+shin{s} > foot{s}
+foot{s} > toe{s}, heel.02{s}
+""", ".L", ".R"),
+    {"pelvis": "spine", "spine1": "spine.001", "spine2": "spine.002", "spine3": "spine.003",
+     "neck": "spine.004, spine.005", "head": "spine.006", "jaw": "jaw", "left_eye_smplhf": "eye.L",
+     "right_eye_smplhf": "eye.R",
+     **limbs("shoulder{s}", "upper_arm{s}", "forearm{s}", "hand{s}", "thigh{s}", "shin{s}", "foot{s}", "toe{s}",
+             left=".L", right=".R")})
+
+SCHEMES = {"boxing_bvh": BOXING, "rigify_metarig": METARIG, "cmu_bvh": CMU, "max_biped": BIPED, "daz": DAZ, "rigify_style": RIGIFY_STYLE,
            "snake_extra_joints": SNAKE, "l_prefix": PREFIXED}
 
 

@@ -70,6 +70,7 @@ def kind_of(words: Sequence[str]) -> str:
         ("shoulder", ("shoulder", "shldr")),
         ("collar", ("collar", "clavicle", "clav", "collarbone")),
         ("hip", ("hip", "hips", "pelvis")),
+        ("face", ("face", "facial")),  # a face rig's root under the head: not the head
         ("eye", ("eye",)),
         ("jaw", ("jaw",)),
         ("head", ("head",)),
@@ -263,7 +264,8 @@ def _trunk(rig: _Rig, pelvis: str, chest: str, used: set, put, reasons: dict, pr
     else:
         line, bone = [], chest
         while True:
-            kids = [c for c in rig.children[bone] if c in above and rig.kind[c] not in ("end", "helper", "eye", "jaw")]
+            kids = [c for c in rig.children[bone]
+                    if c in above and rig.kind[c] not in ("end", "helper", "eye", "jaw", "face")]
             if len(kids) != 1:
                 break
             bone = kids[0]
