@@ -15,7 +15,7 @@ from ..rigs.retarget import RetargetError
 from ..rigs.skeleton import JOINT_NAMES
 
 PRESET_ITEMS = (
-    (("AUTO", "Automatic", "Pick the preset from the target's bone names"),)
+    (("AUTO", "Automatic", "Pick the preset from the target's bone names, or guess the map when none fits"),)
     + tuple((key, m.name, m.description) for key, m in presets().items())
     + (("CUSTOM", "Custom (list)", "The bone map list of this armature, edited by hand or loaded from a file"),)
 )

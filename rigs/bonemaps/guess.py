@@ -20,7 +20,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from . import BoneMap, FINGER_JOINTS
+from ..skeleton import JOINT_NAMES
+from . import FINGER_JOINTS, BoneMap
 
 _LEFT = frozenset({"left", "l", "lft"})
 _RIGHT = frozenset({"right", "r", "rt", "rgt"})
@@ -31,6 +32,9 @@ _FINGERS = {"thumb": "thumb", "index": "index", "middle": "middle", "mid": "midd
 _SPINE_WORDS = ("spine", "ab", "abdomen", "abs", "chest", "torso", "back", "lowerback", "upperback", "waist",
                 "upperchest", "belly", "stomach")
 
+GUESSED_DESCRIPTION = "Guessed from the rig's bone names and hierarchy"
+# Joints a rig of the same kind may lack when the guessed map is saved and used again.
+_OPTIONAL = frozenset({"left_foot", "right_foot", "jaw", "left_eye_smplhf", "right_eye_smplhf"}) | FINGER_JOINTS
 # SMPL-X body joints a humanoid must show; the others are guessed when present.
 _ESSENTIAL = ("pelvis", "head", "left_shoulder", "left_elbow", "left_wrist", "right_shoulder", "right_elbow",
               "right_wrist", "left_hip", "left_knee", "left_ankle", "right_hip", "right_knee", "right_ankle")
@@ -98,8 +102,6 @@ class BoneGuess:
     @property
     def unmapped(self) -> list[str]:
         """Body joints (fingers aside) the map leaves out."""
-        from ..skeleton import JOINT_NAMES
-
         return [j for j in JOINT_NAMES if j not in self.bone_map.bones and j not in FINGER_JOINTS]
 
 
@@ -227,10 +229,6 @@ def guess_bone_map(names: Sequence[str], parents: Sequence[str | None], rig_name
                 GUESSED_DESCRIPTION),
         reasons, problems + [f"nothing found for {j}" for j in _ESSENTIAL if j not in bones and not problems],
     )
-
-
-GUESSED_DESCRIPTION = "Guessed from the rig's bone names and hierarchy"
-_OPTIONAL = frozenset({"left_foot", "right_foot", "jaw", "left_eye_smplhf", "right_eye_smplhf"}) | FINGER_JOINTS
 
 
 def _quoted(names: Sequence[str]) -> str:
