@@ -15,11 +15,13 @@ from ..rigs.retarget import RetargetError
 from ..rigs.skeleton import JOINT_NAMES
 
 PRESET_ITEMS = (
-    (("AUTO", "Automatic", "Pick the preset from the target's bone names"),)
+    (("AUTO", "Automatic", "Pick the preset from the target's bone names, or guess the map when none fits"),)
     + tuple((key, m.name, m.description) for key, m in presets().items())
     + (("CUSTOM", "Custom (list)", "The bone map list of this armature, edited by hand or loaded from a file"),)
 )
 FILL_ITEMS = tuple(item for item in PRESET_ITEMS if item[0] != "CUSTOM") + (
+    ("GUESS", "Guessed from Bone Names", "The map guessed from this armature's bone names and hierarchy; "
+     "joints it could not place are left empty"),
     ("EMPTY", "All Joints, Empty", "Every SMPL-X joint with no target bone yet, to fill in by hand"),
 )
 
@@ -78,16 +80,17 @@ def list_bone_map(target) -> BoneMap:
     return bone_map_from_dict(data, origin=f"the bone map list of '{target.name}'")
 
 
-def fill_pairs(target, bone_map: BoneMap | None) -> int:
-    """Replace the target's list with ``bone_map`` (None: every joint, no target)."""
+def fill_pairs(target, bone_map: BoneMap | None, blank=()) -> int:
+    """Replace the target's list with ``bone_map`` (None: every joint, no target); the joints in
+    ``blank`` get empty rows, to fill in."""
     pairs = target.gestura_retarget.pairs
     pairs.clear()
     for joint in JOINT_NAMES:
-        if bone_map is not None and joint not in bone_map.bones:
+        if bone_map is not None and joint not in bone_map.bones and joint not in blank:
             continue
         item = pairs.add()
         item.source = joint
-        item.target = bone_map.bones[joint] if bone_map is not None else ""
+        item.target = bone_map.bones.get(joint, "") if bone_map is not None else ""
         item.optional = bone_map is not None and joint in bone_map.optional
     target.gestura_retarget.active_pair = 0
     return len(pairs)
@@ -175,9 +178,20 @@ class GESTURA_OT_retarget_map_fill(_TargetOperator, bpy.types.Operator):
     preset: EnumProperty(name="From", items=FILL_ITEMS, default="AUTO")
 
     def execute(self, context):
-        from ..rigs.blender.retarget import choose_bone_map
+        from ..rigs.blender.retarget import choose_bone_map, guess_for
 
         target = context.active_object
+        if self.preset == "GUESS":
+            guess = guess_for(target)
+            fill_pairs(target, guess.bone_map, blank=guess.unmapped)
+            target.gestura_retarget.preset = "CUSTOM"
+            message = (f"Bone map list filled with {len(guess.bone_map.bones)} guessed pairs; left empty: "
+                       f"{', '.join(guess.unmapped) or 'none'}")
+            if guess.problems:
+                self.report({"WARNING"}, f"{message}; not found: {'; '.join(guess.problems)}")
+            else:
+                self.report({"INFO"}, message)
+            return {"FINISHED"}
         try:
             bone_map = None if self.preset == "EMPTY" else choose_bone_map(target, self.preset)
         except RetargetError as error:

@@ -43,15 +43,29 @@ class GESTURA_PT_retarget(bpy.types.Panel):
         layout.prop(settings, "source")
         layout.prop(settings, "preset")
         if settings.preset == "AUTO":
-            from ..rigs.bonemaps import detect_preset
+            from ..rigs.bonemaps import fitting_preset
 
-            found = detect_preset(b.name for b in target.data.bones)
+            found = fitting_preset(b.name for b in target.data.bones)
             row = layout.row()
             row.alignment = "RIGHT"
-            if found is None:
-                row.label(text="Not recognised: fill the list below", icon="ERROR")
-            else:
+            if found is not None:
                 row.label(text=f"Detected: {found.name}", icon="CHECKMARK")
+            else:
+                from ..rigs.blender.retarget import guess_for
+
+                guess = guess_for(target)
+                if guess.ok:
+                    row.label(text=f"No preset fits: {len(guess.bone_map.bones)} joints guessed from bone names",
+                              icon="QUESTION")
+                    if guess.unmapped:
+                        note = layout.row()
+                        note.alignment = "RIGHT"
+                        note.label(text=f"Not mapped: {', '.join(guess.unmapped)}")
+                else:
+                    row.label(text=f"Not recognised ({guess.problems[0]}): fill the list below", icon="ERROR")
+                show = layout.row()
+                show.alignment = "RIGHT"
+                show.operator("gestura.retarget_map_fill", text="Show Guessed Map in List", icon="IMPORT").preset = "GUESS"
         layout.prop(settings, "fingers")
         layout.prop(settings, "root_motion")
 

@@ -19,7 +19,16 @@ an A-pose, the source in a T-pose: A_t lifts the arm), so afterwards each mapped
 where its source bone points, whatever the two rigs' rest poses, bone rolls, local axes or sizes.
 The world rotations are then made local through the target's own parent chain; unmapped target
 bones keep their current local pose (rest unless the caller passes another), so a twist or
-helper bone between two mapped bones simply follows its parent. The root's translation is scaled
+helper bone between two mapped bones simply follows its parent.
+
+A source bone s may drive a chain of target bones t_1..t_m, m > 1 (a rig with two spine bones where
+SMPL-X has three, or two neck bones where it has one). Its run is s with the unmapped joints above it
+(up to the nearest mapped ancestor), reaching to the joint it aims at. Run and chain are laid
+along each other by length, and each target bone turns by the weighted mean of the world deltas
+of the source segments beside it (``"spine3": "Ab, Chest"`` spreads spine1-spine3's rotations
+over two bones; ``"neck": "Neck, Neck1"`` turns both with the one neck). One rest alignment
+turns the whole chain (its first head to the next mapped head) onto the run, so the chain keeps
+its own curvature. The root's translation is scaled
 by the ratio of the two skeletons' leg lengths.
 """
 from __future__ import annotations
@@ -29,7 +38,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from .rotations import matrix_to_quaternion
+from .bonemaps import chain_bones
+from .rotations import matrix_to_quaternion, quaternion_to_matrix
 
 # Where each SMPL-X joint's bone points: the joint whose head its direction is measured to. Joints
 # with one child use that child; the branching ones are named here (the pelvis points up the
@@ -241,7 +251,7 @@ def retarget(
     source: Skeleton,
     source_pose: np.ndarray,
     target: Skeleton,
-    bone_map: Mapping[str, str],
+    bone_map: Mapping[str, str | Sequence[str]],
     *,
     target_basis: np.ndarray | None = None,
     root: str | None = "pelvis",
@@ -255,7 +265,8 @@ def retarget(
 ) -> RetargetResult:
     """Retarget ``source_pose`` (N, Js, 4, 4 armature-space pose matrices) onto ``target``.
 
-    ``bone_map`` maps source bone names to target bone names; every name must exist (the caller
+    ``bone_map`` maps source bone names to target bone names, or to chains of them (a sequence,
+    or names separated by commas, parent first: see the module docstring); every name must exist (the caller
     drops what a rig lacks and reports it). ``target_basis`` (Jt, 4, 4) is the local pose the
     unmapped target bones keep (default: rest). ``root`` is the source bone whose translation
     moves the target; ``root_target`` the target bone that carries it (default: the bone ``root``
@@ -269,7 +280,9 @@ def retarget(
     source_pose = np.asarray(source_pose, np.float64)
     if source_pose.ndim != 4 or source_pose.shape[1:] != (len(source.names), 4, 4):
         raise RetargetError(f"source pose must have shape (N, {len(source.names)}, 4, 4), got {source_pose.shape}")
-    pairs = _validated_pairs(source, target, bone_map)
+    chains = _validated_pairs(source, target, bone_map)
+    # Each joint's head sits at the head of its chain's first bone.
+    pairs = {s: bones[0] for s, bones in chains.items()}
     current = _identity_basis(target) if target_basis is None else np.asarray(target_basis, np.float64)
     if current.shape != (len(target.names), 4, 4):
         raise RetargetError(f"target basis must have shape ({len(target.names)}, 4, 4), got {current.shape}")
@@ -277,7 +290,7 @@ def retarget(
     count = source_pose.shape[0]
 
     o_s, o_t = source.object_rotation, target.object_rotation
-    facing = _facing(source, target, bone_map, hips, np.asarray(up, np.float64))
+    facing = _facing(source, target, pairs, hips, np.asarray(up, np.float64))
     # One rotation taking source armature directions into target armature space.
     s_to_t = o_t.T @ facing @ o_s
 
@@ -288,11 +301,15 @@ def retarget(
         s: s_to_t @ source_pose[:, i, :3, :3] @ src_rest_rot[i].T @ s_to_t.T for s, i in mapped_src.items()
     }
 
-    alignment = _rest_alignment(source, target, pairs, aims, s_to_t, target_aims or {})
+    alignment = _rest_alignment(source, target, chains, aims, s_to_t, target_aims or {})
+    bone_deltas = _chain_deltas(
+        source, target, chains, aims,
+        lambda j: deltas[j] if j in deltas else s_to_t @ source_pose[:, source.index(j), :3, :3]
+        @ src_rest_rot[source.index(j)].T @ s_to_t.T)
 
     # Walk the target parents-first: mapped bones get their wanted armature rotation, then local.
     tgt_rest_rot = target.rest[:, :3, :3]
-    by_target = {t: s for s, t in pairs.items()}
+    by_target = {t for bones in chains.values() for t in bones}
     posed = np.empty((count, len(target.names), 3, 3))
     local, wanted = {}, {}
     for b in target.order:
@@ -305,7 +322,7 @@ def retarget(
             else posed[:, p] @ tgt_rest_rot[p].T @ tgt_rest_rot[b]
         )
         if name in by_target:
-            want = deltas[by_target[name]] @ alignment[name] @ tgt_rest_rot[b]
+            want = bone_deltas[name] @ alignment[name] @ tgt_rest_rot[b]
             wanted[name] = want
             basis_rot = np.swapaxes(carried, -1, -2) @ want
             local[name] = basis_rot
@@ -359,19 +376,95 @@ def retarget(
     return RetargetResult(bones, rotations, target_root, root_location, float(scale), facing, wanted_rotations, root_head)
 
 
-def _validated_pairs(source: Skeleton, target: Skeleton, bone_map: Mapping[str, str]) -> dict[str, str]:
-    missing_src = sorted(s for s in bone_map if s not in source.names)
-    missing_tgt = sorted(t for t in bone_map.values() if t not in target.names)
+def _validated_pairs(source: Skeleton, target: Skeleton, bone_map) -> dict[str, tuple[str, ...]]:
+    """``bone_map`` as source bone -> chain of target bones (parent first), checked."""
+    chains = {s: chain_bones(t) if isinstance(t, str) else tuple(t) for s, t in bone_map.items()}
+    missing_src = sorted(s for s in chains if s not in source.names)
+    missing_tgt = sorted(t for bones in chains.values() for t in bones if t not in target.names)
     if missing_src:
         raise RetargetError(f"bone map names source bones the source lacks: {', '.join(missing_src)}")
     if missing_tgt:
         raise RetargetError(f"bone map names target bones the target lacks: {', '.join(missing_tgt)}")
     seen: dict[str, str] = {}
-    for s, t in bone_map.items():
-        if t in seen:
-            raise RetargetError(f"target bone '{t}' is mapped from both '{seen[t]}' and '{s}'; map it once")
-        seen[t] = s
-    return dict(bone_map)
+    for s, bones in chains.items():
+        if not bones:
+            raise RetargetError(f"bone map gives no target bone for '{s}'")
+        for t in bones:
+            if t in seen:
+                raise RetargetError(f"target bone '{t}' is mapped from both '{seen[t]}' and '{s}'; map it once")
+            seen[t] = s
+        for upper, lower in zip(bones, bones[1:]):
+            if not _is_ancestor(target, target.index(upper), target.index(lower)):
+                raise RetargetError(f"the chain '{', '.join(bones)}' for '{s}' must list bones from parent to "
+                                    f"child: '{lower}' is not below '{upper}'")
+    return chains
+
+
+def _is_ancestor(skeleton: Skeleton, ancestor: int, bone: int) -> bool:
+    b = skeleton.parents[bone]
+    while b >= 0:
+        if b == ancestor:
+            return True
+        b = skeleton.parents[b]
+    return False
+
+
+def _chain_deltas(source: Skeleton, target: Skeleton, chains, aims, delta) -> dict[str, np.ndarray]:
+    """Per mapped target bone, the world rotation delta (N, 3, 3) it makes (see the module
+    docstring): a single bone turns exactly like its joint; along a chain of bones the run (the
+    joint and the unmapped joints above it) and the chain are laid along each other by length, and each target bone takes the mean rotation of the source segments beside it,
+    weighted by how much of it each covers. ``delta(joint)`` gives a source joint's delta."""
+    src_heads, tgt_heads = source.rest[:, :3, 3], target.rest[:, :3, 3]
+    out = {}
+    for s, bones in chains.items():
+        if len(bones) == 1:
+            out[bones[0]] = delta(s)
+            continue
+        run = [s]
+        while run[0] != _run_start(source, s, chains):
+            run.insert(0, source.names[source.parents[source.index(run[0])]])
+        end = _aimed(s, chains, aims)
+        src_points = [src_heads[source.index(j)] for j in run]
+        src_last = (np.linalg.norm(src_heads[source.index(_chain_start(source, end, chains))] - src_points[-1])
+                    if end else source.lengths[source.index(s)])
+        tgt_points = [tgt_heads[target.index(t)] for t in bones]
+        tgt_last = (np.linalg.norm(tgt_heads[target.index(chains[end][0])] - tgt_points[-1])
+                    if end else target.lengths[target.index(bones[-1])])
+        src_edges = _fractions(np.append(np.linalg.norm(np.diff(src_points, axis=0), axis=1), src_last))
+        tgt_edges = _fractions(np.append(np.linalg.norm(np.diff(tgt_points, axis=0), axis=1), tgt_last))
+        quats = np.stack([matrix_to_quaternion(delta(j)) for j in run], axis=1)  # (N, R, 4)
+        for k, t in enumerate(bones):
+            lo, hi = tgt_edges[k], tgt_edges[k + 1]
+            weights = np.clip(np.minimum(hi, src_edges[1:]) - np.maximum(lo, src_edges[:-1]), 0.0, None)
+            out[t] = _mean_rotation(quats, weights)
+    return out
+
+
+def _aimed(joint: str, chains, aims) -> str:
+    """The first mapped joint along ``joint``'s aims ('' for none)."""
+    child, seen = aims.get(joint, ""), set()
+    while child and child not in chains and child not in seen:
+        seen.add(child)
+        child = aims.get(child, "")
+    return child if child in chains else ""
+
+
+def _fractions(lengths: np.ndarray) -> np.ndarray:
+    """Segment lengths -> their edges along the whole, from 0 to 1 (equal parts when all are zero)."""
+    lengths = np.asarray(lengths, np.float64)
+    if lengths.sum() <= 1e-12:
+        lengths = np.ones_like(lengths)
+    return np.concatenate([[0.0], np.cumsum(lengths) / lengths.sum()])
+
+
+def _mean_rotation(quats: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Weighted mean of (N, R, 4) quaternions per frame, as (N, 3, 3) matrices (normalised sum,
+    each turned to the same hemisphere as the heaviest; close enough for rotations a spine's
+    neighbouring joints make)."""
+    reference = quats[:, int(np.argmax(weights))]
+    signs = np.where(np.sum(quats * reference[:, None], axis=-1) < 0, -1.0, 1.0)
+    mean = np.sum(quats * signs[..., None] * weights[None, :, None], axis=1)
+    return quaternion_to_matrix(mean / np.linalg.norm(mean, axis=-1, keepdims=True))
 
 
 def _facing(source: Skeleton, target: Skeleton, bone_map, hips, up: np.ndarray) -> np.ndarray:
@@ -394,27 +487,47 @@ def _facing(source: Skeleton, target: Skeleton, bone_map, hips, up: np.ndarray) 
     return np.eye(3) + np.sin(angle) * k + (1.0 - np.cos(angle)) * (k @ k)
 
 
-def _rest_alignment(source: Skeleton, target: Skeleton, pairs, aims, s_to_t, target_aims) -> dict[str, np.ndarray]:
+def _rest_alignment(source: Skeleton, target: Skeleton, chains, aims, s_to_t, target_aims) -> dict[str, np.ndarray]:
     """Per mapped target bone, the rotation (target armature space) that points its rest direction
-    along its source bone's rest direction. Bones without a mapped aim child take their nearest
-    mapped ancestor's, keeping their rest offset to it."""
+    along its source bone's rest direction; a chain turns as one, its first head to the next
+    mapped head onto the source's run. An unmapped aim child is passed through to the first mapped
+    joint along the aims. Bones without a mapped aim take their nearest mapped ancestor's
+    alignment, keeping their rest offset to it."""
     src_heads = source.rest[:, :3, 3]
     tgt_heads = target.rest[:, :3, 3]
     out: dict[str, np.ndarray] = {}
-    src_order = [source.names[i] for i in source.order if source.names[i] in pairs]
+    src_order = [source.names[i] for i in source.order if source.names[i] in chains]
+
     for s in src_order:
-        t = pairs[s]
-        child = aims.get(s, "")
-        if child and child in pairs:
-            a_s = s_to_t @ (src_heads[source.index(child)] - src_heads[source.index(s)])
-            a_t = (np.asarray(target_aims[t], np.float64) if t in target_aims
-                   else tgt_heads[target.index(pairs[child])] - tgt_heads[target.index(t)])
+        bones = chains[s]
+        child = _aimed(s, chains, aims)
+        if child:
+            a_s = s_to_t @ (src_heads[source.index(_chain_start(source, child, chains))]
+                            - src_heads[source.index(_chain_start(source, s, chains))])
+            a_t = (np.asarray(target_aims[bones[0]], np.float64) if len(bones) == 1 and bones[0] in target_aims
+                   else tgt_heads[target.index(chains[child][0])] - tgt_heads[target.index(bones[0])])
             if np.linalg.norm(a_s) > 1e-9 and np.linalg.norm(a_t) > 1e-9:
-                out[t] = rotation_between(a_t, a_s)
+                turn = rotation_between(a_t, a_s)
+                out.update({t: turn for t in bones})
                 continue
-        ancestor = _mapped_ancestor(source, s, pairs)
-        out[t] = out[pairs[ancestor]] if ancestor else np.eye(3)
+        ancestor = _mapped_ancestor(source, s, chains)
+        inherited = out[chains[ancestor][-1]] if ancestor else np.eye(3)
+        out.update({t: inherited for t in bones})
     return out
+
+
+def _chain_start(source: Skeleton, joint: str, chains) -> str:
+    """The source joint whose head a mapped joint's first target head stands for: the joint itself
+    for a single bone, the start of its run for a chain."""
+    return joint if len(chains[joint]) == 1 else _run_start(source, joint, chains)
+
+
+def _run_start(skeleton: Skeleton, name: str, pairs) -> str:
+    """The highest of ``name`` and its unmapped ancestors below the nearest mapped one."""
+    start, b = name, skeleton.parents[skeleton.index(name)]
+    while b >= 0 and skeleton.names[b] not in pairs:
+        start, b = skeleton.names[b], skeleton.parents[b]
+    return start
 
 
 def _mapped_ancestor(skeleton: Skeleton, name: str, pairs) -> str | None:

@@ -387,3 +387,66 @@ def test_rotation_channels_are_continuous_and_exact():
     np.testing.assert_allclose(euler_to_matrix(e, "ZXY"), m, atol=1e-9)
     aa = rotation_channels(m, "AXIS_ANGLE")
     np.testing.assert_allclose(axis_angle_to_matrix(aa[:, :1] * aa[:, 1:]), m, atol=1e-9)
+
+
+# --- chains: a joint driving several target bones -------------------------------------------------
+
+
+def _chord_errors(src, pose, tgt, tgt_pose, source_pair, target_pair) -> np.ndarray:
+    """Degrees between the source's and the target's head-to-head lines, per frame."""
+    sh, th = world_heads(src, pose), world_heads(tgt, tgt_pose)
+    a = sh[:, src.index(source_pair[1])] - sh[:, src.index(source_pair[0])]
+    b = th[:, tgt.index(target_pair[1])] - th[:, tgt.index(target_pair[0])]
+    cos = np.sum(a * b, -1) / np.linalg.norm(a, axis=-1) / np.linalg.norm(b, axis=-1)
+    return np.degrees(np.arccos(np.clip(cos, -1, 1)))
+
+
+def test_two_spine_bones_take_smplx_three_spread_by_length():
+    joints = humanoid_joints()
+    src = _source()
+    # A rig with two spine bones: 'Spine' from spine1's place, 'Spine2' from spine3's.
+    rig_names = {k: v for k, v in MIXAMO_NAMES.items() if k != "spine2"}
+    tgt = skeleton_from_specs(target_specs(a_pose(joints), rig_names, seed=21))
+    pose = source_pose(src, *random_motion(12, seed=21, scale=0.35))
+    body = {k: v for k, v in rig_names.items() if k not in ("spine1", "spine3")}
+    spread = retarget(src, pose, tgt, {**body, "spine3": "Spine, Spine2"})
+    ends = retarget(src, pose, tgt, {**body, "spine1": "Spine", "spine3": "Spine2"})
+    assert set(spread.bones) >= {"Spine", "Spine2"}
+    errors = {}
+    for label, result in (("spread", spread), ("ends", ends)):
+        tgt_pose = pose_matrices(tgt, result.basis(tgt))
+        errors[label] = _chord_errors(src, pose, tgt, tgt_pose, ("spine1", "neck"), ("Spine", "Neck"))
+        # Whatever the spine does, the bones mapped one to one point exactly where theirs do.
+        one_to_one = direction_errors(src, pose, tgt, tgt_pose, {k: v for k, v in body.items() if k != "pelvis"})
+        assert max(float(e.max()) for e in one_to_one.values()) < 0.01
+    # The chain's line from the hips to the neck follows the source's spine closely, closer than
+    # mapping its two ends would (each frame's spine joints turn up to 0.35 rad about each axis).
+    assert errors["spread"].max() < 2.0, errors["spread"]
+    assert errors["spread"].mean() < 0.5 * errors["ends"].mean(), (errors["spread"].mean(), errors["ends"].mean())
+
+
+def test_two_neck_bones_turn_with_the_one_neck():
+    joints = humanoid_joints()
+    src = _source()
+    specs = target_specs(joints, MIXAMO_NAMES, seed=22, helpers=False)
+    neck = next(s for s in specs if s.name == "Neck")
+    head = next(s for s in specs if s.name == "Head")
+    mid = 0.5 * (neck.head + head.head)
+    head.parent = "Neck1"
+    specs.append(BoneSpec("Neck1", "Neck", mid, head.head, np.array([0.0, -1.0, 0.0])))
+    tgt = skeleton_from_specs(specs)
+    pose = source_pose(src, *random_motion(6, seed=22))
+    result = retarget(src, pose, tgt, {**MIXAMO_NAMES, "neck": "Neck, Neck1"})
+    tgt_pose = pose_matrices(tgt, result.basis(tgt))
+    # The neck is one rigid segment on SMPL-X: both bones turn with it, the line to the head follows.
+    assert _chord_errors(src, pose, tgt, tgt_pose, ("neck", "head"), ("Neck", "Head")).max() < 0.01
+    assert _chord_errors(src, pose, tgt, tgt_pose, ("neck", "head"), ("Neck1", "Head")).max() < 0.01
+
+
+def test_a_chain_must_run_from_parent_to_child():
+    src = _source()
+    tgt = skeleton_from_specs(target_specs(humanoid_joints(), MIXAMO_NAMES, seed=23))
+    pose = source_pose(src, *random_motion(2, seed=23))
+    names = {k: v for k, v in MIXAMO_NAMES.items() if k not in ("spine1", "spine2", "spine3")}
+    with pytest.raises(RetargetError, match="from parent to child: 'Spine' is not below 'Spine2'"):
+        retarget(src, pose, tgt, {**names, "spine3": "Spine2, Spine"})

@@ -108,3 +108,16 @@ def test_user_map_round_trip_and_refusals(tmp_path):
 def test_map_sources_are_smplx_joints():
     for m in presets().values():
         assert set(m.bones) <= set(JOINT_NAMES)
+
+
+def test_a_joint_may_name_a_chain_of_bones(tmp_path):
+    m = bone_map_from_dict({"name": "two spines", "bones": {"pelvis": "Hips", "spine3": "Ab, Chest"}})
+    assert save_bone_map(m, tmp_path / "two.json") and load_bone_map(tmp_path / "two.json").bones == m.bones
+    assert m.with_prefix("rig:").bones["spine3"] == "rig:Ab, rig:Chest"
+    result = resolve(m, {"Hips", "Ab"})
+    assert not result.ok and result.missing_required == ["Chest"]
+    assert resolve(m, {"Hips", "Ab", "Chest"}).pairs == {"pelvis": "Hips", "spine3": "Ab, Chest"}
+    with pytest.raises(BoneMapError, match="maps both 'spine3' and 'neck' to the bone 'Chest'"):
+        bone_map_from_dict({"bones": {"spine3": "Ab, Chest", "neck": "Chest"}})
+    with pytest.raises(BoneMapError, match="no target bone name for: spine3"):
+        bone_map_from_dict({"bones": {"spine3": "Ab, "}})

@@ -9,12 +9,14 @@ every check has passed.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import bpy
 import numpy as np
 
-from ..bonemaps import BoneMap, detect_preset, resolve
+from ..bonemaps import BoneMap, detect_preset, fitting_preset, resolve
+from ..bonemaps.guess import GUESSED_DESCRIPTION, BoneGuess, guess_bone_map
 from ..retarget import (
     RetargetError,
     Skeleton,
@@ -124,8 +126,21 @@ def read_basis(obj, action, skeleton: Skeleton, frames: np.ndarray) -> np.ndarra
     return basis
 
 
+def guess_for(target) -> BoneGuess:
+    """The bone map guessed from ``target``'s bone names and hierarchy (see ``bonemaps.guess``)."""
+    bones = target.data.bones
+    return _guess(target.name, tuple(b.name for b in bones), tuple(b.parent.name if b.parent else "" for b in bones))
+
+
+@functools.lru_cache(maxsize=16)
+def _guess(name: str, names: tuple, parents: tuple) -> BoneGuess:
+    # Cached: the panel shows the guess on every redraw.
+    return guess_bone_map(names, parents, name)
+
+
 def choose_bone_map(target, preset: str = "AUTO", custom: BoneMap | None = None) -> BoneMap:
-    """The map to use: ``custom`` when given, a named bundled preset, or the detected one."""
+    """The map to use: ``custom`` when given, a named bundled preset, the detected one, or (when
+    no preset fits) the one guessed from the bone names and hierarchy."""
     from ..bonemaps import presets
 
     if custom is not None:
@@ -135,13 +150,21 @@ def choose_bone_map(target, preset: str = "AUTO", custom: BoneMap | None = None)
         if preset not in found:
             raise RetargetError(f"no bone map preset '{preset}'; the presets are: {', '.join(found)}")
         return found[preset]
-    detected = detect_preset(b.name for b in target.data.bones)
-    if detected is None:
-        raise RetargetError(
-            f"'{target.name}' does not look like a Mixamo, Rigify or Unreal rig: pick a preset, or fill the "
-            "bone map list in the Retarget panel (or load a bone map file) and use the Custom map"
-        )
-    return detected
+    names = [b.name for b in target.data.bones]
+    detected = fitting_preset(names)
+    if detected is not None:
+        return detected
+    guess = guess_for(target)
+    if guess.ok:
+        return guess.bone_map
+    detected = detect_preset(names)
+    if detected is not None:
+        return detected  # looks like the preset: check_target names the bones it lacks
+    raise RetargetError(
+        f"'{target.name}' does not look like a Mixamo, Rigify or Unreal rig, nor like a body by its bone names "
+        f"({'; '.join(guess.problems[:2])}): pick a preset, or fill the bone map list in the Retarget panel "
+        "(or load a bone map file) and use the Custom map"
+    )
 
 
 @dataclass
@@ -235,6 +258,9 @@ def retarget_armature(source, target, bone_map: BoneMap, *, fingers: bool = True
         ends = np.unique(frames[[0, -1]])
         fill_fcurve(new_fcurve(fcurves, path, 0, prop["bone"]), ends, np.full(len(ends), float(prop["value"])))
     notes = []
+    if bone_map.description == GUESSED_DESCRIPTION:
+        notes.append("no preset matched, so the map was guessed from the bone names (Fill > Guessed from Bone "
+                     "Names shows it, to check, edit or save)")
     rotations, root_location = result.rotations, result.root_location
     if parents_are_driven(target, result.bones):
         # Constraints or drivers move some parents (control rigs such as Rigify's): let Blender

@@ -4,7 +4,7 @@ module), users' own map files, and picking a preset from a target armature's bon
 A map file is json:
 
     {"name": "...", "description": "...",
-     "bones": {"<SMPL-X joint>": "<target bone>", ...},
+     "bones": {"<SMPL-X joint>": "<target bone>", ...},   # or "<bone>, <bone>, ...": a chain
      "optional": ["<SMPL-X joint>", ...],       # may be missing on a target without error
      "detect": ["<target bone>", ...],          # names that identify the rig (presets only)
      "root": "<target bone>",                   # moves with the pelvis (default: the pelvis's bone)
@@ -13,6 +13,12 @@ A map file is json:
      "keyed_properties": [{"bone": "...", "property": "...", "value": 1.0}]}  # keyed constant
 
 Finger joints are always optional: a rig without fingers still takes the body motion.
+
+A joint may drive a chain of target bones, named parent first and separated by commas
+(``"neck": "Neck, Neck1"``): the rotations of the joint and of the unmapped joints just above it
+(up to its nearest mapped ancestor) are spread along the chain by length. That is how a
+rig with two spine bones takes SMPL-X's three (``"spine3": "Ab, Chest"``, spine1 and spine2 left
+out), or one with two neck bones takes its one.
 """
 from __future__ import annotations
 
@@ -32,6 +38,11 @@ CORE_JOINTS: tuple[str, ...] = (
     "left_shoulder", "left_elbow", "left_wrist", "right_shoulder", "right_elbow", "right_wrist",
     "left_hip", "left_knee", "left_ankle", "right_hip", "right_knee", "right_ankle",
 )
+
+
+def chain_bones(target: str) -> tuple[str, ...]:
+    """The target bones one map entry names: one bone, or a comma-separated chain."""
+    return tuple(part.strip() for part in target.split(",")) if "," in target else (target,)
 
 
 class BoneMapError(ValueError):
@@ -71,7 +82,7 @@ class BoneMap:
         """The same map for a rig whose bones carry a namespace prefix (``mixamorig1:Hips``)."""
         return BoneMap(
             self.name if not prefix else f"{self.name} ({prefix})",
-            {s: prefix + t for s, t in self.bones.items()},
+            {s: ", ".join(prefix + b for b in chain_bones(t)) for s, t in self.bones.items()},
             self.optional,
             self.description,
             tuple(prefix + d for d in self.detect),
@@ -89,14 +100,15 @@ def bone_map_from_dict(data, origin: str = "bone map") -> BoneMap:
     unknown = sorted(s for s in bones if s not in JOINT_NAMES)
     if unknown:
         raise BoneMapError(f"{origin} maps joints SMPL-X does not have: {', '.join(unknown)} (joint names are like 'left_elbow')")
-    empty = sorted(s for s, t in bones.items() if not isinstance(t, str) or not t)
+    empty = sorted(s for s, t in bones.items() if not isinstance(t, str) or not all(chain_bones(t)))
     if empty:
         raise BoneMapError(f"{origin} gives no target bone name for: {', '.join(empty)}")
     seen: dict[str, str] = {}
     for s, t in bones.items():
-        if t in seen:
-            raise BoneMapError(f"{origin} maps both '{seen[t]}' and '{s}' to the bone '{t}'; each target bone once")
-        seen[t] = s
+        for bone in chain_bones(t):
+            if bone in seen:
+                raise BoneMapError(f"{origin} maps both '{seen[bone]}' and '{s}' to the bone '{bone}'; each target bone once")
+            seen[bone] = s
     optional = data.get("optional", [])
     if not isinstance(optional, list) or any(o not in JOINT_NAMES for o in optional):
         raise BoneMapError(f"{origin}: \"optional\" must be a list of SMPL-X joint names")
@@ -193,6 +205,14 @@ def detect_preset(target_names: Iterable[str]) -> BoneMap | None:
     return best
 
 
+def fitting_preset(target_names: Iterable[str]) -> BoneMap | None:
+    """The detected preset when the rig has every bone it requires, else None (CMU BVH skeletons
+    share Mixamo's names but not its three spine bones: they are better guessed)."""
+    names = set(target_names)
+    detected = detect_preset(names)
+    return detected if detected is not None and resolve(detected, names).ok else None
+
+
 def _candidates(names: set[str]) -> list[BoneMap]:
     found = list(presets().values())
     for prefix in _namespace_prefixes(names):
@@ -204,7 +224,7 @@ def _candidates(names: set[str]) -> list[BoneMap]:
 class Resolution:
     """A map checked against a target rig: what will be keyed and what is missing, by name."""
 
-    pairs: dict[str, str]  # SMPL-X joint -> target bone, all present on the target
+    pairs: dict[str, str]  # SMPL-X joint -> target bone (or comma-separated chain), all present on the target
     missing_required: list[str] = field(default_factory=list)  # target bones the map needs but the rig lacks
     missing_optional: list[str] = field(default_factory=list)
     skipped_fingers: bool = False
@@ -224,12 +244,13 @@ def resolve(bone_map: BoneMap, target_names: Iterable[str], source_names: Iterab
     for s, t in bone_map.bones.items():
         if s in FINGER_JOINTS and not fingers:
             continue
-        if t in names and s in sources:
+        absent = [b for b in chain_bones(t) if b not in names]
+        if not absent and s in sources:
             pairs[s] = t
         elif s in required:
-            missing_required.append(t if t not in names else f"{s} (source)")
+            missing_required.extend(absent or [f"{s} (source)"])
         else:
-            missing_optional.append(t if t not in names else f"{s} (source)")
+            missing_optional.extend(absent or [f"{s} (source)"])
     if bone_map.root and bone_map.root not in names:
         missing_required.append(bone_map.root)
     return Resolution(pairs, missing_required, missing_optional, skipped_fingers=not fingers)
