@@ -163,14 +163,22 @@ def test_eval_prints_a_table_and_writes_json(data, gen_run, tmp_path, capsys):
     report = tmp_path / "eval.json"
     assert cli.main(["eval", "--data", str(data), "--checkpoint", str(gen_run / "gestura.safetensors"),
                      "--fgd-encoder", str(fgd / "fgd_encoder.safetensors"), "--json", str(report),
-                     "--no-progress", "--threads", "1"]) == 0
+                     "--no-progress", "--threads", "1", "--rest-seeds", "2"]) == 0
     table = capsys.readouterr().out
     assert "BC" in table and "not comparable with published FGD" in table
     result = json.loads(report.read_text())
     assert result["clips"] == ["2_scott_0_3_3", "4_lawrence_0_3_3"]
     for row in ("generated", "ground_truth"):
-        for key in ("bc", "sync", "speed", "l1_diversity", "fgd", "jitter", "foot_sliding"):
+        for key in ("bc", "speed", "l1_diversity", "fgd", "jitter", "foot_sliding", "apex_ratio", "frozen_arms",
+                    "body_timing", "jaw_timing"):
             assert np.isfinite(result[row][key]), (row, key)
+    # The fixture carries no planned apexes (derived from its motion) and is no synthetic corpus
+    # (nothing to compare rest in silence or a second seed with).
+    assert result["apex_source"] == "derived"
+    assert np.isfinite(result["generated"]["corpus_correlation"]) and result["ground_truth"]["corpus_correlation"] is None
+    assert 0 <= result["generated"]["rest_in_silence"] and result["ground_truth"]["rest_in_silence"] is None
+    assert len(result["rest_in_silence_setup"]["generated_per_seed"]) == 2
+    assert "apex ratio" in table and "rest in silence: 2_scott_0_3_3 + 6 s of zeros + 4_lawrence_0_3_3" in table
     assert result["ground_truth"]["fgd"] == pytest.approx(0.0, abs=1e-6)
     assert result["generated"]["fgd"] > 0
     # The data's own motion has its speed minima on the audio's onsets (see beat2_fixture).
