@@ -121,7 +121,8 @@ def test_apex_ratio_is_the_faster_wrists_speed_a_tenth_before_each_apex_over_its
     steps = np.full(90, 0.2)
     steps[21:41] = 1.0
     pos = _wrists(steps)
-    np.testing.assert_allclose(metrics.apex_speed_ratios(pos, [33, 60, 1]), [90 / 34, 0.2 * 90 / 34])  # frame 1: no 0.1 s before it
+    # Frame 1 has no frame 0.1 s before it: left out.
+    np.testing.assert_allclose(metrics.apex_speed_ratios(pos, [33, 60, 1]), [90 / 34, 0.2 * 90 / 34])
     assert metrics.apex_ratio([pos], [[33, 60]]) == pytest.approx(0.6 * 90 / 34)
     # Every apex counts once over clips: (1.0 + 0.2 + 1.0) / 3 in units of 90 / 34.
     assert metrics.apex_ratio([pos, pos], [[33, 60], [33]]) == pytest.approx(2.2 / 3 * 90 / 34)

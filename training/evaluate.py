@@ -177,7 +177,8 @@ def run_eval(args) -> dict:
         first, second = data.clips[0], data.clips[1 % len(data.clips)]
         gap_wave, gap = silence_gap_audio(first.wave, second.wave)
         seeds = [args.seed + k for k in range(args.rest_seeds)]
-        values = [metrics.rest_in_silence(joint_positions(generate_one(gap_wave, first.ref.style, s)), gap) for s in seeds]
+        values = [metrics.rest_in_silence(joint_positions(generate_one(gap_wave, first.ref.style, s)), gap)
+                  for s in seeds]
         rest["generated"] = float(np.mean(values))
         style = synth_style(data.root, first.ref.id)
         if style is not None:
