@@ -158,7 +158,7 @@ def test_rest_in_silence_is_the_gap_speed_over_the_speech_speed_without_the_marg
         metrics.rest_in_silence(pos, (60, 110))
 
 
-def test_frozen_arms_counts_raised_wrists_whose_elbow_stays_put_for_three_seconds():
+def test_frozen_arms_counts_wrists_held_raised_with_a_still_elbow_for_three_seconds():
     n = 300
     pos = np.zeros((n, 55, 3))
     pos[:, 21, 1] = 0.2  # right wrist 20 cm above the pelvis
@@ -173,6 +173,11 @@ def test_frozen_arms_counts_raised_wrists_whose_elbow_stays_put_for_three_second
     low = pos.copy()
     low[:, 21, 1] = 0.14  # below 15 cm
     assert metrics.frozen_arms(low) == 0.0
+    low[:100, 21, 1] = 0.2  # raised on frames 0-99 only: the whole window of frames 0-54
+    assert metrics.frozen_arms(low) == pytest.approx(55 / 300)
+    beating = pos.copy()
+    beating[::20, 21, 1] = 0.1  # the forearm drops below 15 cm now and then, the elbow still
+    assert metrics.frozen_arms(beating) == 0.0
     moving = pos.copy()
     moving[:, 19, 2] = 0.03 * np.sin(np.arange(n) / 5)  # a 6 cm sway stays inside 8 cm
     assert metrics.frozen_arms(moving) == pytest.approx(210 / 300)

@@ -378,20 +378,21 @@ def rest_in_silence(positions: np.ndarray, gap: tuple[int, int], fps: float = FP
 
 def frozen_arm_frames(positions: np.ndarray, fps: float = FPS, raised_m: float = 0.15, extent_m: float = 0.08,
                       window_s: float = 3.0) -> np.ndarray:
-    """(N,) bool: for either arm, the wrist is at least ``raised_m`` above the pelvis (Y) on this
-    frame while that arm's elbow stays inside ``extent_m`` over the surrounding ``window_s``
-    (centred; cut at the clip's ends). The elbow's extent is the largest side of the axis-aligned
-    box around its positions in the window: a raised arm held in place."""
+    """(N,) bool: for either arm, over the surrounding ``window_s`` (centred; cut at the clip's
+    ends) the wrist stays at least ``raised_m`` above the pelvis (Y) and the elbow stays inside
+    ``extent_m``: a raised arm held in place. The elbow's extent is the largest side of the
+    axis-aligned box around its positions in the window. The wrist must stay raised over the whole
+    window: a forearm beating up and down about a still elbow is not frozen."""
     from scipy.ndimage import maximum_filter1d, minimum_filter1d
 
     p = np.asarray(positions, np.float64)
     size = int(round(window_s * fps)) | 1  # odd, so the window is centred
     frozen = np.zeros(len(p), bool)
     for wrist, elbow in zip(WRIST_JOINTS, ELBOW_JOINTS):
-        raised = p[:, wrist, 1] - p[:, PELVIS, 1] >= raised_m
         # "nearest" repeats the edge frame, which leaves a max / min unchanged: the window is cut.
+        raised = minimum_filter1d(p[:, wrist, 1] - p[:, PELVIS, 1], size, mode="nearest") >= raised_m
         e = p[:, elbow]
-        extent = (maximum_filter1d(e, size, axis=0, mode="nearest") - minimum_filter1d(e, size, axis=0, mode="nearest"))
+        extent = maximum_filter1d(e, size, axis=0, mode="nearest") - minimum_filter1d(e, size, axis=0, mode="nearest")
         frozen |= raised & (extent.max(axis=1) < extent_m)
     return frozen
 
