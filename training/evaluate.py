@@ -103,6 +103,8 @@ def run_eval(args) -> dict:
         checkpoint = resolve_checkpoint(args.checkpoint)
     except CheckpointError as error:
         raise CommandError(str(error)) from None
+    if args.rest_seeds < 0:
+        raise CommandError(f"--rest-seeds must be 0 (skip) or more, got {args.rest_seeds}")
     if checkpoint.stage != "full":
         raise CommandError(f"{args.checkpoint} holds stage 1 only: evaluate a checkpoint from gestura train")
     cache = False if args.no_cache else (Path(args.cache_dir) if args.cache_dir else True)
