@@ -37,8 +37,9 @@ def load_npz(path) -> Motion:
     return read_motion(path)[0]
 
 
-def save_npz(motion: Motion, path, overwrite: bool = False, gender: str = "neutral") -> Path:
-    """Write ``motion`` as a BEAT2-style npz at exactly ``path`` (no suffix is added)."""
+def save_npz(motion: Motion, path, overwrite: bool = False, gender: str = "neutral", channels=None) -> Path:
+    """Write ``motion`` as a BEAT2-style npz at exactly ``path`` (no suffix is added); ``channels``:
+    extra arrays stored under their names beside the motion (e.g. the synthesizer's ``stroke_apex``)."""
     path = Path(path)
     _check_writable(path, overwrite)
     fps = float(motion.fps)
@@ -50,6 +51,7 @@ def save_npz(motion: Motion, path, overwrite: bool = False, gender: str = "neutr
         "model": np.array("smplx2020"),
         "gender": np.array(gender),
         "mocap_frame_rate": np.array(int(fps)) if fps.is_integer() else np.array(fps),
+        **(channels or {}),
     }
     return _write_atomically(path, lambda handle: np.savez(handle, **arrays), overwrite)
 

@@ -98,29 +98,161 @@ def test_bc_ignores_minima_of_joints_at_rest_and_the_first_and_last_two_seconds(
     assert metrics.beat_consistency_clip(pos, np.array([3.0, 5.0]), mean_speed) == pytest.approx(1.0, abs=1e-3)
 
 
-def _wrists_with_strokes(seconds: float, strokes: np.ndarray) -> np.ndarray:
-    """Both wrists slide along x with a 0.15 s speed bump at each stroke time."""
-    t = np.arange(int(seconds * FPS)) / FPS
-    speed = 0.05 + np.exp(-((t[:, None] - strokes[None, :]) ** 2) / (2 * 0.15**2)).sum(axis=1)
-    pos = np.zeros((len(t), 55, 3))
-    pos[:, [20, 21], 0] = (np.cumsum(speed) / FPS)[:, None]
+def _track(step_speeds) -> np.ndarray:
+    """(N,) positions whose frame-to-frame steps move at ``step_speeds`` m/s (step i: frame i-1 to
+    i; the first entry is unused). Central differences then give frame i the mean of steps i and
+    i + 1: exactly the step speed inside a stretch of equal steps."""
+    steps = np.asarray(step_speeds, np.float64) / FPS
+    steps[0] = 0.0
+    return np.cumsum(steps)
+
+
+def _wrists(right_steps, left_steps=None) -> np.ndarray:
+    pos = np.zeros((len(right_steps), 55, 3))
+    pos[:, 21, 0] = _track(right_steps)
+    if left_steps is not None:
+        pos[:, 20, 2] = _track(left_steps)
     return pos
 
 
-def test_sync_is_high_when_the_hands_stroke_with_the_onsets_and_near_zero_otherwise():
-    rng = np.random.default_rng(3)
-    seconds = 30.0
-    onsets = np.sort(rng.uniform(1.0, seconds - 1.0, 40))  # irregular, like syllables
+def test_apex_ratio_is_the_faster_wrists_speed_a_tenth_before_each_apex_over_its_mean():
+    # Right wrist: 1 m/s over steps 21-40, 0.2 m/s elsewhere. Frame speeds: 1.0 on frames 21-39,
+    # 0.6 on frames 20 and 40, 0.2 on the other 69 frames: mean 34 / 90.
+    steps = np.full(90, 0.2)
+    steps[21:41] = 1.0
+    pos = _wrists(steps)
+    # Frame 1 has no frame 0.1 s before it: left out.
+    np.testing.assert_allclose(metrics.apex_speed_ratios(pos, [33, 60, 1]), [90 / 34, 0.2 * 90 / 34])
+    assert metrics.apex_ratio([pos], [[33, 60]]) == pytest.approx(0.6 * 90 / 34)
+    # Every apex counts once over clips: (1.0 + 0.2 + 1.0) / 3 in units of 90 / 34.
+    assert metrics.apex_ratio([pos, pos], [[33, 60], [33]]) == pytest.approx(2.2 / 3 * 90 / 34)
+    # A left wrist at 0.3 m/s is the faster one wherever the right moves at 0.2: mean 40.9 / 90.
+    both = _wrists(steps, np.full(90, 0.3))
+    np.testing.assert_allclose(metrics.apex_speed_ratios(both, [33, 60]), [90 / 40.9, 0.3 * 90 / 40.9])
+    assert math.isnan(metrics.apex_ratio([pos], [[]]))
+
+
+def test_corpus_correlation_of_the_same_a_scaled_and_a_mirrored_speed():
+    rng = np.random.default_rng(4)
+    steps = rng.uniform(0.1, 1.0, 120)
+    pos = _wrists(steps)
+    assert metrics.corpus_correlation([pos], [pos]) == pytest.approx(1.0)
+    assert metrics.corpus_correlation([pos], [2 * pos]) == pytest.approx(1.0)  # twice as fast, same timing
+    # Steps of 1.1 - s: every speed (and its 0.1 s average) is 1.1 minus the other's: r = -1.
+    mirrored = _wrists(1.1 - steps)
+    assert metrics.corpus_correlation([pos], [mirrored]) == pytest.approx(-1.0)
+    assert metrics.corpus_correlation([pos, pos], [pos, mirrored]) == pytest.approx(0.0, abs=1e-9)
+    assert metrics.corpus_correlation([pos], [np.zeros_like(pos)]) == 0.0  # a still motion relates to nothing
+
+
+def test_rest_in_silence_is_the_gap_speed_over_the_speech_speed_without_the_margins():
+    # Speech at 0.4 m/s on frames 0-59 and 300-359; the gap is frames 60-299, its first and last
+    # second (frames 60-89 and 270-299) move fast at 2 m/s and are left out; inside it 0.1 m/s.
+    steps = np.full(360, 0.4)
+    steps[61:90] = 2.0
+    steps[90:271] = 0.1
+    steps[271:300] = 2.0
+    pos = _wrists(steps, steps)
+    assert metrics.rest_in_silence(pos, (60, 300)) == pytest.approx(0.25)
+    with pytest.raises(ValueError, match="longer than"):
+        metrics.rest_in_silence(pos, (60, 110))
+
+
+def test_frozen_arms_counts_wrists_held_raised_with_a_still_elbow_for_three_seconds():
+    n = 300
+    pos = np.zeros((n, 55, 3))
+    pos[:, 21, 1] = 0.2  # right wrist 20 cm above the pelvis
+    pos[:, 20, 1] = -0.3  # the left one hangs low: never counts, although its elbow is still
+    pos[150:, 19, 0] = 0.5  # the right elbow jumps 50 cm at frame 150
+    # A frame's window is the 91 frames within 1.5 s: it holds the jump for frames 105-194.
+    expected = np.ones(n, bool)
+    expected[105:195] = False
+    np.testing.assert_array_equal(metrics.frozen_arm_frames(pos), expected)
+    assert metrics.frozen_arms(pos) == pytest.approx(210 / 300)
+    assert metrics.frozen_arms([pos, np.zeros((100, 55, 3))]) == pytest.approx(210 / 400)
+    low = pos.copy()
+    low[:, 21, 1] = 0.14  # below 15 cm
+    assert metrics.frozen_arms(low) == 0.0
+    low[:100, 21, 1] = 0.2  # raised on frames 0-99 only: the whole window of frames 0-54
+    assert metrics.frozen_arms(low) == pytest.approx(55 / 300)
+    beating = pos.copy()
+    beating[::20, 21, 1] = 0.1  # the forearm drops below 15 cm now and then, the elbow still
+    assert metrics.frozen_arms(beating) == 0.0
+    moving = pos.copy()
+    moving[:, 19, 2] = 0.03 * np.sin(np.arange(n) / 5)  # a 6 cm sway stays inside 8 cm
+    assert metrics.frozen_arms(moving) == pytest.approx(210 / 300)
+    moving[:, 19, 2] *= 2  # 12 cm does not
+    assert metrics.frozen_arms(moving) == 0.0
+
+
+def test_derived_apex_is_the_first_speed_minimum_after_a_stroke_that_then_holds():
+    # A stroke (speed up to 1.2 m/s), its end at frame 40 (0.1 m/s), a slow glide (0.3 m/s peak),
+    # a stop; later a fast move (1 m/s) that ends in another fast one: a preparation, no apex.
+    speed = np.full(150, 0.05)
+    speed[25:41] = np.interp(np.arange(25, 41), [25, 32, 40], [0.05, 1.2, 0.1])
+    speed[41:60] = np.interp(np.arange(41, 60), [40, 48, 59], [0.1, 0.3, 0.02])
+    speed[90:121] = np.interp(np.arange(90, 121), [90, 97, 103, 110, 120], [0.05, 1.0, 0.4, 1.3, 0.05])
+    pos = _wrists(speed, speed)  # both wrists together: one event
+    events = np.flatnonzero(metrics.derive_stroke_apexes(pos))
+    assert len(events) == 2 and abs(events[0] - 40) <= 1, events  # the stroke's end; the move's end
+    assert 115 <= events[1] <= 121, events
+    assert metrics.derive_stroke_apexes(np.zeros((30, 55, 3))).sum() == 0
+
+
+def test_rms_loudness_and_jaw_opening_known_values():
+    wave = np.tile([0.5, -0.5], 8000)  # 1 s of a square wave: RMS 0.5 everywhere
+    wave[8000:] *= 0.2
+    rms = metrics.rms_loudness(wave, 30)
+    assert rms[:14] == pytest.approx(np.full(14, 0.5))
+    assert rms[16:] == pytest.approx(np.full(14, 0.1))
+    poses = np.zeros((3, 55, 3))
+    poses[:, 22, 0] = [0.0, 0.1, 0.3]
+    poses[:, 22, 1] = 9.0  # not an opening
+    np.testing.assert_allclose(metrics.jaw_opening(poses), [0.0, 0.1, 0.3])
+    np.testing.assert_allclose(metrics.jaw_opening(poses.reshape(3, 165)), [0.0, 0.1, 0.3])
+
+
+def test_timing_control_is_high_for_motion_led_by_the_speech_and_near_zero_with_shifted_audio():
+    rng = np.random.default_rng(5)
+    seconds = 20.0
+    onsets = np.sort(rng.uniform(0.5, seconds - 0.5, 40))  # irregular, like syllables
     wave = click_audio(seconds, onsets, rng)
-    synced = metrics.speech_motion_sync([_wrists_with_strokes(seconds, onsets + 0.1)], [wave])
-    assert synced > 0.3
-    unrelated = np.sort(rng.uniform(1.0, seconds - 1.0, 40))
-    ignoring = metrics.speech_motion_sync([_wrists_with_strokes(seconds, unrelated)], [wave])
-    assert abs(ignoring) < 0.1
-    # Strokes 0.4 s after the onsets are still within the lags it searches; 1.5 s after are not.
-    assert metrics.speech_motion_sync([_wrists_with_strokes(seconds, onsets + 0.4)], [wave]) > 0.3
-    assert metrics.speech_motion_sync([_wrists_with_strokes(seconds, onsets + 1.5)], [wave]) < synced - 0.2
-    assert math.isnan(metrics.speech_motion_sync([_wrists_with_strokes(3.0, np.array([1.0]))], [wave[:48000]]))
+    n = int(seconds * FPS)
+    envelope = metrics.onset_envelope(wave, n)
+    # Upper-body speed made from the envelope 0.2 s later: the motion leads the speech by 0.2 s.
+    lead = np.concatenate([envelope[6:], np.zeros(6)])
+    pos = np.zeros((n, 55, 3))
+    pos[:, list(UPPER_JOINTS), 0] = _track(lead)[:, None]
+    timed = metrics.body_timing_control(pos, wave)
+    assert timed > 0.5, timed
+    # The same motion against the audio 5 s later (wrapped round): timing broken, same signals.
+    # 0.06-0.07 over three seeds: the best of 37 lags of unrelated signals is a little above 0.
+    shifted = metrics.body_timing_control(pos, np.roll(wave, 5 * SAMPLE_RATE))
+    assert abs(shifted) < 0.15, shifted
+    # The lag search reaches 0.6 s either way, not 1 s.
+    late = np.zeros((n, 55, 3))
+    late[:, list(UPPER_JOINTS), 0] = _track(np.concatenate([np.zeros(30), envelope[:-30]]))[:, None]
+    assert metrics.body_timing_control(late, wave) < timed - 0.3
+    # A signal equal to the envelope 6 frames later correlates exactly 1 at lag 6.
+    assert metrics.lagged_correlations(np.roll(envelope, 6), envelope, [6])[0] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="at least 3 s"):
+        metrics.timing_control(envelope[:89], envelope[:89])
+
+
+def test_jaw_timing_control_follows_loudness_and_speech_timing_control_averages_clips():
+    rng = np.random.default_rng(6)
+    seconds = 12.0
+    wave = click_audio(seconds, np.sort(rng.uniform(0.5, seconds - 0.5, 25)), rng)
+    n = int(seconds * FPS)
+    poses = np.zeros((n, 55, 3))
+    poses[:, 22, 0] = metrics.rms_loudness(wave, n)  # the jaw opens with the loudness, no lag
+    pos = np.zeros((n, 55, 3))
+    assert metrics.jaw_timing_control(poses, wave) > 0.8
+    assert abs(metrics.jaw_timing_control(poses, np.roll(wave, 5 * SAMPLE_RATE))) < 0.15
+    both = metrics.speech_timing_control([pos, pos[:60]], [poses, poses[:60]], [wave, wave[:32000]])
+    assert both["jaw"] == pytest.approx(metrics.jaw_timing_control(poses, wave))  # the 2 s clip is left out
+    assert both["body"] == pytest.approx(0.0, abs=1e-9)  # a still body: no correlation at any lag
+    assert math.isnan(metrics.speech_timing_control([pos[:60]], [poses[:60]], [wave[:32000]])["body"])
 
 
 def test_gesture_stats_of_a_hand_that_strokes_twice_a_second():

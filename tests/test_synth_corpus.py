@@ -84,6 +84,39 @@ def test_the_dataset_reader_accepts_every_clip(small_corpus):
             assert not data.skipped
 
 
+def test_clips_carry_their_planned_stroke_apexes_and_the_motion_is_the_synthesizers(small_corpus):
+    from gestura.training.synth import gestures
+
+    plan = corpus.plan_clips(0.015, 3)[3]  # the corpus's 2_bodhi_0_1_1: 16 s, 22 strokes
+    with np.load(small_corpus / "smplxflame_30" / f"{plan.id}.npz", allow_pickle=False) as data:
+        poses, apex = data["poses"], data["stroke_apex"]
+    assert apex.shape == (poses.shape[0],) and apex.dtype == np.float32 and set(np.unique(apex)) == {0.0, 1.0}
+    # The motion is exactly what the synthesizer makes of the clip's speech (unchanged by the
+    # apex channel), and the channel marks its planned apexes.
+    wave, _, _ = corpus.speak_clip(plan)
+    motion, units, _ = gestures.synthesize_with_plan(wave, styles.get_style(plan.style), seed=plan.seed)
+    np.testing.assert_array_equal(poses, gestures.synthesize(wave, styles.get_style(plan.style), seed=plan.seed)
+                                  .poses[: len(poses)].reshape(len(poses), -1))
+    planned = np.rint(np.array([a for u in units for a in u.apexes]) * 30).astype(int)
+    np.testing.assert_array_equal(np.flatnonzero(apex), np.unique(planned[planned < len(poses)]))
+    # The data reader hands them on; a clip without the channel gets them derived from its motion.
+    [clip] = [c for c in dataset.Beat2Dataset.load(small_corpus, ("train",), cache=False).clips if c.ref.id == plan.id]
+    assert clip.stroke_apex_planned
+    np.testing.assert_array_equal(clip.stroke_apex, apex[: clip.num_frames])
+
+
+def test_clips_without_planned_apexes_get_them_derived_from_the_motion(tmp_path):
+    from beat2_fixture import ClipSpec, make_beat2
+
+    from gestura.training import metrics
+
+    root = make_beat2(tmp_path / "b", [ClipSpec("2_scott_0_1_1", "train", 6.0)])
+    clip = dataset.Beat2Dataset.load(root, ("train",), cache=False).clips[0]
+    assert not clip.stroke_apex_planned
+    np.testing.assert_array_equal(clip.stroke_apex, metrics.derive_stroke_apexes(clip.positions))
+    assert clip.stroke_apex.sum() > 0  # the fixture's arms swing and stop at its beats
+
+
 def test_same_seed_same_corpus_whatever_the_jobs(small_corpus, tmp_path):
     again = tmp_path / "again"
     assert cli.main(["synth", "--out", str(again), "--hours", "0.015", "--seed", "3", "--jobs", "1"]) == 0

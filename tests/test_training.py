@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 torch = pytest.importorskip("torch")
 from beat2_fixture import ClipSpec, break_npz, default_clips, make_beat2
+from loss_windows import window_ratio
 
 from gestura import cli
 from gestura.inference.checkpoint import load_checkpoint
@@ -40,8 +41,10 @@ def losses(out):
 @pytest.fixture(scope="module")
 def vq_run(data, tmp_path_factory):
     out = tmp_path_factory.mktemp("vq")
-    code = cli.main(["train-vq", "--data", str(data), "--out", str(out), "--steps", "40", "--lr", "3e-3", "--reset-dead", "5",
-                     "--log-every", "5", *TINY_VQ, *LOOP])
+    # 60 steps: at 40 the tiny model is still on a plateau (loss about 1.8-1.9 from step 10 on) where
+    # one dead-code reset can lift the end above the start (2.09 -> 2.52 over 5 steps on one machine).
+    code = cli.main(["train-vq", "--data", str(data), "--out", str(out), "--steps", "60", "--lr", "3e-3", "--reset-dead", "5",
+                     "--log-every", "1", *TINY_VQ, *LOOP])
     assert code == 0
     return out
 
@@ -50,7 +53,7 @@ def vq_run(data, tmp_path_factory):
 def gen_run(data, vq_run, tmp_path_factory):
     out = tmp_path_factory.mktemp("gen")
     code = cli.main(["train", "--data", str(data), "--vq", str(vq_run / "vq.safetensors"), "--out", str(out),
-                     "--steps", "30", "--lr", "3e-3", "--log-every", "5", *TINY_GEN, *LOOP])
+                     "--steps", "30", "--lr", "3e-3", "--log-every", "1", *TINY_GEN, *LOOP])
     assert code == 0
     return out
 
@@ -61,22 +64,24 @@ def test_stage1_writes_a_vq_checkpoint_log_and_plot_and_its_loss_falls(vq_run):
     assert ckpt.styles == ["2_scott", "4_lawrence"]
     assert json.loads(ckpt.metadata["trained_parts"]) == ["face", "upper", "hands", "lower"]
     assert ckpt.stats["joint_speed_mean"].shape == (55,)
+    # The last 10 steps against the first 10: 0.52-0.65 over 12 seeds on one machine.
     curve = losses(vq_run)
-    assert curve[-1] < 0.8 * curve[0], curve
+    assert window_ratio(curve, 10) < 0.8, curve
     rec = history(vq_run)[-1]
     for part in ("face", "upper", "hands", "lower"):
         assert 1.0 <= rec[f"{part}_perplexity"] <= 16
     assert "lower_foot_skate" in rec and "gmp_loss" in rec
     log = (vq_run / "train.log").read_text()
-    assert "train-vq: starting" in log and "steps/s" in log and "done: 40 steps" in log
+    assert "train-vq: starting" in log and "steps/s" in log and "done: 60 steps" in log
     assert (vq_run / "loss.png").stat().st_size > 5000
 
 
 def test_stage2_checkpoint_loads_in_gestura_generate(gen_run, data, tmp_path):
     ckpt = load_checkpoint(gen_run / "gestura.safetensors")
     assert ckpt.stage == "full" and ckpt.config.num_styles == 2 and ckpt.styles == ["2_scott", "4_lawrence"]
+    # The last 5 steps against the first 5: 0.59-0.65 over 6 seeds on one machine.
     curve = losses(gen_run)
-    assert curve[-1] < 0.8 * curve[0], curve
+    assert window_ratio(curve, 5) < 0.8, curve
     rec = history(gen_run)[-1]
     assert {"face_ce", "upper_latent", "hands_acc", "mask_ceiling"} <= set(rec)
     out = tmp_path / "gen.npz"
@@ -158,14 +163,22 @@ def test_eval_prints_a_table_and_writes_json(data, gen_run, tmp_path, capsys):
     report = tmp_path / "eval.json"
     assert cli.main(["eval", "--data", str(data), "--checkpoint", str(gen_run / "gestura.safetensors"),
                      "--fgd-encoder", str(fgd / "fgd_encoder.safetensors"), "--json", str(report),
-                     "--no-progress", "--threads", "1"]) == 0
+                     "--no-progress", "--threads", "1", "--rest-seeds", "2"]) == 0
     table = capsys.readouterr().out
     assert "BC" in table and "not comparable with published FGD" in table
     result = json.loads(report.read_text())
     assert result["clips"] == ["2_scott_0_3_3", "4_lawrence_0_3_3"]
     for row in ("generated", "ground_truth"):
-        for key in ("bc", "sync", "speed", "l1_diversity", "fgd", "jitter", "foot_sliding"):
+        for key in ("bc", "speed", "l1_diversity", "fgd", "jitter", "foot_sliding", "apex_ratio", "frozen_arms",
+                    "body_timing", "jaw_timing"):
             assert np.isfinite(result[row][key]), (row, key)
+    # The fixture carries no planned apexes (derived from its motion) and is no synthetic corpus
+    # (nothing to compare rest in silence or a second seed with).
+    assert result["apex_source"] == "derived"
+    assert np.isfinite(result["generated"]["corpus_correlation"]) and result["ground_truth"]["corpus_correlation"] is None
+    assert 0 <= result["generated"]["rest_in_silence"] and result["ground_truth"]["rest_in_silence"] is None
+    assert len(result["rest_in_silence_setup"]["generated_per_seed"]) == 2
+    assert "apex ratio" in table and "rest in silence: 2_scott_0_3_3 + 6 s of zeros + 4_lawrence_0_3_3" in table
     assert result["ground_truth"]["fgd"] == pytest.approx(0.0, abs=1e-6)
     assert result["generated"]["fgd"] > 0
     # The data's own motion has its speed minima on the audio's onsets (see beat2_fixture).

@@ -1,4 +1,4 @@
-"""``gestura eval``: BC, speed, L1 diversity, FGD, jitter and foot sliding of a checkpoint on a split."""
+"""``gestura eval``: BC, speed, L1 diversity, FGD, jitter, foot sliding and the timing metrics of a checkpoint on a split."""
 from __future__ import annotations
 
 from ..inference.sampling import DEFAULT_STYLE_STRENGTH, DEFAULT_TEMPERATURE
@@ -20,6 +20,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--engine", default="torch", choices=("auto", "torch", "numpy"), help="engine (default torch)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--max-clips", type=int, default=0, help="score only the first N clips (default all)")
+    parser.add_argument("--rest-seeds", type=int, default=5,
+                        help="seeds for rest in silence: the first two clips around 6 s of zeros (default 5; 0 = skip)")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's choice)")
     parser.add_argument("--cache-dir", default=None, help="feature cache folder (default DATA/.gestura_cache)")
     parser.add_argument("--no-cache", action="store_true", help="compute features every time")

@@ -35,6 +35,7 @@ MOTION_DIR = "smplxflame_30"
 AUDIO_DIR = "wave16k"
 SPLITS = ("train", "val", "test", "additional")
 CACHE_FORMAT = 1
+STROKE_APEX = "stroke_apex"  # per-frame planned stroke apexes, written by ``gestura synth``
 
 
 class DatasetError(ValueError):
@@ -73,6 +74,10 @@ class Clip:
     positions: np.ndarray  # (N, 55, 3) joint positions, with translation
     contacts: np.ndarray  # (N, 4) float32 0/1 for FOOT_JOINTS
     wave: np.ndarray | None = None  # 16 kHz, kept only when asked for (evaluation)
+    # (N,) float32, 1 on the frames where a stroke ends: the synthesizer's planned apexes (npz key
+    # ``stroke_apex``) or, for data without them, ``metrics.derive_stroke_apexes`` of the motion.
+    stroke_apex: np.ndarray | None = None
+    stroke_apex_planned: bool = False
 
     @property
     def num_frames(self) -> int:
@@ -286,7 +291,34 @@ def load_clip(
             _write_cache(cache_path, signature, features, positions, contacts, parts)
     if wave is not None and keep_wave:
         wave = wave[: int(round(n / FPS * 16000))]
-    return Clip(ref, motion, features, parts, positions, contacts, wave if keep_wave else None)
+    apex = read_stroke_apex(ref.motion_path, n)
+    if apex is None:
+        from .metrics import derive_stroke_apexes
+
+        apex_planned, apex = False, derive_stroke_apexes(positions)
+    else:
+        apex_planned = True
+    return Clip(ref, motion, features, parts, positions, contacts, wave if keep_wave else None, apex, apex_planned)
+
+
+def read_stroke_apex(path: Path, num_frames: int) -> np.ndarray | None:
+    """The npz's planned ``stroke_apex`` channel at 30 fps over ``num_frames``, or None when
+    it has none (BEAT2 itself). Raises ClipError when it is there but not a per-frame vector."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if STROKE_APEX not in data.files:
+                return None
+            apex = np.asarray(data[STROKE_APEX], np.float32)
+            fps = float(data["mocap_frame_rate"]) if "mocap_frame_rate" in data.files else FPS
+    except Exception as error:
+        raise ClipError(f"{path}: cannot read ({type(error).__name__}: {error})") from None
+    if apex.ndim != 1:
+        raise ClipError(f"{path}: '{STROKE_APEX}' has shape {apex.shape}, expected one value per frame")
+    # At another frame rate the motion is resampled to 30 fps (read_motion_npz): move the events along.
+    frames = np.rint(np.flatnonzero(apex > 0.5) * FPS / fps).astype(np.int64)
+    out = np.zeros(num_frames, np.float32)
+    out[frames[frames < num_frames]] = 1.0
+    return out
 
 
 def _read_wave(path: Path) -> np.ndarray:

@@ -3,7 +3,8 @@
     gestura synth --out DIR --hours H [--seed S] [--jobs J]
 
 DIR gets ``wave16k/<id>.wav`` (espeak-ng speech, 16 kHz mono 16-bit), ``smplxflame_30/<id>.npz``
-(gestures from ``gestures.synthesize``), ``text/<id>.txt`` (what was said),
+(gestures from ``gestures.synthesize``, plus ``stroke_apex``: (N,) float32, 1 on the frames of
+the planned stroke apexes), ``text/<id>.txt`` (what was said),
 ``train_test_split.csv`` and ``synth.json`` (the settings and the styles). Ids are
 ``<speaker>_<style>_0_<n>_<n>`` as in BEAT2. Every clip is trimmed to the whole seconds covered
 by both its audio and its motion. Test and val clips use only held-out sentences
@@ -111,16 +112,12 @@ def speak(lines: list[str], voice: str, rate: int, pitch: int, gap: int, workdir
     return wave.astype(np.float32)
 
 
-def make_clip(plan: ClipPlan, out: str) -> tuple[str, float]:
-    """Speak, synthesize and write one clip; returns (id, seconds written)."""
+def speak_clip(plan: ClipPlan) -> tuple:
+    """The clip's speech with its silent lead and tail, before trimming: (wave 16 kHz float32,
+    text lines, voice description)."""
     import numpy as np
-    import soundfile
 
-    from ...rigs.motion import Motion
-    from ...rigs.motion_io import save_npz
     from . import text
-    from .gestures import synthesize
-    from .styles import get_style
 
     rng = np.random.default_rng(plan.seed)
     voice = VOICES[int(rng.integers(len(VOICES)))] + VARIANTS[int(rng.integers(len(VARIANTS)))]
@@ -135,18 +132,49 @@ def make_clip(plan: ClipPlan, out: str) -> tuple[str, float]:
     tail = np.zeros(int(rng.uniform(0.4, 1.0) * SAMPLE_RATE), np.float32)
     peak = float(np.abs(speech).max()) or 1.0
     wave = np.concatenate([lead, speech / peak * rng.uniform(0.5, 0.9), tail]).astype(np.float32)
+    return wave, lines, f"voice {voice}, rate {rate} wpm, pitch {pitch}, word gap {gap}"
 
-    motion = synthesize(wave, get_style(plan.style), seed=plan.seed)
+
+def render_clip(plan: ClipPlan) -> tuple:
+    """Speak and synthesize one clip, trimmed to whole seconds: (wave 16 kHz float32, Motion,
+    stroke_apex (N,) float32 with 1 on the frames of the planned stroke apexes, text lines, voice
+    description). The motion is ``gestures.synthesize(speak_clip(plan)[0], style, plan.seed)``'s."""
+    from ...rigs.motion import Motion
+    from .gestures import synthesize_with_plan
+    from .styles import get_style
+
+    wave, lines, description = speak_clip(plan)
+    motion, units, _ = synthesize_with_plan(wave, get_style(plan.style), seed=plan.seed)
     seconds = int(min(len(wave) / SAMPLE_RATE, motion.num_frames / motion.fps))
     frames = int(seconds * motion.fps)
     motion = Motion(motion.poses[:frames], motion.trans[:frames], motion.expressions[:frames], motion.fps)
+    return wave[: seconds * SAMPLE_RATE], motion, apex_channel(units, frames, motion.fps), lines, description
+
+
+def apex_channel(units, num_frames: int, fps: float):
+    """(num_frames,) float32: 1 on the frame nearest each planned stroke apex of ``units`` (the
+    instant a stroke ends, at the hand's speed minimum after the stroke), 0 elsewhere."""
+    import numpy as np
+
+    out = np.zeros(num_frames, np.float32)
+    frames = np.rint(np.array([a for u in units for a in u.apexes], np.float64) * fps).astype(np.int64)
+    out[frames[(frames >= 0) & (frames < num_frames)]] = 1.0
+    return out
+
+
+def make_clip(plan: ClipPlan, out: str) -> tuple[str, float]:
+    """Speak, synthesize and write one clip (its npz carries ``stroke_apex``); returns (id, seconds)."""
+    import soundfile
+
+    from ...rigs.motion_io import save_npz
+    from ..dataset import STROKE_APEX
+
+    wave, motion, stroke_apex, lines, description = render_clip(plan)
     root = Path(out)
-    soundfile.write(root / "wave16k" / f"{plan.id}.wav", wave[: seconds * SAMPLE_RATE], SAMPLE_RATE, subtype="PCM_16")
-    save_npz(motion, root / "smplxflame_30" / f"{plan.id}.npz", overwrite=True)
-    (root / "text" / f"{plan.id}.txt").write_text(
-        f"# voice {voice}, rate {rate} wpm, pitch {pitch}, word gap {gap}\n" + "\n".join(lines) + "\n"
-    )
-    return plan.id, float(seconds)
+    soundfile.write(root / "wave16k" / f"{plan.id}.wav", wave, SAMPLE_RATE, subtype="PCM_16")
+    save_npz(motion, root / "smplxflame_30" / f"{plan.id}.npz", overwrite=True, channels={STROKE_APEX: stroke_apex})
+    (root / "text" / f"{plan.id}.txt").write_text(f"# {description}\n" + "\n".join(lines) + "\n")
+    return plan.id, motion.num_frames / motion.fps
 
 
 def _prepare_folder(out: Path, overwrite: bool) -> None:
