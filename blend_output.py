@@ -18,6 +18,14 @@ class BlendOutputError(RuntimeError):
     """The .blend file could not be written; the message names the reason."""
 
 
+def save_error_reason(error: Exception) -> str:
+    """The OS's or Blender's reason from a failed save, without Blender's "Error: " prefix."""
+    if isinstance(error, OSError):
+        return error.strerror or str(error)
+    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    return lines[-1].removeprefix("Error: ") if lines else "Blender could not save the file"
+
+
 def bpy_available() -> bool:
     return importlib.util.find_spec("bpy") is not None
 
@@ -50,8 +58,12 @@ def write_blend(motion, audio_path, out_path, *, seed: int = 0, parts=PARTS, sta
         )
     except (ValueError, RuntimeError) as error:
         raise BlendOutputError(f"could not build the scene for '{out_path.name}': {error}") from None
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    result = bpy.ops.wm.save_as_mainfile(filepath=str(out_path.resolve()), check_existing=False)
+    try:
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        # Blender writes "<name>@" and renames it when complete: no half-written .blend is left.
+        result = bpy.ops.wm.save_as_mainfile(filepath=str(out_path.resolve()), check_existing=False)
+    except (OSError, RuntimeError) as error:
+        raise BlendOutputError(f"could not write '{out_path}': {save_error_reason(error)}") from None
     if result != {"FINISHED"} or not out_path.is_file():
         raise BlendOutputError(f"Blender could not save '{out_path}'")
     return out_path
