@@ -7,6 +7,7 @@ allow_pickle=False: an npz that needs unpickling is refused, never executed.
 """
 from __future__ import annotations
 
+import io
 import os
 import tempfile
 import zipfile
@@ -139,7 +140,11 @@ def save_npz(motion: Motion, path, overwrite: bool = False, gender: str = "neutr
         "gender": np.array(gender),
         "mocap_frame_rate": np.array(int(fps)) if fps.is_integer() else np.array(fps),
     }
-    return _write_atomically(path, lambda handle: np.savez(handle, **arrays), overwrite)
+    # Built in memory, then written in one go: a ZipFile that np.savez leaves open on a failed
+    # write (a full disk) prints "Exception ignored ... seek of closed file" when collected.
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return _write_atomically(path, lambda handle: handle.write(buffer.getbuffer()), overwrite)
 
 
 def save_bvh(motion: Motion, path, rest_joints=None, overwrite: bool = False, scale: float = 1.0) -> Path:
