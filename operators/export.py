@@ -67,6 +67,8 @@ class GESTURA_OT_export_motion(bpy.types.Operator, ExportHelper):
             require_smplx_bones(obj)
             if obj.animation_data is None or obj.animation_data.action is None:
                 raise RigError(f"'{obj.name}' has no action to export: import or generate motion first")
+            if path.exists() and not self.overwrite:
+                raise MotionError(f"{path} already exists: pick another name or tick Overwrite")
             motion_io.check_output(path, self.overwrite)
             if self.format == "FBX":
                 motion_io.write_atomically(path, lambda temporary: self._export_fbx(context, obj, temporary),
