@@ -107,3 +107,11 @@ def test_bad_input_fails_with_one_line_and_writes_nothing(clips, checkpoint_path
         last = done.stderr.strip().splitlines()[-1]
         assert last.startswith("gestura generate: error:") and expected in last, done.stderr[-2000:]
     assert not list(tmp_path.glob("**/*.blend"))
+
+
+def test_folders_take_every_audio_format_blender_reads(bpy):
+    from gestura.jobs import AUDIO_EXTENSIONS, BLENDER_AUDIO_EXTENSIONS
+
+    # What Blender's file browser and sequencer call audio is what blender_batch.py reads (aud).
+    assert sorted(BLENDER_AUDIO_EXTENSIONS) == sorted(bpy.path.extensions_audio)
+    assert set(BLENDER_AUDIO_EXTENSIONS) <= set(AUDIO_EXTENSIONS)
