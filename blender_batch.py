@@ -138,7 +138,8 @@ def run(argv: list[str]) -> int:
     import bpy
 
     package = ensure_addon(bpy)
-    jobs = package.jobs
+    jobs = importlib.import_module(package.__name__ + ".jobs")
+    blend_output = importlib.import_module(package.__name__ + ".blend_output")
     try:
         files = jobs.collect_audio(args.audio)
         outputs = jobs.output_paths(files, args.out, ".blend")
@@ -151,7 +152,8 @@ def run(argv: list[str]) -> int:
     # Every output starts from the scene Blender opened: keep a copy to go back to.
     scratch = tempfile.mkdtemp(prefix="gestura-batch-")
     try:
-        failures = _generate_all(bpy, args, files, outputs, kwargs_list, os.path.join(scratch, "template.blend"))
+        failures = _generate_all(bpy, blend_output, args, files, outputs, kwargs_list,
+                                 os.path.join(scratch, "template.blend"))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     if failures:
@@ -164,12 +166,12 @@ def _fail(audio, message: str) -> None:
 
 
 def _last_line(error: Exception, fallback: str) -> str:
-    # Operator error reports and Blender's save errors arrive as "Error: <sentence>".
+    # Operator error reports arrive as "Error: <sentence>".
     lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
     return lines[-1].removeprefix("Error: ") if lines else fallback
 
 
-def _generate_all(bpy, args, files, outputs, kwargs_list, template: str) -> int:
+def _generate_all(bpy, blend_output, args, files, outputs, kwargs_list, template: str) -> int:
     """Generate and save each file in turn; returns how many failed (each already reported)."""
     bpy.ops.wm.save_as_mainfile(filepath=template, copy=True, check_existing=False)
     failures = 0
@@ -197,14 +199,13 @@ def _generate_all(bpy, args, files, outputs, kwargs_list, template: str) -> int:
             continue
         try:
             out.parent.mkdir(parents=True, exist_ok=True)
-            # Blender writes "<name>@" and renames it when complete: no half-written .blend is left.
-            bpy.ops.wm.save_as_mainfile(filepath=str(out), check_existing=False)
+            blend_output.save_blend(out, overwrite=args.overwrite)
         except OSError as error:
             _fail(audio, f"could not write '{out}': {error.strerror or error}")
             failures += 1
             continue
-        except RuntimeError as error:
-            _fail(audio, f"could not write '{out}': {_last_line(error, 'Blender could not save it')}")
+        except blend_output.BlendOutputError as error:
+            _fail(audio, str(error))
             failures += 1
             continue
         print(f"{prefix}: wrote '{out}' in {time.perf_counter() - started:.1f} s", flush=True)
