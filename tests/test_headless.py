@@ -180,3 +180,26 @@ def test_batch_script_carries_on_past_a_failed_file_and_leaves_no_temporary_fold
     assert load_back(bpy, out / "greeting.blend")["actions"] == ["greeting_seed0"]
     bpy.ops.wm.read_homefile(use_empty=True)
     assert not list(scratch.glob("gestura-batch-*"))
+
+
+def test_batch_script_reads_aac_from_a_folder(bpy, extension, checkpoint_path, speech_wav, tmp_path):
+    if not bpy.app.build_options.audaspace:
+        pytest.skip("this bpy wheel has no audio support (the 4.2.0 wheel): no aac decoder")
+    import aud
+
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    # A real AAC (ADTS) file, encoded by Blender's own sound library from the test speech.
+    aud.Sound(str(speech_wav)).write(str(clips / "talk.aac"), 44100, aud.CHANNELS_MONO, aud.FORMAT_FLOAT32,
+                                     aud.CONTAINER_AAC, aud.CODEC_AAC, 96000)
+    out = tmp_path / "blends"
+    # As in the Blender program, which ships no soundfile: the add-on decodes with aud (ffmpeg).
+    script = str(REPO / "blender_batch.py")
+    argv = [script, "--", "--audio", str(clips), "--out", str(out), "--checkpoint", str(checkpoint_path),
+            "--engine", "numpy"]
+    done = blender(["-c", f"import runpy, sys; sys.modules['soundfile'] = None; sys.argv = {argv!r}; "
+                          f"runpy.run_path({script!r}, run_name='__main__')"])
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    result = load_back(bpy, out / "talk.blend")
+    assert result["actions"] == ["talk_seed0"] and result["range"][1] > 100  # about five seconds at 30 fps
+    bpy.ops.wm.read_homefile(use_empty=True)
