@@ -112,7 +112,8 @@ def named_format(path: str | os.PathLike) -> str | None:
     return suffix if suffix in OUTPUT_FORMATS or suffix in _OTHER_FILES else None
 
 
-def output_paths(audio_files, out: str | os.PathLike, formats=(".blend",), folder_format: str | None = None) -> list[Path]:
+def output_paths(audio_files, out: str | os.PathLike, formats=(".blend",),
+                 folder_format: str | None = None) -> list[Path]:
     """Where each audio file's result goes, judged by what is on disk first.
 
     ``out`` is a folder (``out/<audio stem><format>`` each) when it ends in a path separator or

@@ -3,10 +3,11 @@
 One output file for one audio file (``-o take.npz``), or a folder for several
 (``-o out/ --format bvh`` writes ``out/<audio name>.bvh``); AUDIO may name folders of audio files.
 Outputs that exist are skipped unless ``--overwrite``; outputs are checked before any work, and a
-file that fails (audio, model or write) is reported at the end while the others are written. ``.blend`` files (an SMPL-X armature with
-the motion as an action and the speech as a sound strip) need the ``bpy`` module in this Python. The model is loaded once for the
-whole batch; a progress bar on stderr follows long or many files. Cheap to import: numpy, torch
-and the model load inside ``run``.
+file that fails (audio, model or write) is reported at the end while the others are written.
+``.blend`` files (an SMPL-X armature with the motion as an action and the speech as a sound strip)
+need the ``bpy`` module in this Python. The model is loaded once for the whole batch; a progress
+bar on stderr follows long or many files. Cheap to import: numpy, torch and the model load inside
+``run``.
 """
 from __future__ import annotations
 

@@ -58,8 +58,10 @@ class GESTURA_OT_export_motion(bpy.types.Operator, ExportHelper):
         wanted = _EXTENSIONS[self.format]
         named = named_format(path)
         if named is not None and named != wanted:
+            other = {ext: name for name, ext in _EXTENSIONS.items()}.get(named)
+            choice = f", or choose the format {other}" if other else ""
             self.report({"ERROR"}, f"'{path.name}' names a {named} file but the format is {self.format}: "
-                                   f"name it {path.stem}{wanted}, or pick the format its extension names")
+                                   f"name it {path.stem}{wanted}{choice}")
             return {"CANCELLED"}
         if path.suffix.lower() != wanted:
             path = path.with_name(path.name + wanted)
