@@ -10,13 +10,16 @@
 The scene Blender opened (``scene.blend``, or the startup file) is the template of every output:
 a selected SMPL-X armature in it is animated, otherwise a new one is built. Nothing has to be
 enabled by hand: the script uses the installed Gestura add-on when there is one, else loads the
-add-on from the folder it lives in. Exits non-zero with one line on stderr when anything fails.
+add-on from the folder it lives in. Outputs are checked before any generation; a file that fails
+gets a line ``gestura batch: error: <audio>: <reason>`` and the others are still written; the run
+then exits 1 with a summary line.
 """
 from __future__ import annotations
 
 import argparse
 import importlib.util
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -50,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--audio", nargs="+", required=True, help="speech recordings, or folders of them")
     parser.add_argument("--out", required=True, help="output .blend (one input) or folder (several)")
     parser.add_argument("--style", default=None, help="style name from the model (default: the model's first)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed, 0 or more (default 0)")
     parser.add_argument("--temperature", type=float, default=None, help="sampling temperature (default: the scene's)")
     parser.add_argument("--style-strength", type=float, default=None,
                         help="style strength, 1 = the style as learnt (default: the scene's)")
@@ -148,19 +151,49 @@ def run(argv: list[str]) -> int:
     import bpy
 
     package = ensure_addon(bpy)
-    jobs = package.jobs
+    jobs = importlib.import_module(package.__name__ + ".jobs")
+    blend_output = importlib.import_module(package.__name__ + ".blend_output")
     try:
         files = jobs.collect_audio(args.audio)
         outputs = jobs.output_paths(files, args.out, ".blend")
+        jobs.check_seed(args.seed)
         kwargs_list = [_operator_arguments(args, package, audio) for audio in files]
+        for folder in dict.fromkeys(out.parent for out in outputs):
+            jobs.check_output_folder(folder)
     except jobs.JobError as error:
         raise BatchError(str(error)) from None
     # Every output starts from the scene Blender opened: keep a copy to go back to.
-    template = os.path.join(tempfile.mkdtemp(prefix="gestura-batch-"), "template.blend")
+    scratch = tempfile.mkdtemp(prefix="gestura-batch-")
+    try:
+        failures = _generate_all(bpy, blend_output, args, files, outputs, kwargs_list,
+                                 os.path.join(scratch, "template.blend"))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    if failures:
+        raise BatchError(f"{failures} of {len(files)} audio files failed")
+    return 0
+
+
+def _fail(audio, message: str) -> None:
+    print(f"{PROG}: error: {audio}: {message}", file=sys.stderr, flush=True)
+
+
+def _last_line(error: Exception, fallback: str) -> str:
+    # Operator error reports arrive as "Error: <sentence>".
+    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    return lines[-1].removeprefix("Error: ") if lines else fallback
+
+
+def _generate_all(bpy, blend_output, args, files, outputs, kwargs_list, template: str) -> int:
+    """Generate and save each file in turn; returns how many failed (each already reported)."""
     bpy.ops.wm.save_as_mainfile(filepath=template, copy=True, check_existing=False)
     failures = 0
     for index, (audio, out, kwargs) in enumerate(zip(files, outputs, kwargs_list), start=1):
         prefix = f"[{index}/{len(files)}] {audio.name}"
+        if out.is_dir():
+            _fail(audio, f"output '{out}' is a folder: rename or move it")
+            failures += 1
+            continue
         if out.exists() and not args.overwrite:
             print(f"{prefix}: '{out}' exists, skipped (pass --overwrite to replace it)", flush=True)
             continue
@@ -170,21 +203,26 @@ def run(argv: list[str]) -> int:
         try:
             result = bpy.ops.gestura.generate(**kwargs)
         except RuntimeError as error:
-            # Operator error reports arrive as "Error: <sentence>".
-            message = str(error).strip().splitlines()[-1] if str(error).strip() else "generation failed"
-            print(f"{PROG}: error: {audio}: {message.removeprefix('Error: ')}", file=sys.stderr, flush=True)
+            _fail(audio, _last_line(error, "generation failed"))
             failures += 1
             continue
         if result != {"FINISHED"}:
-            print(f"{PROG}: error: {audio}: generation was cancelled", file=sys.stderr, flush=True)
+            _fail(audio, "generation was cancelled")
             failures += 1
             continue
-        out.parent.mkdir(parents=True, exist_ok=True)
-        bpy.ops.wm.save_as_mainfile(filepath=str(out), check_existing=False)
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            blend_output.save_blend(out, overwrite=args.overwrite)
+        except OSError as error:
+            _fail(audio, f"could not write '{out}': {error.strerror or error}")
+            failures += 1
+            continue
+        except blend_output.BlendOutputError as error:
+            _fail(audio, str(error))
+            failures += 1
+            continue
         print(f"{prefix}: wrote '{out}' in {time.perf_counter() - started:.1f} s", flush=True)
-    if failures:
-        raise BatchError(f"{failures} of {len(files)} audio files failed")
-    return 0
+    return failures
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,8 +11,20 @@ from pathlib import Path
 
 from .rigs.skeleton import JOINT_NAMES, PART_JOINTS, PARTS
 
-# What the audio loaders read (soundfile, Blender's aud with ffmpeg, or the stdlib wave module).
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff", ".m4a", ".opus")
+# Audio files a folder contributes, for every front end: what either decoder reads. soundfile
+# (libsndfile 1.1+, the command line) reads wav, flac, ogg/oga/opus, mp3, aiff, au, caf, w64;
+# Blender's aud (ffmpeg; the panel and blender_batch.py) reads bpy.path.extensions_audio. A file
+# one decoder cannot read is reported by name when it is decoded, never skipped silently.
+SOUNDFILE_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".au", ".caf", ".w64")
+BLENDER_AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aac", ".m4a",
+                            ".ac3", ".eac3", ".mp2", ".mka", ".wma")
+AUDIO_EXTENSIONS = tuple(dict.fromkeys(SOUNDFILE_EXTENSIONS + BLENDER_AUDIO_EXTENSIONS))
+
+# What the front ends write, and other files an output name may wrongly name: such a name is a
+# mistake (refused), not a folder to create.
+OUTPUT_FORMATS = (".npz", ".bvh", ".blend", ".fbx")
+_OTHER_FILES = (".safetensors", ".json", ".txt", ".csv", ".pkl", ".abc", ".usd", ".usda", ".usdc", ".glb",
+                ".gltf", ".obj", ".dae", ".png", ".gif", ".mp4") + AUDIO_EXTENSIONS
 
 # Blender truncates ID names at 63 bytes; the seed suffix must survive that.
 _MAX_ID_BYTES = 63
@@ -35,9 +47,12 @@ def action_name(audio_path: str | os.PathLike, seed: int) -> str:
 
 def parse_parts(text: str | None) -> tuple[str, ...]:
     """``"upper,hands"`` -> ``("upper", "hands")`` in the model's order; None or "all" -> every part."""
-    if text is None or text.strip().lower() in ("", "all"):
+    if text is None or text.strip().lower() == "all":
         return PARTS
     names = [name.strip().lower() for name in text.replace(" ", ",").split(",") if name.strip()]
+    if not names:
+        raise JobError(f"no body part named in {text!r}: give some of {', '.join(PARTS)} (or leave the option out "
+                       "for all)")
     unknown = [name for name in names if name not in PARTS]
     if unknown:
         raise JobError(f"unknown body part {unknown[0]!r}: use a comma-separated list of {', '.join(PARTS)}")
@@ -84,22 +99,76 @@ def collect_audio(inputs, recursive: bool = False) -> list[Path]:
     return unique
 
 
-def output_paths(audio_files, out: str | os.PathLike, suffix: str) -> list[Path]:
-    """Where each audio file's result goes: ``out`` itself when it names one ``suffix`` file for a
-    single input, else ``out/<audio stem><suffix>``."""
-    out = Path(os.fspath(out)).expanduser()
+def check_seed(seed: int) -> int:
+    """The panel's seeds are 0 or more; a negative one could not be typed there to reproduce a take."""
+    if int(seed) < 0:
+        raise JobError(f"seed {int(seed)} is negative: use 0 or more (the panel's seeds)")
+    return int(seed)
+
+
+def named_format(path: str | os.PathLike) -> str | None:
+    """The file extension of ``path`` when it names a known kind of file (lower case), else None."""
+    suffix = Path(os.fspath(path)).suffix.lower()
+    return suffix if suffix in OUTPUT_FORMATS or suffix in _OTHER_FILES else None
+
+
+def output_paths(audio_files, out: str | os.PathLike, formats=(".blend",),
+                 folder_format: str | None = None) -> list[Path]:
+    """Where each audio file's result goes, judged by what is on disk first.
+
+    ``out`` is a folder (``out/<audio stem><format>`` each) when it ends in a path separator or
+    is an existing folder; else one output file when its extension is one of ``formats`` (a
+    single audio file only); else, when its extension names another kind of file, a mistake;
+    otherwise (no extension, or one like ``session.2024-05``) a folder to create. A folder
+    receives ``folder_format`` (default ``formats[0]``); given with a file name, it must agree.
+    Raises JobError with one sentence. Nothing is created here.
+    """
+    text = os.fspath(out)
+    path = Path(text).expanduser()
+    formats = (formats,) if isinstance(formats, str) else tuple(formats)
     audio_files = list(audio_files)
-    if out.suffix.lower() == suffix.lower():
+    wants_folder = text.endswith(("/", os.sep)) or path.is_dir()
+    if not wants_folder and (path.exists() or named_format(path)):
+        suffix = path.suffix.lower()
+        if suffix not in formats:
+            kind = "an existing file" if path.exists() else f"a {suffix} file"
+            raise JobError(f"output '{text}' is {kind}, but only {', '.join(formats)} files can be written: "
+                           f"name one of those, or a folder")
+        if folder_format is not None and folder_format.lower() != suffix:
+            raise JobError(f"output '{text}' names a {suffix} file but the format {folder_format} was asked for: "
+                           f"name a {folder_format} file, or leave the format out")
         if len(audio_files) != 1:
-            raise JobError(f"'{out}' names one file but {len(audio_files)} audio files were given: "
+            raise JobError(f"'{text}' names one file but {len(audio_files)} audio files were given: "
                            "pass a folder as the output")
-        return [out]
-    if out.exists() and not out.is_dir():
-        raise JobError(f"output '{out}' is a file, not a folder: pass a folder or a {suffix} file name")
-    paths = [out / (Path(audio).stem + suffix) for audio in audio_files]
+        return [path]
+    if path.exists() and not path.is_dir():
+        raise JobError(f"output '{text}' is a file, not a folder: pass a folder or a {formats[0]} file name")
+    suffix = (folder_format or formats[0]).lower()
+    paths = [path / (Path(audio).stem + suffix) for audio in audio_files]
     seen: dict[Path, Path] = {}
-    for audio, path in zip(audio_files, paths):
-        if path in seen:
-            raise JobError(f"'{seen[path]}' and '{audio}' would both write '{path}': rename one of them")
-        seen[path] = Path(audio)
+    for audio, target in zip(audio_files, paths):
+        if target in seen:
+            raise JobError(f"'{seen[target]}' and '{audio}' would both write '{target}': rename one of them")
+        seen[target] = Path(audio)
     return paths
+
+
+def check_output_folder(folder: str | os.PathLike) -> None:
+    """Refuse, before any work, a folder that cannot be written into or created (JobError).
+
+    Creates nothing: the nearest existing folder on the way is tried with a probe file, which
+    tells what the OS allows (permissions, read-only or immutable folders), root included.
+    """
+    from .rigs.motion_io import probe_folder
+
+    folder = Path(os.fspath(folder)).expanduser()
+    existing = folder
+    while not os.path.lexists(existing) and existing.parent != existing:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise JobError(f"output folder '{folder}' cannot be created: '{existing}' is a file, not a folder")
+    reason = probe_folder(existing)
+    if reason is not None and existing == folder:
+        raise JobError(f"cannot write into output folder '{folder}': {reason}")
+    if reason is not None:
+        raise JobError(f"cannot create output folder '{folder}': cannot write into '{existing}' ({reason})")

@@ -2,10 +2,12 @@
 
 One output file for one audio file (``-o take.npz``), or a folder for several
 (``-o out/ --format bvh`` writes ``out/<audio name>.bvh``); AUDIO may name folders of audio files.
-Outputs that exist are skipped unless ``--overwrite``. ``.blend`` files (an SMPL-X armature with
-the motion as an action and the speech as a sound strip) need the ``bpy`` module in this Python. The model is loaded once for the
-whole batch; a progress bar on stderr follows long or many files. Cheap to import: numpy, torch
-and the model load inside ``run``.
+Outputs that exist are skipped unless ``--overwrite``; outputs are checked before any work, and a
+file that fails (audio, model or write) is reported at the end while the others are written.
+``.blend`` files (an SMPL-X armature with the motion as an action and the speech as a sound strip)
+need the ``bpy`` module in this Python. The model is loaded once for the whole batch; a progress
+bar on stderr follows long or many files. Cheap to import: numpy, torch and the model load inside
+``run``.
 """
 from __future__ import annotations
 
@@ -26,11 +28,12 @@ def add_arguments(parser) -> None:
                         help="speech files (wav, flac, ogg, ...; any rate and channel count) or folders of them")
     parser.add_argument("-o", "--output", required=True,
                         help="OUT.npz, OUT.bvh or OUT.blend for one audio file, or a folder for several")
-    parser.add_argument("--format", choices=FORMATS, default="npz",
+    parser.add_argument("--format", choices=FORMATS, default=None,
                         help="file type written into an output folder (default npz)")
     parser.add_argument("--checkpoint", default=None, help="model .safetensors (default: the bundled model)")
     parser.add_argument("--style", default=None, help="speaker style name from the checkpoint (default: its first)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same motion")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="random seed, 0 or more; the same seed gives the same motion")
     parser.add_argument("--temperature", type=float, default=DEFAULT_TEMPERATURE,
                         help=f"sampling temperature; 0 = always the most likely motion (default {DEFAULT_TEMPERATURE})")
     parser.add_argument("--style-strength", type=float, default=DEFAULT_STYLE_STRENGTH,
@@ -83,28 +86,11 @@ class ProgressBar:
         self.stream.flush()
 
 
-def _outputs(audio_files, out: str, fmt: str) -> list[Path]:
-    out_path = Path(out).expanduser()
-    if out_path.suffix.lower() in tuple("." + f for f in FORMATS):
-        if len(audio_files) != 1:
-            raise CommandError(f"'{out}' names one file but {len(audio_files)} audio files were given: "
-                               "pass a folder as the output")
-        return [out_path]
-    if out_path.suffix:
-        raise CommandError(f"output '{out}' must end in .npz, .bvh or .blend, or be a folder")
-    if out_path.exists() and not out_path.is_dir():
-        raise CommandError(f"output '{out}' is a file, not a folder")
-    paths = [out_path / (Path(a).stem + "." + fmt) for a in audio_files]
-    if len(set(paths)) != len(paths):
-        raise CommandError("two audio files have the same name and would write the same output: rename one")
-    return paths
-
-
 def run(args) -> int:
     import numpy as np
 
     from ..blend_output import BlendOutputError, bpy_available, write_blend
-    from ..jobs import JobError, collect_audio, parse_parts
+    from ..jobs import JobError, check_output_folder, check_seed, collect_audio, output_paths, parse_parts
     from ..rigs import motion_io
     from ..rigs.kinematics import ground
     from ..rigs.motion import MotionError
@@ -115,23 +101,29 @@ def run(args) -> int:
 
     try:
         audio_files = collect_audio(args.audio)
+        outputs = output_paths(audio_files, args.output, tuple("." + f for f in FORMATS),
+                               None if args.format is None else "." + args.format)
+        parts = parse_parts(args.parts)
+        check_seed(args.seed)
+        for folder in dict.fromkeys(out.parent for out in outputs):
+            check_output_folder(folder)
     except JobError as error:
         raise CommandError(str(error)) from None
-    outputs = _outputs(audio_files, args.output, args.format)
     if any(out.suffix.lower() == ".blend" for out in outputs) and not bpy_available():
         raise CommandError("writing .blend files needs the bpy module in this Python (pip install bpy, Python 3.11), "
                            "or run: blender -b -P <gestura folder>/blender_batch.py -- --audio ... --out ...")
-    todo = [(a, o) for a, o in zip(audio_files, outputs) if args.overwrite or not o.exists()]
-    for out in outputs:
-        if out.exists() and not args.overwrite:
+    failures: list[str] = []
+    todo = []
+    for audio, out in zip(audio_files, outputs):
+        if out.is_dir():
+            failures.append(f"{audio.name}: output '{out}' is a folder: rename or move it")
+        elif out.exists() and not args.overwrite:
             print(f"'{out}' exists, skipped (pass --overwrite to replace it)", file=sys.stderr)
+        else:
+            todo.append((audio, out))
+    attempted = len(todo) + len(failures)
     if not todo:
-        return 0
-    audio_files, outputs = [a for a, _ in todo], [o for _, o in todo]
-    try:
-        parts = parse_parts(args.parts)
-    except JobError as error:
-        raise CommandError(str(error)) from None
+        return _report(failures, attempted)
     try:
         checkpoint = load_checkpoint(args.checkpoint)
     except CheckpointError as error:
@@ -142,17 +134,19 @@ def run(args) -> int:
     except EngineError as error:
         raise CommandError(str(error)) from None
 
-    waves = []
-    for path in audio_files:
+    audio_files, outputs, waves = [], [], []
+    for path, out in todo:
         try:
             waves.append(load_audio(path))
         except AudioError as error:
-            raise CommandError(str(error)) from None
+            failures.append(str(error))  # names the file already
+            continue
+        audio_files.append(path)
+        outputs.append(out)
     seconds = [len(w) / 16000 for w in waves]
     show = not args.quiet and (len(waves) > 1 or sum(seconds) >= LONG_AUDIO_S)
     bar = ProgressBar(sys.stderr, sum(seconds), len(waves), show)
-    if Path(args.output).suffix.lower() not in tuple("." + f for f in FORMATS):
-        Path(args.output).expanduser().mkdir(parents=True, exist_ok=True)
+    written = []
     for index, (path, wave, out) in enumerate(zip(audio_files, waves, outputs)):
         started = time.monotonic()
         request = GenerationRequest(audio=np.asarray(wave), style=args.style, seed=args.seed,
@@ -161,6 +155,7 @@ def run(args) -> int:
         try:
             motion = generate(request, checkpoint=checkpoint, engine=engine,
                               progress=lambda f, m, i=index, n=path.name, s=seconds[index]: bar.update(i, n, s, f))
+            out.parent.mkdir(parents=True, exist_ok=True)
             if out.suffix.lower() == ".bvh":
                 # Feet on the floor, as on the .blend's rig (npz keeps the model's own trans).
                 motion_io.save_bvh(ground(motion), out, overwrite=args.overwrite)
@@ -169,9 +164,25 @@ def run(args) -> int:
             else:
                 motion_io.save_npz(motion, out, overwrite=args.overwrite)
         except (GenerationError, AudioError, MotionError, BlendOutputError) as error:
-            raise CommandError(f"{path.name}: {error}") from None
+            failures.append(f"{path.name}: {error}")
+            continue
+        except OSError as error:  # creating the output folder
+            failures.append(f"{path.name}: could not write {out}: {error.strerror or error}")
+            continue
+        written.append((path, out))
         bar.file_done(index, path.name, seconds[index], out, time.monotonic() - started)
     if not show and not args.quiet:
-        for path, out in zip(audio_files, outputs):
+        for path, out in written:
             print(f"{path} -> {out}")
-    return 0
+    return _report(failures, attempted)
+
+
+def _report(failures: list[str], total: int) -> int:
+    """Every failed file on its own line, then (for several files) a summary; status 2 if any failed."""
+    if not failures:
+        return 0
+    if total == 1 and len(failures) == 1:
+        raise CommandError(failures[0])
+    for failure in failures:
+        print(f"gestura generate: error: {failure}", file=sys.stderr)
+    raise CommandError(f"{len(failures)} of {total} audio files failed ({total - len(failures)} written)")

@@ -1,12 +1,18 @@
-"""Export the selected SMPL-X rig's action as a BEAT2 npz, a BVH, or an FBX (Blender's exporter)."""
+"""Export the selected SMPL-X rig's action as a BEAT2 npz, a BVH, or an FBX (Blender's exporter).
+
+Every format holds the whole action (its frame range), whatever the scene's range. The file is
+checked before anything is read or written, and is written beside its name then moved into place.
+"""
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import bpy
 from bpy.props import BoolProperty, EnumProperty, StringProperty
 from bpy_extras.io_utils import ExportHelper
 
+from ..jobs import named_format
 from ..rigs.motion import MotionError
 from .rig import selected_armature
 
@@ -49,18 +55,26 @@ class GESTURA_OT_export_motion(bpy.types.Operator, ExportHelper):
 
         obj = selected_armature(context)
         path = Path(bpy.path.abspath(self.filepath))
-        if path.suffix.lower() != _EXTENSIONS[self.format]:
-            path = path.with_name(path.name + _EXTENSIONS[self.format])
+        wanted = _EXTENSIONS[self.format]
+        named = named_format(path)
+        if named is not None and named != wanted:
+            other = {ext: name for name, ext in _EXTENSIONS.items()}.get(named)
+            choice = f", or choose the format {other}" if other else ""
+            self.report({"ERROR"}, f"'{path.name}' names a {named} file but the format is {self.format}: "
+                                   f"name it {path.stem}{wanted}{choice}")
+            return {"CANCELLED"}
+        if path.suffix.lower() != wanted:
+            path = path.with_name(path.name + wanted)
         try:
             require_smplx_bones(obj)
             if obj.animation_data is None or obj.animation_data.action is None:
                 raise RigError(f"'{obj.name}' has no action to export: import or generate motion first")
             if path.exists() and not self.overwrite:
                 raise MotionError(f"{path} already exists: pick another name or tick Overwrite")
-            if not path.parent.is_dir():
-                raise MotionError(f"folder {path.parent} does not exist")
+            motion_io.check_output(path, self.overwrite)
             if self.format == "FBX":
-                self._export_fbx(context, obj, path)
+                motion_io.write_atomically(path, lambda temporary: self._export_fbx(context, obj, temporary),
+                                           self.overwrite)
             else:
                 # NPZ keeps the file convention; BVH stands where the viewport shows the body.
                 motion = read_motion(obj, with_floor_offset=self.format == "BVH")
@@ -79,23 +93,37 @@ class GESTURA_OT_export_motion(bpy.types.Operator, ExportHelper):
         bodies = [child for child in obj.children if child.type == "MESH"]
         selected = list(context.selected_objects)
         active = context.view_layer.objects.active
+        scene = context.scene
+        saved_range = (scene.frame_start, scene.frame_end)
+        # Blender's exporter bakes the scene's frame range: give it the action's, so a shorter
+        # scene range never cuts the file short (NPZ and BVH hold the whole action too).
+        first, last = obj.animation_data.action.frame_range
         try:
             for other in selected:
                 other.select_set(False)
             for item in (obj, *bodies):
                 item.select_set(True)
             context.view_layer.objects.active = obj
-            result = bpy.ops.export_scene.fbx(
-                filepath=str(path),
-                use_selection=True,
-                object_types={"ARMATURE", "MESH"},
-                add_leaf_bones=False,
-                bake_anim=True,
-                bake_anim_use_all_actions=False,
-                bake_anim_use_nla_strips=False,
-                bake_anim_simplify_factor=0.0,  # keep every frame: the motion is dense by nature
-            )
+            # Start first: a start past the old end moves the end along, never the other way.
+            scene.frame_start = int(math.floor(first + 1e-6))
+            scene.frame_end = max(scene.frame_start, int(math.ceil(last - 1e-6)))
+            try:
+                result = bpy.ops.export_scene.fbx(
+                    filepath=str(path),
+                    use_selection=True,
+                    object_types={"ARMATURE", "MESH"},
+                    add_leaf_bones=False,
+                    bake_anim=True,
+                    bake_anim_use_all_actions=False,
+                    bake_anim_use_nla_strips=False,
+                    bake_anim_simplify_factor=0.0,  # keep every frame: the motion is dense by nature
+                )
+            except RuntimeError as error:  # the exporter's own failure, e.g. an OS error mid-write
+                lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+                raise MotionError(f"Blender's FBX exporter failed on {path.name}: "
+                                  f"{lines[-1] if lines else 'no reason given'}") from None
         finally:
+            scene.frame_start, scene.frame_end = saved_range
             for item in context.selected_objects:
                 item.select_set(False)
             for other in selected:

@@ -8,7 +8,9 @@ refused, never executed.
 """
 from __future__ import annotations
 
+import io
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -17,11 +19,32 @@ from .motion import Motion, MotionError
 from .skeleton import POSE_DIM
 
 
-def _check_writable(path: Path, overwrite: bool) -> None:
-    if path.exists() and not overwrite:
+def probe_folder(folder) -> str | None:
+    """None when a file can be created in ``folder``, else the OS's reason ("Permission denied",
+    "Read-only file system", ...). Tries for real (and removes the probe): root, read-only mounts
+    and immutable folders defeat permission bits."""
+    try:
+        handle, name = tempfile.mkstemp(prefix=".gestura-probe-", dir=os.fspath(folder))
+    except OSError as error:
+        return error.strerror or str(error)
+    os.close(handle)
+    os.unlink(name)
+    return None
+
+
+def check_output(path, overwrite: bool = False) -> Path:
+    """Refuse, before any work, an output file that cannot be written (MotionError, one sentence)."""
+    path = Path(path)
+    if path.is_dir():
+        raise MotionError(f"{path} is a folder: name a file inside it")
+    if os.path.lexists(path) and not overwrite:
         raise MotionError(f"{path} already exists; choose another name or allow overwriting")
     if not path.parent.is_dir():
         raise MotionError(f"folder {path.parent} does not exist; create it first")
+    reason = probe_folder(path.parent)
+    if reason is not None:
+        raise MotionError(f"cannot write {path}: folder {path.parent} is not writable ({reason})")
+    return path
 
 
 def load_npz(path) -> Motion:
@@ -41,7 +64,7 @@ def save_npz(motion: Motion, path, overwrite: bool = False, gender: str = "neutr
     """Write ``motion`` as a BEAT2-style npz at exactly ``path`` (no suffix is added); ``channels``:
     extra arrays stored under their names beside the motion (e.g. the synthesizer's ``stroke_apex``)."""
     path = Path(path)
-    _check_writable(path, overwrite)
+    check_output(path, overwrite)
     fps = float(motion.fps)
     arrays = {
         "poses": motion.poses.reshape(motion.num_frames, POSE_DIM),
@@ -53,7 +76,11 @@ def save_npz(motion: Motion, path, overwrite: bool = False, gender: str = "neutr
         "mocap_frame_rate": np.array(int(fps)) if fps.is_integer() else np.array(fps),
         **(channels or {}),
     }
-    return _write_atomically(path, lambda handle: np.savez(handle, **arrays), overwrite)
+    # Built in memory, then written in one go: a ZipFile that np.savez leaves open on a failed
+    # write (a full disk) prints "Exception ignored ... seek of closed file" when collected.
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return _write_atomically(path, lambda handle: handle.write(buffer.getbuffer()), overwrite)
 
 
 def save_bvh(motion: Motion, path, rest_joints=None, overwrite: bool = False, scale: float = 1.0) -> Path:
@@ -62,25 +89,38 @@ def save_bvh(motion: Motion, path, rest_joints=None, overwrite: bool = False, sc
     from .bvh import bvh_text
 
     path = Path(path)
-    _check_writable(path, overwrite)
+    check_output(path, overwrite)
     text = bvh_text(motion, rest_joints, scale=scale).encode("ascii")
     return _write_atomically(path, lambda handle: handle.write(text), overwrite)
 
 
 def _write_atomically(path: Path, write, overwrite: bool) -> Path:
-    """Call ``write(binary_handle)`` on a file beside ``path``, then move it into place.
+    """Call ``write(binary_handle)`` on a file beside ``path``, then move it into place."""
+    def write_file(temporary: Path) -> None:
+        with open(temporary, "wb") as handle:
+            write(handle)
+
+    return write_atomically(path, write_file, overwrite)
+
+
+def write_atomically(path, write, overwrite: bool = False) -> Path:
+    """Call ``write(temporary_path)`` (a new file beside ``path`` with the same extension), then
+    move the result into place.
 
     A failed write never leaves half a file under the real name, and an existing file survives
     until the new one is complete (or for good, when a file appeared meanwhile and ``overwrite``
-    is off).
+    is off). An OS failure (full disk, file too large, read-only folder) becomes a MotionError
+    naming ``path`` and the OS's reason.
     """
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    path = Path(path)
+    temporary = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
     try:
-        with open(temporary, "wb") as handle:
-            write(handle)
+        write(temporary)
         if not overwrite and path.exists():
             raise MotionError(f"{path} already exists; choose another name or allow overwriting")
         os.replace(temporary, path)
+    except OSError as error:
+        raise MotionError(f"could not write {path}: {error.strerror or error}") from None
     finally:
         if temporary.exists():
             temporary.unlink()

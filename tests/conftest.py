@@ -124,3 +124,28 @@ def speech_wav(tmp_path_factory) -> Path:
     return espeak(
         "Hello there. Today I want to show you how the hands move when we talk, and why it matters.", path
     )
+
+
+@pytest.fixture
+def unwritable_folder(tmp_path):
+    """An existing folder no file can be created in, for whoever runs the tests.
+
+    Permission bits stop ordinary users; root ignores them, so as root the folder is made
+    immutable (chattr +i, ext4/xfs), which stops root too. Skipped where neither works.
+    """
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        try:
+            yield folder
+        finally:
+            folder.chmod(0o755)
+        return
+    chattr = shutil.which("chattr")
+    if chattr is None or subprocess.run([chattr, "+i", str(folder)], capture_output=True).returncode != 0:
+        pytest.skip("running as root on a file system without immutable folders: no unwritable folder to test")
+    try:
+        yield folder
+    finally:
+        subprocess.run([chattr, "-i", str(folder)], check=True)

@@ -134,3 +134,32 @@ def test_bad_input_fails_with_one_line_and_writes_nothing(clips, checkpoint_path
         last = done.stderr.strip().splitlines()[-1]
         assert last.startswith("gestura generate: error:") and expected in last, done.stderr[-2000:]
     assert not list(tmp_path.glob("**/*.blend"))
+
+
+def test_folders_take_every_audio_format_blender_reads(bpy):
+    from gestura.jobs import AUDIO_EXTENSIONS, BLENDER_AUDIO_EXTENSIONS
+
+    # What Blender's file browser and sequencer call audio is what blender_batch.py reads (aud).
+    assert sorted(BLENDER_AUDIO_EXTENSIONS) == sorted(bpy.path.extensions_audio)
+    assert set(BLENDER_AUDIO_EXTENSIONS) <= set(AUDIO_EXTENSIONS)
+
+
+def test_blend_files_that_cannot_be_written_are_reported_one_line_each(clips, checkpoint_path, tmp_path):
+    import resource
+
+    def limit_file_size():  # the OS refuses files past 200 kB: a disk that fills while Blender saves
+        resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))
+
+    out = tmp_path / "blends"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    done = subprocess.run([sys.executable, "-m", "gestura", "generate", str(clips), "-o", str(out), "--format", "blend",
+                           "--checkpoint", str(checkpoint_path), "--engine", "numpy", "-q"],
+                          capture_output=True, text=True, timeout=600, env=env, preexec_fn=limit_file_size)
+    assert done.returncode == 2, done.stderr[-3000:]
+    lines = done.stderr.splitlines()
+    assert len(lines) == 3 and lines[2] == "gestura generate: error: 2 of 2 audio files failed (0 written)"
+    for line, name in zip(lines, ("count", "greeting")):
+        # Blender's reason ("File too large"; 4.2 reports a stale errno), or none when it did not
+        # notice and left a file cut short ("Blender's save stopped early").
+        assert line.startswith(f"gestura generate: error: {name}.wav: could not write '{out / name}.blend': "), line
+    assert list(out.iterdir()) == []  # nothing half-written, not even Blender's "<name>.blend@"

@@ -79,3 +79,69 @@ def test_params_prints_both_configs(capsys):
     assert main(["params"]) == 0
     out = capsys.readouterr().out
     assert "small: 5,114,540 parameters" in out and "mambatalk: 207,549,612 parameters" in out
+
+
+def test_output_folders_are_judged_by_what_is_on_disk(tiny, speech_wav, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    other = tmp_path / "b.wav"
+    other.write_bytes(speech_wav.read_bytes())
+    (tmp_path / "out" / "session.2024-05").mkdir(parents=True)
+    assert main(["generate", str(speech_wav), str(other), "-o", "out/session.2024-05", "--checkpoint", tiny,
+                 "-q"]) == 0
+    assert sorted(p.name for p in (tmp_path / "out" / "session.2024-05").iterdir()) == ["b.npz", "speech.npz"]
+    # A folder to create, named with spaces, non-ASCII letters and a dot, and a trailing slash.
+    assert main(["generate", str(speech_wav), "-o", "new take.v2/sortie é/", "--format", "bvh",
+                 "--checkpoint", tiny, "-q"]) == 0
+    assert (tmp_path / "new take.v2" / "sortie é" / "speech.bvh").read_text().startswith("HIERARCHY")
+
+
+def test_bad_outputs_and_arguments_are_refused_before_any_work(tiny, speech_wav, tmp_path, unwritable_folder, capsys):
+    (tmp_path / "notes.txt").write_text("x")
+    cases = [
+        (["-o", str(tmp_path / "take.fbx")], "is a .fbx file, but only .npz, .bvh, .blend files can be written"),
+        (["-o", str(tmp_path / "x.bvh"), "--format", "npz"], "names a .bvh file but the format .npz was asked for"),
+        (["-o", str(tmp_path / "x.npz"), "--seed", "-5"], "seed -5 is negative: use 0 or more"),
+        (["-o", str(tmp_path / "x.npz"), "--parts", ""], "no body part named"),
+        (["-o", str(tmp_path / "notes.txt" / "out" / "x.npz")], "'" + str(tmp_path / "notes.txt") + "' is a file"),
+        (["-o", str(unwritable_folder / "x.npz")], "cannot write into output folder"),
+        (["-o", str(unwritable_folder / "sub") + "/"], "cannot create output folder"),
+    ]
+    before = sorted(tmp_path.rglob("*"))
+    for argv, message in cases:
+        # A checkpoint that cannot be read: the outputs are refused before the model is loaded.
+        assert main(["generate", str(speech_wav), *argv, "--checkpoint", str(speech_wav)]) == 2, argv
+        err = capsys.readouterr().err
+        assert err.startswith("gestura generate: error: ") and message in err, (argv, err)
+        assert err.count("\n") == 1 and "Traceback" not in err
+    assert sorted(tmp_path.rglob("*")) == before
+
+
+def test_a_batch_carries_on_past_failed_files_and_reports_each(tiny, speech_wav, tmp_path):
+    import os
+    import resource
+    import subprocess
+    import sys
+
+    from conftest import espeak
+
+    short = espeak("Hi.", tmp_path / "a.wav")
+    blocked = tmp_path / "c.wav"
+    blocked.write_bytes(short.read_bytes())
+    out = tmp_path / "out"
+    (out / "c.npz").mkdir(parents=True)  # c's output name is taken by a folder
+
+    def limit_file_size():  # the long clip's file cannot be written: a disk that fills mid-write
+        resource.setrlimit(resource.RLIMIT_FSIZE, (60_000, 60_000))
+
+    done = subprocess.run([sys.executable, "-m", "gestura", "generate", str(short), str(speech_wav), str(blocked),
+                           "-o", str(out), "--checkpoint", tiny, "--engine", "numpy", "-q"],
+                          capture_output=True, text=True, timeout=600, preexec_fn=limit_file_size,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines() == [
+        f"gestura generate: error: c.wav: output '{out / 'c.npz'}' is a folder: rename or move it",
+        f"gestura generate: error: speech.wav: could not write {out / 'speech.npz'}: File too large",
+        "gestura generate: error: 2 of 3 audio files failed (1 written)",
+    ]
+    assert load_npz(out / "a.npz").num_frames > 5
+    assert sorted(p.name for p in out.iterdir()) == ["a.npz", "c.npz"]  # nothing half-written

@@ -140,6 +140,11 @@ def test_batch_script_fails_with_one_clear_line_and_a_nonzero_status(extension, 
         ([script, "--", "--audio", str(fake), "--out", str(tmp_path / "b.blend"), "--checkpoint", str(checkpoint_path)],
          "notes.wav"),
         ([script, "--", "--audio", str(fake), "--out", str(tmp_path / "c.blend"), "--parts", "arms"], "unknown body part"),
+        ([script, "--", "--audio", str(fake), "--out", str(tmp_path / "d.blend"), "--parts", ""], "no body part named"),
+        ([script, "--", "--audio", str(fake), "--out", str(tmp_path / "e.blend"), "--seed", "-5"],
+         "seed -5 is negative: use 0 or more"),
+        ([script, "--", "--audio", str(fake), "--out", str(fake / "out.blend")], "is a file, not a folder"),
+        ([script, "--", "--audio", str(fake), "--out", str(tmp_path / "f.fbx")], "only .blend files can be written"),
     ]
     for args, expected in cases:
         done = blender(args)
@@ -157,3 +162,54 @@ def test_batch_script_refuses_a_negative_start_frame_before_generating(extension
         "gestura batch: error: argument --start-frame: -100 is negative, but a Blender scene cannot start before "
         "frame 0: use 0 or later")
     assert not any(tmp_path.glob("*.blend"))
+
+
+def test_batch_script_carries_on_past_a_failed_file_and_leaves_no_temporary_folder(
+        bpy, extension, checkpoint_path, tmp_path):
+    from conftest import espeak
+
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    espeak("One two three.", clips / "count.wav")
+    espeak("Good morning.", clips / "greeting.wav")
+    out = tmp_path / "session.2024-05"
+    (out / "count.blend").mkdir(parents=True)  # count's output name is taken by a folder
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = dict(os.environ, OMP_NUM_THREADS="1", TMPDIR=str(scratch))
+    done = subprocess.run([sys.executable, str(REPO / "blender_batch.py"), "--", "--audio", str(clips),
+                           "--out", str(out), "--checkpoint", str(checkpoint_path), "--engine", "numpy"],
+                          capture_output=True, text=True, timeout=600, env=env)
+    assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]
+    errors = [line for line in done.stderr.splitlines() if line.startswith("gestura batch: error:")]
+    assert errors == [
+        f"gestura batch: error: {clips / 'count.wav'}: output '{out / 'count.blend'}' is a folder: rename or move it",
+        "gestura batch: error: 1 of 2 audio files failed",
+    ], done.stderr[-3000:]
+    assert f"wrote '{out / 'greeting.blend'}'" in done.stdout
+    assert load_back(bpy, out / "greeting.blend")["actions"] == ["greeting_seed0"]
+    bpy.ops.wm.read_homefile(use_empty=True)
+    assert not list(scratch.glob("gestura-batch-*"))
+
+
+def test_batch_script_reads_aac_from_a_folder(bpy, extension, checkpoint_path, speech_wav, tmp_path):
+    if not bpy.app.build_options.audaspace:
+        pytest.skip("this bpy wheel has no audio support (the 4.2.0 wheel): no aac decoder")
+    import aud
+
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    # A real AAC (ADTS) file, encoded by Blender's own sound library from the test speech.
+    aud.Sound(str(speech_wav)).write(str(clips / "talk.aac"), 44100, aud.CHANNELS_MONO, aud.FORMAT_FLOAT32,
+                                     aud.CONTAINER_AAC, aud.CODEC_AAC, 96000)
+    out = tmp_path / "blends"
+    # As in the Blender program, which ships no soundfile: the add-on decodes with aud (ffmpeg).
+    script = str(REPO / "blender_batch.py")
+    argv = [script, "--", "--audio", str(clips), "--out", str(out), "--checkpoint", str(checkpoint_path),
+            "--engine", "numpy"]
+    done = blender(["-c", f"import runpy, sys; sys.modules['soundfile'] = None; sys.argv = {argv!r}; "
+                          f"runpy.run_path({script!r}, run_name='__main__')"])
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    result = load_back(bpy, out / "talk.blend")
+    assert result["actions"] == ["talk_seed0"] and result["range"][1] > 100  # about five seconds at 30 fps
+    bpy.ops.wm.read_homefile(use_empty=True)

@@ -415,3 +415,45 @@ def test_more_than_100_expressions_keep_the_first_100(tmp_path):
     np.testing.assert_array_equal(motion.expressions, arrays["expressions"][:, :100])
     assert notices == ["'expressions' holds 120 expression coefficients: the rig drives the first 100 (the strongest), "
                        "the rest are left out"]
+
+
+def test_unwritable_outputs_are_refused_before_writing_in_one_sentence(tmp_path, unwritable_folder):
+    motion = random_motion(5)
+    with pytest.raises(MotionError, match=r"cannot write .*locked/clip.npz: folder .* is not writable \("):
+        motion_io.save_npz(motion, unwritable_folder / "clip.npz")
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(MotionError, match="does not exist"):
+        motion_io.save_bvh(motion, tmp_path / "notes.txt" / "clip.bvh")
+    (tmp_path / "clip.npz").mkdir()
+    with pytest.raises(MotionError, match="clip.npz is a folder: name a file inside it"):
+        motion_io.save_npz(motion, tmp_path / "clip.npz", overwrite=True)
+    assert list(unwritable_folder.iterdir()) == [] and list((tmp_path / "clip.npz").iterdir()) == []
+
+
+WRITE_WITH_A_SIZE_LIMIT = """
+import resource, sys
+import numpy as np
+from gestura.rigs import motion_io
+from gestura.rigs.motion import Motion, MotionError
+# The OS refuses writes past 20 kB (EFBIG; Python ignores SIGXFSZ): a disk that fills mid-write.
+resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
+motion = Motion(np.zeros((300, 55, 3)), np.zeros((300, 3)), np.zeros((300, 100)))
+try:
+    motion_io.save_npz(motion, sys.argv[1], overwrite=True)
+except MotionError as error:
+    print(error)
+"""
+
+
+def test_a_write_that_fails_midway_is_one_sentence_and_leaves_the_old_file(tmp_path):
+    import subprocess
+    import sys
+
+    target = tmp_path / "clip.npz"
+    target.write_bytes(b"the user's file")
+    done = subprocess.run([sys.executable, "-c", WRITE_WITH_A_SIZE_LIMIT, str(target)], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    assert done.stdout == f"could not write {target}: File too large\n"
+    assert target.read_bytes() == b"the user's file"
+    assert [p.name for p in tmp_path.iterdir()] == ["clip.npz"]  # no temporary file left

@@ -15,6 +15,7 @@ from gestura.rigs.kinematics import forward_kinematics
 from gestura.rigs.motion import Motion
 from gestura.rigs.rotations import axis_angle_to_matrix
 from gestura.rigs.skeleton import JOINT_NAMES
+from test_generate_operator import fcurves
 
 pytestmark = pytest.mark.blender
 
@@ -319,6 +320,42 @@ def test_export_fbx_through_blenders_exporter(bpy, scene, animated_rig, tmp_path
     for frame, joints in expected.items():
         bpy.context.scene.frame_set(frame)
         np.testing.assert_allclose(world_joints(imported), joints, atol=1e-3, err_msg=f"frame {frame}")
+
+
+def test_every_export_holds_the_whole_action_whatever_the_scene_range(bpy, scene, tmp_path):
+    motion_io.save_npz(random_motion(208, seed=2), tmp_path / "long.npz")
+    select_only(bpy, None)
+    bpy.ops.gestura.import_motion(filepath=str(tmp_path / "long.npz"), on_floor=False)
+    scene.frame_start, scene.frame_end, scene.frame_current = 5, 100, 42
+    for fmt in ("NPZ", "BVH", "FBX"):
+        assert bpy.ops.gestura.export_motion(filepath=str(tmp_path / "take"), format=fmt) == {"FINISHED"}
+    # The scene is exactly as the user left it.
+    assert (scene.frame_start, scene.frame_end, scene.frame_current) == (5, 100, 42)
+    assert motion_io.load_npz(tmp_path / "take.npz").num_frames == 208
+    assert (tmp_path / "take.bvh").read_text().count("\nFrames: 208\n") == 1
+    bpy.ops.wm.read_homefile(use_empty=True)
+    bpy.ops.import_scene.fbx(filepath=str(tmp_path / "take.fbx"), anim_offset=0)
+    (imported,) = [o for o in bpy.data.objects if o.type == "ARMATURE"]
+    keyed = {round(point.co[0]) for curve in fcurves(imported) for point in curve.keyframe_points}
+    assert keyed == set(range(1, 209))
+
+
+def test_a_file_name_naming_another_format_is_refused(bpy, animated_rig, tmp_path):
+    for name, fmt in (("x.bvh", "NPZ"), ("x.npz", "FBX"), ("x.fbx", "BVH"), ("x.blend", "NPZ")):
+        with pytest.raises(RuntimeError, match=rf"'{name}' names a \.\w+ file but the format is {fmt}: name it x\."):
+            bpy.ops.gestura.export_motion(filepath=str(tmp_path / name), format=fmt)
+    assert list(tmp_path.iterdir()) == [tmp_path / "source.npz"]
+
+
+@pytest.mark.parametrize("fmt", ["NPZ", "BVH", "FBX"])
+def test_export_into_an_unwritable_folder_is_one_sentence(bpy, animated_rig, tmp_path, unwritable_folder, fmt):
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(RuntimeError, match=r"folder .*locked is not writable \((Permission denied|Operation not "
+                                           r"permitted)\)$"):
+        bpy.ops.gestura.export_motion(filepath=str(unwritable_folder / "take"), format=fmt)
+    with pytest.raises(RuntimeError, match="notes.txt does not exist"):
+        bpy.ops.gestura.export_motion(filepath=str(tmp_path / "notes.txt" / "take"), format=fmt)
+    assert list(unwritable_folder.iterdir()) == []
 
 
 def test_export_from_a_non_smplx_armature_writes_nothing(bpy, scene, tmp_path):
