@@ -155,7 +155,10 @@ def run(argv: list[str]) -> int:
             bpy.ops.wm.open_mainfile(filepath=template, load_ui=False)
         started = time.perf_counter()
         try:
-            result = bpy.ops.gestura.generate(**kwargs)
+            # The operator reports notices (silent audio, a down-mix, a fallback) to Blender; the
+            # same ones are collected here for this file's line.
+            with package.inference.notices.collect() as notices:
+                result = bpy.ops.gestura.generate(**kwargs)
         except RuntimeError as error:
             # Operator error reports arrive as "Error: <sentence>".
             message = str(error).strip().splitlines()[-1] if str(error).strip() else "generation failed"
@@ -168,7 +171,8 @@ def run(argv: list[str]) -> int:
             continue
         out.parent.mkdir(parents=True, exist_ok=True)
         bpy.ops.wm.save_as_mainfile(filepath=str(out), check_existing=False)
-        print(f"{prefix}: wrote '{out}' in {time.perf_counter() - started:.1f} s", flush=True)
+        print(f"{prefix}: wrote '{out}' in {time.perf_counter() - started:.1f} s"
+              + "".join(f"; warning: {message}" for message in notices), flush=True)
     if failures:
         raise BatchError(f"{failures} of {len(files)} audio files failed")
     return 0

@@ -100,6 +100,12 @@ def _outputs(audio_files, out: str, fmt: str) -> list[Path]:
     return paths
 
 
+def _warn(found) -> None:
+    # Notices (silent audio, a down-mix, a device fallback) as one line each, not Python warnings.
+    for message in found:
+        print(f"gestura generate: warning: {message}", file=sys.stderr, flush=True)
+
+
 def run(args) -> int:
     import numpy as np
 
@@ -110,6 +116,7 @@ def run(args) -> int:
     from .audio import AudioError, load_audio
     from .checkpoint import CheckpointError, load_checkpoint
     from .engines import EngineError, resolve_engine
+    from .notices import collect
     from .pipeline import GenerationError, GenerationRequest, generate
 
     try:
@@ -136,17 +143,21 @@ def run(args) -> int:
     except CheckpointError as error:
         raise CommandError(str(error)) from None
     try:
-        engine = resolve_engine(args.engine, args.device)
-        engine.prepare(checkpoint)
+        with collect() as found:
+            engine = resolve_engine(args.engine, args.device)
+            engine.prepare(checkpoint)
     except EngineError as error:
         raise CommandError(str(error)) from None
+    _warn(found)
 
-    waves = []
+    waves, notices = [], []
     for path in audio_files:
         try:
-            waves.append(load_audio(path))
+            with collect() as found:
+                waves.append(load_audio(path))
         except AudioError as error:
             raise CommandError(str(error)) from None
+        notices.append(found)
     seconds = [len(w) / 16000 for w in waves]
     show = not args.quiet and (len(waves) > 1 or sum(seconds) >= LONG_AUDIO_S)
     bar = ProgressBar(sys.stderr, sum(seconds), len(waves), show)
@@ -158,8 +169,10 @@ def run(args) -> int:
                                     temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
                                     style_strength=args.style_strength, parts=parts, device=args.device)
         try:
-            motion = generate(request, checkpoint=checkpoint, engine=engine,
-                              progress=lambda f, m, i=index, n=path.name, s=seconds[index]: bar.update(i, n, s, f))
+            # The file's notices so far continue: its audio is checked again, and said once.
+            with collect(into=notices[index]):
+                motion = generate(request, checkpoint=checkpoint, engine=engine,
+                                  progress=lambda f, m, i=index, n=path.name, s=seconds[index]: bar.update(i, n, s, f))
             if out.suffix.lower() == ".bvh":
                 motion_io.save_bvh(motion, out, overwrite=args.overwrite)
             elif out.suffix.lower() == ".blend":
@@ -169,6 +182,7 @@ def run(args) -> int:
         except (GenerationError, AudioError, MotionError, BlendOutputError) as error:
             raise CommandError(f"{path.name}: {error}") from None
         bar.file_done(index, path.name, seconds[index], out, time.monotonic() - started)
+        _warn(notices[index])
     if not show and not args.quiet:
         for path, out in zip(audio_files, outputs):
             print(f"{path} -> {out}")
