@@ -55,9 +55,9 @@ def decode_with_aud(path, rate: int | None = None) -> tuple[np.ndarray, int]:
         raise _error(f"Blender could not read '{path}' as audio ({error}): "
                      "convert it to wav, flac, ogg or mp3") from None
     samples = np.asarray(data, dtype=np.float32)
-    samples = np.ascontiguousarray(samples.reshape(samples.shape[0], -1) if samples.ndim == 2 else samples[:, None])
     if samples.size == 0:
         raise _error(f"Audio file '{path}' is empty (no samples): choose a recording with sound in it")
+    samples = np.ascontiguousarray(samples if samples.ndim == 2 else samples.reshape(-1, 1))
     if not np.all(np.isfinite(samples)):
         raise _error(f"Audio file '{path}' decodes to invalid (NaN or infinite) samples: re-export it")
     return samples, int(rate) if rate is not None else native_rate
