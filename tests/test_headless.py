@@ -147,3 +147,21 @@ def test_batch_script_fails_with_one_clear_line_and_a_nonzero_status(extension, 
         errors = [line for line in done.stderr.splitlines() if line.startswith("gestura batch: error:")]
         assert errors and any(expected in line for line in errors), done.stderr[-2000:]
     assert not any(tmp_path.glob("*.blend"))
+
+
+def test_batch_script_says_a_files_notices_on_its_line(bpy, extension, checkpoint_path, tmp_path):
+    import wave
+
+    silent = tmp_path / "silent.wav"
+    with wave.open(str(silent), "wb") as f:
+        f.setnchannels(1)
+        f.setsampwidth(2)
+        f.setframerate(16000)
+        f.writeframes(bytes(2 * 32000))
+    out = tmp_path / "silent.blend"
+    done = blender([str(REPO / "blender_batch.py"), "--", "--audio", str(silent), "--out", str(out),
+                    "--checkpoint", str(checkpoint_path), "--engine", "numpy"])
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    (line,) = [x for x in done.stdout.splitlines() if x.startswith("[1/1] silent.wav: wrote")]
+    assert line.endswith(f"; warning: Audio file '{silent}' is silent (peak below -80 dBFS): "
+                         "the motion will not follow any speech"), line
