@@ -143,13 +143,15 @@ def test_arrays_are_checked_too():
 
 
 def _hide_soundfile(monkeypatch):
+    """Only the standard library's wave reader is left (Blender's ``aud`` too is hidden, when a
+    Blender test of the same session has imported bpy)."""
     import builtins
 
     real_import = builtins.__import__
 
     def no_soundfile(name, *args, **kwargs):
-        if name == "soundfile":
-            raise ImportError("soundfile hidden by the test")
+        if name in ("soundfile", "aud"):
+            raise ImportError(f"{name} hidden by the test")
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_soundfile)

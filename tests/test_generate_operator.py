@@ -391,7 +391,11 @@ def test_notices_reach_blenders_report_once_and_say_what_is_true(bpy, gestura, t
     silent = _silent_wav(tmp_path / "silent.wav")
     capfd.readouterr()
     assert bpy.ops.gestura.generate(audio_path=str(silent), seed=1) == {"FINISHED"}
+    # Blender prints reports with C stdio: flush its buffer, not only Python's.
+    import ctypes
+
     sys.stdout.flush()
+    ctypes.CDLL(None).fflush(None)
     out = capfd.readouterr().out
     # Blender prints an operator's reports in background mode: the warning is a report (status bar
     # and info log in the UI), said once, and no longer promises idle motion.
