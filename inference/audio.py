@@ -202,8 +202,9 @@ def _decode_wave(path: str) -> tuple[np.ndarray, int]:
     if frames < count:
         # A file cut short (an interrupted copy or recording): keep the whole frames it holds, as
         # soundfile and Blender's aud do, and say so.
-        notify(f"Audio file '{path}' is truncated ({frames / max(rate, 1):.2f} s of the {count / max(rate, 1):.2f} s its header "
-               f"declares): using the part that is there", TruncatedAudioWarning, key="truncated", stacklevel=4)
+        seconds = frames / max(rate, 1), count / max(rate, 1)
+        notify(f"Audio file '{path}' is truncated ({seconds[0]:.2f} s of the {seconds[1]:.2f} s its header "
+               "declares): using the part that is there", TruncatedAudioWarning, key="truncated", stacklevel=4)
         raw = raw[:frames * channels * width]
     if width == 1:
         data = (np.frombuffer(raw, np.uint8).astype(np.float32) - 128.0) / 128.0

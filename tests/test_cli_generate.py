@@ -94,7 +94,8 @@ def test_folders_and_empty_files_are_named_as_such(tiny, speech_wav, tmp_path, c
     empty = tmp_path / "empty.wav"
     empty.write_bytes(b"")
     cases = [
-        (["generate", str(empty), "-o", str(tmp_path / "x.npz"), "--checkpoint", tiny], f"'{empty}' is empty (0 bytes)"),
+        (["generate", str(empty), "-o", str(tmp_path / "x.npz"), "--checkpoint", tiny],
+         f"'{empty}' is empty (0 bytes)"),
         (["generate", str(speech_wav), "-o", str(tmp_path / "x.npz"), "--checkpoint", str(tmp_path)],
          f"checkpoint '{tmp_path}' is a folder, not a checkpoint file"),
     ]

@@ -424,7 +424,8 @@ def test_a_folder_or_an_empty_file_is_named_as_such_and_nothing_changes(bpy, ges
     cases = [
         (dict(audio_path=str(tmp_path)), f"'{tmp_path}' is a folder, not an audio file"),
         (dict(audio_path=str(empty)), f"'{empty}' is empty"),
-        (dict(audio_path=str(speech_wav), checkpoint=str(tmp_path)), f"'{tmp_path}' is a folder, not a checkpoint file"),
+        (dict(audio_path=str(speech_wav), checkpoint=str(tmp_path)),
+         f"'{tmp_path}' is a folder, not a checkpoint file"),
     ]
     for kwargs, expected in cases:
         with pytest.raises(RuntimeError, match=re.escape(expected)):
