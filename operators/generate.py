@@ -308,10 +308,11 @@ class GESTURA_OT_generate(bpy.types.Operator):
         return {"CANCELLED"}
 
     def _report_done(self, plan, applied, motion, seconds, notices=()) -> None:
-        # Notices from reading the audio and running the engine (silence, a down-mix, a fallback).
+        self.report({"INFO"}, _done_message(plan, applied, motion, seconds))
+        # After the summary: the status bar shows the latest report, so a warning stays in sight.
+        # Notices come from reading the audio and running the engine (silence, a down-mix, a fallback).
         for warning in (*notices, *applied.warnings):
             self.report({"WARNING"}, warning)
-        self.report({"INFO"}, _done_message(plan, applied, motion, seconds))
 
     # -- synchronous: background mode, scripts, redo
 
