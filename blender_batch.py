@@ -165,7 +165,7 @@ def run(argv: list[str]) -> int:
     # Every output starts from the scene Blender opened: keep a copy to go back to.
     scratch = tempfile.mkdtemp(prefix="gestura-batch-")
     try:
-        failures = _generate_all(bpy, blend_output, args, files, outputs, kwargs_list,
+        failures = _generate_all(bpy, package, blend_output, args, files, outputs, kwargs_list,
                                  os.path.join(scratch, "template.blend"))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -184,7 +184,7 @@ def _last_line(error: Exception, fallback: str) -> str:
     return lines[-1].removeprefix("Error: ") if lines else fallback
 
 
-def _generate_all(bpy, blend_output, args, files, outputs, kwargs_list, template: str) -> int:
+def _generate_all(bpy, package, blend_output, args, files, outputs, kwargs_list, template: str) -> int:
     """Generate and save each file in turn; returns how many failed (each already reported)."""
     bpy.ops.wm.save_as_mainfile(filepath=template, copy=True, check_existing=False)
     failures = 0
@@ -201,7 +201,10 @@ def _generate_all(bpy, blend_output, args, files, outputs, kwargs_list, template
             bpy.ops.wm.open_mainfile(filepath=template, load_ui=False)
         started = time.perf_counter()
         try:
-            result = bpy.ops.gestura.generate(**kwargs)
+            # The operator reports notices (silent audio, a down-mix, a fallback) to Blender; the
+            # same ones are collected here for this file's line.
+            with package.inference.notices.collect() as notices:
+                result = bpy.ops.gestura.generate(**kwargs)
         except RuntimeError as error:
             _fail(audio, _last_line(error, "generation failed"))
             failures += 1
@@ -221,7 +224,8 @@ def _generate_all(bpy, blend_output, args, files, outputs, kwargs_list, template
             _fail(audio, str(error))
             failures += 1
             continue
-        print(f"{prefix}: wrote '{out}' in {time.perf_counter() - started:.1f} s", flush=True)
+        print(f"{prefix}: wrote '{out}' in {time.perf_counter() - started:.1f} s"
+              + "".join(f"; warning: {message}" for message in notices), flush=True)
     return failures
 
 

@@ -12,6 +12,8 @@ import traceback
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from .inference.notices import Notices, collect
+
 # work(progress, cancel) -> result; progress(fraction, message); cancel() -> bool
 Work = Callable[[Callable[[float, str], None], Callable[[], bool]], Any]
 
@@ -35,6 +37,8 @@ class GenerationJob:
         self._result: Any = None
         self._error: BaseException | None = None
         self._traceback = ""
+        # What the work told the user (``notices.notify`` on this job's thread), for the main thread.
+        self.notices = Notices()
         self._started = 0.0
         self._ended: float | None = None
         # Daemon: a cancelled job still finishing its current chunk must not keep Blender from quitting.
@@ -52,7 +56,8 @@ class GenerationJob:
 
     def _run(self) -> None:
         try:
-            self._result = self._work(self._progress, self._cancel.is_set)
+            with collect(into=self.notices):
+                self._result = self._work(self._progress, self._cancel.is_set)
         except BaseException as error:  # noqa: BLE001 - handed to the main thread, which reports it
             self._error = error
             self._traceback = traceback.format_exc()

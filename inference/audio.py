@@ -9,13 +9,23 @@ from __future__ import annotations
 
 import math
 import os
-import warnings
 import wave as wave_module
 
 import numpy as np
 
+from .notices import notify
+
 SAMPLE_RATE = 16000
-SILENCE_LEVEL = 1e-4  # peak amplitude below which a clip counts as silent
+SILENCE_LEVEL = 1e-4  # peak amplitude below which a clip counts as silent (-80 dBFS)
+
+# Down-mix rule (``mix_to_mono``); levels are RMS over the whole clip.
+DEAD_CHANNEL = 0.01  # a channel 40 dB below the loudest one carries nothing
+CANCEL_RATIO = 0.25  # the mean 12 dB below the channels' level: they cancel (opposite phase)
+# Modulation depth: dB between the 90th and 10th percentile of 25 ms frame levels, capped at 40.
+# Speech (syllables and pauses) has 25-40 dB, steady noise or hum under 6 dB.
+MODULATION_CAP_DB = 40.0
+MIX_SPEECH_DB = 12.0  # a mix shallower than this has lost the pauses of speech ...
+MIX_LOSS_DB = 10.0  # ... when one channel alone is at least this much deeper
 
 
 class AudioError(ValueError):
@@ -23,16 +33,34 @@ class AudioError(ValueError):
 
 
 class SilentAudioWarning(UserWarning):
-    """The audio is silent: the model still produces (idle) motion for it."""
+    """The audio is silent: the motion follows no speech."""
+
+
+class TruncatedAudioWarning(UserWarning):
+    """The file ends before the length its header declares; what is there is used."""
+
+
+class DownmixWarning(UserWarning):
+    """Mixing the channels would have lost the speech, so fewer channels were used."""
 
 
 def load_audio(path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     """Decode ``path`` to a mono float32 waveform at ``sample_rate`` (16 kHz for the model)."""
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise AudioError(f"Audio file '{path}' does not exist: check the path")
+    check_audio_path(path)
     samples, rate = _decode(path)
     return prepare_waveform(samples, rate, source=f"Audio file '{path}'", sample_rate=sample_rate)
+
+
+def check_audio_path(path) -> None:
+    """Raise ``AudioError`` unless ``path`` is a non-empty file (a folder, a missing or a 0-byte file)."""
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        raise AudioError(f"'{path}' is a folder, not an audio file: choose a speech recording inside it")
+    if not os.path.isfile(path):
+        raise AudioError(f"Audio file '{path}' does not exist: check the path")
+    if os.path.getsize(path) == 0:
+        raise AudioError(f"Audio file '{path}' is empty (0 bytes): choose a recording with sound in it")
 
 
 def prepare_waveform(samples, rate: int, source: str = "The audio", sample_rate: int = SAMPLE_RATE) -> np.ndarray:
@@ -40,23 +68,97 @@ def prepare_waveform(samples, rate: int, source: str = "The audio", sample_rate:
     samples = np.asarray(samples)
     if samples.dtype.kind not in "fiu":
         raise AudioError(f"{source} has samples of type {samples.dtype}: expected numbers")
-    if samples.ndim == 2:
-        samples = samples.astype(np.float32).mean(axis=1)
-    elif samples.ndim != 1:
+    if samples.ndim not in (1, 2):
         raise AudioError(f"{source} must be 1-D (mono) or 2-D (samples, channels), got shape {samples.shape}")
     samples = samples.astype(np.float32, copy=False)
     if samples.size == 0:
-        raise AudioError(f"{source} contains no samples: choose a recording with sound in it")
+        raise AudioError(f"{source} is empty (no samples): choose a recording with sound in it")
     if not np.isfinite(samples).all():
         raise AudioError(f"{source} contains NaN or infinite samples: re-export it")
     if not (isinstance(rate, (int, np.integer)) or float(rate).is_integer()) or int(rate) <= 0:
         raise AudioError(f"{source} has an invalid sample rate {rate!r}")
+    if samples.ndim == 2:
+        samples, note = mix_to_mono(samples, int(rate))
+        if note:
+            notify(f"{source} {note}", DownmixWarning, key="downmix", stacklevel=3)
     out = resample(samples, int(rate), sample_rate)
     if out.size == 0:
         raise AudioError(f"{source} is shorter than one sample at {sample_rate} Hz: choose a longer recording")
     if float(np.max(np.abs(out))) < SILENCE_LEVEL:
-        warnings.warn(f"{source} is silent: the generated motion will be idle", SilentAudioWarning, stacklevel=3)
+        notify(f"{source} is silent (peak below -80 dBFS): the motion will not follow any speech",
+               SilentAudioWarning, key="silent", stacklevel=3)
     return out
+
+
+def mix_to_mono(samples: np.ndarray, rate: int) -> tuple[np.ndarray, str | None]:
+    """Mix ``(n, channels)`` samples to ``(n,)`` float32 so that speech survives, and say how.
+
+    The mean of the channels, unless it would lose the speech; then, in this order:
+    - channels 40 dB below the loudest (``DEAD_CHANNEL``) are left out;
+    - if the mean of the rest is 12 dB below their level (``CANCEL_RATIO``: opposite phase), or
+      the mean's modulation depth is under ``MIX_SPEECH_DB`` while one channel's is at least
+      ``MIX_LOSS_DB`` deeper (a channel of steady noise fills speech's pauses), the most
+      speech-like channel alone is used: the deepest modulation, then the loudest, then the first
+      (differences under 1 dB do not count).
+    Returns the mono samples and None, or a clause for the user (it follows the audio's name)
+    saying what was done. Numpy only: it runs inside Blender too.
+    """
+    samples = np.asarray(samples, np.float32)
+    if samples.ndim == 1:
+        return samples, None
+    count = samples.shape[1]
+    if count == 1:
+        return np.ascontiguousarray(samples[:, 0]), None
+    level = np.sqrt(np.mean(np.square(samples, dtype=np.float64), axis=0))
+    live = [c for c in range(count) if level[c] >= DEAD_CHANNEL * level.max()] if level.max() > 0 else []
+    if not live:  # all silent: the silence check says so
+        return samples.mean(axis=1, dtype=np.float32), None
+    dead = [c for c in range(count) if c not in live]
+    mix = samples[:, live].mean(axis=1, dtype=np.float32)
+    depth = [_modulation_db(samples[:, c], rate) for c in range(count)]
+    # Within 1 dB counts as equal (a channel and its negation differ by rounding): then the first.
+    deep = [c for c in live if depth[c] >= max(depth[c] for c in live) - 1.0]
+    best = next(c for c in deep if level[c] >= max(level[deep]) * 10 ** (-1.0 / 20))
+    names = _channel_names(count)
+    using = f"using {names[best]} only"
+    if len(live) > 1:
+        mixed_level = float(np.sqrt(np.mean(np.square(mix, dtype=np.float64))))
+        if mixed_level < CANCEL_RATIO * float(np.mean(level[live])):
+            channels = "its channels" if count > 2 else "its left and right channels"
+            return (np.ascontiguousarray(samples[:, best]),
+                    f"has {channels} in opposite phase, so they cancel when mixed: {using}")
+        mixed_depth = _modulation_db(mix, rate)
+        if mixed_depth < MIX_SPEECH_DB and depth[best] >= mixed_depth + MIX_LOSS_DB:
+            noisy = _join([names[c] for c in live if c != best])
+            return (np.ascontiguousarray(samples[:, best]),
+                    f"has steady noise on {noisy} that would drown the speech when mixed: {using}")
+    if not dead:
+        return mix, None
+    silent = _join([names[c] for c in dead])
+    if len(live) == 1:
+        return mix, f"is silent on {silent}: {using}"
+    return mix, f"is silent on {silent}: mixing the other channels"
+
+
+def _modulation_db(x: np.ndarray, rate: int) -> float:
+    """dB between the 90th and 10th percentile of 25 ms frame RMS levels, at most MODULATION_CAP_DB."""
+    frame = max(1, int(rate) // 40)
+    frames = len(x) // frame
+    if frames < 10:  # too short to tell speech from noise: count it as speech
+        return MODULATION_CAP_DB
+    energy = np.sqrt(np.mean(np.square(x[:frames * frame].reshape(frames, frame), dtype=np.float64), axis=1))
+    high, low = np.percentile(energy, 90), np.percentile(energy, 10)
+    if high <= 0:
+        return 0.0
+    return float(20.0 * np.log10(high / max(low, high * 10 ** (-MODULATION_CAP_DB / 20))))
+
+
+def _channel_names(count: int) -> list[str]:
+    return ["the left channel", "the right channel"] if count == 2 else [f"channel {i + 1}" for i in range(count)]
+
+
+def _join(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def _decode(path: str) -> tuple[np.ndarray, int]:
@@ -93,6 +195,17 @@ def _decode_wave(path: str) -> tuple[np.ndarray, int]:
     except (wave_module.Error, EOFError) as error:
         raise AudioError(f"Audio file '{path}' cannot be decoded without soundfile ({error}): "
                          "install soundfile, or convert it to 16-bit PCM wav") from None
+    if channels < 1 or width < 1:
+        raise AudioError(f"Audio file '{path}' cannot be decoded: its header declares {channels} channels of "
+                         f"{8 * width}-bit samples; re-export it as 16-bit PCM wav")
+    frames = len(raw) // (channels * width)
+    if frames < count:
+        # A file cut short (an interrupted copy or recording): keep the whole frames it holds, as
+        # soundfile and Blender's aud do, and say so.
+        seconds = frames / max(rate, 1), count / max(rate, 1)
+        notify(f"Audio file '{path}' is truncated ({seconds[0]:.2f} s of the {seconds[1]:.2f} s its header "
+               "declares): using the part that is there", TruncatedAudioWarning, key="truncated", stacklevel=4)
+        raw = raw[:frames * channels * width]
     if width == 1:
         data = (np.frombuffer(raw, np.uint8).astype(np.float32) - 128.0) / 128.0
     elif width == 2:

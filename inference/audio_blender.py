@@ -29,10 +29,11 @@ def _error(message: str) -> Exception:
 
 
 def decode_with_aud(path, rate: int | None = None) -> tuple[np.ndarray, int]:
-    """Read a sound file with ``aud``: ``(samples float32 mono in [-1, 1], sample rate)``.
+    """Read a sound file with ``aud``: ``(samples float32 (n, channels) in [-1, 1], sample rate)``.
 
     With ``rate`` the sound is resampled by audaspace (highest quality); without it the file's
-    own rate is kept, so callers can resample with their own (shared) code.
+    own rate is kept, so callers can resample with their own (shared) code. The channels are kept:
+    ``audio.prepare_waveform`` mixes them (``audio.mix_to_mono``), as for every decoder.
     """
     path = os.fspath(path)
     try:
@@ -40,8 +41,9 @@ def decode_with_aud(path, rate: int | None = None) -> tuple[np.ndarray, int]:
     except ImportError:
         raise _error("Blender's audio module 'aud' is not available in this Python: "
                      "install soundfile (pip install soundfile) or run inside Blender") from None
-    if not os.path.isfile(path):
-        raise _error(f"Audio file '{path}' does not exist: check the path")
+    from .audio import check_audio_path
+
+    check_audio_path(path)
     try:
         sound = aud.Sound(path)
         native_rate = int(round(sound.specs[0]))
@@ -53,12 +55,9 @@ def decode_with_aud(path, rate: int | None = None) -> tuple[np.ndarray, int]:
         raise _error(f"Blender could not read '{path}' as audio ({error}): "
                      "convert it to wav, flac, ogg or mp3") from None
     samples = np.asarray(data, dtype=np.float32)
-    if samples.ndim == 2:
-        # Speech features are mono: the average of the channels keeps centred voices at full level.
-        samples = samples.mean(axis=1, dtype=np.float32)
-    samples = np.ascontiguousarray(samples.reshape(-1))
     if samples.size == 0:
-        raise _error(f"Audio file '{path}' contains no samples: choose a file with sound in it")
+        raise _error(f"Audio file '{path}' is empty (no samples): choose a recording with sound in it")
+    samples = np.ascontiguousarray(samples if samples.ndim == 2 else samples.reshape(-1, 1))
     if not np.all(np.isfinite(samples)):
         raise _error(f"Audio file '{path}' decodes to invalid (NaN or infinite) samples: re-export it")
     return samples, int(rate) if rate is not None else native_rate

@@ -149,6 +149,9 @@ def load_checkpoint(path=None) -> Checkpoint:
     """Read and validate a checkpoint (``None``: the bundled default)."""
     path = default_checkpoint_path() if path is None else Path(path)
     where = f"checkpoint '{path}'"
+    if path.is_dir():
+        raise CheckpointError(f"{where} is a folder, not a checkpoint file: pass the path of a .safetensors file "
+                              "written by Gestura")
     if not path.is_file():
         raise CheckpointError(f"{where} does not exist: pass the path of a .safetensors file written by Gestura")
     try:

@@ -86,6 +86,12 @@ class ProgressBar:
         self.stream.flush()
 
 
+def _warn(found) -> None:
+    # Notices (silent audio, a down-mix, a device fallback) as one line each, not Python warnings.
+    for message in found:
+        print(f"gestura generate: warning: {message}", file=sys.stderr, flush=True)
+
+
 def run(args) -> int:
     import numpy as np
 
@@ -97,6 +103,7 @@ def run(args) -> int:
     from .audio import AudioError, load_audio
     from .checkpoint import CheckpointError, load_checkpoint
     from .engines import EngineError, resolve_engine
+    from .notices import collect
     from .pipeline import GenerationError, GenerationRequest, generate
 
     try:
@@ -129,20 +136,24 @@ def run(args) -> int:
     except CheckpointError as error:
         raise CommandError(str(error)) from None
     try:
-        engine = resolve_engine(args.engine, args.device)
-        engine.prepare(checkpoint)
+        with collect() as found:
+            engine = resolve_engine(args.engine, args.device)
+            engine.prepare(checkpoint)
     except EngineError as error:
         raise CommandError(str(error)) from None
+    _warn(found)
 
-    audio_files, outputs, waves = [], [], []
+    audio_files, outputs, waves, notices = [], [], [], []
     for path, out in todo:
         try:
-            waves.append(load_audio(path))
+            with collect() as found:
+                waves.append(load_audio(path))
         except AudioError as error:
             failures.append(str(error))  # names the file already
             continue
         audio_files.append(path)
         outputs.append(out)
+        notices.append(found)
     seconds = [len(w) / 16000 for w in waves]
     show = not args.quiet and (len(waves) > 1 or sum(seconds) >= LONG_AUDIO_S)
     bar = ProgressBar(sys.stderr, sum(seconds), len(waves), show)
@@ -153,8 +164,10 @@ def run(args) -> int:
                                     temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
                                     style_strength=args.style_strength, parts=parts, device=args.device)
         try:
-            motion = generate(request, checkpoint=checkpoint, engine=engine,
-                              progress=lambda f, m, i=index, n=path.name, s=seconds[index]: bar.update(i, n, s, f))
+            # The file's notices so far continue: its audio is checked again, and said once.
+            with collect(into=notices[index]):
+                motion = generate(request, checkpoint=checkpoint, engine=engine,
+                                  progress=lambda f, m, i=index, n=path.name, s=seconds[index]: bar.update(i, n, s, f))
             out.parent.mkdir(parents=True, exist_ok=True)
             if out.suffix.lower() == ".bvh":
                 # Feet on the floor, as on the .blend's rig (npz keeps the model's own trans).
@@ -171,6 +184,7 @@ def run(args) -> int:
             continue
         written.append((path, out))
         bar.file_done(index, path.name, seconds[index], out, time.monotonic() - started)
+        _warn(notices[index])
     if not show and not args.quiet:
         for path, out in written:
             print(f"{path} -> {out}")

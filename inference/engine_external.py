@@ -23,13 +23,13 @@ import sys
 import tempfile
 import threading
 import time
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from .pipeline import Cancelled, GenerationError
+from .notices import notify
 from .worker import PROTOCOL
 
 # The folder holding the package's __init__.py: the repository, or the installed extension
@@ -76,8 +76,8 @@ def external_healthy(python: str) -> bool:
     try:
         mtime = os.stat(path).st_mtime
     except OSError:
-        warnings.warn(f"External Python '{path}' does not exist. The auto engine runs in this Python instead",
-                      RuntimeWarning, stacklevel=2)
+        notify(f"External Python '{path}' does not exist: generating in Blender's own Python instead "
+               "(set Preferences > Add-ons > Gestura > External Python)", RuntimeWarning, stacklevel=2)
         return False
     cached = _HEALTH.get(path)
     now = time.monotonic()
@@ -89,7 +89,7 @@ def external_healthy(python: str) -> bool:
     except ProbeError as error:
         healthy, reason = False, str(error)
     if not healthy:
-        warnings.warn(f"{reason}. The auto engine runs in this Python instead", RuntimeWarning, stacklevel=2)
+        notify(f"{reason}: generating in Blender's own Python instead", RuntimeWarning, stacklevel=2)
     _HEALTH[path] = (mtime, healthy, now)
     return healthy
 
@@ -292,9 +292,9 @@ class ExternalWorker:
                     self.worker_package = event.get("package")
                     if self.worker_package and not _same_folder(self.worker_package, PACKAGE_DIR):
                         # Its own installed gestura won over ours: results may come from other code.
-                        warnings.warn(f"The external Python runs Gestura from {self.worker_package}, not from "
-                                      f"{PACKAGE_DIR}: uninstall gestura from that environment", RuntimeWarning,
-                                      stacklevel=2)
+                        notify(f"The external Python runs Gestura from {self.worker_package}, not from "
+                               f"{PACKAGE_DIR}: uninstall gestura from that environment", RuntimeWarning,
+                               stacklevel=2)
                 elif kind == "ready":
                     ready = True
                     device = f"CUDA on {event.get('gpu')}" if event.get("cuda") else "no CUDA"
@@ -303,7 +303,7 @@ class ExternalWorker:
                     progress(float(event.get("fraction", 0.0)), str(event.get("message", "")))
                 elif kind == "warning":
                     self.warnings_seen.append(event.get("message", ""))
-                    warnings.warn(f"External worker: {event.get('message', '')}", RuntimeWarning, stacklevel=2)
+                    notify(f"External Python: {event.get('message', '')}", RuntimeWarning, stacklevel=2)
                 elif kind == "done":
                     if cancelled_at is not None:
                         raise Cancelled("Generation cancelled")

@@ -12,13 +12,13 @@ state is (conv state, ssm state h (d_inner, d_state)). ``None`` = zero history.
 """
 from __future__ import annotations
 
-import warnings
 
 import numpy as np
 
 from ..rigs.skeleton import PARTS
 from .architecture import LEAKY_SLOPE, NORM_EPS
 from .engines import Engine, EngineError, checked_start
+from .notices import notify
 
 _F32 = np.float32
 
@@ -350,8 +350,8 @@ class NumpyEngine(Engine):
     def __init__(self, device: str = "auto") -> None:
         super().__init__(device)
         if device == "cuda":
-            warnings.warn("the numpy engine runs on the CPU only: choose the torch or external engine for CUDA",
-                          UserWarning, stacklevel=2)
+            notify("the numpy engine runs on the CPU only: choose the torch or external engine for CUDA",
+                   UserWarning, stacklevel=2)
         self.device = "cpu"
         self.model = None
         self._loaded = None

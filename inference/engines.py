@@ -130,5 +130,6 @@ def resolve_engine(name: str = "auto", device: str = "auto", **options):
 
     python = options.get("python")
     if not python:
-        raise EngineError("the external engine needs the path of a Python with PyTorch (python=...)")
+        raise EngineError("the external engine needs a Python with PyTorch: choose one in "
+                          "Preferences > Add-ons > Gestura > External Python, or pick another engine")
     return ExternalWorker(python)

@@ -150,7 +150,8 @@ def serve(channel: _Channel, stdin) -> int:
     watch.start()
 
     def forward_warning(message, category, filename, lineno, file=None, line=None):
-        channel.send("warning", message=f"{category.__name__}: {message}")
+        # The parent shows it to the user as one line: the text alone, no Python class name.
+        channel.send("warning", message=str(message))
 
     warnings.showwarning = forward_warning
 

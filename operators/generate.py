@@ -24,6 +24,7 @@ from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, St
 
 from .. import preferences
 from ..generation_job import GenerationJob
+from ..inference.notices import collect
 from ..inference.sampling import DEFAULT_STYLE_STRENGTH, DEFAULT_TEMPERATURE
 from ..jobs import JobError, action_name
 from ..properties import ENGINE_OVERRIDE_ITEMS, enabled_parts
@@ -182,9 +183,10 @@ def checkpoint_path(context, override=None):
 
 
 def _audio_file(path: str) -> str:
+    from ..inference.audio import check_audio_path
+
     resolved = os.path.normpath(bpy.path.abspath(os.fspath(path)))
-    if not os.path.isfile(resolved):
-        raise JobError(f"Audio file '{resolved}' does not exist: check the path")
+    check_audio_path(resolved)  # a folder, a missing or an empty file: one sentence each
     return resolved
 
 
@@ -311,23 +313,26 @@ class GESTURA_OT_generate(bpy.types.Operator):
         self.report({"ERROR"}, message)
         return {"CANCELLED"}
 
-    def _report_done(self, plan, applied, motion, seconds) -> None:
-        for warning in applied.warnings:
-            self.report({"WARNING"}, warning)
+    def _report_done(self, plan, applied, motion, seconds, notices=()) -> None:
         self.report({"INFO"}, _done_message(plan, applied, motion, seconds))
+        # After the summary: the status bar shows the latest report, so a warning stays in sight.
+        # Notices come from reading the audio and running the engine (silence, a down-mix, a fallback).
+        for warning in (*notices, *applied.warnings):
+            self.report({"WARNING"}, warning)
 
     # -- synchronous: background mode, scripts, redo
 
     def execute(self, context):
         started = time.perf_counter()
         try:
-            plan = plan_generation(context, self._overrides())
-            self._remember(plan)
-            motion = run_generation(plan)
+            with collect() as notices:
+                plan = plan_generation(context, self._overrides())
+                self._remember(plan)
+                motion = run_generation(plan)
             applied = apply_generation(context, plan, motion)
         except Exception as error:  # noqa: BLE001 - every failure becomes one report line
             return self._fail(error)
-        self._report_done(plan, applied, motion, time.perf_counter() - started)
+        self._report_done(plan, applied, motion, time.perf_counter() - started, notices)
         return {"FINISHED"}
 
     # -- modal: the UI
@@ -336,7 +341,8 @@ class GESTURA_OT_generate(bpy.types.Operator):
         if bpy.app.background or context.window is None:
             return self.execute(context)
         try:
-            self._plan = plan_generation(context, self._overrides())
+            with collect() as self._notices:
+                self._plan = plan_generation(context, self._overrides())
         except Exception as error:  # noqa: BLE001
             return self._fail(error)
         self._remember(self._plan)
@@ -369,7 +375,8 @@ class GESTURA_OT_generate(bpy.types.Operator):
             applied = apply_generation(context, self._plan, motion)
         except Exception as error:  # noqa: BLE001
             return self._fail(error)
-        self._report_done(self._plan, applied, motion, state.elapsed)
+        # The job's notices were collected on its thread: reported here, on the main thread.
+        self._report_done(self._plan, applied, motion, state.elapsed, [*self._notices, *self._job.notices])
         # FINISHED from a modal operator with the UNDO flag pushes the single undo step.
         return {"FINISHED"}
 
@@ -388,6 +395,7 @@ class GESTURA_OT_generate(bpy.types.Operator):
         _clear_status(context)
 
     _plan = None
+    _notices = ()
     _job = None
     _timer = None
 

@@ -49,25 +49,30 @@ def test_decodes_speech_exactly_like_the_wave_module(aud, speech_wav):
     samples, rate = decode_with_aud(speech_wav)
     reference, reference_rate = read_wave(speech_wav)
     assert rate == reference_rate == 22050
-    assert samples.dtype == np.float32 and samples.ndim == 1
+    assert samples.dtype == np.float32 and samples.shape[1] == 1
     assert samples.shape[0] == reference.shape[0] > rate * 3
-    np.testing.assert_allclose(samples, reference[:, 0], atol=1e-4)
+    np.testing.assert_allclose(samples, reference, atol=1e-4)
 
 
-def test_stereo_is_averaged_to_mono_and_resampled_on_request(aud, speech_wav, tmp_path):
+def test_stereo_keeps_its_channels_for_the_shared_mix_and_is_resampled_on_request(aud, speech_wav, tmp_path):
+    from gestura.inference.audio import prepare_waveform
     from gestura.inference.audio_blender import decode_with_aud
 
     voice, rate = read_wave(speech_wav)
     voice = voice[:, 0]
     tone = 0.25 * np.sin(2 * np.pi * 440.0 * np.arange(voice.size) / rate)
-    path = write_wave(tmp_path / "stereo.wav", np.stack([voice * 0.5, tone], axis=1), rate)
+    channels = np.stack([voice * 0.5 + tone, voice * 0.3 + tone], axis=1)
+    path = write_wave(tmp_path / "stereo.wav", channels, rate)
 
     samples, got_rate = decode_with_aud(path)
     assert got_rate == rate
-    np.testing.assert_allclose(samples, (voice * 0.5 + tone) / 2, atol=2e-4)
+    np.testing.assert_allclose(samples, channels, atol=2e-4)
+    # audio.mix_to_mono, the one down-mix every decoder goes through: here the plain mean.
+    np.testing.assert_allclose(prepare_waveform(samples, rate, sample_rate=rate), channels.mean(axis=1), atol=2e-4)
 
     resampled, new_rate = decode_with_aud(path, rate=16000)
-    assert new_rate == 16000
+    assert new_rate == 16000 and resampled.shape[1] == 2
+    resampled = resampled.mean(axis=1)
     assert abs(resampled.size - voice.size * 16000 / rate) <= 2
     # The 440 Hz tone survives resampling: its spectrum peaks at the same frequency.
     spectrum = np.abs(np.fft.rfft(resampled - resampled.mean()))
@@ -122,3 +127,40 @@ def test_load_audio_uses_aud_when_soundfile_is_missing(aud, speech_wav, tmp_path
     assert line[1:3] == ["float32", "1"]
     assert abs(int(line[3]) - voice.shape[0] * 16000 / rate) <= 2
     assert 0.3 < float(line[4]) <= 1.0
+
+
+def test_blenders_decoders_mix_cancelling_stereo_and_name_empty_and_cut_files(bpy, speech_wav, tmp_path):
+    """Where Blender decodes (no soundfile): ``aud`` on 5.0, the ``wave`` module on the 4.2 wheel."""
+    voice, rate = read_wave(speech_wav)
+    voice = 0.9 * voice[:, 0] / np.abs(voice).max()
+    mono = write_wave(tmp_path / "mono.wav", voice, rate)
+    stereo = write_wave(tmp_path / "stereo.wav", np.stack([voice, -voice], axis=1), rate)
+    empty = write_wave(tmp_path / "empty.wav", np.zeros(0), rate)
+    raw = mono.read_bytes()
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(raw[:(len(raw) // 2) | 1])  # ends inside a sample
+    script = (
+        "import sys; sys.modules['soundfile'] = None\n"  # an import of soundfile now fails: Blender's case
+        "import bpy, numpy as np\n"
+        "from gestura.inference.audio import AudioError, load_audio\n"
+        "from gestura.inference.notices import collect\n"
+        "with collect() as found:\n"
+        f"    a, b = load_audio({str(stereo)!r}), load_audio({str(mono)!r})\n"
+        "print('MIX', a.shape == b.shape and bool(np.abs(a - b).max() < 1e-6), float(np.abs(a).max()), found)\n"
+        f"for path in ({str(empty)!r}, {str(cut)!r}, {str(tmp_path)!r}):\n"
+        "    try:\n"
+        "        with collect() as found:\n"
+        "            print('OK', load_audio(path).size, found)\n"
+        "    except AudioError as error:\n"
+        "        print('ERROR', error)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = [x for x in done.stdout.splitlines() if x.split(" ")[0] in ("MIX", "OK", "ERROR")]
+    assert lines[0].startswith("MIX True 0.8"), lines
+    assert "opposite phase, so they cancel when mixed: using the left channel only" in lines[0]
+    assert lines[1] == f"ERROR Audio file '{empty}' is empty (no samples): choose a recording with sound in it"
+    # The part of a cut file that is there (aud decodes it; the wave module says it is truncated).
+    assert lines[2].startswith("OK ") and int(lines[2].split()[1]) > 16000 * 2
+    assert "internal" not in lines[2] and "buffer size" not in done.stdout + done.stderr
+    assert lines[3].startswith(f"ERROR '{tmp_path}' is a folder, not an audio file")

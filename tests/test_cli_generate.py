@@ -75,6 +75,51 @@ def test_user_errors_are_one_line(tiny, speech_wav, tmp_path, capsys):
     assert not (tmp_path / "x.npz").exists()
 
 
+def test_silence_and_cancelling_stereo_are_told_in_one_true_line_each(tiny, speech_wav, tmp_path, capsys, recwarn):
+    import soundfile
+
+    voice, rate = soundfile.read(str(speech_wav), dtype="float32")
+    voice = 0.9 * voice / np.abs(voice).max()
+    silent, mono, stereo = tmp_path / "silent.wav", tmp_path / "mono.wav", tmp_path / "stereo.wav"
+    soundfile.write(str(silent), np.zeros(rate * 2, np.float32), rate)
+    soundfile.write(str(mono), voice, rate, subtype="PCM_16")
+    # Speech in L and -speech in R: averaged, peak 1.5e-5 and a jaw that barely moves (0.022 rad vs 0.145).
+    soundfile.write(str(stereo), np.stack([voice, -voice], 1), rate, subtype="PCM_16")
+    common = ["--checkpoint", tiny, "--engine", "numpy", "-q"]
+
+    assert main(["generate", str(silent), "-o", str(tmp_path / "silent.npz"), *common]) == 0
+    # Once (not once per check of the same audio), one line, no Python warning with file and line.
+    assert capsys.readouterr().err.splitlines() == [
+        f"gestura generate: warning: Audio file '{silent}' is silent (peak below -80 dBFS): "
+        "the motion will not follow any speech"]
+
+    assert main(["generate", str(mono), "-o", str(tmp_path / "mono.npz"), *common]) == 0
+    assert capsys.readouterr().err == ""
+    assert main(["generate", str(stereo), "-o", str(tmp_path / "stereo.npz"), *common]) == 0
+    assert capsys.readouterr().err.splitlines() == [
+        f"gestura generate: warning: Audio file '{stereo}' has its left and right channels in opposite phase, "
+        "so they cancel when mixed: using the left channel only"]
+    # The speech survives the down-mix: the motion is the mono speech's, the jaw included.
+    assert np.array_equal(load_npz(tmp_path / "stereo.npz").poses, load_npz(tmp_path / "mono.npz").poses)
+    assert not [w for w in recwarn if issubclass(w.category, UserWarning)]
+
+
+def test_folders_and_empty_files_are_named_as_such(tiny, speech_wav, tmp_path, capsys):
+    empty = tmp_path / "empty.wav"
+    empty.write_bytes(b"")
+    cases = [
+        (["generate", str(empty), "-o", str(tmp_path / "x.npz"), "--checkpoint", tiny],
+         f"'{empty}' is empty (0 bytes)"),
+        (["generate", str(speech_wav), "-o", str(tmp_path / "x.npz"), "--checkpoint", str(tmp_path)],
+         f"checkpoint '{tmp_path}' is a folder, not a checkpoint file"),
+    ]
+    for argv, message in cases:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1, err
+    assert not (tmp_path / "x.npz").exists()
+
+
 def test_params_prints_both_configs(capsys):
     assert main(["params"]) == 0
     out = capsys.readouterr().out

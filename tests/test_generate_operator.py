@@ -760,3 +760,58 @@ def test_a_trimmed_packed_strip_is_followed_and_leaves_no_temporary_file(bpy, ge
     assert bpy.ops.gestura.generate(sound_strip="Packed", seed=9) == {"FINISHED"}
     assert bpy.context.active_object.animation_data.action.frame_range[0] == 22
     assert set(Path(tempfile.gettempdir()).glob("gestura-strip-*")) == copies_before
+
+
+def _silent_wav(path, seconds=2.0, rate=16000):
+    with wave.open(str(path), "wb") as f:
+        f.setnchannels(1)
+        f.setsampwidth(2)
+        f.setframerate(rate)
+        f.writeframes(np.zeros(int(seconds * rate), "<i2").tobytes())
+    return path
+
+
+def test_notices_reach_blenders_report_once_and_say_what_is_true(bpy, gestura, tmp_path, capfd):
+    silent = _silent_wav(tmp_path / "silent.wav")
+    capfd.readouterr()
+    assert bpy.ops.gestura.generate(audio_path=str(silent), seed=1) == {"FINISHED"}
+    # Blender prints reports with C stdio: flush its buffer, not only Python's.
+    import ctypes
+
+    sys.stdout.flush()
+    ctypes.CDLL(None).fflush(None)
+    out = capfd.readouterr().out
+    # Blender prints an operator's reports in background mode: the warning is a report (status bar
+    # and info log in the UI), said once, and no longer promises idle motion.
+    expected = (f"Warning: Audio file '{silent}' is silent (peak below -80 dBFS): "
+                "the motion will not follow any speech")
+    assert [line for line in out.splitlines() if "silent" in line and "Warning" in line] == [expected], out
+
+
+def test_the_modal_job_collects_its_notices_for_the_main_thread(bpy, gestura, tmp_path):
+    generate = _submodule(gestura, "operators.generate")
+    job_module = _submodule(gestura, "generation_job")
+    silent = _silent_wav(tmp_path / "quiet.wav")
+    plan = generate.plan_generation(bpy.context, {"audio_path": str(silent)})
+    job = job_module.GenerationJob(lambda progress, cancel: generate.run_generation(plan, progress, cancel)).start()
+    assert job.join(timeout=300)
+    job.outcome()
+    # Collected on the job's thread; the operator reports them when it writes the result.
+    assert list(job.notices) == [f"Audio file '{silent}' is silent (peak below -80 dBFS): "
+                                 "the motion will not follow any speech"]
+
+
+def test_a_folder_or_an_empty_file_is_named_as_such_and_nothing_changes(bpy, gestura, tmp_path, speech_wav):
+    empty = tmp_path / "empty.wav"
+    empty.write_bytes(b"")
+    before = scene_state(bpy)
+    cases = [
+        (dict(audio_path=str(tmp_path)), f"'{tmp_path}' is a folder, not an audio file"),
+        (dict(audio_path=str(empty)), f"'{empty}' is empty"),
+        (dict(audio_path=str(speech_wav), checkpoint=str(tmp_path)),
+         f"'{tmp_path}' is a folder, not a checkpoint file"),
+    ]
+    for kwargs, expected in cases:
+        with pytest.raises(RuntimeError, match=re.escape(expected)):
+            bpy.ops.gestura.generate(**kwargs)
+        assert scene_state(bpy) == before, kwargs

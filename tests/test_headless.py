@@ -213,3 +213,21 @@ def test_batch_script_reads_aac_from_a_folder(bpy, extension, checkpoint_path, s
     result = load_back(bpy, out / "talk.blend")
     assert result["actions"] == ["talk_seed0"] and result["range"][1] > 100  # about five seconds at 30 fps
     bpy.ops.wm.read_homefile(use_empty=True)
+
+
+def test_batch_script_says_a_files_notices_on_its_line(bpy, extension, checkpoint_path, tmp_path):
+    import wave
+
+    silent = tmp_path / "silent.wav"
+    with wave.open(str(silent), "wb") as f:
+        f.setnchannels(1)
+        f.setsampwidth(2)
+        f.setframerate(16000)
+        f.writeframes(bytes(2 * 32000))
+    out = tmp_path / "silent.blend"
+    done = blender([str(REPO / "blender_batch.py"), "--", "--audio", str(silent), "--out", str(out),
+                    "--checkpoint", str(checkpoint_path), "--engine", "numpy"])
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    (line,) = [x for x in done.stdout.splitlines() if x.startswith("[1/1] silent.wav: wrote")]
+    assert line.endswith(f"; warning: Audio file '{silent}' is silent (peak below -80 dBFS): "
+                         "the motion will not follow any speech"), line

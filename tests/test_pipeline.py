@@ -158,7 +158,7 @@ def test_progress_reaches_one_and_cancel_stops(checkpoint, speech):
         generate(GenerationRequest(audio=speech), checkpoint=checkpoint, engine="torch", cancel=cancel)
 
 
-def test_silent_audio_warns_and_gives_idle_motion(checkpoint):
+def test_silent_audio_warns_and_still_gives_motion(checkpoint):
     with pytest.warns(SilentAudioWarning):
         motion = run(checkpoint, np.zeros(16000, np.float32))
     assert motion.num_frames == 30 and np.isfinite(motion.poses).all()

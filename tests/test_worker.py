@@ -199,14 +199,31 @@ def test_missing_interpreter_and_auto_choice(ext, venv_python, tmp_path):
         external.ExternalWorker(str(tmp_path / "no-python")).run(None)
     with pytest.raises(external.ExternalWorkerError, match="No external Python is set"):
         external.ExternalWorker("").run(None)
+    # The error names the setting the user sees, not an internal argument.
+    with pytest.raises(engines.EngineError) as error:
+        engines.resolve_engine("external", "auto")
+    assert "Preferences > Add-ons > Gestura > External Python" in str(error.value)
+    assert "python=" not in str(error.value)
     # Inside Blender, "auto" takes a healthy external Python ...
     assert external.in_blender()
     assert engines.resolve_engine("auto", "auto", python=venv_python).name == "external"
     # ... and without one (or with a broken one) what this Python can run itself.
     fallback = "torch" if engines.torch_available() else "numpy"
     assert engines.resolve_engine("auto", "auto").name == fallback
-    with pytest.warns(RuntimeWarning, match="no-python' does not exist. The auto engine runs in this Python"):
+    with pytest.warns(RuntimeWarning, match="no-python' does not exist: generating in Blender's own Python instead"):
         assert engines.resolve_engine("auto", "auto", python=str(tmp_path / "no-python")).name == fallback
+
+
+def test_the_generate_operator_without_an_external_python_names_the_preference(bpy, ext, speech_wav, tiny_checkpoint):
+    prefs = bpy.context.preferences.addons[EXTENSION_MODULE].preferences
+    saved = prefs.external_python
+    prefs.external_python = ""
+    try:
+        with pytest.raises(RuntimeError, match=r"^Error: the external engine needs a Python with PyTorch: choose one "
+                                               r"in Preferences > Add-ons > Gestura > External Python"):
+            bpy.ops.gestura.generate(audio_path=str(speech_wav), engine="EXTERNAL", checkpoint=tiny_checkpoint)
+    finally:
+        prefs.external_python = saved
 
 
 def test_a_request_error_in_the_worker_comes_back_as_its_message(ext, venv_python, tiny_checkpoint):
@@ -225,7 +242,7 @@ def test_cuda_request_without_cuda_runs_on_the_cpu_and_the_warning_reaches_blend
         pytest.skip("this venv's PyTorch has CUDA: the CPU fallback is not exercised")
     worker = external.ExternalWorker(venv_python)
     request = pipeline.GenerationRequest(audio=noise(2.0), device="cuda")
-    with pytest.warns(RuntimeWarning, match="External worker: .*CUDA was requested .* generating on the CPU"):
+    with pytest.warns(RuntimeWarning, match="^External Python: CUDA was requested .* generating on the CPU$"):
         motion = pipeline.generate(request, checkpoint=tiny_checkpoint, engine=worker)
     assert motion.num_frames == 60
 

@@ -9,13 +9,13 @@ thread and 184 s with torch's default two (``threads=`` overrides).
 """
 from __future__ import annotations
 
-import warnings
 
 import numpy as np
 import torch
 
 from ...rigs.skeleton import PARTS
 from ..engines import Engine, EngineError, checked_start
+from ..notices import notify
 
 
 class DeviceFallbackWarning(UserWarning):
@@ -68,8 +68,8 @@ class TorchEngine(Engine):
         super().__init__(device)
         self.threads = threads
         if device == "cuda" and not torch.cuda.is_available():
-            warnings.warn("CUDA was requested but this PyTorch sees no CUDA device: generating on the CPU",
-                          DeviceFallbackWarning, stacklevel=2)
+            notify("CUDA was requested but this PyTorch sees no CUDA device: generating on the CPU",
+                   DeviceFallbackWarning, stacklevel=2)
         self.device = "cuda" if device in ("auto", "cuda") and torch.cuda.is_available() else "cpu"
         self.model = None
         self._loaded = None
@@ -101,7 +101,7 @@ class TorchEngine(Engine):
         self._loaded = key
 
     def _fall_back(self, stream, why: str) -> None:
-        warnings.warn(f"{why}: continuing on the CPU", DeviceFallbackWarning, stacklevel=3)
+        notify(f"{why}: continuing on the CPU", DeviceFallbackWarning, stacklevel=3)
         self.device = "cpu"
         self.model.to("cpu")
         if stream is not None:
