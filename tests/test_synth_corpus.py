@@ -87,7 +87,7 @@ def test_the_dataset_reader_accepts_every_clip(small_corpus):
 def test_clips_carry_their_planned_stroke_apexes_and_the_motion_is_the_synthesizers(small_corpus):
     from gestura.training.synth import gestures
 
-    plan = corpus.plan_clips(0.015, 3)[3]  # the corpus's 2_bodhi_0_1_1: 16 s, 22 strokes
+    plan = corpus.plan_clips(0.015, 3)[3]  # the corpus's 2_bodhi_0_1_1: 16 s, 18 strokes
     with np.load(small_corpus / "smplxflame_30" / f"{plan.id}.npz", allow_pickle=False) as data:
         poses, apex = data["poses"], data["stroke_apex"]
     assert apex.shape == (poses.shape[0],) and apex.dtype == np.float32 and set(np.unique(apex)) == {0.0, 1.0}
