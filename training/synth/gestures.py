@@ -5,6 +5,8 @@ How a clip is made:
 2. Planning: in each phrase the most stressed syllables become stroke times (apexes), at the
    style's rate and no closer than its minimum gap; strokes close in time form a gesture unit
    with one gesture type (beat, open palm, point, precision grip, two-handed) and one hand choice.
+   A unit lasts at most ``MAX_UNIT_SECONDS`` and ends at every pause of ``REST_PAUSE`` or more;
+   in such a pause the body rests (hands at rest, their drift and the weight shifts calmed).
 3. Each unit becomes arm keyframes in gesture phases: preparation (rest -> a via pose above and
    behind the apex), stroke (fast, ending at the apex exactly on the syllable onset, where the hand
    stops: a speed minimum, the "motion beat"), post-stroke hold, then the next stroke or the
