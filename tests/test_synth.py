@@ -344,14 +344,14 @@ def test_the_body_rests_in_a_silent_gap(speeches, rest, room_noise):
 
 
 def test_gesture_units_end_at_pauses_and_drop_the_hands_after_a_while():
-    """A long run of strokes makes units of at most ``MAX_UNIT_SECONDS``, each followed by a
+    """A long run of strokes makes units of at most the style's ``unit_seconds``, each followed by a
     stroke-free break for the hands to go down; a pause always ends a unit."""
     style = styles.get_style("carmen")
     strokes = [(1.0 + 0.6 * k, 0.8) for k in range(30)]
     units = gestures.group_units(strokes, style, np.random.default_rng(0))
     assert len(units) > 2
     for a, b in zip(units[:-1], units[1:]):
-        assert a.apexes[-1] - a.apexes[0] <= gestures.MAX_UNIT_SECONDS
+        assert a.apexes[-1] - a.apexes[0] <= style.unit_seconds
         assert b.apexes[0] - a.apexes[-1] >= gestures.UNIT_BREAK * style.tempo
     joined = gestures.group_units([(1.0, 0.8), (1.9, 0.8)], style, np.random.default_rng(0))
     split = gestures.group_units([(1.0, 0.8), (1.9, 0.8)], style, np.random.default_rng(0), [(1.2, 1.7)])
@@ -361,7 +361,7 @@ def test_gesture_units_end_at_pauses_and_drop_the_hands_after_a_while():
 def test_carmen_does_not_hold_her_arms_raised_and_still(clips):
     """Frozen raised arms (``metrics.frozen_arms``) stay rare in every style: on these two clips
     carmen held an arm raised and still on 11.6 % of the frames before gesture units dropped the
-    hands after ``MAX_UNIT_SECONDS``, 5.1 % after."""
+    hands after her ``unit_seconds``, 5.1 % after."""
     for name, per_style in clips.items():
         assert metrics.frozen_arms([c[3] for c in per_style]) < 0.07, name
 

@@ -5,7 +5,7 @@ How a clip is made:
 2. Planning: in each phrase the most stressed syllables become stroke times (apexes), at the
    style's rate and no closer than its minimum gap; strokes close in time form a gesture unit
    with one gesture type (beat, open palm, point, precision grip, two-handed) and one hand choice.
-   A unit lasts at most ``MAX_UNIT_SECONDS`` and ends at every pause of ``REST_PAUSE`` or more;
+   A unit lasts at most the style's ``unit_seconds`` and ends at every pause of ``REST_PAUSE`` or more;
    in such a pause the body rests (hands at rest, their drift and the weight shifts calmed).
 3. Each unit becomes arm keyframes in gesture phases: preparation (rest -> a via pose above and
    behind the apex), stroke (fast, ending at the apex exactly on the syllable onset, where the hand
@@ -58,10 +58,8 @@ APEX_SPEED = 0.12  # m/s a hand still moves at a stroke's apex (times the style'
 REST_PAUSE = 1.0
 REST_RAMP = 0.6  # s over which the body settles at a pause's start and wakes before its end
 REST_DRIFT = 0.2  # share of the hands' drift left while resting
-# A gesture unit keeps the hands up for at most MAX_UNIT_SECONDS (first to last apex); strokes
-# closer than UNIT_BREAK x tempo after a unit that long are skipped, so the hands drop to rest
-# between units instead of staying raised and still for many seconds.
-MAX_UNIT_SECONDS = 3.0
+# Strokes closer than UNIT_BREAK x tempo after a unit of the style's ``unit_seconds`` are skipped,
+# so the hands drop to rest between units instead of staying raised and still for many seconds.
 UNIT_BREAK = 2.0
 
 
@@ -144,7 +142,8 @@ def rest_weight(t: np.ndarray, rests: list[tuple[float, float]], ramp: float = R
 def group_units(strokes: list[tuple[float, float]], style: Style, rng: np.random.Generator,
                 rests: list[tuple[float, float]] = ()) -> list[Unit]:
     """Strokes grouped into gesture units. A unit ends at a pause of ``rests`` and after 6 strokes
-    or ``MAX_UNIT_SECONDS``; after a full unit, strokes within ``UNIT_BREAK`` x tempo are skipped."""
+    or the style's ``unit_seconds``; after a unit that long, strokes within ``UNIT_BREAK`` x tempo
+    are skipped."""
     units: list[Unit] = []
     unit_gap = 1.4 * style.tempo
     kinds = list(style.repertoire)
@@ -153,12 +152,12 @@ def group_units(strokes: list[tuple[float, float]], style: Style, rng: np.random
         if units:
             last = units[-1].apexes[-1]
             paused = any(last <= a and b <= apex for a, b in rests)
-            full = len(units[-1].apexes) >= 6 or apex - units[-1].apexes[0] > MAX_UNIT_SECONDS
-            if not paused and not full and apex - last <= unit_gap:
+            long = apex - units[-1].apexes[0] > style.unit_seconds
+            if not paused and not long and len(units[-1].apexes) < 6 and apex - last <= unit_gap:
                 units[-1].apexes.append(apex)
                 units[-1].stresses.append(stress)
                 continue
-            if full and not paused and apex - last < UNIT_BREAK * style.tempo:
+            if long and not paused and apex - last < UNIT_BREAK * style.tempo:
                 continue  # the hands go down to rest before the next unit
         kind = kinds[rng.choice(len(kinds), p=weights / weights.sum())]
         hand = ("right", "left", "both")[rng.choice(3, p=np.array(style.handedness) / sum(style.handedness))]
