@@ -321,6 +321,51 @@ def test_face_follows_speech(clips):
         assert np.abs(motion.expressions[:, 10:]).max() == 0.0
 
 
+@pytest.mark.parametrize("room_noise", [0.0, 3e-4])
+def test_the_body_rests_in_a_silent_gap(speeches, rest, room_noise):
+    """6 s of silence (exact zeros, or room noise near -70 dBFS) between two utterances: no stroke
+    in it, the wrists nearly still (under 0.15x their speed in speech, 1 s margins left out), the
+    hands down at rest, the jaw closed."""
+    gap = np.random.default_rng(0).normal(0.0, room_noise, 6 * 16000) if room_noise else np.zeros(6 * 16000)
+    first = speeches[0][: len(speeches[0]) // 533 * 533]  # whole frames, so the gap starts on one
+    wave = np.concatenate([first, gap, speeches[1]])
+    start = len(first) * 30 // 16000
+    frames = (start, start + 180)
+    for style, seed in ((style, seed) for style in styles.STYLES for seed in range(3)):
+        motion, units, _ = gestures.synthesize_with_plan(wave, style, seed=seed)
+        positions, _ = forward_kinematics(motion.poses.astype(np.float64), motion.trans, rest)
+        assert metrics.rest_in_silence(positions, frames) < 0.15, (style.name, seed)
+        inner = slice(frames[0] + 30, frames[1] - 30)
+        assert not [a for u in units for a in u.apexes if frames[0] / 30 < a < frames[1] / 30], style.name
+        for side in ("left", "right"):
+            drop = positions[inner, J["pelvis"], 1] - positions[inner, J[f"{side}_wrist"], 1]
+            assert drop.min() > 0.0, style.name  # the wrists hang below the pelvis
+        assert motion.poses[inner, J["jaw"], 0].max() < 0.03, style.name
+
+
+def test_gesture_units_end_at_pauses_and_drop_the_hands_after_a_while():
+    """A long run of strokes makes units of at most the style's ``unit_seconds``, each followed by a
+    stroke-free break for the hands to go down; a pause always ends a unit."""
+    style = styles.get_style("carmen")
+    strokes = [(1.0 + 0.6 * k, 0.8) for k in range(30)]
+    units = gestures.group_units(strokes, style, np.random.default_rng(0))
+    assert len(units) > 2
+    for a, b in zip(units[:-1], units[1:]):
+        assert a.apexes[-1] - a.apexes[0] <= style.unit_seconds
+        assert b.apexes[0] - a.apexes[-1] >= gestures.UNIT_BREAK * style.tempo
+    joined = gestures.group_units([(1.0, 0.8), (1.9, 0.8)], style, np.random.default_rng(0))
+    split = gestures.group_units([(1.0, 0.8), (1.9, 0.8)], style, np.random.default_rng(0), [(1.2, 1.7)])
+    assert [len(u.apexes) for u in joined] == [2] and [len(u.apexes) for u in split] == [1, 1]
+
+
+def test_carmen_does_not_hold_her_arms_raised_and_still(clips):
+    """Frozen raised arms (``metrics.frozen_arms``) stay rare in every style: on these two clips
+    carmen held an arm raised and still on 11.6 % of the frames before gesture units dropped the
+    hands after her ``unit_seconds``, 5.1 % after."""
+    for name, per_style in clips.items():
+        assert metrics.frozen_arms([c[3] for c in per_style]) < 0.07, name
+
+
 def test_bad_input_is_refused():
     style = styles.get_style("avery")
     with pytest.raises(ValueError, match="mono"):

@@ -87,13 +87,13 @@ def test_the_dataset_reader_accepts_every_clip(small_corpus):
 def test_clips_carry_their_planned_stroke_apexes_and_the_motion_is_the_synthesizers(small_corpus):
     from gestura.training.synth import gestures
 
-    plan = corpus.plan_clips(0.015, 3)[3]  # the corpus's 2_bodhi_0_1_1: 16 s, 22 strokes
+    plan = corpus.plan_clips(0.015, 3)[3]  # the corpus's 2_bodhi_0_1_1: 16 s, 18 strokes
     with np.load(small_corpus / "smplxflame_30" / f"{plan.id}.npz", allow_pickle=False) as data:
         poses, apex = data["poses"], data["stroke_apex"]
     assert apex.shape == (poses.shape[0],) and apex.dtype == np.float32 and set(np.unique(apex)) == {0.0, 1.0}
     # The motion is exactly what the synthesizer makes of the clip's speech (unchanged by the
     # apex channel), and the channel marks its planned apexes.
-    wave, _, _ = corpus.speak_clip(plan)
+    wave, _, _, _ = corpus.speak_clip(plan)
     motion, units, _ = gestures.synthesize_with_plan(wave, styles.get_style(plan.style), seed=plan.seed)
     np.testing.assert_array_equal(poses, gestures.synthesize(wave, styles.get_style(plan.style), seed=plan.seed)
                                   .poses[: len(poses)].reshape(len(poses), -1))
@@ -136,6 +136,39 @@ def test_plan_reaches_the_hours_asked_for():
     assert max(train) <= corpus.CLIP_SECONDS[1]
     # Only the last train clip of each speaker may be shorter (what is left of its share).
     assert sum(s < corpus.CLIP_SECONDS[0] for s in train) <= len(styles.STYLES)
+
+
+def test_about_half_the_clips_get_silent_gaps_of_1_to_8_seconds():
+    plans = corpus.plan_clips(2.0, seed=0)
+    gaps = [corpus.plan_gaps(p) for p in plans]
+    assert 0.35 < np.mean([bool(g) for g in gaps]) < 0.65
+    assert all(len(g) <= 2 and all(1.0 <= x <= 8.0 for x in g) for g in gaps)
+    assert all(p.seconds - sum(g) >= 8.0 for p, g in zip(plans, gaps))
+
+
+def test_a_clip_with_a_gap_is_silent_there_and_the_body_rests():
+    """The gaps lie between sentences with their planned lengths; the audio is near-silent there,
+    and the synthesizer rests: wrists under 0.15x their speed in speech, jaw closed, no stroke."""
+    from gestura.rigs.skeleton import JOINT_INDEX
+    from gestura.training import metrics
+    from gestura.training.synth import gestures
+
+    plan = next(p for p in (corpus.ClipPlan("3_carmen_0_1_1", "train", "carmen", s, 16.0) for s in range(100))
+                if len(corpus.plan_gaps(p)) == 1 and corpus.plan_gaps(p)[0] > 4.0)
+    wave, lines, _, gaps = corpus.speak_clip(plan)
+    assert len(lines) >= 2 and len(gaps) == 1
+    (start, end), = gaps
+    assert end - start == pytest.approx(corpus.plan_gaps(plan)[0], abs=1 / 16000)
+    a, b = int(start * 16000), int(end * 16000)
+    assert np.abs(wave[a:b]).max() < 3e-3
+    assert np.abs(wave[a - 16000: a]).max() > 0.1 and np.abs(wave[b: b + 16000]).max() > 0.1  # speech around it
+    motion, units, _ = gestures.synthesize_with_plan(wave, styles.get_style(plan.style), seed=plan.seed)
+    positions = dataset.joint_positions(motion)
+    frames = (int(np.ceil(start * 30)), int(end * 30))
+    assert metrics.rest_in_silence(positions, frames) < 0.15
+    inner = slice(frames[0] + 30, frames[1] - 30)
+    assert motion.poses[inner, JOINT_INDEX["jaw"], 0].max() < 0.03  # the jaw closed
+    assert not [x for u in units for x in u.apexes if start < x < end]
 
 
 def test_bad_requests_change_nothing(tmp_path, capsys):

@@ -30,13 +30,20 @@ def rot_z(a):
     return axis_rotation(Z, a)
 
 
-def weight_shift_curve(t: np.ndarray, style: Style, rng: np.random.Generator) -> np.ndarray:
-    """(N,) sideways pelvis offset (m): holds on one foot, then shifts over ~1.2 s to the other."""
+def weight_shift_curve(t: np.ndarray, style: Style, rng: np.random.Generator,
+                       rests: list[tuple[float, float]] = ()) -> np.ndarray:
+    """(N,) sideways pelvis offset (m): holds on one foot, then shifts over ~1.2 s to the other.
+    A shift that would fall into a pause of ``rests`` ((start, end) s) waits for the pause's end."""
     duration = t[-1] if len(t) else 0.0
     times, values = [0.0], [rng.choice([-1.0, 1.0]) * style.weight_shift * rng.uniform(0.3, 1.0)]
     now = rng.uniform(0.3, 1.0) * style.weight_shift_every
     while now < duration:
         shift_time = 1.2 * rng.uniform(0.8, 1.3)
+        for a, b in rests:
+            if now < b and now + shift_time > a + 0.3:
+                now = max(now, b)
+        if now >= duration:
+            break
         times += [now, now + shift_time]
         side = -np.sign(values[-1]) if rng.random() < 0.8 else np.sign(values[-1])
         values += [values[-1], side * style.weight_shift * rng.uniform(0.5, 1.0)]
@@ -44,14 +51,15 @@ def weight_shift_curve(t: np.ndarray, style: Style, rng: np.random.Generator) ->
     return key_curve(np.array(times), np.array(values)[:, None], np.zeros(len(times), bool), t)[:, 0]
 
 
-def lower_body(t: np.ndarray, style: Style, rng: np.random.Generator, rest: np.ndarray, local: np.ndarray
-               ) -> tuple[np.ndarray, np.ndarray]:
-    """Fill pelvis, hip, knee, ankle and foot rotations into ``local`` (N, 55, 3, 3).
+def lower_body(t: np.ndarray, style: Style, rng: np.random.Generator, rest: np.ndarray, local: np.ndarray,
+               rests: list[tuple[float, float]] = ()) -> tuple[np.ndarray, np.ndarray]:
+    """Fill pelvis, hip, knee, ankle and foot rotations into ``local`` (N, 55, 3, 3). Weight shifts
+    wait for the end of the pauses ``rests`` ((start, end) s).
 
     Returns the root translation (N, 3) and the pelvis' sideways roll (N,) rad.
     """
     n = len(t)
-    shift = weight_shift_curve(t, style, rng)
+    shift = weight_shift_curve(t, style, rng, rests)
     sway = smooth_noise(rng, t, 2.5, 2, amplitude=np.array([0.003, 0.004]))
     yaw = smooth_noise(rng, t, 3.0, 1, amplitude=0.025)[:, 0]
     # The hip of the unloaded leg drops: weight on the left foot (pelvis toward +x) tilts it so

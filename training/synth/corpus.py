@@ -5,7 +5,9 @@
 DIR gets ``wave16k/<id>.wav`` (espeak-ng speech, 16 kHz mono 16-bit), ``smplxflame_30/<id>.npz``
 (gestures from ``gestures.synthesize``, plus ``stroke_apex``: (N,) float32, 1 on the frames of
 the planned stroke apexes), ``text/<id>.txt`` (what was said),
-``train_test_split.csv`` and ``synth.json`` (the settings and the styles). Ids are
+``train_test_split.csv`` and ``synth.json`` (the settings and the styles). About half of the
+clips have one or two silent gaps of 1-8 s between sentences (``plan_gaps``), where the
+synthesizer rests. Ids are
 ``<speaker>_<style>_0_<n>_<n>`` as in BEAT2. Every clip is trimmed to the whole seconds covered
 by both its audio and its motion. Test and val clips use only held-out sentences
 (``text.is_held_out``). Voices, rates and pitches are drawn per clip independently of the
@@ -33,6 +35,11 @@ VOICES = ("en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en-029", "en-us-nyc
 VARIANTS = ("", "+m1", "+m2", "+m3", "+m4", "+m7", "+f1", "+f2", "+f3", "+f4")
 SPLIT_SHARES = (("test", 0.08), ("val", 0.04))  # the rest is train
 CLIP_SECONDS = (35.0, 65.0)
+# About half of the clips get one or two silent gaps between sentences, so that a model learns to
+# rest in silence (the synthesizer rests its hands in every pause of the speech).
+GAP_CLIP_SHARE = 0.5
+GAP_SECONDS = (1.0, 8.0)
+ROOM_NOISE = 3e-4  # standard deviation of the noise in noisy gaps, about -70 dBFS
 
 
 @dataclass(frozen=True)
@@ -112,9 +119,27 @@ def speak(lines: list[str], voice: str, rate: int, pitch: int, gap: int, workdir
     return wave.astype(np.float32)
 
 
+def plan_gaps(plan: ClipPlan) -> list[float]:
+    """Lengths (s) of the silent gaps to put between sentences of the clip: none for about half
+    of the clips (``GAP_CLIP_SHARE``), one or two of ``GAP_SECONDS`` for the others. Drawn from
+    their own generator, so a clip without gaps is spoken exactly as before gaps existed."""
+    import numpy as np
+
+    rng = np.random.default_rng([plan.seed, 15])
+    if rng.random() >= GAP_CLIP_SHARE:
+        return []
+    lengths = [float(x) for x in rng.uniform(*GAP_SECONDS, int(rng.integers(1, 3)))]
+    # A short clip keeps at least 8 s of speech: drop gaps from the end until it does.
+    while lengths and plan.seconds - sum(lengths) < 8.0:
+        lengths.pop()
+    return lengths
+
+
 def speak_clip(plan: ClipPlan) -> tuple:
     """The clip's speech with its silent lead and tail, before trimming: (wave 16 kHz float32,
-    text lines, voice description)."""
+    text lines, voice description, gaps). ``gaps``: (start, end) seconds in the wave of the silent
+    gaps between sentences (``plan_gaps``), exact zeros or, in about half of them, room noise
+    near -70 dBFS."""
     import numpy as np
 
     from . import text
@@ -124,15 +149,36 @@ def speak_clip(plan: ClipPlan) -> tuple:
     rate = int(rng.integers(135, 186))  # words per minute
     pitch = int(rng.integers(25, 76))
     gap = int(rng.integers(0, 5))  # extra pause between words, 10 ms units
-    words = int(plan.seconds * rate / 60.0 * 0.92)
+    lengths = plan_gaps(plan)
+    words = int((plan.seconds - sum(lengths)) * rate / 60.0 * 0.92)
     lines = text.paragraph(rng, max(words, 6), held_out=plan.split != "train")
+    gap_rng = np.random.default_rng([plan.seed, 16])
+    lengths = lengths[: len(lines) - 1]  # gaps go between sentences
+    after = sorted(int(k) for k in gap_rng.choice(len(lines) - 1, len(lengths), replace=False)) if lengths else []
+    groups, first = [], 0
+    for k in after:
+        groups.append(lines[first: k + 1])
+        first = k + 1
+    groups.append(lines[first:])
     with tempfile.TemporaryDirectory(prefix="gestura-synth-") as tmp:
-        speech = speak(lines, voice, rate, pitch, gap, Path(tmp))
+        pieces = [speak(group, voice, rate, pitch, gap, Path(tmp)) for group in groups]
     lead = np.zeros(int(rng.uniform(0.3, 0.9) * SAMPLE_RATE), np.float32)
     tail = np.zeros(int(rng.uniform(0.4, 1.0) * SAMPLE_RATE), np.float32)
-    peak = float(np.abs(speech).max()) or 1.0
-    wave = np.concatenate([lead, speech / peak * rng.uniform(0.5, 0.9), tail]).astype(np.float32)
-    return wave, lines, f"voice {voice}, rate {rate} wpm, pitch {pitch}, word gap {gap}"
+    peak = max(float(np.abs(piece).max()) for piece in pieces) or 1.0
+    scale = rng.uniform(0.5, 0.9)
+    parts, gaps, at = [lead], [], len(lead)
+    for k, piece in enumerate(pieces):
+        parts.append(piece / peak * scale)
+        at += len(piece)
+        if k < len(lengths):
+            silence = np.zeros(int(round(lengths[k] * SAMPLE_RATE)), np.float32)
+            if gap_rng.random() < 0.5:
+                silence = gap_rng.normal(0.0, ROOM_NOISE, len(silence)).astype(np.float32)
+            parts.append(silence)
+            gaps.append((at / SAMPLE_RATE, (at + len(silence)) / SAMPLE_RATE))
+            at += len(silence)
+    wave = np.concatenate([*parts, tail]).astype(np.float32)
+    return wave, lines, f"voice {voice}, rate {rate} wpm, pitch {pitch}, word gap {gap}", gaps
 
 
 def render_clip(plan: ClipPlan) -> tuple:
@@ -143,7 +189,7 @@ def render_clip(plan: ClipPlan) -> tuple:
     from .gestures import synthesize_with_plan
     from .styles import get_style
 
-    wave, lines, description = speak_clip(plan)
+    wave, lines, description, _ = speak_clip(plan)
     motion, units, _ = synthesize_with_plan(wave, get_style(plan.style), seed=plan.seed)
     seconds = int(min(len(wave) / SAMPLE_RATE, motion.num_frames / motion.fps))
     frames = int(seconds * motion.fps)

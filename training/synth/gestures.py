@@ -5,6 +5,8 @@ How a clip is made:
 2. Planning: in each phrase the most stressed syllables become stroke times (apexes), at the
    style's rate and no closer than its minimum gap; strokes close in time form a gesture unit
    with one gesture type (beat, open palm, point, precision grip, two-handed) and one hand choice.
+   A unit lasts at most the style's ``unit_seconds`` and ends at every pause of ``REST_PAUSE`` or more;
+   in such a pause the body rests (hands at rest, their drift and the weight shifts calmed).
 3. Each unit becomes arm keyframes in gesture phases: preparation (rest -> a via pose above and
    behind the apex), stroke (fast, ending at the apex exactly on the syllable onset, where the hand
    stops: a speed minimum, the "motion beat"), post-stroke hold, then the next stroke or the
@@ -51,6 +53,14 @@ CHEST_FRONT = 0.2  # hands inside the torso's width stay this far forward of the
 MIN_STROKE = 0.07  # m from preparation to apex
 MAX_SEGMENT_SPEED = 0.9  # m/s, average over one key-to-key segment (peaks are about twice that)
 APEX_SPEED = 0.12  # m/s a hand still moves at a stroke's apex (times the style's amplitude)
+# A pause in speech at least REST_PAUSE s long ends a gesture unit, and in it the body rests: the
+# hands retract to rest, their drift and the weight shifts calm down (idle breathing and sway go on).
+REST_PAUSE = 1.0
+REST_RAMP = 0.6  # s over which the body settles at a pause's start and wakes before its end
+REST_DRIFT = 0.2  # share of the hands' drift left while resting
+# Strokes closer than UNIT_BREAK x tempo after a unit of the style's ``unit_seconds`` are skipped,
+# so the hands drop to rest between units instead of staying raised and still for many seconds.
+UNIT_BREAK = 2.0
 
 
 @dataclass
@@ -113,16 +123,42 @@ def choose_strokes(prosody: Prosody, style: Style, rng: np.random.Generator) -> 
     return strokes
 
 
-def group_units(strokes: list[tuple[float, float]], style: Style, rng: np.random.Generator) -> list[Unit]:
+def pauses(prosody: Prosody, min_length: float = REST_PAUSE) -> list[tuple[float, float]]:
+    """(start, end) seconds of the stretches without speech at least ``min_length`` long: between
+    phrases, and before the first and after the last (the whole clip when nothing is said)."""
+    edges = [0.0, *(x for phrase in prosody.phrases for x in phrase), prosody.duration]
+    return [(a, b) for a, b in zip(edges[0::2], edges[1::2]) if b - a >= min_length]
+
+
+def rest_weight(t: np.ndarray, rests: list[tuple[float, float]], ramp: float = REST_RAMP) -> np.ndarray:
+    """(N,) 0..1: 1 inside the pauses ``rests``, easing in over ``ramp`` s after a pause starts and
+    out over ``ramp`` s before it ends (a pause shorter than 2 x ``ramp`` never reaches 1)."""
+    w = np.zeros(len(t))
+    for a, b in rests:
+        w = np.maximum(w, np.clip(np.minimum(t - a, b - t) / ramp, 0.0, 1.0))
+    return w * w * (3 - 2 * w)
+
+
+def group_units(strokes: list[tuple[float, float]], style: Style, rng: np.random.Generator,
+                rests: list[tuple[float, float]] = ()) -> list[Unit]:
+    """Strokes grouped into gesture units. A unit ends at a pause of ``rests`` and after 6 strokes
+    or the style's ``unit_seconds``; after a unit that long, strokes within ``UNIT_BREAK`` x tempo
+    are skipped."""
     units: list[Unit] = []
     unit_gap = 1.4 * style.tempo
     kinds = list(style.repertoire)
     weights = np.array([style.repertoire[k] for k in kinds])
     for apex, stress in strokes:
-        if units and apex - units[-1].apexes[-1] <= unit_gap and len(units[-1].apexes) < 6:
-            units[-1].apexes.append(apex)
-            units[-1].stresses.append(stress)
-            continue
+        if units:
+            last = units[-1].apexes[-1]
+            paused = any(last <= a and b <= apex for a, b in rests)
+            long = apex - units[-1].apexes[0] > style.unit_seconds
+            if not paused and not long and len(units[-1].apexes) < 6 and apex - last <= unit_gap:
+                units[-1].apexes.append(apex)
+                units[-1].stresses.append(stress)
+                continue
+            if long and not paused and apex - last < UNIT_BREAK * style.tempo:
+                continue  # the hands go down to rest before the next unit
         kind = kinds[rng.choice(len(kinds), p=weights / weights.sum())]
         hand = ("right", "left", "both")[rng.choice(3, p=np.array(style.handedness) / sum(style.handedness))]
         dominant = "right" if style.handedness[0] >= style.handedness[1] else "left"
@@ -403,14 +439,16 @@ def synthesize_with_plan(wave: np.ndarray, style: Style, seed: int = 0, rest_joi
     rng = np.random.default_rng(seed)
 
     local = np.broadcast_to(np.eye(3), (n, NUM_JOINTS, 3, 3)).copy()
-    trans, roll = body.lower_body(t, style, rng, rest, local)
+    rests = pauses(prosody)
+    trans, roll = body.lower_body(t, style, rng, rest, local, rests)
     breath = body.breathing(t, rng)
 
     reach = float(np.linalg.norm(rest[J["left_elbow"]] - rest[J["left_shoulder"]])
                   + np.linalg.norm(rest[J["left_wrist"]] - rest[J["left_elbow"]]))
-    units = group_units(choose_strokes(prosody, style, rng), style, rng)
+    units = group_units(choose_strokes(prosody, style, rng), style, rng, rests)
     params = {}
     drift = smooth_noise(rng, t, 1.6, 6, amplitude=0.006)
+    drift *= 1.0 - (1.0 - REST_DRIFT) * rest_weight(t, rests)[:, None]
     for k, side in enumerate(SIDES):
         times, values, via, velocities = arm_keys(units, side, style, rng, rest, reach, t[-1])
         params[side] = key_curve(times, values, via, t, velocities=velocities)

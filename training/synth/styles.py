@@ -25,6 +25,9 @@ class Style:
     amplitude: float  # scales the distance of gesture positions from rest and beat excursions
     tempo: float  # duration scale of preparation, stroke and retraction (< 1 is faster)
     hold: float  # post-stroke hold, seconds
+    # Longest gesture unit (first to last stroke, seconds); after one that long the hands drop to
+    # rest before the next unit.
+    unit_seconds: float
     handedness: tuple[float, float, float]  # probabilities of (right, left, both) per gesture unit
     repertoire: dict[str, float]  # gesture type -> weight
     hand_height: float  # metres added to the gesture space's height (chest vs waist gesturer)
@@ -54,7 +57,7 @@ STYLES: tuple[Style, ...] = (
         name="avery", speaker_id=1,
         description="calm presenter: few, small, slow beats and open palms, right-handed, upright",
         stroke_rate=0.9, min_stroke_gap=0.75, rest_phrase_share=0.3,
-        amplitude=0.75, tempo=1.25, hold=0.22,
+        amplitude=0.75, tempo=1.25, hold=0.22, unit_seconds=8.0,
         handedness=(0.75, 0.1, 0.15),
         repertoire={"beat": 0.45, "open_palm": 0.35, "point": 0.05, "precision": 0.05, "two_handed": 0.10},
         hand_height=0.0, hand_width=0.0,
@@ -66,7 +69,7 @@ STYLES: tuple[Style, ...] = (
         name="bodhi", speaker_id=2,
         description="energetic: frequent, large, fast two-handed gestures, leans forward, big nods",
         stroke_rate=2.0, min_stroke_gap=0.36, rest_phrase_share=0.05,
-        amplitude=1.35, tempo=0.8, hold=0.1,
+        amplitude=1.35, tempo=0.8, hold=0.1, unit_seconds=8.0,
         handedness=(0.35, 0.2, 0.45),
         repertoire={"beat": 0.35, "open_palm": 0.2, "point": 0.1, "precision": 0.05, "two_handed": 0.30},
         hand_height=0.04, hand_width=0.06,
@@ -78,7 +81,8 @@ STYLES: tuple[Style, ...] = (
         name="carmen", speaker_id=3,
         description="precise and left-handed: points and precision grips at chest height, head tilted",
         stroke_rate=1.4, min_stroke_gap=0.5, rest_phrase_share=0.15,
-        amplitude=1.0, tempo=1.0, hold=0.3,
+        # Her points and grips at chest height hardly move the elbow: after 3 s the hands drop.
+        amplitude=1.0, tempo=1.0, hold=0.3, unit_seconds=3.0,
         handedness=(0.1, 0.75, 0.15),
         repertoire={"beat": 0.2, "open_palm": 0.1, "point": 0.3, "precision": 0.35, "two_handed": 0.05},
         hand_height=0.09, hand_width=-0.02,
@@ -90,7 +94,7 @@ STYLES: tuple[Style, ...] = (
         name="dmitri", speaker_id=4,
         description="reserved: low, small gestures near the waist, right-handed, slouched, wide stance",
         stroke_rate=0.7, min_stroke_gap=0.9, rest_phrase_share=0.45,
-        amplitude=0.6, tempo=1.15, hold=0.35,
+        amplitude=0.6, tempo=1.15, hold=0.35, unit_seconds=8.0,
         handedness=(0.7, 0.2, 0.1),
         repertoire={"beat": 0.55, "open_palm": 0.15, "point": 0.1, "precision": 0.1, "two_handed": 0.10},
         hand_height=-0.1, hand_width=0.02,
