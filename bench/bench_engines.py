@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import shutil
 import subprocess
@@ -32,22 +31,11 @@ import time
 from pathlib import Path
 
 import numpy as np
+from machine_info import machine  # bench/ is on sys.path when a bench script runs
 
 REPO = Path(__file__).resolve().parents[1]
 ENGINES = ("numpy", "torch-cpu", "torch-cuda")
 
-
-def machine() -> str:
-    info = [f"{platform.processor() or platform.machine()}", f"{os.cpu_count()} CPUs",
-            f"Python {platform.python_version()}", f"numpy {np.__version__}", platform.platform()]
-    try:
-        import torch
-
-        device = f"CUDA {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else "no CUDA"
-        info.append(f"torch {torch.__version__} ({device})")
-    except ImportError:
-        info.append("no torch")
-    return ", ".join(info)
 
 
 def _status_mb(field: str) -> float | None:
