@@ -185,7 +185,9 @@ def checkpoint_path(context, override=None):
 def _audio_file(path: str) -> str:
     from ..inference.audio import check_audio_path
 
-    resolved = os.path.normpath(bpy.path.abspath(os.fspath(path)))
+    # bpy.path.abspath resolves only "//" (the .blend's folder); a plain relative path is taken
+    # from the working folder now, and stored absolute so the .blend finds it from anywhere.
+    resolved = os.path.abspath(bpy.path.abspath(os.fspath(path)))
     check_audio_path(resolved)  # a folder, a missing or an empty file: one sentence each
     return resolved
 

@@ -231,3 +231,24 @@ def test_batch_script_says_a_files_notices_on_its_line(bpy, extension, checkpoin
     (line,) = [x for x in done.stdout.splitlines() if x.startswith("[1/1] silent.wav: wrote")]
     assert line.endswith(f"; warning: Audio file '{silent}' is silent (peak below -80 dBFS): "
                          "the motion will not follow any speech"), line
+
+
+def test_batch_script_with_relative_paths_writes_a_blend_whose_sound_is_found_from_anywhere(
+        bpy, extension, checkpoint_path, speech_wav, tmp_path, monkeypatch):
+    import shutil
+
+    work = tmp_path / "x"
+    (work / "clips").mkdir(parents=True)
+    shutil.copy(speech_wav, work / "clips" / "a.wav")
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    done = subprocess.run([sys.executable, str(REPO / "blender_batch.py"), "--", "--audio", "clips/", "--out",
+                           "blends/", "--checkpoint", str(checkpoint_path), "--engine", "numpy"],
+                          capture_output=True, text=True, timeout=600, env=env, cwd=work)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    monkeypatch.chdir(tmp_path)
+    result = load_back(bpy, work / "blends" / "a.blend")
+    assert result["actions"] == ["a_seed0"]
+    if bpy.app.build_options.audaspace:
+        (strip,) = sound_strips(bpy.context.scene)
+        assert os.path.samefile(bpy.path.abspath(strip.sound.filepath), work / "clips" / "a.wav")
+    bpy.ops.wm.read_homefile(use_empty=True)
