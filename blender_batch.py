@@ -154,7 +154,9 @@ def run(argv: list[str]) -> int:
     jobs = importlib.import_module(package.__name__ + ".jobs")
     blend_output = importlib.import_module(package.__name__ + ".blend_output")
     try:
-        files = jobs.collect_audio(args.audio)
+        readable = importlib.import_module(package.__name__ + ".inference.audio").readable_extensions()
+        skipped: list = []
+        files = jobs.collect_audio(args.audio, extensions=readable, skipped=skipped)
         outputs = jobs.output_paths(files, args.out, ".blend")
         jobs.check_seed(args.seed)
         kwargs_list = [_operator_arguments(args, package, audio) for audio in files]
@@ -162,6 +164,9 @@ def run(argv: list[str]) -> int:
             jobs.check_output_folder(folder)
     except jobs.JobError as error:
         raise BatchError(str(error)) from None
+    if skipped:
+        print(f"{PROG}: warning: skipped {len(skipped)} file(s) this Blender cannot decode: "
+              f"{', '.join(str(p) for p in skipped)}", file=sys.stderr, flush=True)
     # Every output starts from the scene Blender opened: keep a copy to go back to.
     scratch = tempfile.mkdtemp(prefix="gestura-batch-")
     try:

@@ -163,3 +163,19 @@ def test_blend_files_that_cannot_be_written_are_reported_one_line_each(clips, ch
         # notice and left a file cut short ("Blender's save stopped early").
         assert line.startswith(f"gestura generate: error: {name}.wav: could not write '{out / name}.blend': "), line
     assert list(out.iterdir()) == []  # nothing half-written, not even Blender's "<name>.blend@"
+
+
+def test_a_folder_with_a_file_this_python_cannot_decode_skips_it_in_one_line(clips, checkpoint_path, tmp_path):
+    import shutil
+
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    shutil.copy(clips / "count.wav", folder / "count.wav")
+    # The command line decodes with soundfile (no aud here): an AAC file cannot be read.
+    (folder / "talk.aac").write_bytes(b"\xff\xf1" + bytes(200))
+    out = tmp_path / "out"
+    done = gestura(folder, "-o", out, "--format", "npz", "--checkpoint", checkpoint_path, "--engine", "numpy")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert sorted(p.name for p in out.iterdir()) == ["count.npz"]
+    skipped = [line for line in done.stderr.splitlines() if "talk.aac" in line]
+    assert len(skipped) == 1 and skipped[0].startswith("gestura generate: warning: skipped 1 file"), done.stderr
