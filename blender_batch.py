@@ -17,14 +17,22 @@ then exits 1 with a summary line.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import time
 
 PROG = "gestura batch"
+# Set by Ctrl+C (SIGINT). The generate operator turns an interrupt inside it into CANCELLED (Blender
+# would otherwise print a traceback and raise a RuntimeError), so the loop checks this flag too.
+_interrupted = False
+# While Blender loads or saves a file it runs add-ons' handlers (load_pre, save_post), which would
+# print an interrupt raised in them as a traceback and carry on: there the interrupt waits.
+_deferred = False
 
 
 class BatchError(Exception):
@@ -146,8 +154,33 @@ def _operator_arguments(args, package, audio) -> dict:
     return kwargs
 
 
+def _on_interrupt(signum, frame):
+    global _interrupted
+    _interrupted = True
+    if not _deferred:
+        raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _interrupts_held():
+    """Ctrl+C waits until the block ends (``_stop_if_interrupted`` then honours it)."""
+    global _deferred
+    _deferred = True
+    try:
+        yield
+    finally:
+        _deferred = False
+
+
+def _stop_if_interrupted() -> None:
+    if _interrupted:
+        raise KeyboardInterrupt
+
+
 def run(argv: list[str]) -> int:
     args = build_parser().parse_args(_script_args(argv))
+    # Python's own behaviour, explicitly: the Blender program may install a handler of its own.
+    signal.signal(signal.SIGINT, _on_interrupt)
     import bpy
 
     package = ensure_addon(bpy)
@@ -191,9 +224,11 @@ def _last_line(error: Exception, fallback: str) -> str:
 
 def _generate_all(bpy, package, blend_output, args, files, outputs, kwargs_list, template: str) -> int:
     """Generate and save each file in turn; returns how many failed (each already reported)."""
-    bpy.ops.wm.save_as_mainfile(filepath=template, copy=True, check_existing=False)
+    with _interrupts_held():
+        bpy.ops.wm.save_as_mainfile(filepath=template, copy=True, check_existing=False)
     failures = 0
     for index, (audio, out, kwargs) in enumerate(zip(files, outputs, kwargs_list), start=1):
+        _stop_if_interrupted()
         prefix = f"[{index}/{len(files)}] {audio.name}"
         if out.is_dir():
             _fail(audio, f"output '{out}' is a folder: rename or move it")
@@ -203,7 +238,9 @@ def _generate_all(bpy, package, blend_output, args, files, outputs, kwargs_list,
             print(f"{prefix}: '{out}' exists, skipped (pass --overwrite to replace it)", flush=True)
             continue
         if index > 1:
-            bpy.ops.wm.open_mainfile(filepath=template, load_ui=False)
+            with _interrupts_held():
+                bpy.ops.wm.open_mainfile(filepath=template, load_ui=False)
+            _stop_if_interrupted()
         started = time.perf_counter()
         try:
             # The operator reports notices (silent audio, a down-mix, a fallback) to Blender; the
@@ -211,16 +248,21 @@ def _generate_all(bpy, package, blend_output, args, files, outputs, kwargs_list,
             with package.inference.notices.collect() as notices:
                 result = bpy.ops.gestura.generate(**kwargs)
         except RuntimeError as error:
+            if _interrupted:
+                raise KeyboardInterrupt from None
             _fail(audio, _last_line(error, "generation failed"))
             failures += 1
             continue
         if result != {"FINISHED"}:
+            if _interrupted:
+                raise KeyboardInterrupt
             _fail(audio, "generation was cancelled")
             failures += 1
             continue
         try:
             out.parent.mkdir(parents=True, exist_ok=True)
-            blend_output.save_blend(out, overwrite=args.overwrite)
+            with _interrupts_held():  # a file is written whole; its line is printed, then the batch stops
+                blend_output.save_blend(out, overwrite=args.overwrite)
         except OSError as error:
             _fail(audio, f"could not write '{out}': {error.strerror or error}")
             failures += 1
@@ -231,6 +273,7 @@ def _generate_all(bpy, package, blend_output, args, files, outputs, kwargs_list,
             continue
         print(f"{prefix}: wrote '{out}' in {time.perf_counter() - started:.1f} s"
               + "".join(f"; warning: {message}" for message in notices), flush=True)
+    _stop_if_interrupted()
     return failures
 
 
@@ -242,6 +285,10 @@ def main(argv: list[str] | None = None) -> int:
     except BatchError as error:
         print(f"{PROG}: error: {error}", file=sys.stderr, flush=True)
         return 1
+    except KeyboardInterrupt:
+        # The current file's temporary copy and the template folder are removed on the way out.
+        print(f"{PROG}: interrupted", file=sys.stderr, flush=True)
+        return 130
     except Exception as error:  # noqa: BLE001 - Blender would otherwise exit 0 after a traceback
         import traceback
 
@@ -258,6 +305,10 @@ def _exit(code: int) -> None:
         # when an add-on's PropertyGroup class has functions (methods, callbacks; Blender's own
         # Rigify does): 4.2 never frees the class, so its module keeps bpy alive past Python's
         # shutdown. Everything is saved by now; leave without the teardown to report the status.
+        # Blender's session folder (blender_XXXX in the temp directory) goes with the teardown.
+        session = bpy.app.tempdir
+        if os.path.basename(os.path.normpath(session)).startswith("blender_"):
+            shutil.rmtree(session, ignore_errors=True)
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)

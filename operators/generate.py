@@ -332,6 +332,10 @@ class GESTURA_OT_generate(bpy.types.Operator):
                 self._remember(plan)
                 motion = run_generation(plan)
             applied = apply_generation(context, plan, motion)
+        except KeyboardInterrupt:
+            # Ctrl+C in a terminal (a script, blender_batch.py): nothing was applied (apply_motion
+            # rolls back); Blender would print a traceback for it and lose the interrupt anyway.
+            return {"CANCELLED"}
         except Exception as error:  # noqa: BLE001 - every failure becomes one report line
             return self._fail(error)
         self._report_done(plan, applied, motion, time.perf_counter() - started, notices)

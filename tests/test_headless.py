@@ -252,3 +252,38 @@ def test_batch_script_with_relative_paths_writes_a_blend_whose_sound_is_found_fr
         (strip,) = sound_strips(bpy.context.scene)
         assert os.path.samefile(bpy.path.abspath(strip.sound.filepath), work / "clips" / "a.wav")
     bpy.ops.wm.read_homefile(use_empty=True)
+
+
+def test_ctrl_c_stops_the_batch_at_once_with_one_line_and_status_130(extension, checkpoint_path, speech_wav,
+                                                                      tmp_path):
+    import shutil
+    import signal
+
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    for index in range(4):
+        shutil.copy(speech_wav, clips / f"take{index}.wav")
+    out = tmp_path / "blends"
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = dict(os.environ, OMP_NUM_THREADS="1", TMPDIR=str(scratch))
+    child = subprocess.Popen([sys.executable, str(REPO / "blender_batch.py"), "--", "--audio", str(clips), "--out",
+                              str(out), "--checkpoint", str(checkpoint_path), "--engine", "numpy"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    lines = []
+    for line in child.stdout:
+        lines.append(line)
+        if line.startswith("[1/4] take0.wav: wrote"):
+            child.send_signal(signal.SIGINT)  # as Ctrl+C in the terminal
+            break
+    rest, errors = child.communicate(timeout=600)
+    lines += rest.splitlines()
+    assert child.returncode == 130, errors[-3000:]
+    assert errors.strip().splitlines()[-1] == "gestura batch: interrupted", errors[-3000:]
+    assert "Traceback" not in errors and "gestura batch: error" not in errors, errors[-3000:]
+    # It stopped in the second file (generating, saving or reloading the template): no third one,
+    # no temporary .blend beside the outputs, no template folder left.
+    written = sorted(p.name for p in out.iterdir())
+    assert written in (["take0.blend"], ["take0.blend", "take1.blend"]), written
+    assert len([x for x in lines if ": wrote '" in x]) == len(written)
+    assert not list(scratch.iterdir())
