@@ -104,7 +104,7 @@ def run(args) -> int:
     from .checkpoint import CheckpointError, load_checkpoint
     from .engines import EngineError, resolve_engine
     from .notices import collect
-    from .pipeline import GenerationError, GenerationRequest, generate
+    from .pipeline import GenerationError, GenerationRequest, check_settings, generate
 
     try:
         skipped: list = []
@@ -137,7 +137,10 @@ def run(args) -> int:
         return _report(failures, attempted)
     try:
         checkpoint = load_checkpoint(args.checkpoint)
-    except CheckpointError as error:
+        # Once, before any file: a bad setting is the command's error, not every file's.
+        check_settings(checkpoint, style=args.style, temperature=args.temperature, top_k=args.top_k,
+                       top_p=args.top_p, style_strength=args.style_strength, parts=parts)
+    except (CheckpointError, GenerationError) as error:
         raise CommandError(str(error)) from None
     try:
         with collect() as found:

@@ -179,3 +179,22 @@ def test_a_folder_with_a_file_this_python_cannot_decode_skips_it_in_one_line(cli
     assert sorted(p.name for p in out.iterdir()) == ["count.npz"]
     skipped = [line for line in done.stderr.splitlines() if "talk.aac" in line]
     assert len(skipped) == 1 and skipped[0].startswith("gestura generate: warning: skipped 1 file"), done.stderr
+
+
+def test_bad_settings_are_refused_once_before_any_file(clips, checkpoint_path, tmp_path):
+    out = tmp_path / "o5"
+    cases = [
+        (("--style", "carol"), "gestura generate: error: style 'carol' is not in this model: choose one of alice, bob"),
+        (("--temperature", "-1"), "gestura generate: error: temperature must be >= 0"),
+        (("--top-k", "0"), "gestura generate: error: top_k must be at least 1, got 0"),
+        (("--top-p", "3"), "gestura generate: error: top_p must be in (0, 1], got 3.0"),
+        (("--style-strength", "-2"), "gestura generate: error: style strength must be >= 0"),
+    ]
+    for options, expected in cases:
+        done = gestura(clips / "count.wav", clips / "greeting.wav", "-o", f"{out}/", "--checkpoint",
+                       checkpoint_path, "--engine", "numpy", *options)
+        assert done.returncode == 2, (options, done.stderr[-2000:])
+        assert [line for line in done.stderr.splitlines() if "error" in line or "failed" in line] == [
+            done.stderr.strip().splitlines()[-1]], done.stderr[-2000:]
+        assert done.stderr.strip().splitlines()[-1].startswith(expected), done.stderr[-2000:]
+    assert not out.exists()
