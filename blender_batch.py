@@ -10,9 +10,10 @@
 The scene Blender opened (``scene.blend``, or the startup file) is the template of every output:
 a selected SMPL-X armature in it is animated, otherwise a new one is built. Nothing has to be
 enabled by hand: the script uses the installed Gestura add-on when there is one, else loads the
-add-on from the folder it lives in. Outputs are checked before any generation; a file that fails
-gets a line ``gestura batch: error: <audio>: <reason>`` and the others are still written; the run
-then exits 1 with a summary line.
+add-on from the folder it lives in. Options and outputs are checked before any generation (a bad
+one: one error line, status 2); a file that fails gets a line ``gestura batch: error: <audio>:
+<reason>`` and the others are still written; the run then exits 1 with a summary line. Ctrl+C:
+``gestura batch: interrupted``, status 130.
 """
 from __future__ import annotations
 
@@ -36,7 +37,11 @@ _deferred = False
 
 
 class BatchError(Exception):
-    pass
+    """A run that cannot go on; ``status`` 2 for bad options or arguments (as argparse's), else 1."""
+
+    def __init__(self, message: str, status: int = 1):
+        super().__init__(message)
+        self.status = status
 
 
 def _script_args(argv: list[str]) -> list[str]:
@@ -196,7 +201,8 @@ def run(argv: list[str]) -> int:
         for folder in dict.fromkeys(out.parent for out in outputs):
             jobs.check_output_folder(folder)
     except jobs.JobError as error:
-        raise BatchError(str(error)) from None
+        raise BatchError(str(error), status=2) from None
+    _check_settings(bpy, package, args)
     if skipped:
         print(f"{PROG}: warning: skipped {len(skipped)} file(s) this Blender cannot decode: "
               f"{', '.join(str(p) for p in skipped)}", file=sys.stderr, flush=True)
@@ -210,6 +216,26 @@ def run(argv: list[str]) -> int:
     if failures:
         raise BatchError(f"{failures} of {len(files)} audio files failed")
     return 0
+
+
+def _check_settings(bpy, package, args) -> None:
+    """The model and the sampling settings, once before any file (BatchError, status 2): the
+    checkpoint loads, the style is one of its styles, the values are in range."""
+    name = package.__name__
+    generate = importlib.import_module(name + ".operators.generate")
+    checkpoint_cache = importlib.import_module(name + ".operators.checkpoint_cache")
+    pipeline = importlib.import_module(name + ".inference.pipeline")
+    errors = (importlib.import_module(name + ".inference.checkpoint").CheckpointError, pipeline.GenerationError)
+    settings = bpy.context.scene.gestura  # what the operator uses for an option left out
+    try:
+        given = os.path.abspath(os.path.expanduser(args.checkpoint)) if args.checkpoint else None
+        checkpoint = checkpoint_cache.load(generate.checkpoint_path(bpy.context, given))
+        pipeline.check_settings(
+            checkpoint, style=args.style or settings.style or None,
+            temperature=settings.temperature if args.temperature is None else args.temperature,
+            style_strength=settings.style_strength if args.style_strength is None else args.style_strength)
+    except errors as error:
+        raise BatchError(str(error), status=2) from None
 
 
 def _fail(audio, message: str) -> None:
@@ -284,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
         return done.code if isinstance(done.code, int) else 1
     except BatchError as error:
         print(f"{PROG}: error: {error}", file=sys.stderr, flush=True)
-        return 1
+        return error.status
     except KeyboardInterrupt:
         # The current file's temporary copy and the template folder are removed on the way out.
         print(f"{PROG}: interrupted", file=sys.stderr, flush=True)

@@ -134,23 +134,40 @@ def test_batch_script_does_many_files_and_skips_existing_outputs(bpy, extension,
 def test_batch_script_fails_with_one_clear_line_and_a_nonzero_status(extension, checkpoint_path, tmp_path):
     fake = tmp_path / "notes.wav"
     fake.write_text("not audio")
+    folder = tmp_path / "somefolder"
+    folder.mkdir()
     script = str(REPO / "blender_batch.py")
+    model = ["--checkpoint", str(checkpoint_path)]
+    # Bad options and arguments: status 2 (as argparse's), before any file; a file that fails: 1.
     cases = [
-        ([script, "--", "--audio", str(tmp_path / "missing.wav"), "--out", str(tmp_path / "a.blend")], "does not exist"),
-        ([script, "--", "--audio", str(fake), "--out", str(tmp_path / "b.blend"), "--checkpoint", str(checkpoint_path)],
-         "notes.wav"),
-        ([script, "--", "--audio", str(fake), "--out", str(tmp_path / "c.blend"), "--parts", "arms"], "unknown body part"),
-        ([script, "--", "--audio", str(fake), "--out", str(tmp_path / "d.blend"), "--parts", ""], "no body part named"),
+        ([script, "--", "--audio", str(tmp_path / "missing.wav"), "--out", str(tmp_path / "a.blend")], "does not exist",
+         2),
+        ([script, "--", "--audio", str(fake), "--out", str(tmp_path / "b.blend"), *model], "notes.wav", 1),
+        ([script, "--", "--audio", str(fake), "--out", str(tmp_path / "c.blend"), "--parts", "arms"], "unknown body part",
+         2),
+        ([script, "--", "--audio", str(fake), "--out", str(tmp_path / "d.blend"), "--parts", ""], "no body part named",
+         2),
         ([script, "--", "--audio", str(fake), "--out", str(tmp_path / "e.blend"), "--seed", "-5"],
-         "seed -5 is negative: use 0 or more"),
-        ([script, "--", "--audio", str(fake), "--out", str(fake / "out.blend")], "is a file, not a folder"),
-        ([script, "--", "--audio", str(fake), "--out", str(tmp_path / "f.fbx")], "only .blend files can be written"),
+         "seed -5 is negative: use 0 or more", 2),
+        ([script, "--", "--audio", str(fake), "--out", str(fake / "out.blend")], "is a file, not a folder", 2),
+        ([script, "--", "--audio", str(fake), "--out", str(tmp_path / "f.fbx")], "only .blend files can be written", 2),
+        ([script, "--", "--audio", str(fake), "--out", str(tmp_path / "g.blend"), "--engine", "foo"],
+         "argument --engine: invalid choice: 'foo'", 2),
+        ([script, "--", "--audio", str(fake), "--out", str(tmp_path / "h.blend"), "--checkpoint", str(folder)],
+         f"checkpoint '{folder}' is a folder, not a checkpoint file", 2),
+        ([script, "--", "--audio", str(fake), "--out", str(tmp_path / "i.blend"), *model, "--style", "carol"],
+         "style 'carol' is not in this model: choose one of alice, bob", 2),
+        ([script, "--", "--audio", str(fake), "--out", str(tmp_path / "j.blend"), *model, "--temperature", "-1"],
+         "temperature must be >= 0", 2),
+        ([script, "--", "--audio", str(fake), "--out", str(tmp_path / "k.blend"), *model, "--style-strength", "-1"],
+         "style strength must be >= 0", 2),
     ]
-    for args, expected in cases:
+    for args, expected, status in cases:
         done = blender(args)
-        assert done.returncode != 0, args
+        assert done.returncode == status, (args, done.stderr[-2000:])
         errors = [line for line in done.stderr.splitlines() if line.startswith("gestura batch: error:")]
-        assert errors and any(expected in line for line in errors), done.stderr[-2000:]
+        # One line: refused before the per-file loop, so no "1 of 1 audio files failed" after it.
+        assert len(errors) == (2 if status == 1 else 1) and expected in errors[0], done.stderr[-2000:]
     assert not any(tmp_path.glob("*.blend"))
 
 
