@@ -180,7 +180,8 @@ def run(args) -> int:
                 # Feet on the floor, as on the .blend's rig (npz keeps the model's own trans).
                 motion_io.save_bvh(ground(motion), out, overwrite=args.overwrite)
             elif out.suffix.lower() == ".blend":
-                write_blend(motion, path, out, seed=args.seed, parts=parts, overwrite=args.overwrite)
+                with collect(into=notices[index]):  # no audio support in this bpy: no sound strip
+                    write_blend(motion, path, out, seed=args.seed, parts=parts, overwrite=args.overwrite)
             else:
                 motion_io.save_npz(motion, out, overwrite=args.overwrite)
         except (GenerationError, AudioError, MotionError, BlendOutputError) as error:

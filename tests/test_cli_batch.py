@@ -198,3 +198,14 @@ def test_bad_settings_are_refused_once_before_any_file(clips, checkpoint_path, t
             done.stderr.strip().splitlines()[-1]], done.stderr[-2000:]
         assert done.stderr.strip().splitlines()[-1].startswith(expected), done.stderr[-2000:]
     assert not out.exists()
+
+
+def test_without_audio_support_the_missing_sound_strip_is_a_warning_line(bpy, clips, checkpoint_path, tmp_path):
+    if bpy.app.build_options.audaspace:
+        pytest.skip("this bpy has audio support: the sound strip is added (the 4.2.0 wheel has none)")
+    out = tmp_path / "a.blend"
+    done = gestura(clips / "count.wav", "-o", out, "--checkpoint", checkpoint_path, "--engine", "numpy")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert ("gestura generate: warning: This Blender build has no audio support, so no sound strip was added"
+            in done.stderr.splitlines()), done.stderr[-3000:]
+    assert out.is_file()

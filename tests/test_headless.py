@@ -246,8 +246,8 @@ def test_batch_script_says_a_files_notices_on_its_line(bpy, extension, checkpoin
                     "--checkpoint", str(checkpoint_path), "--engine", "numpy"])
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     (line,) = [x for x in done.stdout.splitlines() if x.startswith("[1/1] silent.wav: wrote")]
-    assert line.endswith(f"; warning: Audio file '{silent}' is silent (peak below -80 dBFS): "
-                         "the motion will not follow any speech"), line
+    assert (f"; warning: Audio file '{silent}' is silent (peak below -80 dBFS): "
+            "the motion will not follow any speech") in line, line
 
 
 def test_batch_script_with_relative_paths_writes_a_blend_whose_sound_is_found_from_anywhere(
@@ -304,3 +304,15 @@ def test_ctrl_c_stops_the_batch_at_once_with_one_line_and_status_130(extension, 
     assert written in (["take0.blend"], ["take0.blend", "take1.blend"]), written
     assert len([x for x in lines if ": wrote '" in x]) == len(written)
     assert not list(scratch.iterdir())
+
+
+def test_batch_script_says_on_the_files_line_that_no_sound_strip_was_added(bpy, extension, checkpoint_path,
+                                                                           speech_wav, tmp_path):
+    if bpy.app.build_options.audaspace:
+        pytest.skip("this bpy has audio support: the sound strip is added (the 4.2.0 wheel has none)")
+    out = tmp_path / "take.blend"
+    done = blender([str(REPO / "blender_batch.py"), "--", "--audio", str(speech_wav), "--out", str(out),
+                    "--checkpoint", str(checkpoint_path), "--engine", "numpy"])
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    (line,) = [x for x in done.stdout.splitlines() if x.startswith(f"[1/1] {speech_wav.name}: wrote")]
+    assert line.endswith("; warning: This Blender build has no audio support, so no sound strip was added"), line
