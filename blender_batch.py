@@ -10,25 +10,38 @@
 The scene Blender opened (``scene.blend``, or the startup file) is the template of every output:
 a selected SMPL-X armature in it is animated, otherwise a new one is built. Nothing has to be
 enabled by hand: the script uses the installed Gestura add-on when there is one, else loads the
-add-on from the folder it lives in. Outputs are checked before any generation; a file that fails
-gets a line ``gestura batch: error: <audio>: <reason>`` and the others are still written; the run
-then exits 1 with a summary line.
+add-on from the folder it lives in. Options and outputs are checked before any generation (a bad
+one: one error line, status 2); a file that fails gets a line ``gestura batch: error: <audio>:
+<reason>`` and the others are still written; the run then exits 1 with a summary line. Ctrl+C:
+``gestura batch: interrupted``, status 130.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import time
 
 PROG = "gestura batch"
+# Set by Ctrl+C (SIGINT). The generate operator turns an interrupt inside it into CANCELLED (Blender
+# would otherwise print a traceback and raise a RuntimeError), so the loop checks this flag too.
+_interrupted = False
+# While Blender loads or saves a file it runs add-ons' handlers (load_pre, save_post), which would
+# print an interrupt raised in them as a traceback and carry on: there the interrupt waits.
+_deferred = False
 
 
 class BatchError(Exception):
-    pass
+    """A run that cannot go on; ``status`` 2 for bad options or arguments (as argparse's), else 1."""
+
+    def __init__(self, message: str, status: int = 1):
+        super().__init__(message)
+        self.status = status
 
 
 def _script_args(argv: list[str]) -> list[str]:
@@ -146,22 +159,53 @@ def _operator_arguments(args, package, audio) -> dict:
     return kwargs
 
 
+def _on_interrupt(signum, frame):
+    global _interrupted
+    _interrupted = True
+    if not _deferred:
+        raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _interrupts_held():
+    """Ctrl+C waits until the block ends (``_stop_if_interrupted`` then honours it)."""
+    global _deferred
+    _deferred = True
+    try:
+        yield
+    finally:
+        _deferred = False
+
+
+def _stop_if_interrupted() -> None:
+    if _interrupted:
+        raise KeyboardInterrupt
+
+
 def run(argv: list[str]) -> int:
     args = build_parser().parse_args(_script_args(argv))
+    # Python's own behaviour, explicitly: the Blender program may install a handler of its own.
+    signal.signal(signal.SIGINT, _on_interrupt)
     import bpy
 
     package = ensure_addon(bpy)
     jobs = importlib.import_module(package.__name__ + ".jobs")
     blend_output = importlib.import_module(package.__name__ + ".blend_output")
     try:
-        files = jobs.collect_audio(args.audio)
+        readable = importlib.import_module(package.__name__ + ".inference.audio").readable_extensions()
+        skipped: list = []
+        files = jobs.collect_audio(args.audio, extensions=readable, skipped=skipped)
         outputs = jobs.output_paths(files, args.out, ".blend")
         jobs.check_seed(args.seed)
         kwargs_list = [_operator_arguments(args, package, audio) for audio in files]
         for folder in dict.fromkeys(out.parent for out in outputs):
             jobs.check_output_folder(folder)
     except jobs.JobError as error:
-        raise BatchError(str(error)) from None
+        raise BatchError(str(error), status=2) from None
+    _check_settings(bpy, package, args)
+    if skipped:
+        print(f"{PROG}: warning: skipped {len(skipped)} file(s) this Blender cannot decode: "
+              f"{', '.join(str(p) for p in skipped)}", file=sys.stderr, flush=True)
     # Every output starts from the scene Blender opened: keep a copy to go back to.
     scratch = tempfile.mkdtemp(prefix="gestura-batch-")
     try:
@@ -172,6 +216,26 @@ def run(argv: list[str]) -> int:
     if failures:
         raise BatchError(f"{failures} of {len(files)} audio files failed")
     return 0
+
+
+def _check_settings(bpy, package, args) -> None:
+    """The model and the sampling settings, once before any file (BatchError, status 2): the
+    checkpoint loads, the style is one of its styles, the values are in range."""
+    name = package.__name__
+    generate = importlib.import_module(name + ".operators.generate")
+    checkpoint_cache = importlib.import_module(name + ".operators.checkpoint_cache")
+    pipeline = importlib.import_module(name + ".inference.pipeline")
+    errors = (importlib.import_module(name + ".inference.checkpoint").CheckpointError, pipeline.GenerationError)
+    settings = bpy.context.scene.gestura  # what the operator uses for an option left out
+    try:
+        given = os.path.abspath(os.path.expanduser(args.checkpoint)) if args.checkpoint else None
+        checkpoint = checkpoint_cache.load(generate.checkpoint_path(bpy.context, given))
+        pipeline.check_settings(
+            checkpoint, style=args.style or settings.style or None,
+            temperature=settings.temperature if args.temperature is None else args.temperature,
+            style_strength=settings.style_strength if args.style_strength is None else args.style_strength)
+    except errors as error:
+        raise BatchError(str(error), status=2) from None
 
 
 def _fail(audio, message: str) -> None:
@@ -186,9 +250,11 @@ def _last_line(error: Exception, fallback: str) -> str:
 
 def _generate_all(bpy, package, blend_output, args, files, outputs, kwargs_list, template: str) -> int:
     """Generate and save each file in turn; returns how many failed (each already reported)."""
-    bpy.ops.wm.save_as_mainfile(filepath=template, copy=True, check_existing=False)
+    with _interrupts_held():
+        bpy.ops.wm.save_as_mainfile(filepath=template, copy=True, check_existing=False)
     failures = 0
     for index, (audio, out, kwargs) in enumerate(zip(files, outputs, kwargs_list), start=1):
+        _stop_if_interrupted()
         prefix = f"[{index}/{len(files)}] {audio.name}"
         if out.is_dir():
             _fail(audio, f"output '{out}' is a folder: rename or move it")
@@ -198,7 +264,9 @@ def _generate_all(bpy, package, blend_output, args, files, outputs, kwargs_list,
             print(f"{prefix}: '{out}' exists, skipped (pass --overwrite to replace it)", flush=True)
             continue
         if index > 1:
-            bpy.ops.wm.open_mainfile(filepath=template, load_ui=False)
+            with _interrupts_held():
+                bpy.ops.wm.open_mainfile(filepath=template, load_ui=False)
+            _stop_if_interrupted()
         started = time.perf_counter()
         try:
             # The operator reports notices (silent audio, a down-mix, a fallback) to Blender; the
@@ -206,16 +274,21 @@ def _generate_all(bpy, package, blend_output, args, files, outputs, kwargs_list,
             with package.inference.notices.collect() as notices:
                 result = bpy.ops.gestura.generate(**kwargs)
         except RuntimeError as error:
+            if _interrupted:
+                raise KeyboardInterrupt from None
             _fail(audio, _last_line(error, "generation failed"))
             failures += 1
             continue
         if result != {"FINISHED"}:
+            if _interrupted:
+                raise KeyboardInterrupt
             _fail(audio, "generation was cancelled")
             failures += 1
             continue
         try:
             out.parent.mkdir(parents=True, exist_ok=True)
-            blend_output.save_blend(out, overwrite=args.overwrite)
+            with _interrupts_held():  # a file is written whole; its line is printed, then the batch stops
+                blend_output.save_blend(out, overwrite=args.overwrite)
         except OSError as error:
             _fail(audio, f"could not write '{out}': {error.strerror or error}")
             failures += 1
@@ -226,6 +299,7 @@ def _generate_all(bpy, package, blend_output, args, files, outputs, kwargs_list,
             continue
         print(f"{prefix}: wrote '{out}' in {time.perf_counter() - started:.1f} s"
               + "".join(f"; warning: {message}" for message in notices), flush=True)
+    _stop_if_interrupted()
     return failures
 
 
@@ -236,7 +310,11 @@ def main(argv: list[str] | None = None) -> int:
         return done.code if isinstance(done.code, int) else 1
     except BatchError as error:
         print(f"{PROG}: error: {error}", file=sys.stderr, flush=True)
-        return 1
+        return error.status
+    except KeyboardInterrupt:
+        # The current file's temporary copy and the template folder are removed on the way out.
+        print(f"{PROG}: interrupted", file=sys.stderr, flush=True)
+        return 130
     except Exception as error:  # noqa: BLE001 - Blender would otherwise exit 0 after a traceback
         import traceback
 
@@ -253,6 +331,10 @@ def _exit(code: int) -> None:
         # when an add-on's PropertyGroup class has functions (methods, callbacks; Blender's own
         # Rigify does): 4.2 never frees the class, so its module keeps bpy alive past Python's
         # shutdown. Everything is saved by now; leave without the teardown to report the status.
+        # Blender's session folder (blender_XXXX in the temp directory) goes with the teardown.
+        session = bpy.app.tempdir
+        if os.path.basename(os.path.normpath(session)).startswith("blender_"):
+            shutil.rmtree(session, ignore_errors=True)
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)

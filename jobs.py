@@ -9,15 +9,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from .inference.audio import BLENDER_AUDIO_EXTENSIONS, SOUNDFILE_EXTENSIONS
 from .rigs.skeleton import JOINT_NAMES, PART_JOINTS, PARTS
 
-# Audio files a folder contributes, for every front end: what either decoder reads. soundfile
-# (libsndfile 1.1+, the command line) reads wav, flac, ogg/oga/opus, mp3, aiff, au, caf, w64;
-# Blender's aud (ffmpeg; the panel and blender_batch.py) reads bpy.path.extensions_audio. A file
-# one decoder cannot read is reported by name when it is decoded, never skipped silently.
-SOUNDFILE_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".au", ".caf", ".w64")
-BLENDER_AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aac", ".m4a",
-                            ".ac3", ".eac3", ".mp2", ".mka", ".wma")
+# Audio files a folder contributes, for every front end: what either decoder reads (the lists
+# are inference.audio's). A front end whose Python lacks a decoder takes only what it can read
+# (``collect_audio``'s ``extensions``) and names the files it left out.
 AUDIO_EXTENSIONS = tuple(dict.fromkeys(SOUNDFILE_EXTENSIONS + BLENDER_AUDIO_EXTENSIONS))
 
 # What the front ends write, and other files an output name may wrongly name: such a name is a
@@ -72,16 +69,24 @@ def bones_for_parts(parts) -> tuple[str, ...]:
     return tuple(JOINT_NAMES[i] for i in sorted(chosen))
 
 
-def collect_audio(inputs, recursive: bool = False) -> list[Path]:
-    """Audio files named by ``inputs`` (files, or folders whose audio files are taken in name order)."""
+def collect_audio(inputs, recursive: bool = False, extensions=AUDIO_EXTENSIONS, skipped: list | None = None
+                  ) -> list[Path]:
+    """Audio files named by ``inputs`` (files, or folders whose audio files are taken in name order).
+
+    A folder contributes the files whose extension is in ``extensions`` (what this Python can
+    decode); other audio files in it are appended to ``skipped``, when given, for the caller to name.
+    """
     found: list[Path] = []
     for item in inputs:
         path = Path(os.fspath(item)).expanduser()
         if path.is_dir():
             pattern = "**/*" if recursive else "*"
-            files = sorted(p for p in path.glob(pattern) if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
+            audio = sorted(p for p in path.glob(pattern) if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
+            files = [p for p in audio if p.suffix.lower() in extensions]
+            if skipped is not None:
+                skipped.extend(p for p in audio if p.suffix.lower() not in extensions)
             if not files:
-                raise JobError(f"folder '{path}' holds no audio files ({', '.join(AUDIO_EXTENSIONS)})")
+                raise JobError(f"folder '{path}' holds no audio files this Python can read ({', '.join(extensions)})")
             found.extend(files)
         elif path.is_file():
             found.append(path)

@@ -28,8 +28,20 @@ MIX_SPEECH_DB = 12.0  # a mix shallower than this has lost the pauses of speech 
 MIX_LOSS_DB = 10.0  # ... when one channel alone is at least this much deeper
 
 
+# What each decoder reads. soundfile (libsndfile 1.1+, the command line) reads wav, flac,
+# ogg/oga/opus, mp3, aiff, au, caf, w64; Blender's aud (ffmpeg; the panel and blender_batch.py)
+# reads bpy.path.extensions_audio; the standard library's wave reads PCM wav only.
+SOUNDFILE_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".au", ".caf", ".w64")
+BLENDER_AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aac", ".m4a",
+                            ".ac3", ".eac3", ".mp2", ".mka", ".wma")
+
+
 class AudioError(ValueError):
     """Audio that cannot be used; the message names the file, the problem and the fix."""
+
+
+class UndecodableAudioError(AudioError):
+    """A decoder does not recognise the file (as opposed to a file it reads but finds unusable)."""
 
 
 class SilentAudioWarning(UserWarning):
@@ -161,24 +173,49 @@ def _join(names: list[str]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
-def _decode(path: str) -> tuple[np.ndarray, int]:
+def _soundfile():
     try:
         import soundfile
     except (ImportError, OSError):  # OSError: the wheel is there but libsndfile is not
-        soundfile = None
+        return None
+    return soundfile
+
+
+def readable_extensions() -> tuple[str, ...]:
+    """File extensions this Python decodes: soundfile's, plus Blender's where ``aud`` imports
+    (inside Blender or a bpy process); ``.wav`` alone where neither does."""
+    from .audio_blender import aud_available
+
+    found = SOUNDFILE_EXTENSIONS if _soundfile() is not None else ()
+    if aud_available():
+        found += BLENDER_AUDIO_EXTENSIONS
+    return tuple(dict.fromkeys(found)) or (".wav",)
+
+
+def _decode(path: str) -> tuple[np.ndarray, int]:
+    """soundfile, then Blender's aud (where it imports) for what soundfile does not recognise
+    (aac, m4a, ...), then, with neither, the standard library's wave."""
+    from .audio_blender import aud_available, decode_with_aud
+
+    soundfile = _soundfile()
     if soundfile is not None:
         try:
             data, rate = soundfile.read(path, dtype="float32", always_2d=True)
         except Exception as error:  # soundfile.LibsndfileError and friends
-            raise AudioError(f"Audio file '{path}' cannot be decoded ({_reason(error)}): "
-                             "use wav, flac or ogg, or convert it with ffmpeg") from None
-        return data, int(rate)
-    from .audio_blender import aud_available, decode_with_aud
-
+            reason = _reason(error)
+        else:
+            return data, int(rate)
     if aud_available():
-        # audaspace's own high-quality resampler: faster than the numpy fallback here.
-        return decode_with_aud(path, rate=SAMPLE_RATE)
-    return _decode_wave(path)
+        try:
+            # audaspace's own high-quality resampler: faster than the numpy fallback here.
+            return decode_with_aud(path, rate=SAMPLE_RATE)
+        except UndecodableAudioError:
+            if soundfile is None:
+                raise
+    if soundfile is None:
+        return _decode_wave(path)
+    raise AudioError(f"Audio file '{path}' cannot be decoded ({reason}): use one of "
+                     f"{', '.join(readable_extensions())}, or convert it with ffmpeg")
 
 
 def _reason(error: Exception) -> str:

@@ -21,11 +21,11 @@ def aud_available() -> bool:
     return True
 
 
-def _error(message: str) -> Exception:
+def _error(message: str, undecodable: bool = False) -> Exception:
     # Imported here, not at module level: audio.py imports this module inside its loader.
-    from .audio import AudioError
+    from .audio import AudioError, UndecodableAudioError
 
-    return AudioError(message)
+    return (UndecodableAudioError if undecodable else AudioError)(message)
 
 
 def decode_with_aud(path, rate: int | None = None) -> tuple[np.ndarray, int]:
@@ -53,7 +53,7 @@ def decode_with_aud(path, rate: int | None = None) -> tuple[np.ndarray, int]:
         data = sound.data()
     except aud.error as error:
         raise _error(f"Blender could not read '{path}' as audio ({error}): "
-                     "convert it to wav, flac, ogg or mp3") from None
+                     "convert it to wav, flac, ogg or mp3", undecodable=True) from None
     samples = np.asarray(data, dtype=np.float32)
     if samples.size == 0:
         raise _error(f"Audio file '{path}' is empty (no samples): choose a recording with sound in it")

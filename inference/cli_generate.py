@@ -100,14 +100,15 @@ def run(args) -> int:
     from ..rigs import motion_io
     from ..rigs.kinematics import ground
     from ..rigs.motion import MotionError
-    from .audio import AudioError, load_audio
+    from .audio import AudioError, load_audio, readable_extensions
     from .checkpoint import CheckpointError, load_checkpoint
     from .engines import EngineError, resolve_engine
     from .notices import collect
-    from .pipeline import GenerationError, GenerationRequest, generate
+    from .pipeline import GenerationError, GenerationRequest, check_settings, generate
 
     try:
-        audio_files = collect_audio(args.audio)
+        skipped: list = []
+        audio_files = collect_audio(args.audio, extensions=readable_extensions(), skipped=skipped)
         outputs = output_paths(audio_files, args.output, tuple("." + f for f in FORMATS),
                                None if args.format is None else "." + args.format)
         parts = parse_parts(args.parts)
@@ -116,6 +117,9 @@ def run(args) -> int:
             check_output_folder(folder)
     except JobError as error:
         raise CommandError(str(error)) from None
+    if skipped:
+        _warn([f"skipped {len(skipped)} file(s) this Python cannot decode (Blender can: use blender_batch.py, "
+               f"or convert them to wav or flac): {', '.join(str(p) for p in skipped)}"])
     if any(out.suffix.lower() == ".blend" for out in outputs) and not bpy_available():
         raise CommandError("writing .blend files needs the bpy module in this Python (pip install bpy, Python 3.11), "
                            "or run: blender -b -P <gestura folder>/blender_batch.py -- --audio ... --out ...")
@@ -133,7 +137,10 @@ def run(args) -> int:
         return _report(failures, attempted)
     try:
         checkpoint = load_checkpoint(args.checkpoint)
-    except CheckpointError as error:
+        # Once, before any file: a bad setting is the command's error, not every file's.
+        check_settings(checkpoint, style=args.style, temperature=args.temperature, top_k=args.top_k,
+                       top_p=args.top_p, style_strength=args.style_strength, parts=parts)
+    except (CheckpointError, GenerationError) as error:
         raise CommandError(str(error)) from None
     try:
         with collect() as found:
@@ -173,7 +180,8 @@ def run(args) -> int:
                 # Feet on the floor, as on the .blend's rig (npz keeps the model's own trans).
                 motion_io.save_bvh(ground(motion), out, overwrite=args.overwrite)
             elif out.suffix.lower() == ".blend":
-                write_blend(motion, path, out, seed=args.seed, parts=parts, overwrite=args.overwrite)
+                with collect(into=notices[index]):  # no audio support in this bpy: no sound strip
+                    write_blend(motion, path, out, seed=args.seed, parts=parts, overwrite=args.overwrite)
             else:
                 motion_io.save_npz(motion, out, overwrite=args.overwrite)
         except (GenerationError, AudioError, MotionError, BlendOutputError) as error:

@@ -81,6 +81,20 @@ def _check_parts(parts) -> tuple:
     return tuple(p for p in PARTS if p in parts)
 
 
+def check_settings(checkpoint: Checkpoint, *, style: str | None = None, temperature: float = DEFAULT_TEMPERATURE,
+                   top_k: int | None = None, top_p: float | None = None,
+                   style_strength: float = DEFAULT_STYLE_STRENGTH, parts=PARTS) -> tuple[int, tuple]:
+    """Check a request's settings against ``checkpoint`` before any audio is read: the style
+    index and the parts in the model's order; GenerationError names the setting and its range.
+    Front ends call it once before a batch; ``GenerationStream`` calls it for every clip."""
+    try:
+        check_sampling(float(temperature), top_k, top_p, float(style_strength))
+        style_index = checkpoint.style_index(style)
+    except (ValueError, CheckpointError) as error:
+        raise GenerationError(str(error)) from None
+    return style_index, _check_parts(parts)
+
+
 class GenerationStream:
     """Incremental generation with carried state. ``push_audio(samples)`` (mono float32 16 kHz)
     returns a ``Motion`` of the newly final frames or None; ``finish()`` returns the rest."""
@@ -89,15 +103,11 @@ class GenerationStream:
                  temperature: float = DEFAULT_TEMPERATURE, top_k: int | None = None, top_p: float | None = None,
                  style_strength: float = DEFAULT_STYLE_STRENGTH, parts=PARTS, start_pose: Motion | None = None,
                  on_block=None):
-        try:
-            check_sampling(float(temperature), top_k, top_p, float(style_strength))
-            style_index = checkpoint.style_index(style)
-        except (ValueError, CheckpointError) as error:
-            raise GenerationError(str(error)) from None
+        style_index, self.parts = check_settings(checkpoint, style=style, temperature=temperature, top_k=top_k,
+                                                 top_p=top_p, style_strength=style_strength, parts=parts)
         self.engine = engine
         self.checkpoint = checkpoint
         self.config = checkpoint.config
-        self.parts = _check_parts(parts)
         self.temperature, self.top_k, self.top_p = float(temperature), top_k, top_p
         self.style_strength = float(style_strength)
         self.on_block = on_block or (lambda frames_done: None)

@@ -73,7 +73,7 @@ class GESTURA_OT_export_motion(bpy.types.Operator, ExportHelper):
                 raise MotionError(f"{path} already exists: pick another name or tick Overwrite")
             motion_io.check_output(path, self.overwrite)
             if self.format == "FBX":
-                motion_io.write_atomically(path, lambda temporary: self._export_fbx(context, obj, temporary),
+                motion_io.write_atomically(path, lambda temporary: self._export_fbx(context, obj, temporary, path),
                                            self.overwrite)
             else:
                 # NPZ keeps the file convention; BVH stands where the viewport shows the body.
@@ -89,7 +89,8 @@ class GESTURA_OT_export_motion(bpy.types.Operator, ExportHelper):
         return {"FINISHED"}
 
     @staticmethod
-    def _export_fbx(context, obj, path: Path) -> None:
+    def _export_fbx(context, obj, path: Path, out: Path) -> None:
+        """Blender's FBX exporter writes ``path`` (a temporary beside ``out``, the user's file)."""
         bodies = [child for child in obj.children if child.type == "MESH"]
         selected = list(context.selected_objects)
         active = context.view_layer.objects.active
@@ -119,9 +120,8 @@ class GESTURA_OT_export_motion(bpy.types.Operator, ExportHelper):
                     bake_anim_simplify_factor=0.0,  # keep every frame: the motion is dense by nature
                 )
             except RuntimeError as error:  # the exporter's own failure, e.g. an OS error mid-write
-                lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-                raise MotionError(f"Blender's FBX exporter failed on {path.name}: "
-                                  f"{lines[-1] if lines else 'no reason given'}") from None
+                raise MotionError(f"could not write {out}: Blender's FBX exporter failed "
+                                  f"({_exporter_reason(error)})") from None
         finally:
             scene.frame_start, scene.frame_end = saved_range
             for item in context.selected_objects:
@@ -131,6 +131,17 @@ class GESTURA_OT_export_motion(bpy.types.Operator, ExportHelper):
             context.view_layer.objects.active = active
         if result != {"FINISHED"}:
             raise MotionError(f"Blender's FBX exporter did not finish ({result})")
+
+
+def _exporter_reason(error: RuntimeError) -> str:
+    """The exception line of a Python operator's failure, e.g. "OSError: [Errno 28] No space left
+    on device", rather than the "Location: .../bpy/ops.py:109" Blender appends to it."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    lines = [line for line in lines if not line.startswith("Location:")]
+    reason = lines[-1].removeprefix("Error: ") if lines else "no reason given"
+    if "Errno 28" in reason or "Errno 27" in reason:  # ENOSPC, EFBIG
+        reason += "; check the free space on the disk"
+    return reason
 
 
 CLASSES = (GESTURA_OT_export_motion,)

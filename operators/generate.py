@@ -185,7 +185,9 @@ def checkpoint_path(context, override=None):
 def _audio_file(path: str) -> str:
     from ..inference.audio import check_audio_path
 
-    resolved = os.path.normpath(bpy.path.abspath(os.fspath(path)))
+    # bpy.path.abspath resolves only "//" (the .blend's folder); a plain relative path is taken
+    # from the working folder now, and stored absolute so the .blend finds it from anywhere.
+    resolved = os.path.abspath(bpy.path.abspath(os.fspath(path)))
     check_audio_path(resolved)  # a folder, a missing or an empty file: one sentence each
     return resolved
 
@@ -317,7 +319,7 @@ class GESTURA_OT_generate(bpy.types.Operator):
         self.report({"INFO"}, _done_message(plan, applied, motion, seconds))
         # After the summary: the status bar shows the latest report, so a warning stays in sight.
         # Notices come from reading the audio and running the engine (silence, a down-mix, a fallback).
-        for warning in (*notices, *applied.warnings):
+        for warning in notices:
             self.report({"WARNING"}, warning)
 
     # -- synchronous: background mode, scripts, redo
@@ -329,7 +331,11 @@ class GESTURA_OT_generate(bpy.types.Operator):
                 plan = plan_generation(context, self._overrides())
                 self._remember(plan)
                 motion = run_generation(plan)
-            applied = apply_generation(context, plan, motion)
+                applied = apply_generation(context, plan, motion)
+        except KeyboardInterrupt:
+            # Ctrl+C in a terminal (a script, blender_batch.py): nothing was applied (apply_motion
+            # rolls back); Blender would print a traceback for it and lose the interrupt anyway.
+            return {"CANCELLED"}
         except Exception as error:  # noqa: BLE001 - every failure becomes one report line
             return self._fail(error)
         self._report_done(plan, applied, motion, time.perf_counter() - started, notices)
@@ -372,11 +378,13 @@ class GESTURA_OT_generate(bpy.types.Operator):
         self._end(context)
         try:
             motion = self._job.outcome()
-            applied = apply_generation(context, self._plan, motion)
+            with collect() as applying:
+                applied = apply_generation(context, self._plan, motion)
         except Exception as error:  # noqa: BLE001
             return self._fail(error)
         # The job's notices were collected on its thread: reported here, on the main thread.
-        self._report_done(self._plan, applied, motion, state.elapsed, [*self._notices, *self._job.notices])
+        self._report_done(self._plan, applied, motion, state.elapsed,
+                          [*self._notices, *self._job.notices, *applying])
         # FINISHED from a modal operator with the UNDO flag pushes the single undo step.
         return {"FINISHED"}
 

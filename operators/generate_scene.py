@@ -10,11 +10,12 @@ from __future__ import annotations
 import os
 import tempfile
 import wave
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import bpy
 import numpy as np
 
+from ..inference.notices import notify
 from ..jobs import bones_for_parts
 
 
@@ -284,7 +285,6 @@ class Applied:
     strip_added: bool
     frame_start: int
     frame_end: int
-    warnings: list = field(default_factory=list)
 
 
 def apply_motion(context, motion, *, target_name: str | None, audio_path: str, start_frame: int,
@@ -328,18 +328,18 @@ def apply_motion(context, motion, *, target_name: str | None, audio_path: str, s
             # The scene's range could not cover the motion: refused (and rolled back) rather than clipped.
             raise SceneError(f"The motion would end at frame {keyed_end}, after Blender's last frame {last_frame}: "
                              "use an earlier start frame")
-        warnings = []
         strip = find_strip_for(scene, audio_path, start_frame) if add_strip else None
         if strip is None and add_strip:
             if sound_supported():
                 strip = add_sound_strip(scene, audio_path, start_frame, frame_end - start_frame + 1)
                 strip_added = True
             else:
-                warnings.append("This Blender build has no audio support, so no sound strip was added")
+                # A notice: the operator's report, the CLI's warning line, the batch script's file line.
+                notify("This Blender build has no audio support, so no sound strip was added", key="no-sound")
         scene.frame_start = start_frame
         scene.frame_end = frame_end
         scene.frame_set(start_frame)
-        return Applied(obj, action, strip, strip_added, start_frame, frame_end, warnings)
+        return Applied(obj, action, strip, strip_added, start_frame, frame_end)
     except BaseException:
         _roll_back(scene, before_ids, before_assign, before_range, strip if strip_added else None)
         _restore_selection(view_layer, *before_selection)

@@ -40,6 +40,12 @@ def check_output(path, overwrite: bool = False) -> Path:
     if os.path.lexists(path) and not overwrite:
         raise MotionError(f"{path} already exists; choose another name or allow overwriting")
     if not path.parent.is_dir():
+        # The nearest existing part of the folder's path tells a missing folder from a file in the way.
+        existing = path.parent
+        while not os.path.lexists(existing) and existing.parent != existing:
+            existing = existing.parent
+        if existing.exists() and not existing.is_dir():
+            raise MotionError(f"cannot write {path}: {existing} is a file, not a folder; choose another folder")
         raise MotionError(f"folder {path.parent} does not exist; create it first")
     reason = probe_folder(path.parent)
     if reason is not None:

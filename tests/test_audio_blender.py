@@ -164,3 +164,24 @@ def test_blenders_decoders_mix_cancelling_stereo_and_name_empty_and_cut_files(bp
     assert lines[2].startswith("OK ") and int(lines[2].split()[1]) > 16000 * 2
     assert "internal" not in lines[2] and "buffer size" not in done.stdout + done.stderr
     assert lines[3].startswith(f"ERROR '{tmp_path}' is a folder, not an audio file")
+
+
+def test_with_soundfile_too_what_soundfile_cannot_read_is_decoded_by_aud(aud, speech_wav, tmp_path):
+    # The pip bpy module with soundfile installed: soundfile does not know AAC or Matroska, Blender does.
+    pytest.importorskip("soundfile")
+    from gestura.inference.audio import AudioError, load_audio, readable_extensions
+
+    voice, rate = read_wave(speech_wav)
+    for container, codec, name in ((aud.CONTAINER_AAC, aud.CODEC_AAC, "talk.aac"),
+                                   (aud.CONTAINER_MATROSKA, aud.CODEC_VORBIS, "talk.mka")):
+        aud.Sound(str(speech_wav)).write(str(tmp_path / name), 44100, aud.CHANNELS_MONO, aud.FORMAT_FLOAT32,
+                                         container, codec, 96000)
+        wave16k = load_audio(tmp_path / name)
+        assert abs(len(wave16k) - voice.shape[0] * 16000 / rate) < 0.1 * 16000, name
+        assert 0.3 < float(np.abs(wave16k).max()) <= 1.0
+    assert {".aac", ".mka", ".flac"} <= set(readable_extensions())
+    text = tmp_path / "notes.wav"
+    text.write_text("not audio")
+    # Neither decoder reads it: one message, with the formats this Python has.
+    with pytest.raises(AudioError, match=r"cannot be decoded \(.*\): use one of \.wav, \.flac, .*\.aac"):
+        load_audio(text)

@@ -163,3 +163,49 @@ def test_blend_files_that_cannot_be_written_are_reported_one_line_each(clips, ch
         # notice and left a file cut short ("Blender's save stopped early").
         assert line.startswith(f"gestura generate: error: {name}.wav: could not write '{out / name}.blend': "), line
     assert list(out.iterdir()) == []  # nothing half-written, not even Blender's "<name>.blend@"
+
+
+def test_a_folder_with_a_file_this_python_cannot_decode_skips_it_in_one_line(clips, checkpoint_path, tmp_path):
+    import shutil
+
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    shutil.copy(clips / "count.wav", folder / "count.wav")
+    # The command line decodes with soundfile (no aud here): an AAC file cannot be read.
+    (folder / "talk.aac").write_bytes(b"\xff\xf1" + bytes(200))
+    out = tmp_path / "out"
+    done = gestura(folder, "-o", out, "--format", "npz", "--checkpoint", checkpoint_path, "--engine", "numpy")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert sorted(p.name for p in out.iterdir()) == ["count.npz"]
+    skipped = [line for line in done.stderr.splitlines() if "talk.aac" in line]
+    assert len(skipped) == 1 and skipped[0].startswith("gestura generate: warning: skipped 1 file"), done.stderr
+
+
+def test_bad_settings_are_refused_once_before_any_file(clips, checkpoint_path, tmp_path):
+    out = tmp_path / "o5"
+    cases = [
+        (("--style", "carol"), "gestura generate: error: style 'carol' is not in this model: choose one of alice, bob"),
+        (("--temperature", "-1"), "gestura generate: error: temperature must be >= 0"),
+        (("--top-k", "0"), "gestura generate: error: top_k must be at least 1, got 0"),
+        (("--top-p", "3"), "gestura generate: error: top_p must be in (0, 1], got 3.0"),
+        (("--style-strength", "-2"), "gestura generate: error: style strength must be >= 0"),
+    ]
+    for options, expected in cases:
+        done = gestura(clips / "count.wav", clips / "greeting.wav", "-o", f"{out}/", "--checkpoint",
+                       checkpoint_path, "--engine", "numpy", *options)
+        assert done.returncode == 2, (options, done.stderr[-2000:])
+        assert [line for line in done.stderr.splitlines() if "error" in line or "failed" in line] == [
+            done.stderr.strip().splitlines()[-1]], done.stderr[-2000:]
+        assert done.stderr.strip().splitlines()[-1].startswith(expected), done.stderr[-2000:]
+    assert not out.exists()
+
+
+def test_without_audio_support_the_missing_sound_strip_is_a_warning_line(bpy, clips, checkpoint_path, tmp_path):
+    if bpy.app.build_options.audaspace:
+        pytest.skip("this bpy has audio support: the sound strip is added (the 4.2.0 wheel has none)")
+    out = tmp_path / "a.blend"
+    done = gestura(clips / "count.wav", "-o", out, "--checkpoint", checkpoint_path, "--engine", "numpy")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert ("gestura generate: warning: This Blender build has no audio support, so no sound strip was added"
+            in done.stderr.splitlines()), done.stderr[-3000:]
+    assert out.is_file()

@@ -815,3 +815,25 @@ def test_a_folder_or_an_empty_file_is_named_as_such_and_nothing_changes(bpy, ges
         with pytest.raises(RuntimeError, match=re.escape(expected)):
             bpy.ops.gestura.generate(**kwargs)
         assert scene_state(bpy) == before, kwargs
+
+
+def test_a_relative_audio_path_is_stored_so_the_saved_blend_finds_the_sound_from_anywhere(
+        bpy, gestura, short_wav, tmp_path, monkeypatch):
+    import shutil
+
+    work = tmp_path / "x"
+    (work / "clips").mkdir(parents=True)
+    (work / "blends").mkdir()
+    shutil.copy(short_wav, work / "clips" / "a.wav")
+    monkeypatch.chdir(work)
+    plan = _submodule(gestura, "operators.generate").plan_generation(bpy.context, {"audio_path": "clips/a.wav"})
+    assert plan.audio_path == str(work / "clips" / "a.wav")
+    assert bpy.ops.gestura.generate(audio_path="clips/a.wav") == {"FINISHED"}
+    bpy.ops.wm.save_as_mainfile(filepath=str(work / "blends" / "a.blend"), check_existing=False)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    bpy.ops.wm.open_mainfile(filepath=str(work / "blends" / "a.blend"), load_ui=False)
+    if _submodule(gestura, "operators.generate_scene").sound_supported():
+        (strip,) = sound_strips(bpy.context.scene)
+        assert os.path.samefile(bpy.path.abspath(strip.sound.filepath), work / "clips" / "a.wav")

@@ -134,23 +134,40 @@ def test_batch_script_does_many_files_and_skips_existing_outputs(bpy, extension,
 def test_batch_script_fails_with_one_clear_line_and_a_nonzero_status(extension, checkpoint_path, tmp_path):
     fake = tmp_path / "notes.wav"
     fake.write_text("not audio")
+    folder = tmp_path / "somefolder"
+    folder.mkdir()
     script = str(REPO / "blender_batch.py")
+    model = ["--checkpoint", str(checkpoint_path)]
+    # Bad options and arguments: status 2 (as argparse's), before any file; a file that fails: 1.
     cases = [
-        ([script, "--", "--audio", str(tmp_path / "missing.wav"), "--out", str(tmp_path / "a.blend")], "does not exist"),
-        ([script, "--", "--audio", str(fake), "--out", str(tmp_path / "b.blend"), "--checkpoint", str(checkpoint_path)],
-         "notes.wav"),
-        ([script, "--", "--audio", str(fake), "--out", str(tmp_path / "c.blend"), "--parts", "arms"], "unknown body part"),
-        ([script, "--", "--audio", str(fake), "--out", str(tmp_path / "d.blend"), "--parts", ""], "no body part named"),
+        ([script, "--", "--audio", str(tmp_path / "missing.wav"), "--out", str(tmp_path / "a.blend")], "does not exist",
+         2),
+        ([script, "--", "--audio", str(fake), "--out", str(tmp_path / "b.blend"), *model], "notes.wav", 1),
+        ([script, "--", "--audio", str(fake), "--out", str(tmp_path / "c.blend"), "--parts", "arms"], "unknown body part",
+         2),
+        ([script, "--", "--audio", str(fake), "--out", str(tmp_path / "d.blend"), "--parts", ""], "no body part named",
+         2),
         ([script, "--", "--audio", str(fake), "--out", str(tmp_path / "e.blend"), "--seed", "-5"],
-         "seed -5 is negative: use 0 or more"),
-        ([script, "--", "--audio", str(fake), "--out", str(fake / "out.blend")], "is a file, not a folder"),
-        ([script, "--", "--audio", str(fake), "--out", str(tmp_path / "f.fbx")], "only .blend files can be written"),
+         "seed -5 is negative: use 0 or more", 2),
+        ([script, "--", "--audio", str(fake), "--out", str(fake / "out.blend")], "is a file, not a folder", 2),
+        ([script, "--", "--audio", str(fake), "--out", str(tmp_path / "f.fbx")], "only .blend files can be written", 2),
+        ([script, "--", "--audio", str(fake), "--out", str(tmp_path / "g.blend"), "--engine", "foo"],
+         "argument --engine: invalid choice: 'foo'", 2),
+        ([script, "--", "--audio", str(fake), "--out", str(tmp_path / "h.blend"), "--checkpoint", str(folder)],
+         f"checkpoint '{folder}' is a folder, not a checkpoint file", 2),
+        ([script, "--", "--audio", str(fake), "--out", str(tmp_path / "i.blend"), *model, "--style", "carol"],
+         "style 'carol' is not in this model: choose one of alice, bob", 2),
+        ([script, "--", "--audio", str(fake), "--out", str(tmp_path / "j.blend"), *model, "--temperature", "-1"],
+         "temperature must be >= 0", 2),
+        ([script, "--", "--audio", str(fake), "--out", str(tmp_path / "k.blend"), *model, "--style-strength", "-1"],
+         "style strength must be >= 0", 2),
     ]
-    for args, expected in cases:
+    for args, expected, status in cases:
         done = blender(args)
-        assert done.returncode != 0, args
+        assert done.returncode == status, (args, done.stderr[-2000:])
         errors = [line for line in done.stderr.splitlines() if line.startswith("gestura batch: error:")]
-        assert errors and any(expected in line for line in errors), done.stderr[-2000:]
+        # One line: refused before the per-file loop, so no "1 of 1 audio files failed" after it.
+        assert len(errors) == (2 if status == 1 else 1) and expected in errors[0], done.stderr[-2000:]
     assert not any(tmp_path.glob("*.blend"))
 
 
@@ -229,5 +246,73 @@ def test_batch_script_says_a_files_notices_on_its_line(bpy, extension, checkpoin
                     "--checkpoint", str(checkpoint_path), "--engine", "numpy"])
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     (line,) = [x for x in done.stdout.splitlines() if x.startswith("[1/1] silent.wav: wrote")]
-    assert line.endswith(f"; warning: Audio file '{silent}' is silent (peak below -80 dBFS): "
-                         "the motion will not follow any speech"), line
+    assert (f"; warning: Audio file '{silent}' is silent (peak below -80 dBFS): "
+            "the motion will not follow any speech") in line, line
+
+
+def test_batch_script_with_relative_paths_writes_a_blend_whose_sound_is_found_from_anywhere(
+        bpy, extension, checkpoint_path, speech_wav, tmp_path, monkeypatch):
+    import shutil
+
+    work = tmp_path / "x"
+    (work / "clips").mkdir(parents=True)
+    shutil.copy(speech_wav, work / "clips" / "a.wav")
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    done = subprocess.run([sys.executable, str(REPO / "blender_batch.py"), "--", "--audio", "clips/", "--out",
+                           "blends/", "--checkpoint", str(checkpoint_path), "--engine", "numpy"],
+                          capture_output=True, text=True, timeout=600, env=env, cwd=work)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    monkeypatch.chdir(tmp_path)
+    result = load_back(bpy, work / "blends" / "a.blend")
+    assert result["actions"] == ["a_seed0"]
+    if bpy.app.build_options.audaspace:
+        (strip,) = sound_strips(bpy.context.scene)
+        assert os.path.samefile(bpy.path.abspath(strip.sound.filepath), work / "clips" / "a.wav")
+    bpy.ops.wm.read_homefile(use_empty=True)
+
+
+def test_ctrl_c_stops_the_batch_at_once_with_one_line_and_status_130(extension, checkpoint_path, speech_wav,
+                                                                      tmp_path):
+    import shutil
+    import signal
+
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    for index in range(4):
+        shutil.copy(speech_wav, clips / f"take{index}.wav")
+    out = tmp_path / "blends"
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = dict(os.environ, OMP_NUM_THREADS="1", TMPDIR=str(scratch))
+    child = subprocess.Popen([sys.executable, str(REPO / "blender_batch.py"), "--", "--audio", str(clips), "--out",
+                              str(out), "--checkpoint", str(checkpoint_path), "--engine", "numpy"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    lines = []
+    for line in child.stdout:
+        lines.append(line)
+        if line.startswith("[1/4] take0.wav: wrote"):
+            child.send_signal(signal.SIGINT)  # as Ctrl+C in the terminal
+            break
+    rest, errors = child.communicate(timeout=600)
+    lines += rest.splitlines()
+    assert child.returncode == 130, errors[-3000:]
+    assert errors.strip().splitlines()[-1] == "gestura batch: interrupted", errors[-3000:]
+    assert "Traceback" not in errors and "gestura batch: error" not in errors, errors[-3000:]
+    # It stopped in the second file (generating, saving or reloading the template): no third one,
+    # no temporary .blend beside the outputs, no template folder left.
+    written = sorted(p.name for p in out.iterdir())
+    assert written in (["take0.blend"], ["take0.blend", "take1.blend"]), written
+    assert len([x for x in lines if ": wrote '" in x]) == len(written)
+    assert not list(scratch.iterdir())
+
+
+def test_batch_script_says_on_the_files_line_that_no_sound_strip_was_added(bpy, extension, checkpoint_path,
+                                                                           speech_wav, tmp_path):
+    if bpy.app.build_options.audaspace:
+        pytest.skip("this bpy has audio support: the sound strip is added (the 4.2.0 wheel has none)")
+    out = tmp_path / "take.blend"
+    done = blender([str(REPO / "blender_batch.py"), "--", "--audio", str(speech_wav), "--out", str(out),
+                    "--checkpoint", str(checkpoint_path), "--engine", "numpy"])
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    (line,) = [x for x in done.stdout.splitlines() if x.startswith(f"[1/1] {speech_wav.name}: wrote")]
+    assert line.endswith("; warning: This Blender build has no audio support, so no sound strip was added"), line

@@ -353,7 +353,7 @@ def test_export_into_an_unwritable_folder_is_one_sentence(bpy, animated_rig, tmp
     with pytest.raises(RuntimeError, match=r"folder .*locked is not writable \((Permission denied|Operation not "
                                            r"permitted)\)$"):
         bpy.ops.gestura.export_motion(filepath=str(unwritable_folder / "take"), format=fmt)
-    with pytest.raises(RuntimeError, match="notes.txt does not exist"):
+    with pytest.raises(RuntimeError, match=r"notes\.txt is a file, not a folder; choose another folder"):
         bpy.ops.gestura.export_motion(filepath=str(tmp_path / "notes.txt" / "take"), format=fmt)
     assert list(unwritable_folder.iterdir()) == []
 
@@ -374,3 +374,23 @@ def test_forward_kinematics_of_an_imported_clip_matches_the_rig(bpy, scene, anim
     for frame in (1, 12):
         scene.frame_set(frame)
         np.testing.assert_allclose(world_joints(obj), positions[frame - 1] @ Z_UP.T, atol=2e-5)
+
+
+def test_an_fbx_export_the_disk_cannot_hold_names_the_file_and_the_reason(bpy, animated_rig, tmp_path):
+    import resource
+    import signal
+
+    path = tmp_path / "take.fbx"
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails (EFBIG)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (8000, hard))  # the OS refuses files past 8 kB: a full disk
+    try:
+        with pytest.raises(RuntimeError) as raised:
+            bpy.ops.gestura.export_motion(filepath=str(path), format="FBX")
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, previous)
+    message = str(raised.value).strip().splitlines()[-1]
+    assert message.startswith(f"Error: could not write {path}: Blender's FBX exporter failed ("), message
+    assert "File too large" in message and "Location:" not in message and ".tmp" not in message, message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["source.npz"]

@@ -188,3 +188,12 @@ def test_an_existing_corpus_needs_overwrite(small_corpus, capsys):
     assert cli.main(["synth", "--out", str(small_corpus), "--hours", "0.01"]) == 2
     assert "--overwrite" in capsys.readouterr().err
     assert sorted(p.name for p in (small_corpus / "wave16k").iterdir()) == before
+
+
+def test_an_output_folder_that_cannot_be_created_is_one_line_and_status_2(tmp_path, capsys):
+    blocker = tmp_path / "a.wav"
+    blocker.write_bytes(b"a file where a folder would go")
+    for out in ("/proc/gestura-corpus", str(blocker / "corpus")):
+        assert cli.main(["synth", "--out", out, "--hours", "0.001"]) == 2
+        (line,) = capsys.readouterr().err.strip().splitlines()
+        assert line.startswith(f"gestura synth: error: cannot create the corpus folder {out} ("), line

@@ -235,8 +235,12 @@ def _prepare_folder(out: Path, overwrite: bool) -> None:
             shutil.rmtree(out / name, ignore_errors=True)
         for name in ("train_test_split.csv", "synth.json"):
             (out / name).unlink(missing_ok=True)
-    for name in ("wave16k", "smplxflame_30", "text"):
-        (out / name).mkdir(parents=True, exist_ok=True)
+    try:
+        for name in ("wave16k", "smplxflame_30", "text"):
+            (out / name).mkdir(parents=True, exist_ok=True)
+    except OSError as error:  # a read-only or virtual file system (/proc), no permission, a full disk
+        raise CommandError(f"cannot create the corpus folder {out} ({error.strerror or error}): "
+                           "choose a folder you can write to") from None
 
 
 def run(args) -> int:
