@@ -10,11 +10,12 @@ import importlib.util
 import os
 from pathlib import Path
 
+from .errors import GesturaError
 from .jobs import action_name as _action_name
 from .rigs.skeleton import PARTS
 
 
-class BlendOutputError(RuntimeError):
+class BlendOutputError(GesturaError, RuntimeError):
     """The .blend file could not be written; the message names the reason."""
 
 

@@ -9,6 +9,8 @@ import argparse
 import importlib
 import sys
 
+from .errors import CommandError, GesturaError  # noqa: F401  (CommandError: the name commands raise)
+
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "info": ("gestura.commands_info", "show the version, the engines this Python can run and the bundled model"),
@@ -20,10 +22,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train-fgd": ("gestura.training.cli_train_fgd", "train the motion encoder FGD uses (project encoder)"),
     "eval": ("gestura.training.cli_eval", "score a checkpoint on a BEAT2-layout split: BC, L1 diversity, FGD, jitter, foot sliding"),
 }
-
-
-class CommandError(Exception):
-    """A failure the user can fix; printed as one line without a traceback."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args._run(args) or 0)
-    except CommandError as error:
+    except GesturaError as error:
         print(f"gestura {args.command}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -4,6 +4,8 @@ from __future__ import annotations
 import importlib.util
 import platform
 
+from .errors import CommandError
+
 
 def add_arguments(parser) -> None:
     parser.add_argument("--checkpoint", default=None, help="describe this checkpoint instead of the bundled one")
@@ -11,7 +13,6 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     from . import __version__
-    from .cli import CommandError
     from .inference.architecture import parameter_count
     from .inference.checkpoint import CheckpointError, default_checkpoint_path, load_checkpoint
 

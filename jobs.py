@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from .errors import GesturaError
 from .rigs.skeleton import JOINT_NAMES, PART_JOINTS, PARTS
 
 # Audio files a folder contributes, for every front end: what either decoder reads. soundfile
@@ -30,7 +31,7 @@ _OTHER_FILES = (".safetensors", ".json", ".txt", ".csv", ".pkl", ".abc", ".usd",
 _MAX_ID_BYTES = 63
 
 
-class JobError(ValueError):
+class JobError(GesturaError, ValueError):
     """Input a batch cannot use; the message names the problem and the fix."""
 
 

@@ -13,6 +13,7 @@ import wave as wave_module
 
 import numpy as np
 
+from ..errors import GesturaError
 from .notices import notify
 
 SAMPLE_RATE = 16000
@@ -28,7 +29,7 @@ MIX_SPEECH_DB = 12.0  # a mix shallower than this has lost the pauses of speech 
 MIX_LOSS_DB = 10.0  # ... when one channel alone is at least this much deeper
 
 
-class AudioError(ValueError):
+class AudioError(GesturaError, ValueError):
     """Audio that cannot be used; the message names the file, the problem and the fix."""
 
 

@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..cli import CommandError
+from ..errors import CommandError, GesturaError
 from .sampling import DEFAULT_STYLE_STRENGTH, DEFAULT_TEMPERATURE
 
 FORMATS = ("npz", "bvh", "blend")
@@ -95,16 +95,15 @@ def _warn(found) -> None:
 def run(args) -> int:
     import numpy as np
 
-    from ..blend_output import BlendOutputError, bpy_available, write_blend
+    from ..blend_output import bpy_available, write_blend
     from ..jobs import JobError, check_output_folder, check_seed, collect_audio, output_paths, parse_parts
     from ..rigs import motion_io
     from ..rigs.kinematics import ground
-    from ..rigs.motion import MotionError
     from .audio import AudioError, load_audio
     from .checkpoint import CheckpointError, load_checkpoint
     from .engines import EngineError, resolve_engine
     from .notices import collect
-    from .pipeline import GenerationError, GenerationRequest, generate
+    from .pipeline import GenerationRequest, generate
 
     try:
         audio_files = collect_audio(args.audio)
@@ -176,7 +175,7 @@ def run(args) -> int:
                 write_blend(motion, path, out, seed=args.seed, parts=parts, overwrite=args.overwrite)
             else:
                 motion_io.save_npz(motion, out, overwrite=args.overwrite)
-        except (GenerationError, AudioError, MotionError, BlendOutputError) as error:
+        except GesturaError as error:
             failures.append(f"{path.name}: {error}")
             continue
         except OSError as error:  # creating the output folder

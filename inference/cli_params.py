@@ -38,7 +38,7 @@ def _rows(config):
 
 
 def run(args) -> int:
-    from ..cli import CommandError
+    from ..errors import CommandError
     from .architecture import parameter_count
     from .config import CONFIGS, ConfigError, get_config
 

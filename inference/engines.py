@@ -38,13 +38,14 @@ from __future__ import annotations
 import abc
 import importlib.util
 
+from ..errors import GesturaError
 from ..rigs.skeleton import PARTS
 
 ENGINE_NAMES = ("auto", "torch", "numpy", "external")
 DEVICES = ("auto", "cpu", "cuda")
 
 
-class EngineError(RuntimeError):
+class EngineError(GesturaError, RuntimeError):
     """The requested engine cannot run here; the message says why and what to choose instead."""
 
 

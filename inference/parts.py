@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import GesturaError
 from ..rigs.motion import Motion
 from ..rigs.rotations import axis_angle_to_matrix, matrix_to_axis_angle, matrix_to_rot6d, rot6d_to_matrix
 from ..rigs.skeleton import FOOT_JOINTS, FPS, JAW_JOINT, NUM_EXPRESSIONS, PART_DIMS, PART_JOINTS, PARTS
@@ -24,7 +25,7 @@ CONTACTS = slice(57, 61)
 CONTACT_THRESHOLD = 0.01  # metres per frame
 
 
-class PartsError(ValueError):
+class PartsError(GesturaError, ValueError):
     """Part features of the wrong shape or content."""
 
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..errors import GesturaError
 from ..rigs.motion import Motion
 from ..rigs.skeleton import FPS, PARTS
 from . import parts as parts_module
@@ -40,7 +41,7 @@ class Cancelled(Exception):
     """The caller's ``cancel()`` returned True; nothing was produced."""
 
 
-class GenerationError(RuntimeError):
+class GenerationError(GesturaError, RuntimeError):
     """The request cannot be generated; the message says why and what to change."""
 
 

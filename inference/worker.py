@@ -130,10 +130,8 @@ def serve(channel: _Channel, stdin) -> int:
                              "install torch into that environment or choose another engine")
         return EXIT_NO_TORCH
     try:
+        from ..errors import GesturaError
         from . import pipeline
-        from .audio import AudioError
-        from .checkpoint import CheckpointError
-        from .engines import EngineError
     except ImportError as error:
         missing = getattr(error, "name", None) or str(error)
         channel.send("error", kind="missing_module",
@@ -180,7 +178,7 @@ def serve(channel: _Channel, stdin) -> int:
     except pipeline.Cancelled:
         channel.send("cancelled")
         return EXIT_CANCELLED
-    except (pipeline.GenerationError, AudioError, CheckpointError, EngineError, ValueError, OSError) as error:
+    except (GesturaError, ValueError, OSError) as error:
         channel.send("error", kind="generation", message=str(error))
         return EXIT_ERROR
     except Exception as error:  # a bug or a torch failure: report it, with the traceback on stderr

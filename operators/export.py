@@ -12,6 +12,7 @@ import bpy
 from bpy.props import BoolProperty, EnumProperty, StringProperty
 from bpy_extras.io_utils import ExportHelper
 
+from ..errors import GesturaError
 from ..jobs import named_format
 from ..rigs.motion import MotionError
 from .rig import selected_armature
@@ -82,7 +83,7 @@ class GESTURA_OT_export_motion(bpy.types.Operator, ExportHelper):
                     motion_io.save_npz(motion, path, overwrite=self.overwrite)
                 else:
                     motion_io.save_bvh(motion, path, armature_rest_joints(obj), overwrite=self.overwrite)
-        except (MotionError, RigError) as error:
+        except GesturaError as error:
             self.report({"ERROR"}, str(error))
             return {"CANCELLED"}
         self.report({"INFO"}, f"Exported '{obj.name}' to {path}")

@@ -12,7 +12,6 @@ bar, Esc cancels); in background mode, or when called from a script, it runs all
 """
 from __future__ import annotations
 
-import importlib
 import os
 import random
 import time
@@ -23,6 +22,7 @@ import bpy
 from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, StringProperty
 
 from .. import preferences
+from ..errors import GesturaError
 from ..generation_job import GenerationJob
 from ..inference.notices import collect
 from ..inference.sampling import DEFAULT_STYLE_STRENGTH, DEFAULT_TEMPERATURE
@@ -67,29 +67,10 @@ class Plan:
     temporary_audio: bool = False  # audio_path is a copy of packed sound, removed after generating
 
 
-# Errors whose message is written for the user (the rest are bugs). Imported late: the model code
-# is only loaded once a generation runs.
-_USER_ERRORS = (
-    ("..inference.audio", "AudioError"),
-    ("..inference.checkpoint", "CheckpointError"),
-    ("..inference.pipeline", "GenerationError"),
-    ("..inference.engine_external", "ExternalWorkerError"),
-    ("..inference.engines", "EngineError"),
-    ("..rigs.motion", "MotionError"),
-    ("..rigs.blender.armature", "RigError"),
-)
-
-
 def _user_message(error: BaseException) -> str:
     """One sentence for Blender's report line."""
-    known = [generate_scene.SceneError, JobError]
-    for module, name in _USER_ERRORS:
-        try:
-            known.append(getattr(importlib.import_module(module, __package__), name))
-        except (ImportError, AttributeError):
-            continue
     text = " ".join(str(error).split())
-    if isinstance(error, tuple(known)) and text:
+    if isinstance(error, GesturaError) and text:
         return text
     # A bug rather than a user error: one line here, the traceback in the system console.
     return f"Generation failed with an internal error ({type(error).__name__}: {text}); see the system console"

@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 import bpy
 import numpy as np
 
+from ..errors import GesturaError
 from ..jobs import bones_for_parts
 
 
-class SceneError(ValueError):
+class SceneError(GesturaError, ValueError):
     """The scene cannot be used as asked; the message names the problem and the fix."""
 
 

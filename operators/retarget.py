@@ -10,6 +10,7 @@ from __future__ import annotations
 import bpy
 from bpy.props import BoolProperty, CollectionProperty, EnumProperty, IntProperty, PointerProperty, StringProperty
 
+from ..errors import GesturaError
 from ..rigs.bonemaps import BoneMap, BoneMapError, bone_map_from_dict, load_bone_map, presets, save_bone_map
 from ..rigs.retarget import RetargetError
 from ..rigs.skeleton import JOINT_NAMES
@@ -155,7 +156,7 @@ class GESTURA_OT_retarget(bpy.types.Operator):
                 bpy.ops.object.mode_set(mode="OBJECT")
             report = retarget_armature(source, target, bone_map, fingers=fingers,
                                        root_motion=root_motion, action_name=self.action_name or None)
-        except (RetargetError, BoneMapError, RigError) as error:
+        except GesturaError as error:
             self.report({"ERROR"}, str(error))
             return {"CANCELLED"}
         self.report({"INFO"}, report.summary())

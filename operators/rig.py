@@ -7,6 +7,7 @@ import bpy
 from bpy.props import BoolProperty, EnumProperty, IntProperty, StringProperty
 from bpy_extras.io_utils import ImportHelper
 
+from ..errors import GesturaError
 from ..rigs.motion import MotionError
 
 
@@ -122,7 +123,7 @@ class GESTURA_OT_import_motion(bpy.types.Operator, ImportHelper):
             if target is not None:
                 require_smplx_bones(target)
                 check_new_action(target, keyed_paths())
-        except (MotionError, RigError) as error:
+        except GesturaError as error:
             self.report({"ERROR"}, str(error))
             return {"CANCELLED"}
 

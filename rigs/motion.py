@@ -10,10 +10,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..errors import GesturaError
 from .skeleton import FPS, NUM_EXPRESSIONS, NUM_JOINTS
 
 
-class MotionError(ValueError):
+class MotionError(GesturaError, ValueError):
     """Motion data that cannot be used; the message names the problem and the fix."""
 
 

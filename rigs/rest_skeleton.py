@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import GesturaError
 from .skeleton import FOOT_JOINTS, JOINT_INDEX, JOINT_NAMES, NUM_JOINTS
 
 # Height of the floor under the built-in skeleton in its rest pose, and of the lowest foot joint
@@ -94,7 +95,7 @@ def standing_rest_joints(rest_joints=None) -> np.ndarray:
     return rest
 
 
-class SMPLXModelError(ValueError):
+class SMPLXModelError(GesturaError, ValueError):
     """The SMPL-X model file is missing or unusable; the message says what to do."""
 
 

@@ -38,6 +38,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from ..errors import GesturaError
 from .bonemaps import chain_bones
 from .rotations import matrix_to_quaternion, quaternion_to_matrix
 
@@ -62,7 +63,7 @@ _EULER_AXES = {"X": 0, "Y": 1, "Z": 2}
 EULER_ORDERS = ("XYZ", "XZY", "YXZ", "YZX", "ZXY", "ZYX")
 
 
-class RetargetError(ValueError):
+class RetargetError(GesturaError, ValueError):
     """A skeleton or bone map that cannot be retargeted; the message names the problem and the fix."""
 
 

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import CommandError
 from ..rigs.skeleton import FPS, LOWER_JOINTS, PARTS
 from .common import (
     ROT6D_CHANNELS, data_notes, geodesic, load_data, log, model_config, parts_list, rot6d_to_matrix, training_stats,
@@ -194,7 +195,6 @@ def main(args) -> int:
 
 
 def _train(args, dist) -> int:
-    from ..cli import CommandError
     from ..inference.checkpoint import CheckpointError, load_checkpoint
     from ..inference.torch_model.model import GesturaModel
 

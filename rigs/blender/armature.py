@@ -18,6 +18,7 @@ import math
 import bpy
 import numpy as np
 
+from ...errors import GesturaError
 from ..rest_skeleton import default_rest_joints, standing_rest_joints
 from ..skeleton import JOINT_NAMES, NUM_JOINTS, PARENTS, children
 
@@ -25,7 +26,7 @@ from ..skeleton import JOINT_NAMES, NUM_JOINTS, PARENTS, children
 Y_UP_TO_Z_UP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
 
 
-class RigError(ValueError):
+class RigError(GesturaError, ValueError):
     """The armature cannot take SMPL-X motion; the message lists what is wrong."""
 
 

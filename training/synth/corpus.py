@@ -18,14 +18,13 @@ import csv
 import json
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from ...cli import CommandError
+from ...errors import CommandError
 
 SAMPLE_RATE = 16000
 FORMAT_VERSION = 1
@@ -265,8 +264,3 @@ class _Done:
     def result(self):
         return self._value
 
-
-if __name__ == "__main__":  # pragma: no cover - `gestura synth` is the entry point
-    from ...cli import main
-
-    sys.exit(main(["synth", *sys.argv[1:]]))
