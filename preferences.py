@@ -2,20 +2,13 @@
 import bpy
 from bpy.props import EnumProperty, StringProperty
 
+from .inference.engines.registry import engine_enum_items
+
 
 class GESTURA_AP_preferences(bpy.types.AddonPreferences):
     bl_idname = __package__
 
-    engine: EnumProperty(
-        name="Engine",
-        items=(
-            ("AUTO", "Auto", "The external Python when one is set and has PyTorch, else PyTorch if Blender can import it, else NumPy"),
-            ("NUMPY", "NumPy", "Runs in any Blender with nothing installed"),
-            ("TORCH", "PyTorch", "PyTorch inside Blender's Python (must be installed there)"),
-            ("EXTERNAL", "External Python", "PyTorch in a separate Python interpreter (CUDA without touching Blender)"),
-        ),
-        default="AUTO",
-    )
+    engine: EnumProperty(name="Engine", items=engine_enum_items(), default="AUTO")
     device: EnumProperty(
         name="Device",
         items=(

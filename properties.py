@@ -2,14 +2,13 @@
 import bpy
 from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
 
+from .inference.engines.registry import engine_enum_items
 from .inference.sampling import DEFAULT_STYLE_STRENGTH, DEFAULT_TEMPERATURE
 
+# "From Preferences", then every engine: position 0 stays PREFERENCES (saved files store the position).
 ENGINE_OVERRIDE_ITEMS = (
     ("PREFERENCES", "From Preferences", "Use the engine chosen in the add-on preferences"),
-    ("AUTO", "Auto", "The external Python when one is set and has PyTorch, else PyTorch if Blender can import it, else NumPy"),
-    ("NUMPY", "NumPy", "Runs in any Blender with nothing installed"),
-    ("TORCH", "PyTorch", "PyTorch inside Blender's Python (must be installed there)"),
-    ("EXTERNAL", "External Python", "PyTorch in the external Python set in the preferences"),
+    *engine_enum_items(),
 )
 
 

@@ -13,7 +13,7 @@ import wave as wave_module
 
 import numpy as np
 
-from ..errors import GesturaError
+from .errors import AudioError
 from .notices import notify
 
 SAMPLE_RATE = 16000
@@ -27,10 +27,6 @@ CANCEL_RATIO = 0.25  # the mean 12 dB below the channels' level: they cancel (op
 MODULATION_CAP_DB = 40.0
 MIX_SPEECH_DB = 12.0  # a mix shallower than this has lost the pauses of speech ...
 MIX_LOSS_DB = 10.0  # ... when one channel alone is at least this much deeper
-
-
-class AudioError(GesturaError, ValueError):
-    """Audio that cannot be used; the message names the file, the problem and the fix."""
 
 
 class SilentAudioWarning(UserWarning):

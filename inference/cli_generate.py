@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from ..errors import CommandError, GesturaError
+from .engines.registry import COMMAND_LINE_ENGINES
 from .sampling import DEFAULT_STYLE_STRENGTH, DEFAULT_TEMPERATURE
 
 FORMATS = ("npz", "bvh", "blend")
@@ -46,7 +47,7 @@ def add_arguments(parser) -> None:
                              "the others stay at rest")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                         help="where the torch engine runs (default: CUDA when available)")
-    parser.add_argument("--engine", choices=("auto", "torch", "numpy"), default="auto",
+    parser.add_argument("--engine", choices=COMMAND_LINE_ENGINES, default="auto",
                         help="model engine (default: torch when installed, else numpy)")
     parser.add_argument("--overwrite", action="store_true", help="replace output files that exist (default: skip them)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")

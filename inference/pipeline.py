@@ -20,29 +20,23 @@ position the motion starts from.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import GesturaError
 from ..rigs.motion import Motion
 from ..rigs.skeleton import FPS, PARTS
 from . import parts as parts_module
 from .audio import AudioError, SAMPLE_RATE, load_audio, prepare_waveform
 from .checkpoint import Checkpoint, CheckpointError, load_checkpoint
+from .engines.base import RequestEngine
+from .engines.registry import resolve_engine
+from .errors import Cancelled, EngineError, GenerationError
 from .features import FEATURE_DIM, FeatureStream, num_frames
 from .sampling import DEFAULT_STYLE_STRENGTH, DEFAULT_TEMPERATURE, check_sampling, guided_logits, part_rngs, sample_code
 
 BLOCK = 32  # motion frames per decode call; the unit of progress and cancel checks
 CONTEXT_BLOCK = 16  # audio frames per context call
-
-
-class Cancelled(Exception):
-    """The caller's ``cancel()`` returned True; nothing was produced."""
-
-
-class GenerationError(GesturaError, RuntimeError):
-    """The request cannot be generated; the message says why and what to change."""
 
 
 @dataclass
@@ -115,8 +109,6 @@ class GenerationStream:
         self._total = None  # motion frames, known at finish()
         self._prev = {p: None for p in PARTS}
         self._finished = False
-        from .engines import EngineError
-
         try:
             engine.prepare(checkpoint)
             self._states.append(engine.start(style_index, self.parts))
@@ -250,8 +242,6 @@ def generate(request: GenerationRequest, *, checkpoint=None, engine="auto", prog
     """Generate the whole clip of ``request``. ``checkpoint``: path, ``Checkpoint`` or None (the
     bundled model); ``engine``: a name for ``engines.resolve_engine`` or an engine object;
     ``progress(fraction, message)``; ``cancel() -> bool`` (raises ``Cancelled``)."""
-    from .engines import Engine, EngineError, resolve_engine
-
     progress = progress or (lambda fraction, message: None)
     cancel = cancel or (lambda: False)
     if isinstance(engine, str):
@@ -259,7 +249,7 @@ def generate(request: GenerationRequest, *, checkpoint=None, engine="auto", prog
             engine = resolve_engine(engine, request.device)
         except EngineError as error:
             raise GenerationError(str(error)) from None
-    if not isinstance(engine, Engine) and hasattr(engine, "run"):
+    if isinstance(engine, RequestEngine):
         # A whole-request engine (the external worker): it runs this same pipeline elsewhere.
         return engine.run(request, checkpoint=checkpoint, progress=progress, cancel=cancel)
     progress(0.0, "Loading the model")

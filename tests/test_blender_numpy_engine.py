@@ -30,7 +30,7 @@ def tiny_checkpoint(tmp_path_factory):
 def test_installed_extension_generates_and_keys_an_armature_with_the_numpy_engine(
         bpy, extension, empty_scene, speech_wav, tiny_checkpoint):
     pipeline = importlib.import_module(f"{EXTENSION_MODULE}.inference.pipeline")
-    engines = importlib.import_module(f"{EXTENSION_MODULE}.inference.engines")
+    engines = importlib.import_module(f"{EXTENSION_MODULE}.inference.engines.registry")
     features = importlib.import_module(f"{EXTENSION_MODULE}.inference.features")
     audio = importlib.import_module(f"{EXTENSION_MODULE}.inference.audio")
     if not engines.torch_available():

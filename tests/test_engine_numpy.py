@@ -26,8 +26,8 @@ from conftest import REPO
 torch = pytest.importorskip("torch", reason="the comparison needs the torch engine")
 torch.set_num_threads(1)
 
-from gestura.inference.engine_numpy import NumpyEngine, selective_scan  # noqa: E402
-from gestura.inference.engine_torch import TorchEngine  # noqa: E402
+from gestura.inference.engines.numpy import NumpyEngine, selective_scan  # noqa: E402
+from gestura.inference.engines.torch import TorchEngine  # noqa: E402
 from gestura.inference.torch_model.mamba import selective_scan_sequential  # noqa: E402
 from gestura.inference.torch_model.model import GesturaModel  # noqa: E402
 

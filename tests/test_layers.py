@@ -67,3 +67,65 @@ def test_the_library_imports_neither_the_command_line_nor_blender():
                         or name.lstrip(".").startswith(("cli.", "commands.")):
                     offenders.append(f"{path.relative_to(REPO)}: {name}")
     assert offenders == []
+
+
+def _module_names() -> set[str]:
+    return {module_name(path) for path in package_files()}
+
+
+def _imports(path: Path, modules: set[str], *, module_level_only: bool) -> set[str]:
+    """The package modules ``path`` imports (``from pkg import name`` counts as pkg.name when that is a module)."""
+    this = module_name(path)
+    package = this if path.name == "__init__.py" else this.rpartition(".")[0]
+    tree = ast.parse(path.read_text(), str(path))
+    nodes = tree.body if module_level_only else list(ast.walk(tree))
+    if module_level_only:  # module level includes try/if blocks, not function or class bodies
+        stack, nodes = list(tree.body), []
+        while stack:
+            node = stack.pop()
+            nodes.append(node)
+            if isinstance(node, (ast.If, ast.Try)):
+                stack.extend(ast.iter_child_nodes(node))
+    found = set()
+    for node in nodes:
+        targets = []
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[:len(base) - (node.level - 1)]
+                origin = ".".join(base + ([node.module] if node.module else []))
+            else:
+                origin = node.module or ""
+            targets = [f"{origin}.{alias.name}" if f"{origin}.{alias.name}" in modules else origin
+                       for alias in node.names]
+        found.update(t for t in targets if t in modules and t != this)
+    return found
+
+
+def _cycles(module_level_only: bool) -> list[list[str]]:
+    modules = _module_names()
+    graph = {module_name(p): _imports(p, modules, module_level_only=module_level_only) for p in package_files()}
+    cycles, state = [], {}
+
+    def visit(node, trail):
+        state[node] = "open"
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == "open":
+                cycles.append(trail[trail.index(nxt):] + [nxt])
+            elif nxt not in state:
+                visit(nxt, trail + [nxt])
+        state[node] = "done"
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node, [node])
+    return cycles
+
+
+def test_the_package_has_no_import_cycles():
+    """Module-level imports: a cycle here would make import order decide whether the package loads."""
+    assert len(_module_names()) > 60
+    assert _cycles(module_level_only=True) == []
+

@@ -85,7 +85,7 @@ def noise(seconds: float, seed: int = 0) -> np.ndarray:
 
 def test_generates_in_the_venv_python_and_matches_the_numpy_engine(ext, venv_python, tiny_checkpoint, speech_wav):
     pipeline = ext("inference.pipeline")
-    worker = ext("inference.engine_external").ExternalWorker(venv_python)
+    worker = ext("inference.engines.external").ExternalWorker(venv_python)
     request = pipeline.GenerationRequest(audio=str(speech_wav), style="bob", seed=5, temperature=0.0)
     seen = []
     motion = pipeline.generate(request, checkpoint=tiny_checkpoint, engine=worker,
@@ -107,7 +107,7 @@ def test_generates_in_the_venv_python_and_matches_the_numpy_engine(ext, venv_pyt
 
 def test_cancel_stops_the_worker_mid_run(ext, venv_python, tiny_checkpoint):
     pipeline = ext("inference.pipeline")
-    worker = ext("inference.engine_external").ExternalWorker(venv_python)
+    worker = ext("inference.engines.external").ExternalWorker(venv_python)
     request = pipeline.GenerationRequest(audio=noise(120.0))
     fractions = []
     cancelled_at = []
@@ -128,7 +128,7 @@ def test_cancel_stops_the_worker_mid_run(ext, venv_python, tiny_checkpoint):
 
 def test_cancel_while_the_worker_is_starting(ext, venv_python, tiny_checkpoint):
     pipeline = ext("inference.pipeline")
-    worker = ext("inference.engine_external").ExternalWorker(venv_python)
+    worker = ext("inference.engines.external").ExternalWorker(venv_python)
     started = time.monotonic()
     with pytest.raises(pipeline.Cancelled):
         pipeline.generate(pipeline.GenerationRequest(audio=noise(2.0)), checkpoint=tiny_checkpoint,
@@ -137,7 +137,7 @@ def test_cancel_while_the_worker_is_starting(ext, venv_python, tiny_checkpoint):
 
 
 def test_worker_killed_mid_run_is_reported(ext, venv_python, tiny_checkpoint, tmp_path):
-    external = ext("inference.engine_external")
+    external = ext("inference.engines.external")
     pipeline = ext("inference.pipeline")
     worker = external.ExternalWorker(wrapped_worker(tmp_path, venv_python, "dies", "kill", after=1.5))
     progress = []
@@ -150,7 +150,7 @@ def test_worker_killed_mid_run_is_reported(ext, venv_python, tiny_checkpoint, tm
 
 
 def test_worker_that_freezes_is_stopped_after_the_stall_timeout(ext, venv_python, tiny_checkpoint, tmp_path):
-    external = ext("inference.engine_external")
+    external = ext("inference.engines.external")
     pipeline = ext("inference.pipeline")
     worker = external.ExternalWorker(wrapped_worker(tmp_path, venv_python, "freezes", "freeze", after=1.5),
                                      stall_timeout=2.0)
@@ -160,7 +160,7 @@ def test_worker_that_freezes_is_stopped_after_the_stall_timeout(ext, venv_python
 
 
 def test_interpreter_that_never_answers_times_out(ext, tiny_checkpoint, tmp_path):
-    external = ext("inference.engine_external")
+    external = ext("inference.engines.external")
     pipeline = ext("inference.pipeline")
     worker = external.ExternalWorker(fake_python(tmp_path, "silent", "exec sleep 120"), startup_timeout=1.5)
     started = time.monotonic()
@@ -171,7 +171,7 @@ def test_interpreter_that_never_answers_times_out(ext, tiny_checkpoint, tmp_path
 
 
 def test_interpreter_that_fails_at_start_is_reported_with_its_message(ext, tiny_checkpoint, tmp_path):
-    external = ext("inference.engine_external")
+    external = ext("inference.engines.external")
     pipeline = ext("inference.pipeline")
     broken = fake_python(tmp_path, "broken", 'echo "Fatal Python error: failed to get the Python codec" >&2\nexit 3')
     with pytest.raises(external.ExternalWorkerError,
@@ -183,7 +183,7 @@ def test_interpreter_that_fails_at_start_is_reported_with_its_message(ext, tiny_
 def test_interpreter_without_torch_is_reported(ext, tiny_checkpoint):
     if not NO_TORCH_PYTHON.exists():
         pytest.skip(f"{NO_TORCH_PYTHON} (the venv without torch) does not exist: run `make test` to build it")
-    external = ext("inference.engine_external")
+    external = ext("inference.engines.external")
     pipeline = ext("inference.pipeline")
     worker = external.ExternalWorker(str(NO_TORCH_PYTHON))
     with pytest.raises(external.ExternalWorkerError, match="has no PyTorch.*install torch"):
@@ -193,8 +193,8 @@ def test_interpreter_without_torch_is_reported(ext, tiny_checkpoint):
 
 
 def test_missing_interpreter_and_auto_choice(ext, venv_python, tmp_path):
-    external = ext("inference.engine_external")
-    engines = ext("inference.engines")
+    external = ext("inference.engines.external")
+    engines = ext("inference.engines.registry")
     with pytest.raises(external.ExternalWorkerError, match="is not an executable file"):
         external.ExternalWorker(str(tmp_path / "no-python")).run(None)
     with pytest.raises(external.ExternalWorkerError, match="No external Python is set"):
@@ -227,7 +227,7 @@ def test_the_generate_operator_without_an_external_python_names_the_preference(b
 
 
 def test_a_request_error_in_the_worker_comes_back_as_its_message(ext, venv_python, tiny_checkpoint):
-    external = ext("inference.engine_external")
+    external = ext("inference.engines.external")
     pipeline = ext("inference.pipeline")
     request = pipeline.GenerationRequest(audio=noise(1.0), style="nobody")
     with pytest.raises(external.ExternalWorkerError, match="style 'nobody' is not in this model: choose one of alice, bob"):
@@ -235,7 +235,7 @@ def test_a_request_error_in_the_worker_comes_back_as_its_message(ext, venv_pytho
 
 
 def test_cuda_request_without_cuda_runs_on_the_cpu_and_the_warning_reaches_blender(ext, venv_python, tiny_checkpoint):
-    external = ext("inference.engine_external")
+    external = ext("inference.engines.external")
     pipeline = ext("inference.pipeline")
     report = ext("inference.probe").probe_interpreter(venv_python)
     if report.cuda:
@@ -248,7 +248,7 @@ def test_cuda_request_without_cuda_runs_on_the_cpu_and_the_warning_reaches_blend
 
 
 def test_interpreter_without_numpy_is_told_what_to_install(ext, venv_python, tiny_checkpoint, tmp_path):
-    external = ext("inference.engine_external")
+    external = ext("inference.engines.external")
     pipeline = ext("inference.pipeline")
     # The venv Python with numpy made unimportable: PyTorch imports, Gestura cannot.
     script = tmp_path / "no_numpy.py"

@@ -1,7 +1,7 @@
 """The ``external`` engine: run generation in another Python interpreter (the user's CUDA PyTorch).
 
 Blender never loads torch or CUDA itself: it starts ``<python> -m gestura.inference.worker``
-(protocol in ``worker.py``), hands it the decoded audio through a temporary ``.npy`` file,
+(protocol in ``worker.py``, shared parts in ``worker_protocol.py``), hands it the decoded audio through a temporary ``.npy`` file,
 relays its progress, forwards a cancel, and reads the motion back from a temporary ``.npz``.
 A worker that cannot start, lacks torch, crashes, or goes quiet for too long becomes an
 ``ExternalWorkerError`` whose message says what happened and what to do; the process is always
@@ -28,13 +28,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .pipeline import Cancelled, GenerationError
-from .notices import notify
-from .worker import PROTOCOL
+from ..errors import Cancelled, GenerationError
+from ..notices import notify
+from ..worker_protocol import PROTOCOL, load_motion_npz, save_motion_npz
+from .base import RequestEngine
 
 # The folder holding the package's __init__.py: the repository, or the installed extension
 # (``.../extensions/user_default/gestura``, imported in Blender as ``bl_ext.user_default.gestura``).
-PACKAGE_DIR = Path(__file__).resolve().parents[1]
+PACKAGE_DIR = Path(__file__).resolve().parents[2]
 
 _SHIM = '''\
 # Written by Gestura for one external worker run: makes ``import gestura`` load the package
@@ -70,7 +71,7 @@ def external_healthy(python: str) -> bool:
 
     A healthy answer is kept until the interpreter file changes; an unhealthy one is re-checked
     after 30 s, so installing torch into it is noticed without restarting Blender."""
-    from .probe import ProbeError, probe_interpreter
+    from ..probe import ProbeError, probe_interpreter
 
     path = os.path.expanduser(python or "")
     try:
@@ -112,7 +113,7 @@ def _reader(stream, sink) -> None:
 
 
 @dataclass
-class ExternalWorker:
+class ExternalWorker(RequestEngine):
     """One configured interpreter. ``run`` starts a fresh worker process per request."""
 
     name = "external"
@@ -161,7 +162,7 @@ class ExternalWorker:
             _SHIM.format(package_dir=str(PACKAGE_DIR), init_file=init_file), encoding="utf-8")
 
     def _prepare(self, request, checkpoint, folder: Path) -> dict:
-        from .audio import load_audio
+        from ..audio import load_audio
 
         audio = request.audio
         if not isinstance(audio, np.ndarray):
@@ -173,8 +174,6 @@ class ExternalWorker:
 
         start_pose = None
         if request.start_pose is not None:
-            from .worker import save_motion_npz
-
             start_pose = str(folder / "start_pose.npz")
             save_motion_npz(request.start_pose, start_pose)
 
@@ -376,12 +375,8 @@ def _stop(process: subprocess.Popen) -> None:
 
 
 def _load_result(path: str):
-    from ..rigs.motion import Motion
-
     try:
-        with np.load(path, allow_pickle=False) as data:
-            return Motion(poses=data["poses"], trans=data["trans"], expressions=data["expressions"],
-                          fps=float(data["fps"]), betas=data["betas"])
+        return load_motion_npz(path)
     except (OSError, KeyError, ValueError) as error:
         raise ExternalWorkerError(f"The external Python worker's result could not be read ({error}): "
                                   "try again; if it repeats, the worker's Gestura version may differ") from None

@@ -1,4 +1,4 @@
-"""Model engines: what the pipeline asks of a model, and how an engine is chosen.
+"""The engine contract: what the pipeline asks of a model (``Engine``), and of a whole-request engine.
 
 The pipeline (``pipeline.py``, numpy only) does everything that is not the network: audio
 loading, features and their normalisation, the frame loop, sampling, seeds, part toggles, start
@@ -28,25 +28,27 @@ object returned by ``start``:
     lower body (its own carried state), as MambaTalk recovers translation.
 
 The pipeline calls these in fixed blocks of frames at absolute positions, so whole-clip and
-streamed generation do the same arithmetic. ``TorchEngine`` (``engine_torch.py``) implements them
-with ``torch_model``; ``NumpyEngine`` (``engine_numpy.py``) mirrors the same module tree
+streamed generation do the same arithmetic. ``TorchEngine`` (``engines/torch.py``) implements them
+with ``torch_model``; ``NumpyEngine`` (``engines/numpy.py``) mirrors the same module tree
 (``architecture.py``) in numpy. The external engine is different: it runs a whole request in
-another interpreter (``engine_external.ExternalWorker.run``), so the pipeline hands it the request.
+another interpreter (``engines/external.py``), so it is a ``RequestEngine``: the pipeline hands it
+the request. Which engine runs is chosen in ``engines/registry.py``.
 """
 from __future__ import annotations
 
 import abc
-import importlib.util
 
-from ..errors import GesturaError
-from ..rigs.skeleton import PARTS
+from ...rigs.skeleton import PARTS
+from ..errors import EngineError
 
-ENGINE_NAMES = ("auto", "torch", "numpy", "external")
 DEVICES = ("auto", "cpu", "cuda")
 
 
-class EngineError(GesturaError, RuntimeError):
-    """The requested engine cannot run here; the message says why and what to choose instead."""
+def check_device(device: str) -> str:
+    """``device`` if it is one of ``DEVICES``, else EngineError naming the choices."""
+    if device not in DEVICES:
+        raise EngineError(f"unknown device '{device}': choose one of {', '.join(DEVICES)}")
+    return device
 
 
 class Engine(abc.ABC):
@@ -55,9 +57,7 @@ class Engine(abc.ABC):
     name = "engine"
 
     def __init__(self, device: str = "auto") -> None:
-        if device not in DEVICES:
-            raise EngineError(f"unknown device '{device}': choose one of {', '.join(DEVICES)}")
-        self.requested_device = device
+        self.requested_device = check_device(device)
         self.device = "cpu"
         self.checkpoint = None
 
@@ -94,43 +94,16 @@ def checked_start(num_styles: int, style: int | None, parts) -> tuple[int | None
     return (None if style is None else int(style)), tuple(p for p in PARTS if p in parts)
 
 
-def torch_available() -> bool:
-    return importlib.util.find_spec("torch") is not None
+class RequestEngine(abc.ABC):
+    """An engine that runs a whole request elsewhere (the external worker runs this same pipeline
+    in another interpreter); ``pipeline.generate`` hands it the request instead of stepping it."""
 
+    name = "request engine"
 
-def resolve_engine(name: str = "auto", device: str = "auto", **options):
-    """An engine object for ``name``: "torch", "numpy", "external" (``options['python']`` is the
-    interpreter) or "auto": inside Blender the external worker when ``python`` is given and
-    healthy (it has PyTorch; probed once in a child process, then cached), else torch when
-    importable, else numpy; on the command line torch when importable, else numpy."""
-    if name not in ENGINE_NAMES:
-        raise EngineError(f"unknown engine '{name}': choose one of {', '.join(ENGINE_NAMES)}")
-    if device not in DEVICES:
-        raise EngineError(f"unknown device '{device}': choose one of {', '.join(DEVICES)}")
-    if name == "auto":
-        from .engine_external import external_healthy, in_blender
+    @abc.abstractmethod
+    def run(self, request, *, checkpoint=None, progress=None, cancel=None):
+        """The ``Motion`` of ``request`` (a ``pipeline.GenerationRequest``), like ``pipeline.generate``:
+        ``progress(fraction, message)``, ``cancel() -> bool``; raises ``Cancelled`` or ``GenerationError``."""
 
-        if in_blender() and options.get("python") and external_healthy(options["python"]):
-            name = "external"
-        else:
-            name = "torch" if torch_available() else "numpy"
-    if name == "torch":
-        if not torch_available():
-            raise EngineError("the torch engine needs PyTorch, which is not installed in this Python: "
-                              "pip install torch, or choose the numpy engine")
-        from .engine_torch import TorchEngine
-
-        return TorchEngine(device)
-    if name == "numpy":
-        try:
-            from .engine_numpy import NumpyEngine
-        except ImportError as error:
-            raise EngineError(f"the numpy engine is not available ({error}): choose the torch engine") from None
-        return NumpyEngine(device)
-    from .engine_external import ExternalWorker
-
-    python = options.get("python")
-    if not python:
-        raise EngineError("the external engine needs a Python with PyTorch: choose one in "
-                          "Preferences > Add-ons > Gestura > External Python, or pick another engine")
-    return ExternalWorker(python)
+    def describe(self) -> str:
+        return self.name

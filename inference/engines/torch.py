@@ -14,8 +14,9 @@ import numpy as np
 import torch
 
 from ...rigs.skeleton import PARTS
-from ..engines import Engine, EngineError, checked_start
+from ..errors import EngineError
 from ..notices import notify
+from .base import Engine, checked_start
 
 
 class DeviceFallbackWarning(UserWarning):
@@ -76,7 +77,7 @@ class TorchEngine(Engine):
         self._fused_cache = {}
 
     def prepare(self, checkpoint) -> None:
-        from .model import GesturaModel
+        from ..torch_model.model import GesturaModel
 
         key = _checkpoint_key(checkpoint)
         if self._loaded == key:
@@ -162,7 +163,7 @@ class TorchEngine(Engine):
         return torch.stack(rows)[None]  # (1, 4, D)
 
     def _fused(self, parts):
-        from .fused_step import FusedLocalStep
+        from ..torch_model.fused_step import FusedLocalStep
 
         key = (id(self.model), self.device, parts)
         if self._fused_cache.get("key") != key:

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..rigs.skeleton import PARTS
-from .architecture import LEAKY_SLOPE, NORM_EPS
-from .engines import Engine, EngineError, checked_start
-from .notices import notify
+from ...rigs.skeleton import PARTS
+from ..architecture import LEAKY_SLOPE, NORM_EPS
+from ..errors import EngineError
+from ..notices import notify
+from .base import Engine, checked_start
 
 _F32 = np.float32
 
