@@ -48,22 +48,29 @@ def _start_frame(text: str) -> int:
     return value
 
 
+def _generation_options():
+    """``commands/generation_options.py`` (the options ``gestura generate`` shares), loaded by its
+    path: the package is loaded only once Blender runs (``ensure_addon``), after parsing."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "commands", "generation_options.py")
+    spec = importlib.util.spec_from_file_location("_gestura_generation_options", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description="Generate gesture animation into .blend files.")
     parser.add_argument("--audio", nargs="+", required=True, help="speech recordings, or folders of them")
     parser.add_argument("--out", required=True, help="output .blend (one input) or folder (several)")
-    parser.add_argument("--style", default=None, help="style name from the model (default: the model's first)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed, 0 or more (default 0)")
-    parser.add_argument("--temperature", type=float, default=None, help="sampling temperature (default: the scene's)")
-    parser.add_argument("--style-strength", type=float, default=None,
-                        help="style strength, 1 = the style as learnt (default: the scene's)")
-    parser.add_argument("--parts", default=None, help="comma-separated body parts to generate (default: all)")
+    _generation_options().add_generation_options(
+        parser, engines=None, engine_default=None,  # the engine names are checked once the add-on is loaded
+        engine_help="model engine: auto, numpy, torch or external (default: the scene's)",
+        temperature_default=None, style_strength_default=None,
+        checkpoint_help="model checkpoint (default: preferences, else bundled)",
+        overwrite_help="replace existing .blend files (default: skip them)")
     parser.add_argument("--start-frame", type=_start_frame, default=None,
                         help="frame where the speech starts, 0 or later (default 1)")
-    parser.add_argument("--engine", choices=("auto", "numpy", "torch", "external"), default=None)
-    parser.add_argument("--checkpoint", default=None, help="model checkpoint (default: preferences, else bundled)")
     parser.add_argument("--new-armature", action="store_true", help="always build a new SMPL-X armature")
-    parser.add_argument("--overwrite", action="store_true", help="replace existing .blend files (default: skip them)")
     return parser
 
 
@@ -153,6 +160,9 @@ def run(argv: list[str]) -> int:
     package = ensure_addon(bpy)
     jobs = importlib.import_module(package.__name__ + ".jobs")
     blend_output = importlib.import_module(package.__name__ + ".blend_output")
+    engine_names = importlib.import_module(package.__name__ + ".inference.engines.registry").ENGINE_NAMES
+    if args.engine is not None and args.engine not in engine_names:
+        raise BatchError(f"--engine {args.engine} is not an engine: choose one of {', '.join(engine_names)}")
     try:
         files = jobs.collect_audio(args.audio)
         outputs = jobs.output_paths(files, args.out, ".blend")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 def add_arguments(parser) -> None:
-    from .options import add_loop_arguments
+    from .training_options import add_loop_arguments
 
     parser.add_argument("--vq", nargs="+", required=True, metavar="CKPT",
                         help="stage-1 checkpoint(s) from train-vq; with several (parts trained separately) "
@@ -27,6 +27,6 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from .train_generator import main
+    from ..training.train_generator import main
 
     return main(args)

@@ -29,6 +29,6 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from .evaluate import main
+    from ..training.evaluate import main
 
     return main(args)

@@ -16,8 +16,10 @@ import time
 from pathlib import Path
 
 from ..errors import CommandError, GesturaError
-from .engines.registry import COMMAND_LINE_ENGINES
-from .sampling import DEFAULT_STYLE_STRENGTH, DEFAULT_TEMPERATURE
+from ..inference.engines.base import DEVICES
+from ..inference.engines.registry import COMMAND_LINE_ENGINES
+from ..inference.sampling import DEFAULT_STYLE_STRENGTH, DEFAULT_TEMPERATURE
+from .generation_options import add_generation_options
 
 FORMATS = ("npz", "bvh", "blend")
 # Files at least this long (seconds of audio, in total) get a progress bar even when alone.
@@ -31,25 +33,16 @@ def add_arguments(parser) -> None:
                         help="OUT.npz, OUT.bvh or OUT.blend for one audio file, or a folder for several")
     parser.add_argument("--format", choices=FORMATS, default=None,
                         help="file type written into an output folder (default npz)")
-    parser.add_argument("--checkpoint", default=None, help="model .safetensors (default: the bundled model)")
-    parser.add_argument("--style", default=None, help="speaker style name from the checkpoint (default: its first)")
-    parser.add_argument("--seed", type=int, default=0,
-                        help="random seed, 0 or more; the same seed gives the same motion")
-    parser.add_argument("--temperature", type=float, default=DEFAULT_TEMPERATURE,
-                        help=f"sampling temperature; 0 = always the most likely motion (default {DEFAULT_TEMPERATURE})")
-    parser.add_argument("--style-strength", type=float, default=DEFAULT_STYLE_STRENGTH,
-                        help="how strongly the style shows: 0 = no particular speaker, 1 = as the model learnt it, "
-                             f"more exaggerates it; other than 1 doubles the work (default {DEFAULT_STYLE_STRENGTH:g})")
+    add_generation_options(
+        parser, engines=COMMAND_LINE_ENGINES, engine_default="auto",
+        engine_help="model engine (default: torch when installed, else numpy)",
+        temperature_default=DEFAULT_TEMPERATURE, style_strength_default=DEFAULT_STYLE_STRENGTH,
+        checkpoint_help="model .safetensors (default: the bundled model)",
+        overwrite_help="replace output files that exist (default: skip them)")
     parser.add_argument("--top-k", type=int, default=None, help="sample only among the k most likely codes")
     parser.add_argument("--top-p", type=float, default=None, help="sample only within this probability mass")
-    parser.add_argument("--parts", default=None,
-                        help="body parts to generate, comma-separated from face,upper,hands,lower (default all); "
-                             "the others stay at rest")
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+    parser.add_argument("--device", choices=DEVICES, default="auto",
                         help="where the torch engine runs (default: CUDA when available)")
-    parser.add_argument("--engine", choices=COMMAND_LINE_ENGINES, default="auto",
-                        help="model engine (default: torch when installed, else numpy)")
-    parser.add_argument("--overwrite", action="store_true", help="replace output files that exist (default: skip them)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
 
@@ -97,14 +90,14 @@ def run(args) -> int:
     import numpy as np
 
     from ..blend_output import bpy_available, write_blend
+    from ..inference.audio import AudioError, load_audio
+    from ..inference.checkpoint import CheckpointError, load_checkpoint
+    from ..inference.engines import EngineError, resolve_engine
+    from ..inference.notices import collect
+    from ..inference.pipeline import GenerationRequest, generate
     from ..jobs import JobError, check_output_folder, check_seed, collect_audio, output_paths, parse_parts
     from ..rigs import motion_io
     from ..rigs.kinematics import ground
-    from .audio import AudioError, load_audio
-    from .checkpoint import CheckpointError, load_checkpoint
-    from .engines import EngineError, resolve_engine
-    from .notices import collect
-    from .pipeline import GenerationRequest, generate
 
     try:
         audio_files = collect_audio(args.audio)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import importlib.util
 import platform
 
-from .errors import CommandError
+from ..errors import CommandError
 
 
 def add_arguments(parser) -> None:
@@ -12,9 +12,9 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from . import __version__
-    from .inference.architecture import parameter_count
-    from .inference.checkpoint import CheckpointError, default_checkpoint_path, load_checkpoint
+    from .. import __version__
+    from ..inference.architecture import parameter_count
+    from ..inference.checkpoint import CheckpointError, default_checkpoint_path, load_checkpoint
 
     print(f"gestura {__version__} on Python {platform.python_version()} ({platform.machine()})")
     for module in ("numpy", "torch", "mamba_ssm", "bpy", "smplx", "soundfile"):

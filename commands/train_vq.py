@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 def add_arguments(parser) -> None:
-    from .options import add_config_arguments, add_loop_arguments
+    from .training_options import add_config_arguments, add_loop_arguments
 
     parser.add_argument("--part", default="all",
                         help="face, upper, hands, lower, a comma list, or all (default); the global motion "
@@ -29,8 +29,8 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from .common import parts_list
-    from .train_vq import main
+    from ..training.common import parts_list
+    from ..training.train_vq import main
 
     parts_list(args.part)  # a bad --part fails before torch loads
     return main(args)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 def add_arguments(parser) -> None:
-    from .options import add_loop_arguments
+    from .training_options import add_loop_arguments
 
     parser.add_argument("--hidden", type=int, default=256, help="encoder width (default 256)")
     parser.add_argument("--latent", type=int, default=64, help="feature size FGD compares (default 64)")
@@ -12,6 +12,6 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from .fgd_encoder import main
+    from ..training.fgd_encoder import main
 
     return main(args)

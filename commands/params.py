@@ -8,8 +8,8 @@ def add_arguments(parser) -> None:
 
 
 def _rows(config):
+    from ..inference.architecture import generator_shapes, stage1_shapes
     from ..rigs.skeleton import PARTS
-    from .architecture import generator_shapes, stage1_shapes
 
     def count(shapes):
         total = 0
@@ -39,11 +39,11 @@ def _rows(config):
 
 def run(args) -> int:
     from ..errors import CommandError
-    from .architecture import parameter_count
-    from .config import CONFIGS, ConfigError, get_config
+    from ..inference.architecture import parameter_count
+    from ..inference.config import CONFIGS, ConfigError, get_config
 
     if args.checkpoint:
-        from .checkpoint import CheckpointError, load_checkpoint
+        from ..inference.checkpoint import CheckpointError, load_checkpoint
 
         try:
             ckpt = load_checkpoint(args.checkpoint)
