@@ -141,7 +141,7 @@ def _operator_arguments(args, package, audio) -> dict:
     if args.style_strength is not None:
         kwargs["style_strength"] = float(args.style_strength)
     if args.parts is not None:
-        kwargs["parts"] = set(package.jobs.parse_parts(args.parts))
+        kwargs["parts"] = set(package.inference.batch.parse_parts(args.parts))
     if args.start_frame is not None:
         kwargs["start_frame"] = int(args.start_frame)
     if args.engine:
@@ -158,8 +158,8 @@ def run(argv: list[str]) -> int:
     import bpy
 
     package = ensure_addon(bpy)
-    jobs = importlib.import_module(package.__name__ + ".jobs")
-    blend_output = importlib.import_module(package.__name__ + ".blend_output")
+    jobs = importlib.import_module(package.__name__ + ".inference.batch")
+    blend_output = importlib.import_module(package.__name__ + ".blender.blend_output")
     engine_names = importlib.import_module(package.__name__ + ".inference.engines.registry").ENGINE_NAMES
     if args.engine is not None and args.engine not in engine_names:
         raise BatchError(f"--engine {args.engine} is not an engine: choose one of {', '.join(engine_names)}")

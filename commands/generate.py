@@ -89,13 +89,13 @@ def _warn(found) -> None:
 def run(args) -> int:
     import numpy as np
 
-    from ..blend_output import bpy_available, write_blend
+    from ..blender.blend_output import bpy_available, write_blend
     from ..inference.audio import AudioError, load_audio
     from ..inference.checkpoint import CheckpointError, load_checkpoint
     from ..inference.engines import EngineError, resolve_engine
     from ..inference.notices import collect
     from ..inference.pipeline import GenerationRequest, generate
-    from ..jobs import JobError, check_output_folder, check_seed, collect_audio, output_paths, parse_parts
+    from ..inference.batch import JobError, check_output_folder, check_seed, collect_audio, output_paths, parse_parts
     from ..rigs import motion_io
     from ..rigs.kinematics import ground
 

@@ -137,7 +137,7 @@ def test_bad_input_fails_with_one_line_and_writes_nothing(clips, checkpoint_path
 
 
 def test_folders_take_every_audio_format_blender_reads(bpy):
-    from gestura.jobs import AUDIO_EXTENSIONS, BLENDER_AUDIO_EXTENSIONS
+    from gestura.inference.batch import AUDIO_EXTENSIONS, BLENDER_AUDIO_EXTENSIONS
 
     # What Blender's file browser and sequencer call audio is what blender_batch.py reads (aud).
     assert sorted(BLENDER_AUDIO_EXTENSIONS) == sorted(bpy.path.extensions_audio)

@@ -116,7 +116,7 @@ def sound_strips(scene):
 
 
 def test_generate_keys_every_part_bone_over_the_speech_with_the_sound_in_place(bpy, gestura, speech_wav):
-    from gestura.jobs import bones_for_parts
+    from gestura.inference.batch import bones_for_parts
     from gestura.rigs.skeleton import PARTS
 
     scene = bpy.context.scene
@@ -153,7 +153,7 @@ def test_generate_keys_every_part_bone_over_the_speech_with_the_sound_in_place(b
 
 
 def test_switching_hands_off_leaves_hand_bones_unkeyed(bpy, gestura, speech_wav):
-    from gestura.jobs import bones_for_parts
+    from gestura.inference.batch import bones_for_parts
     from gestura.rigs.skeleton import HAND_JOINTS, JOINT_NAMES
 
     bpy.context.scene.gestura.use_hands = False
@@ -259,12 +259,12 @@ def test_undo_restores_the_scene_from_before_the_generation(bpy, gestura, speech
 
 
 def test_the_modal_path_runs_on_a_thread_reports_progress_and_applies_on_the_main_thread(bpy, gestura, speech_wav):
-    generate = _submodule(gestura, "operators.generate")
+    generate = _submodule(gestura, "blender.operators.generate")
     plan = generate.plan_generation(bpy.context, {"audio_path": str(speech_wav), "seed": 11, "style": STYLES[1]})
     assert plan.style == "bob" and plan.target_name is None
     before = scene_state(bpy)
     seen = []
-    job_module = _submodule(gestura, "generation_job")
+    job_module = _submodule(gestura, "blender.generation_job")
     job = job_module.GenerationJob(lambda progress, cancel: generate.run_generation(
         plan, lambda f, m: (seen.append(f), progress(f, m)), cancel)).start()
     assert job.join(timeout=300)
@@ -279,9 +279,9 @@ def test_the_modal_path_runs_on_a_thread_reports_progress_and_applies_on_the_mai
 
 
 def test_cancelling_the_modal_job_leaves_the_scene_untouched(bpy, gestura, speech_wav):
-    generate = _submodule(gestura, "operators.generate")
+    generate = _submodule(gestura, "blender.operators.generate")
     pipeline = _submodule(gestura, "inference.pipeline")
-    job_module = _submodule(gestura, "generation_job")
+    job_module = _submodule(gestura, "blender.generation_job")
     plan = generate.plan_generation(bpy.context, {"audio_path": str(speech_wav)})
     before = scene_state(bpy)
     job = job_module.GenerationJob(lambda progress, cancel: generate.run_generation(plan, progress, cancel))
@@ -294,8 +294,8 @@ def test_cancelling_the_modal_job_leaves_the_scene_untouched(bpy, gestura, speec
 
 
 def test_style_menu_lists_the_checkpoint_styles_per_checkpoint(bpy, gestura, checkpoint_path, tmp_path):
-    generate = _submodule(gestura, "operators.generate")
-    cache = _submodule(gestura, "operators.checkpoint_cache")
+    generate = _submodule(gestura, "blender.operators.generate")
+    cache = _submodule(gestura, "blender.checkpoint_cache")
     assert cache.style_names(generate.checkpoint_path(bpy.context)) == STYLES
     other = write_random_checkpoint(tmp_path / "other.safetensors", styles=["carol", "dave"], seed=1)
     prefs = bpy.context.preferences.addons[gestura.__name__].preferences
@@ -346,9 +346,9 @@ def test_speech_from_a_sound_strip_starts_where_the_strip_starts(bpy, gestura, s
 
 
 def test_a_failure_while_writing_removes_everything_it_added(bpy, gestura, speech_wav):
-    generate = _submodule(gestura, "operators.generate")
-    scene_module = _submodule(gestura, "operators.generate_scene")
-    jobs = _submodule(gestura, "jobs")
+    generate = _submodule(gestura, "blender.operators.generate")
+    scene_module = _submodule(gestura, "blender.generate_scene")
+    jobs = _submodule(gestura, "inference.batch")
     assert bpy.ops.gestura.generate(audio_path=str(speech_wav), seed=1) == {"FINISHED"}
     armature = bpy.context.active_object
     first = armature.animation_data.action
@@ -573,15 +573,15 @@ def test_a_linked_rig_is_refused_and_its_library_override_animated(bpy, gestura,
 def test_the_rollback_skips_rigs_it_did_not_change_even_in_tweak_mode(bpy, gestura, rig, short_wav):
     from anim_states import actions_state, anim_state, enter_tweak_mode
 
-    generate = _submodule(gestura, "operators.generate")
-    jobs = _submodule(gestura, "jobs")
+    generate = _submodule(gestura, "blender.operators.generate")
+    jobs = _submodule(gestura, "inference.batch")
     enter_tweak_mode(rig)
     rig.select_set(False)
     plan = generate.plan_generation(bpy.context, {"audio_path": str(short_wav), "new_armature": True})
     motion = generate.run_generation(plan)
     before, actions, anim = scene_state(bpy), actions_state(bpy), anim_state(rig)
     with pytest.raises(jobs.JobError):
-        _submodule(gestura, "operators.generate_scene").apply_motion(
+        _submodule(gestura, "blender.generate_scene").apply_motion(
             bpy.context, motion, target_name=None, audio_path=plan.audio_path, start_frame=1,
             action_name="broken", parts=("upper", "tail"))
     assert scene_state(bpy) == before and actions_state(bpy) == actions and anim_state(rig) == anim
@@ -737,7 +737,7 @@ def test_a_start_frame_too_late_for_the_scene_range_is_refused_and_rolled_back(b
 def test_a_rig_put_in_tweak_mode_while_generating_is_refused_when_applying(bpy, gestura, rig, short_wav):
     from anim_states import actions_state, anim_state, enter_tweak_mode
 
-    generate = _submodule(gestura, "operators.generate")
+    generate = _submodule(gestura, "blender.operators.generate")
     plan = generate.plan_generation(bpy.context, {"audio_path": str(short_wav)})
     motion = generate.run_generation(plan)
     enter_tweak_mode(rig)  # in the UI the scene stays editable while the model runs
@@ -789,8 +789,8 @@ def test_notices_reach_blenders_report_once_and_say_what_is_true(bpy, gestura, t
 
 
 def test_the_modal_job_collects_its_notices_for_the_main_thread(bpy, gestura, tmp_path):
-    generate = _submodule(gestura, "operators.generate")
-    job_module = _submodule(gestura, "generation_job")
+    generate = _submodule(gestura, "blender.operators.generate")
+    job_module = _submodule(gestura, "blender.generation_job")
     silent = _silent_wav(tmp_path / "quiet.wav")
     plan = generate.plan_generation(bpy.context, {"audio_path": str(silent)})
     job = job_module.GenerationJob(lambda progress, cancel: generate.run_generation(plan, progress, cancel)).start()

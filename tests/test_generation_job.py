@@ -3,7 +3,7 @@ import threading
 
 import pytest
 
-from gestura.generation_job import GenerationJob
+from gestura.blender.generation_job import GenerationJob
 
 
 def test_job_reports_progress_and_hands_back_the_result():

@@ -5,7 +5,7 @@ import pytest
 
 import os
 
-from gestura.jobs import (BLENDER_AUDIO_EXTENSIONS, JobError, action_name, bones_for_parts, check_output_folder,
+from gestura.inference.batch import (BLENDER_AUDIO_EXTENSIONS, JobError, action_name, bones_for_parts, check_output_folder,
                           check_seed, collect_audio, output_paths, parse_parts)
 from gestura.rigs.skeleton import HAND_JOINTS, JOINT_NAMES, PARTS
 

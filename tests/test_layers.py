@@ -2,6 +2,8 @@
 
 - every exception class the user may be told about derives from ``gestura.errors.GesturaError``;
 - the library (``inference/``, ``rigs/``, ``training/``) imports neither the command line nor Blender code;
+- the package has no import cycles;
+- the root holds only what Blender and Python need, the documented batch script and the error base.
 """
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE_DIRS_LEFT_OUT = {"tests", "bench", "build", "dist", "weights", "examples"}
+BLENDER_MODULES = {"bpy", "bmesh", "mathutils", "bpy_extras", "addon_utils"}
 
 
 def package_files() -> list[Path]:
@@ -51,21 +54,20 @@ def test_every_error_class_derives_from_the_one_base():
 
 
 def test_the_library_imports_neither_the_command_line_nor_blender():
+    """Imports run one way: the Blender layer and the commands import the library, never the reverse."""
+    modules = _module_names()
     offenders = []
     for path in package_files():
-        layer = path.relative_to(REPO).parts[0]
-        if layer not in ("inference", "rigs", "training") or path.relative_to(REPO).parts[:2] == ("rigs", "blender"):
+        if path.relative_to(REPO).parts[0] not in ("inference", "rigs", "training"):
             continue
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
-            names = []
-            if isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom):
-                names = [("." * node.level) + (node.module or "")]
-            for name in names:
-                if name.split(".")[0] in ("bpy", "bmesh", "mathutils", "bpy_extras") or name.lstrip(".") in ("cli", "commands") \
-                        or name.lstrip(".").startswith(("cli.", "commands.")):
-                    offenders.append(f"{path.relative_to(REPO)}: {name}")
+        tree = ast.parse(path.read_text(), str(path))
+        external = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
+                    for alias in node.names}
+        external |= {node.module.split(".")[0] for node in ast.walk(tree)
+                     if isinstance(node, ast.ImportFrom) and not node.level and node.module}
+        offenders += [f"{path.relative_to(REPO)}: {name}" for name in sorted(external & BLENDER_MODULES)]
+        offenders += [f"{path.relative_to(REPO)}: {name}" for name in sorted(_imports(path, modules, module_level_only=False))
+                      if name.split(".")[1] in ("cli", "commands", "blender")]
     assert offenders == []
 
 
@@ -129,3 +131,21 @@ def test_the_package_has_no_import_cycles():
     assert len(_module_names()) > 60
     assert _cycles(module_level_only=True) == []
 
+
+
+def test_the_root_holds_at_most_five_python_files():
+    assert sorted(p.name for p in REPO.glob("*.py")) == [
+        "__init__.py", "__main__.py", "blender_batch.py", "cli.py", "errors.py"]
+
+
+def test_every_bpy_import_is_in_the_blender_layer():
+    """A path alone says which layer a file is in: bpy is imported under ``blender/`` only."""
+    offenders = []
+    for path in package_files():
+        if path.relative_to(REPO).parts[0] == "blender":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module] if isinstance(node, ast.ImportFrom) and not node.level and node.module else [])
+            offenders += [f"{path.relative_to(REPO)}: {n}" for n in names if n.split(".")[0] in BLENDER_MODULES]
+    assert offenders == []

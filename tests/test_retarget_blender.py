@@ -40,8 +40,8 @@ def _smplx_clip(ext, frames: int = 40, seed: int = 0):
 def source(bpy, extension, empty_scene):
     empty_scene.render.fps = 30
     empty_scene.render.fps_base = 1.0
-    obj = _sub(extension, "rigs.blender").create_smplx_armature(bpy.context, "SMPLX", mannequin=False)
-    _sub(extension, "rigs.blender").write_motion(obj, _smplx_clip(extension), "speech", start_frame=1, expressions=False)
+    obj = _sub(extension, "blender.rigs").create_smplx_armature(bpy.context, "SMPLX", mannequin=False)
+    _sub(extension, "blender.rigs").write_motion(obj, _smplx_clip(extension), "speech", start_frame=1, expressions=False)
     return obj
 
 
@@ -128,7 +128,7 @@ def _measure(bpy, source, target, names: dict[str, str], facing: np.ndarray, fra
 
 
 def _curves(extension, target):
-    fcurves = _sub(extension, "rigs.blender.actions").object_fcurves(target)
+    fcurves = _sub(extension, "blender.rigs.actions").object_fcurves(target)
     return {(c.data_path, c.array_index) for c in fcurves}
 
 
@@ -260,7 +260,7 @@ def test_fingers_off_leaves_fingers_unkeyed(bpy, extension, source):
     assert max(direction.values()) < TOLERANCE_DEGREES, direction
 
     # What was left out is reported by name.
-    glue = _sub(extension, "rigs.blender.retarget")
+    glue = _sub(extension, "blender.rigs.retarget")
     ue4 = _sub(extension, "rigs.bonemaps").presets()["unreal_mannequin"]
     with_fingers = {s: t for s, t in names.items() if s not in ("left_foot", "right_index3")}
     sparse = build_rig(bpy, "UE4Sparse", target_specs(joints, with_fingers, seed=17), _object_matrix(1.0))
@@ -332,7 +332,7 @@ def test_generated_rigify_rig_by_its_fk_controls(bpy, extension, source):
         rig = next(o for o in bpy.data.objects if o.type == "ARMATURE" and o not in (source, metarig))
         bpy.context.view_layer.objects.active = rig
 
-        glue = _sub(extension, "rigs.blender.retarget")
+        glue = _sub(extension, "blender.rigs.retarget")
         assert glue.choose_bone_map(rig).preset == "rigify_fk"
         assert bpy.ops.gestura.retarget(source=source.name, target=rig.name) == {"FINISHED"}
         curves = _curves(extension, rig)
@@ -362,7 +362,7 @@ def test_generated_clip_onto_a_mixamo_rig(bpy, extension, empty_scene, speech_wa
     motion = pipeline.generate(request, checkpoint=str(checkpoint), engine="numpy")
     assert motion.num_frames > 100
     empty_scene.render.fps, empty_scene.render.fps_base = 30, 1.0
-    rig = _sub(extension, "rigs.blender")
+    rig = _sub(extension, "blender.rigs")
     source = rig.create_smplx_armature(bpy.context, "Speaker", mannequin=False)
     rig.write_motion(source, motion, "Speaker_gestures", expressions=False)
 

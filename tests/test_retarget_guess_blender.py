@@ -89,7 +89,7 @@ def check_follows(bpy, source, rig) -> None:
 
 def test_boxing_bvh_is_guessed_shown_saved_and_retargeted(bpy, extension, source, tmp_path):
     rig = import_boxing(bpy)
-    glue = _sub(extension, "rigs.blender.retarget")
+    glue = _sub(extension, "blender.rigs.retarget")
     guess = glue.guess_for(rig)
     assert guess.ok and guess.bone_map.bones == GUESSED, guess.bone_map.bones
     assert guess.unmapped == ["spine1", "spine2", "jaw", "left_eye_smplhf", "right_eye_smplhf"]

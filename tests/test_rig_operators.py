@@ -23,7 +23,7 @@ pytestmark = pytest.mark.blender
 def read_motion(obj):
     # Imported late: importing bpy while tests are still being collected would fix Blender's
     # user folder before every conftest import has run.
-    from gestura.rigs.blender import read_motion as read
+    from gestura.blender.rigs import read_motion as read
 
     return read(obj)
 

@@ -43,7 +43,7 @@ class GESTURA_PT_retarget(bpy.types.Panel):
         layout.prop(settings, "source")
         layout.prop(settings, "preset")
         if settings.preset == "AUTO":
-            from ..rigs.bonemaps import fitting_preset
+            from ...rigs.bonemaps import fitting_preset
 
             found = fitting_preset(b.name for b in target.data.bones)
             row = layout.row()
@@ -51,7 +51,7 @@ class GESTURA_PT_retarget(bpy.types.Panel):
             if found is not None:
                 row.label(text=f"Detected: {found.name}", icon="CHECKMARK")
             else:
-                from ..rigs.blender.retarget import guess_for
+                from ..rigs.retarget import guess_for
 
                 guess = guess_for(target)
                 if guess.ok:

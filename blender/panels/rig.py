@@ -12,7 +12,7 @@ class GESTURA_PT_rig(bpy.types.Panel):
     bl_category = "Gestura"
 
     def draw(self, context):
-        from ..rigs.blender import missing_smplx_bones
+        from ..rigs import missing_smplx_bones
 
         layout = self.layout
         column = layout.column(align=True)

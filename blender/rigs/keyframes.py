@@ -18,17 +18,17 @@ from __future__ import annotations
 import bpy
 import numpy as np
 
-from ..kinematics import floor_offset
-from ..motion import Motion
-from ..resample import resample
-from ..rest_skeleton import FOOT_CLEARANCE
-from ..rotations import (
+from ...rigs.kinematics import floor_offset
+from ...rigs.motion import Motion
+from ...rigs.resample import resample
+from ...rigs.rest_skeleton import FOOT_CLEARANCE
+from ...rigs.rotations import (
     axis_angle_to_quaternion,
     matrix_to_quaternion,
     quaternion_multiply,
     quaternion_to_axis_angle,
 )
-from ..skeleton import JOINT_INDEX, JOINT_NAMES, NUM_EXPRESSIONS, NUM_JOINTS
+from ...rigs.skeleton import JOINT_INDEX, JOINT_NAMES, NUM_EXPRESSIONS, NUM_JOINTS
 from .actions import fcurve_samples, fill_fcurve, new_fcurve, new_object_action, object_fcurves, writable_fcurves
 from .armature import RigError, armature_rest_joints, require_smplx_bones, rig_frames
 from .expressions import EXPRESSION_PROPERTY, drive_expression_shape_keys, ensure_expression_property

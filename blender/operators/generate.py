@@ -21,15 +21,14 @@ from dataclasses import dataclass
 import bpy
 from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, StringProperty
 
-from .. import preferences
-from ..errors import GesturaError
+from ...errors import GesturaError
+from ...inference.batch import JobError, action_name
+from ...inference.notices import collect
+from ...inference.sampling import DEFAULT_STYLE_STRENGTH, DEFAULT_TEMPERATURE
+from ...rigs.skeleton import PARTS
+from .. import checkpoint_cache, generate_scene, preferences
 from ..generation_job import GenerationJob
-from ..inference.notices import collect
-from ..inference.sampling import DEFAULT_STYLE_STRENGTH, DEFAULT_TEMPERATURE
-from ..jobs import JobError, action_name
 from ..properties import ENGINE_OVERRIDE_ITEMS, enabled_parts
-from ..rigs.skeleton import PARTS
-from . import checkpoint_cache, generate_scene
 
 PART_ITEMS = (
     ("face", "Face", "Jaw and face expression"),
@@ -136,7 +135,7 @@ def plan_generation(context, overrides: dict | None = None) -> Plan:
         raise JobError(f"Temperature {temperature} is negative: use 0 (most likely motion) or more")
     style_strength = float(pick("style_strength", settings.style_strength))
 
-    from ..rigs.blender import missing_smplx_bones
+    from ..rigs import missing_smplx_bones
 
     target = generate_scene.resolve_target(context, missing_smplx_bones, bool(pick("new_armature", settings.new_armature)))
     generate_scene.check_target_animation(target, parts)
@@ -164,7 +163,7 @@ def checkpoint_path(context, override=None):
 
 
 def _audio_file(path: str) -> str:
-    from ..inference.audio import check_audio_path
+    from ...inference.audio import check_audio_path
 
     resolved = os.path.normpath(bpy.path.abspath(os.fspath(path)))
     check_audio_path(resolved)  # a folder, a missing or an empty file: one sentence each
@@ -175,7 +174,7 @@ def _audio_file(path: str) -> str:
 
 def run_generation(plan: Plan, progress=None, cancel=None):
     """The generated ``Motion`` (30 fps); raises ``pipeline.Cancelled`` when ``cancel()`` turns true."""
-    from ..inference import pipeline
+    from ...inference import pipeline
 
     request = pipeline.GenerationRequest(
         audio=plan.audio_path, style=plan.style, seed=plan.seed, temperature=plan.temperature,
@@ -193,7 +192,7 @@ def run_generation(plan: Plan, progress=None, cancel=None):
 
 
 def _engine_argument(plan: Plan):
-    from ..inference.engines import resolve_engine
+    from ...inference.engines import resolve_engine
 
     # "auto" inside Blender prefers a healthy external Python, so it needs the path as well.
     return resolve_engine(plan.engine, plan.device, python=plan.external_python or None)

@@ -2,8 +2,8 @@
 import bpy
 from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
 
-from .inference.engines.registry import engine_enum_items
-from .inference.sampling import DEFAULT_STYLE_STRENGTH, DEFAULT_TEMPERATURE
+from ..inference.engines.registry import engine_enum_items
+from ..inference.sampling import DEFAULT_STYLE_STRENGTH, DEFAULT_TEMPERATURE
 
 # "From Preferences", then every engine: position 0 stays PREFERENCES (saved files store the position).
 ENGINE_OVERRIDE_ITEMS = (

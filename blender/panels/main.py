@@ -5,9 +5,9 @@ rig work's panels (create rig, import/export motion), which use higher ``bl_orde
 """
 import bpy
 
-from ..operators import checkpoint_cache
+from .. import ADDON_PACKAGE, checkpoint_cache
+from ..generate_scene import sound_supported
 from ..operators.generate import checkpoint_path, job_running
-from ..operators.generate_scene import sound_supported
 
 
 class _GesturaPanel:
@@ -128,7 +128,7 @@ class GESTURA_PT_generate_options(_GesturaPanel, bpy.types.Panel):
         if not sound_supported():
             layout.label(text="No audio in this Blender build: no sound strip is added", icon="ERROR")
         row = layout.row()
-        row.operator("preferences.addon_show", text="Model and Device...", icon="PREFERENCES").module = __package__.rsplit(".", 1)[0]
+        row.operator("preferences.addon_show", text="Model and Device...", icon="PREFERENCES").module = ADDON_PACKAGE
 
 
 CLASSES = (GESTURA_MT_styles, GESTURA_PT_generate, GESTURA_PT_generate_options)

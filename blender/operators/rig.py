@@ -7,8 +7,8 @@ import bpy
 from bpy.props import BoolProperty, EnumProperty, IntProperty, StringProperty
 from bpy_extras.io_utils import ImportHelper
 
-from ..errors import GesturaError
-from ..rigs.motion import MotionError
+from ...errors import GesturaError
+from ...rigs.motion import MotionError
 
 
 def selected_armature(context):
@@ -44,8 +44,8 @@ class GESTURA_OT_create_rig(bpy.types.Operator):
     )
 
     def execute(self, context):
-        from ..rigs.blender import create_smplx_armature
-        from ..rigs.rest_skeleton import SMPLXModelError, default_rest_joints, smplx_rest_joints
+        from ..rigs import create_smplx_armature
+        from ...rigs.rest_skeleton import SMPLXModelError, default_rest_joints, smplx_rest_joints
 
         rest = default_rest_joints()
         if self.smplx_model.strip():
@@ -104,11 +104,11 @@ class GESTURA_OT_import_motion(bpy.types.Operator, ImportHelper):
     )
 
     def execute(self, context):
-        from ..rigs import motion_formats
-        from ..rigs.blender import RigError, create_smplx_armature, require_smplx_bones, write_motion
+        from ...rigs import motion_formats
+        from ..rigs import create_smplx_armature, require_smplx_bones, write_motion
 
-        from ..rigs.blender.actions import check_new_action
-        from ..rigs.blender.keyframes import keyed_paths
+        from ..rigs.actions import check_new_action
+        from ..rigs.keyframes import keyed_paths
 
         # Everything that can fail is checked before the scene is touched.
         if self.start_frame < 0:

@@ -12,9 +12,9 @@ import bpy
 from bpy.props import BoolProperty, EnumProperty, StringProperty
 from bpy_extras.io_utils import ExportHelper
 
-from ..errors import GesturaError
-from ..jobs import named_format
-from ..rigs.motion import MotionError
+from ...errors import GesturaError
+from ...inference.batch import named_format
+from ...rigs.motion import MotionError
 from .rig import selected_armature
 
 _EXTENSIONS = {"NPZ": ".npz", "BVH": ".bvh", "FBX": ".fbx"}
@@ -51,8 +51,8 @@ class GESTURA_OT_export_motion(bpy.types.Operator, ExportHelper):
         return False
 
     def execute(self, context):
-        from ..rigs import motion_io
-        from ..rigs.blender import RigError, armature_rest_joints, read_motion, require_smplx_bones
+        from ...rigs import motion_io
+        from ..rigs import armature_rest_joints, read_motion, require_smplx_bones
 
         obj = selected_armature(context)
         path = Path(bpy.path.abspath(self.filepath))

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 import bpy
 import numpy as np
 
-from ..bonemaps import BoneMap, detect_preset, fitting_preset, resolve
-from ..bonemaps.guess import GUESSED_DESCRIPTION, BoneGuess, guess_bone_map
-from ..retarget import (
+from ...rigs.bonemaps import BoneMap, detect_preset, fitting_preset, resolve
+from ...rigs.bonemaps.guess import GUESSED_DESCRIPTION, BoneGuess, guess_bone_map
+from ...rigs.retarget import (
     RetargetError,
     Skeleton,
     default_aim_children,
@@ -26,8 +26,8 @@ from ..retarget import (
     retarget,
     rotation_channels,
 )
-from ..rotations import axis_angle_to_matrix, quaternion_to_matrix
-from ..skeleton import JOINT_NAMES
+from ...rigs.rotations import axis_angle_to_matrix, quaternion_to_matrix
+from ...rigs.skeleton import JOINT_NAMES
 from .actions import (
     check_new_action,
     fcurve_samples,
@@ -141,7 +141,7 @@ def _guess(name: str, names: tuple, parents: tuple) -> BoneGuess:
 def choose_bone_map(target, preset: str = "AUTO", custom: BoneMap | None = None) -> BoneMap:
     """The map to use: ``custom`` when given, a named bundled preset, the detected one, or (when
     no preset fits) the one guessed from the bone names and hierarchy."""
-    from ..bonemaps import presets
+    from ...rigs.bonemaps import presets
 
     if custom is not None:
         return custom
@@ -297,7 +297,7 @@ def rest_direction_overrides(target, bone_map: BoneMap, pairs: dict, source: Ske
     from the deform bone of its joint to the deform bone of the joint it aims at."""
     if not bone_map.rest_directions_from:
         return {}
-    from ..bonemaps import presets
+    from ...rigs.bonemaps import presets
 
     deform = presets().get(bone_map.rest_directions_from)
     if deform is None:
@@ -442,6 +442,6 @@ def _depth(bone) -> int:
 
 
 def _is_finger(joint: str) -> bool:
-    from ..bonemaps import FINGER_JOINTS
+    from ...rigs.bonemaps import FINGER_JOINTS
 
     return joint in FINGER_JOINTS

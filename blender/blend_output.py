@@ -10,9 +10,9 @@ import importlib.util
 import os
 from pathlib import Path
 
-from .errors import GesturaError
-from .jobs import action_name as _action_name
-from .rigs.skeleton import PARTS
+from ..errors import GesturaError
+from ..inference.batch import action_name as _action_name
+from ..rigs.skeleton import PARTS
 
 
 class BlendOutputError(GesturaError, RuntimeError):
@@ -44,7 +44,7 @@ def write_blend(motion, audio_path, out_path, *, seed: int = 0, parts=PARTS, sta
         raise BlendOutputError("writing .blend files needs the bpy module: pip install bpy (Blender as a module)")
     import bpy
 
-    from .operators.generate_scene import apply_motion
+    from .generate_scene import apply_motion
 
     # Factory settings: the user's startup file and add-ons must not leak into batch output.
     bpy.ops.wm.read_factory_settings(use_empty=True)
@@ -75,8 +75,8 @@ def save_blend(out_path, overwrite: bool = False) -> Path:
     """
     import bpy
 
-    from .rigs.motion import MotionError
-    from .rigs.motion_io import write_atomically
+    from ..rigs.motion import MotionError
+    from ..rigs.motion_io import write_atomically
 
     out_path = Path(os.fspath(out_path))
 

@@ -12,7 +12,7 @@ import traceback
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from .inference.notices import Notices, collect
+from ..inference.notices import Notices, collect
 
 # work(progress, cancel) -> result; progress(fraction, message); cancel() -> bool
 Work = Callable[[Callable[[float, str], None], Callable[[], bool]], Any]

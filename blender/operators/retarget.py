@@ -10,10 +10,10 @@ from __future__ import annotations
 import bpy
 from bpy.props import BoolProperty, CollectionProperty, EnumProperty, IntProperty, PointerProperty, StringProperty
 
-from ..errors import GesturaError
-from ..rigs.bonemaps import BoneMap, BoneMapError, bone_map_from_dict, load_bone_map, presets, save_bone_map
-from ..rigs.retarget import RetargetError
-from ..rigs.skeleton import JOINT_NAMES
+from ...errors import GesturaError
+from ...rigs.bonemaps import BoneMap, BoneMapError, bone_map_from_dict, load_bone_map, presets, save_bone_map
+from ...rigs.retarget import RetargetError
+from ...rigs.skeleton import JOINT_NAMES
 
 PRESET_ITEMS = (
     (("AUTO", "Automatic", "Pick the preset from the target's bone names, or guess the map when none fits"),)
@@ -138,8 +138,7 @@ class GESTURA_OT_retarget(bpy.types.Operator):
     action_name: StringProperty(name="Action Name", description="Name of the new action (default: target|source action)")
 
     def execute(self, context):
-        from ..rigs.blender import RigError
-        from ..rigs.blender.retarget import choose_bone_map, retarget_armature
+        from ..rigs.retarget import choose_bone_map, retarget_armature
 
         try:
             source, target = _resolve_objects(context, self.source, self.target)
@@ -179,7 +178,7 @@ class GESTURA_OT_retarget_map_fill(_TargetOperator, bpy.types.Operator):
     preset: EnumProperty(name="From", items=FILL_ITEMS, default="AUTO")
 
     def execute(self, context):
-        from ..rigs.blender.retarget import choose_bone_map, guess_for
+        from ..rigs.retarget import choose_bone_map, guess_for
 
         target = context.active_object
         if self.preset == "GUESS":

@@ -1,7 +1,7 @@
 """Preferences button: tell the user what the configured external Python can do."""
 import bpy
 
-from ..inference.probe import ProbeError, probe_interpreter
+from ...inference.probe import ProbeError, probe_interpreter
 from .. import preferences
 
 

@@ -16,7 +16,7 @@ import bpy
 import numpy as np
 
 from ..errors import GesturaError
-from ..jobs import bones_for_parts
+from ..inference.batch import bones_for_parts
 
 
 class SceneError(GesturaError, ValueError):
@@ -245,8 +245,8 @@ def check_target_animation(obj, parts) -> None:
     (NLA tweak mode, linked, drivers on keyed channels: ``rigs.blender.actions.check_new_action``)."""
     if obj is None:
         return
-    from ..rigs.blender.actions import check_new_action
-    from ..rigs.blender.keyframes import keyed_paths
+    from .rigs.actions import check_new_action
+    from .rigs.keyframes import keyed_paths
 
     parts = tuple(parts)
     check_new_action(obj, keyed_paths(bones_for_parts(parts), "face" in parts))
@@ -294,8 +294,8 @@ def apply_motion(context, motion, *, target_name: str | None, audio_path: str, s
 
     ``add_strip``: put ``audio_path`` in the sequencer at ``start_frame`` unless it is there.
     """
-    from ..rigs.blender import create_smplx_armature, write_motion
-    from ..rigs.blender.actions import object_fcurves
+    from .rigs import create_smplx_armature, write_motion
+    from .rigs.actions import object_fcurves
 
     scene = context.scene
     before_ids = _id_snapshot()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import bpy
 import numpy as np
 
-from ..skeleton import EYE_JOINTS, JAW_JOINT, JOINT_INDEX, JOINT_NAMES, children
+from ...rigs.skeleton import EYE_JOINTS, JAW_JOINT, JOINT_INDEX, JOINT_NAMES, children
 
 _SIDES = 8
 # (start radius, end radius) of the limb from a joint to each of its children, by joint name

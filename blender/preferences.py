@@ -2,11 +2,12 @@
 import bpy
 from bpy.props import EnumProperty, StringProperty
 
-from .inference.engines.registry import engine_enum_items
+from ..inference.engines.registry import engine_enum_items
+from . import ADDON_PACKAGE
 
 
 class GESTURA_AP_preferences(bpy.types.AddonPreferences):
-    bl_idname = __package__
+    bl_idname = ADDON_PACKAGE  # preferences saved by earlier versions are found under this name
 
     engine: EnumProperty(name="Engine", items=engine_enum_items(), default="AUTO")
     device: EnumProperty(
@@ -30,7 +31,7 @@ class GESTURA_AP_preferences(bpy.types.AddonPreferences):
     )
 
     def draw(self, context):
-        from .operators import checkpoint_cache
+        from . import checkpoint_cache
 
         layout = self.layout
         layout.use_property_split = True
@@ -70,5 +71,5 @@ def unregister():
 def get(context=None):
     """The add-on's preferences, or None when the package is registered without being an enabled add-on."""
     context = context or bpy.context
-    addon = context.preferences.addons.get(__package__)
+    addon = context.preferences.addons.get(ADDON_PACKAGE)
     return addon.preferences if addon is not None else None

@@ -9,8 +9,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .errors import GesturaError
-from .rigs.skeleton import JOINT_NAMES, PART_JOINTS, PARTS
+from ..errors import GesturaError
+from ..rigs.skeleton import JOINT_NAMES, PART_JOINTS, PARTS
 
 # Audio files a folder contributes, for every front end: what either decoder reads. soundfile
 # (libsndfile 1.1+, the command line) reads wav, flac, ogg/oga/opus, mp3, aiff, au, caf, w64;
@@ -160,7 +160,7 @@ def check_output_folder(folder: str | os.PathLike) -> None:
     Creates nothing: the nearest existing folder on the way is tried with a probe file, which
     tells what the OS allows (permissions, read-only or immutable folders), root included.
     """
-    from .rigs.motion_io import probe_folder
+    from ..rigs.motion_io import probe_folder
 
     folder = Path(os.fspath(folder)).expanduser()
     existing = folder

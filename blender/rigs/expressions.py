@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import bpy
 
-from ..skeleton import NUM_EXPRESSIONS
+from ...rigs.skeleton import NUM_EXPRESSIONS
 
 EXPRESSION_PROPERTY = "smplx_expressions"
 EXPRESSION_KEY_FORMAT = "Exp{:03d}"

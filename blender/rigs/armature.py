@@ -19,8 +19,8 @@ import bpy
 import numpy as np
 
 from ...errors import GesturaError
-from ..rest_skeleton import default_rest_joints, standing_rest_joints
-from ..skeleton import JOINT_NAMES, NUM_JOINTS, PARENTS, children
+from ...rigs.rest_skeleton import default_rest_joints, standing_rest_joints
+from ...rigs.skeleton import JOINT_NAMES, NUM_JOINTS, PARENTS, children
 
 # SMPL-X (Y up) coordinates to Blender (Z up): (x, y, z) -> (x, -z, y), a +90 degree turn about X.
 Y_UP_TO_Z_UP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
