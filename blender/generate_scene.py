@@ -242,7 +242,7 @@ def resolve_target(context, missing_smplx_bones, force_new: bool = False):
 
 def check_target_animation(obj, parts) -> None:
     """Refuse, before the model runs, a target whose animation data cannot take the new action
-    (NLA tweak mode, linked, drivers on keyed channels: ``rigs.blender.actions.check_new_action``)."""
+    (NLA tweak mode, linked, drivers on keyed channels: ``blender.rigs.actions.check_new_action``)."""
     if obj is None:
         return
     from .rigs.actions import check_new_action

@@ -47,8 +47,8 @@ def test_installed_extension_generates_and_keys_an_armature_with_the_numpy_engin
     assert np.isfinite(motion.poses).all() and np.ptp(motion.poses[:, 16:22], axis=0).max() > 0.01
     assert steps[-1] == 1.0 and len(steps) >= 3
 
-    armature = importlib.import_module(f"{EXTENSION_MODULE}.rigs.blender.armature")
-    keyframes = importlib.import_module(f"{EXTENSION_MODULE}.rigs.blender.keyframes")
+    armature = importlib.import_module(f"{EXTENSION_MODULE}.blender.rigs.armature")
+    keyframes = importlib.import_module(f"{EXTENSION_MODULE}.blender.rigs.keyframes")
     empty_scene.render.fps, empty_scene.render.fps_base = 30, 1.0  # one key per generated frame
     obj = armature.create_smplx_armature(bpy.context, "Speaker", mannequin=False)
     keyframes.write_motion(obj, motion, "Speaker_gestures")

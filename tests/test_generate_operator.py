@@ -464,7 +464,7 @@ def rig(bpy, gestura):
     """A selected SMPL-X rig (no body) with one action, like a rig generated on before."""
     import importlib
 
-    blender = importlib.import_module(f"{gestura.__name__}.rigs.blender")
+    blender = importlib.import_module(f"{gestura.__name__}.blender.rigs")
     Motion = importlib.import_module(f"{gestura.__name__}.rigs.motion").Motion
     obj = blender.create_smplx_armature(bpy.context, "SMPLX", mannequin=False)
     n = 6

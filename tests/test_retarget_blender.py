@@ -19,7 +19,7 @@ TESTED_FRAMES = (1, 9, 23, 40)
 
 
 def _sub(extension, name: str):
-    """A submodule of the installed extension (``rigs.blender`` ...)."""
+    """A submodule of the installed extension (``blender.rigs`` ...)."""
     return importlib.import_module(f"{extension.__name__}.{name}")
 
 

@@ -2,7 +2,7 @@
 
 Reads both rigs' rest frames and the source action's keyed channels, hands them to the bpy-free
 math in ``rigs.retarget``, and keys the result into a NEW action on the target with the bulk
-F-curve writer of ``rigs.blender.actions`` (Blender 4.2 and 5.0 action APIs alike). The source's
+F-curve writer of ``blender.rigs.actions`` (Blender 4.2 and 5.0 action APIs alike). The source's
 channels are read as keyed, in whatever rotation mode each bone uses, so any SMPL-X armature
 convention (Gestura's, the SMPL-X add-on's) retargets the same way. Nothing is changed until
 every check has passed.
