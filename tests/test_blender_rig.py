@@ -27,7 +27,7 @@ def scene(bpy, empty_scene):
 
 @pytest.fixture(scope="module")
 def rig():
-    from gestura.rigs import blender
+    from gestura.blender import rigs as blender
 
     return blender
 
