@@ -41,7 +41,7 @@ CONTEXT_BLOCK = 16  # audio frames per context call
 
 @dataclass
 class GenerationRequest:
-    audio: object  # path (str / PathLike) or a mono float32 16 kHz numpy array
+    audio: object  # path (str / PathLike) or a mono float32 16 kHz numpy array; unused by a stream (push_audio)
     style: str | None = None  # a style name of the checkpoint; None = its first style
     seed: int = 0
     temperature: float = DEFAULT_TEMPERATURE  # 0 = always the most likely code (deterministic)
@@ -78,12 +78,15 @@ def _check_parts(parts) -> tuple:
 
 class GenerationStream:
     """Incremental generation with carried state. ``push_audio(samples)`` (mono float32 16 kHz)
-    returns a ``Motion`` of the newly final frames or None; ``finish()`` returns the rest."""
+    returns a ``Motion`` of the newly final frames or None; ``finish()`` returns the rest.
 
-    def __init__(self, engine, checkpoint: Checkpoint, *, style: str | None = None, seed: int = 0,
-                 temperature: float = DEFAULT_TEMPERATURE, top_k: int | None = None, top_p: float | None = None,
-                 style_strength: float = DEFAULT_STYLE_STRENGTH, parts=PARTS, start_pose: Motion | None = None,
-                 on_block=None):
+    ``request`` holds the settings (style, seed, sampling, parts, start pose); its ``audio`` is not
+    read here, the audio arrives through ``push_audio``."""
+
+    def __init__(self, engine, checkpoint: Checkpoint, request: GenerationRequest, *, on_block=None):
+        style, seed, parts, start_pose = request.style, request.seed, request.parts, request.start_pose
+        temperature, top_k, top_p = request.temperature, request.top_k, request.top_p
+        style_strength = request.style_strength
         try:
             check_sampling(float(temperature), top_k, top_p, float(style_strength))
             style_index = checkpoint.style_index(style)
@@ -200,8 +203,7 @@ class GenerationStream:
             self.on_block(self._frame)
         if not pieces:
             return None
-        return Motion(np.concatenate([m.poses for m in pieces]), np.concatenate([m.trans for m in pieces]),
-                      np.concatenate([m.expressions for m in pieces]), FPS, pieces[0].betas)
+        return Motion.join(pieces)
 
     def _generate_block(self, first: int, stop: int) -> Motion:
         lookahead = self.config.lookahead
@@ -265,15 +267,11 @@ def generate(request: GenerationRequest, *, checkpoint=None, engine="auto", prog
         if cancel():
             raise Cancelled("generation cancelled")
 
-    stream = GenerationStream(engine, checkpoint, style=request.style, seed=request.seed,
-                              temperature=request.temperature, top_k=request.top_k, top_p=request.top_p,
-                              style_strength=request.style_strength, parts=request.parts,
-                              start_pose=request.start_pose, on_block=on_block)
+    stream = GenerationStream(engine, checkpoint, request, on_block=on_block)
     # Pushed in pieces so that the stream never copies the whole recording at once.
     piece = 30 * SAMPLE_RATE
     pieces = [stream.push_audio(audio[i:i + piece]) for i in range(0, len(audio), piece)] + [stream.finish()]
     pieces = [m for m in pieces if m is not None]
-    motion = Motion(np.concatenate([m.poses for m in pieces]), np.concatenate([m.trans for m in pieces]),
-                    np.concatenate([m.expressions for m in pieces]), FPS, pieces[0].betas)
+    motion = Motion.join(pieces)
     progress(1.0, "Done")
     return motion

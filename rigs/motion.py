@@ -54,6 +54,18 @@ class Motion:
         return self.num_frames / self.fps
 
     @classmethod
+    def join(cls, motions) -> "Motion":
+        """The frames of ``motions`` (a non-empty sequence at one fps) one after another; the betas
+        are the first's. MotionError when they are empty or their fps differ."""
+        motions = list(motions)
+        if not motions:
+            raise MotionError("there is no motion to join")
+        if len({m.fps for m in motions}) > 1:
+            raise MotionError(f"motions at different frame rates cannot be joined: {sorted({m.fps for m in motions})}")
+        return cls(np.concatenate([m.poses for m in motions]), np.concatenate([m.trans for m in motions]),
+                   np.concatenate([m.expressions for m in motions]), motions[0].fps, motions[0].betas)
+
+    @classmethod
     def rest(cls, num_frames: int, fps: float = FPS) -> "Motion":
         return cls(
             poses=np.zeros((num_frames, NUM_JOINTS, 3), np.float32),

@@ -53,8 +53,13 @@ PART_JOINTS: dict[str, tuple[int, ...]] = {
     "hands": HAND_JOINTS,
     "lower": LOWER_JOINTS,
 }
+# The lower body's feature channels: rot6d of its 9 joints, the root channels (x velocity m/s,
+# height y m, z velocity m/s; the global motion predictor's output), then 4 foot contacts.
+LOWER_ROT6D = slice(0, 6 * len(LOWER_JOINTS))  # [0:54]
+LOWER_ROOT = slice(LOWER_ROT6D.stop, LOWER_ROT6D.stop + 3)  # [54:57]
+LOWER_CONTACTS = slice(LOWER_ROOT.stop, LOWER_ROOT.stop + 4)  # [57:61]
 # Width of each part's model input: rot6d per joint plus extras (SMPLX.md).
-PART_DIMS: dict[str, int] = {"face": 6 + NUM_EXPRESSIONS, "upper": 78, "hands": 180, "lower": 54 + 3 + 4}
+PART_DIMS: dict[str, int] = {"face": 6 + NUM_EXPRESSIONS, "upper": 78, "hands": 180, "lower": LOWER_CONTACTS.stop}
 
 # Pose vector (165 = 55 x 3 axis-angle) slices, as in BEAT2 npz files.
 POSE_DIM = NUM_JOINTS * 3

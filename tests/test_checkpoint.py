@@ -11,13 +11,12 @@ from gestura.inference.architecture import parameter_count, tensor_shapes
 from gestura.inference.checkpoint import (
     FORMAT_VERSION, CheckpointError, default_checkpoint_path, identity_stats, load_checkpoint, save_checkpoint,
 )
-from gestura.inference.config import CONFIGS, ModelConfig
+from gestura.inference.config import CONFIGS
 from gestura.inference.torch_model.model import GesturaModel
+from random_checkpoint import tiny_config
 
 torch.set_num_threads(1)
-TINY = ModelConfig(name="tiny", code_dim=8, codebook_size=16, vq_hidden=16, gmp_hidden=8, d_model=16,
-                   speech_layers=1, global_layers=1, local_layers={"face": 1, "upper": 1, "hands": 1, "lower": 1},
-                   num_styles=2, vq_layers={"face": 1, "upper": 1, "hands": 1, "lower": 1})
+TINY = tiny_config()
 STYLES = ["alice", "bob"]
 
 

@@ -5,14 +5,12 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from gestura.cli import main
-from gestura.inference.config import ModelConfig
 from gestura.inference.torch_model.model import GesturaModel
 from gestura.rigs.motion_io import load_npz
+from random_checkpoint import tiny_config
 
 torch.set_num_threads(1)
-CONFIG = ModelConfig(name="tiny", code_dim=8, codebook_size=16, vq_hidden=16, gmp_hidden=8, d_model=16,
-                     speech_layers=1, global_layers=1, local_layers={"face": 1, "upper": 1, "hands": 1, "lower": 1},
-                     vq_layers={"face": 1, "upper": 1, "hands": 1, "lower": 1}, num_styles=2)
+CONFIG = tiny_config()
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,6 @@ import pytest
 
 from gestura.inference import pipeline
 from gestura.inference.checkpoint import load_checkpoint
-from gestura.inference.config import ModelConfig
 from gestura.inference.engines import EngineError
 from gestura.rigs.motion import Motion
 from gestura.rigs.rotations import axis_angle_to_matrix
@@ -30,6 +29,7 @@ from gestura.inference.engines.numpy import NumpyEngine, selective_scan  # noqa:
 from gestura.inference.engines.torch import TorchEngine  # noqa: E402
 from gestura.inference.torch_model.mamba import selective_scan_sequential  # noqa: E402
 from gestura.inference.torch_model.model import GesturaModel  # noqa: E402
+from random_checkpoint import tiny_config
 
 POSE_TOLERANCE = 1e-3  # radians
 TRANS_TOLERANCE = 1e-4  # metres
@@ -37,9 +37,9 @@ EXPRESSION_TOLERANCE = 1e-4
 
 # Small enough for 2 shared cores, with every kind of module (two local layers for the face,
 # gated MLPs, lower-body VQ with two blocks) and torch's own initialisation.
-MINI = ModelConfig(name="mini", code_dim=16, codebook_size=64, vq_hidden=32, gmp_hidden=16, d_model=32,
-                   speech_layers=1, global_layers=1, local_layers={"face": 2, "upper": 1, "hands": 1, "lower": 1},
-                   vq_layers={"face": 1, "upper": 1, "hands": 1, "lower": 2}, num_styles=2)
+MINI = tiny_config(name="mini", code_dim=16, codebook_size=64, vq_hidden=32, gmp_hidden=16, d_model=32,
+                   local_layers={"face": 2, "upper": 1, "hands": 1, "lower": 1},
+                   vq_layers={"face": 1, "upper": 1, "hands": 1, "lower": 2})
 
 
 @pytest.fixture(scope="module")
@@ -167,7 +167,7 @@ def test_streamed_numpy_generation_equals_whole_clip(checkpoint):
     rng = np.random.default_rng(5)
     audio = (0.2 * rng.standard_normal(16000 * 5 + 123)).astype(np.float32)
     whole = pipeline.generate(pipeline.GenerationRequest(audio=audio, seed=9), checkpoint=checkpoint, engine="numpy")
-    stream = pipeline.GenerationStream(NumpyEngine(), checkpoint, seed=9)
+    stream = pipeline.GenerationStream(NumpyEngine(), checkpoint, pipeline.GenerationRequest(audio=None, seed=9))
     pieces, start = [], 0
     for size in (1000, 7000, 20000, 333, 100000):
         got = stream.push_audio(audio[start:start + size])

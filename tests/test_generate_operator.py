@@ -261,7 +261,7 @@ def test_undo_restores_the_scene_from_before_the_generation(bpy, gestura, speech
 def test_the_modal_path_runs_on_a_thread_reports_progress_and_applies_on_the_main_thread(bpy, gestura, speech_wav):
     generate = _submodule(gestura, "blender.operators.generate")
     plan = generate.plan_generation(bpy.context, {"audio_path": str(speech_wav), "seed": 11, "style": STYLES[1]})
-    assert plan.style == "bob" and plan.target_name is None
+    assert plan.request.style == "bob" and plan.target_name is None
     before = scene_state(bpy)
     seen = []
     job_module = _submodule(gestura, "blender.generation_job")
@@ -310,7 +310,7 @@ def test_style_menu_lists_the_checkpoint_styles_per_checkpoint(bpy, gestura, che
     assert bpy.ops.gestura.set_style(style="bob") == {"FINISHED"}
     assert bpy.context.scene.gestura.style == "bob"
     plan = generate.plan_generation(bpy.context, {"audio_path": __file__})
-    assert plan.style == "bob"
+    assert plan.request.style == "bob"
     prefs.checkpoint = str(other)
     with pytest.raises(Exception, match="Style 'bob' is not in the model 'other.safetensors': choose one of erin, frank"):
         generate.plan_generation(bpy.context, {"audio_path": __file__})
@@ -357,7 +357,7 @@ def test_a_failure_while_writing_removes_everything_it_added(bpy, gestura, speec
     before = scene_state(bpy)
     # An unknown part is only found once the new armature exists and keyframing starts.
     with pytest.raises(jobs.JobError):
-        scene_module.apply_motion(bpy.context, motion, target_name=None, audio_path=plan.audio_path,
+        scene_module.apply_motion(bpy.context, motion, target_name=None, audio_path=plan.request.audio,
                                   start_frame=9, action_name="broken", parts=("upper", "tail"))
     assert scene_state(bpy) == before
     # The armature generated on keeps its action; a target deleted meanwhile is reported.
@@ -582,7 +582,7 @@ def test_the_rollback_skips_rigs_it_did_not_change_even_in_tweak_mode(bpy, gestu
     before, actions, anim = scene_state(bpy), actions_state(bpy), anim_state(rig)
     with pytest.raises(jobs.JobError):
         _submodule(gestura, "blender.generate_scene").apply_motion(
-            bpy.context, motion, target_name=None, audio_path=plan.audio_path, start_frame=1,
+            bpy.context, motion, target_name=None, audio_path=plan.request.audio, start_frame=1,
             action_name="broken", parts=("upper", "tail"))
     assert scene_state(bpy) == before and actions_state(bpy) == actions and anim_state(rig) == anim
 

@@ -4,16 +4,14 @@ import numpy as np
 import pytest
 torch = pytest.importorskip("torch")
 
-from gestura.inference.config import ModelConfig
 from gestura.inference.torch_model.generator import generator_losses, random_prev_mask
 from gestura.inference.torch_model.model import GesturaModel
 from gestura.rigs.skeleton import PARTS
+from random_checkpoint import tiny_config
 from loss_windows import window_ratio
 
 torch.set_num_threads(1)
-CONFIG = ModelConfig(name="tiny", code_dim=8, codebook_size=16, vq_hidden=16, gmp_hidden=8, d_model=32,
-                     speech_layers=1, global_layers=1, local_layers={"face": 1, "upper": 1, "hands": 1, "lower": 1},
-                     vq_layers={"face": 1, "upper": 1, "hands": 1, "lower": 1}, num_styles=2, lookahead=3)
+CONFIG = tiny_config(d_model=32, lookahead=3)
 
 
 def _model(seed=0):

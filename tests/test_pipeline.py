@@ -9,18 +9,16 @@ torch = pytest.importorskip("torch")
 from gestura.inference import pipeline
 from gestura.inference.audio import SilentAudioWarning, load_audio
 from gestura.inference.checkpoint import identity_stats, load_checkpoint
-from gestura.inference.config import ModelConfig
 from gestura.inference.engines import EngineError, resolve_engine
 from gestura.inference.features import audio_features, num_frames
 from gestura.inference.pipeline import Cancelled, GenerationError, GenerationRequest, GenerationStream, generate
 from gestura.inference.torch_model.model import GesturaModel
 from gestura.rigs.motion import Motion
 from gestura.rigs.skeleton import PART_JOINTS
+from random_checkpoint import tiny_config
 
 torch.set_num_threads(1)
-CONFIG = ModelConfig(name="tiny", code_dim=8, codebook_size=32, vq_hidden=16, gmp_hidden=8, d_model=32,
-                     speech_layers=1, global_layers=1, local_layers={"face": 1, "upper": 1, "hands": 1, "lower": 1},
-                     vq_layers={"face": 1, "upper": 1, "hands": 1, "lower": 1}, num_styles=2, lookahead=4)
+CONFIG = tiny_config(codebook_size=32, d_model=32, lookahead=4)
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +79,7 @@ def test_top_k_one_equals_argmax(checkpoint, speech):
 @pytest.mark.parametrize("chunk", [160, 4000, 16000 * 3 + 11])
 def test_streaming_in_chunks_equals_whole_clip(checkpoint, speech, chunk):
     whole = run(checkpoint, speech, seed=7, style="lively")
-    stream = GenerationStream(resolve_engine("torch"), checkpoint, seed=7, style="lively")
+    stream = GenerationStream(resolve_engine("torch"), checkpoint, GenerationRequest(audio=None, seed=7, style="lively"))
     pieces = []
     for start in range(0, len(speech), chunk):
         out = stream.push_audio(speech[start:start + chunk])
@@ -94,7 +92,7 @@ def test_streaming_in_chunks_equals_whole_clip(checkpoint, speech, chunk):
 
 
 def test_stream_emits_frames_before_the_audio_ends(checkpoint, speech):
-    stream = GenerationStream(resolve_engine("torch"), checkpoint, seed=0)
+    stream = GenerationStream(resolve_engine("torch"), checkpoint, GenerationRequest(audio=None, seed=0))
     out = stream.push_audio(speech[: 16000 * 2])  # 60 frames of audio: the first block (32) is final
     assert out is not None and out.num_frames == 32 and stream.frames_done == 32
 

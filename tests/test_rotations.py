@@ -149,3 +149,18 @@ def test_slerp_takes_the_short_way_and_handles_equal_inputs():
     np.testing.assert_allclose(same, np.broadcast_to(q0, (3, 4)), atol=1e-15)
     batch = R.slerp(np.broadcast_to(q0, (4, 2, 4)), np.broadcast_to(q1, (4, 2, 4)), np.full((4, 2), 0.5))
     assert batch.shape == (4, 2, 4)
+
+
+def test_nearest_rotation_strips_scale_and_never_reflects():
+    rotation = R.axis_angle_to_matrix(np.array([0.3, -0.2, 0.9]))
+    np.testing.assert_allclose(R.nearest_rotation(2.5 * rotation), rotation, atol=1e-12)
+    mirrored = R.nearest_rotation(np.diag([1.0, 1.0, -1.0]))
+    assert np.linalg.det(mirrored) == pytest.approx(1.0)
+
+
+def test_sign_continuous_flips_quaternions_into_one_hemisphere_along_time():
+    q = np.array([[1.0, 0, 0, 0], [-0.99, -0.14, 0, 0], [0.98, 0.2, 0, 0], [-0.97, -0.24, 0, 0]])
+    out = R.sign_continuous(q)
+    np.testing.assert_array_equal(out, q * np.array([1, -1, 1, -1])[:, None])
+    assert (np.sum(out[1:] * out[:-1], axis=-1) > 0).all()
+    np.testing.assert_array_equal(R.sign_continuous(-q[:1]), -q[:1])  # one frame: nothing to follow

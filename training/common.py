@@ -11,11 +11,11 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import CommandError
-from ..rigs.skeleton import PARTS
+from ..rigs.skeleton import LOWER_ROT6D, PARTS
 from .dataset import Beat2Dataset, DatasetError, compute_stats, parse_speakers
 
 # Channels of each part that are rot6d (the rest: expressions, root channels, contacts).
-ROT6D_CHANNELS = {"face": 6, "upper": 78, "hands": 180, "lower": 54}
+ROT6D_CHANNELS = {"face": 6, "upper": 78, "hands": 180, "lower": LOWER_ROT6D.stop}
 
 
 def load_data(args, dist, splits=("train",), keep_wave: bool = False) -> Beat2Dataset:

@@ -47,17 +47,16 @@ _active_job: GenerationJob | None = None
 
 @dataclass
 class Plan:
+    """What a generation will do, decided on the main thread from the scene, the preferences and
+    the operator's arguments. ``request`` holds the generation settings (audio path, style, seed,
+    temperature, style strength, parts, device) exactly as the pipeline takes them; the rest is
+    where the result goes in the scene."""
+
     scene_name: str
-    audio_path: str
+    request: object  # inference.pipeline.GenerationRequest; request.audio is the audio file's path
     audio_label: str
-    style: str | None
-    seed: int
-    temperature: float
-    style_strength: float
-    parts: tuple
     start_frame: int
     engine: str
-    device: str
     external_python: str
     checkpoint: object
     target_name: str | None
@@ -146,10 +145,13 @@ def plan_generation(context, overrides: dict | None = None) -> Plan:
         named_after = bpy.path.basename(strip.sound.filepath) or strip.name
     else:
         named_after = audio_path
+    from ...inference.pipeline import GenerationRequest
+
+    request = GenerationRequest(audio=audio_path, style=style, seed=seed, temperature=temperature,
+                                style_strength=style_strength, parts=parts, device=device.lower())
     return Plan(
-        scene_name=scene.name, audio_path=audio_path, audio_label=os.path.basename(named_after), style=style,
-        seed=seed, temperature=temperature, style_strength=style_strength, parts=parts, start_frame=start_frame,
-        engine=engine.lower(), device=device.lower(), external_python=external_python, checkpoint=checkpoint,
+        scene_name=scene.name, request=request, audio_label=os.path.basename(named_after), start_frame=start_frame,
+        engine=engine.lower(), external_python=external_python, checkpoint=checkpoint,
         target_name=target.name if target is not None else None, action_name=action_name(named_after, seed),
         strip_name=strip.name if strip is not None else None, temporary_audio=temporary,
     )
@@ -176,17 +178,13 @@ def run_generation(plan: Plan, progress=None, cancel=None):
     """The generated ``Motion`` (30 fps); raises ``pipeline.Cancelled`` when ``cancel()`` turns true."""
     from ...inference import pipeline
 
-    request = pipeline.GenerationRequest(
-        audio=plan.audio_path, style=plan.style, seed=plan.seed, temperature=plan.temperature,
-        style_strength=plan.style_strength, parts=plan.parts, device=plan.device,
-    )
     try:
-        return pipeline.generate(request, checkpoint=plan.checkpoint, engine=_engine_argument(plan),
+        return pipeline.generate(plan.request, checkpoint=plan.checkpoint, engine=_engine_argument(plan),
                                  progress=progress, cancel=cancel)
     finally:
         if plan.temporary_audio:
             try:
-                os.remove(plan.audio_path)
+                os.remove(plan.request.audio)
             except OSError:
                 pass
 
@@ -195,7 +193,7 @@ def _engine_argument(plan: Plan):
     from ...inference.engines import resolve_engine
 
     # "auto" inside Blender prefers a healthy external Python, so it needs the path as well.
-    return resolve_engine(plan.engine, plan.device, python=plan.external_python or None)
+    return resolve_engine(plan.engine, plan.request.device, python=plan.external_python or None)
 
 
 def start_job(plan: Plan) -> GenerationJob:
@@ -216,8 +214,8 @@ def apply_generation(context, plan: Plan, motion) -> generate_scene.Applied:
         raise generate_scene.SceneError(
             f"The scene changed from '{plan.scene_name}' to '{context.scene.name}' while generating: generate again")
     return generate_scene.apply_motion(
-        context, motion, target_name=plan.target_name, audio_path=plan.audio_path,
-        start_frame=plan.start_frame, action_name=plan.action_name, parts=plan.parts,
+        context, motion, target_name=plan.target_name, audio_path=plan.request.audio,
+        start_frame=plan.start_frame, action_name=plan.action_name, parts=plan.request.parts,
         add_strip=plan.strip_name is None,
     )
 
@@ -277,14 +275,15 @@ class GESTURA_OT_generate(bpy.types.Operator):
         if plan.strip_name is not None:
             self.sound_strip = plan.strip_name
         else:
-            self.audio_path = plan.audio_path
-        self.seed = plan.seed
-        self.temperature = plan.temperature
-        self.style_strength = plan.style_strength
-        self.parts = set(plan.parts)
+            self.audio_path = plan.request.audio
+        request = plan.request
+        self.seed = request.seed
+        self.temperature = request.temperature
+        self.style_strength = request.style_strength
+        self.parts = set(request.parts)
         self.start_frame = plan.start_frame
-        if plan.style:
-            self.style = plan.style
+        if request.style:
+            self.style = request.style
 
     def _fail(self, error: BaseException) -> set:
         message = _user_message(error)

@@ -27,6 +27,7 @@ from ...rigs.rotations import (
     matrix_to_quaternion,
     quaternion_multiply,
     quaternion_to_axis_angle,
+    sign_continuous,
 )
 from ...rigs.skeleton import JOINT_INDEX, JOINT_NAMES, NUM_EXPRESSIONS, NUM_JOINTS
 from .actions import fcurve_samples, fill_fcurve, new_fcurve, new_object_action, object_fcurves, writable_fcurves
@@ -57,16 +58,6 @@ def scene_fps(scene) -> float:
 
 def _conjugate(q: np.ndarray) -> np.ndarray:
     return q * np.array([1.0, -1.0, -1.0, -1.0])
-
-
-def _continuous(quaternions: np.ndarray) -> np.ndarray:
-    """Flip signs along time so consecutive quaternions are in the same hemisphere: F-curves
-    interpolate components one by one, and q then -q would swing the bone through a full turn."""
-    if len(quaternions) < 2:
-        return quaternions
-    dots = np.sum(quaternions[1:] * quaternions[:-1], axis=-1)
-    flips = np.concatenate([np.ones((1,) + dots.shape[1:]), np.cumprod(np.where(dots < 0, -1.0, 1.0), axis=0)])
-    return quaternions * flips[..., None]
 
 
 def _joint_list(bones) -> list[int]:
@@ -116,7 +107,7 @@ def write_motion(obj, motion: Motion, action_name: str, start_frame: int = 1, bo
     if not np.allclose(bone_frames, np.eye(3), atol=1e-6):
         # Rotation R about SMPL-X axes is A^-1 R A in a bone whose rest frame is A.
         quaternions = quaternion_multiply(quaternion_multiply(_conjugate(frame_quaternions), quaternions), frame_quaternions)
-    quaternions = _continuous(quaternions)
+    quaternions = sign_continuous(quaternions)
     floor = 0.0
     if on_floor and 0 in joints:
         # On the motion as keyed (after resampling), so an exported clip imported again at the

@@ -26,7 +26,7 @@ from ...rigs.retarget import (
     retarget,
     rotation_channels,
 )
-from ...rigs.rotations import axis_angle_to_matrix, quaternion_to_matrix
+from ...rigs.rotations import axis_angle_to_matrix, nearest_rotation, quaternion_to_matrix
 from ...rigs.skeleton import JOINT_NAMES
 from .actions import (
     check_new_action,
@@ -341,15 +341,6 @@ def _angle_degrees(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))))
 
 
-def _orthonormal(m: np.ndarray) -> np.ndarray:
-    u, _, vt = np.linalg.svd(m)
-    r = u @ vt
-    if np.linalg.det(r) < 0:
-        u[:, -1] *= -1
-        r = u @ vt
-    return r
-
-
 def _set_rotation(pose_bone, rotation: np.ndarray) -> None:
     from mathutils import Matrix
 
@@ -413,20 +404,20 @@ def refine_by_evaluation(context, target, result, frames: np.ndarray):
                 moved = [None] * len(pose_bones)
                 for k in order:
                     bone = pose_bones[k]
-                    pose = _orthonormal(np.array(bone.matrix)[:3, :3])
-                    local = _orthonormal(np.array(bone.matrix_basis)[:3, :3])
+                    pose = nearest_rotation(np.array(bone.matrix)[:3, :3])
+                    local = nearest_rotation(np.array(bone.matrix_basis)[:3, :3])
                     worst = max(worst, _angle_degrees(pose, result.wanted[n, k]))
                     carried = pose @ local.T
                     if ancestor[k] >= 0 and moved[ancestor[k]] is not None:
                         carried = moved[ancestor[k]] @ carried
-                    solved = _orthonormal(carried.T @ result.wanted[n, k])
+                    solved = nearest_rotation(carried.T @ result.wanted[n, k])
                     moved[k] = result.wanted[n, k] @ pose.T
                     _set_rotation(bone, solved)
                 if worst < _CONVERGED_DEGREES:
                     break
             worst_final = max(worst_final, worst)
             for k, bone in enumerate(pose_bones):
-                rotations[n, k] = _orthonormal(np.array(bone.matrix_basis)[:3, :3])
+                rotations[n, k] = nearest_rotation(np.array(bone.matrix_basis)[:3, :3])
             if root is not None and root_location is not None:
                 root_location[n] = np.array(root.location)
     finally:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...rigs.skeleton import PARTS
+from ...rigs.skeleton import LOWER_CONTACTS, LOWER_ROOT, LOWER_ROT6D, PARTS
 from ..architecture import LEAKY_SLOPE, NORM_EPS
 from ..errors import EngineError
 from ..notices import notify
@@ -330,7 +330,7 @@ class NumpyModel:
         return np.argmin(distance, axis=1).astype(np.int64)
 
     def gmp_root(self, lower: np.ndarray, state=None):
-        return self.gmp(np.concatenate([lower[:, :54], lower[:, 57:61]], axis=1), state)
+        return self.gmp(np.concatenate([lower[:, LOWER_ROT6D], lower[:, LOWER_CONTACTS]], axis=1), state)
 
 
 class _Stream:
@@ -406,7 +406,7 @@ class NumpyEngine(Engine):
             y, states[part] = m.decoder[part](latents, stream.decode_state.get(part))
             if part == "lower":
                 root, gmp_state = m.gmp_root(y, gmp_state)
-                y = np.concatenate([y[:, :54], root, y[:, 57:]], axis=1)
+                y = np.concatenate([y[:, :LOWER_ROOT.start], root, y[:, LOWER_ROOT.stop:]], axis=1)
             out[part] = y
         stream.decode_state.update(states)
         stream.gmp_state = gmp_state

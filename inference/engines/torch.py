@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ...rigs.skeleton import PARTS
+from ...rigs.skeleton import LOWER_ROOT, PARTS
 from ..errors import EngineError
 from ..notices import notify
 from .base import Engine, checked_start
@@ -194,7 +194,7 @@ class TorchEngine(Engine):
                 y, states[part] = self.model.vq[part].decode_codes(c, stream.decode_state.get(part))
                 if part == "lower":
                     root, gmp_state = self.model.gmp(y, gmp_state)
-                    y = torch.cat([y[..., :54], root, y[..., 57:]], dim=-1)
+                    y = torch.cat([y[..., :LOWER_ROOT.start], root, y[..., LOWER_ROOT.stop:]], dim=-1)
                 out[part] = y[0].float().cpu().numpy()
             stream.decode_state.update(states)
             stream.gmp_state = gmp_state
