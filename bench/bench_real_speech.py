@@ -12,31 +12,17 @@ its length (timing broken on purpose: should be near 0). Prints the machine, one
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from bench_engines import machine  # the same machine line as the engine benchmark (bench/ is sys.path[0])
 
 REPO = Path(__file__).resolve().parents[1]
 # ``../shared/real-speech`` beside the main checkout, or two levels up from a worktree in ``wt/``.
 DEFAULT_DIR = next((d for d in (REPO.parent / "shared" / "real-speech", REPO.parent.parent / "shared" / "real-speech")
                     if d.is_dir()), REPO.parent / "shared" / "real-speech")
-
-
-def machine() -> str:
-    info = [platform.processor() or platform.machine(), f"{os.cpu_count()} CPUs", f"Python {platform.python_version()}",
-            f"numpy {np.__version__}"]
-    try:
-        import torch
-
-        device = f"CUDA {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else "no CUDA"
-        info.append(f"torch {torch.__version__} ({device})")
-    except ImportError:
-        info.append("no torch")
-    return ", ".join(info)
 
 
 def main(argv=None) -> int:

@@ -58,14 +58,7 @@ class GESTURA_AP_preferences(bpy.types.AddonPreferences):
 CLASSES = (GESTURA_AP_preferences,)
 
 
-def register():
-    for cls in CLASSES:
-        bpy.utils.register_class(cls)
-
-
-def unregister():
-    for cls in reversed(CLASSES):
-        bpy.utils.unregister_class(cls)
+register, unregister = bpy.utils.register_classes_factory(CLASSES)
 
 
 def get(context=None):

@@ -8,11 +8,4 @@ _MODULES = (main, rig, retarget)
 CLASSES = tuple(cls for module in _MODULES for cls in module.CLASSES)
 
 
-def register():
-    for cls in CLASSES:
-        bpy.utils.register_class(cls)
-
-
-def unregister():
-    for cls in reversed(CLASSES):
-        bpy.utils.unregister_class(cls)
+register, unregister = bpy.utils.register_classes_factory(CLASSES)

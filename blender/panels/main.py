@@ -10,13 +10,15 @@ from ..generate_scene import sound_supported
 from ..operators.generate import checkpoint_path, job_running
 
 
-class _GesturaPanel:
+class SidebarPanel:
+    """Where every Gestura panel sits: the 3D viewport's sidebar, tab "Gestura"."""
+
     bl_space_type = "VIEW_3D"
     bl_region_type = "UI"
     bl_category = "Gestura"
 
 
-class GESTURA_PT_generate(_GesturaPanel, bpy.types.Panel):
+class GESTURA_PT_generate(SidebarPanel, bpy.types.Panel):
     bl_idname = "GESTURA_PT_generate"
     bl_label = "Generate from Audio"
     bl_order = 0
@@ -112,7 +114,7 @@ class GESTURA_MT_styles(bpy.types.Menu):
             layout.operator("gestura.set_style", text=name + default, icon=icon).style = name
 
 
-class GESTURA_PT_generate_options(_GesturaPanel, bpy.types.Panel):
+class GESTURA_PT_generate_options(SidebarPanel, bpy.types.Panel):
     bl_idname = "GESTURA_PT_generate_options"
     bl_label = "Options"
     bl_parent_id = "GESTURA_PT_generate"

@@ -2,6 +2,7 @@
 import bpy
 
 from ..operators.retarget import PRESET_ITEMS
+from .main import SidebarPanel
 
 
 class GESTURA_UL_bone_pairs(bpy.types.UIList):
@@ -21,12 +22,9 @@ def _preset_label(key: str) -> str:
     return next((name for k, name, _ in PRESET_ITEMS if k == key), key)
 
 
-class GESTURA_PT_retarget(bpy.types.Panel):
+class GESTURA_PT_retarget(SidebarPanel, bpy.types.Panel):
     bl_idname = "GESTURA_PT_retarget"
     bl_label = "Retarget onto Rig"
-    bl_space_type = "VIEW_3D"
-    bl_region_type = "UI"
-    bl_category = "Gestura"
     bl_order = 30
     bl_options = {"DEFAULT_CLOSED"}
 

@@ -2,14 +2,12 @@
 import bpy
 
 from ..operators.rig import selected_armature
+from .main import SidebarPanel
 
 
-class GESTURA_PT_rig(bpy.types.Panel):
+class GESTURA_PT_rig(SidebarPanel, bpy.types.Panel):
     bl_idname = "GESTURA_PT_rig"
     bl_label = "Rig"
-    bl_space_type = "VIEW_3D"
-    bl_region_type = "UI"
-    bl_category = "Gestura"
 
     def draw(self, context):
         from ..rigs import missing_smplx_bones
@@ -30,12 +28,9 @@ class GESTURA_PT_rig(bpy.types.Panel):
             layout.label(text=f"{obj.name}: {action.name if action else 'no action'}", icon="CHECKMARK")
 
 
-class GESTURA_PT_export(bpy.types.Panel):
+class GESTURA_PT_export(SidebarPanel, bpy.types.Panel):
     bl_idname = "GESTURA_PT_export"
     bl_label = "Export"
-    bl_space_type = "VIEW_3D"
-    bl_region_type = "UI"
-    bl_category = "Gestura"
     bl_options = {"DEFAULT_CLOSED"}
 
     def draw(self, context):
