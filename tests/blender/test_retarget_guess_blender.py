@@ -17,7 +17,7 @@ pytestmark = pytest.mark.blender
 
 # CI checks shared/ out beside the clone (SOURCES.md there says where the file comes from);
 # GESTURA_SHARED points elsewhere for checkouts that live deeper (git worktrees).
-SHARED = Path(os.environ.get("GESTURA_SHARED") or Path(__file__).resolve().parents[1] / ".." / "shared")
+SHARED = Path(os.environ.get("GESTURA_SHARED") or Path(__file__).resolve().parents[2] / ".." / "shared")
 BOXING = SHARED / "real-rigs" / "Boxing_Toes.bvh"
 # The two-bone spine takes SMPL-X's three: its chord (Ab's head to the neck's) follows the source's
 # (spine1's head to the neck's) to within this (measured on this clip, whose joints swing up to
