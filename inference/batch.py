@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 from ..errors import GesturaError
-from ..rigs.skeleton import JOINT_NAMES, PART_JOINTS, PARTS
+from ..rigs.skeleton import JOINT_NAMES, PART_JOINTS, PARTS, ordered_parts
 
 # Audio files a folder contributes, for every front end: what either decoder reads. soundfile
 # (libsndfile 1.1+, the command line) reads wav, flac, ogg/oga/opus, mp3, aiff, au, caf, w64;
@@ -57,7 +57,7 @@ def parse_parts(text: str | None) -> tuple[str, ...]:
     unknown = [name for name in names if name not in PARTS]
     if unknown:
         raise JobError(f"unknown body part {unknown[0]!r}: use a comma-separated list of {', '.join(PARTS)}")
-    return tuple(part for part in PARTS if part in names)
+    return ordered_parts(names)
 
 
 def bones_for_parts(parts) -> tuple[str, ...]:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..rigs.motion import Motion
-from ..rigs.skeleton import FPS, PARTS
+from ..rigs.skeleton import FPS, PARTS, ordered_parts
 from . import parts as parts_module
 from .audio import AudioError, SAMPLE_RATE, load_audio, prepare_waveform
 from .checkpoint import Checkpoint, CheckpointError, load_checkpoint
@@ -52,6 +52,13 @@ class GenerationRequest:
     start_pose: Motion | None = None  # its first frame starts the motion
     device: str = "auto"
 
+    def __post_init__(self) -> None:
+        # The parts are checked and put in model order here, once, for every caller.
+        try:
+            self.parts = ordered_parts(self.parts)
+        except (TypeError, ValueError) as error:
+            raise GenerationError(str(error)) from None
+
 
 def resolve_checkpoint(checkpoint=None) -> Checkpoint:
     if isinstance(checkpoint, Checkpoint):
@@ -66,14 +73,6 @@ def request_audio(audio) -> np.ndarray:
     if isinstance(audio, np.ndarray):
         return prepare_waveform(audio, SAMPLE_RATE, source="The audio array")
     raise AudioError(f"audio must be a file path or a numpy array, got {type(audio).__name__}")
-
-
-def _check_parts(parts) -> tuple:
-    parts = tuple(parts)
-    unknown = [p for p in parts if p not in PARTS]
-    if unknown:
-        raise GenerationError(f"unknown body parts {unknown}: choose from {', '.join(PARTS)}")
-    return tuple(p for p in PARTS if p in parts)
 
 
 class GenerationStream:
@@ -95,7 +94,7 @@ class GenerationStream:
         self.engine = engine
         self.checkpoint = checkpoint
         self.config = checkpoint.config
-        self.parts = _check_parts(parts)
+        self.parts = parts  # checked and ordered by GenerationRequest
         self.temperature, self.top_k, self.top_p = float(temperature), top_k, top_p
         self.style_strength = float(style_strength)
         self.on_block = on_block or (lambda frames_done: None)

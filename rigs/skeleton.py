@@ -45,6 +45,16 @@ NUM_EXPRESSIONS = 100
 FPS = 30.0  # the model's and BEAT2's motion rate
 
 PARTS: tuple[str, ...] = ("face", "upper", "hands", "lower")
+
+
+def ordered_parts(parts) -> tuple[str, ...]:
+    """The part names of ``parts`` (any iterable) in ``PARTS`` order, each once. ValueError naming
+    the unknown names: the one check of a part list, which every layer words as its own error."""
+    parts = tuple(parts)
+    unknown = [p for p in parts if p not in PARTS]
+    if unknown:
+        raise ValueError(f"unknown body parts {unknown}: choose from {', '.join(PARTS)}")
+    return tuple(p for p in PARTS if p in parts)
 # Joints whose rotations each part owns (face also owns the 100 expression coefficients;
 # lower also owns the root translation). Eye joints belong to no part and stay at rest.
 PART_JOINTS: dict[str, tuple[int, ...]] = {

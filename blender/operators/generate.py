@@ -25,7 +25,7 @@ from ...errors import GesturaError
 from ...inference.batch import JobError, action_name
 from ...inference.notices import collect
 from ...inference.sampling import DEFAULT_STYLE_STRENGTH, DEFAULT_TEMPERATURE
-from ...rigs.skeleton import PARTS
+from ...rigs.skeleton import ordered_parts
 from .. import checkpoint_cache, generate_scene, preferences
 from ..generation_job import GenerationJob
 from ..properties import ENGINE_OVERRIDE_ITEMS, enabled_parts
@@ -110,7 +110,7 @@ def plan_generation(context, overrides: dict | None = None) -> Plan:
                        "use 0 or later")
 
     parts = overrides.get("parts", enabled_parts(settings))
-    parts = tuple(part for part in PARTS if part in set(parts))
+    parts = ordered_parts(parts)  # the operator's enum only holds known parts
     if not parts:
         raise JobError("All body parts are switched off: switch on at least one of face, upper body, hands, lower body")
 

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import abc
 
-from ...rigs.skeleton import PARTS
+from ...rigs.skeleton import ordered_parts
 from ..errors import EngineError
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -88,10 +88,11 @@ def checked_start(num_styles: int, style: int | None, parts) -> tuple[int | None
     ``start`` was given, or EngineError naming what is wrong."""
     if style is not None and not 0 <= int(style) < num_styles:
         raise EngineError(f"style index {style} is out of range for this model")
-    unknown = [p for p in parts if p not in PARTS]
-    if unknown:
-        raise EngineError(f"unknown parts {unknown}: parts are {PARTS}")
-    return (None if style is None else int(style)), tuple(p for p in PARTS if p in parts)
+    try:
+        parts = ordered_parts(parts)
+    except ValueError as error:
+        raise EngineError(str(error)) from None
+    return (None if style is None else int(style)), parts
 
 
 class RequestEngine(abc.ABC):

@@ -162,6 +162,12 @@ def test_silent_audio_warns_and_still_gives_motion(checkpoint):
     assert motion.num_frames == 30 and np.isfinite(motion.poses).all()
 
 
+def test_the_request_checks_and_orders_its_parts_once_for_every_caller():
+    assert GenerationRequest(audio=None, parts=["lower", "face", "lower"]).parts == ("face", "lower")
+    with pytest.raises(GenerationError, match=r"unknown body parts \['tail'\]: choose from face, upper, hands, lower"):
+        GenerationRequest(audio=None, parts=("tail",))
+
+
 def test_bad_requests_fail_clearly(checkpoint, speech):
     with pytest.raises(GenerationError, match="style 'opera' is not in this model: choose one of calm, lively"):
         run(checkpoint, speech, style="opera")
