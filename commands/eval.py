@@ -1,6 +1,7 @@
 """``gestura eval``: BC, speed, L1 diversity, FGD, jitter, foot sliding and the timing metrics of a checkpoint on a split."""
 from __future__ import annotations
 
+from ..inference.engines.registry import COMMAND_LINE_ENGINES
 from ..inference.sampling import DEFAULT_STYLE_STRENGTH, DEFAULT_TEMPERATURE
 
 
@@ -17,7 +18,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--style-strength", type=float, default=DEFAULT_STYLE_STRENGTH,
                         help=f"style strength (default {DEFAULT_STYLE_STRENGTH:g}; 1 = the style as learnt)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the first clip; clip i uses seed + i (default 0)")
-    parser.add_argument("--engine", default="torch", choices=("auto", "torch", "numpy"), help="engine (default torch)")
+    parser.add_argument("--engine", default="torch", choices=COMMAND_LINE_ENGINES, help="engine (default torch)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--max-clips", type=int, default=0, help="score only the first N clips (default all)")
     parser.add_argument("--rest-seeds", type=int, default=5,

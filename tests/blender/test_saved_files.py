@@ -7,6 +7,7 @@ Gestura settings, which the installed extension must read back unchanged (scene 
 """
 from __future__ import annotations
 
+import importlib
 import shutil
 
 import pytest
@@ -41,3 +42,12 @@ def test_preferences_stay_keyed_by_the_extension_package(bpy, extension):
     addon = bpy.context.preferences.addons[EXTENSION_MODULE]
     assert addon.preferences is not None
     assert type(addon.preferences).bl_idname == EXTENSION_MODULE
+
+
+def test_engine_menus_come_from_the_engine_table(bpy, extension):
+    registry = importlib.import_module(f"{EXTENSION_MODULE}.inference.engines.registry")
+    scene_items = [item.identifier for item in bpy.context.scene.gestura.bl_rna.properties["engine"].enum_items]
+    addon = bpy.context.preferences.addons[EXTENSION_MODULE]
+    prefs_items = [item.identifier for item in addon.preferences.bl_rna.properties["engine"].enum_items]
+    names = [name.upper() for name in registry.ENGINE_NAMES]
+    assert scene_items == ["PREFERENCES", *names] and prefs_items == names
