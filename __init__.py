@@ -3,24 +3,19 @@
 The repository root is both the Blender extension and the Python package ``gestura``.
 Importing it must stay cheap and must not import bpy (the command line and training import
 ``gestura.inference`` / ``gestura.training`` outside Blender), so everything Blender-specific
-is imported inside ``register``.
+is imported inside ``register``: the Blender layer is the package ``blender/``.
 """
 
 __version__ = "0.1.0"
 
 
-def _modules():
-    from . import operators, panels, preferences, properties
-
-    # Order matters: property groups before the classes that point at them, panels last.
-    return (properties, preferences, operators, panels)
-
-
 def register():
-    for module in _modules():
-        module.register()
+    from . import blender
+
+    blender.register()
 
 
 def unregister():
-    for module in reversed(_modules()):
-        module.unregister()
+    from . import blender
+
+    blender.unregister()

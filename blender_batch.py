@@ -61,22 +61,29 @@ def _start_frame(text: str) -> int:
     return value
 
 
+def _generation_options():
+    """``commands/generation_options.py`` (the options ``gestura generate`` shares), loaded by its
+    path: the package is loaded only once Blender runs (``ensure_addon``), after parsing."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "commands", "generation_options.py")
+    spec = importlib.util.spec_from_file_location("_gestura_generation_options", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description="Generate gesture animation into .blend files.")
     parser.add_argument("--audio", nargs="+", required=True, help="speech recordings, or folders of them")
     parser.add_argument("--out", required=True, help="output .blend (one input) or folder (several)")
-    parser.add_argument("--style", default=None, help="style name from the model (default: the model's first)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed, 0 or more (default 0)")
-    parser.add_argument("--temperature", type=float, default=None, help="sampling temperature (default: the scene's)")
-    parser.add_argument("--style-strength", type=float, default=None,
-                        help="style strength, 1 = the style as learnt (default: the scene's)")
-    parser.add_argument("--parts", default=None, help="comma-separated body parts to generate (default: all)")
+    _generation_options().add_generation_options(
+        parser, engines=None, engine_default=None,  # the engine names are checked once the add-on is loaded
+        engine_help="model engine: auto, numpy, torch or external (default: the scene's)",
+        temperature_default=None, style_strength_default=None,
+        checkpoint_help="model checkpoint (default: preferences, else bundled)",
+        overwrite_help="replace existing .blend files (default: skip them)")
     parser.add_argument("--start-frame", type=_start_frame, default=None,
                         help="frame where the speech starts, 0 or later (default 1)")
-    parser.add_argument("--engine", choices=("auto", "numpy", "torch", "external"), default=None)
-    parser.add_argument("--checkpoint", default=None, help="model checkpoint (default: preferences, else bundled)")
     parser.add_argument("--new-armature", action="store_true", help="always build a new SMPL-X armature")
-    parser.add_argument("--overwrite", action="store_true", help="replace existing .blend files (default: skip them)")
     return parser
 
 
@@ -147,7 +154,7 @@ def _operator_arguments(args, package, audio) -> dict:
     if args.style_strength is not None:
         kwargs["style_strength"] = float(args.style_strength)
     if args.parts is not None:
-        kwargs["parts"] = set(package.jobs.parse_parts(args.parts))
+        kwargs["parts"] = set(package.inference.batch.parse_parts(args.parts))
     if args.start_frame is not None:
         kwargs["start_frame"] = int(args.start_frame)
     if args.engine:
@@ -189,8 +196,11 @@ def run(argv: list[str]) -> int:
     import bpy
 
     package = ensure_addon(bpy)
-    jobs = importlib.import_module(package.__name__ + ".jobs")
-    blend_output = importlib.import_module(package.__name__ + ".blend_output")
+    jobs = importlib.import_module(package.__name__ + ".inference.batch")
+    blend_output = importlib.import_module(package.__name__ + ".blender.blend_output")
+    engine_names = importlib.import_module(package.__name__ + ".inference.engines.registry").ENGINE_NAMES
+    if args.engine is not None and args.engine not in engine_names:
+        raise BatchError(f"--engine {args.engine} is not an engine: choose one of {', '.join(engine_names)}")
     try:
         readable = importlib.import_module(package.__name__ + ".inference.audio").readable_extensions()
         skipped: list = []
@@ -222,10 +232,10 @@ def _check_settings(bpy, package, args) -> None:
     """The model and the sampling settings, once before any file (BatchError, status 2): the
     checkpoint loads, the style is one of its styles, the values are in range."""
     name = package.__name__
-    generate = importlib.import_module(name + ".operators.generate")
-    checkpoint_cache = importlib.import_module(name + ".operators.checkpoint_cache")
+    generate = importlib.import_module(name + ".blender.operators.generate")
+    checkpoint_cache = importlib.import_module(name + ".blender.checkpoint_cache")
     pipeline = importlib.import_module(name + ".inference.pipeline")
-    errors = (importlib.import_module(name + ".inference.checkpoint").CheckpointError, pipeline.GenerationError)
+    user_error = importlib.import_module(name + ".errors").GesturaError
     settings = bpy.context.scene.gestura  # what the operator uses for an option left out
     try:
         given = os.path.abspath(os.path.expanduser(args.checkpoint)) if args.checkpoint else None
@@ -234,7 +244,7 @@ def _check_settings(bpy, package, args) -> None:
             checkpoint, style=args.style or settings.style or None,
             temperature=settings.temperature if args.temperature is None else args.temperature,
             style_strength=settings.style_strength if args.style_strength is None else args.style_strength)
-    except errors as error:
+    except user_error as error:
         raise BatchError(str(error), status=2) from None
 
 

@@ -1,7 +1,8 @@
-"""The ``gestura`` command line. Each subcommand lives in its own module, imported only when used.
+"""The ``gestura`` command line: a table of sub-commands, each a module of ``commands/``.
 
 A command module provides ``add_arguments(parser)`` and ``run(args) -> int`` and must be cheap to
-import (no torch, no bpy at module level), because ``gestura --help`` imports all of them.
+import (no torch, no bpy at module level), because ``gestura --help`` imports all of them. Any
+``GesturaError`` a command lets through is printed as one line ``gestura <cmd>: error: ...``.
 """
 from __future__ import annotations
 
@@ -9,21 +10,19 @@ import argparse
 import importlib
 import sys
 
-# name -> (module, one-line help)
+from .errors import GesturaError
+
+# command -> (its module in commands/, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "info": ("gestura.commands_info", "show the version, the engines this Python can run and the bundled model"),
-    "generate": ("gestura.inference.cli_generate", "generate SMPL-X gesture motion (.npz, .bvh) from speech audio files"),
-    "params": ("gestura.inference.cli_params", "print the parameter counts of the model configs"),
-    "synth": ("gestura.training.synth.corpus", "write the synthetic speech + gesture corpus (BEAT2 layout) the bundled model trains on"),
-    "train-vq": ("gestura.training.cli_train_vq", "train stage 1 (part VQ-VAEs, global motion predictor) on BEAT2-layout data"),
-    "train": ("gestura.training.cli_train", "train stage 2 (the speech-to-code generator) on frozen stage-1 weights"),
-    "train-fgd": ("gestura.training.cli_train_fgd", "train the motion encoder FGD uses (project encoder)"),
-    "eval": ("gestura.training.cli_eval", "score a checkpoint on a BEAT2-layout split: BC, L1 diversity, FGD, jitter, foot sliding"),
+    "info": ("info", "show the version, the engines this Python can run and the bundled model"),
+    "generate": ("generate", "generate SMPL-X gesture motion (.npz, .bvh) from speech audio files"),
+    "params": ("params", "print the parameter counts of the model configs"),
+    "synth": ("synth", "write the synthetic speech + gesture corpus (BEAT2 layout) the bundled model trains on"),
+    "train-vq": ("train_vq", "train stage 1 (part VQ-VAEs, global motion predictor) on BEAT2-layout data"),
+    "train": ("train", "train stage 2 (the speech-to-code generator) on frozen stage-1 weights"),
+    "train-fgd": ("train_fgd", "train the motion encoder FGD uses (project encoder)"),
+    "eval": ("eval", "score a checkpoint on a BEAT2-layout split: BC, L1 diversity, FGD, jitter, foot sliding"),
 }
-
-
-class CommandError(Exception):
-    """A failure the user can fix; printed as one line without a traceback."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"gestura {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (module_name, help_text) in COMMANDS.items():
-        module = importlib.import_module(module_name)
+        module = importlib.import_module(f"{__package__}.commands.{module_name}")
         command = sub.add_parser(name, help=help_text, description=help_text)
         module.add_arguments(command)
         command.set_defaults(_run=module.run)
@@ -44,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args._run(args) or 0)
-    except CommandError as error:
+    except GesturaError as error:
         print(f"gestura {args.command}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -109,14 +109,14 @@ def child(engine_name: str, seconds: float, checkpoint_path: str, audio_path: st
     checkpoint = load_checkpoint(checkpoint_path)
     cuda_peak = None
     if engine_name == "numpy":
-        from gestura.inference.engine_numpy import NumpyEngine
+        from gestura.inference.engines.numpy import NumpyEngine
 
         engine = NumpyEngine()
     else:
         import torch
 
         torch.set_num_threads(threads)
-        from gestura.inference.engine_torch import TorchEngine
+        from gestura.inference.engines.torch import TorchEngine
 
         engine = TorchEngine("cuda" if engine_name == "torch-cuda" else "cpu")
     request = pipeline.GenerationRequest(audio=audio, seed=1, temperature=0.8, style_strength=style_strength)
@@ -142,8 +142,8 @@ def agreement(checkpoint_path: str, audio: np.ndarray) -> dict:
     torch.set_num_threads(1)
     from gestura.inference import pipeline
     from gestura.inference.checkpoint import load_checkpoint
-    from gestura.inference.engine_numpy import NumpyEngine
-    from gestura.inference.engine_torch import TorchEngine
+    from gestura.inference.engines.numpy import NumpyEngine
+    from gestura.inference.engines.torch import TorchEngine
     from gestura.rigs.rotations import axis_angle_to_matrix
 
     checkpoint = load_checkpoint(checkpoint_path)

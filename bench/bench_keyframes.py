@@ -42,7 +42,7 @@ def motion(frames: int):
 def fresh_rig():
     import bpy
 
-    from gestura.rigs.blender import create_smplx_armature
+    from gestura.blender.rigs import create_smplx_armature
 
     bpy.ops.wm.read_homefile(use_empty=True)
     bpy.context.scene.render.fps = 30
@@ -60,7 +60,7 @@ class Timer:
 
 
 def time_bulk(frames: int, expressions: bool) -> tuple[float, float]:
-    from gestura.rigs.blender import write_motion
+    from gestura.blender.rigs import write_motion
 
     clip = motion(frames)
     obj = fresh_rig()

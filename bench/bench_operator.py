@@ -79,7 +79,7 @@ def main() -> int:
     import numpy as np
 
     addon_utils.enable("gestura")
-    from gestura.operators import generate
+    from gestura.blender.operators import generate
 
     engines = args.engines or (["numpy", "torch"] if _has_torch() else ["numpy"])
     torch_info = "no torch"

@@ -13,6 +13,7 @@ import wave as wave_module
 
 import numpy as np
 
+from .errors import AudioError, UndecodableAudioError
 from .notices import notify
 
 SAMPLE_RATE = 16000
@@ -34,14 +35,6 @@ MIX_LOSS_DB = 10.0  # ... when one channel alone is at least this much deeper
 SOUNDFILE_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".au", ".caf", ".w64")
 BLENDER_AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aac", ".m4a",
                             ".ac3", ".eac3", ".mp2", ".mka", ".wma")
-
-
-class AudioError(ValueError):
-    """Audio that cannot be used; the message names the file, the problem and the fix."""
-
-
-class UndecodableAudioError(AudioError):
-    """A decoder does not recognise the file (as opposed to a file it reads but finds unusable)."""
 
 
 class SilentAudioWarning(UserWarning):

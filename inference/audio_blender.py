@@ -11,6 +11,8 @@ import os
 
 import numpy as np
 
+from .errors import AudioError, UndecodableAudioError
+
 
 def aud_available() -> bool:
     """True when Blender's ``aud`` module can be imported in this Python."""
@@ -22,9 +24,6 @@ def aud_available() -> bool:
 
 
 def _error(message: str, undecodable: bool = False) -> Exception:
-    # Imported here, not at module level: audio.py imports this module inside its loader.
-    from .audio import AudioError, UndecodableAudioError
-
     return (UndecodableAudioError if undecodable else AudioError)(message)
 
 

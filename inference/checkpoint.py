@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import GesturaError
 from ..rigs.skeleton import PART_DIMS, PARTS
 from . import safetensors_np
 from .architecture import tensor_shapes
@@ -34,7 +35,7 @@ STAGES = ("vq", "full")
 STATS_PREFIX = "stats."
 
 
-class CheckpointError(ValueError):
+class CheckpointError(GesturaError, ValueError):
     """A checkpoint that cannot be used; the message names the file, the problem and the fix."""
 
 

@@ -11,11 +11,12 @@ import json
 import math
 from dataclasses import asdict, dataclass, field, fields, replace
 
+from ..errors import GesturaError
 from ..rigs.skeleton import PART_DIMS, PARTS
 from .features import FEATURE_DIM
 
 
-class ConfigError(ValueError):
+class ConfigError(GesturaError, ValueError):
     """A model configuration that cannot describe a network."""
 
 

@@ -15,16 +15,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import GesturaError
 from ..rigs.motion import Motion
 from ..rigs.rotations import axis_angle_to_matrix, matrix_to_axis_angle, matrix_to_rot6d, rot6d_to_matrix
-from ..rigs.skeleton import FOOT_JOINTS, FPS, JAW_JOINT, NUM_EXPRESSIONS, PART_DIMS, PART_JOINTS, PARTS
+from ..rigs.skeleton import (FOOT_JOINTS, FPS, JAW_JOINT, LOWER_ROOT, LOWER_ROT6D, NUM_EXPRESSIONS, PART_DIMS,
+                             PART_JOINTS, PARTS)
 
-ROOT = slice(54, 57)
-CONTACTS = slice(57, 61)
 CONTACT_THRESHOLD = 0.01  # metres per frame
 
 
-class PartsError(ValueError):
+class PartsError(GesturaError, ValueError):
     """Part features of the wrong shape or content."""
 
 
@@ -124,8 +124,8 @@ def parts_to_motion(parts: dict, fps: float = FPS, base: Motion | None = None,
     if "lower" in parts:
         lower = np.asarray(parts["lower"], np.float32)
         joints = list(PART_JOINTS["lower"])
-        poses[:, joints] = _axis_angles(lower[:, :54].reshape(n, len(joints), 6))
-        trans = integrate_root(lower[:, ROOT], fps, previous_trans)
+        poses[:, joints] = _axis_angles(lower[:, LOWER_ROT6D].reshape(n, len(joints), 6))
+        trans = integrate_root(lower[:, LOWER_ROOT], fps, previous_trans)
     return Motion(poses, trans, expressions, fps, base.betas)
 
 

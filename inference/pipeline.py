@@ -20,15 +20,18 @@ position the motion starts from.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from ..rigs.motion import Motion
-from ..rigs.skeleton import FPS, PARTS
+from ..rigs.skeleton import FPS, PARTS, ordered_parts
 from . import parts as parts_module
 from .audio import AudioError, SAMPLE_RATE, load_audio, prepare_waveform
 from .checkpoint import Checkpoint, CheckpointError, load_checkpoint
+from .engines.base import RequestEngine
+from .engines.registry import resolve_engine
+from .errors import Cancelled, EngineError, GenerationError
 from .features import FEATURE_DIM, FeatureStream, num_frames
 from .sampling import DEFAULT_STYLE_STRENGTH, DEFAULT_TEMPERATURE, check_sampling, guided_logits, part_rngs, sample_code
 
@@ -36,17 +39,9 @@ BLOCK = 32  # motion frames per decode call; the unit of progress and cancel che
 CONTEXT_BLOCK = 16  # audio frames per context call
 
 
-class Cancelled(Exception):
-    """The caller's ``cancel()`` returned True; nothing was produced."""
-
-
-class GenerationError(RuntimeError):
-    """The request cannot be generated; the message says why and what to change."""
-
-
 @dataclass
 class GenerationRequest:
-    audio: object  # path (str / PathLike) or a mono float32 16 kHz numpy array
+    audio: object  # path (str / PathLike) or a mono float32 16 kHz numpy array; unused by a stream (push_audio)
     style: str | None = None  # a style name of the checkpoint; None = its first style
     seed: int = 0
     temperature: float = DEFAULT_TEMPERATURE  # 0 = always the most likely code (deterministic)
@@ -56,6 +51,13 @@ class GenerationRequest:
     parts: tuple = PARTS  # the parts to generate; the others keep the start pose or the rest pose
     start_pose: Motion | None = None  # its first frame starts the motion
     device: str = "auto"
+
+    def __post_init__(self) -> None:
+        # The parts are checked and put in model order here, once, for every caller.
+        try:
+            self.parts = ordered_parts(self.parts)
+        except (TypeError, ValueError) as error:
+            raise GenerationError(str(error)) from None
 
 
 def resolve_checkpoint(checkpoint=None) -> Checkpoint:
@@ -73,41 +75,37 @@ def request_audio(audio) -> np.ndarray:
     raise AudioError(f"audio must be a file path or a numpy array, got {type(audio).__name__}")
 
 
-def _check_parts(parts) -> tuple:
-    parts = tuple(parts)
-    unknown = [p for p in parts if p not in PARTS]
-    if unknown:
-        raise GenerationError(f"unknown body parts {unknown}: choose from {', '.join(PARTS)}")
-    return tuple(p for p in PARTS if p in parts)
-
-
 def check_settings(checkpoint: Checkpoint, *, style: str | None = None, temperature: float = DEFAULT_TEMPERATURE,
                    top_k: int | None = None, top_p: float | None = None,
-                   style_strength: float = DEFAULT_STYLE_STRENGTH, parts=PARTS) -> tuple[int, tuple]:
-    """Check a request's settings against ``checkpoint`` before any audio is read: the style
-    index and the parts in the model's order; GenerationError names the setting and its range.
-    Front ends call it once before a batch; ``GenerationStream`` calls it for every clip."""
+                   style_strength: float = DEFAULT_STYLE_STRENGTH) -> int:
+    """Check a request's settings against ``checkpoint`` before any audio is read and return the
+    style's index; GenerationError names the setting and its range. Front ends call it once
+    before a batch; ``GenerationStream`` calls it for every clip. (Parts are checked when a
+    ``GenerationRequest`` is made.)"""
     try:
         check_sampling(float(temperature), top_k, top_p, float(style_strength))
-        style_index = checkpoint.style_index(style)
+        return checkpoint.style_index(style)
     except (ValueError, CheckpointError) as error:
         raise GenerationError(str(error)) from None
-    return style_index, _check_parts(parts)
 
 
 class GenerationStream:
     """Incremental generation with carried state. ``push_audio(samples)`` (mono float32 16 kHz)
-    returns a ``Motion`` of the newly final frames or None; ``finish()`` returns the rest."""
+    returns a ``Motion`` of the newly final frames or None; ``finish()`` returns the rest.
 
-    def __init__(self, engine, checkpoint: Checkpoint, *, style: str | None = None, seed: int = 0,
-                 temperature: float = DEFAULT_TEMPERATURE, top_k: int | None = None, top_p: float | None = None,
-                 style_strength: float = DEFAULT_STYLE_STRENGTH, parts=PARTS, start_pose: Motion | None = None,
-                 on_block=None):
-        style_index, self.parts = check_settings(checkpoint, style=style, temperature=temperature, top_k=top_k,
-                                                 top_p=top_p, style_strength=style_strength, parts=parts)
+    ``request`` holds the settings (style, seed, sampling, parts, start pose); its ``audio`` is not
+    read here, the audio arrives through ``push_audio``."""
+
+    def __init__(self, engine, checkpoint: Checkpoint, request: GenerationRequest, *, on_block=None):
+        style, seed, parts, start_pose = request.style, request.seed, request.parts, request.start_pose
+        temperature, top_k, top_p = request.temperature, request.top_k, request.top_p
+        style_strength = request.style_strength
+        style_index = check_settings(checkpoint, style=style, temperature=temperature, top_k=top_k, top_p=top_p,
+                                     style_strength=style_strength)
         self.engine = engine
         self.checkpoint = checkpoint
         self.config = checkpoint.config
+        self.parts = parts  # checked and ordered by GenerationRequest
         self.temperature, self.top_k, self.top_p = float(temperature), top_k, top_p
         self.style_strength = float(style_strength)
         self.on_block = on_block or (lambda frames_done: None)
@@ -124,8 +122,6 @@ class GenerationStream:
         self._total = None  # motion frames, known at finish()
         self._prev = {p: None for p in PARTS}
         self._finished = False
-        from .engines import EngineError
-
         try:
             engine.prepare(checkpoint)
             self._states.append(engine.start(style_index, self.parts))
@@ -217,8 +213,7 @@ class GenerationStream:
             self.on_block(self._frame)
         if not pieces:
             return None
-        return Motion(np.concatenate([m.poses for m in pieces]), np.concatenate([m.trans for m in pieces]),
-                      np.concatenate([m.expressions for m in pieces]), FPS, pieces[0].betas)
+        return Motion.join(pieces)
 
     def _generate_block(self, first: int, stop: int) -> Motion:
         lookahead = self.config.lookahead
@@ -259,8 +254,6 @@ def generate(request: GenerationRequest, *, checkpoint=None, engine="auto", prog
     """Generate the whole clip of ``request``. ``checkpoint``: path, ``Checkpoint`` or None (the
     bundled model); ``engine``: a name for ``engines.resolve_engine`` or an engine object;
     ``progress(fraction, message)``; ``cancel() -> bool`` (raises ``Cancelled``)."""
-    from .engines import Engine, EngineError, resolve_engine
-
     progress = progress or (lambda fraction, message: None)
     cancel = cancel or (lambda: False)
     if isinstance(engine, str):
@@ -268,7 +261,7 @@ def generate(request: GenerationRequest, *, checkpoint=None, engine="auto", prog
             engine = resolve_engine(engine, request.device)
         except EngineError as error:
             raise GenerationError(str(error)) from None
-    if not isinstance(engine, Engine) and hasattr(engine, "run"):
+    if isinstance(engine, RequestEngine):
         # A whole-request engine (the external worker): it runs this same pipeline elsewhere.
         return engine.run(request, checkpoint=checkpoint, progress=progress, cancel=cancel)
     progress(0.0, "Loading the model")
@@ -284,15 +277,11 @@ def generate(request: GenerationRequest, *, checkpoint=None, engine="auto", prog
         if cancel():
             raise Cancelled("generation cancelled")
 
-    stream = GenerationStream(engine, checkpoint, style=request.style, seed=request.seed,
-                              temperature=request.temperature, top_k=request.top_k, top_p=request.top_p,
-                              style_strength=request.style_strength, parts=request.parts,
-                              start_pose=request.start_pose, on_block=on_block)
+    stream = GenerationStream(engine, checkpoint, request, on_block=on_block)
     # Pushed in pieces so that the stream never copies the whole recording at once.
     piece = 30 * SAMPLE_RATE
     pieces = [stream.push_audio(audio[i:i + piece]) for i in range(0, len(audio), piece)] + [stream.finish()]
     pieces = [m for m in pieces if m is not None]
-    motion = Motion(np.concatenate([m.poses for m in pieces]), np.concatenate([m.trans for m in pieces]),
-                    np.concatenate([m.expressions for m in pieces]), FPS, pieces[0].betas)
+    motion = Motion.join(pieces)
     progress(1.0, "Done")
     return motion

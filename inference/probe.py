@@ -10,6 +10,8 @@ import os
 import subprocess
 from dataclasses import dataclass
 
+from ..errors import GesturaError
+
 _PROBE = r"""
 import json, sys
 info = {"python": sys.version.split()[0], "torch": None, "cuda": False, "gpu": None, "mamba_ssm": None}
@@ -30,7 +32,7 @@ print(json.dumps(info))
 """
 
 
-class ProbeError(RuntimeError):
+class ProbeError(GesturaError, RuntimeError):
     """The interpreter could not be run or did not answer."""
 
 

@@ -14,6 +14,8 @@ import struct
 
 import numpy as np
 
+from ..errors import GesturaError
+
 _DTYPES = {
     "F64": np.float64, "F32": np.float32, "F16": np.float16,
     "I64": np.int64, "I32": np.int32, "I16": np.int16, "I8": np.int8,
@@ -23,7 +25,7 @@ _NAMES = {np.dtype(v).str.lstrip("<>|="): k for k, v in _DTYPES.items()}
 _MAX_HEADER = 100 * 1024 * 1024
 
 
-class SafetensorsError(ValueError):
+class SafetensorsError(GesturaError, ValueError):
     """The file is not a readable safetensors file; the message says what is wrong."""
 
 

@@ -1,7 +1,8 @@
 """The external worker: ``python -m gestura.inference.worker``, run by another interpreter.
 
 Blender starts this in the Python the user configured (one with PyTorch, CUDA, mamba-ssm), so
-CUDA is never loaded into Blender's own process. ``engine_external`` is the other end.
+CUDA is never loaded into Blender's own process. ``engines/external.py`` is the other end;
+``worker_protocol.py`` holds what both ends share.
 
 Protocol (version 1), all JSON, one object per line:
 
@@ -29,7 +30,7 @@ import threading
 import traceback
 import warnings
 
-PROTOCOL = 1
+from .worker_protocol import PROTOCOL, load_motion_npz, save_motion_npz
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -81,27 +82,11 @@ def _request_error(channel: _Channel, message: str) -> int:
 def _load_inputs(request: dict):
     import numpy as np
 
-    from ..rigs.motion import Motion
-
     audio = request["audio"]
     if str(audio).endswith(".npy"):
         audio = np.load(audio, allow_pickle=False)
-    start_pose = None
-    if request.get("start_pose"):
-        with np.load(request["start_pose"], allow_pickle=False) as data:
-            start_pose = Motion(poses=data["poses"], trans=data["trans"], expressions=data["expressions"],
-                                fps=float(data["fps"]), betas=data["betas"])
+    start_pose = load_motion_npz(request["start_pose"]) if request.get("start_pose") else None
     return audio, start_pose
-
-
-def save_motion_npz(motion, path: str) -> None:
-    """Write the result next to its final name first, so the parent never reads half a file."""
-    import numpy as np
-
-    partial = path + ".partial.npz"
-    np.savez(partial, poses=motion.poses, trans=motion.trans, expressions=motion.expressions,
-             fps=np.float64(motion.fps), betas=motion.betas)
-    os.replace(partial, path)
 
 
 def serve(channel: _Channel, stdin) -> int:
@@ -130,10 +115,8 @@ def serve(channel: _Channel, stdin) -> int:
                              "install torch into that environment or choose another engine")
         return EXIT_NO_TORCH
     try:
+        from ..errors import GesturaError
         from . import pipeline
-        from .audio import AudioError
-        from .checkpoint import CheckpointError
-        from .engines import EngineError
     except ImportError as error:
         missing = getattr(error, "name", None) or str(error)
         channel.send("error", kind="missing_module",
@@ -180,7 +163,7 @@ def serve(channel: _Channel, stdin) -> int:
     except pipeline.Cancelled:
         channel.send("cancelled")
         return EXIT_CANCELLED
-    except (pipeline.GenerationError, AudioError, CheckpointError, EngineError, ValueError, OSError) as error:
+    except (GesturaError, ValueError, OSError) as error:
         channel.send("error", kind="generation", message=str(error))
         return EXIT_ERROR
     except Exception as error:  # a bug or a torch failure: report it, with the traceback on stderr

@@ -1,6 +1,6 @@
-"""SMPL-X skeleton facts and motion math (no bpy), plus the Blender glue in ``rigs.blender``.
+"""SMPL-X skeleton facts and motion math (no bpy).
 
-Everything importable from here without Blender: ``skeleton``, ``rotations``, ``kinematics``,
-``motion`` (the Motion structure and its file formats). Modules under ``rigs.blender`` import bpy
-and are only imported by operators.
+Everything here imports without Blender: ``skeleton``, ``rotations``, ``kinematics``, ``motion``
+(the Motion structure and its file formats), the retarget math and the bone maps. Their Blender
+glue (armatures, keyframes, actions, retargeting onto bones) is ``blender/rigs/``.
 """

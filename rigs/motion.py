@@ -10,10 +10,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..errors import GesturaError
 from .skeleton import FPS, NUM_EXPRESSIONS, NUM_JOINTS
 
 
-class MotionError(ValueError):
+class MotionError(GesturaError, ValueError):
     """Motion data that cannot be used; the message names the problem and the fix."""
 
 
@@ -51,6 +52,18 @@ class Motion:
     @property
     def duration(self) -> float:
         return self.num_frames / self.fps
+
+    @classmethod
+    def join(cls, motions) -> "Motion":
+        """The frames of ``motions`` (a non-empty sequence at one fps) one after another; the betas
+        are the first's. MotionError when they are empty or their fps differ."""
+        motions = list(motions)
+        if not motions:
+            raise MotionError("there is no motion to join")
+        if len({m.fps for m in motions}) > 1:
+            raise MotionError(f"motions at different frame rates cannot be joined: {sorted({m.fps for m in motions})}")
+        return cls(np.concatenate([m.poses for m in motions]), np.concatenate([m.trans for m in motions]),
+                   np.concatenate([m.expressions for m in motions]), motions[0].fps, motions[0].betas)
 
     @classmethod
     def rest(cls, num_frames: int, fps: float = FPS) -> "Motion":

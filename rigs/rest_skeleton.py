@@ -12,7 +12,7 @@ use ``standing_rest_joints``: the same skeleton lifted by that constant, so that
 y = 0 (the object's origin in Blender). The lift is a property of the skeleton, never of a clip,
 so ``trans`` means the same in a file and on a rig. (Generate and Import Motion also stand each
 clip's lowest foot on the floor with one offset, which they store on the action and export takes
-off again: ``rigs.blender.keyframes``.)
+off again: ``blender.rigs.keyframes``.)
 
 ``smplx_rest_joints`` computes the exact joints for given shape coefficients from a licensed
 SMPL-X model file the user points to (``SMPLX_NEUTRAL.npz`` and friends), with the formula of the
@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import GesturaError
 from .skeleton import FOOT_JOINTS, JOINT_INDEX, JOINT_NAMES, NUM_JOINTS
 
 # Height of the floor under the built-in skeleton in its rest pose, and of the lowest foot joint
@@ -94,7 +95,7 @@ def standing_rest_joints(rest_joints=None) -> np.ndarray:
     return rest
 
 
-class SMPLXModelError(ValueError):
+class SMPLXModelError(GesturaError, ValueError):
     """The SMPL-X model file is missing or unusable; the message says what to do."""
 
 

@@ -38,8 +38,9 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from ..errors import GesturaError
 from .bonemaps import chain_bones
-from .rotations import matrix_to_quaternion, quaternion_to_matrix
+from .rotations import matrix_to_quaternion, nearest_rotation, quaternion_to_matrix, sign_continuous
 
 # Where each SMPL-X joint's bone points: the joint whose head its direction is measured to. Joints
 # with one child use that child; the branching ones are named here (the pelvis points up the
@@ -62,7 +63,7 @@ _EULER_AXES = {"X": 0, "Y": 1, "Z": 2}
 EULER_ORDERS = ("XYZ", "XZY", "YXZ", "YZX", "ZXY", "ZYX")
 
 
-class RetargetError(ValueError):
+class RetargetError(GesturaError, ValueError):
     """A skeleton or bone map that cannot be retargeted; the message names the problem and the fix."""
 
 
@@ -116,7 +117,7 @@ class Skeleton:
     @property
     def object_rotation(self) -> np.ndarray:
         """The rotation part of the object's world matrix (scale removed)."""
-        return _orthonormal(self.object_matrix[:3, :3])
+        return nearest_rotation(self.object_matrix[:3, :3])
 
     def world_rest_heads(self) -> np.ndarray:
         """(J, 3) bone heads in world space."""
@@ -136,16 +137,6 @@ def _topological_order(parents: Sequence[int], names: Sequence[str]) -> tuple[in
         for k, bone in enumerate(reversed(chain)):
             depth[bone] = base + 1 + k
     return tuple(sorted(range(len(parents)), key=lambda i: (depth[i], i)))
-
-
-def _orthonormal(m: np.ndarray) -> np.ndarray:
-    """Nearest rotation (polar decomposition): strips scale from an object matrix."""
-    u, _, vt = np.linalg.svd(np.asarray(m, np.float64))
-    r = u @ vt
-    if np.linalg.det(r) < 0:
-        u[:, -1] *= -1
-        r = u @ vt
-    return r
 
 
 def _inverse_rigid(m: np.ndarray) -> np.ndarray:
@@ -592,13 +583,7 @@ def matrix_to_euler(matrix: np.ndarray, order: str = "XYZ") -> np.ndarray:
 def continuous_quaternions(rotations: np.ndarray) -> np.ndarray:
     """(N, ..., 3, 3) -> (N, ..., 4) quaternions (w, x, y, z) whose sign never flips between frames,
     so Blender's per-channel interpolation between keys takes the short way."""
-    q = matrix_to_quaternion(np.asarray(rotations, np.float64))
-    if len(q) < 2:
-        return q
-    # Each frame flips when it points away from the previous one; flips accumulate along time.
-    steps = np.where(np.sum(q[1:] * q[:-1], axis=-1) < 0, -1.0, 1.0)
-    signs = np.concatenate([np.ones((1,) + steps.shape[1:]), np.cumprod(steps, axis=0)])
-    return q * signs[..., None]
+    return sign_continuous(matrix_to_quaternion(np.asarray(rotations, np.float64)))
 
 
 def rotation_channels(rotations: np.ndarray, mode: str) -> np.ndarray:

@@ -222,3 +222,27 @@ def slerp(q0, q1, t) -> np.ndarray:
     q = w0 * a + w1 * b
     q = q / np.linalg.norm(q, axis=-1, keepdims=True)
     return q.astype(dtype)
+
+
+def nearest_rotation(matrix) -> np.ndarray:
+    """The rotation nearest a (3, 3) matrix (polar decomposition, float64): strips scale and shear
+    from an object or bone matrix, and never returns a reflection."""
+    u, _, vt = np.linalg.svd(np.asarray(matrix, np.float64))
+    r = u @ vt
+    if np.linalg.det(r) < 0:
+        u[:, -1] *= -1
+        r = u @ vt
+    return r
+
+
+def sign_continuous(quaternions) -> np.ndarray:
+    """(N, ..., 4) quaternions with signs flipped along time so consecutive frames lie in the same
+    hemisphere: F-curves interpolate components one by one, and q then -q would swing the bone
+    through a full turn. Each frame flips when it points away from the previous one; flips
+    accumulate along time."""
+    q = np.asarray(quaternions)
+    if len(q) < 2:
+        return q
+    steps = np.where(np.sum(q[1:] * q[:-1], axis=-1) < 0, -1.0, 1.0)
+    signs = np.concatenate([np.ones((1,) + steps.shape[1:]), np.cumprod(steps, axis=0)])
+    return q * signs[..., None]

@@ -45,6 +45,16 @@ NUM_EXPRESSIONS = 100
 FPS = 30.0  # the model's and BEAT2's motion rate
 
 PARTS: tuple[str, ...] = ("face", "upper", "hands", "lower")
+
+
+def ordered_parts(parts) -> tuple[str, ...]:
+    """The part names of ``parts`` (any iterable) in ``PARTS`` order, each once. ValueError naming
+    the unknown names: the one check of a part list, which every layer words as its own error."""
+    parts = tuple(parts)
+    unknown = [p for p in parts if p not in PARTS]
+    if unknown:
+        raise ValueError(f"unknown body parts {unknown}: choose from {', '.join(PARTS)}")
+    return tuple(p for p in PARTS if p in parts)
 # Joints whose rotations each part owns (face also owns the 100 expression coefficients;
 # lower also owns the root translation). Eye joints belong to no part and stay at rest.
 PART_JOINTS: dict[str, tuple[int, ...]] = {
@@ -53,8 +63,13 @@ PART_JOINTS: dict[str, tuple[int, ...]] = {
     "hands": HAND_JOINTS,
     "lower": LOWER_JOINTS,
 }
+# The lower body's feature channels: rot6d of its 9 joints, the root channels (x velocity m/s,
+# height y m, z velocity m/s; the global motion predictor's output), then 4 foot contacts.
+LOWER_ROT6D = slice(0, 6 * len(LOWER_JOINTS))  # [0:54]
+LOWER_ROOT = slice(LOWER_ROT6D.stop, LOWER_ROT6D.stop + 3)  # [54:57]
+LOWER_CONTACTS = slice(LOWER_ROOT.stop, LOWER_ROOT.stop + 4)  # [57:61]
 # Width of each part's model input: rot6d per joint plus extras (SMPLX.md).
-PART_DIMS: dict[str, int] = {"face": 6 + NUM_EXPRESSIONS, "upper": 78, "hands": 180, "lower": 54 + 3 + 4}
+PART_DIMS: dict[str, int] = {"face": 6 + NUM_EXPRESSIONS, "upper": 78, "hands": 180, "lower": LOWER_CONTACTS.stop}
 
 # Pose vector (165 = 55 x 3 axis-angle) slices, as in BEAT2 npz files.
 POSE_DIM = NUM_JOINTS * 3

@@ -20,8 +20,8 @@ def _class_attrs(folder: str, base_suffix: str, attr: str) -> list[str]:
 
 
 def operator_ids() -> list[str]:
-    return _class_attrs("operators", "Operator", "bl_idname")
+    return _class_attrs("blender/operators", "Operator", "bl_idname")
 
 
 def panel_ids() -> list[str]:
-    return _class_attrs("panels", "Panel", "bl_idname")
+    return _class_attrs("blender/panels", "Panel", "bl_idname")

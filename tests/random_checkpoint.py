@@ -11,9 +11,18 @@ from gestura.inference.architecture import tensor_shapes
 from gestura.inference.checkpoint import save_checkpoint
 from gestura.inference.config import ModelConfig
 
-TINY = ModelConfig(name="tiny", code_dim=8, codebook_size=16, vq_hidden=16, gmp_hidden=8, d_model=16,
-                   speech_layers=1, global_layers=1, local_layers={"face": 1, "upper": 1, "hands": 1, "lower": 1},
-                   num_styles=2, vq_layers={"face": 1, "upper": 1, "hands": 1, "lower": 1})
+
+
+def tiny_config(**changes) -> ModelConfig:
+    """The tests' tiny model: one layer everywhere, 16 codes of 8 dims, d_model 16, two styles.
+    ``changes`` override fields (a test that needs a wider or deeper model says only how)."""
+    one = {"face": 1, "upper": 1, "hands": 1, "lower": 1}
+    base = ModelConfig(name="tiny", code_dim=8, codebook_size=16, vq_hidden=16, gmp_hidden=8, d_model=16,
+                       speech_layers=1, global_layers=1, local_layers=dict(one), num_styles=2, vq_layers=dict(one))
+    return base.with_(**changes) if changes else base
+
+
+TINY = tiny_config()
 STYLES = ["alice", "bob"]
 
 

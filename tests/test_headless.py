@@ -181,6 +181,16 @@ def test_batch_script_refuses_a_negative_start_frame_before_generating(extension
     assert not any(tmp_path.glob("*.blend"))
 
 
+def test_batch_script_refuses_an_unknown_engine_before_generating(extension, speech_wav, tmp_path):
+    # The engine names come from the add-on's registry (the one engine table), once it is loaded.
+    done = blender([str(REPO / "blender_batch.py"), "--", "--audio", str(speech_wav), "--out",
+                    str(tmp_path / "a.blend"), "--engine", "cuda"])
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert done.stderr.strip().splitlines()[-1] == (
+        "gestura batch: error: --engine cuda is not an engine: choose one of auto, numpy, torch, external")
+    assert not any(tmp_path.glob("*.blend"))
+
+
 def test_batch_script_carries_on_past_a_failed_file_and_leaves_no_temporary_folder(
         bpy, extension, checkpoint_path, tmp_path):
     from conftest import espeak

@@ -10,17 +10,17 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..rigs.skeleton import PARTS
+from ..errors import CommandError
+from ..rigs.skeleton import LOWER_ROT6D, PARTS
 from .dataset import Beat2Dataset, DatasetError, compute_stats, parse_speakers
 
 # Channels of each part that are rot6d (the rest: expressions, root channels, contacts).
-ROT6D_CHANNELS = {"face": 6, "upper": 78, "hands": 180, "lower": 54}
+ROT6D_CHANNELS = {"face": 6, "upper": 78, "hands": 180, "lower": LOWER_ROT6D.stop}
 
 
 def load_data(args, dist, splits=("train",), keep_wave: bool = False) -> Beat2Dataset:
     """The clips of ``splits``; the main process builds the feature cache first so that the
     others only read it."""
-    from ..cli import CommandError
 
     if args.use_additional and "train" in splits:
         splits = tuple(splits) + ("additional",)
@@ -61,7 +61,6 @@ def _load_progress(dist):
 
 
 def training_stats(data: Beat2Dataset) -> dict:
-    from ..cli import CommandError
 
     try:
         return compute_stats(data.clips)
@@ -71,7 +70,6 @@ def training_stats(data: Beat2Dataset) -> dict:
 
 def model_config(args, num_styles: int, base=None):
     """``--config`` name (or ``base``) plus ``--set key=value`` overrides, with the data's style count."""
-    from ..cli import CommandError
     from ..inference.config import ConfigError, get_config
 
     try:
@@ -124,7 +122,6 @@ def parts_list(text: str) -> tuple[str, ...]:
     chosen = tuple(p.strip() for p in text.split(","))
     bad = [p for p in chosen if p not in PARTS]
     if bad:
-        from ..cli import CommandError
 
         raise CommandError(f"--part {text}: unknown part(s) {bad}; use face, upper, hands, lower or all")
     return chosen

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import GesturaError
 from ..rigs.motion import Motion, MotionError
 from ..rigs.skeleton import FPS, PARTS
 
@@ -38,11 +39,11 @@ CACHE_FORMAT = 1
 STROKE_APEX = "stroke_apex"  # per-frame planned stroke apexes, written by ``gestura synth``
 
 
-class DatasetError(ValueError):
+class DatasetError(GesturaError, ValueError):
     """The folder cannot be used at all (no split file, no motion folder...); names the fix."""
 
 
-class ClipError(ValueError):
+class ClipError(GesturaError, ValueError):
     """One clip cannot be used; the message names the file and the reason."""
 
 

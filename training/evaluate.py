@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import CommandError
 from . import metrics
 from .dataset import Beat2Dataset, DatasetError, compute_stats, joint_positions, parse_speakers
 
@@ -94,7 +95,6 @@ def silence_gap_audio(first: np.ndarray, second: np.ndarray, sr: int = metrics.S
 
 
 def run_eval(args) -> dict:
-    from ..cli import CommandError
     from ..inference.checkpoint import CheckpointError
     from ..inference.pipeline import GenerationError, GenerationRequest, generate, resolve_checkpoint
     from .loop import Progress

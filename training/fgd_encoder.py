@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import CommandError, GesturaError
 from ..rigs.motion import Motion
 from ..rigs.rotations import axis_angle_to_matrix, matrix_to_rot6d
 from .common import data_notes, load_data, log
@@ -35,7 +36,7 @@ INPUT_DIM = 55 * 6
 NOTE = "project encoder, not comparable with published FGD"
 
 
-class FGDError(ValueError):
+class FGDError(GesturaError, ValueError):
     pass
 
 
@@ -134,7 +135,6 @@ def _train(args, dist) -> int:
     data = load_data(args, dist, ("train",))
     log(dist, f"train-fgd: {data.describe()}")
     if not data.clips:
-        from ..cli import CommandError
 
         raise CommandError("no usable training clips: check --data, --speakers and the warnings above")
     feats = [motion_features(c.motion) for c in data.clips]

@@ -26,6 +26,8 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 
+from ..errors import CommandError
+
 STATE_FILE = "state.safetensors"
 LOG_FILE = "train.log"
 HISTORY_FILE = "history.jsonl"
@@ -68,7 +70,6 @@ def setup_distributed(device: str = "auto") -> Dist:
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     want_cuda = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
     if want_cuda and not torch.cuda.is_available():
-        from ..cli import CommandError
 
         raise CommandError(f"--device {device}: this PyTorch sees no CUDA device; use --device cpu")
     if want_cuda:
@@ -372,7 +373,6 @@ def run_loop(spec: LoopSpec, args, dist: Dist) -> dict:
     state_path = out / STATE_FILE
     step = 0
     if state_path.is_file() and not args.fresh:
-        from ..cli import CommandError
 
         try:
             meta = read_state_meta(state_path)
@@ -430,7 +430,6 @@ def run_loop(spec: LoopSpec, args, dist: Dist) -> dict:
                     loss, logs = spec.loss(train_model, batch, gen, step, total)
                 optimizer.zero_grad(set_to_none=True)
                 if not torch.isfinite(loss):
-                    from ..cli import CommandError
 
                     raise CommandError(
                         f"the loss became {loss.item()} at step {step}: lower --lr (or --amp off); the last "

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..errors import CommandError
 from ..rigs.skeleton import PARTS
 from .common import data_notes, load_data, log, model_config, training_stats
 from .dataset import take_window, window_index
@@ -53,7 +54,6 @@ class Stage2(nn.Module):
 
 def read_vq(paths: list[str]):
     """{part: Checkpoint} choosing, for each part, the last given checkpoint that trained it."""
-    from ..cli import CommandError
     from ..inference.checkpoint import CheckpointError, load_checkpoint
 
     chosen: dict = {}
@@ -83,7 +83,6 @@ def main(args) -> int:
 
 
 def _train(args, dist) -> int:
-    from ..cli import CommandError
     from ..inference.checkpoint import CheckpointError
     from ..inference.torch_model.generator import random_prev_mask
     from ..inference.torch_model.model import GesturaModel

@@ -24,7 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..rigs.skeleton import FPS, LOWER_JOINTS, PARTS
+from ..errors import CommandError
+from ..rigs.skeleton import FPS, LOWER_CONTACTS, LOWER_JOINTS, LOWER_ROOT, LOWER_ROT6D, PARTS
 from .common import (
     ROT6D_CHANNELS, data_notes, geodesic, load_data, log, model_config, parts_list, rot6d_to_matrix, training_stats,
 )
@@ -86,7 +87,7 @@ class Stage1(nn.Module):
             logs[f"{part}_rec"] = rec.detach()
             logs[f"{part}_vq"] = out["vq_loss"].detach()
             if part == "lower" and w["foot"] > 0:
-                skate = self.foot_skate(self.denorm("lower", r), self.denorm("lower", x)[..., 57:61])
+                skate = self.foot_skate(self.denorm("lower", r), self.denorm("lower", x)[..., LOWER_CONTACTS])
                 loss = loss + w["foot"] * skate
                 logs["lower_foot_skate"] = skate.detach()
             total = total + loss
@@ -94,7 +95,7 @@ class Stage1(nn.Module):
         if self.train_gmp:
             lower = batch["lower"]
             pred, _ = self.model.gmp(lower)
-            target = lower[..., 54:57]
+            target = lower[..., LOWER_ROOT]
             gmp = F.l1_loss(pred, target) + F.l1_loss(pred[:, 1:] - pred[:, :-1], target[:, 1:] - target[:, :-1])
             total = total + gmp
             logs["gmp_loss"] = gmp.detach()
@@ -103,7 +104,7 @@ class Stage1(nn.Module):
     def foot_skate(self, lower: torch.Tensor, contacts: torch.Tensor) -> torch.Tensor:
         """Mean world speed (m/s) of the 4 foot joints on frames the data marks as contact."""
         b, t, _ = lower.shape
-        rot = rot6d_to_matrix(lower[..., :54].reshape(b, t, 9, 6))
+        rot = rot6d_to_matrix(lower[..., LOWER_ROT6D].reshape(b, t, 9, 6))
         rest = self.rest
         feet = {}
         for chain in _LEGS:
@@ -116,9 +117,8 @@ class Stage1(nn.Module):
                 g = g @ rot[:, :, _LOWER_INDEX[joint]]
                 parent = joint
         rel = torch.stack([feet[j] for j in _FEET], dim=2)  # (B, T, 4, 3) relative to the pelvis
-        root_v = torch.stack(
-            [lower[:, 1:, 54], (lower[:, 1:, 55] - lower[:, :-1, 55]) * FPS, lower[:, 1:, 56]], dim=-1
-        )
+        x_vel, height, z_vel = (lower[..., channel] for channel in range(LOWER_ROOT.start, LOWER_ROOT.stop))
+        root_v = torch.stack([x_vel[:, 1:], (height[:, 1:] - height[:, :-1]) * FPS, z_vel[:, 1:]], dim=-1)
         v = (rel[:, 1:] - rel[:, :-1]) * FPS + root_v.unsqueeze(2)
         speed = torch.sqrt((v * v).sum(-1) + 1e-8)
         c = (contacts[:, 1:] > 0.5).to(speed.dtype)
@@ -194,7 +194,6 @@ def main(args) -> int:
 
 
 def _train(args, dist) -> int:
-    from ..cli import CommandError
     from ..inference.checkpoint import CheckpointError, load_checkpoint
     from ..inference.torch_model.model import GesturaModel
 

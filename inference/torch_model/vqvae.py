@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ...rigs.skeleton import PART_DIMS
+from ...rigs.skeleton import LOWER_CONTACTS, LOWER_ROT6D, PART_DIMS
 from ..architecture import GMP_INPUT, GMP_OUTPUT
 from .layers import ConvStack
 
@@ -80,7 +80,7 @@ class GlobalMotionPredictor(nn.Module):
 
     @staticmethod
     def inputs(lower: torch.Tensor) -> torch.Tensor:
-        return torch.cat([lower[..., :54], lower[..., 57:61]], dim=-1)
+        return torch.cat([lower[..., LOWER_ROT6D], lower[..., LOWER_CONTACTS]], dim=-1)
 
     def forward(self, lower: torch.Tensor, state=None):
         """lower (B, T, 61) normalised -> (B, T, 3) normalised root channels, state."""

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
+from ...errors import GesturaError
 from ..skeleton import HAND_JOINTS, JOINT_NAMES
 
 PRESET_DIR = Path(__file__).resolve().parent
@@ -45,7 +46,7 @@ def chain_bones(target: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in target.split(",")) if "," in target else (target,)
 
 
-class BoneMapError(ValueError):
+class BoneMapError(GesturaError, ValueError):
     """A bone map file or map that cannot be used; the message names the problem and the fix."""
 
 

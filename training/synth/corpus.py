@@ -20,14 +20,13 @@ import csv
 import json
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from ...cli import CommandError
+from ...errors import CommandError
 
 SAMPLE_RATE = 16000
 FORMAT_VERSION = 1
@@ -49,14 +48,6 @@ class ClipPlan:
     style: str
     seed: int
     seconds: float  # aimed-for length; the real one follows the speech
-
-
-def add_arguments(parser) -> None:
-    parser.add_argument("--out", required=True, help="folder to write the corpus into (created; must be empty)")
-    parser.add_argument("--hours", type=float, required=True, help="total length of speech to make, in hours")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (same seed, same corpus)")
-    parser.add_argument("--jobs", type=int, default=2, help="parallel worker processes (default 2)")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing corpus in --out")
 
 
 def plan_clips(hours: float, seed: int) -> list[ClipPlan]:
@@ -243,25 +234,28 @@ def _prepare_folder(out: Path, overwrite: bool) -> None:
                            "choose a folder you can write to") from None
 
 
-def run(args) -> int:
-    if not (args.hours > 0):
-        raise CommandError(f"--hours must be positive, got {args.hours}")
-    if args.hours > 200:
-        raise CommandError(f"--hours {args.hours} is more than 200 hours: ask for less")
-    if args.jobs < 1:
-        raise CommandError(f"--jobs must be at least 1, got {args.jobs}")
+def write_corpus(out, hours: float, seed: int = 0, jobs: int = 2, overwrite: bool = False) -> int:
+    """Write about ``hours`` of synthetic speech and gestures into the folder ``out`` (BEAT2 layout),
+    with ``jobs`` worker processes; the same ``seed`` gives the same corpus. Returns 0; raises
+    ``CommandError`` naming the option to change for bad arguments or a folder in the way."""
+    if not (hours > 0):
+        raise CommandError(f"--hours must be positive, got {hours}")
+    if hours > 200:
+        raise CommandError(f"--hours {hours} is more than 200 hours: ask for less")
+    if jobs < 1:
+        raise CommandError(f"--jobs must be at least 1, got {jobs}")
     espeak_exe()
-    out = Path(args.out)
-    _prepare_folder(out, args.overwrite)
+    out = Path(out)
+    _prepare_folder(out, overwrite)
     from .styles import STYLES
 
-    plans = plan_clips(args.hours, args.seed)
+    plans = plan_clips(hours, seed)
     total_planned = sum(p.seconds for p in plans)
     print(f"synth: {len(plans)} clips, about {total_planned / 3600:.2f} h, {len(STYLES)} speakers, "
-          f"{args.jobs} jobs -> {out}", flush=True)
+          f"{jobs} jobs -> {out}", flush=True)
     started = time.time()
     written: dict[str, float] = {}
-    with ProcessPoolExecutor(max_workers=args.jobs) if args.jobs > 1 else _Serial() as pool:
+    with ProcessPoolExecutor(max_workers=jobs) if jobs > 1 else _Serial() as pool:
         futures = [pool.submit(make_clip, plan, str(out)) for plan in plans]
         for k, future in enumerate(futures, start=1):
             clip_id, seconds = future.result()
@@ -279,8 +273,8 @@ def run(args) -> int:
     manifest = {
         "format": "gestura-synth",
         "format_version": FORMAT_VERSION,
-        "seed": args.seed,
-        "hours_requested": args.hours,
+        "seed": seed,
+        "hours_requested": hours,
         "seconds": by_split,
         "clips": {s: sum(1 for p in plans if p.split == s) for s in ("train", "val", "test")},
         "styles": [s.to_dict() for s in STYLES],
@@ -315,8 +309,3 @@ class _Done:
     def result(self):
         return self._value
 
-
-if __name__ == "__main__":  # pragma: no cover - `gestura synth` is the entry point
-    from ...cli import main
-
-    sys.exit(main(["synth", *sys.argv[1:]]))

@@ -1,0 +1,36 @@
+"""Options of a generation that ``gestura generate`` and ``blender_batch.py`` both take.
+
+One declaration of the shared options (names, types, help), as MDM's ``add_*_options`` do; each
+entry point says only what differs: its defaults and its engine choices. Imports nothing but
+argparse: ``blender_batch.py`` loads this file by its path, before Blender has loaded the add-on.
+"""
+from __future__ import annotations
+
+import argparse
+
+
+def add_generation_options(parser: argparse.ArgumentParser, *, engines, engine_default, engine_help: str,
+                           temperature_default, style_strength_default, checkpoint_help: str,
+                           overwrite_help: str) -> None:
+    """``--checkpoint --style --seed --temperature --style-strength --parts --engine --overwrite``.
+    ``engines``: the ``--engine`` choices (None: any text, checked once the package is loaded);
+    a ``None`` default for temperature or style strength leaves the value to the caller (the scene's)."""
+    g = parser.add_argument_group("generation")
+    g.add_argument("--checkpoint", default=None, help=checkpoint_help)
+    g.add_argument("--style", default=None, help="speaker style name from the model (default: its first)")
+    g.add_argument("--seed", type=int, default=0, help="random seed, 0 or more; the same seed gives the same motion")
+    g.add_argument("--temperature", type=float, default=temperature_default,
+                   help="sampling temperature; 0 = always the most likely motion "
+                        f"({_default(temperature_default)})")
+    g.add_argument("--style-strength", type=float, default=style_strength_default,
+                   help="how strongly the style shows: 0 = no particular speaker, 1 = as the model learnt it, "
+                        f"more exaggerates it; other than 1 doubles the work ({_default(style_strength_default)})")
+    g.add_argument("--parts", default=None,
+                   help="body parts to generate, comma-separated from face,upper,hands,lower (default all); "
+                        "the others stay at rest")
+    g.add_argument("--engine", choices=engines, default=engine_default, help=engine_help)
+    g.add_argument("--overwrite", action="store_true", help=overwrite_help)
+
+
+def _default(value) -> str:
+    return "default: the scene's" if value is None else f"default {value:g}"

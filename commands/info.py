@@ -1,0 +1,41 @@
+"""``gestura info``: what this installation can do, and which model it would use."""
+from __future__ import annotations
+
+import importlib.util
+import platform
+
+from ..errors import CommandError
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--checkpoint", default=None, help="describe this checkpoint instead of the bundled one")
+
+
+def run(args) -> int:
+    from .. import __version__
+    from ..inference.architecture import parameter_count
+    from ..inference.checkpoint import CheckpointError, default_checkpoint_path, load_checkpoint
+
+    print(f"gestura {__version__} on Python {platform.python_version()} ({platform.machine()})")
+    for module in ("numpy", "torch", "mamba_ssm", "bpy", "smplx", "soundfile"):
+        found = importlib.util.find_spec(module) is not None
+        print(f"  {module:10s} {'available' if found else 'not installed'}")
+    if importlib.util.find_spec("torch") is not None:
+        import torch
+
+        cuda = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no CUDA device"
+        print(f"  torch {torch.__version__}: {cuda}")
+
+    path = args.checkpoint or default_checkpoint_path()
+    try:
+        checkpoint = load_checkpoint(path)
+    except CheckpointError as error:
+        if args.checkpoint is not None:
+            raise CommandError(str(error)) from None
+        print(f"model: {error}")  # no bundled model is worth reporting, not failing on
+        return 0
+    config = checkpoint.config
+    print(f"model: {checkpoint.path}")
+    print(f"  config {config.name}, {parameter_count(config):,} parameters, stage '{checkpoint.stage}'")
+    print(f"  styles: {', '.join(checkpoint.styles)}")
+    return 0

@@ -1,0 +1,203 @@
+"""The PyTorch engine: ``torch_model`` on the CPU or a CUDA GPU (mamba-ssm kernels when they
+import). Implements ``engines.Engine``. A missing CUDA device, or running out of GPU memory,
+falls back to the CPU with a warning instead of failing the request.
+
+On the CPU the engine runs torch with ONE intra-op thread while it works (restored afterwards):
+generation is a long series of small per-frame operations, where thread hand-offs cost more than
+they save. Measured on this project's shared 2-core machine: 17.5 s of speech took 7.5 s with one
+thread and 184 s with torch's default two (``threads=`` overrides).
+"""
+from __future__ import annotations
+
+
+import numpy as np
+import torch
+
+from ...rigs.skeleton import LOWER_ROOT, PARTS
+from ..errors import EngineError
+from ..notices import notify
+from .base import Engine, checked_start
+
+
+class DeviceFallbackWarning(UserWarning):
+    """The GPU could not be used; generation continues on the CPU."""
+
+
+def _to(obj, device):
+    if isinstance(obj, torch.Tensor):
+        return obj.to(device)
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_to(v, device) for v in obj)
+    if isinstance(obj, dict):
+        return {k: _to(v, device) for k, v in obj.items()}
+    return obj
+
+
+class _Stream:
+    def __init__(self, style: int | None, parts: tuple):
+        self.style = style
+        self.parts = tuple(parts)
+        self.context_state = None
+        self.local_state = None
+        self.decode_state = {}
+        self.gmp_state = None
+
+    def move(self, device):
+        for key in ("context_state", "local_state", "decode_state", "gmp_state"):
+            setattr(self, key, _to(getattr(self, key), device))
+
+
+# The last model built, reused while the same checkpoint file is asked for on the same device:
+# the Blender operator and batch loops create an engine per request.
+_CACHE: dict = {}
+
+
+def _checkpoint_key(checkpoint) -> tuple:
+    import os
+
+    path = checkpoint.path
+    if path and os.path.isfile(path):
+        stat = os.stat(path)
+        return (os.path.abspath(path), stat.st_mtime_ns, stat.st_size)
+    return ("memory", id(checkpoint.tensors))
+
+
+class TorchEngine(Engine):
+    name = "torch"
+
+    def __init__(self, device: str = "auto", threads: int | None = None) -> None:
+        super().__init__(device)
+        self.threads = threads
+        if device == "cuda" and not torch.cuda.is_available():
+            notify("CUDA was requested but this PyTorch sees no CUDA device: generating on the CPU",
+                   DeviceFallbackWarning, stacklevel=2)
+        self.device = "cuda" if device in ("auto", "cuda") and torch.cuda.is_available() else "cpu"
+        self.model = None
+        self._loaded = None
+        self._fused_cache = {}
+
+    def prepare(self, checkpoint) -> None:
+        from ..torch_model.model import GesturaModel
+
+        key = _checkpoint_key(checkpoint)
+        if self._loaded == key:
+            return
+        if checkpoint.stage != "full":
+            raise EngineError(f"checkpoint '{checkpoint.path}' has no generator (stage '{checkpoint.stage}'): "
+                              "use a fully trained checkpoint")
+        cached = _CACHE.get("model")
+        if cached is not None and cached[0] == (key, self.device):
+            model = cached[1]
+        else:
+            _CACHE.clear()
+            model = GesturaModel.from_checkpoint(checkpoint)
+            try:
+                model.to(self.device)
+            except torch.cuda.OutOfMemoryError:
+                self.model = model
+                self._fall_back(None, "the model does not fit in GPU memory")
+            _CACHE["model"] = ((key, self.device), model)
+        self.checkpoint = checkpoint
+        self.model = model
+        self._loaded = key
+
+    def _fall_back(self, stream, why: str) -> None:
+        notify(f"{why}: continuing on the CPU", DeviceFallbackWarning, stacklevel=3)
+        self.device = "cpu"
+        self.model.to("cpu")
+        if stream is not None:
+            stream.move("cpu")
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+    def _run(self, stream, fn):
+        """Run ``fn()``; on CUDA out-of-memory move everything to the CPU and run it again."""
+        previous = torch.get_num_threads()
+        wanted = self.threads or (1 if self.device == "cpu" else previous)
+        if wanted != previous:
+            torch.set_num_threads(wanted)
+        try:
+            with torch.inference_mode():
+                try:
+                    return fn()
+                except torch.cuda.OutOfMemoryError:
+                    if self.device == "cpu":
+                        raise
+                self._fall_back(stream, "the GPU ran out of memory")
+                return fn()
+        finally:
+            if wanted != previous:
+                torch.set_num_threads(previous)
+
+    def _tensor(self, array, dtype=torch.float32):
+        return torch.as_tensor(np.asarray(array), dtype=dtype, device=self.device)
+
+    def encode(self, part: str, features) -> np.ndarray:
+        def run():
+            x = self._tensor(features)[None]
+            return self.model.vq[part].encode_codes(x)[0].cpu().numpy().astype(np.int64)
+
+        return self._run(None, run)
+
+    def start(self, style: int | None, parts: tuple) -> _Stream:
+        return _Stream(*checked_start(self.model.config.num_styles, style, parts))
+
+    def context(self, stream: _Stream, features) -> np.ndarray:
+        def run():
+            x = self._tensor(features)[None]
+            style = None if stream.style is None else torch.tensor([stream.style], device=self.device)
+            ctx, stream.context_state = self.model.generator.context(x, style, stream.context_state)
+            return ctx[0].float().cpu().numpy()
+
+        return self._run(stream, run)
+
+    def _previous_latents(self, prev_codes: dict) -> torch.Tensor:
+        gen = self.model.generator
+        rows = []
+        for i, part in enumerate(PARTS):
+            code = prev_codes.get(part)
+            if code is None:
+                rows.append(gen.mask_latent[i])
+            else:
+                rows.append(self.model.vq[part].codebook.weight[int(code)])
+        return torch.stack(rows)[None]  # (1, 4, D)
+
+    def _fused(self, parts):
+        from ..torch_model.fused_step import FusedLocalStep
+
+        key = (id(self.model), self.device, parts)
+        if self._fused_cache.get("key") != key:
+            with torch.inference_mode():
+                self._fused_cache = {"key": key, "step": FusedLocalStep(self.model.generator, parts)}
+        return self._fused_cache["step"]
+
+    def step(self, stream: _Stream, context, prev_codes: dict) -> dict:
+        if not stream.parts:
+            return {}
+
+        def run():
+            fused = self._fused(stream.parts)
+            state = stream.local_state if stream.local_state is not None else fused.initial_state(self.device)
+            logits, stream.local_state = fused.step(self._tensor(context), self._previous_latents(prev_codes)[0], state)
+            logits = logits.float().cpu().numpy()
+            return {p: logits[i] for i, p in enumerate(stream.parts)}
+
+        return self._run(stream, run)
+
+    def decode(self, stream: _Stream, codes: dict) -> dict:
+        def run():
+            # New states are committed only when every part succeeded, so an out-of-memory retry
+            # on the CPU starts from the same state.
+            out, states, gmp_state = {}, {}, stream.gmp_state
+            for part, part_codes in codes.items():
+                c = self._tensor(part_codes, torch.long)[None]
+                y, states[part] = self.model.vq[part].decode_codes(c, stream.decode_state.get(part))
+                if part == "lower":
+                    root, gmp_state = self.model.gmp(y, gmp_state)
+                    y = torch.cat([y[..., :LOWER_ROOT.start], root, y[..., LOWER_ROOT.stop:]], dim=-1)
+                out[part] = y[0].float().cpu().numpy()
+            stream.decode_state.update(states)
+            stream.gmp_state = gmp_state
+            return out
+
+        return self._run(stream, run)

@@ -1,0 +1,163 @@
+"""Checkpoint round trip (numpy reader, torch model) and clear failures for bad files."""
+import json
+import struct
+
+import numpy as np
+import pytest
+torch = pytest.importorskip("torch")
+
+from gestura.inference import safetensors_np
+from gestura.inference.architecture import parameter_count, tensor_shapes
+from gestura.inference.checkpoint import (
+    FORMAT_VERSION, CheckpointError, default_checkpoint_path, identity_stats, load_checkpoint, save_checkpoint,
+)
+from gestura.inference.config import CONFIGS
+from gestura.inference.torch_model.model import GesturaModel
+from random_checkpoint import tiny_config
+
+torch.set_num_threads(1)
+TINY = tiny_config()
+STYLES = ["alice", "bob"]
+
+
+@pytest.fixture
+def tiny_checkpoint(tmp_path):
+    torch.manual_seed(0)
+    model = GesturaModel(TINY)
+    stats = identity_stats()
+    stats["face_std"] = np.full_like(stats["face_std"], 2.0)
+    stats["joint_speed_mean"] = np.ones(55, np.float32)  # extra statistics are kept
+    path = model.save(tmp_path / "tiny.safetensors", styles=STYLES, stats=stats)
+    return model, path
+
+
+def test_torch_state_dict_matches_architecture_spec_for_every_config():
+    for config in (TINY, CONFIGS["small"]):
+        model = GesturaModel(config)
+        got = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+        assert got == {k: tuple(v) for k, v in tensor_shapes(config).items()}
+        assert sum(p.numel() for p in model.parameters()) == parameter_count(config)
+
+
+def test_parameter_counts_of_the_shipped_configs():
+    assert parameter_count(CONFIGS["small"]) * 4 < 30e6  # the bundled checkpoint stays under 30 MB
+    assert 180e6 < parameter_count(CONFIGS["mambatalk"]) < 230e6  # MambaTalk's published ~200 M
+
+
+def test_round_trip_restores_weights_config_stats_and_styles(tiny_checkpoint):
+    model, path = tiny_checkpoint
+    ckpt = load_checkpoint(path)
+    assert ckpt.config == TINY and ckpt.styles == STYLES and ckpt.stage == "full"
+    assert ckpt.metadata["format_version"] == str(FORMAT_VERSION)
+    assert np.all(ckpt.stats["face_std"] == 2.0) and ckpt.stats["joint_speed_mean"].shape == (55,)
+    for name, value in model.state_dict().items():
+        assert np.array_equal(ckpt.tensors[name], value.numpy()), name
+    again = GesturaModel.from_checkpoint(path)
+    for name, value in model.state_dict().items():
+        assert torch.equal(again.state_dict()[name], value)
+    # The numpy writer is real safetensors: the reference library reads it too.
+    safetensors = pytest.importorskip("safetensors.numpy")
+    reference = safetensors.load_file(str(path))
+    assert set(reference) == set(ckpt.tensors) | {"stats." + k for k in ckpt.stats}
+
+
+def test_reader_reads_files_of_the_reference_writer(tmp_path):
+    safetensors = pytest.importorskip("safetensors.numpy")
+    arrays = {"a": np.arange(6, dtype=np.float32).reshape(2, 3), "b": np.array([1, -2], np.int64)}
+    safetensors.save_file(arrays, str(tmp_path / "x.safetensors"), metadata={"k": "v"})
+    tensors, metadata = safetensors_np.load_file(tmp_path / "x.safetensors")
+    assert metadata == {"k": "v"}
+    for k in arrays:
+        assert np.array_equal(tensors[k], arrays[k]) and tensors[k].dtype == arrays[k].dtype
+
+
+def test_stage_one_checkpoint_loads_without_generator(tmp_path):
+    model = GesturaModel(TINY, with_generator=False)
+    path = model.save(tmp_path / "vq.safetensors", styles=STYLES)
+    ckpt = load_checkpoint(path)
+    assert ckpt.stage == "vq" and not any(k.startswith("generator.") for k in ckpt.tensors)
+    with pytest.raises(CheckpointError, match="stage 1 only"):
+        GesturaModel.from_checkpoint(path, with_generator=True)
+    assert GesturaModel.from_checkpoint(path).generator is None
+    # Stage 2 training starts a full model from stage-1 weights.
+    full = GesturaModel(TINY)
+    full.load_tensors(ckpt.tensors, "vq")
+    assert torch.equal(full.vq["hands"].codebook.weight, model.vq["hands"].codebook.weight)
+
+
+def _rewrite(path, out, edit_tensors=None, edit_metadata=None):
+    tensors, metadata = safetensors_np.load_file(path)
+    if edit_tensors:
+        edit_tensors(tensors)
+    if edit_metadata:
+        edit_metadata(metadata)
+    safetensors_np.save_file(tensors, out, metadata)
+    return out
+
+
+def test_other_format_version_fails_clearly(tiny_checkpoint, tmp_path):
+    _, path = tiny_checkpoint
+    bad = _rewrite(path, tmp_path / "v99.safetensors",
+                   edit_metadata=lambda m: m.update(format_version=str(FORMAT_VERSION + 98)))
+    with pytest.raises(CheckpointError, match=r"format version 99.*reads version 1.*newer Gestura"):
+        load_checkpoint(bad)
+
+
+def test_truncated_file_fails_clearly(tiny_checkpoint, tmp_path):
+    _, path = tiny_checkpoint
+    data = path.read_bytes()
+    for cut in (len(data) - 100, 20, 4):
+        bad = tmp_path / f"cut{cut}.safetensors"
+        bad.write_bytes(data[:cut])
+        with pytest.raises(CheckpointError, match="truncated|too short"):
+            load_checkpoint(bad)
+
+
+def test_wrong_shapes_fail_clearly(tiny_checkpoint, tmp_path):
+    _, path = tiny_checkpoint
+
+    def widen(t):
+        t["vq.face.codebook.weight"] = np.zeros((TINY.codebook_size, TINY.code_dim + 1), np.float32)
+
+    with pytest.raises(CheckpointError, match=r"'vq.face.codebook.weight' has shape \(16, 9\).*needs \(16, 8\)"):
+        load_checkpoint(_rewrite(path, tmp_path / "shape.safetensors", edit_tensors=widen))
+
+    # Weights of one config with the metadata of another.
+    def other_config(m):
+        m["config"] = json.dumps(TINY.with_(d_model=32).to_dict())
+
+    with pytest.raises(CheckpointError, match="do not match the config"):
+        load_checkpoint(_rewrite(path, tmp_path / "config.safetensors", edit_metadata=other_config))
+
+    with pytest.raises(CheckpointError, match="missing"):
+        load_checkpoint(_rewrite(path, tmp_path / "missing.safetensors",
+                                 edit_tensors=lambda t: t.pop("generator.style.weight")))
+
+
+def test_not_a_checkpoint_and_missing_file(tmp_path):
+    junk = tmp_path / "junk.safetensors"
+    junk.write_bytes(struct.pack("<Q", 5) + b"hello" + b"\0" * 8)
+    with pytest.raises(CheckpointError, match="unreadable safetensors header"):
+        load_checkpoint(junk)
+    other = tmp_path / "other.safetensors"
+    safetensors_np.save_file({"w": np.zeros(2, np.float32)}, other, {"format": "pt"})
+    with pytest.raises(CheckpointError, match="not a Gestura checkpoint"):
+        load_checkpoint(other)
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_checkpoint(tmp_path / "nope.safetensors")
+
+
+def test_save_refuses_inconsistent_inputs(tmp_path):
+    model = GesturaModel(TINY)
+    with pytest.raises(CheckpointError, match="distinct style names"):
+        model.save(tmp_path / "x.safetensors", styles=["only-one"])
+    stats = identity_stats()
+    stats["audio_std"][0] = 0.0
+    with pytest.raises(CheckpointError, match="non-positive std"):
+        model.save(tmp_path / "x.safetensors", styles=STYLES, stats=stats)
+    assert not (tmp_path / "x.safetensors").exists()
+
+
+def test_default_checkpoint_path_is_in_weights():
+    path = default_checkpoint_path()
+    assert path.name == "gestura-small.safetensors" and path.parent.name == "weights"

@@ -1,0 +1,196 @@
+"""The generation pipeline on the torch engine: real speech in, Motion out; seeds, temperature,
+streaming == whole clip, part toggles, start pose, progress, cancel, errors."""
+import warnings
+
+import numpy as np
+import pytest
+torch = pytest.importorskip("torch")
+
+from gestura.inference import pipeline
+from gestura.inference.audio import SilentAudioWarning, load_audio
+from gestura.inference.checkpoint import identity_stats, load_checkpoint
+from gestura.inference.engines import EngineError, resolve_engine
+from gestura.inference.features import audio_features, num_frames
+from gestura.inference.pipeline import Cancelled, GenerationError, GenerationRequest, GenerationStream, generate
+from gestura.inference.torch_model.model import GesturaModel
+from gestura.rigs.motion import Motion
+from gestura.rigs.skeleton import PART_JOINTS
+from random_checkpoint import tiny_config
+
+torch.set_num_threads(1)
+CONFIG = tiny_config(codebook_size=32, d_model=32, lookahead=4)
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory, speech_wav):
+    """A randomly initialised tiny model, with audio statistics of the test speech so that the
+    features are in the range training would give them."""
+    torch.manual_seed(0)
+    model = GesturaModel(CONFIG)
+    with torch.no_grad():  # make the code logits sharp enough that seeds visibly matter
+        for head in model.generator.logits.values():
+            head.weight.mul_(20.0)
+    stats = identity_stats()
+    feats = audio_features(load_audio(speech_wav))
+    stats["audio_mean"], stats["audio_std"] = feats.mean(0), feats.std(0) + 1e-3
+    path = model.save(tmp_path_factory.mktemp("ckpt") / "tiny.safetensors", styles=["calm", "lively"], stats=stats)
+    return load_checkpoint(path)
+
+
+@pytest.fixture(scope="module")
+def speech(speech_wav):
+    return load_audio(speech_wav)
+
+
+def run(checkpoint, audio, **kwargs):
+    return generate(GenerationRequest(audio=audio, **kwargs), checkpoint=checkpoint, engine="torch")
+
+
+def test_speech_file_gives_motion_of_matching_length(checkpoint, speech_wav, speech):
+    motion = run(checkpoint, str(speech_wav), seed=3)
+    assert isinstance(motion, Motion) and motion.fps == 30
+    assert motion.num_frames == num_frames(len(speech))
+    assert np.isfinite(motion.poses).all() and np.abs(motion.poses).max() > 0
+    assert np.abs(np.diff(motion.trans[:, [0, 2]], axis=0)).max() > 0  # the root moves
+
+
+def test_same_seed_same_motion_different_seed_different(checkpoint, speech):
+    a = run(checkpoint, speech, seed=1)
+    b = run(checkpoint, speech, seed=1)
+    c = run(checkpoint, speech, seed=2)
+    assert np.array_equal(a.poses, b.poses) and np.array_equal(a.trans, b.trans)
+    assert not np.allclose(a.poses, c.poses)
+
+
+def test_temperature_zero_is_deterministic_whatever_the_seed(checkpoint, speech):
+    a = run(checkpoint, speech, seed=1, temperature=0.0)
+    b = run(checkpoint, speech, seed=99, temperature=0.0)
+    assert np.array_equal(a.poses, b.poses)
+
+
+def test_top_k_one_equals_argmax(checkpoint, speech):
+    a = run(checkpoint, speech[:16000], seed=5, temperature=1.0, top_k=1)
+    b = run(checkpoint, speech[:16000], temperature=0.0)
+    assert np.array_equal(a.poses, b.poses)
+    c = run(checkpoint, speech[:16000], seed=5, temperature=1.0, top_p=1e-6)
+    assert np.array_equal(c.poses, b.poses)
+
+
+@pytest.mark.parametrize("chunk", [160, 4000, 16000 * 3 + 11])
+def test_streaming_in_chunks_equals_whole_clip(checkpoint, speech, chunk):
+    whole = run(checkpoint, speech, seed=7, style="lively")
+    stream = GenerationStream(resolve_engine("torch"), checkpoint, GenerationRequest(audio=None, seed=7, style="lively"))
+    pieces = []
+    for start in range(0, len(speech), chunk):
+        out = stream.push_audio(speech[start:start + chunk])
+        if out is not None:
+            pieces.append(out)
+    pieces.append(stream.finish())
+    poses = np.concatenate([p.poses for p in pieces])
+    trans = np.concatenate([p.trans for p in pieces])
+    assert np.array_equal(poses, whole.poses) and np.array_equal(trans, whole.trans)
+
+
+def test_stream_emits_frames_before_the_audio_ends(checkpoint, speech):
+    stream = GenerationStream(resolve_engine("torch"), checkpoint, GenerationRequest(audio=None, seed=0))
+    out = stream.push_audio(speech[: 16000 * 2])  # 60 frames of audio: the first block (32) is final
+    assert out is not None and out.num_frames == 32 and stream.frames_done == 32
+
+
+def test_style_strength_zero_is_speaker_neutral_and_higher_strength_changes_the_motion(checkpoint, speech):
+    # At strength 0 only the mean-style stream decides, so every style gives the same motion.
+    calm = run(checkpoint, speech, style="calm", seed=2, style_strength=0.0)
+    lively = run(checkpoint, speech, style="lively", seed=2, style_strength=0.0)
+    np.testing.assert_array_equal(calm.poses, lively.poses)
+    np.testing.assert_array_equal(calm.expressions, lively.expressions)
+    as_learnt = run(checkpoint, speech, style="lively", seed=2, style_strength=1.0)
+    assert np.abs(as_learnt.poses - lively.poses).max() > 0.05
+    assert np.abs(run(checkpoint, speech, style="calm", seed=2, style_strength=1.0).poses - as_learnt.poses).max() > 0.05
+    stronger = run(checkpoint, speech, style="lively", seed=2, style_strength=2.5)
+    assert np.abs(stronger.poses - as_learnt.poses).max() > 0.05
+
+
+def test_switched_off_parts_stay_at_rest(checkpoint, speech):
+    motion = run(checkpoint, speech, parts=("upper",))
+    upper = list(PART_JOINTS["upper"])
+    assert np.abs(motion.poses[:, upper]).max() > 0
+    others = [j for j in range(55) if j not in upper]
+    assert np.all(motion.poses[:, others] == 0) and np.all(motion.trans == 0) and np.all(motion.expressions == 0)
+
+
+def test_toggling_a_part_does_not_change_the_others_draws(checkpoint, speech):
+    # Each part has its own random stream, but the parts read each other's latents: switching
+    # "hands" off changes what the others see, so only the draws (not the motion) are shared.
+    a = run(checkpoint, speech, parts=("upper",), seed=4)
+    b = run(checkpoint, speech, parts=("upper",), seed=4)
+    assert np.array_equal(a.poses, b.poses)
+
+
+def test_start_pose_is_kept_by_switched_off_parts_and_starts_the_root(checkpoint, speech):
+    rng = np.random.default_rng(0)
+    pose = Motion(rng.normal(0, 0.3, (1, 55, 3)), np.array([[0.5, 0.9, -1.0]]), rng.normal(0, 1, (1, 100)))
+    motion = run(checkpoint, speech, parts=("hands", "lower"), start_pose=pose)
+    kept = list(PART_JOINTS["upper"]) + [22, 23, 24]
+    assert np.allclose(motion.poses[:, kept], pose.poses[0, kept])
+    assert np.allclose(motion.expressions, pose.expressions[0])
+    assert np.linalg.norm(motion.trans[0, [0, 2]] - pose.trans[0, [0, 2]]) < 0.2
+    # The start pose fixes the first codes: the same pose gives the same opening whatever the seed.
+    other = run(checkpoint, speech, parts=("hands", "lower"), start_pose=pose, seed=9)
+    n = CONFIG.seed_frames
+    assert np.array_equal(motion.poses[:n], other.poses[:n])
+
+
+def test_progress_reaches_one_and_cancel_stops(checkpoint, speech):
+    seen = []
+    run_progress = generate(GenerationRequest(audio=speech), checkpoint=checkpoint, engine="torch",
+                            progress=lambda f, m: seen.append((f, m)))
+    fractions = [f for f, _ in seen]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0 and run_progress.num_frames > 0
+    calls = []
+
+    def cancel():
+        calls.append(1)
+        return len(calls) > 2
+
+    with pytest.raises(Cancelled):
+        generate(GenerationRequest(audio=speech), checkpoint=checkpoint, engine="torch", cancel=cancel)
+
+
+def test_silent_audio_warns_and_still_gives_motion(checkpoint):
+    with pytest.warns(SilentAudioWarning):
+        motion = run(checkpoint, np.zeros(16000, np.float32))
+    assert motion.num_frames == 30 and np.isfinite(motion.poses).all()
+
+
+def test_the_request_checks_and_orders_its_parts_once_for_every_caller():
+    assert GenerationRequest(audio=None, parts=["lower", "face", "lower"]).parts == ("face", "lower")
+    with pytest.raises(GenerationError, match=r"unknown body parts \['tail'\]: choose from face, upper, hands, lower"):
+        GenerationRequest(audio=None, parts=("tail",))
+
+
+def test_bad_requests_fail_clearly(checkpoint, speech):
+    with pytest.raises(GenerationError, match="style 'opera' is not in this model: choose one of calm, lively"):
+        run(checkpoint, speech, style="opera")
+    with pytest.raises(GenerationError, match="unknown body parts"):
+        run(checkpoint, speech, parts=("tail",))
+    with pytest.raises(GenerationError, match="temperature"):
+        run(checkpoint, speech, temperature=-1)
+    with pytest.raises(GenerationError, match="style strength must be >= 0"):
+        run(checkpoint, speech, style_strength=-0.5)
+    with pytest.raises(GenerationError, match="unknown engine"):
+        generate(GenerationRequest(audio=speech), checkpoint=checkpoint, engine="tpu")
+    with pytest.raises(EngineError, match="unknown device"):
+        resolve_engine("torch", "metal")
+
+
+def test_stage_one_checkpoint_cannot_generate(tmp_path, speech):
+    path = GesturaModel(CONFIG, with_generator=False).save(tmp_path / "vq.safetensors", styles=["calm", "lively"])
+    with pytest.raises(GenerationError, match="has no generator"):
+        generate(GenerationRequest(audio=speech[:16000]), checkpoint=path, engine="torch")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the fallback on a machine without CUDA")
+def test_cuda_request_without_cuda_falls_back_to_cpu_with_a_warning(checkpoint, speech):
+    with pytest.warns(UserWarning, match="CUDA"):
+        motion = run(checkpoint, speech[:16000], device="cuda")
+    assert motion.num_frames == 30
