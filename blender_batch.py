@@ -200,7 +200,8 @@ def run(argv: list[str]) -> int:
     blend_output = importlib.import_module(package.__name__ + ".blender.blend_output")
     engine_names = importlib.import_module(package.__name__ + ".inference.engines.registry").ENGINE_NAMES
     if args.engine is not None and args.engine not in engine_names:
-        raise BatchError(f"--engine {args.engine} is not an engine: choose one of {', '.join(engine_names)}")
+        raise BatchError(f"--engine {args.engine} is not an engine: choose one of {', '.join(engine_names)}",
+                         status=2)
     try:
         readable = importlib.import_module(package.__name__ + ".inference.audio").readable_extensions()
         skipped: list = []

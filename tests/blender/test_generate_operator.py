@@ -828,14 +828,14 @@ def test_a_relative_audio_path_is_stored_so_the_saved_blend_finds_the_sound_from
     (work / "blends").mkdir()
     shutil.copy(short_wav, work / "clips" / "a.wav")
     monkeypatch.chdir(work)
-    plan = _submodule(gestura, "operators.generate").plan_generation(bpy.context, {"audio_path": "clips/a.wav"})
-    assert plan.audio_path == str(work / "clips" / "a.wav")
+    plan = _submodule(gestura, "blender.operators.generate").plan_generation(bpy.context, {"audio_path": "clips/a.wav"})
+    assert str(plan.request.audio) == str(work / "clips" / "a.wav")
     assert bpy.ops.gestura.generate(audio_path="clips/a.wav") == {"FINISHED"}
     bpy.ops.wm.save_as_mainfile(filepath=str(work / "blends" / "a.blend"), check_existing=False)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
     bpy.ops.wm.open_mainfile(filepath=str(work / "blends" / "a.blend"), load_ui=False)
-    if _submodule(gestura, "operators.generate_scene").sound_supported():
+    if _submodule(gestura, "blender.generate_scene").sound_supported():
         (strip,) = sound_strips(bpy.context.scene)
         assert os.path.samefile(bpy.path.abspath(strip.sound.filepath), work / "clips" / "a.wav")
