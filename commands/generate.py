@@ -116,6 +116,14 @@ def run(args) -> int:
     if any(out.suffix.lower() == ".blend" for out in outputs) and not bpy_available():
         raise CommandError("writing .blend files needs the bpy module in this Python (pip install bpy, Python 3.11), "
                            "or run: blender -b -P <gestura folder>/blender_batch.py -- --audio ... --out ...")
+    try:
+        checkpoint = load_checkpoint(args.checkpoint)
+        # Once, before any file (even when every output exists and is skipped): a bad
+        # setting is the command's error, not every file's.
+        check_settings(checkpoint, style=args.style, temperature=args.temperature, top_k=args.top_k,
+                       top_p=args.top_p, style_strength=args.style_strength)
+    except GesturaError as error:
+        raise CommandError(str(error)) from None
     failures: list[str] = []
     todo = []
     for audio, out in zip(audio_files, outputs):
@@ -128,13 +136,6 @@ def run(args) -> int:
     attempted = len(todo) + len(failures)
     if not todo:
         return _report(failures, attempted)
-    try:
-        checkpoint = load_checkpoint(args.checkpoint)
-        # Once, before any file: a bad setting is the command's error, not every file's.
-        check_settings(checkpoint, style=args.style, temperature=args.temperature, top_k=args.top_k,
-                       top_p=args.top_p, style_strength=args.style_strength)
-    except GesturaError as error:
-        raise CommandError(str(error)) from None
     try:
         with collect() as found:
             engine = resolve_engine(args.engine, args.device)

@@ -198,6 +198,12 @@ def test_bad_settings_are_refused_once_before_any_file(clips, checkpoint_path, t
             done.stderr.strip().splitlines()[-1]], done.stderr[-2000:]
         assert done.stderr.strip().splitlines()[-1].startswith(expected), done.stderr[-2000:]
     assert not out.exists()
+    # Also when every output exists and would be skipped: the setting is still wrong.
+    out.mkdir()
+    (out / "count.npz").write_bytes(b"taken")
+    done = gestura(clips / "count.wav", "-o", f"{out}/", "--checkpoint", checkpoint_path, "--style", "carol")
+    assert done.returncode == 2 and done.stderr.strip().splitlines()[-1].startswith(cases[0][1]), done.stderr[-2000:]
+    assert (out / "count.npz").read_bytes() == b"taken"
 
 
 def test_without_audio_support_the_missing_sound_strip_is_a_warning_line(bpy, clips, checkpoint_path, tmp_path):
