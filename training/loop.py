@@ -11,7 +11,6 @@ functions of (seed, epoch, step, rank), so a resumed run continues exactly where
 """
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os

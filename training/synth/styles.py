@@ -7,7 +7,7 @@ espeak-ng voice), so the model has to read the style from the speaker id, not fr
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 GESTURE_TYPES = ("beat", "open_palm", "point", "precision", "two_handed")
 
