@@ -96,36 +96,53 @@ def mamba_block_shapes(prefix: str, config) -> dict:
 
 def stage1_shapes(config) -> dict:
     shapes = {}
+    hidden, code_dim, r = config.vq_hidden, config.code_dim, config.frames_per_code
     for part in PARTS:
         dim, layers = PART_DIMS[part], config.vq_layers[part]
-        shapes.update(conv_stack_shapes(f"vq.{part}.encoder", dim, config.vq_hidden, config.code_dim, layers))
-        shapes[f"vq.{part}.codebook.weight"] = (config.codebook_size, config.code_dim)
-        shapes.update(conv_stack_shapes(f"vq.{part}.decoder", config.code_dim, config.vq_hidden, dim, layers))
+        shapes.update(conv_stack_shapes(f"vq.{part}.encoder", dim, hidden, hidden, layers))
+        shapes[f"vq.{part}.down.weight"] = (code_dim, hidden, r)
+        shapes[f"vq.{part}.down.bias"] = (code_dim,)
+        shapes[f"vq.{part}.codebook.weight"] = (config.codebook_size, code_dim)
+        shapes[f"vq.{part}.up.weight"] = (code_dim, hidden, r)
+        shapes[f"vq.{part}.up.bias"] = (hidden,)
+        shapes.update(conv_stack_shapes(f"vq.{part}.decoder", hidden, hidden, dim, layers))
     shapes.update(conv_stack_shapes("gmp.net", GMP_INPUT, config.gmp_hidden, GMP_OUTPUT, config.gmp_layers))
     return shapes
 
 
+def bi_mamba_block_shapes(prefix: str, config) -> dict:
+    shapes = mamba_block_shapes(prefix, config)
+    for name, shape in list(shapes.items()):
+        if ".mixer." in name:
+            shapes[name.replace(".mixer.", ".mixer_back.")] = shape
+    return shapes
+
+
 def generator_shapes(config) -> dict:
-    d, code_dim, k = config.d_model, config.code_dim, config.codebook_size
+    d, code_dim, k, r = config.d_model, config.code_dim, config.codebook_size, config.frames_per_code
     g = "generator"
     shapes = {f"{g}.audio_in.weight": (d, config.feature_dim), f"{g}.audio_in.bias": (d,)}
     for i in range(config.speech_layers):
         shapes.update(mamba_block_shapes(f"{g}.speech.{i}", config))
+    shapes[f"{g}.speech_norm.weight"] = (d,)
+    shapes[f"{g}.apex.weight"] = (1, d)
+    shapes[f"{g}.apex.bias"] = (1,)
+    shapes[f"{g}.code_in.weight"] = (d, r * (d + 1))
+    shapes[f"{g}.code_in.bias"] = (d,)
     shapes[f"{g}.style.weight"] = (config.num_styles, d)
-    for i in range(config.global_layers):
-        shapes.update(mamba_block_shapes(f"{g}.global_blocks.{i}", config))
-    shapes[f"{g}.global_norm.weight"] = (d,)
     shapes[f"{g}.mask_latent"] = (len(PARTS), code_dim)
     for part in PARTS:
-        shapes[f"{g}.prev_in.{part}.weight"] = (d, len(PARTS) * code_dim)
-        shapes[f"{g}.prev_in.{part}.bias"] = (d,)
+        shapes[f"{g}.part_in.{part}.weight"] = (d, code_dim)
+        shapes[f"{g}.part_in.{part}.bias"] = (d,)
+    for i in range(config.global_layers):
+        shapes.update(bi_mamba_block_shapes(f"{g}.global_blocks.{i}", config))
+    shapes[f"{g}.global_norm.weight"] = (d,)
+    for part in PARTS:
         for i in range(config.local_layers[part]):
-            shapes.update(mamba_block_shapes(f"{g}.local.{part}.{i}", config))
+            shapes.update(bi_mamba_block_shapes(f"{g}.local.{part}.{i}", config))
         shapes[f"{g}.out_norm.{part}.weight"] = (d,)
         shapes[f"{g}.logits.{part}.weight"] = (k, d)
         shapes[f"{g}.logits.{part}.bias"] = (k,)
-        shapes[f"{g}.latent.{part}.weight"] = (code_dim, d)
-        shapes[f"{g}.latent.{part}.bias"] = (code_dim,)
     return shapes
 
 

@@ -196,3 +196,30 @@ class MambaStack(nn.ModuleList):
             x, s = block(x, s)
             new_state.append(s)
         return x, new_state
+
+
+class BiMambaBlock(nn.Module):
+    """``MambaBlock`` that scans a whole span both ways (Vision Mamba's bidirectional block): two
+    mixers read the same normalised input, ``mixer`` forward in time and ``mixer_back`` from the
+    span's end, and their outputs are added. No state: a span is always given whole."""
+
+    def __init__(self, config):
+        super().__init__()
+        self.norm = RMSNorm(config.d_model)
+        self.mixer = Mamba(config.d_model, config.d_state, config.d_conv, config.expand, config.dt_rank_value)
+        self.mixer_back = Mamba(config.d_model, config.d_state, config.d_conv, config.expand, config.dt_rank_value)
+        if config.mlp_hidden > 0:
+            self.norm2 = RMSNorm(config.d_model)
+            self.mlp = GatedMLP(config.d_model, config.mlp_hidden)
+        else:
+            self.norm2 = self.mlp = None
+
+    def forward(self, x: torch.Tensor, state=None):
+        """x (B, n, d) -> (B, n, d), None."""
+        h = self.norm(x)
+        forward, _ = self.mixer(h)
+        backward, _ = self.mixer_back(h.flip(1))
+        x = x + forward + backward.flip(1)
+        if self.mlp is not None:
+            x = x + self.mlp(self.norm2(x))
+        return x, None
