@@ -96,11 +96,11 @@ class Generator(nn.Module):
         return torch.stack(rows, 2)
 
     # --- one span: bidirectional over its codes ----------------------------------------------
-    def span_logits(self, context: torch.Tensor, style: torch.Tensor | None, latents: torch.Tensor, parts=PARTS) -> dict:
-        """context (B, n, d) from ``code_context``; style (B,) long or None (the mean style); latents
-        (B, n, 4, D) from ``known_latents`` -> {part: logits (B, n, K)} for ``parts``."""
+    def span_logits(self, context: torch.Tensor, style: torch.Tensor, latents: torch.Tensor, parts=PARTS) -> dict:
+        """context (B, n, d) from ``code_context``; style (B, d) or (1, d) from ``style_embedding``;
+        latents (B, n, 4, D) from ``known_latents`` -> {part: logits (B, n, K)} for ``parts``."""
         embedded = {p: self.part_in[p](latents[:, :, i]) for i, p in enumerate(PARTS)}
-        g = context + self.style_embedding(style).unsqueeze(1) + sum(embedded.values())
+        g = context + style.unsqueeze(1) + sum(embedded.values())
         g, _ = self.global_blocks.run(g)
         g = self.global_norm(g)
         out = {}
@@ -125,7 +125,8 @@ class Generator(nn.Module):
         apex = torch.sigmoid(apex_logits.detach())
         if apex_truth is not None and use_truth is not None:
             apex = torch.where(use_truth.unsqueeze(1), apex_truth.to(apex.dtype), apex)
-        logits = self.span_logits(self.code_context(speech, apex), style, self.known_latents(codebooks, codes))
+        logits = self.span_logits(self.code_context(speech, apex), self.style_embedding(style),
+                                  self.known_latents(codebooks, codes))
         return logits, apex_logits
 
 
