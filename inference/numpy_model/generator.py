@@ -16,7 +16,7 @@ import numpy as np
 
 from ...rigs.skeleton import PARTS
 from .layers import F32, Linear, rms_norm, sigmoid
-from .mamba import BiMambaBlock, BiMambaLayer, MambaBlock, _stack, _stack_linear, run_stack
+from .mamba import BiMambaBlock, BiMambaLayer, MambaBlock, _stack, _StackedLinear, run_stack
 
 
 class Generator:
@@ -131,6 +131,6 @@ class Generator:
             self._local_layers[parts] = {
                 "layers": layers,
                 "out_norm": _stack([self.out_norm[p][None] for p in parts]),  # (P, 1, 1, d)
-                "logits": _stack_linear([self.logits[p] for p in parts]),
+                "logits": _StackedLinear([self.logits[p] for p in parts]),
             }
         return self._local_layers[parts]

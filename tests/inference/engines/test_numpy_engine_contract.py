@@ -41,7 +41,7 @@ def test_speech_in_blocks_and_decode_in_pieces_match_the_torch_model():
                 root, _ = model.gmp(want)
                 want = torch.cat([want[..., :LOWER_ROOT.start], root, want[..., LOWER_ROOT.stop:]], -1)
             got = np.concatenate([piece[part] for piece in pieces])
-            assert got.shape == (13 * 4, PART_DIMS[part])
+            assert got.shape == (13 * 4, PART_DIMS[part]) and got.dtype == np.float32
             assert_close(got, want[0].numpy())
 
 
@@ -67,7 +67,7 @@ def test_span_gives_the_torch_logits_for_each_style_and_only_the_asked_parts(fra
         for i, style in enumerate((torch.tensor([1]), None)):
             expected = gen.span_logits(context, style, latents, parts)
             for part in parts:
-                assert logits[part].shape == (2, n, config.codebook_size)
+                assert logits[part].shape == (2, n, config.codebook_size) and logits[part].dtype == np.float32
                 assert_close(logits[part][i], expected[part][0].numpy())
     # Codes of the span from fresh features, as the encoder gives them.
     lower = rng.normal(size=(n * frames_per_code, PART_DIMS["lower"])).astype(np.float32)

@@ -37,7 +37,7 @@ def test_reference_scan_matches_the_torch_reference():
 @pytest.mark.parametrize(("batch", "a_batch", "t"), [((), (), 1), ((), (), 300), ((2,), (), 20), ((3, 2), (3, 1), 21)],
                          ids=["one-step", "long", "styles", "stacked-mixers"])
 def test_fast_scan_equals_the_reference(batch, a_batch, t):
-    # 300 steps cross the fast scan's time blocks; "stacked-mixers" gives each mixer its own A.
+    # 300 steps cross the fast scan's blocks of steps; "stacked-mixers" gives each mixer its own A.
     args = _scan_inputs(np.random.default_rng(t), batch, t, a_batch=a_batch)
     y, h = selective_scan(*args)
     y_fast, h_fast = selective_scan_fast(*args)
