@@ -22,7 +22,7 @@ _LOG2E = F32(1.0 / np.log(2.0))
 # Decays and inputs are computed for as many steps at once as fit in about this many floats:
 # small enough to stay in cache (fresh multi-megabyte temporaries cost page faults: a 20-code span
 # of 8 stacked mixers ran 3x slower computed whole), large enough to vectorise well.
-_SCAN_FLOATS = 1 << 18
+_SCAN_FLOATS = 1 << 17
 
 
 def selective_scan(u, dt, A, B, C, D, h):
