@@ -77,30 +77,31 @@ class CausalConv:
 
 
 class DepthwiseConv:
-    """Depthwise Conv1d (channels, 1, k) with carried state (the Mamba mixer's ``conv1d``)."""
+    """Depthwise Conv1d (channels, 1, k) with carried state (the Mamba mixer's ``conv1d``):
+    x (..., T, C) -> (..., T, C), state (..., k - 1, C). ``taps`` (k, C) and ``bias`` (C,); a
+    stacked one (``stack``) has taps (M, 1, k, C) and bias (M, 1, 1, C) for x (M, B, T, C)."""
 
     def __init__(self, tensors: dict, prefix: str) -> None:
         weight = tensors[f"{prefix}.weight"]
-        self.kernel = weight.shape[2]
-        self.channels = weight.shape[0]
-        self.taps = np.ascontiguousarray(weight[:, 0, :].T)  # (k, channels)
+        self.taps = np.ascontiguousarray(weight[:, 0, :].T)  # (k, C); tap j multiplies frame t - (k-1-j)
         self.bias = tensors[f"{prefix}.bias"]
 
+    @classmethod
+    def stack(cls, convs: list) -> "DepthwiseConv":
+        stacked = cls.__new__(cls)
+        stacked.taps = np.ascontiguousarray(np.stack([c.taps for c in convs])[:, None])
+        stacked.bias = np.ascontiguousarray(np.stack([c.bias for c in convs])[:, None, None])
+        return stacked
+
     def __call__(self, x: np.ndarray, state: np.ndarray | None = None):
-        return depthwise_conv(x, self.taps, self.bias, state)
-
-
-def depthwise_conv(x: np.ndarray, taps: np.ndarray, bias: np.ndarray, state: np.ndarray | None = None):
-    """x (..., T, C), taps (..., k, C) and bias (..., C) broadcasting against x's batch axes ->
-    (..., T, C), new state (..., k - 1, C)."""
-    k, t = taps.shape[-2], x.shape[-2]
-    if state is None:
-        state = np.zeros((*x.shape[:-2], k - 1, x.shape[-1]), F32)
-    full = np.concatenate([state, x], axis=-2)
-    y = full[..., 0:t, :] * taps[..., 0:1, :]
-    for j in range(1, k):
-        y += full[..., j:j + t, :] * taps[..., j:j + 1, :]
-    return y + bias, full[..., t:, :]
+        k, t = self.taps.shape[-2], x.shape[-2]
+        if state is None:
+            state = np.zeros((*x.shape[:-2], k - 1, x.shape[-1]), F32)
+        full = np.concatenate([state, x], axis=-2)
+        y = full[..., 0:t, :] * self.taps[..., 0:1, :]
+        for j in range(1, k):
+            y += full[..., j:j + t, :] * self.taps[..., j:j + 1, :]
+        return y + self.bias, full[..., t:, :]
 
 
 class GatedMLP:
