@@ -65,7 +65,7 @@ def test_span_gives_the_torch_logits_for_each_style_and_only_the_asked_parts(fra
         context = gen.code_context(torch.from_numpy(speech)[None])
         latents = gen.known_latents(model.codebooks(), codes)
         for i, style in enumerate((torch.tensor([1]), None)):
-            expected = gen.span_logits(context, style, latents, parts)
+            expected = gen.span_logits(context, gen.style_embedding(style), latents, parts)
             for part in parts:
                 assert logits[part].shape == (2, n, config.codebook_size) and logits[part].dtype == np.float32
                 assert_close(logits[part][i], expected[part][0].numpy())

@@ -75,7 +75,8 @@ def test_span_logits_for_several_styles_match_torch_and_pick_the_same_codes(pair
     with torch.no_grad():
         t_context = gen.code_context(torch.from_numpy(speech)[None])
         t_latents = gen.known_latents(model.codebooks(), torch.from_numpy(codes)[None])
-        expected = [gen.span_logits(t_context, None if s is None else torch.tensor([s]), t_latents) for s in styles]
+        expected = [gen.span_logits(t_context, gen.style_embedding(None if s is None else torch.tensor([s])), t_latents)
+                    for s in styles]
     for part in PARTS:
         assert logits[part].shape == (2, n, model.config.codebook_size)
         for i in range(len(styles)):
