@@ -148,13 +148,24 @@ def test_parts_trained_separately_combine_in_stage2(data, tmp_path, capsys):
     np.testing.assert_array_equal(ckpt.tensors["vq.upper.codebook.weight"], upper.tensors["vq.upper.codebook.weight"])
 
 
-def test_bad_arguments_fail_with_one_clear_line(data, tmp_path, capsys):
+def test_bad_arguments_fail_with_one_clear_line(data, vq_run, tmp_path, capsys):
     assert cli.main(["train-vq", "--data", str(tmp_path / "none"), "--out", str(tmp_path / "o"), *LOOP]) == 2
     assert "does not exist" in capsys.readouterr().err
     assert cli.main(["train-vq", "--data", str(data), "--out", str(tmp_path / "o"), "--part", "tail", *LOOP]) == 2
     assert "unknown part" in capsys.readouterr().err
     assert cli.main(["train-vq", "--data", str(data), "--out", str(tmp_path / "o"), "--set", "nope=1", *LOOP]) == 2
     assert "model config" in capsys.readouterr().err
+    # Windows of whole codes (4 frames per code); stage 2's longer than its prefix of 4 codes.
+    assert cli.main(["train-vq", "--data", str(data), "--out", str(tmp_path / "o"), *TINY_VQ, *LOOP, "--window", "30"]) == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "gestura train-vq: error: --window 30 is not a whole number of codes: use a multiple of frames_per_code (4)")
+    assert not (tmp_path / "o").exists()
+    for window in ("30", "16"):
+        assert cli.main(["train", "--data", str(data), "--vq", str(vq_run / "vq.safetensors"), "--out", str(tmp_path / "o"),
+                         *TINY_GEN, *LOOP, "--window", window]) == 2
+        assert capsys.readouterr().err.splitlines()[-1] == (
+            f"gestura train: error: --window {window} must be a multiple of frames_per_code (4) longer than the "
+            "prefix (4 codes, 16 frames)")
     assert not (tmp_path / "o").exists()
 
 
