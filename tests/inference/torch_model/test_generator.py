@@ -131,7 +131,7 @@ def test_span_logits_read_the_known_codes_in_both_directions():
         assert {p: tuple(v.shape) for p, v in base.items()} == {p: (1, n, CONFIG.codebook_size) for p in PARTS}
         for i, part in enumerate(PARTS):
             # Hiding a later code changes the logits of earlier positions of every part (the
-            # backward scan), and a earlier code those of later ones (the forward scan).
+            # backward scan), and an earlier code those of later ones (the forward scan).
             for moved, earlier in ((9, slice(0, 9)), (2, slice(3, n))):
                 changed = codes.clone()
                 changed[0, moved, i] = -1
