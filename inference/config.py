@@ -109,11 +109,12 @@ class ModelConfig:
 CONFIGS: dict[str, ModelConfig] = {
     "small": ModelConfig(),
     # MambaTalk's published size (about 200 M parameters): 256 codes x 256 dims, wide Mamba stacks
-    # (face 4 local blocks, others 1 more than small), for GPU training on BEAT2.
+    # (bidirectional blocks hold two mixers, so the local stacks are as deep as small's), for GPU
+    # training on BEAT2.
     "mambatalk": ModelConfig(
         name="mambatalk", codebook_size=256, code_dim=256, vq_hidden=512,
         gmp_hidden=256, gmp_layers=4, d_model=768, mlp_ratio=2.0,
-        speech_layers=6, global_layers=6, local_layers={"face": 4, "upper": 2, "hands": 2, "lower": 2},
+        speech_layers=6, global_layers=6, local_layers={"face": 2, "upper": 1, "hands": 1, "lower": 1},
         num_styles=25,
     ),
 }

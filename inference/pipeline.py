@@ -10,7 +10,7 @@ reads the previous span's last ``prefix_codes`` codes as fixed and the speech up
 look-ahead (1 s) beyond its last frame, and is filled in ``PASSES`` parallel passes, each fixing
 the most confident of the codes still open (MaskGIT's cosine schedule, ``sampling.still_hidden``).
 A stream's output therefore lags its input by one span plus the look-ahead plus up to one
-speech block (16 frames): about 3.7 s for ``small``.
+feature block and one speech block (16 frames each): up to 126 frames, 4.2 s, for ``small``.
 Codes are drawn per part with the request's seed and temperature (``sampling.py``). Style
 strength other than 1 runs the speaker-neutral style (the mean style) beside the chosen one in
 the same engine call and moves the logits away from it (``sampling.guided_logits``). Parts that
