@@ -28,8 +28,9 @@ kernel-1 frames, so frame t sees frames <= t only); LeakyReLU slope 0.2.
       audio_in        Linear(F, d)                 s = audio_in(features)          causal, per audio frame
       speech.i        MambaBlock(d)                s = speech.i(s)
       speech_norm     RMSNorm(d)                   s = speech_norm(s)
-      apex            Linear(d, 1)                 stroke-apex logit of motion frame t = apex(s[t + L])
-      code_in         Linear(r (d + 1), d)         c_k = code_in(s[rk+L .. rk+r+L), sigmoid(apex) of those rows)
+      (frame pairs)                                p_t = concat(s[t], s[t + L])    the instant and 1 s later
+      apex            Linear(2d, 1)                stroke-apex logit of motion frame t = apex(p_t)
+      code_in         Linear(r (2d + 1), d)        c_k = code_in(p of frames rk .. rk+r, sigmoid(apex) of them)
       style.weight    (num_styles, d)              e = style[style_id] (the mean for the neutral stream)
       mask_latent     (4, D)                       the latent of an unknown code
       part_in.P       Linear(D, d)                 x_P = part_in.P(latent of P's known code)
@@ -131,9 +132,9 @@ def generator_shapes(config) -> dict:
     for i in range(config.speech_layers):
         shapes.update(mamba_block_shapes(f"{g}.speech.{i}", config))
     shapes[f"{g}.speech_norm.weight"] = (d,)
-    shapes[f"{g}.apex.weight"] = (1, d)
+    shapes[f"{g}.apex.weight"] = (1, 2 * d)
     shapes[f"{g}.apex.bias"] = (1,)
-    shapes[f"{g}.code_in.weight"] = (d, r * (d + 1))
+    shapes[f"{g}.code_in.weight"] = (d, r * (2 * d + 1))
     shapes[f"{g}.code_in.bias"] = (d,)
     shapes[f"{g}.style.weight"] = (config.num_styles, d)
     shapes[f"{g}.mask_latent"] = (len(PARTS), code_dim)

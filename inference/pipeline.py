@@ -246,7 +246,7 @@ class GenerationStream:
         r, look = self._r, self._lookahead
         start, known = self._window_codes(first, stop)
         if self.parts:
-            speech = self._speech[start * r + look - self._speech_start:stop * r + look - self._speech_start]
+            speech = self._speech[start * r - self._speech_start:stop * r + look - self._speech_start]
             hidden = {p: int(np.sum(known[p] < 0)) for p in self.parts}
             for done in range(PASSES):
                 logits = self.engine.span(speech, known, self._styles, self.parts)
@@ -259,13 +259,13 @@ class GenerationStream:
                         part_logits = guided_logits(part_logits, logits[part][1][open_], self.style_strength)
                     codes, confidence = sample_codes(part_logits, self._rngs[part], self.temperature,
                                                      self.top_k, self.top_p)
-                    fix = len(open_) - still_hidden(hidden[part], done + 1)
+                    fix = len(open_) - still_hidden(hidden[part], done + 1, PASSES)
                     chosen = np.argsort(-confidence, kind="stable")[:fix]
                     known[part][open_[chosen]] = codes[chosen]
             for part in self.parts:
                 self._history[part] = np.concatenate([self._history[part], known[part][first - start:]])[-self._prefix:]
-        # Speech states before the next window's first look-ahead frame are no longer needed.
-        drop = max(stop - self._prefix, 0) * r + look - self._speech_start
+        # Speech states before the next window's first frame are no longer needed.
+        drop = max(stop - self._prefix, 0) * r - self._speech_start
         drop = max(0, min(drop, len(self._speech)))
         self._speech = self._speech[drop:]
         self._speech_start += drop

@@ -20,8 +20,8 @@ r = ``config.frames_per_code``, d = ``config.d_model``, K = ``config.codebook_si
 ``span(speech (n r, d), known: {part: (n,) int64}, styles: tuple, parts) -> {part: (len(styles), n, K)}``
     One pass of the span generator (``Generator.code_context`` + ``known_latents`` +
     ``span_logits``) over n codes, for each style in ``styles`` (an index, or None for the mean
-    style), batched. ``speech`` holds the speech states of audio frames ``[r c0 + L, r (c0 + n) + L)``
-    for the window's first code c0 (the look-ahead L is the pipeline's business); ``known``
+    style), batched. ``speech`` (n r + L, d) holds the speech states of audio frames
+    ``[r c0, r (c0 + n) + L)`` for the window's first code c0 and the look-ahead L; ``known``
     gives every part's fixed codes, -1 where unknown (switched-off parts are all -1). Stateless.
 ``decode(state, codes: {part: (n,) int}) -> {part: (n r, PART_DIMS[part])}``
     VQ decoders with carried causal-conv state (normalised part features). For "lower" the root

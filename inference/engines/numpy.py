@@ -68,10 +68,11 @@ class NumpyEngine(Engine):
         styles = checked_styles(model.config.num_styles, styles)
         parts = checked_parts(parts)
         speech = np.asarray(speech, F32)
-        r = model.config.frames_per_code
-        n = len(speech) // r
-        if n * r != len(speech):
-            raise EngineError(f"{len(speech)} speech states do not make whole codes of {r} frames")
+        r, look = model.config.frames_per_code, model.config.lookahead
+        n = (len(speech) - look) // r
+        if n < 1 or n * r + look != len(speech):
+            raise EngineError(f"{len(speech)} speech states are not whole codes of {r} frames plus the "
+                              f"look-ahead of {look}")
         codes = np.full((n, len(PARTS)), -1, np.int64)
         for i, part in enumerate(PARTS):
             if known.get(part) is not None:

@@ -2,8 +2,9 @@
 
 - ``speech_states``: the causal speech encoder over (T, F) normalised features, streamed with
   carried state (no batch axis: one audio stream);
-- ``apex_logits`` and ``code_context``: stroke-apex logits and the per-code context of the r
-  speech states of each code (already shifted by the look-ahead) and their apex probabilities;
+- ``frame_pairs``, ``apex_logits`` and ``code_context``: each motion frame's speech states at its
+  instant and L frames later, stroke-apex logits, and the per-code context of the r frame pairs
+  of each code and their apex probabilities;
 - ``known_latents``: codebook rows of the fixed codes, ``mask_latent`` for unknown ones;
 - ``span_logits``: one pass over a span for several styles at once, (styles, n, K) per part.
   ``span_logits_reference`` is the module-by-module form (each block, each direction and each
@@ -49,18 +50,25 @@ class Generator:
         s, state = run_stack(self.speech, self.audio_in(features), state)
         return rms_norm(s, self.speech_norm), state
 
-    def apex_logits(self, speech: np.ndarray) -> np.ndarray:
-        """Speech states (..., T, d) -> stroke-apex logits (..., T); row j is about motion frame j - L."""
-        return self.apex(speech)[..., 0]
+    def frame_pairs(self, speech: np.ndarray) -> np.ndarray:
+        """Speech states of motion frames ``[f0, f0 + m + L)`` (..., m + L, d) -> each of the m
+        frames' pair of states ``t`` and ``t + L`` (..., m, 2 d)."""
+        m = speech.shape[-2] - self.lookahead
+        return np.concatenate([speech[..., :m, :], speech[..., self.lookahead:, :]], axis=-1)
+
+    def apex_logits(self, pairs: np.ndarray) -> np.ndarray:
+        """Frame pairs (..., m, 2 d) -> stroke-apex logits of those motion frames (..., m)."""
+        return self.apex(pairs)[..., 0]
 
     def code_context(self, speech: np.ndarray, apex: np.ndarray | None = None) -> np.ndarray:
-        """The speech states of n codes, already shifted by the look-ahead (..., n r, d) -> (..., n, d).
-        ``apex`` (..., n r): stroke-apex probabilities; None = ``sigmoid(apex_logits(speech))``."""
-        *batch, t, d = speech.shape
+        """Speech states of the motion frames of n codes plus the look-ahead (..., n r + L, d) -> (..., n, d).
+        ``apex`` (..., n r): stroke-apex probabilities; None = ``sigmoid(apex_logits(pairs))``."""
+        pairs = self.frame_pairs(speech)
+        *batch, t, d2 = pairs.shape
         r = self.frames_per_code
         if apex is None:
-            apex = sigmoid(self.apex_logits(speech))
-        x = np.concatenate([speech.reshape(*batch, t // r, r * d), apex.reshape(*batch, t // r, r)], axis=-1)
+            apex = sigmoid(self.apex_logits(pairs))
+        x = np.concatenate([pairs.reshape(*batch, t // r, r * d2), apex.reshape(*batch, t // r, r)], axis=-1)
         return self.code_in(x)
 
     def style_embedding(self, styles: tuple) -> np.ndarray:

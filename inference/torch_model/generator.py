@@ -4,11 +4,13 @@ per-part scans, decoded MaskGIT/MoMask-style).
 Structure (names as in ``architecture.py``; r = frames per code, L = look-ahead in frames):
 - speech encoder: ``audio_in``, causal ``speech`` Mamba blocks and ``speech_norm`` over the audio
   features, one state per audio frame (30 fps), streamed with carried state;
-- stroke apexes: ``apex`` reads speech state ``t + L`` and gives the logit that a stroke ends at
-  motion frame ``t`` (trained on the corpus's planned apexes, ``gestura synth``);
-- code context: ``code_in`` turns the r speech states ``[r k + L, r k + r + L)`` of code k and the
-  r apex probabilities of its frames into one vector: code k hears the audio up to L frames
-  (1 s) beyond its last frame, and the body reads the predicted stroke timing as an input;
+- frame pairs: motion frame ``t`` reads two speech states, ``t`` (the speech at that instant) and
+  ``t + L`` (the speech up to L frames, 1 s, later): a causal encoder only remembers the past, so
+  the instant's own audio is read where it is freshest and the look-ahead where it ends;
+- stroke apexes: ``apex`` reads frame t's pair and gives the logit that a stroke ends at motion
+  frame ``t`` (trained on the corpus's planned apexes, ``gestura synth``);
+- code context: ``code_in`` turns the r frame pairs of code k and the r apex probabilities of its
+  frames into one vector: the body reads the predicted stroke timing as an input;
 - ``style`` adds a speaker embedding (their mean for the speaker-neutral stream of style
   strength), and ``part_in.P`` each part's known code (its codebook latent, or ``mask_latent``
   for an unknown one);
@@ -43,8 +45,8 @@ class Generator(nn.Module):
         self.audio_in = nn.Linear(config.feature_dim, d)
         self.speech = MambaStack(MambaBlock(config) for _ in range(config.speech_layers))
         self.speech_norm = RMSNorm(d)
-        self.apex = nn.Linear(d, 1)
-        self.code_in = nn.Linear(r * (d + 1), d)
+        self.apex = nn.Linear(2 * d, 1)
+        self.code_in = nn.Linear(r * (2 * d + 1), d)
         self.style = nn.Embedding(config.num_styles, d)
         nn.init.normal_(self.style.weight, std=0.02)
         self.mask_latent = nn.Parameter(torch.randn(len(PARTS), cd) * 0.02)
@@ -63,20 +65,27 @@ class Generator(nn.Module):
         s, state = self.speech.run(self.audio_in(features), state)
         return self.speech_norm(s), state
 
-    def apex_logits(self, speech: torch.Tensor) -> torch.Tensor:
-        """speech states (B, T, d) -> stroke-apex logits (B, T); row j is about motion frame j - L."""
-        return self.apex(speech)[..., 0]
+    def frame_pairs(self, speech: torch.Tensor) -> torch.Tensor:
+        """Speech states of motion frames ``[f0, f0 + m + L)`` (B, m + L, d) -> each of the m frames'
+        pair of states ``t`` and ``t + L`` (B, m, 2 d)."""
+        m = speech.shape[1] - self.lookahead
+        return torch.cat([speech[:, :m], speech[:, self.lookahead:]], -1)
+
+    def apex_logits(self, pairs: torch.Tensor) -> torch.Tensor:
+        """Frame pairs (B, m, 2 d) -> stroke-apex logits of those motion frames (B, m)."""
+        return self.apex(pairs)[..., 0]
 
     def code_context(self, speech: torch.Tensor, apex: torch.Tensor | None = None) -> torch.Tensor:
-        """The speech states of ``n`` codes, already shifted by the look-ahead (B, n r, d), -> (B, n, d).
+        """Speech states of the motion frames of ``n`` codes plus the look-ahead (B, n r + L, d) -> (B, n, d).
 
         ``apex`` (B, n r): the stroke-apex probabilities the body reads; None = the model's own
         prediction (``sigmoid(apex_logits)``; training may give the corpus's instead)."""
-        b, t, d = speech.shape
+        pairs = self.frame_pairs(speech)
+        b, t, d2 = pairs.shape
         r = self.frames_per_code
         if apex is None:
-            apex = torch.sigmoid(self.apex_logits(speech))
-        x = torch.cat([speech.reshape(b, t // r, r * d), apex.reshape(b, t // r, r)], -1)
+            apex = torch.sigmoid(self.apex_logits(pairs))
+        x = torch.cat([pairs.reshape(b, t // r, r * d2), apex.reshape(b, t // r, r)], -1)
         return self.code_in(x)
 
     def style_embedding(self, style: torch.Tensor | None) -> torch.Tensor:
@@ -120,8 +129,8 @@ class Generator(nn.Module):
         ``use_truth`` (B,) bool is set. Returns ({part: logits (B, n, K)}, apex logits (B, n r))."""
         n = codes.shape[1]
         speech, _ = self.speech_states(features)
-        speech = speech[:, self.lookahead:self.lookahead + n * self.frames_per_code]
-        apex_logits = self.apex_logits(speech)
+        speech = speech[:, :n * self.frames_per_code + self.lookahead]
+        apex_logits = self.apex_logits(self.frame_pairs(speech))
         apex = torch.sigmoid(apex_logits.detach())
         if apex_truth is not None and use_truth is not None:
             apex = torch.where(use_truth.unsqueeze(1), apex_truth.to(apex.dtype), apex)

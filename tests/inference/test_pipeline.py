@@ -136,7 +136,7 @@ def test_each_span_is_filled_in_a_few_passes_most_confident_first_and_hands_its_
         calls = engine.passes[n * PASSES:(n + 1) * PASSES]
         start, stop = max(first - prefix, 0), min(first + span, codes)
         for known, rows in calls:
-            assert rows == (stop - start) * r  # the speech states of the window's codes
+            assert rows == (stop - start) * r + CONFIG.lookahead  # the window's frames and the look-ahead
             assert np.all(known["lower"] == -1)  # a switched-off part is unknown throughout
         for part in ("face", "upper", "hands"):
             opening = calls[0][0][part]

@@ -53,7 +53,7 @@ def test_span_gives_the_torch_logits_for_each_style_and_only_the_asked_parts(fra
     rng = np.random.default_rng(2)
     n = 12
     features = rng.normal(size=(n * frames_per_code + config.lookahead, config.feature_dim)).astype(np.float32)
-    speech = engine.speech(engine.start(PARTS), features)[config.lookahead:]
+    speech = engine.speech(engine.start(PARTS), features)
     known = {p: rng.integers(0, config.codebook_size, n) for p in PARTS}
     known["face"][4:] = -1
     known["hands"][:] = -1  # switched off
@@ -80,13 +80,13 @@ def test_bad_requests_are_refused_with_one_clear_sentence():
     engine = _engine()
     config = engine.model.config
     state = engine.start(("face",))
-    speech = engine.speech(state, np.zeros((8, config.feature_dim), np.float32))
+    speech = engine.speech(state, np.zeros((8 + config.lookahead, config.feature_dim), np.float32))
     known = {p: np.full(2, -1) for p in PARTS}
     with pytest.raises(EngineError, match="style index 7 is out of range for this model"):
         engine.span(speech, known, (7,), PARTS)
     with pytest.raises(EngineError, match=r"unknown body parts \['tail'\]"):
         engine.start(("face", "tail"))
-    with pytest.raises(EngineError, match="7 speech states do not make whole codes of 4 frames"):
+    with pytest.raises(EngineError, match="7 speech states are not whole codes of 4 frames plus the look-ahead of 6"):
         engine.span(speech[:7], known, (0,), PARTS)
     with pytest.raises(EngineError, match="known codes of 'upper' cover 3 codes, the span has 2"):
         engine.span(speech, {**known, "upper": np.zeros(3, np.int64)}, (0,), PARTS)

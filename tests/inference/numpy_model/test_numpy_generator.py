@@ -48,13 +48,13 @@ def test_apex_code_context_and_known_latents_match_torch(pair):
     gen, np_gen = model.generator, numpy_model.generator
     rng = np.random.default_rng(2)
     n, r = 9, model.config.frames_per_code
-    speech = rng.normal(size=(n * r, model.config.d_model)).astype(np.float32)
+    speech = rng.normal(size=(n * r + model.config.lookahead, model.config.d_model)).astype(np.float32)
     codes = _known_codes(rng, n, model.config.codebook_size)
     with torch.no_grad():
-        apex = gen.apex_logits(torch.from_numpy(speech)[None])[0].numpy()
+        apex = gen.apex_logits(gen.frame_pairs(torch.from_numpy(speech)[None]))[0].numpy()
         context = gen.code_context(torch.from_numpy(speech)[None])[0].numpy()
         latents = gen.known_latents(model.codebooks(), torch.from_numpy(codes)[None])[0].numpy()
-    assert_close(np_gen.apex_logits(speech), apex)
+    assert_close(np_gen.apex_logits(np_gen.frame_pairs(speech)), apex)
     assert_close(np_gen.code_context(speech), context)
     np.testing.assert_array_equal(np_gen.known_latents(numpy_model.codebooks(), codes), latents)
 
@@ -65,7 +65,7 @@ def test_span_logits_for_several_styles_match_torch_and_pick_the_same_codes(pair
     gen, np_gen = model.generator, numpy_model.generator
     rng = np.random.default_rng(3)
     n, r = 14, model.config.frames_per_code
-    speech = rng.normal(size=(n * r, model.config.d_model)).astype(np.float32)
+    speech = rng.normal(size=(n * r + model.config.lookahead, model.config.d_model)).astype(np.float32)
     codes = _known_codes(rng, n, model.config.codebook_size)
     context = np_gen.code_context(speech)
     latents = np_gen.known_latents(numpy_model.codebooks(), codes)
@@ -97,7 +97,8 @@ def test_stacked_span_pass_equals_the_reference_for_any_parts(parts):
     gen = model.generator
     rng = np.random.default_rng(4)
     n = 11
-    context = gen.code_context(rng.normal(size=(n * config.frames_per_code, config.d_model)).astype(np.float32))
+    context = gen.code_context(rng.normal(size=(n * config.frames_per_code + config.lookahead, config.d_model))
+                               .astype(np.float32))
     latents = gen.known_latents(model.codebooks(), _known_codes(rng, n, config.codebook_size))
     styles = (0, None, 2)
     logits = gen.span_logits(context, styles, latents, parts)

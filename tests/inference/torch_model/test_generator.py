@@ -34,7 +34,7 @@ def _codebooks(model):
 def _contexts(gen, feats, n):
     """The code contexts of n codes from features (B, n r + L, F), as generation forms them."""
     speech, _ = gen.speech_states(feats)
-    return gen.code_context(speech[:, L:L + n * R])
+    return gen.code_context(speech[:, :n * R + L])
 
 
 def test_speech_states_in_pieces_with_carried_state_equal_the_whole_clip():
@@ -87,10 +87,10 @@ def test_a_code_hears_the_audio_up_to_the_lookahead_beyond_its_last_frame_and_no
 
 def test_code_context_reads_the_apex_probabilities_it_is_given():
     gen = _generator()
-    speech = torch.randn(1, 8 * R, CONFIG.d_model, dtype=torch.float64)
+    speech = torch.randn(1, 8 * R + L, CONFIG.d_model, dtype=torch.float64)
     with torch.no_grad():
         own = gen.code_context(speech)
-        predicted = torch.sigmoid(gen.apex_logits(speech))
+        predicted = torch.sigmoid(gen.apex_logits(gen.frame_pairs(speech)))
         assert torch.allclose(gen.code_context(speech, predicted), own, atol=1e-12)
         apex = predicted.clone()
         apex[0, 2 * R + 1] = 1.0 - apex[0, 2 * R + 1]  # a stroke in code 2's second frame
