@@ -158,7 +158,7 @@ class TorchEngine(Engine):
             latents = gen.known_latents(self.model.codebooks(), codes).expand(b, -1, -1, -1)
             style = torch.cat([gen.style_embedding(None if s is None else torch.tensor([s], device=self.device))
                                for s in styles])
-            logits = gen.span_logits(context, style, latents, parts)
+            logits = gen.span_logits_fast(context, style, latents, parts)
             return {p: v.float().cpu().numpy() for p, v in logits.items()}
 
         return self._run(None, run)
