@@ -143,30 +143,38 @@ def selective_scan_blocked(x, dt, A, B, C, D, h0=None):
     h0 (..., d, n). Differentiable (in-place writes only where no gradient is recorded)."""
     l = x.shape[-2]
     # exp(v) = exp2(v log2 e): torch's exp2 is about 2x faster than exp on the CPU.
-    A2 = A.to(x.dtype).transpose(-1, -2) * _LOG2E  # (..., n, d)
-    batch = torch.broadcast_shapes(x.shape[:-2], A.shape[:-2])
-    h = x.new_zeros(*batch, *A2.shape[-2:]) if h0 is None else h0.transpose(-1, -2)  # (..., n, d)
-    dt_t, dtx_t = dt.movedim(-2, 0), (dt * x).movedim(-2, 0)  # (l, ..., d)
-    b_t, c_t = B.movedim(-2, 0), C.movedim(-2, 0)  # (l, ..., n)
-    steps = max(1, _BLOCK_FLOATS // h.numel())
+    # Every operand contiguous in the order used: a broadcasting op's result takes its inputs'
+    # memory order, and one in another order makes the ops on it several times slower.
+    A2 = (A.to(x.dtype) * _LOG2E).transpose(-1, -2).contiguous()  # (..., n, d)
+    h = None if h0 is None else h0.transpose(-1, -2)  # (..., n, d); None: zeros
+    if l == 0:
+        batch = torch.broadcast_shapes(x.shape[:-2], A.shape[:-2])
+        h = x.new_zeros(*batch, *A2.shape[-2:]) if h is None else h
+        return x * D, h.transpose(-1, -2)
+    dt_t, dtx_t = dt.movedim(-2, 0).contiguous(), (dt * x).movedim(-2, 0).contiguous()  # (l, ..., d)
+    b_t, c_t = B.movedim(-2, 0).contiguous(), C.movedim(-2, 0).contiguous()  # (l, ..., n)
+    steps = max(1, _BLOCK_FLOATS // (dt_t[0].numel() * A2.shape[-2]))
     ys = []
     for start in range(0, l, steps):
         block = slice(start, min(start + steps, l))
         a = torch.exp2(dt_t[block].unsqueeze(-2) * A2)  # (t, ..., n, d)
         u = b_t[block].unsqueeze(-1) * dtx_t[block].unsqueeze(-2)  # (t, ..., n, d)
+        first = 0
+        if h is None:  # from a zero state the first step is its input
+            h, first = u[0], 1
         if torch.is_grad_enabled():
-            hs = []
-            for i in range(a.shape[0]):
+            hs = [h] if first else []
+            for i in range(first, a.shape[0]):
                 h = torch.addcmul(u[i], a[i], h)
                 hs.append(h)
             hs = torch.stack(hs)
         else:  # no autograd: the states overwrite the inputs in place (no copies)
             hs = u
-            for i in range(a.shape[0]):
+            for i in range(first, a.shape[0]):
                 h = hs[i].addcmul_(a[i], h)
         ys.append(torch.matmul(c_t[block].unsqueeze(-2), hs).squeeze(-2))  # (t, ..., d)
-    y = torch.cat(ys).movedim(0, -2) if ys else x.new_zeros(*batch, 0, x.shape[-1])
-    return y + x * D, h.transpose(-1, -2)
+    y = torch.cat(ys).movedim(0, -2) if len(ys) > 1 else ys[0].movedim(0, -2)
+    return torch.addcmul(y, x, D), h.transpose(-1, -2)
 
 
 class Mamba(nn.Module):

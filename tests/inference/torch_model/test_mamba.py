@@ -79,6 +79,8 @@ def test_blocked_scan_equals_sequential_recurrence(monkeypatch, block_floats, gr
     assert torch.allclose(h, h_ref, atol=1e-10, rtol=1e-9)
     y0, _ = selective_scan_blocked(x, dt, A, B, C, D)  # no incoming state: zeros
     assert torch.allclose(y0, selective_scan_sequential(x, dt, A, B, C, D)[0], atol=1e-10, rtol=1e-9)
+    y_empty, h_empty = selective_scan_blocked(x[:, :0], dt[:, :0], A, B[:, :0], C[:, :0], D, h0)
+    assert y_empty.shape == (2, 0, 6) and torch.equal(h_empty, h0)
 
 
 def test_blocked_scan_gradients_match_sequential():
@@ -135,6 +137,20 @@ def test_bi_mamba_layer_equals_each_block(mlp_ratio):
         y = BiMambaLayer(blocks)(x)
         for p, block in enumerate(blocks):
             assert torch.allclose(y[p], block(x[p])[0], atol=1e-10)
+
+
+def test_depthwise_conv_without_autograd_equals_conv1d():
+    # Generation runs the mixer's depthwise conv as multiply-adds; training runs conv1d.
+    from gestura.inference.torch_model.layers import CausalConv1d
+
+    torch.manual_seed(4)
+    conv = CausalConv1d(6, 6, 4, groups=6).double()
+    x, state = torch.randn(2, 6, 9, dtype=torch.float64), torch.randn(2, 6, 3, dtype=torch.float64)
+    expected, expected_state = conv(x, state)
+    with torch.no_grad():
+        y, new_state = conv(x, state)
+    assert torch.allclose(y, expected, atol=1e-12)
+    assert torch.equal(new_state, expected_state)
 
 
 def test_step_form_equals_parallel():
