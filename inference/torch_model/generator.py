@@ -30,8 +30,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...rigs.skeleton import PARTS
-from .layers import RMSNorm
-from .mamba import BiMambaBlock, BiMambaLayer, MambaBlock, MambaStack, StackedLinear, rms_norm
+from .layers import RMSNorm, rms_norm
+from .mamba import BiMambaBlock, BiMambaLayer, MambaBlock, MambaStack, StackedLinear
 
 
 class Generator(nn.Module):

@@ -48,6 +48,11 @@ class CausalConv1d(nn.Conv1d):
         return y, full[:, :, -(k - 1):]
 
 
+def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float = NORM_EPS) -> torch.Tensor:
+    """x * weight / sqrt(mean(x^2) + eps) over the last axis (``weight`` may be stacked, broadcasting)."""
+    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * weight
+
+
 class RMSNorm(nn.Module):
     def __init__(self, dim: int, eps: float = NORM_EPS):
         super().__init__()
@@ -55,7 +60,7 @@ class RMSNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight
+        return rms_norm(x, self.weight, self.eps)
 
 
 class GatedMLP(nn.Module):

@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .layers import CausalConv1d, GatedMLP, RMSNorm
+from .layers import CausalConv1d, GatedMLP, RMSNorm, rms_norm
 
 try:  # optional CUDA kernels
     from mamba_ssm.ops.selective_scan_interface import selective_scan_fn as _kernel_scan
@@ -301,11 +301,6 @@ def _stacked(tensors) -> torch.Tensor:
     return torch.stack([t.detach() for t in tensors])
 
 
-def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
-    """``layers.RMSNorm`` with a given (possibly stacked, broadcasting) weight."""
-    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * weight
-
-
 class StackedMamba:
     """``Mamba`` mixers side by side: x (M, B, T, d) -> (M, B, T, d), mixer m on x[m]; whole
     sequences from a zero state (what a bidirectional span block needs). Same result as calling
@@ -364,12 +359,11 @@ class BiMambaLayer:
         self.mixers = StackedMamba([m for block in blocks for m in (block.mixer, block.mixer_back)])
         self.eps = blocks[0].norm.eps
         self.norm = _stacked(block.norm.weight for block in blocks)[:, None, None]  # (P, 1, 1, d)
-        self.mlp = None
-        if blocks[0].mlp is not None:
+        self.mlp = blocks[0].mlp is not None
+        if self.mlp:
             self.norm2 = _stacked(block.norm2.weight for block in blocks)[:, None, None]
             self.fc1 = StackedLinear([block.mlp.fc1 for block in blocks])
             self.fc2 = StackedLinear([block.mlp.fc2 for block in blocks])
-            self.mlp = True
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         p, b, n, d = x.shape
@@ -377,7 +371,7 @@ class BiMambaLayer:
         both = torch.stack([h, h.flip(2)], 1).view(2 * p, b, n, d)  # forward, backward per block
         y = self.mixers(both).view(p, 2, b, n, d)
         x = x + y[:, 0] + y[:, 1].flip(2)
-        if self.mlp is not None:
+        if self.mlp:
             a, g = self.fc1(rms_norm(x, self.norm2, self.eps)).chunk(2, dim=-1)
             x = x + self.fc2(F.silu(a) * g)
         return x
