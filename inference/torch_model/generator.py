@@ -32,8 +32,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...rigs.skeleton import PARTS
-from .layers import RMSNorm
-from .mamba import BiMambaBlock, MambaBlock, MambaStack
+from .layers import RMSNorm, rms_norm
+from .mamba import BiMambaBlock, BiMambaLayer, MambaBlock, MambaStack, StackedLinear
 
 
 class Generator(nn.Module):
@@ -117,6 +117,54 @@ class Generator(nn.Module):
             x, _ = self.local[part].run(g + embedded[part])
             out[part] = self.logits[part](self.out_norm[part](x))
         return out
+
+    def span_logits_fast(self, context: torch.Tensor, style: torch.Tensor, latents: torch.Tensor,
+                         parts=PARTS) -> dict:
+        """``span_logits`` for generation (same arguments and results, to float rounding; no
+        autograd): each bidirectional layer runs its two directions as one stacked mixer, and
+        layer i of every asked part's local stack runs as one (``mamba.BiMambaLayer``). The
+        stacked weights are copies, made again when a parameter changes."""
+        parts = tuple(parts)
+        stacked = self._stacked_layers(parts)
+        embedded = {p: self.part_in[p](latents[:, :, i]) for i, p in enumerate(PARTS)}
+        g = context + style.unsqueeze(1) + sum(embedded.values())
+        for layer in stacked["global"]:
+            g = layer(g[None])[0]
+        g = self.global_norm(g)
+        if not parts:
+            return {}
+        x = g[None] + torch.stack([embedded[p] for p in parts])  # (P, B, n, d)
+        for members, layer in stacked["local"]:
+            if members is None:
+                x = layer(x)
+            else:
+                x = x.index_copy(0, members, layer(x[members]))
+        logits = stacked["logits"](rms_norm(x, stacked["out_norm"], self.out_norm[parts[0]].eps))
+        return dict(zip(parts, logits))
+
+    def _stacked_layers(self, parts: tuple) -> dict:
+        """The stacked global layers and ``parts``' local layers, out_norm and logits heads, built
+        once per set of parts while the parameters stay the same (tensor and version)."""
+        cache = self.__dict__.setdefault("_stacked_cache", {})
+        params = cache.get("params")
+        if params is None or cache["key"] != [(p.data_ptr(), p._version) for p in params]:
+            cache.clear()
+            cache["params"] = params = list(self.parameters())
+            cache["key"] = [(p.data_ptr(), p._version) for p in params]
+            cache["global"] = [BiMambaLayer([block]) for block in self.global_blocks]
+        if parts not in cache:
+            local = []
+            for i in range(max(len(self.local[p]) for p in parts) if parts else 0):
+                members = [j for j, p in enumerate(parts) if len(self.local[p]) > i]
+                layer = BiMambaLayer([self.local[parts[j]][i] for j in members])
+                index = None if len(members) == len(parts) else torch.tensor(members, device=self.mask_latent.device)
+                local.append((index, layer))
+            cache[parts] = {
+                "local": local,
+                "out_norm": torch.stack([self.out_norm[p].weight.detach() for p in parts])[:, None, None],
+                "logits": StackedLinear([self.logits[p] for p in parts]),
+            }
+        return {"global": cache["global"], **cache[parts]}
 
     def forward(self, features: torch.Tensor, style: torch.Tensor, codebooks: dict, codes: torch.Tensor,
                 apex_truth: torch.Tensor | None = None, use_truth: torch.Tensor | None = None):
