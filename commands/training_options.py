@@ -17,7 +17,8 @@ def add_loop_arguments(parser: argparse.ArgumentParser, *, epochs: int, batch_si
                    help="learning-rate schedule after warm-up; cosine decays to 10%% at the last step")
     g.add_argument("--weight-decay", type=float, default=0.0, help="AdamW weight decay (default 0)")
     g.add_argument("--clip", type=float, default=1.0, help="gradient norm clipping, 0 = off (default 1)")
-    g.add_argument("--window", type=int, default=window, help=f"training window length in frames at 30 fps (default {window})")
+    g.add_argument("--window", type=int, default=window, help="training window length in frames at 30 fps (default "
+                   + (f"{window})" if window else "the model's prefix plus one span)"))
     g.add_argument("--stride", type=int, default=None, help="frames between window starts (default: half the window)")
     g.add_argument("--seed", type=int, default=0, help="seed for initialisation, data order and sampling (default 0)")
     g.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (under torchrun: one GPU per process)")

@@ -6,14 +6,17 @@ which mirrors the same modules name for name. ``checkpoint.load_checkpoint`` use
 files whose tensors do not fit their config.
 
 Module tree (``P`` = part in face/upper/hands/lower, ``K`` codebook size, ``D`` code dim,
-``d`` = d_model, ``di`` = expand * d, ``N`` = d_state, ``R`` = dt_rank, ``F`` = feature dim).
+``d`` = d_model, ``di`` = expand * d, ``N`` = d_state, ``R`` = dt_rank, ``F`` = feature dim,
+``r`` = frames per code, ``L`` = look-ahead in frames, ``h`` = vq_hidden).
 All sequences are (batch, time, channels); every convolution is causal (left zero padding of
 kernel-1 frames, so frame t sees frames <= t only); LeakyReLU slope 0.2.
 
     vq.P  PartVQVAE                    (stage 1; one per part, input width PART_DIMS[P])
-      encoder  ConvStack(PART_DIMS[P] -> hidden -> D)
+      encoder  ConvStack(PART_DIMS[P] -> h -> h)      at 30 fps
+      down     Conv1d(h, D, k=r, stride=r)            r frames -> one latent
       codebook.weight (K, D)           nearest neighbour (squared L2), ties to the lowest index
-      decoder  ConvStack(D -> hidden -> PART_DIMS[P])
+      up       ConvTranspose1d(D, h, k=r, stride=r)   one code -> r frames (weight (D, h, r))
+      decoder  ConvStack(h -> h -> PART_DIMS[P])
     gmp   GlobalMotionPredictor        (stage 1; lower rot6d 54 + contacts 4 -> lower[54:57])
       net      ConvStack(58 -> gmp_hidden -> 3)
     ConvStack(in -> h -> out), L = layers:
@@ -21,21 +24,25 @@ kernel-1 frames, so frame t sees frames <= t only); LeakyReLU slope 0.2.
       blocks.i  conv Conv1d(h,h,3), res_a Conv1d(h,h,3), res_b Conv1d(h,h,1)
                 x = lrelu(conv(x)); x = x + res_b(lrelu(res_a(lrelu(x))))
       proj_out  Conv1d(h, out, k=1)                y = proj_out(x)
-    generator  Generator               (stage 2)
-      audio_in        Linear(F, d)                 s = audio_in(features)
+    generator  Generator               (stage 2, the span generator)
+      audio_in        Linear(F, d)                 s = audio_in(features)          causal, per audio frame
       speech.i        MambaBlock(d)                s = speech.i(s)
-      style.weight    (num_styles, d)              g = s + style[style_id]
-      global_blocks.i MambaBlock(d)                g = global_blocks.i(g)
-      global_norm     RMSNorm(d)                   c = global_norm(g)       "context", one per audio frame
-      mask_latent     (4, D)                       latent fed for a masked / unknown previous code
-      prev_in.P       Linear(4*D, d)               x = c[t + lookahead] + prev_in.P(concat_Q latent_Q[t-1])
-      local.P.i       MambaBlock(d)                x = local.P.i(x)
-      out_norm.P      RMSNorm(d)                   x = out_norm.P(x)
-      logits.P        Linear(d, K)                 code logits of part P at frame t
-      latent.P        Linear(d, D)                 regressed latent (training loss only)
+      speech_norm     RMSNorm(d)                   s = speech_norm(s)
+      (frame pairs)                                p_t = concat(s[t], s[t + L])    the instant and 1 s later
+      apex            Linear(2d, 1)                stroke-apex logit of motion frame t = apex(p_t)
+      code_in         Linear(r (2d + 1), d)        c_k = code_in(p of frames rk .. rk+r, sigmoid(apex) of them)
+      style.weight    (num_styles, d)              e = style[style_id] (the mean for the neutral stream)
+      mask_latent     (4, D)                       the latent of an unknown code
+      part_in.P       Linear(D, d)                 x_P = part_in.P(latent of P's known code)
+      global_blocks.i BiMambaBlock(d)              g = global_blocks(c + e + sum_P x_P)   over the span
+      global_norm     RMSNorm(d)
+      local.P.i       BiMambaBlock(d)              y = local.P(global_norm(g) + x_P)
+      out_norm.P      RMSNorm(d)
+      logits.P        Linear(d, K)                 code logits of part P at each code of the span
     MambaBlock(d): x = x + mixer(norm(x)); if mlp: x = x + mlp(norm2(x))
+    BiMambaBlock(d): h = norm(x); x = x + mixer(h) + flip(mixer_back(flip(h))); then the MLP as above
       norm, norm2     RMSNorm(d): x * weight / sqrt(mean(x^2) + 1e-5)
-      mixer           Mamba (mamba-ssm v1 names):
+      mixer, mixer_back  Mamba (mamba-ssm v1 names):
         in_proj Linear(d, 2di, no bias) -> u, z
         conv1d  depthwise Conv1d(di, di, d_conv, groups=di) causal, bias; u = silu(conv1d(u))
         x_proj  Linear(di, R + 2N, no bias) -> dt_low, B, C
@@ -46,8 +53,8 @@ kernel-1 frames, so frame t sees frames <= t only); LeakyReLU slope 0.2.
       mlp             gated MLP: fc1 Linear(d, 2h, no bias) -> a, b; fc2 Linear(h, d, no bias)(silu(a) * b)
 
 Linear weights are (out, in) as in torch; Conv1d weights are (out, in/groups, kernel).
-The latent of code k of part P is ``vq.P.codebook.weight[k]``; the "previous latents" of frame 0
-(and of parts that are switched off or masked) are ``mask_latent[part index]``.
+The latent of code k of part P is ``vq.P.codebook.weight[k]``; unknown codes (still to be
+generated, or of parts that are switched off) read ``mask_latent[part index]``.
 """
 from __future__ import annotations
 
@@ -96,36 +103,53 @@ def mamba_block_shapes(prefix: str, config) -> dict:
 
 def stage1_shapes(config) -> dict:
     shapes = {}
+    hidden, code_dim, r = config.vq_hidden, config.code_dim, config.frames_per_code
     for part in PARTS:
         dim, layers = PART_DIMS[part], config.vq_layers[part]
-        shapes.update(conv_stack_shapes(f"vq.{part}.encoder", dim, config.vq_hidden, config.code_dim, layers))
-        shapes[f"vq.{part}.codebook.weight"] = (config.codebook_size, config.code_dim)
-        shapes.update(conv_stack_shapes(f"vq.{part}.decoder", config.code_dim, config.vq_hidden, dim, layers))
+        shapes.update(conv_stack_shapes(f"vq.{part}.encoder", dim, hidden, hidden, layers))
+        shapes[f"vq.{part}.down.weight"] = (code_dim, hidden, r)
+        shapes[f"vq.{part}.down.bias"] = (code_dim,)
+        shapes[f"vq.{part}.codebook.weight"] = (config.codebook_size, code_dim)
+        shapes[f"vq.{part}.up.weight"] = (code_dim, hidden, r)
+        shapes[f"vq.{part}.up.bias"] = (hidden,)
+        shapes.update(conv_stack_shapes(f"vq.{part}.decoder", hidden, hidden, dim, layers))
     shapes.update(conv_stack_shapes("gmp.net", GMP_INPUT, config.gmp_hidden, GMP_OUTPUT, config.gmp_layers))
     return shapes
 
 
+def bi_mamba_block_shapes(prefix: str, config) -> dict:
+    shapes = mamba_block_shapes(prefix, config)
+    for name, shape in list(shapes.items()):
+        if ".mixer." in name:
+            shapes[name.replace(".mixer.", ".mixer_back.")] = shape
+    return shapes
+
+
 def generator_shapes(config) -> dict:
-    d, code_dim, k = config.d_model, config.code_dim, config.codebook_size
+    d, code_dim, k, r = config.d_model, config.code_dim, config.codebook_size, config.frames_per_code
     g = "generator"
     shapes = {f"{g}.audio_in.weight": (d, config.feature_dim), f"{g}.audio_in.bias": (d,)}
     for i in range(config.speech_layers):
         shapes.update(mamba_block_shapes(f"{g}.speech.{i}", config))
+    shapes[f"{g}.speech_norm.weight"] = (d,)
+    shapes[f"{g}.apex.weight"] = (1, 2 * d)
+    shapes[f"{g}.apex.bias"] = (1,)
+    shapes[f"{g}.code_in.weight"] = (d, r * (2 * d + 1))
+    shapes[f"{g}.code_in.bias"] = (d,)
     shapes[f"{g}.style.weight"] = (config.num_styles, d)
-    for i in range(config.global_layers):
-        shapes.update(mamba_block_shapes(f"{g}.global_blocks.{i}", config))
-    shapes[f"{g}.global_norm.weight"] = (d,)
     shapes[f"{g}.mask_latent"] = (len(PARTS), code_dim)
     for part in PARTS:
-        shapes[f"{g}.prev_in.{part}.weight"] = (d, len(PARTS) * code_dim)
-        shapes[f"{g}.prev_in.{part}.bias"] = (d,)
+        shapes[f"{g}.part_in.{part}.weight"] = (d, code_dim)
+        shapes[f"{g}.part_in.{part}.bias"] = (d,)
+    for i in range(config.global_layers):
+        shapes.update(bi_mamba_block_shapes(f"{g}.global_blocks.{i}", config))
+    shapes[f"{g}.global_norm.weight"] = (d,)
+    for part in PARTS:
         for i in range(config.local_layers[part]):
-            shapes.update(mamba_block_shapes(f"{g}.local.{part}.{i}", config))
+            shapes.update(bi_mamba_block_shapes(f"{g}.local.{part}.{i}", config))
         shapes[f"{g}.out_norm.{part}.weight"] = (d,)
         shapes[f"{g}.logits.{part}.weight"] = (k, d)
         shapes[f"{g}.logits.{part}.bias"] = (k,)
-        shapes[f"{g}.latent.{part}.weight"] = (code_dim, d)
-        shapes[f"{g}.latent.{part}.bias"] = (code_dim,)
     return shapes
 
 

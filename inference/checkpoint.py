@@ -30,7 +30,7 @@ from .config import ConfigError, ModelConfig
 from .features import FEATURE_DIM
 
 FORMAT = "gestura"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 STAGES = ("vq", "full")
 STATS_PREFIX = "stats."
 
@@ -166,10 +166,15 @@ def load_checkpoint(path=None) -> Checkpoint:
         version = int(metadata.get("format_version", ""))
     except ValueError:
         raise CheckpointError(f"{where} has no readable format_version") from None
-    if version != FORMAT_VERSION:
-        newer = "a newer" if version > FORMAT_VERSION else "an older"
+    if version > FORMAT_VERSION:
         raise CheckpointError(f"{where} has format version {version}, this Gestura reads version {FORMAT_VERSION}: "
-                              f"it was written by {newer} Gestura; use a matching Gestura or re-export the checkpoint")
+                              "it was written by a newer Gestura; update Gestura to use it")
+    if version < FORMAT_VERSION:
+        # Version 1 held the per-frame autoregressive generator and one code per frame: its
+        # weights do not describe the span generator, so nothing can convert them.
+        raise CheckpointError(f"{where} has format version {version} (the per-frame model of earlier Gestura "
+                              f"releases), this Gestura reads version {FORMAT_VERSION}: retrain it on your data with "
+                              "gestura train-vq and gestura train")
     try:
         config = ModelConfig.from_dict(json.loads(metadata["config"]))
         styles = json.loads(metadata["styles"])

@@ -25,7 +25,8 @@ class ModelConfig:
     name: str = "small"
     # Audio features (features.py): fixed by the feature code, recorded to catch a mismatch.
     feature_dim: int = FEATURE_DIM
-    # Stage 1: one VQ-VAE per part (causal convolutions, one code per frame).
+    # Stage 1: one VQ-VAE per part (causal convolutions; one code per ``frames_per_code`` frames).
+    frames_per_code: int = 4  # 7.5 codes/s at 30 fps, as GestureLSM and LiveGesture
     codebook_size: int = 256
     code_dim: int = 64
     vq_hidden: int = 128
@@ -33,7 +34,7 @@ class ModelConfig:
     commitment: float = 1.0
     gmp_hidden: int = 96
     gmp_layers: int = 2
-    # Stage 2: the Mamba generator.
+    # Stage 2: the span generator (masked code prediction over spans, MaskGIT/MoMask-style).
     d_model: int = 128
     d_state: int = 16
     d_conv: int = 4
@@ -44,15 +45,16 @@ class ModelConfig:
     global_layers: int = 2
     local_layers: dict = field(default_factory=lambda: {"face": 2, "upper": 1, "hands": 1, "lower": 1})
     num_styles: int = 4
-    lookahead: int = 6  # audio frames (200 ms) the motion at frame t may hear beyond t
-    seed_frames: int = 4  # frames a start pose fixes at the beginning of a clip
+    lookahead: int = 30  # audio frames (1 s) a code hears beyond its last frame
+    span_codes: int = 16  # codes generated together (64 frames, 2.1 s, at 4 frames per code)
+    prefix_codes: int = 4  # codes of the previous span the next one reads as fixed
 
     def __post_init__(self) -> None:
-        for name in ("codebook_size", "code_dim", "vq_hidden", "gmp_hidden", "gmp_layers", "d_model",
+        for name in ("frames_per_code", "span_codes", "codebook_size", "code_dim", "vq_hidden", "gmp_hidden", "gmp_layers", "d_model",
                      "d_state", "d_conv", "expand", "num_styles", "feature_dim"):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"model config '{name}' must be a positive integer, got {getattr(self, name)!r}")
-        for name in ("lookahead", "seed_frames", "speech_layers", "global_layers", "dt_rank"):
+        for name in ("lookahead", "prefix_codes", "speech_layers", "global_layers", "dt_rank"):
             if int(getattr(self, name)) < 0:
                 raise ConfigError(f"model config '{name}' must not be negative, got {getattr(self, name)!r}")
         for name in ("vq_layers", "local_layers"):
@@ -61,6 +63,9 @@ class ModelConfig:
                 raise ConfigError(f"model config '{name}' must give a count for each part {PARTS}, got {sorted(value)}")
         if self.mlp_ratio < 0:
             raise ConfigError("model config 'mlp_ratio' must not be negative")
+        if self.prefix_codes >= self.span_codes:
+            raise ConfigError(f"model config 'prefix_codes' ({self.prefix_codes}) must be smaller than "
+                              f"'span_codes' ({self.span_codes})")
 
     # Derived sizes, named as in mamba-ssm.
     @property
@@ -74,6 +79,10 @@ class ModelConfig:
     @property
     def mlp_hidden(self) -> int:
         return int(round(self.mlp_ratio * self.d_model))
+
+    @property
+    def span_frames(self) -> int:
+        return self.span_codes * self.frames_per_code
 
     @property
     def part_dims(self) -> dict:
@@ -100,11 +109,12 @@ class ModelConfig:
 CONFIGS: dict[str, ModelConfig] = {
     "small": ModelConfig(),
     # MambaTalk's published size (about 200 M parameters): 256 codes x 256 dims, wide Mamba stacks
-    # (face 4 local blocks, others 1 more than small), for GPU training on BEAT2.
+    # (bidirectional blocks hold two mixers, so the local stacks are as deep as small's), for GPU
+    # training on BEAT2.
     "mambatalk": ModelConfig(
         name="mambatalk", codebook_size=256, code_dim=256, vq_hidden=512,
         gmp_hidden=256, gmp_layers=4, d_model=768, mlp_ratio=2.0,
-        speech_layers=6, global_layers=6, local_layers={"face": 4, "upper": 2, "hands": 2, "lower": 2},
+        speech_layers=6, global_layers=6, local_layers={"face": 2, "upper": 1, "hands": 1, "lower": 1},
         num_styles=25,
     ),
 }

@@ -2,20 +2,21 @@
 
 ``generate(request)`` turns an audio file or array into a 30 fps ``Motion``;
 ``GenerationStream`` does the same for audio that arrives in pieces (``push_audio`` returns the
-frames that became final, ``finish`` the rest). Both run the identical block schedule, so a
-streamed clip equals the whole-clip result exactly.
+frames that became final, ``finish`` the rest). Both run the identical schedule at absolute
+positions, so a streamed clip equals the whole-clip result exactly.
 
-Per motion frame t the engine's local scans see the previous frame's codes of all parts, and the
-speech context of audio frame ``t + lookahead`` (the model's fixed look-ahead, 200 ms for
-``small``): a stream's output lags its input by that look-ahead plus up to one motion block
-(32 frames) and one context block (16 frames), under 2 s in all.
+The clip is generated in spans of ``span_codes`` codes (64 frames, 2.1 s, for ``small``). A span
+reads the previous span's last ``prefix_codes`` codes as fixed and the speech up to the model's
+look-ahead (1 s) beyond its last frame, and is filled in ``PASSES`` parallel passes, each fixing
+the most confident of the codes still open (MaskGIT's cosine schedule, ``sampling.still_hidden``).
+A stream's output therefore lags its input by one span plus the look-ahead plus up to one
+feature block and one speech block (16 frames each): up to 126 frames, 4.2 s, for ``small``.
 Codes are drawn per part with the request's seed and temperature (``sampling.py``). Style
-strength other than 1 runs a second, speaker-neutral stream (the mean style) beside the styled one,
-fed the same previous codes, and moves the logits away from its own (``sampling.guided_logits``):
-the network runs twice per frame. Parts that are switched off are not generated and keep the
-start pose (or the rest pose). A start pose fixes
-the first ``config.seed_frames`` codes of each generated part (the encoded pose) and the root
-position the motion starts from.
+strength other than 1 runs the speaker-neutral style (the mean style) beside the chosen one in
+the same engine call and moves the logits away from it (``sampling.guided_logits``). Parts that
+are switched off are not generated (the others see them as unknown) and keep the start pose (or
+the rest pose). A start pose fixes the clip's first ``START_POSE_CODES`` codes of each generated
+part (the encoded pose) and the root position the motion starts from.
 """
 from __future__ import annotations
 
@@ -33,10 +34,13 @@ from .engines.base import RequestEngine
 from .engines.registry import resolve_engine
 from .errors import Cancelled, EngineError, GenerationError
 from .features import FEATURE_DIM, FeatureStream, num_frames
-from .sampling import DEFAULT_STYLE_STRENGTH, DEFAULT_TEMPERATURE, check_sampling, guided_logits, part_rngs, sample_code
+from .sampling import (
+    DEFAULT_STYLE_STRENGTH, DEFAULT_TEMPERATURE, PASSES, check_sampling, guided_logits, part_rngs, sample_codes,
+    still_hidden,
+)
 
-BLOCK = 32  # motion frames per decode call; the unit of progress and cancel checks
-CONTEXT_BLOCK = 16  # audio frames per context call
+CONTEXT_BLOCK = 16  # audio frames per speech-encoder call
+START_POSE_CODES = 1  # codes a start pose fixes at the beginning of a clip (4 frames at 4 frames per code)
 
 
 @dataclass
@@ -97,42 +101,41 @@ class GenerationStream:
     read here, the audio arrives through ``push_audio``."""
 
     def __init__(self, engine, checkpoint: Checkpoint, request: GenerationRequest, *, on_block=None):
-        style, seed, parts, start_pose = request.style, request.seed, request.parts, request.start_pose
-        temperature, top_k, top_p = request.temperature, request.top_k, request.top_p
-        style_strength = request.style_strength
-        style_index = check_settings(checkpoint, style=style, temperature=temperature, top_k=top_k, top_p=top_p,
-                                     style_strength=style_strength)
+        style_index = check_settings(checkpoint, style=request.style, temperature=request.temperature,
+                                     top_k=request.top_k, top_p=request.top_p, style_strength=request.style_strength)
         self.engine = engine
         self.checkpoint = checkpoint
-        self.config = checkpoint.config
-        self.parts = parts  # checked and ordered by GenerationRequest
-        self.temperature, self.top_k, self.top_p = float(temperature), top_k, top_p
-        self.style_strength = float(style_strength)
+        config = self.config = checkpoint.config
+        self.parts = request.parts  # checked and ordered by GenerationRequest
+        self.temperature, self.top_k, self.top_p = float(request.temperature), request.top_k, request.top_p
+        self.style_strength = float(request.style_strength)
         self.on_block = on_block or (lambda frames_done: None)
+        self._r, self._span, self._prefix, self._lookahead = (config.frames_per_code, config.span_codes,
+                                                             config.prefix_codes, config.lookahead)
         stats = checkpoint.stats
         self._audio_mean, self._audio_std = stats["audio_mean"], stats["audio_std"]
         self._stats = stats
-        self._rngs = part_rngs(seed, self.parts)
+        self._rngs = part_rngs(request.seed, self.parts)
+        # The styled stream, then the speaker-neutral one when style strength needs it (with one
+        # style the mean style is that style: nothing to contrast).
+        self._styles = (style_index,)
+        if self.style_strength != 1.0 and config.num_styles > 1:
+            self._styles = (style_index, None)
         self._features = FeatureStream()
-        self._pending = np.zeros((0, FEATURE_DIM), np.float32)  # normalised features awaiting context
-        self._states = []  # the styled stream, then the neutral one when style strength needs it
-        self._context_start = 0  # audio frame of self._context[0]
-        self._context_end = 0  # audio frames with context so far
-        self._frame = 0  # next motion frame
-        self._total = None  # motion frames, known at finish()
-        self._prev = {p: None for p in PARTS}
+        self._pending = np.zeros((0, FEATURE_DIM), np.float32)  # normalised features awaiting the speech encoder
+        self._speech = np.zeros((0, config.d_model), np.float32)  # speech states still needed
+        self._speech_start = 0  # audio frame of self._speech[0]
+        self._speech_end = 0  # audio frames encoded so far
+        self._code = 0  # next code to generate
+        self._total_frames = None  # known at finish()
+        self._history = {p: np.zeros(0, np.int64) for p in self.parts}  # the last prefix_codes codes
         self._finished = False
         try:
             engine.prepare(checkpoint)
-            self._states.append(engine.start(style_index, self.parts))
-            # With one style the mean style is that style: nothing to contrast.
-            if self.style_strength != 1.0 and self.config.num_styles > 1 and self.parts:
-                self._states.append(engine.start(None, self.parts))
+            self._state = engine.start(self.parts)
         except EngineError as error:
             raise GenerationError(str(error)) from None
-        # (rows, streams, d_model): the context rows still needed, per stream
-        self._context = np.zeros((0, len(self._states), self.config.d_model), np.float32)
-        self._base_pose, self._seed_codes, self._prev_trans = self._start_pose(start_pose)
+        self._base_pose, self._seed_codes, self._prev_trans = self._start_pose(request.start_pose)
 
     # --- start pose -------------------------------------------------------------------------
     def _start_pose(self, start_pose):
@@ -142,8 +145,8 @@ class GenerationStream:
             raise GenerationError("start_pose must be a Motion with at least one frame")
         first = Motion(start_pose.poses[:1], start_pose.trans[:1], start_pose.expressions[:1], FPS, start_pose.betas)
         seeds = {}
-        n = self.config.seed_frames
-        if n and self.parts:
+        if self.parts:
+            n = START_POSE_CODES * self._r
             held = Motion(np.repeat(first.poses, n, 0), np.repeat(first.trans, n, 0),
                           np.repeat(first.expressions, n, 0), FPS, first.betas)
             features = parts_module.normalize(parts_module.motion_to_parts(held), self._stats)
@@ -153,7 +156,7 @@ class GenerationStream:
     # --- public API -------------------------------------------------------------------------
     @property
     def frames_done(self) -> int:
-        return self._frame
+        return min(self._code * self._r, self._total_frames if self._total_frames is not None else np.inf)
 
     def push_audio(self, samples) -> Motion | None:
         if self._finished:
@@ -169,11 +172,12 @@ class GenerationStream:
             raise GenerationError("finish called twice")
         self._finished = True
         self._add_features(self._features.finish())
-        self._total = num_frames(self._features.samples_received)
-        if self._total == 0:
+        self._total_frames = num_frames(self._features.samples_received)
+        if self._total_frames == 0:
             raise GenerationError("The audio is shorter than one motion frame (1/30 s): give a longer clip")
-        # Beyond the end the model hears "silence": zeros in normalised feature space.
-        self._add_features(np.zeros((self.config.lookahead, FEATURE_DIM), np.float32))
+        # Beyond the end the model hears "silence": zeros in normalised feature space, up to the
+        # look-ahead of the last (possibly partial) code.
+        self._add_features(np.zeros((self._lookahead + self._r, FEATURE_DIM), np.float32))
         return self._advance(final=True)
 
     # --- internals --------------------------------------------------------------------------
@@ -182,64 +186,92 @@ class GenerationStream:
             normalised = ((features - self._audio_mean) / self._audio_std).astype(np.float32)
             self._pending = np.concatenate([self._pending, normalised])
 
-    def _advance(self, final: bool) -> Motion | None:
-        lookahead = self.config.lookahead
-        pieces = []
-        while True:
-            if final:
-                if self._frame >= self._total:
-                    break
-                stop = min(self._frame + BLOCK, self._total)
+    def _encode_speech(self, need: int, final: bool) -> bool:
+        """Run the speech encoder until audio frame ``need`` (exclusive) is encoded, in blocks of
+        CONTEXT_BLOCK frames at absolute positions (the last one shorter); False while waiting for audio."""
+        while self._speech_end < need:
+            if len(self._pending) >= CONTEXT_BLOCK:
+                take = CONTEXT_BLOCK
+            elif final and len(self._pending):
+                take = len(self._pending)
             else:
-                stop = self._frame + BLOCK
-            need = stop + lookahead  # motion frame t reads the context of audio frame t + lookahead
-            while self._context_end < need:
-                # Context in blocks of CONTEXT_BLOCK audio frames at absolute positions (the last shorter).
-                if len(self._pending) >= CONTEXT_BLOCK:
-                    take = CONTEXT_BLOCK
-                elif final and len(self._pending):
-                    take = len(self._pending)
-                else:
-                    break
-                block = self._pending[:take]
-                context = np.stack([np.asarray(self.engine.context(s, block), np.float32) for s in self._states], 1)
-                self._pending = self._pending[take:]
-                self._context = np.concatenate([self._context, context])
-                self._context_end += take
-            if self._context_end < need:
+                return False
+            states = np.asarray(self.engine.speech(self._state, self._pending[:take]), np.float32)
+            self._pending = self._pending[take:]
+            self._speech = np.concatenate([self._speech, states])
+            self._speech_end += take
+        return True
+
+    def _advance(self, final: bool) -> Motion | None:
+        r, look = self._r, self._lookahead
+        total_codes = -(-self._total_frames // r) if final else None
+        pieces = []
+        while total_codes is None or self._code < total_codes:
+            first = self._code
+            stop = first + self._span if total_codes is None else min(first + self._span, total_codes)
+            if not self._encode_speech(stop * r + look, final):
                 break  # wait for more audio
-            pieces.append(self._generate_block(self._frame, stop))
-            self._frame = stop
-            self.on_block(self._frame)
+            pieces.append(self._generate_span(first, stop))
+            self._code = stop
+            self.on_block(self.frames_done)
         if not pieces:
             return None
-        return Motion.join(pieces)
+        motion = Motion.join(pieces)
+        if final:  # the last code may reach past the audio's end
+            done = self._code * r
+            keep = motion.num_frames - (done - self._total_frames)
+            motion = Motion(motion.poses[:keep], motion.trans[:keep], motion.expressions[:keep], FPS, motion.betas)
+        return motion
 
-    def _generate_block(self, first: int, stop: int) -> Motion:
-        lookahead = self.config.lookahead
-        n = stop - first
-        codes = {p: np.zeros(n, np.int64) for p in self.parts}
+    def _window_codes(self, first: int, stop: int) -> tuple[int, dict]:
+        """The window's first code and every part's known codes over it (-1 = to generate): the
+        previous span's last ``prefix_codes`` codes, then the span (the start pose fixes the clip's
+        first codes); switched-off parts are unknown throughout."""
+        start = max(first - self._prefix, 0)
+        n = stop - start
+        known = {}
+        for part in PARTS:
+            codes = np.full(n, -1, np.int64)
+            if part in self.parts:
+                history = self._history[part][len(self._history[part]) - (first - start):]
+                codes[:len(history)] = history
+                seed = self._seed_codes.get(part)
+                if seed is not None and first < len(seed):
+                    fixed = seed[first:stop]
+                    codes[first - start:first - start + len(fixed)] = fixed
+            known[part] = codes
+        return start, known
+
+    def _generate_span(self, first: int, stop: int) -> Motion:
+        r, look = self._r, self._lookahead
+        start, known = self._window_codes(first, stop)
         if self.parts:
-            for t in range(first, stop):
-                context = self._context[t + lookahead - self._context_start]
-                logits = self.engine.step(self._states[0], context[0], self._prev)
-                if len(self._states) > 1:
-                    neutral = self.engine.step(self._states[1], context[1], self._prev)
-                    logits = {p: guided_logits(logits[p], neutral[p], self.style_strength) for p in logits}
+            speech = self._speech[start * r - self._speech_start:stop * r + look - self._speech_start]
+            hidden = {p: int(np.sum(known[p] < 0)) for p in self.parts}
+            for done in range(PASSES):
+                logits = self.engine.span(speech, known, self._styles, self.parts)
                 for part in self.parts:
-                    seed = self._seed_codes.get(part)
-                    if seed is not None and t < len(seed):
-                        code = int(seed[t])
-                    else:
-                        code = sample_code(logits[part], self._rngs[part], self.temperature, self.top_k, self.top_p)
-                    codes[part][t - first] = code
-                    self._prev[part] = code
-        # Context rows before the next block's first look-ahead frame are no longer needed.
-        drop = stop + lookahead - self._context_start
-        drop = max(0, min(drop, len(self._context)))
-        self._context = self._context[drop:]
-        self._context_start += drop
-        features = self.engine.decode(self._states[0], codes) if self.parts else {}
+                    open_ = np.flatnonzero(known[part] < 0)
+                    if not len(open_):
+                        continue
+                    part_logits = logits[part][0][open_]
+                    if len(self._styles) > 1:
+                        part_logits = guided_logits(part_logits, logits[part][1][open_], self.style_strength)
+                    codes, confidence = sample_codes(part_logits, self._rngs[part], self.temperature,
+                                                     self.top_k, self.top_p)
+                    fix = len(open_) - still_hidden(hidden[part], done + 1, PASSES)
+                    chosen = np.argsort(-confidence, kind="stable")[:fix]
+                    known[part][open_[chosen]] = codes[chosen]
+            for part in self.parts:
+                self._history[part] = np.concatenate([self._history[part], known[part][first - start:]])[-self._prefix:]
+        # Speech states before the next window's first frame are no longer needed.
+        drop = max(stop - self._prefix, 0) * r - self._speech_start
+        drop = max(0, min(drop, len(self._speech)))
+        self._speech = self._speech[drop:]
+        self._speech_start += drop
+        codes = {p: known[p][first - start:] for p in self.parts}
+        n = (stop - first) * r
+        features = self.engine.decode(self._state, codes) if self.parts else {}
         features = parts_module.denormalize(features, self._stats)
         base = self._base_pose
         base = Motion(np.repeat(base.poses, n, 0), np.repeat(base.trans, n, 0), np.repeat(base.expressions, n, 0),

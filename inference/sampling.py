@@ -1,7 +1,7 @@
-"""Choosing a code from logits: argmax at temperature 0, otherwise sampling with optional top-k /
+"""Choosing codes from logits: argmax at temperature 0, otherwise sampling with optional top-k /
 top-p (nucleus) truncation; style strength first moves the logits away from the speaker-neutral
-ones. NumPy only; one random stream per part so that switching a part on or off does not change
-what the other parts draw."""
+ones; and MaskGIT's schedule of how many codes each decoding pass fixes. NumPy only; one random
+stream per part so that switching a part on or off does not change what the other parts draw."""
 from __future__ import annotations
 
 import numpy as np
@@ -9,12 +9,14 @@ import numpy as np
 from ..rigs.skeleton import PARTS
 
 # The default of every front end (panel, operator, command line, worker, evaluation). Lower
-# temperatures favour the most likely code, and with one code per frame the most likely code is
-# usually the current one: motion calms down below it and freezes at 0 (MODEL_CARD.md).
+# temperatures favour the most likely code of each position: 0 gives one repeatable take that
+# still follows the speech, higher values more varied takes (MODEL_CARD.md).
 DEFAULT_TEMPERATURE = 0.9
-# The generator's previous codes say more about the next code than the speaker id does, so a
-# model reproduces its styles only partly; strength > 1 restores the differences (MODEL_CARD.md).
+# A model reproduces its speakers' styles only partly; strength > 1 restores the differences
+# (MODEL_CARD.md).
 DEFAULT_STYLE_STRENGTH = 1.5
+# Decoding passes per span (MaskGIT uses 8-12 for images; a span of 16 codes needs fewer).
+PASSES = 4
 
 
 def part_rngs(seed: int, parts=PARTS) -> dict:
@@ -39,22 +41,47 @@ def guided_logits(styled: np.ndarray, neutral: np.ndarray, strength: float) -> n
     return neutral + strength * (np.asarray(styled) - neutral)
 
 
-def sample_code(logits: np.ndarray, rng: np.random.Generator, temperature: float, top_k=None, top_p=None) -> int:
+def still_hidden(hidden: int, passes_done: int, passes: int = PASSES) -> int:
+    """How many of ``hidden`` codes stay hidden after ``passes_done`` of ``passes`` decoding passes:
+    MaskGIT's cosine schedule, floor(hidden cos(pi/2 done/passes)), none after the last pass."""
+    if passes_done >= passes:
+        return 0
+    return int(np.floor(hidden * np.cos(0.5 * np.pi * passes_done / passes)))
+
+
+def sample_codes(logits: np.ndarray, rng: np.random.Generator, temperature: float, top_k=None, top_p=None):
+    """Codes for n positions from logits (n, K) -> (codes (n,) int64, confidence (n,) float64).
+
+    Temperature 0: argmax (ties to the lowest index); otherwise one draw per position from
+    softmax(logits / temperature), truncated to the top k codes and / or the nucleus of mass
+    ``top_p``. The confidence is the code's probability under softmax(logits) whatever the
+    temperature and truncation (as MaskGIT's): the decoding order is the model's, so top_k 1
+    fixes the same codes in the same passes as temperature 0. One ``rng.random(n)`` call per use,
+    so the stream advances by n whatever the codes."""
     logits = np.asarray(logits, np.float64)
+    n, k = logits.shape
+    if n == 0:
+        return np.zeros(0, np.int64), np.zeros(0)
+    model_p = np.exp(logits - logits.max(axis=1, keepdims=True))
+    model_p /= model_p.sum(axis=1, keepdims=True)
     if temperature <= 0:
-        return int(np.argmax(logits))
+        codes = np.argmax(logits, axis=1)
+        return codes.astype(np.int64), model_p[np.arange(n), codes]
     z = logits / temperature
-    if top_k is not None and top_k < len(z):
-        kth = np.partition(z, -int(top_k))[-int(top_k)]
+    if top_k is not None and int(top_k) < k:
+        kth = np.partition(z, -int(top_k), axis=1)[:, -int(top_k)][:, None]
         z = np.where(z < kth, -np.inf, z)
-    p = np.exp(z - np.max(z))
-    p /= p.sum()
+    p = np.exp(z - z.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
     if top_p is not None and top_p < 1.0:
-        order = np.argsort(-p, kind="stable")
-        cumulative = np.cumsum(p[order])
-        keep = order[: int(np.searchsorted(cumulative, top_p)) + 1]
-        q = np.zeros_like(p)
-        q[keep] = p[keep]
-        p = q / q.sum()
-    cdf = np.cumsum(p)
-    return int(min(np.searchsorted(cdf, rng.random() * cdf[-1], side="right"), len(p) - 1))
+        order = np.argsort(-p, axis=1, kind="stable")
+        sorted_p = np.take_along_axis(p, order, axis=1)
+        before = np.cumsum(sorted_p, axis=1) - sorted_p  # mass of the codes ranked above each one
+        keep = np.zeros_like(p, dtype=bool)
+        np.put_along_axis(keep, order, before < top_p, axis=1)
+        p = np.where(keep, p, 0.0)
+        p /= p.sum(axis=1, keepdims=True)
+    cdf = np.cumsum(p, axis=1)
+    draw = rng.random(n)[:, None] * cdf[:, -1:]
+    codes = np.minimum((cdf <= draw).sum(axis=1), k - 1)
+    return codes.astype(np.int64), model_p[np.arange(n), codes]

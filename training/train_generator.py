@@ -1,12 +1,14 @@
-"""Stage 2: speech -> per-part codes (``gestura train --data DIR --vq CKPT``).
+"""Stage 2: speech -> per-part codes, a span at a time (``gestura train --data DIR --vq CKPT``).
 
 The stage-1 VQ-VAEs are frozen; every training clip is encoded to codes once. The generator is
-trained teacher-forced on windows: cross-entropy of each part's code logits plus ``--latent-weight``
-x MSE of the regressed quantised latents (MambaTalk uses 3). The previous-frame latents it reads
-are partly hidden behind the mask token, with a hidden fraction whose ceiling grows from
-``--mask-start`` to ``--mask-max`` over the first ``--mask-ramp`` of training (the masking
-schedule), and whole parts hidden with probability ``--part-drop`` (parts switched off). The
-style embedding has one entry per speaker present in the data.
+trained on windows of ``prefix_codes + span_codes`` codes as a masked model (MaskGIT, MoMask):
+``span_mask`` hides part of each window in runs of codes (the prefix stands for the previous
+span's tail, known or not), whole parts with probability ``--part-drop`` (parts switched off), and
+the loss is the cross-entropy of the hidden codes. The stroke-apex head learns the corpus's
+planned apexes (``gestura synth`` writes them; other data gets ``metrics.derive_stroke_apexes``)
+with ``--apex-weight`` x binary cross-entropy; the body reads its prediction, or in a share
+``--apex-truth`` of the windows the corpus's apexes. The style embedding has one entry per speaker
+present in the data.
 """
 from __future__ import annotations
 
@@ -24,31 +26,45 @@ from .dataset import take_window, window_index
 from .loop import LoopSpec, run_distributed, run_loop, seed_everything
 
 CHECKPOINT_NAME = "gestura.safetensors"
+APEX_SIGMA = 2.0  # frames: the planned apex spread into a soft target (timing within +-2 frames is right)
+
+
+def apex_target(apex: np.ndarray) -> np.ndarray:
+    """(N,) 0/1 apex frames -> (N,) soft target in [0, 1]: a Gaussian of ``APEX_SIGMA`` frames around
+    each apex, peak 1 (the larger value where two overlap)."""
+    out = np.zeros(len(apex), np.float32)
+    radius = int(np.ceil(3 * APEX_SIGMA))
+    offsets = np.arange(-radius, radius + 1)
+    bump = np.exp(-0.5 * (offsets / APEX_SIGMA) ** 2).astype(np.float32)
+    for frame in np.flatnonzero(apex > 0.5):
+        lo, hi = max(frame - radius, 0), min(frame + radius + 1, len(apex))
+        out[lo:hi] = np.maximum(out[lo:hi], bump[lo - frame + radius:hi - frame + radius])
+    return out
 
 
 class Stage2(nn.Module):
     """Frozen VQ-VAEs + the generator; ``forward`` returns the losses (DDP hooks forward)."""
 
-    def __init__(self, model, latent_weight: float, switch_weight: float = 1.0):
+    def __init__(self, model, apex_weight: float = 1.0):
         super().__init__()
         self.model = model
-        self.latent_weight = latent_weight
-        self.switch_weight = switch_weight
+        self.apex_weight = apex_weight
         for name, param in model.named_parameters():
             param.requires_grad_(name.startswith("generator."))
 
-    def forward(self, features, style, codes: dict, mask):
+    def forward(self, features, style, codes: dict, hidden, apex_truth, use_truth):
         from ..inference.torch_model.generator import generator_losses
 
-        latents = {p: self.model.vq[p].lookup(c).detach() for p, c in codes.items()}
-        logits, regressed = self.model.generator(features, style, latents, mask)
-        losses = generator_losses(
-            {p: v.float() for p, v in logits.items()}, {p: v.float() for p, v in regressed.items()},
-            codes, latents, self.latent_weight, self.switch_weight,
-        )
+        known = torch.stack([codes[p] for p in PARTS], -1).masked_fill(hidden, -1)
+        codebooks = {p: w.detach() for p, w in self.model.codebooks().items()}
+        logits, apex_logits = self.model.generator(features, style, codebooks, known, apex_truth, use_truth)
+        losses = generator_losses({p: v.float() for p, v in logits.items()}, codes, hidden,
+                                  apex_logits.float(), apex_truth, self.apex_weight)
         with torch.no_grad():
-            for p in codes:
-                losses[f"{p}_acc"] = (logits[p].argmax(-1) == codes[p]).float().mean()
+            for i, p in enumerate(PARTS):
+                h = hidden[..., i]
+                if bool(h.any()):
+                    losses[f"{p}_acc"] = (logits[p].argmax(-1)[h] == codes[p][h]).float().mean()
         return losses
 
 
@@ -84,7 +100,7 @@ def main(args) -> int:
 
 def _train(args, dist) -> int:
     from ..inference.checkpoint import CheckpointError
-    from ..inference.torch_model.generator import random_prev_mask
+    from ..inference.torch_model.generator import span_mask
     from ..inference.torch_model.model import GesturaModel
 
     seed_everything(args.seed)
@@ -95,10 +111,16 @@ def _train(args, dist) -> int:
     base = next(iter(vq.values())).config
     # Generator fields may be overridden; VQ fields must match the stage-1 weights.
     config = model_config(args, len(styles), base=base)
-    vq_fields = ("codebook_size", "code_dim", "vq_hidden", "vq_layers", "gmp_hidden", "gmp_layers", "feature_dim")
+    vq_fields = ("frames_per_code", "codebook_size", "code_dim", "vq_hidden", "vq_layers", "gmp_hidden",
+                 "gmp_layers", "feature_dim")
     changed = [f for f in vq_fields if getattr(config, f) != getattr(base, f)]
     if changed:
         raise CommandError(f"--set changes stage-1 fields {changed} that the --vq weights fix; leave them out")
+    r, look = config.frames_per_code, config.lookahead
+    length = args.window or (config.prefix_codes + config.span_codes) * r
+    if length % r or length // r <= config.prefix_codes:
+        raise CommandError(f"--window {length} must be a multiple of frames_per_code ({r}) longer than the "
+                           f"prefix ({config.prefix_codes} codes, {config.prefix_codes * r} frames)")
     model = GesturaModel(config, with_generator=True)
     stats = training_stats(data)  # audio statistics and joint speeds from this data...
     with torch.no_grad():
@@ -111,59 +133,40 @@ def _train(args, dist) -> int:
             stats[f"{part}_mean"], stats[f"{part}_std"] = ckpt.stats[f"{part}_mean"], ckpt.stats[f"{part}_std"]
     device = dist.device
     model.to(device)
-    stage = Stage2(model, args.latent_weight, args.switch_weight)
-
-    # Codes of every clip, once (whole clips: the causal encoder sees what it sees at inference).
-    feats, codes, style_ids = [], [], []
-    with torch.no_grad():
-        for clip in data.clips:
-            feats.append(((clip.features - stats["audio_mean"]) / stats["audio_std"]).astype(np.float32))
-            c = {}
-            for p in PARTS:
-                x = torch.from_numpy((clip.parts[p] - stats[f"{p}_mean"]) / stats[f"{p}_std"]).float()
-                c[p] = model.vq[p].encode_codes(x.unsqueeze(0).to(device))[0].cpu().numpy()
-            codes.append(c)
-            style_ids.append(data.style_index(clip))
+    stage = Stage2(model, args.apex_weight)
+    feats, codes, apexes = encode_clips(model, data.clips, stats, device)
+    style_ids = [data.style_index(clip) for clip in data.clips]
     usage = {p: len(np.unique(np.concatenate([c[p] for c in codes]))) for p in PARTS}
     log(dist, "train: codes in use per part " + ", ".join(f"{p} {n}/{config.codebook_size}" for p, n in usage.items()))
 
-    length, look = args.window, config.lookahead
     stride = args.stride or max(length // 2, 1)
     index = window_index(data.clips, length, stride)
-
-    def window_features(i: int, s: int) -> np.ndarray:
-        f = feats[i][s : s + length + look]
-        if len(f) < length + look:  # beyond the clip's end: zeros = the normalised mean, as at inference
-            f = np.concatenate([f, np.zeros((length + look - len(f), f.shape[1]), np.float32)])
-        return f
+    n_codes = length // r
 
     def make_batch(items: np.ndarray, epoch: int) -> dict:
-        rows = index[items]
+        starts = [(c, s // r) for c, s in index[items]]  # whole codes
         return {
-            "features": torch.from_numpy(np.stack([window_features(c, s) for c, s in rows])).to(device),
-            "style": torch.as_tensor([style_ids[c] for c, _ in rows], dtype=torch.long, device=device),
-            "codes": {p: torch.from_numpy(np.stack([take_window(codes[c][p], s, length) for c, s in rows])).long().to(device)
-                      for p in PARTS},
+            "features": torch.from_numpy(np.stack([window_features(feats[c], k * r, length + look)
+                                                   for c, k in starts])).to(device),
+            "style": torch.as_tensor([style_ids[c] for c, _ in starts], dtype=torch.long, device=device),
+            "codes": {p: torch.from_numpy(np.stack([take_window(codes[c][p], k, n_codes) for c, k in starts]))
+                      .long().to(device) for p in PARTS},
+            "apex": torch.from_numpy(np.stack([take_window(apexes[c], k * r, length) for c, k in starts])).to(device),
         }
-
-    def mask_ceiling(step: int, total: int) -> float:
-        ramp = max(args.mask_ramp * total, 1.0)
-        return args.mask_start + (args.mask_max - args.mask_start) * min(step / ramp, 1.0)
 
     def loss(m, batch, gen, step, total):
         b = batch["style"].shape[0]
-        ceiling = mask_ceiling(step, total)
-        mask = random_prev_mask(b, length, max_ratio=ceiling, part_drop=args.part_drop, generator=gen).to(device)
-        out = m(batch["features"], batch["style"], batch["codes"], mask)
+        hidden = span_mask(b, n_codes, prefix=config.prefix_codes, part_drop=args.part_drop, generator=gen).to(device)
+        use_truth = (torch.rand(b, generator=gen) < args.apex_truth).to(device)
+        out = m(batch["features"], batch["style"], batch["codes"], hidden, batch["apex"], use_truth)
         logs = {k: v.detach() for k, v in out.items() if k != "loss"}
-        logs["mask_ceiling"] = ceiling
         return out["loss"], logs
 
     validate = None
     if args.val:
         val = load_data(args, dist, ("val",))
         if val.clips:
-            validate = _validator(stage, val, stats, style_names=styles, length=length, device=device)
+            validate = _validator(stage, val, stats, styles, n_codes, device)
         else:
             log(dist, "train: no 'val' clips, no validation")
 
@@ -183,11 +186,8 @@ def _train(args, dist) -> int:
         except CheckpointError as error:
             raise CommandError(str(error)) from None
 
-    # A resumed run must train the same thing. The switch weight joined these settings later: at its
-    # default it is left out, so states saved before it existed still resume.
-    settings = [config.to_json(), styles, args.window, args.latent_weight]
-    if args.switch_weight != 1.0:
-        settings.append(args.switch_weight)
+    # A resumed run must train the same thing.
+    settings = [config.to_json(), styles, length, args.apex_weight, args.apex_truth, args.part_drop]
     spec = LoopSpec(
         name="train", model=stage, num_items=len(index), make_batch=make_batch, loss=loss, export=export,
         notes=data_notes(args, data),
@@ -200,25 +200,55 @@ def _train(args, dist) -> int:
     return 0
 
 
-def _validator(stage: Stage2, val, stats, style_names, length, device):
-    """Teacher-forced loss and code accuracy on the val split, nothing masked."""
+def window_features(features: np.ndarray, start: int, length: int) -> np.ndarray:
+    """``length`` rows of (N, F) features from ``start``; beyond the clip's end zeros (the normalised
+    mean, what generation hears there)."""
+    f = features[start:start + length]
+    if len(f) < length:
+        f = np.concatenate([f, np.zeros((length - len(f), features.shape[1]), np.float32)])
+    return f
+
+
+@torch.no_grad()
+def encode_clips(model, clips, stats: dict, device):
+    """Per clip: normalised audio features (N, F), the codes {part: (N // r,)} of its whole codes
+    (the causal encoder sees what it sees at inference) and the soft apex target (N,)."""
+    r = model.config.frames_per_code
+    feats, codes, apexes = [], [], []
+    for clip in clips:
+        feats.append(((clip.features - stats["audio_mean"]) / stats["audio_std"]).astype(np.float32))
+        whole = clip.num_frames // r * r
+        c = {}
+        for p in PARTS:
+            x = torch.from_numpy((clip.parts[p][:whole] - stats[f"{p}_mean"]) / stats[f"{p}_std"]).float()
+            c[p] = model.vq[p].encode_codes(x.unsqueeze(0).to(device))[0].cpu().numpy()
+        codes.append(c)
+        apexes.append(apex_target(clip.stroke_apex))
+    return feats, codes, apexes
+
+
+def _validator(stage: Stage2, val, stats, style_names, n_codes: int, device):
+    """Loss and hidden-code accuracy on the val split: each clip's windows with every code after the
+    prefix hidden (what generation faces) and the predicted apexes read; fixed, so runs compare."""
     model = stage.model
+    r, look, prefix = model.config.frames_per_code, model.config.lookahead, model.config.prefix_codes
+    feats, codes, apexes = encode_clips(model, val.clips, stats, device)
     windows = []
-    with torch.no_grad():
-        for clip in val.clips:
-            f = torch.from_numpy(((clip.features - stats["audio_mean"]) / stats["audio_std"]).astype(np.float32))
-            c = {}
-            for p in PARTS:
-                x = torch.from_numpy((clip.parts[p] - stats[f"{p}_mean"]) / stats[f"{p}_std"]).float()
-                c[p] = model.vq[p].encode_codes(x.unsqueeze(0).to(device))[0]
-            style = style_names.index(clip.ref.style) if clip.ref.style in style_names else 0
-            windows.append((f, c, style))
+    for i, clip in enumerate(val.clips):
+        style = style_names.index(clip.ref.style) if clip.ref.style in style_names else 0
+        for k in range(0, len(codes[i]["face"]) - n_codes + 1, n_codes):
+            windows.append((window_features(feats[i], k * r, n_codes * r + look),
+                            {p: codes[i][p][k:k + n_codes] for p in PARTS},
+                            apexes[i][k * r:(k + n_codes) * r], style))
+    hidden = torch.zeros(1, n_codes, len(PARTS), dtype=torch.bool, device=device)
+    hidden[:, prefix:] = True
 
     def validate(m) -> dict:
         totals: dict = {}
-        for f, c, style in windows:
-            out = stage(f.unsqueeze(0).to(device), torch.tensor([style], device=device),
-                        {p: v.unsqueeze(0) for p, v in c.items()}, None)
+        for f, c, a, style in windows:
+            out = stage(torch.from_numpy(f)[None].to(device), torch.tensor([style], device=device),
+                        {p: torch.from_numpy(v)[None].long().to(device) for p, v in c.items()}, hidden,
+                        torch.from_numpy(a)[None].to(device), None)
             for k, v in out.items():
                 totals.setdefault(f"val_{k}", []).append(float(v))
         return {k: float(np.mean(v)) for k, v in totals.items()}

@@ -221,6 +221,9 @@ def _train(args, dist) -> int:
     stage = Stage1(model, parts, stats, weights, train_gmp)
 
     length = args.window
+    if length % config.frames_per_code:
+        raise CommandError(f"--window {length} is not a whole number of codes: use a multiple of "
+                           f"frames_per_code ({config.frames_per_code})")
     stride = args.stride or max(length // 2, 1)
     index = window_index(data.clips, length, stride)
     normalised = [

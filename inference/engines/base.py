@@ -1,38 +1,40 @@
 """The engine contract: what the pipeline asks of a model (``Engine``), and of a whole-request engine.
 
 The pipeline (``pipeline.py``, numpy only) does everything that is not the network: audio
-loading, features and their normalisation, the frame loop, sampling, seeds, part toggles, start
-pose, turning part features back into motion. It asks an engine for five things, all numpy in and
-out (float32 arrays, int64 codes), with the recurrent state kept by the engine in an opaque
-object returned by ``start``:
+loading, features and their normalisation, the span schedule, the decoding passes, sampling,
+seeds, part toggles, start pose, turning part features back into motion. It asks an engine for
+six things, all numpy in and out (float32 arrays, int64 codes); the causal state of a stream
+(speech encoder, VQ decoders) is kept by the engine in an opaque object returned by ``start``.
+r = ``config.frames_per_code``, d = ``config.d_model``, K = ``config.codebook_size``.
 
 ``prepare(checkpoint)``
     Load the weights of a ``checkpoint.Checkpoint`` (stage "full"); called before each request,
     so cache by checkpoint.
-``encode(part, features (n, PART_DIMS[part])) -> codes (n,) int64``
+``encode(part, features (n r, PART_DIMS[part])) -> codes (n,) int64``
     VQ-VAE encoder + nearest code of normalised part features, from zero history (start poses).
-``start(style: int | None, parts: tuple[str]) -> state``
+``start(parts: tuple[str]) -> state``
     A new stream: zero conv and scan states everywhere; ``parts`` are the generated parts.
-    ``style`` None: the mean of the style embeddings (the speaker-neutral stream of style strength).
-``context(state, features (n, F)) -> (n, d_model)``
-    Speech encoder + style + global scan over the next ``n`` normalised feature frames
-    (``Generator.context``), advancing the state. Context row ``j`` belongs to audio frame ``j``;
-    the pipeline gives motion frame ``t`` the context of frame ``t + config.lookahead``.
-``step(state, context (d_model,), prev_codes: {part: int | None}) -> {part: logits (K,)}``
-    One frame of the local scans (``Generator.local_step``) for the generated parts. The
-    previous latents are the codebook rows of ``prev_codes`` (all four parts; ``None`` =
-    ``mask_latent``: frame 0, parts switched off). Advances the state.
-``decode(state, codes: {part: (n,) int}) -> {part: (n, PART_DIMS[part])}``
+``speech(state, features (n, F)) -> (n, d)``
+    The causal speech encoder (``Generator.speech_states``) over the next ``n`` normalised
+    feature frames, advancing the state. Row ``j`` belongs to audio frame ``j``.
+``span(speech (n r, d), known: {part: (n,) int64}, styles: tuple, parts) -> {part: (len(styles), n, K)}``
+    One pass of the span generator (``Generator.code_context`` + ``known_latents`` +
+    ``span_logits``) over n codes, for each style in ``styles`` (an index, or None for the mean
+    style), batched. ``speech`` (n r + L, d) holds the speech states of audio frames
+    ``[r c0, r (c0 + n) + L)`` for the window's first code c0 and the look-ahead L; ``known``
+    gives every part's fixed codes, -1 where unknown (switched-off parts are all -1). Stateless.
+``decode(state, codes: {part: (n,) int}) -> {part: (n r, PART_DIMS[part])}``
     VQ decoders with carried causal-conv state (normalised part features). For "lower" the root
     channels ``[54:57]`` are replaced by the global motion predictor's output on the decoded
     lower body (its own carried state), as MambaTalk recovers translation.
 
-The pipeline calls these in fixed blocks of frames at absolute positions, so whole-clip and
-streamed generation do the same arithmetic. ``TorchEngine`` (``engines/torch.py``) implements them
-with ``torch_model``; ``NumpyEngine`` (``engines/numpy.py``) mirrors the same module tree
-(``architecture.py``) in numpy. The external engine is different: it runs a whole request in
-another interpreter (``engines/external.py``), so it is a ``RequestEngine``: the pipeline hands it
-the request. Which engine runs is chosen in ``engines/registry.py``.
+The pipeline calls these at absolute positions (speech in fixed blocks of frames, spans of
+``span_codes`` codes), so whole-clip and streamed generation do the same arithmetic.
+``TorchEngine`` (``engines/torch.py``) implements them with ``torch_model``; ``NumpyEngine``
+(``engines/numpy.py``) with ``numpy_model``, which mirrors the same module tree
+(``architecture.py``). The external engine is different: it runs a whole request in another
+interpreter (``engines/external.py``), so it is a ``RequestEngine``: the pipeline hands it the
+request. Which engine runs is chosen in ``engines/registry.py``.
 """
 from __future__ import annotations
 
@@ -68,13 +70,13 @@ class Engine(abc.ABC):
     def encode(self, part: str, features): ...
 
     @abc.abstractmethod
-    def start(self, style: int | None, parts: tuple): ...
+    def start(self, parts: tuple): ...
 
     @abc.abstractmethod
-    def context(self, state, features): ...
+    def speech(self, state, features): ...
 
     @abc.abstractmethod
-    def step(self, state, context, prev_codes: dict) -> dict: ...
+    def span(self, speech, known: dict, styles: tuple, parts: tuple) -> dict: ...
 
     @abc.abstractmethod
     def decode(self, state, codes: dict) -> dict: ...
@@ -83,16 +85,20 @@ class Engine(abc.ABC):
         return f"{self.name} on {self.device}"
 
 
-def checked_start(num_styles: int, style: int | None, parts) -> tuple[int | None, tuple]:
-    """The style index (None: the mean style) and the parts (in ``PARTS`` order) an engine's
-    ``start`` was given, or EngineError naming what is wrong."""
-    if style is not None and not 0 <= int(style) < num_styles:
-        raise EngineError(f"style index {style} is out of range for this model")
+def checked_parts(parts) -> tuple:
+    """The parts (in ``PARTS`` order) an engine was given, or EngineError naming what is wrong."""
     try:
-        parts = ordered_parts(parts)
+        return ordered_parts(parts)
     except ValueError as error:
         raise EngineError(str(error)) from None
-    return (None if style is None else int(style)), parts
+
+
+def checked_styles(num_styles: int, styles) -> tuple:
+    """Style indices (None: the mean style) an engine's ``span`` was given, or EngineError."""
+    for style in styles:
+        if style is not None and not 0 <= int(style) < num_styles:
+            raise EngineError(f"style index {style} is out of range for this model")
+    return tuple(None if s is None else int(s) for s in styles)
 
 
 class RequestEngine(abc.ABC):

@@ -1,63 +1,92 @@
-"""Stage 2: speech features -> per-part motion codes, with Mamba scans only (nothing quadratic).
+"""Stage 2: speech -> per-part motion codes, a whole span at a time (MambaTalk's global and
+per-part scans, decoded MaskGIT/MoMask-style).
 
-Structure (names as in ``architecture.py``):
-- speech encoder: ``audio_in`` then ``speech`` Mamba blocks over the audio features;
-- style: a learned speaker embedding added to the speech encoding (their mean for the
-  speaker-neutral stream that style strength contrasts with, ``sampling.guided_logits``);
-- global scan: ``global_blocks`` + ``global_norm`` -> one context vector per audio frame;
-- local scans: for each part, ``prev_in.P`` reads the previous frame's latents of ALL parts (the
-  part reads the others' latents), adds the context of frame ``t + lookahead``, runs the part's
-  own Mamba stack ``local.P`` and ends in two heads: ``logits.P`` (code logits, cross-entropy
-  against the VQ codes) and ``latent.P`` (regressed quantised latent, MSE).
+Structure (names as in ``architecture.py``; r = frames per code, L = look-ahead in frames):
+- speech encoder: ``audio_in``, causal ``speech`` Mamba blocks and ``speech_norm`` over the audio
+  features, one state per audio frame (30 fps), streamed with carried state;
+- frame pairs: motion frame ``t`` reads two speech states, ``t`` (the speech at that instant) and
+  ``t + L`` (the speech up to L frames, 1 s, later): a causal encoder only remembers the past, so
+  the instant's own audio is read where it is freshest and the look-ahead where it ends;
+- stroke apexes: ``apex`` reads frame t's pair and gives the logit that a stroke ends at motion
+  frame ``t`` (trained on the corpus's planned apexes, ``gestura synth``);
+- code context: ``code_in`` turns the r frame pairs of code k and the r apex probabilities of its
+  frames into one vector: the body reads the predicted stroke timing as an input;
+- ``style`` adds a speaker embedding (their mean for the speaker-neutral stream of style
+  strength), and ``part_in.P`` each part's known code (its codebook latent, or ``mask_latent``
+  for an unknown one);
+- global scan: bidirectional ``global_blocks`` over the span's codes, then ``global_norm``;
+- local scans: per part, ``part_in.P`` of the part's own known code again, bidirectional
+  ``local.P`` blocks, ``out_norm.P`` and ``logits.P``.
 
-Causality: the context at audio frame ``j`` depends on audio frames ``<= j`` only, and motion
-frame ``t`` reads the context of frame ``t + lookahead``: a fixed audio look-ahead. Previous
-latents make the local scans autoregressive over codes, which keeps sampled motion coherent.
-Training is teacher-forced (previous latents = the ground truth's, partly replaced by the
-``mask_latent`` token: "masked seed frames"); generation runs the same scans one frame at a time
-(``local_step``), so chunked generation with carried state equals whole-clip generation.
+Generation fills a span of ``span_codes`` codes from whatever is fixed (the previous span's last
+``prefix_codes`` codes, a start pose, nothing for parts that are switched off) in a few parallel
+passes, the most confident codes first (``inference/pipeline.py``). Training hides whole runs of
+codes (``span_mask``), so the model cannot copy its own past and has to listen.
 """
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ...rigs.skeleton import PARTS
-from .layers import RMSNorm
-from .mamba import MambaBlock, MambaStack
+from .layers import RMSNorm, rms_norm
+from .mamba import BiMambaBlock, BiMambaLayer, MambaBlock, MambaStack, StackedLinear
 
 
 class Generator(nn.Module):
     def __init__(self, config):
         super().__init__()
         self.config = config
-        d, cd, k = config.d_model, config.code_dim, config.codebook_size
-        self.lookahead = config.lookahead
+        d, cd, k, r = config.d_model, config.code_dim, config.codebook_size, config.frames_per_code
+        self.frames_per_code, self.lookahead = r, config.lookahead
         self.audio_in = nn.Linear(config.feature_dim, d)
         self.speech = MambaStack(MambaBlock(config) for _ in range(config.speech_layers))
+        self.speech_norm = RMSNorm(d)
+        self.apex = nn.Linear(2 * d, 1)
+        self.code_in = nn.Linear(r * (2 * d + 1), d)
         self.style = nn.Embedding(config.num_styles, d)
         nn.init.normal_(self.style.weight, std=0.02)
-        self.global_blocks = MambaStack(MambaBlock(config) for _ in range(config.global_layers))
-        self.global_norm = RMSNorm(d)
         self.mask_latent = nn.Parameter(torch.randn(len(PARTS), cd) * 0.02)
-        self.prev_in = nn.ModuleDict({p: nn.Linear(len(PARTS) * cd, d) for p in PARTS})
-        self.local = nn.ModuleDict({p: MambaStack(MambaBlock(config) for _ in range(config.local_layers[p]))
+        self.part_in = nn.ModuleDict({p: nn.Linear(cd, d) for p in PARTS})
+        self.global_blocks = MambaStack(BiMambaBlock(config) for _ in range(config.global_layers))
+        self.global_norm = RMSNorm(d)
+        self.local = nn.ModuleDict({p: MambaStack(BiMambaBlock(config) for _ in range(config.local_layers[p]))
                                     for p in PARTS})
         self.out_norm = nn.ModuleDict({p: RMSNorm(d) for p in PARTS})
         self.logits = nn.ModuleDict({p: nn.Linear(d, k) for p in PARTS})
-        self.latent = nn.ModuleDict({p: nn.Linear(d, cd) for p in PARTS})
 
-    # --- the code-independent half: speech, style, global scan -------------------------------
-    def context(self, features: torch.Tensor, style: torch.Tensor, state=None):
-        """features (B, T, F) normalised, style (B,) long -> context (B, T, d), state.
+    # --- speech: causal, streamed ------------------------------------------------------------
+    def speech_states(self, features: torch.Tensor, state=None):
+        """features (B, T, F) normalised -> speech states (B, T, d), state. Causal: row j depends on
+        audio frames <= j only, so a clip may be run in pieces with the returned state."""
+        s, state = self.speech.run(self.audio_in(features), state)
+        return self.speech_norm(s), state
 
-        One context vector per audio frame, causal; motion frame t uses context frame t + lookahead."""
-        s_speech, s_global = state if state is not None else (None, None)
-        s, s_speech = self.speech.run(self.audio_in(features), s_speech)
-        g = s + self.style_embedding(style).unsqueeze(1)
-        g, s_global = self.global_blocks.run(g, s_global)
-        return self.global_norm(g), (s_speech, s_global)
+    def frame_pairs(self, speech: torch.Tensor) -> torch.Tensor:
+        """Speech states of motion frames ``[f0, f0 + m + L)`` (B, m + L, d) -> each of the m frames'
+        pair of states ``t`` and ``t + L`` (B, m, 2 d)."""
+        m = speech.shape[1] - self.lookahead
+        return torch.cat([speech[:, :m], speech[:, self.lookahead:]], -1)
+
+    def apex_logits(self, pairs: torch.Tensor) -> torch.Tensor:
+        """Frame pairs (B, m, 2 d) -> stroke-apex logits of those motion frames (B, m)."""
+        return self.apex(pairs)[..., 0]
+
+    def code_context(self, speech: torch.Tensor, apex: torch.Tensor | None = None) -> torch.Tensor:
+        """Speech states of the motion frames of ``n`` codes plus the look-ahead (B, n r + L, d) -> (B, n, d).
+
+        ``apex`` (B, n r): the stroke-apex probabilities the body reads; None = the model's own
+        prediction (``sigmoid(apex_logits)``; training may give the corpus's instead)."""
+        pairs = self.frame_pairs(speech)
+        b, t, d2 = pairs.shape
+        r = self.frames_per_code
+        if apex is None:
+            apex = torch.sigmoid(self.apex_logits(pairs))
+        x = torch.cat([pairs.reshape(b, t // r, r * d2), apex.reshape(b, t // r, r)], -1)
+        return self.code_in(x)
 
     def style_embedding(self, style: torch.Tensor | None) -> torch.Tensor:
         """(B, d) speaker embeddings of style indices (B,); None: their mean (1, d), no speaker."""
@@ -65,105 +94,152 @@ class Generator(nn.Module):
             return self.style.weight.mean(0, keepdim=True)
         return self.style(style)
 
-    # --- the autoregressive half: per-part local scans -----------------------------------------
-    def local_scan(self, context: torch.Tensor, prev_latents: torch.Tensor, parts=PARTS, state=None,
-                   with_latent: bool = True):
-        """context (B, T, d) already aligned to motion frames, prev_latents (B, T, 4, D) ->
-        ({part: logits (B, T, K)}, {part: latent (B, T, D)}, state {part: ...})."""
-        b, t = prev_latents.shape[:2]
-        flat = prev_latents.reshape(b, t, -1)
-        state = state if state is not None else {}
-        logits, latents, new_state = {}, {}, {}
-        for part in parts:
-            x = context + self.prev_in[part](flat)
-            x, new_state[part] = self.local[part].run(x, state.get(part))
-            x = self.out_norm[part](x)
-            logits[part] = self.logits[part](x)
-            if with_latent:
-                latents[part] = self.latent[part](x)
-        return logits, latents, new_state
-
-    def local_step(self, context_t: torch.Tensor, prev_latents_t: torch.Tensor, parts=PARTS, state=None):
-        """One frame: context_t (B, d), prev_latents_t (B, 4, D) -> ({part: logits (B, K)}, state)."""
-        logits, _, state = self.local_scan(context_t.unsqueeze(1), prev_latents_t.unsqueeze(1), parts, state,
-                                           with_latent=False)
-        return {p: v[:, 0] for p, v in logits.items()}, state
-
-    def previous_latents(self, latents: dict, mask: torch.Tensor | None = None) -> torch.Tensor:
-        """Teacher forcing input: {part: (B, T, D)} quantised latents -> (B, T, 4, D) where frame t
-        holds frame t-1's latents; frame 0, parts missing from ``latents`` and entries where
-        ``mask`` (B, T, 4) is True get ``mask_latent``."""
-        any_latent = next(iter(latents.values()))
-        b, t, cd = any_latent.shape
-        token = self.mask_latent.to(any_latent.dtype)
-        out = token.view(1, 1, len(PARTS), cd).expand(b, t, len(PARTS), cd).clone()
+    def known_latents(self, codebooks: dict, codes: torch.Tensor) -> torch.Tensor:
+        """codes (B, n, 4) long, -1 = unknown -> latents (B, n, 4, D): codebook rows, ``mask_latent``
+        where unknown. ``codebooks`` {part: (K, D)}."""
+        rows = []
         for i, part in enumerate(PARTS):
-            if part in latents and t > 1:
-                out[:, 1:, i] = latents[part][:, :-1]
-        if mask is not None:
-            out = torch.where(mask.unsqueeze(-1), token.view(1, 1, len(PARTS), cd).expand_as(out), out)
+            c = codes[..., i]
+            latent = codebooks[part][c.clamp(min=0)]
+            rows.append(torch.where((c < 0).unsqueeze(-1), self.mask_latent[i].to(latent.dtype), latent))
+        return torch.stack(rows, 2)
+
+    # --- one span: bidirectional over its codes ----------------------------------------------
+    def span_logits(self, context: torch.Tensor, style: torch.Tensor, latents: torch.Tensor, parts=PARTS) -> dict:
+        """context (B, n, d) from ``code_context``; style (B, d) or (1, d) from ``style_embedding``;
+        latents (B, n, 4, D) from ``known_latents`` -> {part: logits (B, n, K)} for ``parts``."""
+        embedded = {p: self.part_in[p](latents[:, :, i]) for i, p in enumerate(PARTS)}
+        g = context + style.unsqueeze(1) + sum(embedded.values())
+        g, _ = self.global_blocks.run(g)
+        g = self.global_norm(g)
+        out = {}
+        for part in parts:
+            x, _ = self.local[part].run(g + embedded[part])
+            out[part] = self.logits[part](self.out_norm[part](x))
         return out
 
-    def align_features(self, features: torch.Tensor, frames: int) -> torch.Tensor:
-        """Features for ``frames`` motion frames plus the look-ahead: pads zeros (the normalised
-        mean) beyond the end when the caller gave no audio after the last frame."""
-        need = frames + self.lookahead
-        if features.shape[1] < need:
-            pad = features.new_zeros(features.shape[0], need - features.shape[1], features.shape[2])
-            features = torch.cat([features, pad], 1)
-        return features[:, :need]
+    def span_logits_fast(self, context: torch.Tensor, style: torch.Tensor, latents: torch.Tensor,
+                         parts=PARTS) -> dict:
+        """``span_logits`` for generation (same arguments and results, to float rounding; no
+        autograd): each bidirectional layer runs its two directions as one stacked mixer, and
+        layer i of every asked part's local stack runs as one (``mamba.BiMambaLayer``). The
+        stacked weights are copies, made again when a parameter changes."""
+        parts = tuple(parts)
+        stacked = self._stacked_layers(parts)
+        embedded = {p: self.part_in[p](latents[:, :, i]) for i, p in enumerate(PARTS)}
+        g = context + style.unsqueeze(1) + sum(embedded.values())
+        for layer in stacked["global"]:
+            g = layer(g[None])[0]
+        g = self.global_norm(g)
+        if not parts:
+            return {}
+        x = g[None] + torch.stack([embedded[p] for p in parts])  # (P, B, n, d)
+        for members, layer in stacked["local"]:
+            if members is None:
+                x = layer(x)
+            else:
+                x = x.index_copy(0, members, layer(x[members]))
+        logits = stacked["logits"](rms_norm(x, stacked["out_norm"], self.out_norm[parts[0]].eps))
+        return dict(zip(parts, logits))
 
-    def forward(self, features: torch.Tensor, style: torch.Tensor, latents: dict, mask: torch.Tensor | None = None):
-        """Teacher-forced training pass.
+    def _stacked_layers(self, parts: tuple) -> dict:
+        """The stacked global layers and ``parts``' local layers, out_norm and logits heads, built
+        once per set of parts while the parameters stay the same (tensor and version)."""
+        cache = self.__dict__.setdefault("_stacked_cache", {})
+        params = cache.get("params")
+        if params is None or cache["key"] != [(p.data_ptr(), p._version) for p in params]:
+            cache.clear()
+            cache["params"] = params = list(self.parameters())
+            cache["key"] = [(p.data_ptr(), p._version) for p in params]
+            cache["global"] = [BiMambaLayer([block]) for block in self.global_blocks]
+        if parts not in cache:
+            local = []
+            for i in range(max(len(self.local[p]) for p in parts) if parts else 0):
+                members = [j for j, p in enumerate(parts) if len(self.local[p]) > i]
+                layer = BiMambaLayer([self.local[parts[j]][i] for j in members])
+                index = None if len(members) == len(parts) else torch.tensor(members, device=self.mask_latent.device)
+                local.append((index, layer))
+            cache[parts] = {
+                "local": local,
+                "out_norm": torch.stack([self.out_norm[p].weight.detach() for p in parts])[:, None, None],
+                "logits": StackedLinear([self.logits[p] for p in parts]),
+            }
+        return {"global": cache["global"], **cache[parts]}
 
-        features (B, T or T + lookahead, F) normalised audio features of the clip (give the
-        look-ahead frames after the crop when you have them); style (B,) long; latents
-        {part: (B, T, D)} ground-truth quantised latents (``vq[part].lookup(codes)``, detached);
-        mask (B, T, 4) bool: previous-latent entries to hide (``random_prev_mask``).
-        Returns ({part: logits (B, T, K)}, {part: regressed latent (B, T, D)})."""
-        frames = next(iter(latents.values())).shape[1]
-        context, _ = self.context(self.align_features(features, frames), style)
-        context = context[:, self.lookahead:self.lookahead + frames]
-        logits, regressed, _ = self.local_scan(context, self.previous_latents(latents, mask))
-        return logits, regressed
+    def forward(self, features: torch.Tensor, style: torch.Tensor, codebooks: dict, codes: torch.Tensor,
+                apex_truth: torch.Tensor | None = None, use_truth: torch.Tensor | None = None):
+        """Training pass over windows of n codes.
+
+        features (B, n r + L, F): normalised audio features from the window's first frame to L
+        frames beyond its last; style (B,); codebooks {part: (K, D)}; codes (B, n, 4) long with -1
+        where hidden (``span_mask``). The body reads the predicted apex probabilities (detached:
+        the apex head learns from its own loss only), or ``apex_truth`` (B, n r) in the rows where
+        ``use_truth`` (B,) bool is set. Returns ({part: logits (B, n, K)}, apex logits (B, n r))."""
+        n = codes.shape[1]
+        speech, _ = self.speech_states(features)
+        speech = speech[:, :n * self.frames_per_code + self.lookahead]
+        apex_logits = self.apex_logits(self.frame_pairs(speech))
+        apex = torch.sigmoid(apex_logits.detach())
+        if apex_truth is not None and use_truth is not None:
+            apex = torch.where(use_truth.unsqueeze(1), apex_truth.to(apex.dtype), apex)
+        logits = self.span_logits(self.code_context(speech, apex), self.style_embedding(style),
+                                  self.known_latents(codebooks, codes))
+        return logits, apex_logits
 
 
-def random_prev_mask(batch: int, frames: int, *, max_ratio: float = 0.6, part_drop: float = 0.1,
-                     keep_first: int = 0, generator: torch.Generator | None = None, device=None) -> torch.Tensor:
-    """(B, T, 4) bool mask for teacher forcing: each sequence hides a random fraction (uniform in
-    [0, max_ratio]) of its previous-latent entries, and each part is hidden entirely with
-    probability ``part_drop`` (as when the user switches it off). Frames ``< keep_first``
-    (seed frames) are never hidden."""
-    ratio = torch.rand(batch, 1, 1, generator=generator, device=device) * max_ratio
-    mask = torch.rand(batch, frames, len(PARTS), generator=generator, device=device) < ratio
-    drop = torch.rand(batch, 1, len(PARTS), generator=generator, device=device) < part_drop
-    mask = mask | drop
-    if keep_first:
-        mask[:, :keep_first] = False
+def masking_ratio(u: torch.Tensor) -> torch.Tensor:
+    """MaskGIT's cosine schedule: the share of a span hidden for uniform ``u`` in [0, 1)."""
+    return torch.cos(0.5 * math.pi * u)
+
+
+def span_mask(batch: int, codes: int, *, prefix: int, part_drop: float = 0.1, min_run: int = 2, max_run: int = 6,
+              generator: torch.Generator | None = None) -> torch.Tensor:
+    """(B, n, 4) bool, True = hidden: what stage 2 learns to fill.
+
+    Each window's first ``prefix`` codes stand for the previous span's tail: a random number of
+    them (0 to ``prefix``, ``prefix`` half the time) stays known, the rest is hidden. After them,
+    per part, a share drawn from ``masking_ratio`` is hidden in runs of ``min_run``-``max_run``
+    codes (0.27-0.8 s at 4 frames per code), so a hidden code's neighbours are mostly hidden too
+    and it cannot be copied from them. Each part is hidden entirely with probability
+    ``part_drop`` (as when the user switches it off)."""
+    g = generator
+    mask = torch.zeros(batch, codes, len(PARTS), dtype=torch.bool)
+    for b in range(batch):
+        full = torch.rand((), generator=g) < 0.5
+        known = prefix if full else int(torch.randint(0, prefix + 1, (), generator=g))
+        mask[b, known:prefix] = True
+        span = codes - prefix
+        for i in range(len(PARTS)):
+            if torch.rand((), generator=g) < part_drop:
+                mask[b, :, i] = True
+                continue
+            target = max(1, int(math.ceil(float(masking_ratio(torch.rand((), generator=g))) * span)))
+            hidden = torch.zeros(span, dtype=torch.bool)
+            while int(hidden.sum()) < target:
+                run = int(torch.randint(min_run, max_run + 1, (), generator=g))
+                start = int(torch.randint(0, span, (), generator=g))
+                hidden[start:start + run] = True
+            mask[b, prefix:, i] = hidden
     return mask
 
 
-def generator_losses(logits: dict, regressed: dict, codes: dict, latents: dict, latent_weight: float = 3.0,
-                     switch_weight: float = 1.0) -> dict:
-    """Cross-entropy of the code logits and ``latent_weight`` x MSE of the regressed latents,
-    per part and in total (``loss``). ``switch_weight`` weighs the cross-entropy of frames whose
-    code differs from the previous frame's: with one code per frame most frames repeat the last
-    code, and those frames teach nothing about when the motion should change."""
+def generator_losses(logits: dict, codes: dict, hidden: torch.Tensor, apex_logits: torch.Tensor,
+                     apex_target: torch.Tensor, apex_weight: float = 1.0) -> dict:
+    """Cross-entropy of each part's code logits on its hidden codes (``hidden`` (B, n, 4)), plus
+    ``apex_weight`` x binary cross-entropy of the stroke-apex logits against ``apex_target``
+    (B, n r) in [0, 1]; per part and in total (``loss``)."""
     out = {}
     total = 0.0
-    for part in logits:
-        if switch_weight == 1.0:
-            ce = F.cross_entropy(logits[part].flatten(0, 1), codes[part].flatten())
-        else:
-            frame_ce = F.cross_entropy(logits[part].flatten(0, 1), codes[part].flatten(), reduction="none")
-            c = codes[part]
-            switched = torch.zeros_like(c, dtype=frame_ce.dtype)
-            switched[:, 1:] = (c[:, 1:] != c[:, :-1]).to(frame_ce.dtype)
-            weight = (1.0 + (switch_weight - 1.0) * switched).flatten()
-            ce = (frame_ce * weight).sum() / weight.sum()
-        mse = F.mse_loss(regressed[part], latents[part])
+    for i, part in enumerate(PARTS):
+        if part not in logits:
+            continue
+        h = hidden[..., i]
+        if not bool(h.any()):
+            continue
+        ce = F.cross_entropy(logits[part][h], codes[part][h])
         out[f"{part}_ce"] = ce
-        out[f"{part}_latent"] = mse
-        total = total + ce + latent_weight * mse
-    out["loss"] = total
+        total = total + ce
+    apex = F.binary_cross_entropy_with_logits(apex_logits, apex_target)
+    out["apex_bce"] = apex
+    out["loss"] = total + apex_weight * apex
     return out

@@ -34,9 +34,23 @@ class CausalConv1d(nn.Conv1d):
             y = (full * self.weight[:, 0]).sum(-1, keepdim=True)
             if self.bias is not None:
                 y = y + self.bias.unsqueeze(-1)
+        elif self.groups == self.in_channels == self.out_channels and not torch.is_grad_enabled():
+            # Depthwise in generation (short blocks): k multiply-adds take half of conv1d's time
+            # at 16-23 frames (measured 27 vs 53 us); training keeps conv1d.
+            t = x.shape[2]
+            y = full[:, :, :t] * self.weight[:, 0, :1]
+            for j in range(1, k):
+                y = torch.addcmul(y, full[:, :, j:j + t], self.weight[:, 0, j:j + 1])
+            if self.bias is not None:
+                y = y + self.bias.unsqueeze(-1)
         else:
             y = F.conv1d(full, self.weight, self.bias, groups=self.groups)
         return y, full[:, :, -(k - 1):]
+
+
+def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float = NORM_EPS) -> torch.Tensor:
+    """x * weight / sqrt(mean(x^2) + eps) over the last axis (``weight`` may be stacked, broadcasting)."""
+    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * weight
 
 
 class RMSNorm(nn.Module):
@@ -46,7 +60,7 @@ class RMSNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight
+        return rms_norm(x, self.weight, self.eps)
 
 
 class GatedMLP(nn.Module):

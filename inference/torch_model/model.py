@@ -10,7 +10,7 @@ from ...rigs.skeleton import PARTS
 from ..architecture import tensor_shapes
 from ..checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
 from ..config import ModelConfig
-from .generator import Generator, generator_losses, random_prev_mask
+from .generator import Generator
 from .vqvae import GlobalMotionPredictor, PartVQVAE
 
 
@@ -73,18 +73,9 @@ class GesturaModel(nn.Module):
         """{part: (B, T, dim) normalised features} -> {part: (B, T) long codes}."""
         return {p: self.vq[p].encode_codes(x) for p, x in parts.items()}
 
-    def generator_loss(self, features: torch.Tensor, style: torch.Tensor, codes: dict, *, mask=None,
-                       latent_weight: float = 3.0, max_mask_ratio: float = 0.6, part_drop: float = 0.1) -> dict:
-        """Stage-2 loss for a batch: features (B, T[+lookahead], F), style (B,), codes {part: (B, T)}.
-        ``mask=None`` draws ``random_prev_mask``; pass ``mask=False`` for none."""
-        latents = {p: self.vq[p].lookup(c).detach() for p, c in codes.items()}
-        b, t = next(iter(codes.values())).shape
-        if mask is None:
-            mask = random_prev_mask(b, t, max_ratio=max_mask_ratio, part_drop=part_drop, device=features.device)
-        elif mask is False:
-            mask = None
-        logits, regressed = self.generator(features, style, latents, mask)
-        return generator_losses(logits, regressed, codes, latents, latent_weight)
+    def codebooks(self) -> dict:
+        """{part: (K, D)} codebook weights, what ``Generator.known_latents`` reads."""
+        return {p: self.vq[p].codebook.weight for p in PARTS}
 
     def parameter_counts(self) -> dict:
         counts = {f"vq.{p}": sum(x.numel() for x in self.vq[p].parameters()) for p in PARTS}

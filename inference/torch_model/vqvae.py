@@ -1,9 +1,12 @@
 """Stage 1: one VQ-VAE per body part, and the global motion predictor.
 
 Inputs are a part's normalised features (``parts.py``; ``(x - mean) / std`` with the checkpoint
-statistics), one code per frame at 30 fps (no temporal down-sampling, as in MambaTalk). All
-convolutions are causal, so decoding codes in pieces with carried state equals decoding a clip
-at once, and the NumPy engine can decode while it generates.
+statistics) at 30 fps. One code covers ``frames_per_code`` = r frames (GestureLSM, LiveGesture: 4):
+the encoder's causal convolutions run at the frame rate and ``down`` (Conv1d, kernel = stride = r)
+turns each r frames into one latent; the decoder's ``up`` (ConvTranspose1d, kernel = stride = r)
+turns each code into r frames, which causal convolutions smooth. Code k therefore depends on
+frames < r (k + 1) only, and frame t of the decoded motion on codes <= t // r only: decoding codes
+in pieces with carried state equals decoding a clip at once (no look-ahead).
 """
 from __future__ import annotations
 
@@ -22,15 +25,21 @@ class PartVQVAE(nn.Module):
         self.part = part
         self.dim = PART_DIMS[part]
         self.commitment = config.commitment
-        layers = config.vq_layers[part]
-        self.encoder = ConvStack(self.dim, config.vq_hidden, config.code_dim, layers)
+        layers, hidden, r = config.vq_layers[part], config.vq_hidden, config.frames_per_code
+        self.frames_per_code = r
+        self.encoder = ConvStack(self.dim, hidden, hidden, layers)
+        self.down = nn.Conv1d(hidden, config.code_dim, r, stride=r)
         self.codebook = nn.Embedding(config.codebook_size, config.code_dim)
         nn.init.uniform_(self.codebook.weight, -1.0 / config.codebook_size, 1.0 / config.codebook_size)
-        self.decoder = ConvStack(config.code_dim, config.vq_hidden, self.dim, layers)
+        self.up = nn.ConvTranspose1d(config.code_dim, hidden, r, stride=r)
+        self.decoder = ConvStack(hidden, hidden, self.dim, layers)
 
-    def encode(self, x: torch.Tensor, state=None):
-        """(B, T, dim) -> continuous latents z (B, T, code_dim), state."""
-        return self.encoder(x, state)
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, T, dim), T a multiple of frames_per_code -> continuous latents z (B, T / r, code_dim)."""
+        if x.shape[1] % self.frames_per_code:
+            raise ValueError(f"{x.shape[1]} frames do not make whole codes of {self.frames_per_code} frames")
+        h, _ = self.encoder(x)
+        return self.down(h.transpose(1, 2)).transpose(1, 2)
 
     def quantize(self, z: torch.Tensor) -> torch.Tensor:
         """Nearest code index (squared L2) for each latent: (B, T, code_dim) -> (B, T) long."""
@@ -42,21 +51,23 @@ class PartVQVAE(nn.Module):
         return self.codebook(codes)
 
     def decode(self, latents: torch.Tensor, state=None):
-        """Quantised latents (B, T, code_dim) -> reconstructed features (B, T, dim), state."""
-        return self.decoder(latents, state)
+        """Quantised latents (B, n, code_dim) -> reconstructed features (B, n * r, dim), state."""
+        frames = self.up(latents.transpose(1, 2)).transpose(1, 2)
+        return self.decoder(frames, state)
 
     def decode_codes(self, codes: torch.Tensor, state=None):
         return self.decode(self.lookup(codes), state)
 
     def encode_codes(self, x: torch.Tensor) -> torch.Tensor:
-        return self.quantize(self.encode(x)[0])
+        """(B, T, dim) -> (B, T / r) long codes."""
+        return self.quantize(self.encode(x))
 
     def forward(self, x: torch.Tensor) -> dict:
-        """Training pass: returns ``recon`` (B, T, dim), ``codes``, ``z``, ``z_q`` and the losses
+        """Training pass on x (B, T, dim): returns ``recon`` (B, T, dim), ``codes`` (B, T / r), ``z``, ``z_q`` and the losses
         ``codebook`` = ||z_q - sg(z)||^2 and ``commit`` = ||z - sg(z_q)||^2 (the total VQ loss is
         ``codebook + commitment * commit``; the reconstruction losses are the trainer's: it knows
         the rotation/velocity/vertex terms it wants)."""
-        z, _ = self.encode(x)
+        z = self.encode(x)
         codes = self.quantize(z.detach())
         z_q = self.lookup(codes)
         codebook_loss = F.mse_loss(z_q, z.detach())

@@ -639,7 +639,10 @@ def _mixdown(bpy, scene, strip, first, end, folder):
 def _keys_of_new_rig(bpy, **kwargs):
     for obj in bpy.context.selected_objects:
         obj.select_set(False)
-    assert bpy.ops.gestura.generate(new_armature=True, seed=7, **kwargs) == {"FINISHED"}
+    # Temperature 0: Blender's sound of a trimmed strip and the cut file differ by resampling
+    # rounding (under 2e-3); sampled codes can flip on such a difference, and a flipped code is
+    # read by its whole span, so only the most likely codes compare exactly.
+    assert bpy.ops.gestura.generate(new_armature=True, seed=7, temperature=0.0, **kwargs) == {"FINISHED"}
     obj = bpy.context.active_object
     return obj.animation_data.action.frame_range[0], keys(obj)
 

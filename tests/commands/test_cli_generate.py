@@ -5,6 +5,8 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from gestura.cli import main
+from gestura.inference.architecture import parameter_count
+from gestura.inference.config import CONFIGS
 from gestura.inference.torch_model.model import GesturaModel
 from gestura.rigs.motion_io import load_npz
 from random_checkpoint import tiny_config
@@ -121,7 +123,8 @@ def test_folders_and_empty_files_are_named_as_such(tiny, speech_wav, tmp_path, c
 def test_params_prints_both_configs(capsys):
     assert main(["params"]) == 0
     out = capsys.readouterr().out
-    assert "small: 5,114,540 parameters" in out and "mambatalk: 207,549,612 parameters" in out
+    assert "small: 6,324,909 parameters" in out
+    assert f"mambatalk: {parameter_count(CONFIGS['mambatalk']):,} parameters" in out
 
 
 def test_output_folders_are_judged_by_what_is_on_disk(tiny, speech_wav, tmp_path, monkeypatch, capsys):
@@ -188,3 +191,17 @@ def test_a_batch_carries_on_past_failed_files_and_reports_each(tiny, speech_wav,
     ]
     assert load_npz(out / "a.npz").num_frames > 5
     assert sorted(p.name for p in out.iterdir()) == ["a.npz", "c.npz"]  # nothing half-written
+
+
+def test_a_checkpoint_of_the_per_frame_model_is_refused_in_one_line_saying_to_retrain(tiny, speech_wav, tmp_path, capsys):
+    from gestura.inference import safetensors_np
+
+    tensors, metadata = safetensors_np.load_file(tiny)
+    old = tmp_path / "v1.safetensors"
+    safetensors_np.save_file(tensors, old, {**metadata, "format_version": "1"})
+    out = tmp_path / "take.npz"
+    assert main(["generate", str(speech_wav), "-o", str(out), "--checkpoint", str(old), "--engine", "torch"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"gestura generate: error: checkpoint '{old}' has format version 1 (the per-frame model of earlier Gestura "
+        "releases), this Gestura reads version 2: retrain it on your data with gestura train-vq and gestura train"]
+    assert not out.exists()

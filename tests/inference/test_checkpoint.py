@@ -95,12 +95,25 @@ def _rewrite(path, out, edit_tensors=None, edit_metadata=None):
     return out
 
 
-def test_other_format_version_fails_clearly(tiny_checkpoint, tmp_path):
+def test_newer_format_version_fails_clearly(tiny_checkpoint, tmp_path):
     _, path = tiny_checkpoint
-    bad = _rewrite(path, tmp_path / "v99.safetensors",
-                   edit_metadata=lambda m: m.update(format_version=str(FORMAT_VERSION + 98)))
-    with pytest.raises(CheckpointError, match=r"format version 99.*reads version 1.*newer Gestura"):
+    bad = _rewrite(path, tmp_path / "v99.safetensors", edit_metadata=lambda m: m.update(format_version="99"))
+    with pytest.raises(CheckpointError, match=rf"format version 99, this Gestura reads version {FORMAT_VERSION}: "
+                                              r"it was written by a newer Gestura; update Gestura to use it"):
         load_checkpoint(bad)
+
+
+def test_version_one_checkpoint_is_refused_with_a_one_line_retrain_message(tiny_checkpoint, tmp_path):
+    # Version 1 held the per-frame generator; its weights cannot drive the span generator.
+    _, path = tiny_checkpoint
+    old = _rewrite(path, tmp_path / "v1.safetensors", edit_metadata=lambda m: m.update(format_version="1"))
+    with pytest.raises(CheckpointError) as error:
+        load_checkpoint(old)
+    message = str(error.value)
+    assert message == (f"checkpoint '{old}' has format version 1 (the per-frame model of earlier Gestura releases), "
+                       "this Gestura reads version 2: retrain it on your data with gestura train-vq and gestura train")
+    assert "\n" not in message
+    assert FORMAT_VERSION == 2
 
 
 def test_truncated_file_fails_clearly(tiny_checkpoint, tmp_path):

@@ -7,10 +7,12 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from gestura.inference import pipeline
-from gestura.inference.audio import SilentAudioWarning, load_audio
+from gestura.inference.audio import SAMPLE_RATE, SilentAudioWarning, load_audio
 from gestura.inference.checkpoint import identity_stats, load_checkpoint
 from gestura.inference.engines import EngineError, resolve_engine
-from gestura.inference.features import audio_features, num_frames
+from gestura.inference.engines.torch import TorchEngine
+from gestura.inference.features import BLOCK as FEATURE_BLOCK, audio_features, num_frames
+from gestura.inference.sampling import PASSES, still_hidden
 from gestura.inference.pipeline import Cancelled, GenerationError, GenerationRequest, GenerationStream, generate
 from gestura.inference.torch_model.model import GesturaModel
 from gestura.rigs.motion import Motion
@@ -18,7 +20,7 @@ from gestura.rigs.skeleton import PART_JOINTS
 from random_checkpoint import tiny_config
 
 torch.set_num_threads(1)
-CONFIG = tiny_config(codebook_size=32, d_model=32, lookahead=4)
+CONFIG = tiny_config(codebook_size=32, d_model=32)  # the shipped timing: spans of 16 codes of 4 frames, 1 s look-ahead
 
 
 @pytest.fixture(scope="module")
@@ -91,10 +93,65 @@ def test_streaming_in_chunks_equals_whole_clip(checkpoint, speech, chunk):
     assert np.array_equal(poses, whole.poses) and np.array_equal(trans, whole.trans)
 
 
-def test_stream_emits_frames_before_the_audio_ends(checkpoint, speech):
+def test_stream_emits_a_span_once_it_has_heard_the_lookahead_beyond_it(checkpoint, speech):
+    # A span of 64 frames is final once the audio reaches 1 s beyond its end, rounded up to whole
+    # blocks of the feature stream and of the speech encoder: well before this 5.3 s clip ends.
+    span, look = CONFIG.span_frames, CONFIG.lookahead
+    assert (span, look) == (64, 30)
     stream = GenerationStream(resolve_engine("torch"), checkpoint, GenerationRequest(audio=None, seed=0))
-    out = stream.push_audio(speech[: 16000 * 2])  # 60 frames of audio: the first block (32) is final
-    assert out is not None and out.num_frames == 32 and stream.frames_done == 32
+    frame = SAMPLE_RATE // 30
+    for received in range(1, num_frames(len(speech)) + 1):
+        out = stream.push_audio(speech[(received - 1) * frame:received * frame])
+        if out is not None:
+            break
+    assert out is not None and out.num_frames == span and stream.frames_done == span
+    assert span + look <= received <= span + look + pipeline.CONTEXT_BLOCK + FEATURE_BLOCK, received  # 97 here
+    assert received < num_frames(len(speech)) - 30
+    whole = run(checkpoint, speech, seed=0)
+    assert np.array_equal(out.poses, whole.poses[:span])
+
+
+class RecordingTorchEngine(TorchEngine):
+    """The torch engine, keeping a copy of what each span pass was given."""
+
+    def __init__(self):
+        super().__init__("cpu")
+        self.passes = []
+
+    def span(self, speech, known, styles, parts):
+        self.passes.append(({p: v.copy() for p, v in known.items()}, len(speech)))
+        return super().span(speech, known, styles, parts)
+
+
+def test_each_span_is_filled_in_a_few_passes_most_confident_first_and_hands_its_tail_on(checkpoint, speech):
+    engine = RecordingTorchEngine()
+    motion = generate(GenerationRequest(audio=speech, seed=3, parts=("face", "upper", "hands")), checkpoint=checkpoint,
+                      engine=engine)
+    span, prefix, r = CONFIG.span_codes, CONFIG.prefix_codes, CONFIG.frames_per_code
+    codes = -(-motion.num_frames // r)  # 40 codes for 159 frames
+    firsts = list(range(0, codes, span))
+    assert len(engine.passes) == PASSES * len(firsts)  # one engine call per pass: no per-frame loop
+    final = None
+    for n, first in enumerate(firsts):
+        calls = engine.passes[n * PASSES:(n + 1) * PASSES]
+        start, stop = max(first - prefix, 0), min(first + span, codes)
+        for known, rows in calls:
+            assert rows == (stop - start) * r + CONFIG.lookahead  # the window's frames and the look-ahead
+            assert np.all(known["lower"] == -1)  # a switched-off part is unknown throughout
+        for part in ("face", "upper", "hands"):
+            opening = calls[0][0][part]
+            if final is not None:  # the previous span's last codes, as it fixed them
+                tail, fixed = opening[:first - start], final[part][-prefix:]  # before its last pass
+                assert np.all(tail >= 0)
+                np.testing.assert_array_equal(tail[fixed >= 0], fixed[fixed >= 0])
+            assert np.all(opening[first - start:] == -1)
+            hidden = stop - first
+            for done, (known, _) in enumerate(calls):
+                assert np.sum(known[part] < 0) == still_hidden(hidden, done), (first, part, done)
+                if done:  # a code once fixed stays as it was
+                    before = calls[done - 1][0][part]
+                    np.testing.assert_array_equal(known[part][before >= 0], before[before >= 0])
+        final = calls[-1][0]
 
 
 def test_style_strength_zero_is_speaker_neutral_and_higher_strength_changes_the_motion(checkpoint, speech):
@@ -136,7 +193,7 @@ def test_start_pose_is_kept_by_switched_off_parts_and_starts_the_root(checkpoint
     assert np.linalg.norm(motion.trans[0, [0, 2]] - pose.trans[0, [0, 2]]) < 0.2
     # The start pose fixes the first codes: the same pose gives the same opening whatever the seed.
     other = run(checkpoint, speech, parts=("hands", "lower"), start_pose=pose, seed=9)
-    n = CONFIG.seed_frames
+    n = pipeline.START_POSE_CODES * CONFIG.frames_per_code
     assert np.array_equal(motion.poses[:n], other.poses[:n])
 
 

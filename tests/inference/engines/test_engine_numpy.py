@@ -4,6 +4,8 @@ Agreement as documented in the README ("Engines"): identical codes at temperatur
 the same seed when sampling), and motion within ``POSE_TOLERANCE`` radians (geodesic angle per
 joint), ``TRANS_TOLERANCE`` metres and ``EXPRESSION_TOLERANCE``. Both engines compute in float32;
 the differences are rounding (BLAS order, torch's chunked parallel scan vs the step recurrence).
+The engine's contract step by step against ``torch_model``: test_numpy_engine_contract.py; the
+numpy modules: tests/inference/numpy_model.
 """
 from __future__ import annotations
 
@@ -25,9 +27,8 @@ from conftest import REPO
 torch = pytest.importorskip("torch", reason="the comparison needs the torch engine")
 torch.set_num_threads(1)
 
-from gestura.inference.engines.numpy import NumpyEngine, selective_scan  # noqa: E402
+from gestura.inference.engines.numpy import NumpyEngine  # noqa: E402
 from gestura.inference.engines.torch import TorchEngine  # noqa: E402
-from gestura.inference.torch_model.mamba import selective_scan_sequential  # noqa: E402
 from gestura.inference.torch_model.model import GesturaModel  # noqa: E402
 from random_checkpoint import tiny_config
 
@@ -78,65 +79,6 @@ def assert_motions_agree(a: Motion, b: Motion) -> None:
     assert geodesic(a.poses, b.poses).max() < POSE_TOLERANCE
     np.testing.assert_allclose(a.trans, b.trans, atol=TRANS_TOLERANCE, rtol=0)
     np.testing.assert_allclose(a.expressions, b.expressions, atol=EXPRESSION_TOLERANCE, rtol=0)
-
-
-def test_selective_scan_matches_the_torch_reference():
-    rng = np.random.default_rng(0)
-    t, d, n = 50, 12, 16
-    u = rng.normal(size=(t, d)).astype(np.float32)
-    dt = np.log1p(np.exp(rng.normal(size=(t, d)) * 2)).astype(np.float32)
-    A = -np.exp(rng.normal(size=(d, n)) + 1).astype(np.float32)
-    B, C = rng.normal(size=(2, t, n)).astype(np.float32)
-    D = rng.normal(size=d).astype(np.float32)
-    h0 = rng.normal(size=(d, n)).astype(np.float32)
-    y, h = selective_scan(u, dt, A, B, C, D, h0)
-    y_ref, h_ref = selective_scan_sequential(*(torch.from_numpy(x)[None] for x in (u, dt)), torch.from_numpy(A),
-                                             *(torch.from_numpy(x)[None] for x in (B, C)), torch.from_numpy(D),
-                                             torch.from_numpy(h0)[None])
-    np.testing.assert_allclose(y, y_ref[0].numpy(), rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(h, h_ref[0].numpy(), rtol=1e-5, atol=1e-5)
-    # Step by step with carried state equals the whole sequence.
-    hs, ys = h0, []
-    for i in range(t):
-        yi, hs = selective_scan(u[i:i + 1], dt[i:i + 1], A, B[i:i + 1], C[i:i + 1], D, hs)
-        ys.append(yi)
-    np.testing.assert_allclose(np.concatenate(ys), y, rtol=1e-6, atol=1e-6)
-
-
-def test_vq_encode_gives_identical_codes_and_decode_agrees_with_carried_state(engines):
-    torch_engine, numpy_engine = engines
-    rng = np.random.default_rng(1)
-    streams = [e.start(0, PARTS) for e in engines]
-    for part in PARTS:
-        features = rng.normal(size=(90, PART_DIMS[part])).astype(np.float32)
-        np.testing.assert_array_equal(torch_engine.encode(part, features), numpy_engine.encode(part, features))
-    codes = {p: rng.integers(0, MINI.codebook_size, 100) for p in PARTS}
-    for block in (slice(0, 64), slice(64, 100)):  # two blocks: the causal conv state carries over
-        outs = [e.decode(s, {p: c[block] for p, c in codes.items()}) for e, s in zip(engines, streams)]
-        for part in PARTS:
-            np.testing.assert_allclose(outs[0][part], outs[1][part], rtol=1e-4, atol=1e-4)
-
-
-def test_autoregressive_codes_are_identical_at_temperature_zero(engines):
-    rng = np.random.default_rng(2)
-    features = rng.normal(size=(130, MINI.feature_dim)).astype(np.float32)
-    streams = [e.start(1, PARTS) for e in engines]
-    contexts = []
-    for engine, stream in zip(engines, streams):
-        contexts.append(np.concatenate([engine.context(stream, features[i:i + 64]) for i in range(0, 130, 64)]))
-    np.testing.assert_allclose(contexts[0], contexts[1], rtol=1e-4, atol=1e-4)
-
-    prev = [{p: None for p in PARTS}, {p: None for p in PARTS}]
-    worst = 0.0
-    for t in range(120):
-        logits = [e.step(s, contexts[i][t + MINI.lookahead], prev[i]) for i, (e, s) in enumerate(zip(engines, streams))]
-        for part in PARTS:
-            codes = [int(np.argmax(logits[i][part])) for i in range(2)]
-            assert codes[0] == codes[1], f"frame {t}, part {part}: torch chose {codes[0]}, numpy {codes[1]}"
-            worst = max(worst, float(np.abs(logits[0][part] - logits[1][part]).max()))
-            for i in range(2):
-                prev[i][part] = codes[i]
-    assert worst < 1e-3
 
 
 @pytest.mark.parametrize(("temperature", "style_strength"), [(0.0, 1.0), (0.8, 2.0), (0.8, 0.0)])

@@ -1,11 +1,13 @@
-"""The selective scan: parallel and step forms equal the plain recurrence; blocks stream exactly."""
+"""The selective scan: parallel, blocked and step forms equal the plain recurrence; blocks stream
+exactly; the stacked mixers of generation equal the modules they are made of."""
 import pytest
 torch = pytest.importorskip("torch")
 
 from gestura.inference.config import ModelConfig
 from gestura.inference.torch_model import mamba
 from gestura.inference.torch_model.mamba import (
-    Mamba, MambaBlock, selective_scan_parallel, selective_scan_sequential, selective_scan_step,
+    BiMambaBlock, BiMambaLayer, Mamba, MambaBlock, StackedMamba, selective_scan_blocked, selective_scan_parallel,
+    selective_scan_sequential, selective_scan_step,
 )
 
 torch.set_num_threads(1)
@@ -64,6 +66,93 @@ def test_parallel_scan_gradients_match_sequential():
         assert torch.allclose(g_seq, g_par, atol=1e-9, rtol=1e-8)
 
 
+@pytest.mark.parametrize("block_floats", [1, 5 * 6 * 4, 1 << 17], ids=["one-step-blocks", "uneven-blocks", "whole"])
+@pytest.mark.parametrize("grad", [True, False], ids=["autograd", "in-place"])
+def test_blocked_scan_equals_sequential_recurrence(monkeypatch, block_floats, grad):
+    # Blocks of 1, 5 and all 37 steps; without autograd the blocked form writes its states in place.
+    monkeypatch.setattr(mamba, "_BLOCK_FLOATS", block_floats)
+    x, dt, A, B, C, D, h0 = _inputs()
+    y_ref, h_ref = selective_scan_sequential(x, dt, A, B, C, D, h0)
+    with torch.set_grad_enabled(grad):
+        y, h = selective_scan_blocked(x, dt, A, B, C, D, h0)
+    assert torch.allclose(y, y_ref, atol=1e-10, rtol=1e-9)
+    assert torch.allclose(h, h_ref, atol=1e-10, rtol=1e-9)
+    y0, _ = selective_scan_blocked(x, dt, A, B, C, D)  # no incoming state: zeros
+    assert torch.allclose(y0, selective_scan_sequential(x, dt, A, B, C, D)[0], atol=1e-10, rtol=1e-9)
+    y_empty, h_empty = selective_scan_blocked(x[:, :0], dt[:, :0], A, B[:, :0], C[:, :0], D, h0)
+    assert y_empty.shape == (2, 0, 6) and torch.equal(h_empty, h0)
+
+
+def test_blocked_scan_gradients_match_sequential():
+    inputs = [t.clone().requires_grad_(True) for t in _inputs(l=20)]
+    grads = []
+    for fn in (selective_scan_sequential, selective_scan_blocked):
+        for t in inputs:
+            t.grad = None
+        y, h = fn(*inputs)
+        (y.pow(2).sum() + h.sum()).backward()
+        grads.append([t.grad.clone() for t in inputs])
+    for g_seq, g_blocked in zip(*grads):
+        assert torch.allclose(g_seq, g_blocked, atol=1e-9, rtol=1e-8)
+
+
+def test_blocked_scan_runs_stacked_mixers_each_with_its_own_weights():
+    # Leading axes (mixer, batch): mixer m has its own A and D, as StackedMamba passes them.
+    runs = [_inputs(seed=s) for s in range(3)]
+    stacked = [torch.stack([run[i] for run in runs]) for i in range(7)]
+    x, dt, A, B, C, D, h0 = stacked
+    y, h = selective_scan_blocked(x, dt, A.unsqueeze(1), B, C, D[:, None, None], h0)
+    for m, run in enumerate(runs):
+        y_ref, h_ref = selective_scan_sequential(*run)
+        assert torch.allclose(y[m], y_ref, atol=1e-10, rtol=1e-9)
+        assert torch.allclose(h[m], h_ref, atol=1e-10, rtol=1e-9)
+
+
+def _perturbed(module):
+    # Norm weights, biases and D away from their initial values, so a wrong one would show.
+    with torch.no_grad():
+        for name, p in module.named_parameters():
+            if "norm" in name or "bias" in name or name.endswith("D"):
+                p.add_(torch.randn_like(p) * 0.3)
+    return module.eval()
+
+
+def test_stacked_mamba_equals_each_mixer():
+    torch.manual_seed(2)
+    mixers = [_perturbed(Mamba(16, d_state=8).double()) for _ in range(3)]
+    x = torch.randn(3, 2, 23, 16, dtype=torch.float64)
+    with torch.inference_mode():
+        y = StackedMamba(mixers)(x)
+        for m, mixer in enumerate(mixers):
+            assert torch.allclose(y[m], mixer(x[m])[0], atol=1e-10)
+
+
+@pytest.mark.parametrize("mlp_ratio", [2.0, 0.0], ids=["mlp", "no-mlp"])
+def test_bi_mamba_layer_equals_each_block(mlp_ratio):
+    torch.manual_seed(3)
+    config = ModelConfig(d_model=16, d_state=8, mlp_ratio=mlp_ratio)
+    blocks = [_perturbed(BiMambaBlock(config).double()) for _ in range(4)]
+    x = torch.randn(4, 2, 20, 16, dtype=torch.float64)
+    with torch.inference_mode():
+        y = BiMambaLayer(blocks)(x)
+        for p, block in enumerate(blocks):
+            assert torch.allclose(y[p], block(x[p])[0], atol=1e-10)
+
+
+def test_depthwise_conv_without_autograd_equals_conv1d():
+    # Generation runs the mixer's depthwise conv as multiply-adds; training runs conv1d.
+    from gestura.inference.torch_model.layers import CausalConv1d
+
+    torch.manual_seed(4)
+    conv = CausalConv1d(6, 6, 4, groups=6).double()
+    x, state = torch.randn(2, 6, 9, dtype=torch.float64), torch.randn(2, 6, 3, dtype=torch.float64)
+    expected, expected_state = conv(x, state)
+    with torch.no_grad():
+        y, new_state = conv(x, state)
+    assert torch.allclose(y, expected, atol=1e-12)
+    assert torch.equal(new_state, expected_state)
+
+
 def test_step_form_equals_parallel():
     x, dt, A, B, C, D, h0 = _inputs()
     y_par, h_par = selective_scan_parallel(x, dt, A, B, C, D, h0, chunk=8)
@@ -74,7 +163,7 @@ def test_step_form_equals_parallel():
     assert torch.allclose(h, h_par, atol=1e-10)
 
 
-@pytest.fixture(params=["parallel", "sequential"])
+@pytest.fixture(params=["parallel", "blocked", "sequential"])
 def scan_mode(request):
     mamba.set_scan_mode(request.param)
     yield request.param
@@ -86,11 +175,14 @@ def test_mamba_mixer_forms_agree():
     mixer = Mamba(16, d_state=8).double()
     x = torch.randn(2, 70, 16, dtype=torch.float64)
     outs = []
-    for mode in ("parallel", "sequential"):
+    for mode in ("parallel", "blocked", "sequential"):
         mamba.set_scan_mode(mode)
         outs.append(mixer(x)[0])
     mamba.set_scan_mode("auto")
-    assert torch.allclose(outs[0], outs[1], atol=1e-10)
+    with torch.inference_mode():  # auto without autograd on the CPU: the blocked form
+        outs.append(mixer(x)[0])
+    for out in outs[:-1] + outs[-1:]:
+        assert torch.allclose(out, outs[2], atol=1e-10)
 
 
 def test_mamba_mixer_chunked_with_state_equals_whole_sequence(scan_mode):

@@ -1,0 +1,123 @@
+"""The NumPy model's cost per engine call, against the PyTorch model's on one thread.
+
+    OPENBLAS_NUM_THREADS=1 .venv/bin/python bench/bench_numpy_model.py
+    OPENBLAS_NUM_THREADS=1 .venv/bin/python bench/bench_numpy_model.py --codes 20 --styles 2 --passes 4
+
+Times the three calls a clip is made of, on a randomly initialised model of the "small" config
+(cost does not depend on the weights' values): ``speech`` over 60 s of features in blocks of
+64 frames, one ``span`` pass over ``--codes`` codes for ``--styles`` styles (the stacked fast
+path and the module-by-module reference), and ``decode`` of 60 s of codes in spans. Then the
+engine's share of a 60 s clip: speech + passes x spans x span + decode, where spans =
+60 s / (span_codes x frames_per_code / 30 fps), as the pipeline schedules them. Times are the
+process's CPU time (steadier than wall time on a shared machine), the best of ``--repeat``.
+Set OPENBLAS_NUM_THREADS=1 (and torch runs with one thread) for one-thread figures.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from machine_info import machine  # bench/ is on sys.path when a bench script runs
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+
+from random_checkpoint import random_tensors  # noqa: E402
+
+from gestura.inference.checkpoint import Checkpoint, identity_stats  # noqa: E402
+from gestura.inference.config import get_config  # noqa: E402
+from gestura.inference.engines.numpy import NumpyEngine  # noqa: E402
+from gestura.rigs.skeleton import PARTS  # noqa: E402
+
+SECONDS = 60
+FPS = 30
+
+
+def best(fn, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.process_time()
+        fn()
+        times.append(time.process_time() - start)
+    return min(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default="small")
+    parser.add_argument("--codes", type=int, default=20, help="codes in one span pass (span + prefix)")
+    parser.add_argument("--styles", type=int, default=2, help="styles per span pass (2: style guidance)")
+    parser.add_argument("--passes", type=int, default=4, help="span passes per span")
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    print(machine())
+    config = get_config(args.config)
+    checkpoint = Checkpoint(tensors=random_tensors(config), config=config, stats=identity_stats(),
+                            styles=[f"s{i}" for i in range(config.num_styles)], stage="full")
+    engine = NumpyEngine()
+    engine.prepare(checkpoint)
+    generator, r = engine.model.generator, config.frames_per_code
+    rng = np.random.default_rng(0)
+    frames = SECONDS * FPS
+    features = rng.normal(size=(frames, config.feature_dim)).astype(np.float32)
+    codes = {p: rng.integers(0, config.codebook_size, frames // r) for p in PARTS}
+    n, styles = args.codes, tuple([None] + list(range(args.styles - 1)))
+    speech = rng.normal(size=(n * r, config.d_model)).astype(np.float32)
+    known = {p: np.where(np.arange(n) < config.prefix_codes, 1, -1) for p in PARTS}
+    latents = generator.known_latents(engine.model.codebooks(), np.stack([known[p] for p in PARTS], -1))
+
+    def run_speech():
+        state = engine.start(PARTS)
+        for i in range(0, frames, 64):
+            engine.speech(state, features[i:i + 64])
+
+    def run_decode():
+        state = engine.start(PARTS)
+        for i in range(0, frames // r, config.span_codes):
+            engine.decode(state, {p: c[i:i + config.span_codes] for p, c in codes.items()})
+
+    cost = {
+        "speech 60 s": best(run_speech, args.repeat),
+        "span": best(lambda: engine.span(speech, known, styles, PARTS), args.repeat * 4),
+        "span (reference)": best(lambda: generator.span_logits_reference(generator.code_context(speech), styles,
+                                                                         latents), args.repeat),
+        "decode 60 s": best(run_decode, args.repeat),
+    }
+    spans = SECONDS * FPS / (config.span_codes * r)
+    calls = args.passes * spans
+    total = cost["speech 60 s"] + calls * cost["span"] + cost["decode 60 s"]
+    print(f"numpy, {args.config}, span of {n} codes x {len(styles)} styles, {args.passes} passes:")
+    for name, seconds in cost.items():
+        print(f"  {name:18s} {seconds * 1e3:8.1f} ms")
+    print(f"  60 s clip: {cost['speech 60 s']:.3f} s speech + {calls:.0f} spans x {cost['span'] * 1e3:.1f} ms "
+          f"+ {cost['decode 60 s']:.3f} s decode = {total:.2f} s ({SECONDS / total:.0f}x real time, engine only)")
+    try:
+        import torch
+    except ImportError:
+        return
+    from gestura.inference.torch_model.model import GesturaModel
+
+    torch.set_num_threads(1)
+    model = GesturaModel(config).eval()
+    gen = model.generator
+    with torch.inference_mode():
+        t_speech = torch.from_numpy(speech)[None]
+        t_codes = torch.from_numpy(np.stack([known[p] for p in PARTS], -1))[None]
+        t_style = torch.cat([gen.style_embedding(None if s is None else torch.tensor([s])) for s in styles])
+
+        def torch_span(fast=True):
+            # As the torch engine runs it: the styles batched, the stacked fast path.
+            b = len(styles)
+            context = gen.code_context(t_speech).expand(b, -1, -1)
+            latents = gen.known_latents(model.codebooks(), t_codes).expand(b, -1, -1, -1)
+            (gen.span_logits_fast if fast else gen.span_logits)(context, t_style, latents)
+
+        print(f"torch (1 thread), the same span: {best(torch_span, args.repeat * 4) * 1e3:.1f} ms "
+              f"(module by module: {best(lambda: torch_span(False), args.repeat) * 1e3:.1f} ms)")
+
+
+if __name__ == "__main__":
+    main()

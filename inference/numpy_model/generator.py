@@ -1,0 +1,144 @@
+"""``torch_model/generator.py`` in numpy: the span generator's inference path.
+
+- ``speech_states``: the causal speech encoder over (T, F) normalised features, streamed with
+  carried state (no batch axis: one audio stream);
+- ``frame_pairs``, ``apex_logits`` and ``code_context``: each motion frame's speech states at its
+  instant and L frames later, stroke-apex logits, and the per-code context of the r frame pairs
+  of each code and their apex probabilities;
+- ``known_latents``: codebook rows of the fixed codes, ``mask_latent`` for unknown ones;
+- ``span_logits``: one pass over a span for several styles at once, (styles, n, K) per part.
+  ``span_logits_reference`` is the module-by-module form (each block, each direction and each
+  part on its own); ``span_logits`` runs the same arithmetic with every bidirectional layer as
+  one stacked mixer and the local stacks of all parts side by side (``mamba.BiMambaLayer``).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ...rigs.skeleton import PARTS
+from .layers import F32, Linear, rms_norm, sigmoid
+from .mamba import BiMambaBlock, BiMambaLayer, MambaBlock, _stack, _StackedLinear, run_stack
+
+
+class Generator:
+    def __init__(self, tensors: dict, config) -> None:
+        g = "generator"
+        self.config = config
+        self.frames_per_code, self.lookahead = config.frames_per_code, config.lookahead
+        self.audio_in = Linear(tensors, f"{g}.audio_in")
+        self.speech = [MambaBlock(tensors, f"{g}.speech.{i}", config) for i in range(config.speech_layers)]
+        self.speech_norm = tensors[f"{g}.speech_norm.weight"]
+        self.apex = Linear(tensors, f"{g}.apex")
+        self.code_in = Linear(tensors, f"{g}.code_in")
+        self.style = tensors[f"{g}.style.weight"]
+        self.mask_latent = tensors[f"{g}.mask_latent"]
+        self.part_in = {p: Linear(tensors, f"{g}.part_in.{p}") for p in PARTS}
+        self.global_blocks = [BiMambaBlock(tensors, f"{g}.global_blocks.{i}", config)
+                              for i in range(config.global_layers)]
+        self.global_norm = tensors[f"{g}.global_norm.weight"]
+        self.local = {p: [BiMambaBlock(tensors, f"{g}.local.{p}.{i}", config) for i in range(config.local_layers[p])]
+                      for p in PARTS}
+        self.out_norm = {p: tensors[f"{g}.out_norm.{p}.weight"] for p in PARTS}
+        self.logits = {p: Linear(tensors, f"{g}.logits.{p}") for p in PARTS}
+        self._global_layers = [BiMambaLayer([block]) for block in self.global_blocks]
+        self._local_layers = {}
+
+    # --- speech: causal, streamed ------------------------------------------------------------
+    def speech_states(self, features: np.ndarray, state=None):
+        """Normalised features (T, F) -> speech states (T, d), new state. Row j depends on audio
+        frames <= j only, so a clip may be run in pieces with the returned state."""
+        s, state = run_stack(self.speech, self.audio_in(features), state)
+        return rms_norm(s, self.speech_norm), state
+
+    def frame_pairs(self, speech: np.ndarray) -> np.ndarray:
+        """Speech states of motion frames ``[f0, f0 + m + L)`` (..., m + L, d) -> each of the m
+        frames' pair of states ``t`` and ``t + L`` (..., m, 2 d)."""
+        m = speech.shape[-2] - self.lookahead
+        return np.concatenate([speech[..., :m, :], speech[..., self.lookahead:, :]], axis=-1)
+
+    def apex_logits(self, pairs: np.ndarray) -> np.ndarray:
+        """Frame pairs (..., m, 2 d) -> stroke-apex logits of those motion frames (..., m)."""
+        return self.apex(pairs)[..., 0]
+
+    def code_context(self, speech: np.ndarray, apex: np.ndarray | None = None) -> np.ndarray:
+        """Speech states of the motion frames of n codes plus the look-ahead (..., n r + L, d) -> (..., n, d).
+        ``apex`` (..., n r): stroke-apex probabilities; None = ``sigmoid(apex_logits(pairs))``."""
+        pairs = self.frame_pairs(speech)
+        *batch, t, d2 = pairs.shape
+        r = self.frames_per_code
+        if apex is None:
+            apex = sigmoid(self.apex_logits(pairs))
+        x = np.concatenate([pairs.reshape(*batch, t // r, r * d2), apex.reshape(*batch, t // r, r)], axis=-1)
+        return self.code_in(x)
+
+    def style_embedding(self, styles: tuple) -> np.ndarray:
+        """(S, d) speaker embeddings of ``styles`` (indices; None: the mean of all styles)."""
+        return np.stack([self.style.mean(0) if s is None else self.style[s] for s in styles]).astype(F32, copy=False)
+
+    def known_latents(self, codebooks: dict, codes: np.ndarray) -> np.ndarray:
+        """codes (..., n, 4) int, -1 = unknown -> latents (..., n, 4, D): codebook rows of the
+        known codes, ``mask_latent`` of the part where unknown. ``codebooks`` {part: (K, D)}."""
+        rows = []
+        for i, part in enumerate(PARTS):
+            c = np.asarray(codes[..., i], np.int64)
+            latent = codebooks[part][np.maximum(c, 0)]
+            rows.append(np.where((c < 0)[..., None], self.mask_latent[i], latent))
+        return np.stack(rows, axis=-2)
+
+    # --- one span: bidirectional over its codes ----------------------------------------------
+    def _embedded(self, context, styles, latents):
+        embedded = {p: self.part_in[p](latents[:, i]) for i, p in enumerate(PARTS)}
+        total = 0
+        for value in embedded.values():  # summed in PARTS order, as torch's sum()
+            total = total + value
+        g = context + self.style_embedding(styles)[:, None] + total
+        return embedded, g
+
+    def span_logits_reference(self, context: np.ndarray, styles: tuple, latents: np.ndarray,
+                              parts: tuple = PARTS) -> dict:
+        """context (n, d) from ``code_context``; ``styles`` a tuple of style indices / None;
+        latents (n, 4, D) from ``known_latents`` -> {part: logits (len(styles), n, K)} for ``parts``."""
+        embedded, g = self._embedded(context, styles, latents)
+        g, _ = run_stack(self.global_blocks, g)
+        g = rms_norm(g, self.global_norm)
+        out = {}
+        for part in parts:
+            x, _ = run_stack(self.local[part], g + embedded[part])
+            out[part] = self.logits[part](rms_norm(x, self.out_norm[part]))
+        return out
+
+    def span_logits(self, context: np.ndarray, styles: tuple, latents: np.ndarray, parts: tuple = PARTS) -> dict:
+        """``span_logits_reference`` (same arguments and results, to float rounding), stacked:
+        each bidirectional layer is one loop over the span for both directions, and layer i of
+        every asked part's local stack runs as one."""
+        parts = tuple(parts)
+        embedded, g = self._embedded(context, styles, latents)
+        for layer in self._global_layers:
+            g = layer(g[None])[0][0]
+        g = rms_norm(g, self.global_norm)
+        if not parts:
+            return {}
+        local = self._local(parts)
+        x = g[None] + np.stack([embedded[p] for p in parts])[:, None]  # (P, S, n, d)
+        for members, layer in local["layers"]:
+            if members is None:
+                x, _ = layer(x)
+            else:
+                x[members] = layer(x[members])[0]
+        logits = local["logits"](rms_norm(x, local["out_norm"]))
+        return dict(zip(parts, logits))
+
+    def _local(self, parts: tuple) -> dict:
+        """The stacked local layers, out_norm and logits heads of ``parts`` (built once per set)."""
+        if parts not in self._local_layers:
+            layers = []
+            for i in range(max(len(self.local[p]) for p in parts)):
+                members = [j for j, p in enumerate(parts) if len(self.local[p]) > i]
+                layer = BiMambaLayer([self.local[parts[j]][i] for j in members])
+                layers.append((None if len(members) == len(parts) else np.asarray(members), layer))
+            self._local_layers[parts] = {
+                "layers": layers,
+                "out_norm": _stack([self.out_norm[p][None] for p in parts]),  # (P, 1, 1, d)
+                "logits": _StackedLinear([self.logits[p] for p in parts]),
+            }
+        return self._local_layers[parts]

@@ -1,0 +1,107 @@
+"""The NumPy engine's contract (``engines/base.py``) against ``torch_model`` on the same weights:
+speech streamed in blocks, one span pass for several styles, decoding with carried state, and
+the errors it gives. (Whole generation through the pipeline, both engines: test_engine_numpy.py.)"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gestura.inference.checkpoint import Checkpoint
+from gestura.inference.engines import EngineError
+from gestura.inference.engines.numpy import NumpyEngine
+from gestura.rigs.skeleton import LOWER_ROOT, PART_DIMS, PARTS
+
+from model_pair import assert_close, model_pair, pair_checkpoint
+
+torch = pytest.importorskip("torch")
+
+
+def _engine(frames_per_code=4):
+    engine = NumpyEngine()
+    engine.prepare(pair_checkpoint(frames_per_code))
+    return engine
+
+
+def test_speech_in_blocks_and_decode_in_pieces_match_the_torch_model():
+    model, _ = model_pair(4)
+    engine = _engine()
+    state = engine.start(PARTS)
+    rng = np.random.default_rng(1)
+    features = rng.normal(size=(70, model.config.feature_dim)).astype(np.float32)
+    speech = np.concatenate([engine.speech(state, features[:32]), engine.speech(state, features[32:])])
+    codes = {p: rng.integers(0, model.config.codebook_size, 13) for p in PARTS}
+    pieces = [engine.decode(state, {p: c[:5] for p, c in codes.items()}),
+              engine.decode(state, {p: c[5:] for p, c in codes.items()})]
+    with torch.no_grad():
+        expected, _ = model.generator.speech_states(torch.from_numpy(features)[None])
+        assert_close(speech, expected[0].numpy())
+        for part in PARTS:
+            want, _ = model.vq[part].decode_codes(torch.from_numpy(codes[part])[None])
+            if part == "lower":  # the root channels come from the global motion predictor
+                root, _ = model.gmp(want)
+                want = torch.cat([want[..., :LOWER_ROOT.start], root, want[..., LOWER_ROOT.stop:]], -1)
+            got = np.concatenate([piece[part] for piece in pieces])
+            assert got.shape == (13 * 4, PART_DIMS[part]) and got.dtype == np.float32
+            assert_close(got, want[0].numpy())
+
+
+@pytest.mark.parametrize("frames_per_code", [4, 1])
+def test_span_gives_the_torch_logits_for_each_style_and_only_the_asked_parts(frames_per_code):
+    model, _ = model_pair(frames_per_code)
+    engine = _engine(frames_per_code)
+    config, gen = model.config, model.generator
+    rng = np.random.default_rng(2)
+    n = 12
+    features = rng.normal(size=(n * frames_per_code + config.lookahead, config.feature_dim)).astype(np.float32)
+    speech = engine.speech(engine.start(PARTS), features)
+    known = {p: rng.integers(0, config.codebook_size, n) for p in PARTS}
+    known["face"][4:] = -1
+    known["hands"][:] = -1  # switched off
+    parts = ("face", "upper", "lower")
+    logits = engine.span(speech, known, (1, None), parts)
+    assert tuple(logits) == parts
+    codes = torch.from_numpy(np.stack([known[p] for p in PARTS], -1))[None]
+    with torch.no_grad():
+        context = gen.code_context(torch.from_numpy(speech)[None])
+        latents = gen.known_latents(model.codebooks(), codes)
+        for i, style in enumerate((torch.tensor([1]), None)):
+            expected = gen.span_logits(context, gen.style_embedding(style), latents, parts)
+            for part in parts:
+                assert logits[part].shape == (2, n, config.codebook_size) and logits[part].dtype == np.float32
+                assert_close(logits[part][i], expected[part][0].numpy())
+    # Codes of the span from fresh features, as the encoder gives them.
+    lower = rng.normal(size=(n * frames_per_code, PART_DIMS["lower"])).astype(np.float32)
+    with torch.no_grad():
+        want = model.vq["lower"].encode_codes(torch.from_numpy(lower)[None])[0].numpy()
+    np.testing.assert_array_equal(engine.encode("lower", lower), want)
+
+
+def test_bad_requests_are_refused_with_one_clear_sentence():
+    engine = _engine()
+    config = engine.model.config
+    state = engine.start(("face",))
+    speech = engine.speech(state, np.zeros((8 + config.lookahead, config.feature_dim), np.float32))
+    known = {p: np.full(2, -1) for p in PARTS}
+    with pytest.raises(EngineError, match="style index 7 is out of range for this model"):
+        engine.span(speech, known, (7,), PARTS)
+    with pytest.raises(EngineError, match=r"unknown body parts \['tail'\]"):
+        engine.start(("face", "tail"))
+    with pytest.raises(EngineError, match="7 speech states are not whole codes of 4 frames plus the look-ahead of 6"):
+        engine.span(speech[:7], known, (0,), PARTS)
+    with pytest.raises(EngineError, match="known codes of 'upper' cover 3 codes, the span has 2"):
+        engine.span(speech, {**known, "upper": np.zeros(3, np.int64)}, (0,), PARTS)
+    with pytest.raises(EngineError, match="6 frames of 'face' do not make whole codes of 4 frames"):
+        engine.encode("face", np.zeros((6, PART_DIMS["face"]), np.float32))
+
+
+def test_prepare_caches_by_checkpoint_and_refuses_a_stage_one_checkpoint():
+    checkpoint = pair_checkpoint(4)
+    engine = _engine()
+    model = engine.model
+    engine.prepare(checkpoint)
+    assert engine.model is model
+    vq = Checkpoint(tensors={k: v for k, v in checkpoint.tensors.items() if not k.startswith("generator.")},
+                    config=checkpoint.config, stats=checkpoint.stats, styles=checkpoint.styles, stage="vq",
+                    path="vq.safetensors")
+    with pytest.raises(EngineError, match="checkpoint 'vq.safetensors' has no generator"):
+        NumpyEngine().prepare(vq)
