@@ -264,21 +264,14 @@ class MambaStack(nn.ModuleList):
         return x, new_state
 
 
-class BiMambaBlock(nn.Module):
+class BiMambaBlock(MambaBlock):
     """``MambaBlock`` that scans a whole span both ways (Vision Mamba's bidirectional block): two
     mixers read the same normalised input, ``mixer`` forward in time and ``mixer_back`` from the
     span's end, and their outputs are added. No state: a span is always given whole."""
 
     def __init__(self, config):
-        super().__init__()
-        self.norm = RMSNorm(config.d_model)
-        self.mixer = Mamba(config.d_model, config.d_state, config.d_conv, config.expand, config.dt_rank_value)
+        super().__init__(config)
         self.mixer_back = Mamba(config.d_model, config.d_state, config.d_conv, config.expand, config.dt_rank_value)
-        if config.mlp_hidden > 0:
-            self.norm2 = RMSNorm(config.d_model)
-            self.mlp = GatedMLP(config.d_model, config.mlp_hidden)
-        else:
-            self.norm2 = self.mlp = None
 
     def forward(self, x: torch.Tensor, state=None):
         """x (B, n, d) -> (B, n, d), None."""
