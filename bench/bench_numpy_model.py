@@ -82,7 +82,7 @@ def main() -> None:
     cost = {
         "speech 60 s": best(run_speech, args.repeat),
         "span": best(lambda: engine.span(speech, known, styles, PARTS), args.repeat * 4),
-        "span (reference)": best(lambda: generator.span_logits_reference(generator.code_context(speech), styles,
+        "span (reference)": best(lambda: generator.span_logits_reference(generator.code_context(speech, styles), styles,
                                                                          latents), args.repeat),
         "decode 60 s": best(run_decode, args.repeat),
     }
@@ -111,7 +111,7 @@ def main() -> None:
         def torch_span(fast=True):
             # As the torch engine runs it: the styles batched, the stacked fast path.
             b = len(styles)
-            context = gen.code_context(t_speech).expand(b, -1, -1)
+            context = gen.code_context(t_speech, t_style)
             latents = gen.known_latents(model.codebooks(), t_codes).expand(b, -1, -1, -1)
             (gen.span_logits_fast if fast else gen.span_logits)(context, t_style, latents)
 

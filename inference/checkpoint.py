@@ -30,8 +30,11 @@ from .config import ConfigError, ModelConfig
 from .features import FEATURE_DIM
 
 FORMAT = "gestura"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 STAGES = ("vq", "full")
+# Oldest format version each stage's weights still describe: stage 1 has not changed since
+# version 2, so VQ-VAEs trained then still train a new generator.
+OLDEST_READABLE = {"vq": 2, "full": FORMAT_VERSION}
 STATS_PREFIX = "stats."
 
 
@@ -169,12 +172,14 @@ def load_checkpoint(path=None) -> Checkpoint:
     if version > FORMAT_VERSION:
         raise CheckpointError(f"{where} has format version {version}, this Gestura reads version {FORMAT_VERSION}: "
                               "it was written by a newer Gestura; update Gestura to use it")
-    if version < FORMAT_VERSION:
-        # Version 1 held the per-frame autoregressive generator and one code per frame: its
-        # weights do not describe the span generator, so nothing can convert them.
-        raise CheckpointError(f"{where} has format version {version} (the per-frame model of earlier Gestura "
-                              f"releases), this Gestura reads version {FORMAT_VERSION}: retrain it on your data with "
-                              "gestura train-vq and gestura train")
+    if version < OLDEST_READABLE.get(metadata.get("stage"), FORMAT_VERSION):
+        # Version 1 held the per-frame autoregressive generator, version 2 a span generator whose
+        # body read the apex head's probabilities and whose head heard no style: neither set of
+        # weights describes this generator, so nothing can convert them.
+        what = "the per-frame model" if version < 2 else "the span model without stroke plans"
+        raise CheckpointError(f"{where} has format version {version} ({what} of earlier Gestura releases), this "
+                              f"Gestura reads version {FORMAT_VERSION}: retrain it on your data with gestura train-vq "
+                              "and gestura train")
     try:
         config = ModelConfig.from_dict(json.loads(metadata["config"]))
         styles = json.loads(metadata["styles"])

@@ -48,6 +48,9 @@ class ModelConfig:
     lookahead: int = 30  # audio frames (1 s) a code hears beyond its last frame
     span_codes: int = 16  # codes generated together (64 frames, 2.1 s, at 4 frames per code)
     prefix_codes: int = 4  # codes of the previous span the next one reads as fixed
+    # Stroke-apex probability above which the head's peaks become the plan the body reads
+    # (inference/stroke_plan.py); ``gestura train`` calibrates it on the data's stroke rate.
+    apex_threshold: float = 0.5
 
     def __post_init__(self) -> None:
         for name in ("frames_per_code", "span_codes", "codebook_size", "code_dim", "vq_hidden", "gmp_hidden", "gmp_layers", "d_model",
@@ -63,6 +66,8 @@ class ModelConfig:
                 raise ConfigError(f"model config '{name}' must give a count for each part {PARTS}, got {sorted(value)}")
         if self.mlp_ratio < 0:
             raise ConfigError("model config 'mlp_ratio' must not be negative")
+        if not 0.0 < self.apex_threshold < 1.0:
+            raise ConfigError(f"model config 'apex_threshold' must lie between 0 and 1, got {self.apex_threshold!r}")
         if self.prefix_codes >= self.span_codes:
             raise ConfigError(f"model config 'prefix_codes' ({self.prefix_codes}) must be smaller than "
                               f"'span_codes' ({self.span_codes})")

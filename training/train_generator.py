@@ -6,9 +6,11 @@ trained on windows of ``prefix_codes + span_codes`` codes as a masked model (Mas
 span's tail, known or not), whole parts with probability ``--part-drop`` (parts switched off), and
 the loss is the cross-entropy of the hidden codes. The stroke-apex head learns the corpus's
 planned apexes (``gestura synth`` writes them; other data gets ``metrics.derive_stroke_apexes``)
-with ``--apex-weight`` x binary cross-entropy; the body reads its prediction, or in a share
-``--apex-truth`` of the windows the corpus's apexes. The style embedding has one entry per speaker
-present in the data.
+with ``--apex-weight`` x binary cross-entropy, and the body reads the corpus's stroke plan
+(``inference/stroke_plan.py``), so that it learns to realise a plan on time. At the end the
+checkpoint's ``apex_threshold`` is calibrated so that the head, at generation, plans as many
+apexes as the val clips have (the train clips when there is no val split). The style embedding
+has one entry per speaker present in the data.
 """
 from __future__ import annotations
 
@@ -20,26 +22,14 @@ import torch
 from torch import nn
 
 from ..errors import CommandError
+from ..inference.stroke_plan import apex_bumps, calibrate_threshold
 from ..rigs.skeleton import PARTS
 from .common import data_notes, load_data, log, model_config, training_stats
 from .dataset import take_window, window_index
 from .loop import LoopSpec, run_distributed, run_loop, seed_everything
 
 CHECKPOINT_NAME = "gestura.safetensors"
-APEX_SIGMA = 2.0  # frames: the planned apex spread into a soft target (timing within +-2 frames is right)
-
-
-def apex_target(apex: np.ndarray) -> np.ndarray:
-    """(N,) 0/1 apex frames -> (N,) soft target in [0, 1]: a Gaussian of ``APEX_SIGMA`` frames around
-    each apex, peak 1 (the larger value where two overlap)."""
-    out = np.zeros(len(apex), np.float32)
-    radius = int(np.ceil(3 * APEX_SIGMA))
-    offsets = np.arange(-radius, radius + 1)
-    bump = np.exp(-0.5 * (offsets / APEX_SIGMA) ** 2).astype(np.float32)
-    for frame in np.flatnonzero(apex > 0.5):
-        lo, hi = max(frame - radius, 0), min(frame + radius + 1, len(apex))
-        out[lo:hi] = np.maximum(out[lo:hi], bump[lo - frame + radius:hi - frame + radius])
-    return out
+CALIBRATION_CLIPS = 40  # train clips the apex threshold is calibrated on when there is no val split
 
 
 class Stage2(nn.Module):
@@ -52,14 +42,14 @@ class Stage2(nn.Module):
         for name, param in model.named_parameters():
             param.requires_grad_(name.startswith("generator."))
 
-    def forward(self, features, style, codes: dict, hidden, apex_truth, use_truth):
+    def forward(self, features, style, codes: dict, hidden, plan):
         from ..inference.torch_model.generator import generator_losses
 
         known = torch.stack([codes[p] for p in PARTS], -1).masked_fill(hidden, -1)
         codebooks = {p: w.detach() for p, w in self.model.codebooks().items()}
-        logits, apex_logits = self.model.generator(features, style, codebooks, known, apex_truth, use_truth)
+        logits, apex_logits = self.model.generator(features, style, codebooks, known, plan)
         losses = generator_losses({p: v.float() for p, v in logits.items()}, codes, hidden,
-                                  apex_logits.float(), apex_truth, self.apex_weight)
+                                  apex_logits.float(), plan, self.apex_weight)
         with torch.no_grad():
             for i, p in enumerate(PARTS):
                 h = hidden[..., i]
@@ -157,22 +147,28 @@ def _train(args, dist) -> int:
     def loss(m, batch, gen, step, total):
         b = batch["style"].shape[0]
         hidden = span_mask(b, n_codes, prefix=config.prefix_codes, part_drop=args.part_drop, generator=gen).to(device)
-        use_truth = (torch.rand(b, generator=gen) < args.apex_truth).to(device)
-        out = m(batch["features"], batch["style"], batch["codes"], hidden, batch["apex"], use_truth)
+        out = m(batch["features"], batch["style"], batch["codes"], hidden, batch["apex"])
         logs = {k: v.detach() for k, v in out.items() if k != "loss"}
         return out["loss"], logs
 
     validate = None
-    if args.val:
-        val = load_data(args, dist, ("val",))
+    val = load_data(args, dist, ("val",)) if args.val else None
+    if val is not None:
         if val.clips:
             validate = _validator(stage, val, stats, styles, n_codes, device)
         else:
             log(dist, "train: no 'val' clips, no validation")
+    if val is not None and val.clips:
+        val_feats, _, val_plans = encode_clips(model, val.clips, stats, device, codes=False)
+        calibration = [(f, a, styles.index(c.ref.style) if c.ref.style in styles else 0)
+                       for f, a, c in zip(val_feats, val_plans, val.clips)]
+    else:
+        calibration = [(feats[i], apexes[i], style_ids[i]) for i in range(min(len(feats), CALIBRATION_CLIPS))]
 
     out_dir = Path(args.out)
 
     def export(m, step) -> Path:
+        calibrate_apex_threshold(model, calibration, device)
         try:
             return model.save(
                 out_dir / CHECKPOINT_NAME, styles=styles, stats=stats, stage="full",
@@ -187,7 +183,7 @@ def _train(args, dist) -> int:
             raise CommandError(str(error)) from None
 
     # A resumed run must train the same thing.
-    settings = [config.to_json(), styles, length, args.apex_weight, args.apex_truth, args.part_drop]
+    settings = [config.to_json(), styles, length, args.apex_weight, args.part_drop]
     spec = LoopSpec(
         name="train", model=stage, num_items=len(index), make_batch=make_batch, loss=loss, export=export,
         notes=data_notes(args, data),
@@ -210,26 +206,55 @@ def window_features(features: np.ndarray, start: int, length: int) -> np.ndarray
 
 
 @torch.no_grad()
-def encode_clips(model, clips, stats: dict, device):
+def encode_clips(model, clips, stats: dict, device, codes: bool = True):
     """Per clip: normalised audio features (N, F), the codes {part: (N // r,)} of its whole codes
-    (the causal encoder sees what it sees at inference) and the soft apex target (N,)."""
+    (the causal encoder sees what it sees at inference; None with ``codes=False``) and the stroke
+    plan (N,) of its apexes (``stroke_plan.apex_bumps``)."""
     r = model.config.frames_per_code
-    feats, codes, apexes = [], [], []
+    feats, all_codes, plans = [], [], []
     for clip in clips:
         feats.append(((clip.features - stats["audio_mean"]) / stats["audio_std"]).astype(np.float32))
+        plans.append(apex_bumps(clip.stroke_apex))
+        if not codes:
+            all_codes.append(None)
+            continue
         whole = clip.num_frames // r * r
         c = {}
         for p in PARTS:
             x = torch.from_numpy((clip.parts[p][:whole] - stats[f"{p}_mean"]) / stats[f"{p}_std"]).float()
             c[p] = model.vq[p].encode_codes(x.unsqueeze(0).to(device))[0].cpu().numpy()
-        codes.append(c)
-        apexes.append(apex_target(clip.stroke_apex))
-    return feats, codes, apexes
+        all_codes.append(c)
+    return feats, all_codes, plans
+
+
+@torch.no_grad()
+def calibrate_apex_threshold(model, clips, device) -> float:
+    """Set ``model.config.apex_threshold`` so that the head plans as many apexes over ``clips`` as
+    they have. clips: (normalised features (N, F), stroke plan (N,), style index) per clip; each is
+    run whole through the causal speech encoder, as generation runs it. Returns the threshold."""
+    gen = model.generator
+    was_training = gen.training
+    gen.eval()
+    probabilities, counts = [], []
+    for features, plan, style in clips:
+        f = torch.from_numpy(np.concatenate([features, np.zeros((gen.lookahead, features.shape[1]), np.float32)]))
+        speech, _ = gen.speech_states(f[None].to(device))
+        logits = gen.apex_logits(gen.frame_pairs(speech), gen.style_embedding(torch.tensor([style], device=device)))
+        probabilities.append(torch.sigmoid(logits)[0].float().cpu().numpy())
+        counts.append(int(np.sum(plan >= 1.0)))
+    gen.train(was_training)
+    try:
+        threshold = calibrate_threshold(probabilities, counts)
+    except ValueError as error:
+        raise CommandError(f"{error}: train on data with stroke apexes (gestura synth writes them)") from None
+    model.config = gen.config = model.config.with_(apex_threshold=threshold)
+    return threshold
 
 
 def _validator(stage: Stage2, val, stats, style_names, n_codes: int, device):
     """Loss and hidden-code accuracy on the val split: each clip's windows with every code after the
-    prefix hidden (what generation faces) and the predicted apexes read; fixed, so runs compare."""
+    prefix hidden (what generation faces), the body reading the corpus's stroke plan; fixed, so
+    runs compare."""
     model = stage.model
     r, look, prefix = model.config.frames_per_code, model.config.lookahead, model.config.prefix_codes
     feats, codes, apexes = encode_clips(model, val.clips, stats, device)
@@ -248,7 +273,7 @@ def _validator(stage: Stage2, val, stats, style_names, n_codes: int, device):
         for f, c, a, style in windows:
             out = stage(torch.from_numpy(f)[None].to(device), torch.tensor([style], device=device),
                         {p: torch.from_numpy(v)[None].long().to(device) for p, v in c.items()}, hidden,
-                        torch.from_numpy(a)[None].to(device), None)
+                        torch.from_numpy(a)[None].to(device))
             for k, v in out.items():
                 totals.setdefault(f"val_{k}", []).append(float(v))
         return {k: float(np.mean(v)) for k, v in totals.items()}

@@ -80,7 +80,7 @@ class NumpyEngine(Engine):
                     raise EngineError(f"known codes of '{part}' cover {len(known[part])} codes, the span has {n}")
                 codes[:, i] = known[part]
         latents = generator.known_latents(model.codebooks(), codes)
-        return generator.span_logits(generator.code_context(speech), styles, latents, parts)
+        return generator.span_logits(generator.code_context(speech, styles), styles, latents, parts)
 
     def decode(self, state: _Stream, codes: dict) -> dict:
         model = self.model

@@ -153,11 +153,11 @@ class TorchEngine(Engine):
         def run():
             gen = self.model.generator
             b = len(styles)
-            context = gen.code_context(self._tensor(speech)[None]).expand(b, -1, -1)
             codes = torch.stack([self._tensor(known[p], torch.long) for p in PARTS], -1)[None]
             latents = gen.known_latents(self.model.codebooks(), codes).expand(b, -1, -1, -1)
             style = torch.cat([gen.style_embedding(None if s is None else torch.tensor([s], device=self.device))
                                for s in styles])
+            context = gen.code_context(self._tensor(speech)[None], style)
             # The stacked fast path is measured on the CPU (1.5x faster there); CUDA keeps the
             # module path, where the mamba-ssm kernel or the parallel scan runs each mixer.
             span_logits = gen.span_logits_fast if self.device == "cpu" else gen.span_logits

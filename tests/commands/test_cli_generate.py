@@ -203,5 +203,5 @@ def test_a_checkpoint_of_the_per_frame_model_is_refused_in_one_line_saying_to_re
     assert main(["generate", str(speech_wav), "-o", str(out), "--checkpoint", str(old), "--engine", "torch"]) == 2
     assert capsys.readouterr().err.splitlines() == [
         f"gestura generate: error: checkpoint '{old}' has format version 1 (the per-frame model of earlier Gestura "
-        "releases), this Gestura reads version 2: retrain it on your data with gestura train-vq and gestura train"]
+        "releases), this Gestura reads version 3: retrain it on your data with gestura train-vq and gestura train"]
     assert not out.exists()

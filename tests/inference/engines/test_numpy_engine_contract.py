@@ -62,10 +62,11 @@ def test_span_gives_the_torch_logits_for_each_style_and_only_the_asked_parts(fra
     assert tuple(logits) == parts
     codes = torch.from_numpy(np.stack([known[p] for p in PARTS], -1))[None]
     with torch.no_grad():
-        context = gen.code_context(torch.from_numpy(speech)[None])
         latents = gen.known_latents(model.codebooks(), codes)
         for i, style in enumerate((torch.tensor([1]), None)):
-            expected = gen.span_logits(context, gen.style_embedding(style), latents, parts)
+            embedded = gen.style_embedding(style)
+            context = gen.code_context(torch.from_numpy(speech)[None], embedded)
+            expected = gen.span_logits(context, embedded, latents, parts)
             for part in parts:
                 assert logits[part].shape == (2, n, config.codebook_size) and logits[part].dtype == np.float32
                 assert_close(logits[part][i], expected[part][0].numpy())
