@@ -42,6 +42,7 @@ class ModelConfig:
     dt_rank: int = 0  # 0 = ceil(d_model / 16), mamba-ssm's default
     mlp_ratio: float = 2.0  # gated MLP after each Mamba mixer; 0 disables it
     speech_layers: int = 2
+    speech_window_layers: int = 1  # bidirectional scans over each window's speech states
     global_layers: int = 2
     local_layers: dict = field(default_factory=lambda: {"face": 2, "upper": 1, "hands": 1, "lower": 1})
     num_styles: int = 4
@@ -57,7 +58,7 @@ class ModelConfig:
                      "d_state", "d_conv", "expand", "num_styles", "feature_dim"):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"model config '{name}' must be a positive integer, got {getattr(self, name)!r}")
-        for name in ("lookahead", "prefix_codes", "speech_layers", "global_layers", "dt_rank"):
+        for name in ("lookahead", "prefix_codes", "speech_layers", "speech_window_layers", "global_layers", "dt_rank"):
             if int(getattr(self, name)) < 0:
                 raise ConfigError(f"model config '{name}' must not be negative, got {getattr(self, name)!r}")
         for name in ("vq_layers", "local_layers"):
@@ -114,12 +115,12 @@ class ModelConfig:
 CONFIGS: dict[str, ModelConfig] = {
     "small": ModelConfig(),
     # MambaTalk's published size (about 200 M parameters): 256 codes x 256 dims, wide Mamba stacks
-    # (bidirectional blocks hold two mixers, so the local stacks are as deep as small's), for GPU
-    # training on BEAT2.
+    # (bidirectional blocks hold two mixers, so the local stacks are as deep as small's, and the
+    # window scan takes the place of a sixth causal speech block), for GPU training on BEAT2.
     "mambatalk": ModelConfig(
         name="mambatalk", codebook_size=256, code_dim=256, vq_hidden=512,
         gmp_hidden=256, gmp_layers=4, d_model=768, mlp_ratio=2.0,
-        speech_layers=6, global_layers=6, local_layers={"face": 2, "upper": 1, "hands": 1, "lower": 1},
+        speech_layers=5, global_layers=6, local_layers={"face": 2, "upper": 1, "hands": 1, "lower": 1},
         num_styles=25,
     ),
 }

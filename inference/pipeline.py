@@ -248,8 +248,9 @@ class GenerationStream:
         if self.parts:
             speech = self._speech[start * r - self._speech_start:stop * r + look - self._speech_start]
             hidden = {p: int(np.sum(known[p] < 0)) for p in self.parts}
+            context = self.engine.context(speech, self._styles)
             for done in range(PASSES):
-                logits = self.engine.span(speech, known, self._styles, self.parts)
+                logits = self.engine.span(context, known, self._styles, self.parts)
                 for part in self.parts:
                     open_ = np.flatnonzero(known[part] < 0)
                     if not len(open_):

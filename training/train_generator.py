@@ -162,13 +162,17 @@ def _train(args, dist) -> int:
         val_feats, _, val_plans = encode_clips(model, val.clips, stats, device, codes=False)
         calibration = [(f, a, styles.index(c.ref.style) if c.ref.style in styles else 0)
                        for f, a, c in zip(val_feats, val_plans, val.clips)]
+        calibration_source = f"the {len(calibration)} val clips"
     else:
         calibration = [(feats[i], apexes[i], style_ids[i]) for i in range(min(len(feats), CALIBRATION_CLIPS))]
+        calibration_source = f"{len(calibration)} train clips"
 
     out_dir = Path(args.out)
 
     def export(m, step) -> Path:
-        calibrate_apex_threshold(model, calibration, device)
+        threshold = calibrate_apex_threshold(model, calibration, device)
+        log(dist, f"train: apex_threshold {threshold:.4f}: the head plans as many stroke apexes as "
+                  f"{calibration_source} have")
         try:
             return model.save(
                 out_dir / CHECKPOINT_NAME, styles=styles, stats=stats, stage="full",
@@ -231,23 +235,30 @@ def encode_clips(model, clips, stats: dict, device, codes: bool = True):
 def calibrate_apex_threshold(model, clips, device) -> float:
     """Set ``model.config.apex_threshold`` so that the head plans as many apexes over ``clips`` as
     they have. clips: (normalised features (N, F), stroke plan (N,), style index) per clip; each is
-    run whole through the causal speech encoder, as generation runs it. Returns the threshold."""
-    gen = model.generator
+    heard as generation hears it (the causal encoder over the whole clip, then windows of the
+    previous span's tail and a span at absolute positions, ``pipeline``). Returns the threshold."""
+    gen, config = model.generator, model.config
+    r, look, span, prefix = config.frames_per_code, config.lookahead, config.span_codes, config.prefix_codes
     was_training = gen.training
     gen.eval()
     probabilities, counts = [], []
     for features, plan, style in clips:
-        f = torch.from_numpy(np.concatenate([features, np.zeros((gen.lookahead, features.shape[1]), np.float32)]))
-        speech, _ = gen.speech_states(f[None].to(device))
-        logits = gen.apex_logits(gen.frame_pairs(speech), gen.style_embedding(torch.tensor([style], device=device)))
-        probabilities.append(torch.sigmoid(logits)[0].float().cpu().numpy())
+        n = -(-len(features) // r)
+        padded = np.concatenate([features, np.zeros((n * r - len(features) + look, features.shape[1]), np.float32)])
+        speech, _ = gen.speech_states(torch.from_numpy(padded)[None].to(device))
+        embedded = gen.style_embedding(torch.tensor([style], device=device))
+        for first in range(0, n, span):
+            start, stop = max(first - prefix, 0), min(first + span, n)
+            pairs = gen.window_pairs(speech[:, start * r:stop * r + look])
+            p = torch.sigmoid(gen.apex_logits(pairs, embedded))[0, (first - start) * r:]
+            probabilities.append(p.float().cpu().numpy())
         counts.append(int(np.sum(plan >= 1.0)))
     gen.train(was_training)
     try:
         threshold = calibrate_threshold(probabilities, counts)
     except ValueError as error:
         raise CommandError(f"{error}: train on data with stroke apexes (gestura synth writes them)") from None
-    model.config = gen.config = model.config.with_(apex_threshold=threshold)
+    model.config = gen.config = config.with_(apex_threshold=threshold)
     return threshold
 
 

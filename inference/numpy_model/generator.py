@@ -2,9 +2,10 @@
 
 - ``speech_states``: the causal speech encoder over (T, F) normalised features, streamed with
   carried state (no batch axis: one audio stream);
-- ``frame_pairs``, ``apex_logits`` and ``code_context``: each motion frame's speech states at its
-  instant and L frames later, stroke-apex logits per style, and the per-code context of the r
-  frame pairs of each code and the stroke plan at them (``inference/stroke_plan.py``);
+- ``window_pairs``, ``apex_logits`` and ``code_context``: the bidirectional window scan and each
+  motion frame's window states at its instant and L frames later, stroke-apex logits per style,
+  and the per-code context of the r frame pairs of each code and the stroke plan at them
+  (``inference/stroke_plan.py``);
 - ``known_latents``: codebook rows of the fixed codes, ``mask_latent`` for unknown ones;
 - ``span_logits``: one pass over a span for several styles at once, (styles, n, K) per part.
   ``span_logits_reference`` is the module-by-module form (each block, each direction and each
@@ -29,6 +30,8 @@ class Generator:
         self.audio_in = Linear(tensors, f"{g}.audio_in")
         self.speech = [MambaBlock(tensors, f"{g}.speech.{i}", config) for i in range(config.speech_layers)]
         self.speech_norm = tensors[f"{g}.speech_norm.weight"]
+        self.speech_window = [BiMambaBlock(tensors, f"{g}.speech_window.{i}", config)
+                              for i in range(config.speech_window_layers)]
         self.apex = Linear(tensors, f"{g}.apex")
         self.code_in = Linear(tensors, f"{g}.code_in")
         self.style = tensors[f"{g}.style.weight"]
@@ -51,11 +54,12 @@ class Generator:
         s, state = run_stack(self.speech, self.audio_in(features), state)
         return rms_norm(s, self.speech_norm), state
 
-    def frame_pairs(self, speech: np.ndarray) -> np.ndarray:
-        """Speech states of motion frames ``[f0, f0 + m + L)`` (..., m + L, d) -> each of the m
-        frames' pair of states ``t`` and ``t + L`` (..., m, 2 d)."""
-        m = speech.shape[-2] - self.lookahead
-        return np.concatenate([speech[..., :m, :], speech[..., self.lookahead:, :]], axis=-1)
+    def window_pairs(self, speech: np.ndarray) -> np.ndarray:
+        """Speech states of a window's motion frames ``[f0, f0 + m + L)`` (m + L, d) -> each of the
+        m frames' pair of window-scanned states ``t`` and ``t + L`` (m, 2 d)."""
+        x, _ = run_stack(self.speech_window, speech)
+        m = x.shape[-2] - self.lookahead
+        return np.concatenate([x[..., :m, :], x[..., self.lookahead:, :]], axis=-1)
 
     def apex_logits(self, pairs: np.ndarray, style: np.ndarray) -> np.ndarray:
         """Frame pairs (m, 2 d) and style embeddings (S, d) -> stroke-apex logits (S, m)."""
@@ -63,11 +67,10 @@ class Generator:
         pairs = np.broadcast_to(pairs, (len(style),) + pairs.shape[-2:])
         return self.apex(np.concatenate([pairs, style], axis=-1))[..., 0]
 
-    def code_context(self, speech: np.ndarray, styles: tuple, plan: np.ndarray | None = None) -> np.ndarray:
-        """Speech states of the motion frames of n codes plus the look-ahead (n r + L, d) and a
-        tuple of style indices / None -> (S, n, d). ``plan`` (S, n r): the stroke plan the body
-        reads; None = the head's (``stroke_plan.stroke_plan`` at the config's ``apex_threshold``)."""
-        pairs = self.frame_pairs(speech)
+    def code_context(self, pairs: np.ndarray, styles: tuple, plan: np.ndarray | None = None) -> np.ndarray:
+        """Frame pairs of the motion frames of n codes (n r, 2 d) from ``window_pairs`` and a tuple
+        of S style indices / None -> (S, n, d). ``plan`` (S, n r): the stroke plan the body reads;
+        None = the head's (``stroke_plan.stroke_plan`` at the config's ``apex_threshold``)."""
         t, d2 = pairs.shape
         r = self.frames_per_code
         if plan is None:

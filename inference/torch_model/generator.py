@@ -4,9 +4,12 @@ per-part scans, decoded MaskGIT/MoMask-style).
 Structure (names as in ``architecture.py``; r = frames per code, L = look-ahead in frames):
 - speech encoder: ``audio_in``, causal ``speech`` Mamba blocks and ``speech_norm`` over the audio
   features, one state per audio frame (30 fps), streamed with carried state;
-- frame pairs: motion frame ``t`` reads two speech states, ``t`` (the speech at that instant) and
-  ``t + L`` (the speech up to L frames, 1 s, later): a causal encoder only remembers the past, so
-  the instant's own audio is read where it is freshest and the look-ahead where it ends;
+- window scan: bidirectional ``speech_window`` blocks over the speech states of a window (its
+  codes' motion frames plus the look-ahead), so that a frame hears what follows it in the window
+  as clearly as what precedes it (a stroke lands on the stressed syllable of a phrase that is
+  still being spoken);
+- frame pairs: motion frame ``t`` reads two window states, ``t`` (the speech at that instant) and
+  ``t + L`` (L frames, 1 s, later);
 - stroke apexes: ``apex`` reads frame t's pair and the style and gives the logit that a stroke
   ends at motion frame ``t`` (trained on the corpus's planned apexes, ``gestura synth``);
 - stroke plan: the body reads a plan of stroke apexes (``inference/stroke_plan.py``): in training
@@ -48,6 +51,7 @@ class Generator(nn.Module):
         self.audio_in = nn.Linear(config.feature_dim, d)
         self.speech = MambaStack(MambaBlock(config) for _ in range(config.speech_layers))
         self.speech_norm = RMSNorm(d)
+        self.speech_window = MambaStack(BiMambaBlock(config) for _ in range(config.speech_window_layers))
         self.apex = nn.Linear(3 * d, 1)
         self.code_in = nn.Linear(r * (2 * d + 1), d)
         self.style = nn.Embedding(config.num_styles, d)
@@ -68,11 +72,12 @@ class Generator(nn.Module):
         s, state = self.speech.run(self.audio_in(features), state)
         return self.speech_norm(s), state
 
-    def frame_pairs(self, speech: torch.Tensor) -> torch.Tensor:
-        """Speech states of motion frames ``[f0, f0 + m + L)`` (B, m + L, d) -> each of the m frames'
-        pair of states ``t`` and ``t + L`` (B, m, 2 d)."""
-        m = speech.shape[1] - self.lookahead
-        return torch.cat([speech[:, :m], speech[:, self.lookahead:]], -1)
+    def window_pairs(self, speech: torch.Tensor) -> torch.Tensor:
+        """Speech states of a window's motion frames ``[f0, f0 + m + L)`` (B, m + L, d) -> each of the
+        m frames' pair of window-scanned states ``t`` and ``t + L`` (B, m, 2 d)."""
+        x, _ = self.speech_window.run(speech)
+        m = x.shape[1] - self.lookahead
+        return torch.cat([x[:, :m], x[:, self.lookahead:]], -1)
 
     def apex_logits(self, pairs: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
         """Frame pairs (B, m, 2 d) and style embeddings (B, d) -> stroke-apex logits of those motion
@@ -82,14 +87,13 @@ class Generator(nn.Module):
         style = style.unsqueeze(1).expand(b, pairs.shape[1], -1)
         return self.apex(torch.cat([pairs.expand(b, -1, -1), style], -1))[..., 0]
 
-    def code_context(self, speech: torch.Tensor, style: torch.Tensor, plan: torch.Tensor | None = None) -> torch.Tensor:
-        """Speech states of the motion frames of ``n`` codes plus the look-ahead (B, n r + L, d) and
-        style embeddings (B, d) -> (B, n, d).
+    def code_context(self, pairs: torch.Tensor, style: torch.Tensor, plan: torch.Tensor | None = None) -> torch.Tensor:
+        """Frame pairs of the motion frames of ``n`` codes (B, n r, 2 d) from ``window_pairs`` and
+        style embeddings (B, d) -> (B, n, d); either batch may be 1 and is then shared.
 
         ``plan`` (B, n r): the stroke plan the body reads (``stroke_plan.apex_bumps`` of the
         corpus's apexes in training); None = the head's own (``stroke_plan.stroke_plan`` of its
         probabilities at the config's ``apex_threshold``)."""
-        pairs = self.frame_pairs(speech)
         pairs = pairs.expand(max(pairs.shape[0], style.shape[0]), -1, -1)
         b, t, d2 = pairs.shape
         r = self.frames_per_code
@@ -190,8 +194,9 @@ class Generator(nn.Module):
         speech, _ = self.speech_states(features)
         speech = speech[:, :n * self.frames_per_code + self.lookahead]
         style = self.style_embedding(style)
-        apex_logits = self.apex_logits(self.frame_pairs(speech), style)
-        logits = self.span_logits(self.code_context(speech, style, plan.to(speech.dtype)), style,
+        pairs = self.window_pairs(speech)
+        apex_logits = self.apex_logits(pairs, style)
+        logits = self.span_logits(self.code_context(pairs, style, plan.to(speech.dtype)), style,
                                   self.known_latents(codebooks, codes))
         return logits, apex_logits
 

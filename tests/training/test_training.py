@@ -85,6 +85,9 @@ def test_stage2_checkpoint_loads_in_gestura_generate(gen_run, data, tmp_path):
     assert window_ratio(curve, 5) < 0.8, curve
     rec = history(gen_run)[-1]
     assert {f"{p}_{k}" for p in ("face", "upper", "hands", "lower") for k in ("ce", "acc")} | {"apex_bce"} <= set(rec)
+    # The stroke-apex threshold was calibrated on the data's stroke rate and travels in the checkpoint.
+    threshold = ckpt.config.apex_threshold
+    assert 0 < threshold < 1 and threshold != type(ckpt.config)().apex_threshold
     out = tmp_path / "gen.npz"
     wav = data / "wave16k" / "4_lawrence_0_3_3.wav"
     code = cli.main(["generate", str(wav), "-o", str(out), "--checkpoint", str(gen_run / "gestura.safetensors"),
