@@ -44,6 +44,7 @@ class Generator:
                       for p in PARTS}
         self.out_norm = {p: tensors[f"{g}.out_norm.{p}.weight"] for p in PARTS}
         self.logits = {p: Linear(tensors, f"{g}.logits.{p}") for p in PARTS}
+        self._window_layers = [BiMambaLayer([block]) for block in self.speech_window]
         self._global_layers = [BiMambaLayer([block]) for block in self.global_blocks]
         self._local_layers = {}
 
@@ -56,8 +57,11 @@ class Generator:
 
     def window_pairs(self, speech: np.ndarray) -> np.ndarray:
         """Speech states of a window's motion frames ``[f0, f0 + m + L)`` (m + L, d) -> each of the
-        m frames' pair of window-scanned states ``t`` and ``t + L`` (m, 2 d)."""
-        x, _ = run_stack(self.speech_window, speech)
+        m frames' pair of window-scanned states ``t`` and ``t + L`` (m, 2 d). Each bidirectional
+        layer runs as one stacked mixer (``BiMambaLayer``)."""
+        x = speech
+        for layer in self._window_layers:
+            x = layer(x[None])[0][0]
         m = x.shape[-2] - self.lookahead
         return np.concatenate([x[..., :m, :], x[..., self.lookahead:, :]], axis=-1)
 
