@@ -80,8 +80,13 @@ def default_checkpoint_path() -> Path:
     return Path(__file__).resolve().parents[1] / "weights" / "gestura-small.safetensors"
 
 
-def _check_stats(stats: dict, where: str) -> dict:
+def _check_stats(stats: dict, where: str, stage: str) -> dict:
     expected = stats_shapes()
+    if stage == "vq":
+        # Stage 1 never hears the audio; stage 2 computes the audio statistics from its own data,
+        # so a stage-1 file's (from any feature version) are left out rather than checked.
+        stats = {k: v for k, v in stats.items() if not k.startswith("audio_")}
+        expected = {k: v for k, v in expected.items() if not k.startswith("audio_")}
     missing = sorted(set(expected) - set(stats))
     if missing:
         raise CheckpointError(f"{where}: normalisation statistics {missing} are missing")
@@ -129,7 +134,7 @@ def save_checkpoint(path, tensors: dict, config: ModelConfig, *, stats: dict | N
     styles = [str(s) for s in styles]
     if len(styles) != config.num_styles or len(set(styles)) != len(styles):
         raise CheckpointError(f"{where}: needs {config.num_styles} distinct style names (config.num_styles), got {styles}")
-    stats = _check_stats(identity_stats() if stats is None else stats, where)
+    stats = _check_stats(identity_stats() if stats is None else stats, where, stage)
     for name, value in stats.items():
         arrays[STATS_PREFIX + name] = value
     metadata = {
@@ -189,7 +194,7 @@ def load_checkpoint(path=None) -> Checkpoint:
     if stage not in STAGES:
         raise CheckpointError(f"{where} has unknown stage {stage!r}, expected one of {STAGES}")
     stats = {name[len(STATS_PREFIX):]: tensors.pop(name) for name in list(tensors) if name.startswith(STATS_PREFIX)}
-    stats = _check_stats(stats, where)
+    stats = _check_stats(stats, where, stage)
     _check_tensors(tensors, config, stage, where)
     if not isinstance(styles, list) or len(styles) != config.num_styles:
         raise CheckpointError(f"{where} lists {len(styles) if isinstance(styles, list) else '?'} styles "

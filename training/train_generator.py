@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from ..errors import CommandError
+from ..inference.features import FEATURE_DIM
 from ..inference.stroke_plan import apex_bumps, calibrate_threshold
 from ..rigs.skeleton import PARTS
 from .common import data_notes, load_data, log, model_config, training_stats
@@ -99,10 +100,11 @@ def _train(args, dist) -> int:
     log(dist, f"train: {data.describe()}")
     styles = data.styles
     base = next(iter(vq.values())).config
-    # Generator fields may be overridden; VQ fields must match the stage-1 weights.
-    config = model_config(args, len(styles), base=base)
+    # Generator fields may be overridden; VQ fields must match the stage-1 weights. The audio
+    # features are this Gestura's, whatever the stage-1 file recorded.
+    config = model_config(args, len(styles), base=base.with_(feature_dim=FEATURE_DIM))
     vq_fields = ("frames_per_code", "codebook_size", "code_dim", "vq_hidden", "vq_layers", "gmp_hidden",
-                 "gmp_layers", "feature_dim")
+                 "gmp_layers")
     changed = [f for f in vq_fields if getattr(config, f) != getattr(base, f)]
     if changed:
         raise CommandError(f"--set changes stage-1 fields {changed} that the --vq weights fix; leave them out")
