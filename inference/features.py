@@ -8,14 +8,10 @@ integer arithmetic from ``i``, never by accumulating a rounded hop, so an hour o
 the same sample as the motion (no drift). Each frame is a 1024-sample (64 ms) Hann window around
 its centre, zero-padded beyond the ends of the clip.
 
-Per frame (``FEATURE_DIM`` = 134 numbers):
-``[log-mel (64), log energy, onset strength, d log-mel (64), d energy, d onset, voicing, pitch]``
-where onset strength is the mean positive rise of the log-mel bands since the previous frame,
-``d`` is the backward difference to the previous frame (0 at frame 0), and voicing and pitch
-come from the frame's autocorrelation (``_pitch``): voicing is the normalised autocorrelation at
-the best period in 60-400 Hz (0 for silence, near 1 for a clear voiced sound), pitch is
-``log2(f0 / 100 Hz)`` of that period. A speaker's stressed syllables are marked by pitch as much
-as by loudness, and log-mel bands are too wide to resolve it. Only backward differences
+Per frame (``FEATURE_DIM`` = 132 numbers):
+``[log-mel (64), log energy, onset strength, d log-mel (64), d energy, d onset]``
+where onset strength is the mean positive rise of the log-mel bands since the previous frame, and
+``d`` is the backward difference to the previous frame (0 at frame 0). Only backward differences
 are used, so frame ``i`` needs audio up to ``i/30 s + 32 ms`` and nothing later: streaming and
 whole-clip features are the same numbers (``FeatureStream``).
 
@@ -33,16 +29,12 @@ N_MELS = 64
 F_MIN = 60.0
 F_MAX = 7600.0
 BLOCK = 16  # frames per computation block (about 0.5 s): bounds the streaming latency
-F0_MIN, F0_MAX = 60.0, 400.0  # Hz: the pitch range searched
-FEATURE_DIM = 2 * N_MELS + 6
+FEATURE_DIM = 2 * N_MELS + 4
 FEATURE_NAMES: tuple[str, ...] = (
     tuple(f"logmel{i}" for i in range(N_MELS)) + ("energy", "onset")
-    + tuple(f"d_logmel{i}" for i in range(N_MELS)) + ("d_energy", "d_onset", "voicing", "pitch")
+    + tuple(f"d_logmel{i}" for i in range(N_MELS)) + ("d_energy", "d_onset")
 )
 _LOG_FLOOR = 1e-8
-# A period within this share of the best one is preferred when shorter: a multiple of the true
-# period correlates almost as well, and the octave below would be a wrong pitch.
-_OCTAVE_TOLERANCE = 0.9
 
 
 def frame_center(i) -> np.ndarray:
@@ -80,36 +72,6 @@ def _mel_filterbank() -> np.ndarray:
 _MEL = _mel_filterbank()
 _WINDOW = (0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(N_FFT) / N_FFT)).astype(np.float32)
 _OFFSETS = np.arange(N_FFT, dtype=np.int64) - N_FFT // 2
-_LAGS = np.arange(int(SAMPLE_RATE / F0_MAX), int(np.ceil(SAMPLE_RATE / F0_MIN)) + 1)
-# The Hann window's own autocorrelation: dividing by it undoes the taper's decay with lag
-# (Boersma 1993, "Accurate short-term analysis of the fundamental frequency").
-_WINDOW_AC = np.fft.irfft(np.abs(np.fft.rfft(_WINDOW, 2 * N_FFT)) ** 2)[:_LAGS[-1] + 2].astype(np.float32)
-
-
-def _pitch(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Windowed frames (n, N_FFT) -> voicing (n,) in [0, 1] and pitch ``log2(f0 / 100)`` (n,).
-
-    The autocorrelation (zero-padded FFT, so not circular) divided by the window's, normalised by
-    its value at lag 0; the best lag in 60-400 Hz, or the shortest one within
-    ``_OCTAVE_TOLERANCE`` of it, refined by a parabola through its neighbours. Silence gives
-    voicing 0 and pitch 0."""
-    ac = np.fft.irfft(np.abs(np.fft.rfft(frames, 2 * N_FFT, axis=1)) ** 2, axis=1)[:, :len(_WINDOW_AC)] / _WINDOW_AC
-    energy = ac[:, 0]
-    audible = energy > _LOG_FLOOR
-    norm = np.where(audible, energy, 1.0)[:, None]
-    r = ac[:, _LAGS[0] - 1:_LAGS[-1] + 2] / norm  # lags _LAGS with one neighbour each side
-    inner = r[:, 1:-1]
-    best = inner.max(axis=1)
-    peak = (inner >= r[:, :-2]) & (inner >= r[:, 2:]) & (inner >= _OCTAVE_TOLERANCE * best[:, None])
-    k = np.argmax(peak, axis=1)  # the first (shortest) such lag
-    rows = np.arange(len(frames))
-    left, centre, right = r[rows, k], r[rows, k + 1], r[rows, k + 2]
-    curve = left - 2 * centre + right
-    shift = np.where(curve < 0, 0.5 * (left - right) / np.where(curve < 0, curve, -1.0), 0.0)
-    lag = _LAGS[k] + np.clip(shift, -0.5, 0.5)
-    voicing = np.where(audible, np.clip(centre, 0.0, 1.0), 0.0)
-    pitch = np.where(audible, np.log2(SAMPLE_RATE / lag / 100.0), 0.0)
-    return voicing.astype(np.float32), pitch.astype(np.float32)
 
 
 class _Carry:
@@ -135,10 +97,9 @@ def _block(segment: np.ndarray, segment_start: int, first: int, stop: int, carry
         onset[0] = 0.0
     prev_energy = np.concatenate([[energy[0] if carry.energy is None else carry.energy], energy[:-1]])
     prev_onset = np.concatenate([[onset[0] if carry.onset is None else carry.onset], onset[:-1]])
-    voicing, pitch = _pitch(frames)
     out = np.concatenate(
         [logmel, energy[:, None], onset[:, None], logmel - prev_logmel,
-         (energy - prev_energy)[:, None], (onset - prev_onset)[:, None], voicing[:, None], pitch[:, None]], axis=1
+         (energy - prev_energy)[:, None], (onset - prev_onset)[:, None]], axis=1
     ).astype(np.float32)
     carry.logmel, carry.energy, carry.onset = logmel[-1], energy[-1], onset[-1]
     return out

@@ -17,6 +17,11 @@ import numpy as np
 
 APEX_SIGMA = 2.0  # frames: an apex spread into a bump (timing within +-2 frames is right)
 PEAK_RADIUS = 4  # frames: two planned apexes are at least this far apart (0.13 s at 30 fps)
+# Probabilities are compared on this grid: near a peak neighbouring frames differ by less than
+# float noise (NumPy against PyTorch, a resampled copy of the same audio), and a peak that moved
+# by a frame would move the stroke. On the grid such near-ties are exact ties, which go to the
+# first frame; only a value within noise of a grid line can still change the plan.
+GRID = 1.0 / 1024.0
 
 
 def apex_bumps(apex: np.ndarray) -> np.ndarray:
@@ -34,8 +39,10 @@ def apex_bumps(apex: np.ndarray) -> np.ndarray:
 def plan_apexes(probability: np.ndarray, threshold: float, radius: int = PEAK_RADIUS) -> np.ndarray:
     """(..., N) stroke-apex probabilities per frame -> (..., N) bool: the frames that are the
     largest within ``radius`` frames either side (the first of equal values) and above
-    ``threshold``. Frames beyond the ends count as lower, so a peak at an edge is kept."""
-    p = np.asarray(probability, np.float32)
+    ``threshold``, compared on a grid of ``GRID``. Frames beyond the ends count as lower, so a
+    peak at an edge is kept."""
+    p = np.round(np.asarray(probability, np.float64) / GRID)
+    threshold = np.floor(threshold / GRID)
     pad = [(0, 0)] * (p.ndim - 1) + [(radius, radius)]
     windows = np.lib.stride_tricks.sliding_window_view(np.pad(p, pad, constant_values=-np.inf), 2 * radius + 1,
                                                        axis=-1)
@@ -53,14 +60,14 @@ def calibrate_threshold(probabilities: list, apex_counts: list, radius: int = PE
     """The ``apex_threshold`` at which the head plans as many apexes as the data has.
 
     probabilities: per clip (N,) head probabilities; apex_counts: per clip the number of the data's
-    apexes. Returns a value in (0, 1): halfway between the peak that is kept last and the next one.
+    apexes. Returns a value in (0, 1) halfway between grid lines, above which exactly the
+    ``sum(apex_counts)`` highest peaks lie (fewer where peaks tie on the grid).
     Raises ValueError when there is nothing to calibrate on (no apexes, or no peaks)."""
-    peaks = np.concatenate([np.asarray(p, np.float32)[plan_apexes(p, 0.0, radius)] for p in probabilities]
-                           + [np.zeros(0, np.float32)])
+    peaks = np.concatenate([np.round(np.asarray(p, np.float64)[plan_apexes(p, 0.0, radius)] / GRID)
+                            for p in probabilities] + [np.zeros(0)])
     want = int(sum(apex_counts))
     if want < 1 or len(peaks) == 0:
         raise ValueError("cannot calibrate the stroke-apex threshold: the clips have no apexes or the head no peaks")
     peaks = np.sort(peaks)[::-1]
-    if want >= len(peaks):
-        return float(np.clip(peaks[-1] * 0.5, 1e-4, 1 - 1e-4))
-    return float(np.clip(0.5 * (peaks[want - 1] + peaks[want]), 1e-4, 1 - 1e-4))
+    line = peaks[want] if want < len(peaks) else peaks[-1] - 1
+    return float(np.clip((line + 0.5) * GRID, 0.5 * GRID, 1 - 0.5 * GRID))

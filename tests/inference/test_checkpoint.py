@@ -125,10 +125,10 @@ def test_a_version_two_generator_is_refused_but_its_stage_one_still_trains_a_new
         load_checkpoint(old)
     vq = tmp_path / "vq.safetensors"
     model.save(vq, styles=STYLES, stage="vq")
-    # Version 2 also had 132 audio features (no pitch): stage 1 never used them.
+    # Audio statistics of another feature set: stage 1 never uses them.
     stage1 = _rewrite(vq, tmp_path / "vq-v2.safetensors", edit_metadata=lambda m: m.update(format_version="2"),
-                      edit_tensors=lambda t: t.update({"stats.audio_mean": np.zeros(132, np.float32),
-                                                       "stats.audio_std": np.ones(132, np.float32)}))
+                      edit_tensors=lambda t: t.update({"stats.audio_mean": np.zeros(130, np.float32),
+                                                       "stats.audio_std": np.ones(130, np.float32)}))
     loaded = load_checkpoint(stage1)
     assert loaded.stage == "vq" and "audio_mean" not in loaded.stats
 

@@ -8,7 +8,6 @@ from gestura.inference.features import (
 
 ENERGY = FEATURE_NAMES.index("energy")
 ONSET = FEATURE_NAMES.index("onset")
-VOICING, PITCH = FEATURE_NAMES.index("voicing"), FEATURE_NAMES.index("pitch")
 
 
 def test_num_frames_counts_frame_centres_inside_the_clip():
@@ -39,29 +38,6 @@ def test_a_tone_lights_the_band_that_contains_it():
     high = audio_features(0.5 * np.sin(2 * np.pi * 3000 * t).astype(np.float32))
     assert np.argmax(low[15, :N_MELS]) < np.argmax(high[15, :N_MELS])
     assert low[15, ENERGY] > audio_features(np.zeros(SAMPLE_RATE, np.float32))[15, ENERGY] + 5
-
-
-@pytest.mark.parametrize("f0", [70.0, 110.0, 185.0, 262.0, 380.0])
-def test_a_voice_like_tone_gives_its_pitch_and_full_voicing(f0):
-    # Harmonics falling off as 1/h, like a glottal source: the period, not a multiple of it.
-    t = np.arange(SAMPLE_RATE) / SAMPLE_RATE
-    wave = sum(np.sin(2 * np.pi * f0 * h * t + h) / h for h in range(1, 10)).astype(np.float32) * 0.2
-    f = audio_features(wave)[3:-3]
-    np.testing.assert_allclose(100.0 * 2.0 ** f[:, PITCH], f0, rtol=0.005)
-    assert f[:, VOICING].min() > 0.95
-
-
-def test_a_pitch_glide_is_followed_and_noise_and_silence_are_unvoiced():
-    t = np.arange(2 * SAMPLE_RATE) / SAMPLE_RATE
-    f0 = 120.0 + 40.0 * t  # 120 -> 200 Hz over 2 s
-    wave = (0.3 * np.sin(2 * np.pi * np.cumsum(f0) / SAMPLE_RATE)).astype(np.float32)
-    f = audio_features(wave)
-    frames = np.arange(5, 55)
-    np.testing.assert_allclose(100.0 * 2.0 ** f[frames, PITCH], 120.0 + 40.0 * frames / 30, rtol=0.01)
-    noise = audio_features((0.1 * np.random.default_rng(0).standard_normal(SAMPLE_RATE)).astype(np.float32))
-    assert noise[3:-3, VOICING].max() < 0.4
-    silence = audio_features(np.zeros(SAMPLE_RATE, np.float32))
-    assert np.all(silence[:, [VOICING, PITCH]] == 0)
 
 
 def test_clicks_over_an_hour_land_on_their_frames():
