@@ -65,7 +65,8 @@ def main() -> None:
     features = rng.normal(size=(frames, config.feature_dim)).astype(np.float32)
     codes = {p: rng.integers(0, config.codebook_size, frames // r) for p in PARTS}
     n, styles = args.codes, tuple([None] + list(range(args.styles - 1)))
-    speech = rng.normal(size=(n * r, config.d_model)).astype(np.float32)
+    speech = rng.normal(size=(n * r + config.lookahead, config.d_model)).astype(np.float32)
+    context = engine.context(speech, styles)
     known = {p: np.where(np.arange(n) < config.prefix_codes, 1, -1) for p in PARTS}
     latents = generator.known_latents(engine.model.codebooks(), np.stack([known[p] for p in PARTS], -1))
 
@@ -81,18 +82,20 @@ def main() -> None:
 
     cost = {
         "speech 60 s": best(run_speech, args.repeat),
-        "span": best(lambda: engine.span(speech, known, styles, PARTS), args.repeat * 4),
-        "span (reference)": best(lambda: generator.span_logits_reference(generator.code_context(speech), styles,
+        "context": best(lambda: engine.context(speech, styles), args.repeat * 4),
+        "span": best(lambda: engine.span(context, known, styles, PARTS), args.repeat * 4),
+        "span (reference)": best(lambda: generator.span_logits_reference(engine.context(speech, styles), styles,
                                                                          latents), args.repeat),
         "decode 60 s": best(run_decode, args.repeat),
     }
     spans = SECONDS * FPS / (config.span_codes * r)
     calls = args.passes * spans
-    total = cost["speech 60 s"] + calls * cost["span"] + cost["decode 60 s"]
+    total = cost["speech 60 s"] + spans * cost["context"] + calls * cost["span"] + cost["decode 60 s"]
     print(f"numpy, {args.config}, span of {n} codes x {len(styles)} styles, {args.passes} passes:")
     for name, seconds in cost.items():
         print(f"  {name:18s} {seconds * 1e3:8.1f} ms")
-    print(f"  60 s clip: {cost['speech 60 s']:.3f} s speech + {calls:.0f} spans x {cost['span'] * 1e3:.1f} ms "
+    print(f"  60 s clip: {cost['speech 60 s']:.3f} s speech + {spans:.0f} contexts x {cost['context'] * 1e3:.1f} ms "
+          f"+ {calls:.0f} spans x {cost['span'] * 1e3:.1f} ms "
           f"+ {cost['decode 60 s']:.3f} s decode = {total:.2f} s ({SECONDS / total:.0f}x real time, engine only)")
     try:
         import torch
@@ -111,7 +114,7 @@ def main() -> None:
         def torch_span(fast=True):
             # As the torch engine runs it: the styles batched, the stacked fast path.
             b = len(styles)
-            context = gen.code_context(t_speech).expand(b, -1, -1)
+            context = gen.code_context(gen.window_pairs(t_speech), t_style)
             latents = gen.known_latents(model.codebooks(), t_codes).expand(b, -1, -1, -1)
             (gen.span_logits_fast if fast else gen.span_logits)(context, t_style, latents)
 

@@ -25,7 +25,7 @@ def _rows(config):
     rows.append(("gmp", count({k: v for k, v in stage1.items() if k.startswith("gmp.")})))
     gen = generator_shapes(config)
     for prefix, label in (("generator.audio_in", "generator.audio_in"), ("generator.speech.", "generator.speech"),
-                          ("generator.global_", "generator.global"), ("generator.local.", "generator.local"),
+                          ("generator.speech_window.", "generator.speech_window"), ("generator.global_", "generator.global"), ("generator.local.", "generator.local"),
                           ("generator.logits.", "generator.heads"), ("generator.latent.", "generator.heads")):
         n = count({k: v for k, v in gen.items() if k.startswith(prefix)})
         if rows and rows[-1][0] == label:
@@ -62,5 +62,5 @@ def run(args) -> int:
         print(f"{label}: {total:,} parameters ({total / 1e6:.1f} M, {4 * total / 2**20:.1f} MiB as float32); "
               f"stage 1 {parameter_count(config, 'vq'):,}")
         for name, n in _rows(config):
-            print(f"  {name:20s} {n:>13,}")
+            print(f"  {name:24s} {n:>13,}")
     return 0

@@ -14,9 +14,6 @@ def add_arguments(parser) -> None:
                              "(stage-1 fields come from --vq)")
     parser.add_argument("--apex-weight", type=float, default=1.0,
                         help="weight of the stroke-apex loss next to the code loss (default 1)")
-    parser.add_argument("--apex-truth", type=float, default=0.3,
-                        help="share of windows in which the body reads the corpus's stroke apexes instead of "
-                             "the predicted ones (default 0.3)")
     parser.add_argument("--part-drop", type=float, default=0.1,
                         help="probability of hiding one part's codes for a whole window (as when it is switched off) (default 0.1)")
     parser.add_argument("--no-val", dest="val", action="store_false", help="skip validation on the 'val' split")

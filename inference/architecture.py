@@ -28,10 +28,13 @@ kernel-1 frames, so frame t sees frames <= t only); LeakyReLU slope 0.2.
       audio_in        Linear(F, d)                 s = audio_in(features)          causal, per audio frame
       speech.i        MambaBlock(d)                s = speech.i(s)
       speech_norm     RMSNorm(d)                   s = speech_norm(s)
-      (frame pairs)                                p_t = concat(s[t], s[t + L])    the instant and 1 s later
-      apex            Linear(2d, 1)                stroke-apex logit of motion frame t = apex(p_t)
-      code_in         Linear(r (2d + 1), d)        c_k = code_in(p of frames rk .. rk+r, sigmoid(apex) of them)
+      speech_window.i BiMambaBlock(d)              w = speech_window(s over a window)  codes' frames + L
+      (frame pairs)                                p_t = concat(w[t], w[t + L])    the instant and 1 s later
       style.weight    (num_styles, d)              e = style[style_id] (the mean for the neutral stream)
+      apex            Linear(3d, 1)                stroke-apex logit of motion frame t = apex(concat(p_t, e))
+      (stroke plan)                                a = bumps at the apex logits' peaks above apex_threshold
+                                                   (training: at the corpus's apexes; stroke_plan.py)
+      code_in         Linear(r (2d + 1), d)        c_k = code_in(p of frames rk .. rk+r, a of them)
       mask_latent     (4, D)                       the latent of an unknown code
       part_in.P       Linear(D, d)                 x_P = part_in.P(latent of P's known code)
       global_blocks.i BiMambaBlock(d)              g = global_blocks(c + e + sum_P x_P)   over the span
@@ -132,7 +135,9 @@ def generator_shapes(config) -> dict:
     for i in range(config.speech_layers):
         shapes.update(mamba_block_shapes(f"{g}.speech.{i}", config))
     shapes[f"{g}.speech_norm.weight"] = (d,)
-    shapes[f"{g}.apex.weight"] = (1, 2 * d)
+    for i in range(config.speech_window_layers):
+        shapes.update(bi_mamba_block_shapes(f"{g}.speech_window.{i}", config))
+    shapes[f"{g}.apex.weight"] = (1, 3 * d)
     shapes[f"{g}.apex.bias"] = (1,)
     shapes[f"{g}.code_in.weight"] = (d, r * (2 * d + 1))
     shapes[f"{g}.code_in.bias"] = (d,)

@@ -30,8 +30,11 @@ from .config import ConfigError, ModelConfig
 from .features import FEATURE_DIM
 
 FORMAT = "gestura"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 STAGES = ("vq", "full")
+# Oldest format version each stage's weights still describe: stage 1 has not changed since
+# version 2, so VQ-VAEs trained then still train a new generator.
+OLDEST_READABLE = {"vq": 2, "full": FORMAT_VERSION}
 STATS_PREFIX = "stats."
 
 
@@ -77,8 +80,13 @@ def default_checkpoint_path() -> Path:
     return Path(__file__).resolve().parents[1] / "weights" / "gestura-small.safetensors"
 
 
-def _check_stats(stats: dict, where: str) -> dict:
+def _check_stats(stats: dict, where: str, stage: str) -> dict:
     expected = stats_shapes()
+    if stage == "vq":
+        # Stage 1 never hears the audio; stage 2 computes the audio statistics from its own data,
+        # so a stage-1 file's (from any feature version) are left out rather than checked.
+        stats = {k: v for k, v in stats.items() if not k.startswith("audio_")}
+        expected = {k: v for k, v in expected.items() if not k.startswith("audio_")}
     missing = sorted(set(expected) - set(stats))
     if missing:
         raise CheckpointError(f"{where}: normalisation statistics {missing} are missing")
@@ -126,7 +134,7 @@ def save_checkpoint(path, tensors: dict, config: ModelConfig, *, stats: dict | N
     styles = [str(s) for s in styles]
     if len(styles) != config.num_styles or len(set(styles)) != len(styles):
         raise CheckpointError(f"{where}: needs {config.num_styles} distinct style names (config.num_styles), got {styles}")
-    stats = _check_stats(identity_stats() if stats is None else stats, where)
+    stats = _check_stats(identity_stats() if stats is None else stats, where, stage)
     for name, value in stats.items():
         arrays[STATS_PREFIX + name] = value
     metadata = {
@@ -169,12 +177,14 @@ def load_checkpoint(path=None) -> Checkpoint:
     if version > FORMAT_VERSION:
         raise CheckpointError(f"{where} has format version {version}, this Gestura reads version {FORMAT_VERSION}: "
                               "it was written by a newer Gestura; update Gestura to use it")
-    if version < FORMAT_VERSION:
-        # Version 1 held the per-frame autoregressive generator and one code per frame: its
-        # weights do not describe the span generator, so nothing can convert them.
-        raise CheckpointError(f"{where} has format version {version} (the per-frame model of earlier Gestura "
-                              f"releases), this Gestura reads version {FORMAT_VERSION}: retrain it on your data with "
-                              "gestura train-vq and gestura train")
+    if version < OLDEST_READABLE.get(metadata.get("stage"), FORMAT_VERSION):
+        # Version 1 held the per-frame autoregressive generator, version 2 a span generator whose
+        # body read the apex head's probabilities and whose head heard no style: neither set of
+        # weights describes this generator, so nothing can convert them.
+        what = "the per-frame model" if version < 2 else "the span model without stroke plans"
+        raise CheckpointError(f"{where} has format version {version} ({what} of earlier Gestura releases), this "
+                              f"Gestura reads version {FORMAT_VERSION}: retrain it on your data with gestura train-vq "
+                              "and gestura train")
     try:
         config = ModelConfig.from_dict(json.loads(metadata["config"]))
         styles = json.loads(metadata["styles"])
@@ -184,7 +194,7 @@ def load_checkpoint(path=None) -> Checkpoint:
     if stage not in STAGES:
         raise CheckpointError(f"{where} has unknown stage {stage!r}, expected one of {STAGES}")
     stats = {name[len(STATS_PREFIX):]: tensors.pop(name) for name in list(tensors) if name.startswith(STATS_PREFIX)}
-    stats = _check_stats(stats, where)
+    stats = _check_stats(stats, where, stage)
     _check_tensors(tensors, config, stage, where)
     if not isinstance(styles, list) or len(styles) != config.num_styles:
         raise CheckpointError(f"{where} lists {len(styles) if isinstance(styles, list) else '?'} styles "

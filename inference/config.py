@@ -42,19 +42,23 @@ class ModelConfig:
     dt_rank: int = 0  # 0 = ceil(d_model / 16), mamba-ssm's default
     mlp_ratio: float = 2.0  # gated MLP after each Mamba mixer; 0 disables it
     speech_layers: int = 2
+    speech_window_layers: int = 1  # bidirectional scans over each window's speech states
     global_layers: int = 2
     local_layers: dict = field(default_factory=lambda: {"face": 2, "upper": 1, "hands": 1, "lower": 1})
     num_styles: int = 4
     lookahead: int = 30  # audio frames (1 s) a code hears beyond its last frame
     span_codes: int = 16  # codes generated together (64 frames, 2.1 s, at 4 frames per code)
     prefix_codes: int = 4  # codes of the previous span the next one reads as fixed
+    # Stroke-apex probability above which the head's peaks become the plan the body reads
+    # (inference/stroke_plan.py); ``gestura train`` calibrates it on the data's stroke rate.
+    apex_threshold: float = 0.5
 
     def __post_init__(self) -> None:
         for name in ("frames_per_code", "span_codes", "codebook_size", "code_dim", "vq_hidden", "gmp_hidden", "gmp_layers", "d_model",
                      "d_state", "d_conv", "expand", "num_styles", "feature_dim"):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"model config '{name}' must be a positive integer, got {getattr(self, name)!r}")
-        for name in ("lookahead", "prefix_codes", "speech_layers", "global_layers", "dt_rank"):
+        for name in ("lookahead", "prefix_codes", "speech_layers", "speech_window_layers", "global_layers", "dt_rank"):
             if int(getattr(self, name)) < 0:
                 raise ConfigError(f"model config '{name}' must not be negative, got {getattr(self, name)!r}")
         for name in ("vq_layers", "local_layers"):
@@ -63,6 +67,8 @@ class ModelConfig:
                 raise ConfigError(f"model config '{name}' must give a count for each part {PARTS}, got {sorted(value)}")
         if self.mlp_ratio < 0:
             raise ConfigError("model config 'mlp_ratio' must not be negative")
+        if not 0.0 < self.apex_threshold < 1.0:
+            raise ConfigError(f"model config 'apex_threshold' must lie between 0 and 1, got {self.apex_threshold!r}")
         if self.prefix_codes >= self.span_codes:
             raise ConfigError(f"model config 'prefix_codes' ({self.prefix_codes}) must be smaller than "
                               f"'span_codes' ({self.span_codes})")
@@ -109,12 +115,12 @@ class ModelConfig:
 CONFIGS: dict[str, ModelConfig] = {
     "small": ModelConfig(),
     # MambaTalk's published size (about 200 M parameters): 256 codes x 256 dims, wide Mamba stacks
-    # (bidirectional blocks hold two mixers, so the local stacks are as deep as small's), for GPU
-    # training on BEAT2.
+    # (bidirectional blocks hold two mixers, so the local stacks are as deep as small's, and the
+    # window scan takes the place of a sixth causal speech block), for GPU training on BEAT2.
     "mambatalk": ModelConfig(
         name="mambatalk", codebook_size=256, code_dim=256, vq_hidden=512,
         gmp_hidden=256, gmp_layers=4, d_model=768, mlp_ratio=2.0,
-        speech_layers=6, global_layers=6, local_layers={"face": 2, "upper": 1, "hands": 1, "lower": 1},
+        speech_layers=5, global_layers=6, local_layers={"face": 2, "upper": 1, "hands": 1, "lower": 1},
         num_styles=25,
     ),
 }

@@ -112,9 +112,6 @@ class GenerationStream:
         self.on_block = on_block or (lambda frames_done: None)
         self._r, self._span, self._prefix, self._lookahead = (config.frames_per_code, config.span_codes,
                                                              config.prefix_codes, config.lookahead)
-        stats = checkpoint.stats
-        self._audio_mean, self._audio_std = stats["audio_mean"], stats["audio_std"]
-        self._stats = stats
         self._rngs = part_rngs(request.seed, self.parts)
         # The styled stream, then the speaker-neutral one when style strength needs it (with one
         # style the mean style is that style: nothing to contrast).
@@ -131,10 +128,12 @@ class GenerationStream:
         self._history = {p: np.zeros(0, np.int64) for p in self.parts}  # the last prefix_codes codes
         self._finished = False
         try:
-            engine.prepare(checkpoint)
+            engine.prepare(checkpoint)  # refuses a stage-1 checkpoint, which has no audio statistics
             self._state = engine.start(self.parts)
         except EngineError as error:
             raise GenerationError(str(error)) from None
+        stats = self._stats = checkpoint.stats
+        self._audio_mean, self._audio_std = stats["audio_mean"], stats["audio_std"]
         self._base_pose, self._seed_codes, self._prev_trans = self._start_pose(request.start_pose)
 
     # --- start pose -------------------------------------------------------------------------
@@ -248,8 +247,9 @@ class GenerationStream:
         if self.parts:
             speech = self._speech[start * r - self._speech_start:stop * r + look - self._speech_start]
             hidden = {p: int(np.sum(known[p] < 0)) for p in self.parts}
+            context = self.engine.context(speech, self._styles)
             for done in range(PASSES):
-                logits = self.engine.span(speech, known, self._styles, self.parts)
+                logits = self.engine.span(context, known, self._styles, self.parts)
                 for part in self.parts:
                     open_ = np.flatnonzero(known[part] < 0)
                     if not len(open_):

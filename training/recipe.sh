@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The recipe of the bundled model, weights/gestura-small.safetensors (run by `make weights`):
 #   1. synthesize the corpus (espeak-ng speech + procedural gestures, BEAT2 layout, ~2.3 h)
-#   2. stage 1: part VQ-VAEs and global motion predictor (small config; the face on its own)
+#   2. stage 1: part VQ-VAEs and global motion predictor (small config; the body parts with
+#      velocity and acceleration losses weighted 4, the face on its own with --w-rec 5)
 #   3. stage 2: the span generator (speech -> codes) on the frozen stage 1
 #   4. the project's FGD encoder, then evaluation on the held-out test split
 #   5. copy the checkpoint and the evaluation into weights/
@@ -28,7 +29,7 @@ if [ ! -f "$CORPUS/synth.json" ]; then
 fi
 VQ=(--data "$CORPUS" --config small --fresh "${COMMON[@]}" --batch-size 8 --window 48 --lr 1e-3 --warmup 30
     --schedule cosine --steps "$VQ_STEPS" --reset-dead 50 --seed 0)
-"$GESTURA" train-vq "${VQ[@]}" --out "$RUNS/vq"
+"$GESTURA" train-vq "${VQ[@]}" --out "$RUNS/vq" --part upper,hands,lower --w-vel 4 --w-acc 4
 # The face again, alone, with 5x the reconstruction weight (stage 2 takes it from this second
 # checkpoint): its signal is the jaw (6 of its 106 numbers), and at 4 frames per code the plain
 # weight let the face encoder sit on one code (jaw error 0.079 rad, 2-6 codes in use) for the

@@ -6,9 +6,11 @@ trained on windows of ``prefix_codes + span_codes`` codes as a masked model (Mas
 span's tail, known or not), whole parts with probability ``--part-drop`` (parts switched off), and
 the loss is the cross-entropy of the hidden codes. The stroke-apex head learns the corpus's
 planned apexes (``gestura synth`` writes them; other data gets ``metrics.derive_stroke_apexes``)
-with ``--apex-weight`` x binary cross-entropy; the body reads its prediction, or in a share
-``--apex-truth`` of the windows the corpus's apexes. The style embedding has one entry per speaker
-present in the data.
+with ``--apex-weight`` x binary cross-entropy, and the body reads the corpus's stroke plan
+(``inference/stroke_plan.py``), so that it learns to realise a plan on time. At the end the
+checkpoint's ``apex_threshold`` is calibrated so that the head, at generation, plans as many
+apexes as the val clips have (the train clips when there is no val split). The style embedding
+has one entry per speaker present in the data.
 """
 from __future__ import annotations
 
@@ -20,26 +22,15 @@ import torch
 from torch import nn
 
 from ..errors import CommandError
+from ..inference.features import FEATURE_DIM
+from ..inference.stroke_plan import apex_bumps, calibrate_threshold
 from ..rigs.skeleton import PARTS
 from .common import data_notes, load_data, log, model_config, training_stats
 from .dataset import take_window, window_index
 from .loop import LoopSpec, run_distributed, run_loop, seed_everything
 
 CHECKPOINT_NAME = "gestura.safetensors"
-APEX_SIGMA = 2.0  # frames: the planned apex spread into a soft target (timing within +-2 frames is right)
-
-
-def apex_target(apex: np.ndarray) -> np.ndarray:
-    """(N,) 0/1 apex frames -> (N,) soft target in [0, 1]: a Gaussian of ``APEX_SIGMA`` frames around
-    each apex, peak 1 (the larger value where two overlap)."""
-    out = np.zeros(len(apex), np.float32)
-    radius = int(np.ceil(3 * APEX_SIGMA))
-    offsets = np.arange(-radius, radius + 1)
-    bump = np.exp(-0.5 * (offsets / APEX_SIGMA) ** 2).astype(np.float32)
-    for frame in np.flatnonzero(apex > 0.5):
-        lo, hi = max(frame - radius, 0), min(frame + radius + 1, len(apex))
-        out[lo:hi] = np.maximum(out[lo:hi], bump[lo - frame + radius:hi - frame + radius])
-    return out
+CALIBRATION_CLIPS = 40  # train clips the apex threshold is calibrated on when there is no val split
 
 
 class Stage2(nn.Module):
@@ -52,14 +43,14 @@ class Stage2(nn.Module):
         for name, param in model.named_parameters():
             param.requires_grad_(name.startswith("generator."))
 
-    def forward(self, features, style, codes: dict, hidden, apex_truth, use_truth):
+    def forward(self, features, style, codes: dict, hidden, plan):
         from ..inference.torch_model.generator import generator_losses
 
         known = torch.stack([codes[p] for p in PARTS], -1).masked_fill(hidden, -1)
         codebooks = {p: w.detach() for p, w in self.model.codebooks().items()}
-        logits, apex_logits = self.model.generator(features, style, codebooks, known, apex_truth, use_truth)
+        logits, apex_logits = self.model.generator(features, style, codebooks, known, plan)
         losses = generator_losses({p: v.float() for p, v in logits.items()}, codes, hidden,
-                                  apex_logits.float(), apex_truth, self.apex_weight)
+                                  apex_logits.float(), plan, self.apex_weight)
         with torch.no_grad():
             for i, p in enumerate(PARTS):
                 h = hidden[..., i]
@@ -109,10 +100,11 @@ def _train(args, dist) -> int:
     log(dist, f"train: {data.describe()}")
     styles = data.styles
     base = next(iter(vq.values())).config
-    # Generator fields may be overridden; VQ fields must match the stage-1 weights.
-    config = model_config(args, len(styles), base=base)
+    # Generator fields may be overridden; VQ fields must match the stage-1 weights. The audio
+    # features are this Gestura's, whatever the stage-1 file recorded.
+    config = model_config(args, len(styles), base=base.with_(feature_dim=FEATURE_DIM))
     vq_fields = ("frames_per_code", "codebook_size", "code_dim", "vq_hidden", "vq_layers", "gmp_hidden",
-                 "gmp_layers", "feature_dim")
+                 "gmp_layers")
     changed = [f for f in vq_fields if getattr(config, f) != getattr(base, f)]
     if changed:
         raise CommandError(f"--set changes stage-1 fields {changed} that the --vq weights fix; leave them out")
@@ -157,22 +149,32 @@ def _train(args, dist) -> int:
     def loss(m, batch, gen, step, total):
         b = batch["style"].shape[0]
         hidden = span_mask(b, n_codes, prefix=config.prefix_codes, part_drop=args.part_drop, generator=gen).to(device)
-        use_truth = (torch.rand(b, generator=gen) < args.apex_truth).to(device)
-        out = m(batch["features"], batch["style"], batch["codes"], hidden, batch["apex"], use_truth)
+        out = m(batch["features"], batch["style"], batch["codes"], hidden, batch["apex"])
         logs = {k: v.detach() for k, v in out.items() if k != "loss"}
         return out["loss"], logs
 
     validate = None
-    if args.val:
-        val = load_data(args, dist, ("val",))
+    val = load_data(args, dist, ("val",)) if args.val else None
+    if val is not None:
         if val.clips:
             validate = _validator(stage, val, stats, styles, n_codes, device)
         else:
             log(dist, "train: no 'val' clips, no validation")
+    if val is not None and val.clips:
+        val_feats, _, val_plans = encode_clips(model, val.clips, stats, device, codes=False)
+        calibration = [(f, a, styles.index(c.ref.style) if c.ref.style in styles else 0)
+                       for f, a, c in zip(val_feats, val_plans, val.clips)]
+        calibration_source = f"the {len(calibration)} val clips"
+    else:
+        calibration = [(feats[i], apexes[i], style_ids[i]) for i in range(min(len(feats), CALIBRATION_CLIPS))]
+        calibration_source = f"{len(calibration)} train clips"
 
     out_dir = Path(args.out)
 
     def export(m, step) -> Path:
+        threshold = calibrate_apex_threshold(model, calibration, device)
+        log(dist, f"train: apex_threshold {threshold:.4f}: the head plans as many stroke apexes as "
+                  f"{calibration_source} have")
         try:
             return model.save(
                 out_dir / CHECKPOINT_NAME, styles=styles, stats=stats, stage="full",
@@ -187,7 +189,7 @@ def _train(args, dist) -> int:
             raise CommandError(str(error)) from None
 
     # A resumed run must train the same thing.
-    settings = [config.to_json(), styles, length, args.apex_weight, args.apex_truth, args.part_drop]
+    settings = [config.to_json(), styles, length, args.apex_weight, args.part_drop]
     spec = LoopSpec(
         name="train", model=stage, num_items=len(index), make_batch=make_batch, loss=loss, export=export,
         notes=data_notes(args, data),
@@ -210,26 +212,62 @@ def window_features(features: np.ndarray, start: int, length: int) -> np.ndarray
 
 
 @torch.no_grad()
-def encode_clips(model, clips, stats: dict, device):
+def encode_clips(model, clips, stats: dict, device, codes: bool = True):
     """Per clip: normalised audio features (N, F), the codes {part: (N // r,)} of its whole codes
-    (the causal encoder sees what it sees at inference) and the soft apex target (N,)."""
+    (the causal encoder sees what it sees at inference; None with ``codes=False``) and the stroke
+    plan (N,) of its apexes (``stroke_plan.apex_bumps``)."""
     r = model.config.frames_per_code
-    feats, codes, apexes = [], [], []
+    feats, all_codes, plans = [], [], []
     for clip in clips:
         feats.append(((clip.features - stats["audio_mean"]) / stats["audio_std"]).astype(np.float32))
+        plans.append(apex_bumps(clip.stroke_apex))
+        if not codes:
+            all_codes.append(None)
+            continue
         whole = clip.num_frames // r * r
         c = {}
         for p in PARTS:
             x = torch.from_numpy((clip.parts[p][:whole] - stats[f"{p}_mean"]) / stats[f"{p}_std"]).float()
             c[p] = model.vq[p].encode_codes(x.unsqueeze(0).to(device))[0].cpu().numpy()
-        codes.append(c)
-        apexes.append(apex_target(clip.stroke_apex))
-    return feats, codes, apexes
+        all_codes.append(c)
+    return feats, all_codes, plans
+
+
+@torch.no_grad()
+def calibrate_apex_threshold(model, clips, device) -> float:
+    """Set ``model.config.apex_threshold`` so that the head plans as many apexes over ``clips`` as
+    they have. clips: (normalised features (N, F), stroke plan (N,), style index) per clip; each is
+    heard as generation hears it (the causal encoder over the whole clip, then windows of the
+    previous span's tail and a span at absolute positions, ``pipeline``). Returns the threshold."""
+    gen, config = model.generator, model.config
+    r, look, span, prefix = config.frames_per_code, config.lookahead, config.span_codes, config.prefix_codes
+    was_training = gen.training
+    gen.eval()
+    probabilities, counts = [], []
+    for features, plan, style in clips:
+        n = -(-len(features) // r)
+        padded = np.concatenate([features, np.zeros((n * r - len(features) + look, features.shape[1]), np.float32)])
+        speech, _ = gen.speech_states(torch.from_numpy(padded)[None].to(device))
+        embedded = gen.style_embedding(torch.tensor([style], device=device))
+        for first in range(0, n, span):
+            start, stop = max(first - prefix, 0), min(first + span, n)
+            pairs = gen.window_pairs(speech[:, start * r:stop * r + look])
+            p = torch.sigmoid(gen.apex_logits(pairs, embedded))[0, (first - start) * r:]
+            probabilities.append(p.float().cpu().numpy())
+        counts.append(int(np.sum(plan >= 1.0)))
+    gen.train(was_training)
+    try:
+        threshold = calibrate_threshold(probabilities, counts)
+    except ValueError as error:
+        raise CommandError(f"{error}: train on data with stroke apexes (gestura synth writes them)") from None
+    model.config = gen.config = config.with_(apex_threshold=threshold)
+    return threshold
 
 
 def _validator(stage: Stage2, val, stats, style_names, n_codes: int, device):
     """Loss and hidden-code accuracy on the val split: each clip's windows with every code after the
-    prefix hidden (what generation faces) and the predicted apexes read; fixed, so runs compare."""
+    prefix hidden (what generation faces), the body reading the corpus's stroke plan; fixed, so
+    runs compare."""
     model = stage.model
     r, look, prefix = model.config.frames_per_code, model.config.lookahead, model.config.prefix_codes
     feats, codes, apexes = encode_clips(model, val.clips, stats, device)
@@ -248,7 +286,7 @@ def _validator(stage: Stage2, val, stats, style_names, n_codes: int, device):
         for f, c, a, style in windows:
             out = stage(torch.from_numpy(f)[None].to(device), torch.tensor([style], device=device),
                         {p: torch.from_numpy(v)[None].long().to(device) for p, v in c.items()}, hidden,
-                        torch.from_numpy(a)[None].to(device), None)
+                        torch.from_numpy(a)[None].to(device))
             for k, v in out.items():
                 totals.setdefault(f"val_{k}", []).append(float(v))
         return {k: float(np.mean(v)) for k, v in totals.items()}

@@ -3,7 +3,7 @@
 The pipeline (``pipeline.py``, numpy only) does everything that is not the network: audio
 loading, features and their normalisation, the span schedule, the decoding passes, sampling,
 seeds, part toggles, start pose, turning part features back into motion. It asks an engine for
-six things, all numpy in and out (float32 arrays, int64 codes); the causal state of a stream
+seven things, all numpy in and out (float32 arrays, int64 codes); the causal state of a stream
 (speech encoder, VQ decoders) is kept by the engine in an opaque object returned by ``start``.
 r = ``config.frames_per_code``, d = ``config.d_model``, K = ``config.codebook_size``.
 
@@ -17,12 +17,16 @@ r = ``config.frames_per_code``, d = ``config.d_model``, K = ``config.codebook_si
 ``speech(state, features (n, F)) -> (n, d)``
     The causal speech encoder (``Generator.speech_states``) over the next ``n`` normalised
     feature frames, advancing the state. Row ``j`` belongs to audio frame ``j``.
-``span(speech (n r, d), known: {part: (n,) int64}, styles: tuple, parts) -> {part: (len(styles), n, K)}``
-    One pass of the span generator (``Generator.code_context`` + ``known_latents`` +
-    ``span_logits``) over n codes, for each style in ``styles`` (an index, or None for the mean
-    style), batched. ``speech`` (n r + L, d) holds the speech states of audio frames
-    ``[r c0, r (c0 + n) + L)`` for the window's first code c0 and the look-ahead L; ``known``
-    gives every part's fixed codes, -1 where unknown (switched-off parts are all -1). Stateless.
+``context(speech (n r + L, d), styles: tuple) -> (len(styles), n, d)``
+    What a window of n codes hears (``Generator.window_pairs`` + ``code_context``: the window
+    scan, the stroke-apex head, the stroke plan and ``code_in``), for each style in ``styles``
+    (an index, or None for the mean style). ``speech`` holds the speech states of audio frames
+    ``[r c0, r (c0 + n) + L)`` for the window's first code c0 and the look-ahead L. Stateless;
+    called once per window.
+``span(context (len(styles), n, d), known: {part: (n,) int64}, styles, parts) -> {part: (len(styles), n, K)}``
+    One pass of the span generator (``known_latents`` + ``span_logits``) over the window, the
+    styles batched; ``known`` gives every part's fixed codes, -1 where unknown (switched-off
+    parts are all -1). Stateless; called once per decoding pass.
 ``decode(state, codes: {part: (n,) int}) -> {part: (n r, PART_DIMS[part])}``
     VQ decoders with carried causal-conv state (normalised part features). For "lower" the root
     channels ``[54:57]`` are replaced by the global motion predictor's output on the decoded
@@ -76,7 +80,10 @@ class Engine(abc.ABC):
     def speech(self, state, features): ...
 
     @abc.abstractmethod
-    def span(self, speech, known: dict, styles: tuple, parts: tuple) -> dict: ...
+    def context(self, speech, styles: tuple): ...
+
+    @abc.abstractmethod
+    def span(self, context, known: dict, styles: tuple, parts: tuple) -> dict: ...
 
     @abc.abstractmethod
     def decode(self, state, codes: dict) -> dict: ...
@@ -93,8 +100,32 @@ def checked_parts(parts) -> tuple:
         raise EngineError(str(error)) from None
 
 
+def checked_window(length: int, config) -> int:
+    """The number of codes of a window of ``length`` speech states (whole codes plus the
+    look-ahead), or EngineError."""
+    r, look = config.frames_per_code, config.lookahead
+    n = (length - look) // r
+    if n < 1 or n * r + look != length:
+        raise EngineError(f"{length} speech states are not whole codes of {r} frames plus the look-ahead of {look}")
+    return n
+
+
+def checked_context(context, known: dict, styles: tuple, config) -> int:
+    """The number of codes of a window's ``context`` (len(styles), n, d) and ``known`` codes, or
+    EngineError naming what does not fit."""
+    shape = getattr(context, "shape", ())
+    if len(shape) != 3 or shape[0] != len(styles) or shape[2] != config.d_model:
+        raise EngineError(f"a context of shape {tuple(shape)} does not fit {len(styles)} styles of width "
+                          f"{config.d_model}: pass what the engine's context() returned")
+    n = int(shape[1])
+    for part, codes in known.items():
+        if codes is not None and len(codes) != n:
+            raise EngineError(f"known codes of '{part}' cover {len(codes)} codes, the span has {n}")
+    return n
+
+
 def checked_styles(num_styles: int, styles) -> tuple:
-    """Style indices (None: the mean style) an engine's ``span`` was given, or EngineError."""
+    """Style indices (None: the mean style) an engine's ``context`` or ``span`` was given, or EngineError."""
     for style in styles:
         if style is not None and not 0 <= int(style) < num_styles:
             raise EngineError(f"style index {style} is out of range for this model")

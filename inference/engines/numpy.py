@@ -12,7 +12,7 @@ from ..errors import EngineError
 from ..notices import notify
 from ..numpy_model.layers import F32
 from ..numpy_model.model import NumpyModel
-from .base import Engine, checked_parts, checked_styles
+from .base import Engine, checked_context, checked_parts, checked_styles, checked_window
 
 
 class _Stream:
@@ -63,24 +63,23 @@ class NumpyEngine(Engine):
         speech, state.speech_state = self.model.generator.speech_states(np.asarray(features, F32), state.speech_state)
         return speech
 
-    def span(self, speech, known: dict, styles: tuple, parts) -> dict:
+    def context(self, speech, styles: tuple) -> np.ndarray:
+        config, generator = self.model.config, self.model.generator
+        styles = checked_styles(config.num_styles, styles)
+        checked_window(len(speech), config)
+        return generator.code_context(generator.window_pairs(np.asarray(speech, F32)), styles)
+
+    def span(self, context, known: dict, styles: tuple, parts) -> dict:
         model, generator = self.model, self.model.generator
         styles = checked_styles(model.config.num_styles, styles)
         parts = checked_parts(parts)
-        speech = np.asarray(speech, F32)
-        r, look = model.config.frames_per_code, model.config.lookahead
-        n = (len(speech) - look) // r
-        if n < 1 or n * r + look != len(speech):
-            raise EngineError(f"{len(speech)} speech states are not whole codes of {r} frames plus the "
-                              f"look-ahead of {look}")
+        n = checked_context(context, known, styles, model.config)
         codes = np.full((n, len(PARTS)), -1, np.int64)
         for i, part in enumerate(PARTS):
             if known.get(part) is not None:
-                if len(known[part]) != n:
-                    raise EngineError(f"known codes of '{part}' cover {len(known[part])} codes, the span has {n}")
                 codes[:, i] = known[part]
         latents = generator.known_latents(model.codebooks(), codes)
-        return generator.span_logits(generator.code_context(speech), styles, latents, parts)
+        return generator.span_logits(np.asarray(context, F32), styles, latents, parts)
 
     def decode(self, state: _Stream, codes: dict) -> dict:
         model = self.model

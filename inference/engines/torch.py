@@ -15,7 +15,7 @@ import torch
 from ...rigs.skeleton import LOWER_ROOT, PARTS
 from ..errors import EngineError
 from ..notices import notify
-from .base import Engine, checked_parts, checked_styles
+from .base import Engine, checked_context, checked_parts, checked_styles, checked_window
 
 
 class DeviceFallbackWarning(UserWarning):
@@ -146,22 +146,37 @@ class TorchEngine(Engine):
 
         return self._run(stream, run)
 
-    def span(self, speech, known: dict, styles: tuple, parts: tuple) -> dict:
+    def _styles(self, styles: tuple) -> torch.Tensor:
+        gen = self.model.generator
+        return torch.cat([gen.style_embedding(None if s is None else torch.tensor([s], device=self.device))
+                          for s in styles])
+
+    def context(self, speech, styles: tuple) -> np.ndarray:
+        config = self.model.config
+        styles = checked_styles(config.num_styles, styles)
+        checked_window(len(speech), config)
+
+        def run():
+            gen = self.model.generator
+            pairs = gen.window_pairs(self._tensor(speech)[None])
+            return gen.code_context(pairs, self._styles(styles)).float().cpu().numpy()
+
+        return self._run(None, run)
+
+    def span(self, context, known: dict, styles: tuple, parts: tuple) -> dict:
         styles = checked_styles(self.model.config.num_styles, styles)
         parts = checked_parts(parts)
+        checked_context(context, known, styles, self.model.config)
 
         def run():
             gen = self.model.generator
             b = len(styles)
-            context = gen.code_context(self._tensor(speech)[None]).expand(b, -1, -1)
             codes = torch.stack([self._tensor(known[p], torch.long) for p in PARTS], -1)[None]
             latents = gen.known_latents(self.model.codebooks(), codes).expand(b, -1, -1, -1)
-            style = torch.cat([gen.style_embedding(None if s is None else torch.tensor([s], device=self.device))
-                               for s in styles])
             # The stacked fast path is measured on the CPU (1.5x faster there); CUDA keeps the
             # module path, where the mamba-ssm kernel or the parallel scan runs each mixer.
             span_logits = gen.span_logits_fast if self.device == "cpu" else gen.span_logits
-            logits = span_logits(context, style, latents, parts)
+            logits = span_logits(self._tensor(context), self._styles(styles), latents, parts)
             return {p: v.float().cpu().numpy() for p, v in logits.items()}
 
         return self._run(None, run)

@@ -2,9 +2,10 @@
 
 - ``speech_states``: the causal speech encoder over (T, F) normalised features, streamed with
   carried state (no batch axis: one audio stream);
-- ``frame_pairs``, ``apex_logits`` and ``code_context``: each motion frame's speech states at its
-  instant and L frames later, stroke-apex logits, and the per-code context of the r frame pairs
-  of each code and their apex probabilities;
+- ``window_pairs``, ``apex_logits`` and ``code_context``: the bidirectional window scan and each
+  motion frame's window states at its instant and L frames later, stroke-apex logits per style,
+  and the per-code context of the r frame pairs of each code and the stroke plan at them
+  (``inference/stroke_plan.py``);
 - ``known_latents``: codebook rows of the fixed codes, ``mask_latent`` for unknown ones;
 - ``span_logits``: one pass over a span for several styles at once, (styles, n, K) per part.
   ``span_logits_reference`` is the module-by-module form (each block, each direction and each
@@ -16,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...rigs.skeleton import PARTS
+from ..stroke_plan import stroke_plan
 from .layers import F32, Linear, rms_norm, sigmoid
 from .mamba import BiMambaBlock, BiMambaLayer, MambaBlock, _stack, _StackedLinear, run_stack
 
@@ -28,6 +30,8 @@ class Generator:
         self.audio_in = Linear(tensors, f"{g}.audio_in")
         self.speech = [MambaBlock(tensors, f"{g}.speech.{i}", config) for i in range(config.speech_layers)]
         self.speech_norm = tensors[f"{g}.speech_norm.weight"]
+        self.speech_window = [BiMambaBlock(tensors, f"{g}.speech_window.{i}", config)
+                              for i in range(config.speech_window_layers)]
         self.apex = Linear(tensors, f"{g}.apex")
         self.code_in = Linear(tensors, f"{g}.code_in")
         self.style = tensors[f"{g}.style.weight"]
@@ -40,6 +44,7 @@ class Generator:
                       for p in PARTS}
         self.out_norm = {p: tensors[f"{g}.out_norm.{p}.weight"] for p in PARTS}
         self.logits = {p: Linear(tensors, f"{g}.logits.{p}") for p in PARTS}
+        self._window_layers = [BiMambaLayer([block]) for block in self.speech_window]
         self._global_layers = [BiMambaLayer([block]) for block in self.global_blocks]
         self._local_layers = {}
 
@@ -50,25 +55,33 @@ class Generator:
         s, state = run_stack(self.speech, self.audio_in(features), state)
         return rms_norm(s, self.speech_norm), state
 
-    def frame_pairs(self, speech: np.ndarray) -> np.ndarray:
-        """Speech states of motion frames ``[f0, f0 + m + L)`` (..., m + L, d) -> each of the m
-        frames' pair of states ``t`` and ``t + L`` (..., m, 2 d)."""
-        m = speech.shape[-2] - self.lookahead
-        return np.concatenate([speech[..., :m, :], speech[..., self.lookahead:, :]], axis=-1)
+    def window_pairs(self, speech: np.ndarray) -> np.ndarray:
+        """Speech states of a window's motion frames ``[f0, f0 + m + L)`` (m + L, d) -> each of the
+        m frames' pair of window-scanned states ``t`` and ``t + L`` (m, 2 d). Each bidirectional
+        layer runs as one stacked mixer (``BiMambaLayer``)."""
+        x = speech
+        for layer in self._window_layers:
+            x = layer(x[None])[0][0]
+        m = x.shape[-2] - self.lookahead
+        return np.concatenate([x[..., :m, :], x[..., self.lookahead:, :]], axis=-1)
 
-    def apex_logits(self, pairs: np.ndarray) -> np.ndarray:
-        """Frame pairs (..., m, 2 d) -> stroke-apex logits of those motion frames (..., m)."""
-        return self.apex(pairs)[..., 0]
+    def apex_logits(self, pairs: np.ndarray, style: np.ndarray) -> np.ndarray:
+        """Frame pairs (m, 2 d) and style embeddings (S, d) -> stroke-apex logits (S, m)."""
+        style = np.broadcast_to(style[:, None], (len(style), pairs.shape[-2], style.shape[-1]))
+        pairs = np.broadcast_to(pairs, (len(style),) + pairs.shape[-2:])
+        return self.apex(np.concatenate([pairs, style], axis=-1))[..., 0]
 
-    def code_context(self, speech: np.ndarray, apex: np.ndarray | None = None) -> np.ndarray:
-        """Speech states of the motion frames of n codes plus the look-ahead (..., n r + L, d) -> (..., n, d).
-        ``apex`` (..., n r): stroke-apex probabilities; None = ``sigmoid(apex_logits(pairs))``."""
-        pairs = self.frame_pairs(speech)
-        *batch, t, d2 = pairs.shape
+    def code_context(self, pairs: np.ndarray, styles: tuple, plan: np.ndarray | None = None) -> np.ndarray:
+        """Frame pairs of the motion frames of n codes (n r, 2 d) from ``window_pairs`` and a tuple
+        of S style indices / None -> (S, n, d). ``plan`` (S, n r): the stroke plan the body reads;
+        None = the head's (``stroke_plan.stroke_plan`` at the config's ``apex_threshold``)."""
+        t, d2 = pairs.shape
         r = self.frames_per_code
-        if apex is None:
-            apex = sigmoid(self.apex_logits(pairs))
-        x = np.concatenate([pairs.reshape(*batch, t // r, r * d2), apex.reshape(*batch, t // r, r)], axis=-1)
+        if plan is None:
+            probability = sigmoid(self.apex_logits(pairs, self.style_embedding(styles)))
+            plan = stroke_plan(probability, self.config.apex_threshold)
+        pairs = np.broadcast_to(pairs.reshape(t // r, r * d2), (len(styles), t // r, r * d2))
+        x = np.concatenate([pairs, plan.reshape(len(styles), t // r, r).astype(F32)], axis=-1)
         return self.code_in(x)
 
     def style_embedding(self, styles: tuple) -> np.ndarray:
@@ -96,7 +109,7 @@ class Generator:
 
     def span_logits_reference(self, context: np.ndarray, styles: tuple, latents: np.ndarray,
                               parts: tuple = PARTS) -> dict:
-        """context (n, d) from ``code_context``; ``styles`` a tuple of style indices / None;
+        """context (S, n, d) from ``code_context``; ``styles`` a tuple of S style indices / None;
         latents (n, 4, D) from ``known_latents`` -> {part: logits (len(styles), n, K)} for ``parts``."""
         embedded, g = self._embedded(context, styles, latents)
         g, _ = run_stack(self.global_blocks, g)

@@ -4,13 +4,18 @@ per-part scans, decoded MaskGIT/MoMask-style).
 Structure (names as in ``architecture.py``; r = frames per code, L = look-ahead in frames):
 - speech encoder: ``audio_in``, causal ``speech`` Mamba blocks and ``speech_norm`` over the audio
   features, one state per audio frame (30 fps), streamed with carried state;
-- frame pairs: motion frame ``t`` reads two speech states, ``t`` (the speech at that instant) and
-  ``t + L`` (the speech up to L frames, 1 s, later): a causal encoder only remembers the past, so
-  the instant's own audio is read where it is freshest and the look-ahead where it ends;
-- stroke apexes: ``apex`` reads frame t's pair and gives the logit that a stroke ends at motion
-  frame ``t`` (trained on the corpus's planned apexes, ``gestura synth``);
-- code context: ``code_in`` turns the r frame pairs of code k and the r apex probabilities of its
-  frames into one vector: the body reads the predicted stroke timing as an input;
+- window scan: bidirectional ``speech_window`` blocks over the speech states of a window (its
+  codes' motion frames plus the look-ahead), so that a frame hears what follows it in the window
+  as clearly as what precedes it (a stroke lands on the stressed syllable of a phrase that is
+  still being spoken);
+- frame pairs: motion frame ``t`` reads two window states, ``t`` (the speech at that instant) and
+  ``t + L`` (L frames, 1 s, later);
+- stroke apexes: ``apex`` reads frame t's pair and the style and gives the logit that a stroke
+  ends at motion frame ``t`` (trained on the corpus's planned apexes, ``gestura synth``);
+- stroke plan: the body reads a plan of stroke apexes (``inference/stroke_plan.py``): in training
+  the corpus's, in generation the head's peaks above the checkpoint's ``apex_threshold``;
+- code context: ``code_in`` turns the r frame pairs of code k and the plan at its r frames into
+  one vector;
 - ``style`` adds a speaker embedding (their mean for the speaker-neutral stream of style
   strength), and ``part_in.P`` each part's known code (its codebook latent, or ``mask_latent``
   for an unknown one);
@@ -32,6 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...rigs.skeleton import PARTS
+from ..stroke_plan import stroke_plan
 from .layers import RMSNorm, rms_norm
 from .mamba import BiMambaBlock, BiMambaLayer, MambaBlock, MambaStack, StackedLinear
 
@@ -45,7 +51,8 @@ class Generator(nn.Module):
         self.audio_in = nn.Linear(config.feature_dim, d)
         self.speech = MambaStack(MambaBlock(config) for _ in range(config.speech_layers))
         self.speech_norm = RMSNorm(d)
-        self.apex = nn.Linear(2 * d, 1)
+        self.speech_window = MambaStack(BiMambaBlock(config) for _ in range(config.speech_window_layers))
+        self.apex = nn.Linear(3 * d, 1)
         self.code_in = nn.Linear(r * (2 * d + 1), d)
         self.style = nn.Embedding(config.num_styles, d)
         nn.init.normal_(self.style.weight, std=0.02)
@@ -65,27 +72,35 @@ class Generator(nn.Module):
         s, state = self.speech.run(self.audio_in(features), state)
         return self.speech_norm(s), state
 
-    def frame_pairs(self, speech: torch.Tensor) -> torch.Tensor:
-        """Speech states of motion frames ``[f0, f0 + m + L)`` (B, m + L, d) -> each of the m frames'
-        pair of states ``t`` and ``t + L`` (B, m, 2 d)."""
-        m = speech.shape[1] - self.lookahead
-        return torch.cat([speech[:, :m], speech[:, self.lookahead:]], -1)
+    def window_pairs(self, speech: torch.Tensor) -> torch.Tensor:
+        """Speech states of a window's motion frames ``[f0, f0 + m + L)`` (B, m + L, d) -> each of the
+        m frames' pair of window-scanned states ``t`` and ``t + L`` (B, m, 2 d)."""
+        x, _ = self.speech_window.run(speech)
+        m = x.shape[1] - self.lookahead
+        return torch.cat([x[:, :m], x[:, self.lookahead:]], -1)
 
-    def apex_logits(self, pairs: torch.Tensor) -> torch.Tensor:
-        """Frame pairs (B, m, 2 d) -> stroke-apex logits of those motion frames (B, m)."""
-        return self.apex(pairs)[..., 0]
+    def apex_logits(self, pairs: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        """Frame pairs (B, m, 2 d) and style embeddings (B, d) -> stroke-apex logits of those motion
+        frames (B, m); either batch may be 1 and is then shared. The style sets how often a
+        speaker strokes."""
+        b = max(pairs.shape[0], style.shape[0])
+        style = style.unsqueeze(1).expand(b, pairs.shape[1], -1)
+        return self.apex(torch.cat([pairs.expand(b, -1, -1), style], -1))[..., 0]
 
-    def code_context(self, speech: torch.Tensor, apex: torch.Tensor | None = None) -> torch.Tensor:
-        """Speech states of the motion frames of ``n`` codes plus the look-ahead (B, n r + L, d) -> (B, n, d).
+    def code_context(self, pairs: torch.Tensor, style: torch.Tensor, plan: torch.Tensor | None = None) -> torch.Tensor:
+        """Frame pairs of the motion frames of ``n`` codes (B, n r, 2 d) from ``window_pairs`` and
+        style embeddings (B, d) -> (B, n, d); either batch may be 1 and is then shared.
 
-        ``apex`` (B, n r): the stroke-apex probabilities the body reads; None = the model's own
-        prediction (``sigmoid(apex_logits)``; training may give the corpus's instead)."""
-        pairs = self.frame_pairs(speech)
+        ``plan`` (B, n r): the stroke plan the body reads (``stroke_plan.apex_bumps`` of the
+        corpus's apexes in training); None = the head's own (``stroke_plan.stroke_plan`` of its
+        probabilities at the config's ``apex_threshold``)."""
+        pairs = pairs.expand(max(pairs.shape[0], style.shape[0]), -1, -1)
         b, t, d2 = pairs.shape
         r = self.frames_per_code
-        if apex is None:
-            apex = torch.sigmoid(self.apex_logits(pairs))
-        x = torch.cat([pairs.reshape(b, t // r, r * d2), apex.reshape(b, t // r, r)], -1)
+        if plan is None:
+            probability = torch.sigmoid(self.apex_logits(pairs, style)).float().cpu().numpy()
+            plan = torch.from_numpy(stroke_plan(probability, self.config.apex_threshold)).to(pairs)
+        x = torch.cat([pairs.reshape(b, t // r, r * d2), plan.reshape(b, t // r, r)], -1)
         return self.code_in(x)
 
     def style_embedding(self, style: torch.Tensor | None) -> torch.Tensor:
@@ -167,22 +182,21 @@ class Generator(nn.Module):
         return {"global": cache["global"], **cache[parts]}
 
     def forward(self, features: torch.Tensor, style: torch.Tensor, codebooks: dict, codes: torch.Tensor,
-                apex_truth: torch.Tensor | None = None, use_truth: torch.Tensor | None = None):
+                plan: torch.Tensor):
         """Training pass over windows of n codes.
 
         features (B, n r + L, F): normalised audio features from the window's first frame to L
         frames beyond its last; style (B,); codebooks {part: (K, D)}; codes (B, n, 4) long with -1
-        where hidden (``span_mask``). The body reads the predicted apex probabilities (detached:
-        the apex head learns from its own loss only), or ``apex_truth`` (B, n r) in the rows where
-        ``use_truth`` (B,) bool is set. Returns ({part: logits (B, n, K)}, apex logits (B, n r))."""
+        where hidden (``span_mask``); plan (B, n r): the corpus's stroke plan, which the body reads
+        (``stroke_plan.apex_bumps``), and the apex head learns to predict.
+        Returns ({part: logits (B, n, K)}, apex logits (B, n r))."""
         n = codes.shape[1]
         speech, _ = self.speech_states(features)
         speech = speech[:, :n * self.frames_per_code + self.lookahead]
-        apex_logits = self.apex_logits(self.frame_pairs(speech))
-        apex = torch.sigmoid(apex_logits.detach())
-        if apex_truth is not None and use_truth is not None:
-            apex = torch.where(use_truth.unsqueeze(1), apex_truth.to(apex.dtype), apex)
-        logits = self.span_logits(self.code_context(speech, apex), self.style_embedding(style),
+        style = self.style_embedding(style)
+        pairs = self.window_pairs(speech)
+        apex_logits = self.apex_logits(pairs, style)
+        logits = self.span_logits(self.code_context(pairs, style, plan.to(speech.dtype)), style,
                                   self.known_latents(codebooks, codes))
         return logits, apex_logits
 

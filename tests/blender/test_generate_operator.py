@@ -641,7 +641,7 @@ def _keys_of_new_rig(bpy, **kwargs):
         obj.select_set(False)
     # Temperature 0: Blender's sound of a trimmed strip and the cut file differ by resampling
     # rounding (under 2e-3); sampled codes can flip on such a difference, and a flipped code is
-    # read by its whole span, so only the most likely codes compare exactly.
+    # read by its whole span, so only the most likely codes compare (nearly) exactly.
     assert bpy.ops.gestura.generate(new_armature=True, seed=7, temperature=0.0, **kwargs) == {"FINISHED"}
     obj = bpy.context.active_object
     return obj.animation_data.action.frame_range[0], keys(obj)
@@ -703,8 +703,18 @@ def test_motion_from_a_sound_strip_lines_up_with_what_blender_plays(bpy, gestura
     assert np.abs(played[len(expected):]).max(initial=0.0) < 1e-4  # where the file has ended, silence
     start, from_file = _keys_of_new_rig(bpy, audio_path=str(reference), start_frame=first_frame)
     assert start == first_frame and from_strip.keys() == from_file.keys()
+    # Even the most likely code or a planned stroke can flip on that rounding where two choices
+    # are near-equal, and that changes the rest of its window (the previous span's 4-code tail
+    # and a 16-code span: 80 frames, 2.67 s; one window in the 24-fps variant with the bundled
+    # model of format 3). Misaligned motion would differ everywhere: the keys must agree on all
+    # but at most one window's worth of frames (plus the key it ends on).
+    span_keys = int(np.ceil(80 / 30 * fps / fps_base)) + 1
+    differ = set()
     for channel, values in from_strip.items():
-        np.testing.assert_allclose(values, from_file[channel], atol=1e-4, err_msg=str(channel))
+        values, other = np.asarray(values), np.asarray(from_file[channel])
+        np.testing.assert_array_equal(values[:, 0], other[:, 0], err_msg=str(channel))
+        differ |= set(values[np.abs(values[:, 1] - other[:, 1]) > 1e-4, 0].tolist())
+    assert len(differ) <= span_keys, sorted(differ)
 
 
 def test_sound_strips_the_motion_cannot_follow_are_refused_and_change_nothing(bpy, gestura, speech_wav):

@@ -123,7 +123,7 @@ def test_folders_and_empty_files_are_named_as_such(tiny, speech_wav, tmp_path, c
 def test_params_prints_both_configs(capsys):
     assert main(["params"]) == 0
     out = capsys.readouterr().out
-    assert "small: 6,324,909 parameters" in out
+    assert "small: 6,656,557 parameters" in out
     assert f"mambatalk: {parameter_count(CONFIGS['mambatalk']):,} parameters" in out
 
 
@@ -203,5 +203,5 @@ def test_a_checkpoint_of_the_per_frame_model_is_refused_in_one_line_saying_to_re
     assert main(["generate", str(speech_wav), "-o", str(out), "--checkpoint", str(old), "--engine", "torch"]) == 2
     assert capsys.readouterr().err.splitlines() == [
         f"gestura generate: error: checkpoint '{old}' has format version 1 (the per-frame model of earlier Gestura "
-        "releases), this Gestura reads version 2: retrain it on your data with gestura train-vq and gestura train"]
+        "releases), this Gestura reads version 3: retrain it on your data with gestura train-vq and gestura train"]
     assert not out.exists()

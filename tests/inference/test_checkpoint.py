@@ -111,9 +111,26 @@ def test_version_one_checkpoint_is_refused_with_a_one_line_retrain_message(tiny_
         load_checkpoint(old)
     message = str(error.value)
     assert message == (f"checkpoint '{old}' has format version 1 (the per-frame model of earlier Gestura releases), "
-                       "this Gestura reads version 2: retrain it on your data with gestura train-vq and gestura train")
+                       "this Gestura reads version 3: retrain it on your data with gestura train-vq and gestura train")
     assert "\n" not in message
-    assert FORMAT_VERSION == 2
+    assert FORMAT_VERSION == 3
+
+
+def test_a_version_two_generator_is_refused_but_its_stage_one_still_trains_a_new_one(tiny_checkpoint, tmp_path):
+    # Version 2's body read the apex head's probabilities, not a stroke plan; its VQ-VAEs are unchanged.
+    model, path = tiny_checkpoint
+    old = _rewrite(path, tmp_path / "v2.safetensors", edit_metadata=lambda m: m.update(format_version="2"))
+    with pytest.raises(CheckpointError, match=r"format version 2 \(the span model without stroke plans of earlier "
+                                              r"Gestura releases\), this Gestura reads version 3: retrain it"):
+        load_checkpoint(old)
+    vq = tmp_path / "vq.safetensors"
+    model.save(vq, styles=STYLES, stage="vq")
+    # Audio statistics of another feature set: stage 1 never uses them.
+    stage1 = _rewrite(vq, tmp_path / "vq-v2.safetensors", edit_metadata=lambda m: m.update(format_version="2"),
+                      edit_tensors=lambda t: t.update({"stats.audio_mean": np.zeros(130, np.float32),
+                                                       "stats.audio_std": np.ones(130, np.float32)}))
+    loaded = load_checkpoint(stage1)
+    assert loaded.stage == "vq" and "audio_mean" not in loaded.stats
 
 
 def test_truncated_file_fails_clearly(tiny_checkpoint, tmp_path):

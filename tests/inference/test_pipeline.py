@@ -112,15 +112,19 @@ def test_stream_emits_a_span_once_it_has_heard_the_lookahead_beyond_it(checkpoin
 
 
 class RecordingTorchEngine(TorchEngine):
-    """The torch engine, keeping a copy of what each span pass was given."""
+    """The torch engine, keeping a copy of what each window's context and each span pass was given."""
 
     def __init__(self):
         super().__init__("cpu")
-        self.passes = []
+        self.windows, self.passes = [], []
 
-    def span(self, speech, known, styles, parts):
-        self.passes.append(({p: v.copy() for p, v in known.items()}, len(speech)))
-        return super().span(speech, known, styles, parts)
+    def context(self, speech, styles):
+        self.windows.append(len(speech))
+        return super().context(speech, styles)
+
+    def span(self, context, known, styles, parts):
+        self.passes.append(({p: v.copy() for p, v in known.items()}, context.shape[1]))
+        return super().span(context, known, styles, parts)
 
 
 def test_each_span_is_filled_in_a_few_passes_most_confident_first_and_hands_its_tail_on(checkpoint, speech):
@@ -131,12 +135,14 @@ def test_each_span_is_filled_in_a_few_passes_most_confident_first_and_hands_its_
     codes = -(-motion.num_frames // r)  # 40 codes for 159 frames
     firsts = list(range(0, codes, span))
     assert len(engine.passes) == PASSES * len(firsts)  # one engine call per pass: no per-frame loop
+    assert len(engine.windows) == len(firsts)  # the window's context once, whatever the passes
     final = None
     for n, first in enumerate(firsts):
         calls = engine.passes[n * PASSES:(n + 1) * PASSES]
         start, stop = max(first - prefix, 0), min(first + span, codes)
-        for known, rows in calls:
-            assert rows == (stop - start) * r + CONFIG.lookahead  # the window's frames and the look-ahead
+        assert engine.windows[n] == (stop - start) * r + CONFIG.lookahead  # the window's frames and the look-ahead
+        for known, width in calls:
+            assert width == stop - start
             assert np.all(known["lower"] == -1)  # a switched-off part is unknown throughout
         for part in ("face", "upper", "hands"):
             opening = calls[0][0][part]

@@ -46,7 +46,7 @@ def test_speech_in_blocks_and_decode_in_pieces_match_the_torch_model():
 
 
 @pytest.mark.parametrize("frames_per_code", [4, 1])
-def test_span_gives_the_torch_logits_for_each_style_and_only_the_asked_parts(frames_per_code):
+def test_context_and_span_give_the_torch_logits_for_each_style_and_only_the_asked_parts(frames_per_code):
     model, _ = model_pair(frames_per_code)
     engine = _engine(frames_per_code)
     config, gen = model.config, model.generator
@@ -58,14 +58,19 @@ def test_span_gives_the_torch_logits_for_each_style_and_only_the_asked_parts(fra
     known["face"][4:] = -1
     known["hands"][:] = -1  # switched off
     parts = ("face", "upper", "lower")
-    logits = engine.span(speech, known, (1, None), parts)
+    context = engine.context(speech, (1, None))
+    assert context.shape == (2, n, config.d_model) and context.dtype == np.float32
+    logits = engine.span(context, known, (1, None), parts)
     assert tuple(logits) == parts
     codes = torch.from_numpy(np.stack([known[p] for p in PARTS], -1))[None]
     with torch.no_grad():
-        context = gen.code_context(torch.from_numpy(speech)[None])
         latents = gen.known_latents(model.codebooks(), codes)
+        pairs = gen.window_pairs(torch.from_numpy(speech)[None])
         for i, style in enumerate((torch.tensor([1]), None)):
-            expected = gen.span_logits(context, gen.style_embedding(style), latents, parts)
+            embedded = gen.style_embedding(style)
+            t_context = gen.code_context(pairs, embedded)
+            assert_close(context[i], t_context[0].numpy())
+            expected = gen.span_logits(t_context, embedded, latents, parts)
             for part in parts:
                 assert logits[part].shape == (2, n, config.codebook_size) and logits[part].dtype == np.float32
                 assert_close(logits[part][i], expected[part][0].numpy())
@@ -83,13 +88,18 @@ def test_bad_requests_are_refused_with_one_clear_sentence():
     speech = engine.speech(state, np.zeros((8 + config.lookahead, config.feature_dim), np.float32))
     known = {p: np.full(2, -1) for p in PARTS}
     with pytest.raises(EngineError, match="style index 7 is out of range for this model"):
-        engine.span(speech, known, (7,), PARTS)
+        engine.context(speech, (7,))
+    context = engine.context(speech, (0,))
+    with pytest.raises(EngineError, match="style index 7 is out of range for this model"):
+        engine.span(context, known, (7,), PARTS)
     with pytest.raises(EngineError, match=r"unknown body parts \['tail'\]"):
         engine.start(("face", "tail"))
     with pytest.raises(EngineError, match="7 speech states are not whole codes of 4 frames plus the look-ahead of 6"):
-        engine.span(speech[:7], known, (0,), PARTS)
+        engine.context(speech[:7], (0,))
     with pytest.raises(EngineError, match="known codes of 'upper' cover 3 codes, the span has 2"):
-        engine.span(speech, {**known, "upper": np.zeros(3, np.int64)}, (0,), PARTS)
+        engine.span(context, {**known, "upper": np.zeros(3, np.int64)}, (0,), PARTS)
+    with pytest.raises(EngineError, match=r"a context of shape \(1, 2, \d+\) does not fit 2 styles"):
+        engine.span(context, known, (0, None), PARTS)
     with pytest.raises(EngineError, match="6 frames of 'face' do not make whole codes of 4 frames"):
         engine.encode("face", np.zeros((6, PART_DIMS["face"]), np.float32))
 

@@ -50,12 +50,18 @@ def test_apex_code_context_and_known_latents_match_torch(pair):
     n, r = 9, model.config.frames_per_code
     speech = rng.normal(size=(n * r + model.config.lookahead, model.config.d_model)).astype(np.float32)
     codes = _known_codes(rng, n, model.config.codebook_size)
+    styles = (1, None)
     with torch.no_grad():
-        apex = gen.apex_logits(gen.frame_pairs(torch.from_numpy(speech)[None]))[0].numpy()
-        context = gen.code_context(torch.from_numpy(speech)[None])[0].numpy()
+        style = torch.cat([gen.style_embedding(torch.tensor([1])), gen.style_embedding(None)])
+        pairs = gen.window_pairs(torch.from_numpy(speech)[None])
+        apex = gen.apex_logits(pairs, style).numpy()
+        context = gen.code_context(pairs, style).numpy()
         latents = gen.known_latents(model.codebooks(), torch.from_numpy(codes)[None])[0].numpy()
-    assert_close(np_gen.apex_logits(np_gen.frame_pairs(speech)), apex)
-    assert_close(np_gen.code_context(speech), context)
+    np_pairs = np_gen.window_pairs(speech)
+    assert_close(np_pairs, pairs[0].numpy())
+    assert_close(np_gen.apex_logits(np_pairs, np_gen.style_embedding(styles)), apex)
+    assert context.shape == (2, n, model.config.d_model)
+    assert_close(np_gen.code_context(np_pairs, styles), context)
     np.testing.assert_array_equal(np_gen.known_latents(numpy_model.codebooks(), codes), latents)
 
 
@@ -67,16 +73,18 @@ def test_span_logits_for_several_styles_match_torch_and_pick_the_same_codes(pair
     n, r = 14, model.config.frames_per_code
     speech = rng.normal(size=(n * r + model.config.lookahead, model.config.d_model)).astype(np.float32)
     codes = _known_codes(rng, n, model.config.codebook_size)
-    context = np_gen.code_context(speech)
-    latents = np_gen.known_latents(numpy_model.codebooks(), codes)
     styles = (3, None)
+    context = np_gen.code_context(np_gen.window_pairs(speech), styles)
+    latents = np_gen.known_latents(numpy_model.codebooks(), codes)
     logits = np_gen.span_logits(context, styles, latents)
     reference = np_gen.span_logits_reference(context, styles, latents)
     with torch.no_grad():
-        t_context = gen.code_context(torch.from_numpy(speech)[None])
         t_latents = gen.known_latents(model.codebooks(), torch.from_numpy(codes)[None])
-        expected = [gen.span_logits(t_context, gen.style_embedding(None if s is None else torch.tensor([s])), t_latents)
-                    for s in styles]
+        expected = []
+        for s in styles:
+            style = gen.style_embedding(None if s is None else torch.tensor([s]))
+            pairs = gen.window_pairs(torch.from_numpy(speech)[None])
+            expected.append(gen.span_logits(gen.code_context(pairs, style), style, t_latents))
     for part in PARTS:
         assert logits[part].shape == (2, n, model.config.codebook_size)
         for i in range(len(styles)):
@@ -97,10 +105,10 @@ def test_stacked_span_pass_equals_the_reference_for_any_parts(parts):
     gen = model.generator
     rng = np.random.default_rng(4)
     n = 11
-    context = gen.code_context(rng.normal(size=(n * config.frames_per_code + config.lookahead, config.d_model))
-                               .astype(np.float32))
-    latents = gen.known_latents(model.codebooks(), _known_codes(rng, n, config.codebook_size))
     styles = (0, None, 2)
+    speech = rng.normal(size=(n * config.frames_per_code + config.lookahead, config.d_model)).astype(np.float32)
+    context = gen.code_context(gen.window_pairs(speech), styles)
+    latents = gen.known_latents(model.codebooks(), _known_codes(rng, n, config.codebook_size))
     logits = gen.span_logits(context, styles, latents, parts)
     reference = gen.span_logits_reference(context, styles, latents, parts)
     assert sorted(logits) == sorted(reference) == sorted(parts)

@@ -9,6 +9,7 @@ torch = pytest.importorskip("torch")
 
 from gestura.inference.torch_model.generator import generator_losses, masking_ratio, span_mask
 from gestura.inference.torch_model.model import GesturaModel
+from gestura.inference.stroke_plan import stroke_plan
 from gestura.rigs.skeleton import PARTS
 from random_checkpoint import tiny_config
 from loss_windows import window_ratio
@@ -31,10 +32,11 @@ def _codebooks(model):
     return {p: w.detach().double() for p, w in model.codebooks().items()}
 
 
-def _contexts(gen, feats, n):
-    """The code contexts of n codes from features (B, n r + L, F), as generation forms them."""
+def _contexts(gen, feats, n, plan=None):
+    """The code contexts of n codes from features (B, n r + L, F), as generation forms them (the
+    neutral style; the head's stroke plan unless ``plan`` is given)."""
     speech, _ = gen.speech_states(feats)
-    return gen.code_context(speech[:, :n * R + L])
+    return gen.code_context(gen.window_pairs(speech[:, :n * R + L]), gen.style_embedding(None), plan)
 
 
 def test_speech_states_in_pieces_with_carried_state_equal_the_whole_clip():
@@ -63,40 +65,52 @@ def test_speech_encoder_is_causal():
             assert not torch.allclose(after[:, j + 1:], before[:, j + 1:]), j
 
 
-def test_a_code_hears_the_audio_up_to_the_lookahead_beyond_its_last_frame_and_no_further():
-    # Code k covers motion frames [r k, r (k + 1)); it hears audio frames < r (k + 1) + L.
+def test_a_window_hears_its_audio_up_to_the_lookahead_beyond_its_last_code_and_no_further():
+    # A window of n codes covers motion frames [0, n r); its codes hear audio frames < n r + L,
+    # every code all of them (the window scan runs both ways), and nothing later.
     assert L == 30  # the shipped look-ahead: one second at 30 fps
     gen = _generator()
     n = 8
-    feats = torch.randn(1, n * R + L, CONFIG.feature_dim, dtype=torch.float64)
+    feats = torch.randn(1, n * R + L + 12, CONFIG.feature_dim, dtype=torch.float64)
+    plan = torch.zeros(1, n * R, dtype=torch.float64)
+    plan[0, 9] = 1.0
     with torch.no_grad():
-        before = _contexts(gen, feats, n)
+        before = _contexts(gen, feats, n, plan)
         assert before.shape == (1, n, CONFIG.d_model)
-        for k in (0, 3, 6):
-            bound = R * (k + 1) + L
-            later = feats.clone()
-            later[:, bound:] = torch.randn_like(later[:, bound:])
-            after = _contexts(gen, later, n)
-            assert torch.allclose(after[:, :k + 1], before[:, :k + 1], atol=1e-12), k
-            last_heard = feats.clone()
-            last_heard[:, bound - 1] += 1.0  # a full second after the code's last frame
-            after = _contexts(gen, last_heard, n)
-            assert not torch.allclose(after[:, k], before[:, k]), k
-            assert torch.allclose(after[:, :k], before[:, :k], atol=1e-12), k
+        later = feats.clone()
+        later[:, n * R + L:] = torch.randn_like(later[:, n * R + L:])
+        assert torch.equal(_contexts(gen, later, n, plan), before)
+        last_heard = feats.clone()
+        last_heard[:, n * R + L - 1] += 1.0  # a full second after the window's last frame
+        after = _contexts(gen, last_heard, n, plan)
+    assert torch.all((after - before).abs().amax(-1) > 0)  # the first code hears it too
 
 
-def test_code_context_reads_the_apex_probabilities_it_is_given():
+def test_code_context_reads_the_stroke_plan_it_is_given_and_otherwise_the_heads_plan():
     gen = _generator()
     speech = torch.randn(1, 8 * R + L, CONFIG.d_model, dtype=torch.float64)
+    style = gen.style_embedding(torch.tensor([1]))
     with torch.no_grad():
-        own = gen.code_context(speech)
-        predicted = torch.sigmoid(gen.apex_logits(gen.frame_pairs(speech)))
-        assert torch.allclose(gen.code_context(speech, predicted), own, atol=1e-12)
-        apex = predicted.clone()
-        apex[0, 2 * R + 1] = 1.0 - apex[0, 2 * R + 1]  # a stroke in code 2's second frame
-        other = gen.code_context(speech, apex)
+        pairs = gen.window_pairs(speech)
+        own = gen.code_context(pairs, style)
+        probability = torch.sigmoid(gen.apex_logits(pairs, style)).numpy()
+        plan = torch.from_numpy(stroke_plan(probability, CONFIG.apex_threshold)).double()
+        assert torch.allclose(gen.code_context(pairs, style, plan), own, atol=1e-12)
+        other_plan = plan.clone()
+        other_plan[0, 2 * R + 1] = 1.0 - other_plan[0, 2 * R + 1]  # a stroke in code 2's second frame
+        other = gen.code_context(pairs, style, other_plan)
     changed = (other - own).abs().amax(-1)[0]
     assert changed[2] > 0 and torch.all(changed[torch.arange(8) != 2] == 0)
+
+
+def test_the_apex_head_hears_the_style():
+    # Speakers stroke at different rates; the head must be able to plan that.
+    gen = _generator()
+    pairs = gen.window_pairs(torch.randn(1, 8 * R + L, CONFIG.d_model, dtype=torch.float64))
+    with torch.no_grad():
+        first = gen.apex_logits(pairs, gen.style_embedding(torch.tensor([0])))
+        second = gen.apex_logits(pairs, gen.style_embedding(torch.tensor([1])))
+    assert first.shape == (1, 8 * R) and not torch.allclose(first, second)
 
 
 def test_known_latents_are_codebook_rows_and_the_mask_latent_where_unknown():
@@ -163,7 +177,7 @@ def test_span_logits_of_some_parts_equal_those_of_all_parts():
     assert not torch.allclose(mean_style["face"], every["face"])
 
 
-def test_training_forward_hears_the_window_and_reads_the_true_apexes_where_told():
+def test_training_forward_hears_the_window_and_reads_the_corpus_stroke_plan():
     model = _model().double().eval()
     gen, books = model.generator, _codebooks(model)
     n = 6
@@ -171,22 +185,24 @@ def test_training_forward_hears_the_window_and_reads_the_true_apexes_where_told(
     codes = torch.randint(0, CONFIG.codebook_size, (2, n, len(PARTS)))
     codes[:, 2:, 1] = -1
     style = torch.tensor([0, 1])
+    plan = torch.zeros(2, n * R, dtype=torch.float64)
+    plan[1, 5] = 1.0
     with torch.no_grad():
-        logits, apex_logits = gen(feats, style, books, codes)
+        logits, apex_logits = gen(feats, style, books, codes, plan)
         assert apex_logits.shape == (2, n * R)
-        # The same as the pieces generation calls.
-        context = _contexts(gen, feats, n)
-        pieces = gen.span_logits(context, gen.style_embedding(style), gen.known_latents(books, codes))
+        # The same as the pieces generation calls, given the same plan.
+        speech, _ = gen.speech_states(feats)
+        embedded = gen.style_embedding(style)
+        context = gen.code_context(gen.window_pairs(speech[:, :n * R + L]), embedded, plan)
+        pieces = gen.span_logits(context, embedded, gen.known_latents(books, codes))
         for p in PARTS:
             assert torch.allclose(logits[p], pieces[p], atol=1e-10)
-        # use_truth False everywhere = the prediction; set for window 1 = its truth, window 0 unchanged.
-        truth = torch.zeros(2, n * R, dtype=torch.float64)
-        truth[:, 5] = 1.0
-        same, _ = gen(feats, style, books, codes, truth, torch.tensor([False, False]))
-        told, _ = gen(feats, style, books, codes, truth, torch.tensor([False, True]))
+        # Another plan for window 1 changes window 1 only.
+        other_plan = plan.clone()
+        other_plan[1, 5] = 0.0
+        other, _ = gen(feats, style, books, codes, other_plan)
     for p in PARTS:
-        assert torch.equal(same[p], logits[p])
-        assert torch.equal(told[p][0], logits[p][0]) and not torch.allclose(told[p][1], logits[p][1])
+        assert torch.equal(other[p][0], logits[p][0]) and not torch.allclose(other[p][1], logits[p][1])
 
 
 def test_apex_head_learns_from_its_own_loss_only():
@@ -199,8 +215,9 @@ def test_apex_head_learns_from_its_own_loss_only():
     hidden[:, 3:] = True
     known = torch.stack([codes[p] for p in PARTS], -1).masked_fill(hidden, -1)
     books = {p: w.detach() for p, w in model.codebooks().items()}
-    logits, apex_logits = gen(feats, torch.tensor([0]), books, known)
     target = torch.zeros(1, n * R)
+    target[0, 7] = 1.0
+    logits, apex_logits = gen(feats, torch.tensor([0]), books, known, target)
     losses = generator_losses(logits, codes, hidden, apex_logits, target, apex_weight=0.0)
     assert set(losses) == {f"{p}_ce" for p in PARTS} | {"apex_bce", "loss"}
     losses["loss"].backward()
@@ -308,7 +325,7 @@ def test_a_tiny_generator_overfits_a_fixed_batch_and_fills_a_hidden_span_with_it
     losses = []
     for _ in range(60):
         hidden = span_mask(batch, n, prefix=prefix, generator=g)
-        logits, apex_logits = gen(feats, style, books, every.masked_fill(hidden, -1))
+        logits, apex_logits = gen(feats, style, books, every.masked_fill(hidden, -1), apex)
         loss = generator_losses(logits, codes, hidden, apex_logits, apex)["loss"]
         optimizer.zero_grad()
         loss.backward()
@@ -319,6 +336,6 @@ def test_a_tiny_generator_overfits_a_fixed_batch_and_fills_a_hidden_span_with_it
     hidden = torch.zeros(batch, n, len(PARTS), dtype=torch.bool)
     hidden[:, prefix:] = True
     with torch.no_grad():
-        logits, _ = gen.eval()(feats, style, books, every.masked_fill(hidden, -1))
+        logits, _ = gen.eval()(feats, style, books, every.masked_fill(hidden, -1), apex)
     for p in PARTS:
         assert torch.equal(logits[p].argmax(-1)[:, prefix:], codes[p][:, prefix:]), p
