@@ -160,13 +160,16 @@ def _train(args, dist) -> int:
             validate = _validator(stage, val, stats, styles, n_codes, device)
         else:
             log(dist, "train: no 'val' clips, no validation")
+    def apex_count(clip) -> int:
+        return int(np.sum(clip.stroke_apex > 0.5))
+
     if val is not None and val.clips:
-        val_feats, _, val_plans = encode_clips(model, val.clips, stats, device, codes=False)
-        calibration = [(f, a, styles.index(c.ref.style) if c.ref.style in styles else 0)
-                       for f, a, c in zip(val_feats, val_plans, val.clips)]
+        calibration = [(normalized_features(c, stats), apex_count(c),
+                        styles.index(c.ref.style) if c.ref.style in styles else 0) for c in val.clips]
         calibration_source = f"the {len(calibration)} val clips"
     else:
-        calibration = [(feats[i], apexes[i], style_ids[i]) for i in range(min(len(feats), CALIBRATION_CLIPS))]
+        calibration = [(feats[i], apex_count(data.clips[i]), style_ids[i])
+                       for i in range(min(len(feats), CALIBRATION_CLIPS))]
         calibration_source = f"{len(calibration)} train clips"
 
     out_dir = Path(args.out)
@@ -211,19 +214,21 @@ def window_features(features: np.ndarray, start: int, length: int) -> np.ndarray
     return f
 
 
+def normalized_features(clip, stats: dict) -> np.ndarray:
+    """A clip's audio features (N, F) normalised by the training statistics, float32."""
+    return ((clip.features - stats["audio_mean"]) / stats["audio_std"]).astype(np.float32)
+
+
 @torch.no_grad()
-def encode_clips(model, clips, stats: dict, device, codes: bool = True):
+def encode_clips(model, clips, stats: dict, device):
     """Per clip: normalised audio features (N, F), the codes {part: (N // r,)} of its whole codes
-    (the causal encoder sees what it sees at inference; None with ``codes=False``) and the stroke
-    plan (N,) of its apexes (``stroke_plan.apex_bumps``)."""
+    (the causal encoder sees what it sees at inference) and the stroke plan (N,) of its apexes
+    (``stroke_plan.apex_bumps``)."""
     r = model.config.frames_per_code
     feats, all_codes, plans = [], [], []
     for clip in clips:
-        feats.append(((clip.features - stats["audio_mean"]) / stats["audio_std"]).astype(np.float32))
+        feats.append(normalized_features(clip, stats))
         plans.append(apex_bumps(clip.stroke_apex))
-        if not codes:
-            all_codes.append(None)
-            continue
         whole = clip.num_frames // r * r
         c = {}
         for p in PARTS:
@@ -236,7 +241,7 @@ def encode_clips(model, clips, stats: dict, device, codes: bool = True):
 @torch.no_grad()
 def calibrate_apex_threshold(model, clips, device) -> float:
     """Set ``model.config.apex_threshold`` so that the head plans as many apexes over ``clips`` as
-    they have. clips: (normalised features (N, F), stroke plan (N,), style index) per clip; each is
+    they have. clips: (normalised features (N, F), number of apexes, style index) per clip; each is
     heard as generation hears it (the causal encoder over the whole clip, then windows of the
     previous span's tail and a span at absolute positions, ``pipeline``). Returns the threshold."""
     gen, config = model.generator, model.config
@@ -244,7 +249,7 @@ def calibrate_apex_threshold(model, clips, device) -> float:
     was_training = gen.training
     gen.eval()
     probabilities, counts = [], []
-    for features, plan, style in clips:
+    for features, count, style in clips:
         n = -(-len(features) // r)
         padded = np.concatenate([features, np.zeros((n * r - len(features) + look, features.shape[1]), np.float32)])
         speech, _ = gen.speech_states(torch.from_numpy(padded)[None].to(device))
@@ -254,7 +259,7 @@ def calibrate_apex_threshold(model, clips, device) -> float:
             pairs = gen.window_pairs(speech[:, start * r:stop * r + look])
             p = torch.sigmoid(gen.apex_logits(pairs, embedded))[0, (first - start) * r:]
             probabilities.append(p.float().cpu().numpy())
-        counts.append(int(np.sum(plan >= 1.0)))
+        counts.append(count)
     gen.train(was_training)
     try:
         threshold = calibrate_threshold(probabilities, counts)
