@@ -43,6 +43,10 @@ class ModelConfig:
     mlp_ratio: float = 2.0  # gated MLP after each Mamba mixer; 0 disables it
     speech_layers: int = 2
     speech_window_layers: int = 1  # bidirectional scans over each window's speech states
+    # Pooling factors of the bidirectional scans (window, global, local): (1,) is one scan at the
+    # sequence's own rate; several factors give GranuMamba-style multi-granularity blocks, whose
+    # branches split the mixer's inner width (``d_inner / len``), so the parameter count stays.
+    granularities: tuple = (1,)
     global_layers: int = 2
     local_layers: dict = field(default_factory=lambda: {"face": 2, "upper": 1, "hands": 1, "lower": 1})
     num_styles: int = 4
@@ -65,6 +69,15 @@ class ModelConfig:
             value = getattr(self, name)
             if set(value) != set(PARTS):
                 raise ConfigError(f"model config '{name}' must give a count for each part {PARTS}, got {sorted(value)}")
+        object.__setattr__(self, "granularities", tuple(self.granularities))
+        factors = self.granularities
+        if (not factors or any(not isinstance(f, int) or f < 1 for f in factors)
+                or list(factors) != sorted(set(factors))):
+            raise ConfigError(f"model config 'granularities' must be increasing positive integers, e.g. [1, 2, 4, 8], "
+                              f"got {list(factors)!r}")
+        if self.d_inner % len(factors):
+            raise ConfigError(f"model config 'granularities' splits the mixers' inner width {self.d_inner} "
+                              f"(expand x d_model) into {len(factors)} branches: choose a count that divides it")
         if self.mlp_ratio < 0:
             raise ConfigError("model config 'mlp_ratio' must not be negative")
         if not 0.0 < self.apex_threshold < 1.0:
@@ -77,6 +90,11 @@ class ModelConfig:
     @property
     def d_inner(self) -> int:
         return self.expand * self.d_model
+
+    @property
+    def multi_granularity(self) -> bool:
+        """True when the bidirectional scans are multi-granularity blocks (``granularities`` != (1,))."""
+        return self.granularities != (1,)
 
     @property
     def dt_rank_value(self) -> int:

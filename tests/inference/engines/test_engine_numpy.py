@@ -43,10 +43,10 @@ MINI = tiny_config(name="mini", code_dim=16, codebook_size=64, vq_hidden=32, gmp
                    vq_layers={"face": 1, "upper": 1, "hands": 1, "lower": 2})
 
 
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
+@pytest.fixture(scope="module", params=[(1,), (1, 2, 4, 8)], ids=["single-scale", "granular"])
+def checkpoint(request, tmp_path_factory):
     torch.manual_seed(7)
-    model = GesturaModel(MINI)
+    model = GesturaModel(MINI.with_(granularities=request.param))
     rng = np.random.default_rng(7)
     # Non-trivial statistics, so denormalisation is exercised too.
     stats = {}
