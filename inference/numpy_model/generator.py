@@ -10,7 +10,8 @@
 - ``span_logits``: one pass over a span for several styles at once, (styles, n, K) per part.
   ``span_logits_reference`` is the module-by-module form (each block, each direction and each
   part on its own); ``span_logits`` runs the same arithmetic with every bidirectional layer as
-  one stacked mixer and the local stacks of all parts side by side (``mamba.BiMambaLayer``).
+  one stacked mixer and the local stacks of all parts side by side (``mamba.BiMambaLayer``, or
+  ``mamba.GranularBiMambaLayer`` for multi-granularity blocks).
 """
 from __future__ import annotations
 

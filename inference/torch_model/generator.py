@@ -23,6 +23,10 @@ Structure (names as in ``architecture.py``; r = frames per code, L = look-ahead 
 - local scans: per part, ``part_in.P`` of the part's own known code again, bidirectional
   ``local.P`` blocks, ``out_norm.P`` and ``logits.P``.
 
+Every bidirectional scan here (window, global, local) is a ``mamba.BiMambaBlock``, or with
+``config.granularities`` set (say [1, 2, 4, 8]) a ``mamba.GranularBiMambaBlock`` that scans the
+sequence at several temporal granularities at once (GranuMamba).
+
 Generation fills a span of ``span_codes`` codes from whatever is fixed (the previous span's last
 ``prefix_codes`` codes, a start pose, nothing for parts that are switched off) in a few parallel
 passes, the most confident codes first (``inference/pipeline.py``). Training hides whole runs of
