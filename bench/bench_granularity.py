@@ -2,9 +2,12 @@
 several training seeds each, judged on the held-out split by the stage-2 metrics, plus speed.
 
     .venv/bin/python bench/bench_granularity.py --data CORPUS --vq VQ [VQ ...] --fgd-encoder FGD \\
-        --out FOLDER [--steps 2000] [--seeds 0 1] [--granularities 1 2 4 8] [--jobs 2]
+        --out FOLDER [--steps 2000] [--seeds 0 1] [--variants all:1,2,4,8 window:1,2,4,8] [--jobs 2]
 
-For each variant (``granularities`` [1], and the given factors) and seed, in FOLDER/VARIANT-sSEED:
+Variants: ``single`` (every scan at its own rate, ``granularities`` [1]) and each ``SCANS:FACTORS``
+of ``--variants``: the pooling factors FACTORS in the scans SCANS ("all", or a comma list of
+window, global, local), the other scans single-scale. For each variant and seed, in
+FOLDER/VARIANT-sSEED:
 1. ``gestura train`` on the given stage-1 checkpoints with the recipe's stage-2 settings
    (``training/recipe.sh``) but ``--steps`` steps, one CPU thread (``--device`` to change);
 2. ``gestura eval --split test`` at the model card's settings (temperature 0.9, style strength
@@ -46,7 +49,22 @@ METRICS = (  # (eval.json key, column, format, scale)
 )
 
 
-def run_one(args, name: str, granularities: list, seed: int) -> Path:
+def parse_variant(text: str) -> tuple:
+    """"SCANS:FACTORS" -> (folder name, the config's ``granularities`` {scan: factors})."""
+    from gestura.inference.config import SCANS
+
+    try:
+        scans, factors = text.split(":")
+        factors = [int(f) for f in factors.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"variant {text!r}: use SCANS:FACTORS, e.g. window:1,2,4,8") from None
+    chosen = SCANS if scans == "all" else tuple(scans.split(","))
+    if not set(chosen) <= set(SCANS):
+        raise argparse.ArgumentTypeError(f"variant {text!r}: scans are 'all' or some of {', '.join(SCANS)}")
+    return f"{scans.replace(',', '+')}-{'-'.join(map(str, factors))}", {s: factors if s in chosen else [1] for s in SCANS}
+
+
+def run_one(args, name: str, granularities: dict, seed: int) -> Path:
     """Train and evaluate one variant and seed (skipped when its eval.json exists); its folder."""
     folder = Path(args.out) / f"{name}-s{seed}"
     report = folder / "eval.json"
@@ -95,8 +113,8 @@ def main(argv=None) -> int:
     parser.add_argument("--out", required=True, help="folder for the runs (reused when run again)")
     parser.add_argument("--steps", type=int, default=2000, help="stage-2 steps per run (default 2000)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="training seeds (default 0 1)")
-    parser.add_argument("--granularities", type=int, nargs="+", default=[1, 2, 4, 8],
-                        help="the multi-granularity variant's pooling factors (default 1 2 4 8)")
+    parser.add_argument("--variants", nargs="+", type=parse_variant, default=["all:1,2,4,8", "window:1,2,4,8"],
+                        metavar="SCANS:FACTORS", help="multi-granularity variants (default all:1,2,4,8 window:1,2,4,8)")
     parser.add_argument("--jobs", type=int, default=1, help="runs at once (default 1)")
     parser.add_argument("--device", default="cpu", help="training and evaluation device (default cpu)")
     args = parser.parse_args(argv)
@@ -105,14 +123,18 @@ def main(argv=None) -> int:
     from gestura.inference.checkpoint import load_checkpoint
     from gestura.inference.config import ConfigError
 
-    variants = {"single": [1], "granular-" + "-".join(map(str, args.granularities)): args.granularities}
+    variants = {"single": [1]}
+    variants.update(parse_variant(v) if isinstance(v, str) else v for v in args.variants)
     try:
         for factors in variants.values():
-            load_checkpoint(args.vq[0]).config.with_(granularities=tuple(factors))
+            load_checkpoint(args.vq[0]).config.with_(granularities=factors)
     except ConfigError as error:
         print(f"bench_granularity: error: {error}", file=sys.stderr)
         return 2
     print(f"machine: {machine()}")
+    print("variants (pooling factors per scan): " + "; ".join(
+        f"{name} {json.dumps(factors) if isinstance(factors, dict) else 'every scan ' + str(factors)}"
+        for name, factors in variants.items()))
     runs = [(name, factors, seed) for name, factors in variants.items() for seed in args.seeds]
     with ThreadPoolExecutor(max(1, args.jobs)) as pool:
         folders = list(pool.map(lambda run: run_one(args, *run), runs))

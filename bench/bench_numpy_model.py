@@ -58,7 +58,7 @@ def main() -> None:
     print(machine())
     config = get_config(args.config)
     if args.granularities:
-        config = config.with_(granularities=tuple(args.granularities))
+        config = config.with_(granularities=args.granularities)
     checkpoint = Checkpoint(tensors=random_tensors(config), config=config, stats=identity_stats(),
                             styles=[f"s{i}" for i in range(config.num_styles)], stage="full")
     engine = NumpyEngine()
@@ -95,8 +95,8 @@ def main() -> None:
     spans = SECONDS * FPS / (config.span_codes * r)
     calls = args.passes * spans
     total = cost["speech 60 s"] + spans * cost["context"] + calls * cost["span"] + cost["decode 60 s"]
-    print(f"numpy, {args.config} (granularities {list(config.granularities)}), span of {n} codes x {len(styles)} "
-          f"styles, {args.passes} passes:")
+    print(f"numpy, {args.config} (granularities {config.to_dict()['granularities']}), span of {n} codes x "
+          f"{len(styles)} styles, {args.passes} passes:")
     for name, seconds in cost.items():
         print(f"  {name:18s} {seconds * 1e3:8.1f} ms")
     print(f"  60 s clip: {cost['speech 60 s']:.3f} s speech + {spans:.0f} contexts x {cost['context'] * 1e3:.1f} ms "

@@ -44,7 +44,8 @@ kernel-1 frames, so frame t sees frames <= t only); LeakyReLU slope 0.2.
       logits.P        Linear(d, K)                 code logits of part P at each code of the span
     MambaBlock(d): x = x + mixer(norm(x)); if mlp: x = x + mlp(norm2(x))
     BiMambaBlock(d): h = norm(x); x = x + mixer(h) + flip(mixer_back(flip(h))); then the MLP as above
-    GranularBiMambaBlock(d) (granularities f_1..f_G != (1,), in place of every BiMambaBlock):
+    GranularBiMambaBlock(d) (in place of a scan's BiMambaBlocks where config.granularities gives
+      that scan - window, global or local - pooling factors f_1..f_G other than (1,)):
       h = norm(x); w = 2 sigmoid(fuse(h))   fuse Linear(d, G)
       x = x + sum_i w_i * unpool_fi(scales.i.mixer(p_i) + flip(scales.i.mixer_back(flip(p_i))))
       where p_i = pool_fi(h): means of groups of f_i steps from the sequence's first step (the last
@@ -135,14 +136,14 @@ def stage1_shapes(config) -> dict:
     return shapes
 
 
-def bi_mamba_block_shapes(prefix: str, config) -> dict:
-    """A bidirectional span block: ``BiMambaBlock``, or ``GranularBiMambaBlock`` when the config
-    asks for several granularities (one mixer pair of ``d_inner / G`` channels per granularity)."""
-    if not config.multi_granularity:
+def bi_mamba_block_shapes(prefix: str, config, factors=(1,)) -> dict:
+    """A bidirectional block: ``BiMambaBlock`` for factors (1,), else ``GranularBiMambaBlock``
+    (one mixer pair of ``d_inner / G`` channels per pooling factor)."""
+    if tuple(factors) == (1,):
         di = config.d_inner
         return residual_block_shapes(prefix, config, {**mixer_shapes(f"{prefix}.mixer", config, di),
                                                       **mixer_shapes(f"{prefix}.mixer_back", config, di)})
-    count = len(config.granularities)
+    count = len(factors)
     di = config.d_inner // count
     mixers = {}
     for i in range(count):
@@ -161,7 +162,7 @@ def generator_shapes(config) -> dict:
         shapes.update(mamba_block_shapes(f"{g}.speech.{i}", config))
     shapes[f"{g}.speech_norm.weight"] = (d,)
     for i in range(config.speech_window_layers):
-        shapes.update(bi_mamba_block_shapes(f"{g}.speech_window.{i}", config))
+        shapes.update(bi_mamba_block_shapes(f"{g}.speech_window.{i}", config, config.granularities["window"]))
     shapes[f"{g}.apex.weight"] = (1, 3 * d)
     shapes[f"{g}.apex.bias"] = (1,)
     shapes[f"{g}.code_in.weight"] = (d, r * (2 * d + 1))
@@ -172,11 +173,11 @@ def generator_shapes(config) -> dict:
         shapes[f"{g}.part_in.{part}.weight"] = (d, code_dim)
         shapes[f"{g}.part_in.{part}.bias"] = (d,)
     for i in range(config.global_layers):
-        shapes.update(bi_mamba_block_shapes(f"{g}.global_blocks.{i}", config))
+        shapes.update(bi_mamba_block_shapes(f"{g}.global_blocks.{i}", config, config.granularities["global"]))
     shapes[f"{g}.global_norm.weight"] = (d,)
     for part in PARTS:
         for i in range(config.local_layers[part]):
-            shapes.update(bi_mamba_block_shapes(f"{g}.local.{part}.{i}", config))
+            shapes.update(bi_mamba_block_shapes(f"{g}.local.{part}.{i}", config, config.granularities["local"]))
         shapes[f"{g}.out_norm.{part}.weight"] = (d,)
         shapes[f"{g}.logits.{part}.weight"] = (k, d)
         shapes[f"{g}.logits.{part}.bias"] = (k,)

@@ -31,17 +31,17 @@ class Generator:
         self.audio_in = Linear(tensors, f"{g}.audio_in")
         self.speech = [MambaBlock(tensors, f"{g}.speech.{i}", config) for i in range(config.speech_layers)]
         self.speech_norm = tensors[f"{g}.speech_norm.weight"]
-        self.speech_window = [bidirectional_block(tensors, f"{g}.speech_window.{i}", config)
+        self.speech_window = [bidirectional_block(tensors, f"{g}.speech_window.{i}", config, config.granularities["window"])
                               for i in range(config.speech_window_layers)]
         self.apex = Linear(tensors, f"{g}.apex")
         self.code_in = Linear(tensors, f"{g}.code_in")
         self.style = tensors[f"{g}.style.weight"]
         self.mask_latent = tensors[f"{g}.mask_latent"]
         self.part_in = {p: Linear(tensors, f"{g}.part_in.{p}") for p in PARTS}
-        self.global_blocks = [bidirectional_block(tensors, f"{g}.global_blocks.{i}", config)
+        self.global_blocks = [bidirectional_block(tensors, f"{g}.global_blocks.{i}", config, config.granularities["global"])
                               for i in range(config.global_layers)]
         self.global_norm = tensors[f"{g}.global_norm.weight"]
-        self.local = {p: [bidirectional_block(tensors, f"{g}.local.{p}.{i}", config) for i in range(config.local_layers[p])]
+        self.local = {p: [bidirectional_block(tensors, f"{g}.local.{p}.{i}", config, config.granularities["local"]) for i in range(config.local_layers[p])]
                       for p in PARTS}
         self.out_norm = {p: tensors[f"{g}.out_norm.{p}.weight"] for p in PARTS}
         self.logits = {p: Linear(tensors, f"{g}.logits.{p}") for p in PARTS}

@@ -200,8 +200,11 @@ class GranularBiMambaBlock(MambaBlock):
     added with gates ``2 sigmoid(fuse(h))``. x (..., n, d) -> (..., n, d), no state (reference;
     ``GranularBiMambaLayer`` the fast path)."""
 
+    def __init__(self, tensors: dict, prefix: str, config, factors) -> None:
+        self.factors = tuple(factors)
+        super().__init__(tensors, prefix, config)
+
     def build_mixers(self, tensors: dict, prefix: str, config) -> None:
-        self.factors = config.granularities
         self.scales = [(Mamba(tensors, f"{prefix}.scales.{i}.mixer", config),
                         Mamba(tensors, f"{prefix}.scales.{i}.mixer_back", config)) for i in range(len(self.factors))]
         self.fuse = Linear(tensors, f"{prefix}.fuse")
@@ -277,10 +280,12 @@ class GranularBiMambaLayer(BiMambaLayer):
         return y
 
 
-def bidirectional_block(tensors: dict, prefix: str, config) -> MambaBlock:
-    """``torch_model.mamba.bidirectional_block``: the span scans' block for ``config``."""
-    cls = GranularBiMambaBlock if config.multi_granularity else BiMambaBlock
-    return cls(tensors, prefix, config)
+def bidirectional_block(tensors: dict, prefix: str, config, factors=(1,)) -> MambaBlock:
+    """``torch_model.mamba.bidirectional_block``: ``BiMambaBlock`` for factors (1,), else a
+    ``GranularBiMambaBlock`` at those pooling factors."""
+    if tuple(factors) == (1,):
+        return BiMambaBlock(tensors, prefix, config)
+    return GranularBiMambaBlock(tensors, prefix, config, factors)
 
 
 def bidirectional_layer(blocks: list) -> BiMambaLayer:

@@ -23,9 +23,9 @@ Structure (names as in ``architecture.py``; r = frames per code, L = look-ahead 
 - local scans: per part, ``part_in.P`` of the part's own known code again, bidirectional
   ``local.P`` blocks, ``out_norm.P`` and ``logits.P``.
 
-Every bidirectional scan here (window, global, local) is a ``mamba.BiMambaBlock``, or with
-``config.granularities`` set (say [1, 2, 4, 8]) a ``mamba.GranularBiMambaBlock`` that scans the
-sequence at several temporal granularities at once (GranuMamba).
+Every bidirectional scan here (window, global, local) is a ``mamba.BiMambaBlock``, or, where
+``config.granularities`` gives that scan several pooling factors (say [1, 2, 4, 8]), a
+``mamba.GranularBiMambaBlock`` that scans it at several temporal granularities at once (GranuMamba).
 
 Generation fills a span of ``span_codes`` codes from whatever is fixed (the previous span's last
 ``prefix_codes`` codes, a start pose, nothing for parts that are switched off) in a few parallel
@@ -55,16 +55,19 @@ class Generator(nn.Module):
         self.audio_in = nn.Linear(config.feature_dim, d)
         self.speech = MambaStack(MambaBlock(config) for _ in range(config.speech_layers))
         self.speech_norm = RMSNorm(d)
-        self.speech_window = MambaStack(bidirectional_block(config) for _ in range(config.speech_window_layers))
+        self.speech_window = MambaStack(bidirectional_block(config, config.granularities["window"])
+                                       for _ in range(config.speech_window_layers))
         self.apex = nn.Linear(3 * d, 1)
         self.code_in = nn.Linear(r * (2 * d + 1), d)
         self.style = nn.Embedding(config.num_styles, d)
         nn.init.normal_(self.style.weight, std=0.02)
         self.mask_latent = nn.Parameter(torch.randn(len(PARTS), cd) * 0.02)
         self.part_in = nn.ModuleDict({p: nn.Linear(cd, d) for p in PARTS})
-        self.global_blocks = MambaStack(bidirectional_block(config) for _ in range(config.global_layers))
+        self.global_blocks = MambaStack(bidirectional_block(config, config.granularities["global"])
+                                       for _ in range(config.global_layers))
         self.global_norm = RMSNorm(d)
-        self.local = nn.ModuleDict({p: MambaStack(bidirectional_block(config) for _ in range(config.local_layers[p]))
+        self.local = nn.ModuleDict({p: MambaStack(bidirectional_block(config, config.granularities["local"])
+                                                   for _ in range(config.local_layers[p]))
                                     for p in PARTS})
         self.out_norm = nn.ModuleDict({p: RMSNorm(d) for p in PARTS})
         self.logits = nn.ModuleDict({p: nn.Linear(d, k) for p in PARTS})

@@ -321,7 +321,7 @@ class GranularBiMambaBlock(MambaBlock):
     """A bidirectional block that scans at several temporal granularities at once (our reading of
     GranuMamba, Expert Systems with Applications 2026, whose code is not public).
 
-    Branch ``scales.i`` pools the normalised input by ``granularities[i]`` (``pool_time``), scans
+    Branch ``scales.i`` pools the normalised input by ``factors[i]`` (``pool_time``), scans
     the pooled sequence both ways with its own pair of mixers, and brings the result back to the
     full rate (``unpool_time``). The branches' outputs are added with per-step gates
     ``2 sigmoid(fuse(h))`` (1 at initialisation). Each branch's mixers have ``d_inner / G``
@@ -329,8 +329,11 @@ class GranularBiMambaBlock(MambaBlock):
     (G (d + 1)). Groups are counted from the sequence's first step: a span or window is always
     given whole and at its absolute position, so chunked generation still equals whole-clip."""
 
+    def __init__(self, config, factors):
+        self.factors = tuple(factors)  # read by build_mixers, which MambaBlock's __init__ calls
+        super().__init__(config)
+
     def build_mixers(self, config) -> None:
-        self.factors = config.granularities
         width = config.d_inner // len(self.factors)
         self.scales = nn.ModuleList(_MixerPair(config, width) for _ in self.factors)
         self.fuse = nn.Linear(config.d_model, len(self.factors))
@@ -357,10 +360,10 @@ class _MixerPair(nn.Module):
         self.mixer_back = _mixer(config, d_inner)
 
 
-def bidirectional_block(config) -> MambaBlock:
-    """The span scans' block: ``GranularBiMambaBlock`` when ``config.granularities`` asks for
-    pooling, else ``BiMambaBlock``."""
-    return GranularBiMambaBlock(config) if config.multi_granularity else BiMambaBlock(config)
+def bidirectional_block(config, factors=(1,)) -> MambaBlock:
+    """A bidirectional scan's block: ``BiMambaBlock`` for factors (1,), else a
+    ``GranularBiMambaBlock`` at those pooling factors (``config.granularities[scan]``)."""
+    return BiMambaBlock(config) if tuple(factors) == (1,) else GranularBiMambaBlock(config, factors)
 
 
 # --- inference: several mixers run as one ----------------------------------------------------

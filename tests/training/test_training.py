@@ -102,7 +102,7 @@ def test_a_multi_granularity_generator_trains_and_its_checkpoint_records_the_set
     assert cli.main(["train", "--data", str(data), "--vq", str(vq_run / "vq.safetensors"), "--out", str(out),
                      "--steps", "3", "--set", "granularities=[1, 2, 4, 8]", *TINY_GEN, *LOOP]) == 0
     ckpt = load_checkpoint(out / "gestura.safetensors")
-    assert ckpt.config.granularities == (1, 2, 4, 8)
+    assert ckpt.config.granularities == {scan: (1, 2, 4, 8) for scan in ("window", "global", "local")}
     assert "generator.global_blocks.0.scales.3.mixer_back.A_log" in ckpt.tensors
     wav = data / "wave16k" / "2_scott_0_3_3.wav"
     assert cli.main(["generate", str(wav), "-o", str(tmp_path / "g.npz"), "--checkpoint", str(out / "gestura.safetensors"),
@@ -170,7 +170,8 @@ def test_bad_arguments_fail_with_one_clear_line(data, vq_run, tmp_path, capsys):
     assert "unknown part" in capsys.readouterr().err
     assert cli.main(["train-vq", "--data", str(data), "--out", str(tmp_path / "o"), "--set", "nope=1", *LOOP]) == 2
     assert "model config" in capsys.readouterr().err
-    for value, problem in (("[2, 1]", "must be increasing positive integers"), ("[1, 2, 4]", "choose a count that divides")):
+    for value, problem in (("[2, 1]", "must be increasing positive integers"), ("[1, 2, 4]", "choose a count that divides"),
+                           ('{"window": [1, 2]}', "or one per scan ['window', 'global', 'local']")):
         assert cli.main(["train-vq", "--data", str(data), "--out", str(tmp_path / "o"), "--set", f"granularities={value}",
                          *LOOP]) == 2
         assert problem in capsys.readouterr().err.splitlines()[-1]

@@ -54,11 +54,12 @@ def test_fast_scan_equals_the_reference(batch, a_batch, t):
     assert_close(h2, h, 1e-5)
 
 
-def _random_tensors(config, prefix, seed, bidirectional=False):
+def _random_tensors(config, prefix, seed, factors=None):
+    """A causal block's tensors (``factors`` None), or a bidirectional block's at those pooling factors."""
     from gestura.inference.architecture import bi_mamba_block_shapes, mamba_block_shapes
 
     rng = np.random.default_rng(seed)
-    shapes = (bi_mamba_block_shapes if bidirectional else mamba_block_shapes)(prefix, config)
+    shapes = mamba_block_shapes(prefix, config) if factors is None else bi_mamba_block_shapes(prefix, config, factors)
     tensors = {name: (0.3 * rng.normal(size=shape)).astype(np.float32) for name, shape in shapes.items()}
     for name in tensors:
         if name.endswith("A_log"):
@@ -69,13 +70,14 @@ def _random_tensors(config, prefix, seed, bidirectional=False):
 @pytest.mark.parametrize("mlp_ratio, granularities", [(2.0, (1,)), (0.0, (1,)), (2.0, (1, 2, 4, 8))],
                          ids=["mlp", "no-mlp", "granular"])
 def test_a_stacked_layer_equals_its_blocks_and_a_stacked_mixer_its_mixers(mlp_ratio, granularities):
-    config = small_config(mlp_ratio=mlp_ratio, granularities=granularities)
-    blocks = [bidirectional_block(_random_tensors(config, f"b{i}", i, True), f"b{i}", config) for i in range(3)]
+    config = small_config(mlp_ratio=mlp_ratio)
+    blocks = [bidirectional_block(_random_tensors(config, f"b{i}", i, granularities), f"b{i}", config, granularities)
+              for i in range(3)]
     x = np.random.default_rng(3).normal(size=(3, 2, 9, config.d_model)).astype(np.float32)
     stacked, _ = bidirectional_layer(blocks)(x)
     for i, block in enumerate(blocks):
         assert_close(stacked[i], block(x[i])[0], 1e-5)
-    mixers = [b.scales[0][0] if config.multi_granularity else b.mixer for b in blocks]
+    mixers = [b.mixer if granularities == (1,) else b.scales[0][0] for b in blocks]
     together, _ = Mamba.stack(mixers)(x)
     for i, mixer in enumerate(mixers):
         assert_close(together[i], mixer(x[i])[0], 1e-5)
@@ -119,15 +121,14 @@ def test_blocks_match_torch_and_the_causal_block_streams_exactly():
     assert_close(np_causal(x.numpy())[0], y_causal.numpy())
     assert_close(np_both(x.numpy())[0], y_both.numpy())
     assert_close(BiMambaLayer([np_both])(x.numpy()[None])[0][0], y_both.numpy())
-    granular_config = small_config(granularities=(1, 2, 4, 8))
-    granular = torch_mamba.GranularBiMambaBlock(granular_config).eval()
+    granular = torch_mamba.GranularBiMambaBlock(config, (1, 2, 4, 8)).eval()
     with torch.no_grad():
         for name, p in granular.named_parameters():
             if "fuse" in name:  # gates away from their initial 1, so a wrong one shows
                 p.normal_(0.0, 0.5)
         y_granular, _ = granular(x)
-    np_granular = GranularBiMambaBlock({f"g.{k}": v.numpy() for k, v in granular.state_dict().items()}, "g",
-                                       granular_config)
+    np_granular = GranularBiMambaBlock({f"g.{k}": v.numpy() for k, v in granular.state_dict().items()}, "g", config,
+                                       (1, 2, 4, 8))
     assert_close(np_granular(x.numpy())[0], y_granular.numpy())
     state, pieces = None, []
     for lo, hi in ((0, 1), (1, 17), (17, 18), (18, 37)):

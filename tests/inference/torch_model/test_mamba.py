@@ -144,8 +144,8 @@ def test_bi_mamba_layer_equals_each_block(mlp_ratio):
 def test_granular_layer_equals_each_block(n):
     # 94 = a window scan's frames (64 + 30 look-ahead): groups of 4 and 8 end in a shorter one.
     torch.manual_seed(4)
-    config = ModelConfig(d_model=16, d_state=8, granularities=(1, 2, 4, 8))
-    blocks = [_perturbed(GranularBiMambaBlock(config).double()) for _ in range(3)]
+    config = ModelConfig(d_model=16, d_state=8)
+    blocks = [_perturbed(GranularBiMambaBlock(config, (1, 2, 4, 8)).double()) for _ in range(3)]
     x = torch.randn(3, 2, n, 16, dtype=torch.float64)
     with torch.inference_mode():
         y = GranularBiMambaLayer(blocks)(x)
@@ -165,7 +165,7 @@ def test_a_coarse_branch_hears_only_the_means_of_its_groups():
     # With one granularity of 4, moving values inside a group of 4 (keeping its mean) changes
     # nothing but the gates; with the gates at their initial 1 the block's branch output is the same.
     torch.manual_seed(6)
-    block = bidirectional_block(ModelConfig(d_model=16, d_state=8, granularities=(4,))).double()
+    block = bidirectional_block(ModelConfig(d_model=16, d_state=8), (4,)).double()
     h = torch.randn(1, 12, 16, dtype=torch.float64)
     moved = h.clone()
     moved[0, 4:8] = h[0, 4:8].flip(0)
@@ -174,13 +174,13 @@ def test_a_coarse_branch_hears_only_the_means_of_its_groups():
         y_moved, _ = block.mix(moved)
     assert torch.allclose(y, y_moved, atol=1e-12)
     assert torch.allclose(y[0, 4], y[0, 7], atol=1e-12)  # one value per group
-    fine = bidirectional_block(ModelConfig(d_model=16, d_state=8, granularities=(1, 4))).double()
+    fine = bidirectional_block(ModelConfig(d_model=16, d_state=8), (1, 4)).double()
     with torch.no_grad():
         assert not torch.allclose(fine.mix(h)[0], fine.mix(moved)[0], atol=1e-6)
 
 
 def test_the_granular_block_keeps_the_parameter_count():
-    plain, granular = (bidirectional_block(ModelConfig(d_model=32, granularities=g)) for g in ((1,), (1, 2, 4, 8)))
+    plain, granular = (bidirectional_block(ModelConfig(d_model=32), g) for g in ((1,), (1, 2, 4, 8)))
     assert isinstance(plain, BiMambaBlock) and isinstance(granular, GranularBiMambaBlock)
     count = [sum(p.numel() for p in block.parameters()) for block in (plain, granular)]
     assert count[1] - count[0] == 4 * (32 + 1)  # the fuse gates only
