@@ -51,10 +51,14 @@ def main() -> None:
     parser.add_argument("--codes", type=int, default=20, help="codes in one span pass (span + prefix)")
     parser.add_argument("--styles", type=int, default=2, help="styles per span pass (2: style guidance)")
     parser.add_argument("--passes", type=int, default=4, help="span passes per span")
+    parser.add_argument("--granularities", type=int, nargs="+", default=None,
+                        help="the scans' pooling factors, e.g. 1 2 4 8 (default: the config's)")
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     print(machine())
     config = get_config(args.config)
+    if args.granularities:
+        config = config.with_(granularities=args.granularities)
     checkpoint = Checkpoint(tensors=random_tensors(config), config=config, stats=identity_stats(),
                             styles=[f"s{i}" for i in range(config.num_styles)], stage="full")
     engine = NumpyEngine()
@@ -91,7 +95,8 @@ def main() -> None:
     spans = SECONDS * FPS / (config.span_codes * r)
     calls = args.passes * spans
     total = cost["speech 60 s"] + spans * cost["context"] + calls * cost["span"] + cost["decode 60 s"]
-    print(f"numpy, {args.config}, span of {n} codes x {len(styles)} styles, {args.passes} passes:")
+    print(f"numpy, {args.config} (granularities {config.to_dict()['granularities']}), span of {n} codes x "
+          f"{len(styles)} styles, {args.passes} passes:")
     for name, seconds in cost.items():
         print(f"  {name:18s} {seconds * 1e3:8.1f} ms")
     print(f"  60 s clip: {cost['speech 60 s']:.3f} s speech + {spans:.0f} contexts x {cost['context'] * 1e3:.1f} ms "

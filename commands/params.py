@@ -59,8 +59,11 @@ def run(args) -> int:
         configs = list(CONFIGS.items())
     for label, config in configs:
         total = parameter_count(config)
+        scans = ""
+        if config.multi_granularity:
+            scans = "; granularities " + ", ".join(f"{scan} {list(factors)}" for scan, factors in config.granularities.items())
         print(f"{label}: {total:,} parameters ({total / 1e6:.1f} M, {4 * total / 2**20:.1f} MiB as float32); "
-              f"stage 1 {parameter_count(config, 'vq'):,}")
+              f"stage 1 {parameter_count(config, 'vq'):,}{scans}")
         for name, n in _rows(config):
             print(f"  {name:24s} {n:>13,}")
     return 0

@@ -44,6 +44,13 @@ kernel-1 frames, so frame t sees frames <= t only); LeakyReLU slope 0.2.
       logits.P        Linear(d, K)                 code logits of part P at each code of the span
     MambaBlock(d): x = x + mixer(norm(x)); if mlp: x = x + mlp(norm2(x))
     BiMambaBlock(d): h = norm(x); x = x + mixer(h) + flip(mixer_back(flip(h))); then the MLP as above
+    GranularBiMambaBlock(d) (in place of a scan's BiMambaBlocks where config.granularities gives
+      that scan - window, global or local - pooling factors f_1..f_G other than (1,)):
+      h = norm(x); w = 2 sigmoid(fuse(h))   fuse Linear(d, G)
+      x = x + sum_i w_i * unpool_fi(scales.i.mixer(p_i) + flip(scales.i.mixer_back(flip(p_i))))
+      where p_i = pool_fi(h): means of groups of f_i steps from the sequence's first step (the last
+      group may be shorter), unpool repeats each group's value on its steps; the scales' mixers
+      have di / G inner channels; then the MLP as above
       norm, norm2     RMSNorm(d): x * weight / sqrt(mean(x^2) + 1e-5)
       mixer, mixer_back  Mamba (mamba-ssm v1 names):
         in_proj Linear(d, 2di, no bias) -> u, z
@@ -82,26 +89,35 @@ def conv_stack_shapes(prefix: str, in_dim: int, hidden: int, out_dim: int, layer
     return shapes
 
 
-def mamba_block_shapes(prefix: str, config) -> dict:
-    d, di, n, r = config.d_model, config.d_inner, config.d_state, config.dt_rank_value
-    shapes = {
-        f"{prefix}.norm.weight": (d,),
-        f"{prefix}.mixer.in_proj.weight": (2 * di, d),
-        f"{prefix}.mixer.conv1d.weight": (di, 1, config.d_conv),
-        f"{prefix}.mixer.conv1d.bias": (di,),
-        f"{prefix}.mixer.x_proj.weight": (r + 2 * n, di),
-        f"{prefix}.mixer.dt_proj.weight": (di, r),
-        f"{prefix}.mixer.dt_proj.bias": (di,),
-        f"{prefix}.mixer.A_log": (di, n),
-        f"{prefix}.mixer.D": (di,),
-        f"{prefix}.mixer.out_proj.weight": (d, di),
+def mixer_shapes(prefix: str, config, d_inner: int) -> dict:
+    d, di, n, r = config.d_model, d_inner, config.d_state, config.dt_rank_value
+    return {
+        f"{prefix}.in_proj.weight": (2 * di, d),
+        f"{prefix}.conv1d.weight": (di, 1, config.d_conv),
+        f"{prefix}.conv1d.bias": (di,),
+        f"{prefix}.x_proj.weight": (r + 2 * n, di),
+        f"{prefix}.dt_proj.weight": (di, r),
+        f"{prefix}.dt_proj.bias": (di,),
+        f"{prefix}.A_log": (di, n),
+        f"{prefix}.D": (di,),
+        f"{prefix}.out_proj.weight": (d, di),
     }
+
+
+def residual_block_shapes(prefix: str, config, mixers: dict) -> dict:
+    """A pre-norm block's norm, the given mixer shapes and its gated MLP."""
+    d = config.d_model
+    shapes = {f"{prefix}.norm.weight": (d,), **mixers}
     if config.mlp_hidden > 0:
         h = config.mlp_hidden
         shapes[f"{prefix}.norm2.weight"] = (d,)
         shapes[f"{prefix}.mlp.fc1.weight"] = (2 * h, d)
         shapes[f"{prefix}.mlp.fc2.weight"] = (d, h)
     return shapes
+
+
+def mamba_block_shapes(prefix: str, config) -> dict:
+    return residual_block_shapes(prefix, config, mixer_shapes(f"{prefix}.mixer", config, config.d_inner))
 
 
 def stage1_shapes(config) -> dict:
@@ -120,12 +136,22 @@ def stage1_shapes(config) -> dict:
     return shapes
 
 
-def bi_mamba_block_shapes(prefix: str, config) -> dict:
-    shapes = mamba_block_shapes(prefix, config)
-    for name, shape in list(shapes.items()):
-        if ".mixer." in name:
-            shapes[name.replace(".mixer.", ".mixer_back.")] = shape
-    return shapes
+def bi_mamba_block_shapes(prefix: str, config, factors=(1,)) -> dict:
+    """A bidirectional block: ``BiMambaBlock`` for factors (1,), else ``GranularBiMambaBlock``
+    (one mixer pair of ``d_inner / G`` channels per pooling factor)."""
+    if tuple(factors) == (1,):
+        di = config.d_inner
+        return residual_block_shapes(prefix, config, {**mixer_shapes(f"{prefix}.mixer", config, di),
+                                                      **mixer_shapes(f"{prefix}.mixer_back", config, di)})
+    count = len(factors)
+    di = config.d_inner // count
+    mixers = {}
+    for i in range(count):
+        mixers.update(mixer_shapes(f"{prefix}.scales.{i}.mixer", config, di))
+        mixers.update(mixer_shapes(f"{prefix}.scales.{i}.mixer_back", config, di))
+    mixers[f"{prefix}.fuse.weight"] = (count, config.d_model)
+    mixers[f"{prefix}.fuse.bias"] = (count,)
+    return residual_block_shapes(prefix, config, mixers)
 
 
 def generator_shapes(config) -> dict:
@@ -136,7 +162,7 @@ def generator_shapes(config) -> dict:
         shapes.update(mamba_block_shapes(f"{g}.speech.{i}", config))
     shapes[f"{g}.speech_norm.weight"] = (d,)
     for i in range(config.speech_window_layers):
-        shapes.update(bi_mamba_block_shapes(f"{g}.speech_window.{i}", config))
+        shapes.update(bi_mamba_block_shapes(f"{g}.speech_window.{i}", config, config.granularities["window"]))
     shapes[f"{g}.apex.weight"] = (1, 3 * d)
     shapes[f"{g}.apex.bias"] = (1,)
     shapes[f"{g}.code_in.weight"] = (d, r * (2 * d + 1))
@@ -147,11 +173,11 @@ def generator_shapes(config) -> dict:
         shapes[f"{g}.part_in.{part}.weight"] = (d, code_dim)
         shapes[f"{g}.part_in.{part}.bias"] = (d,)
     for i in range(config.global_layers):
-        shapes.update(bi_mamba_block_shapes(f"{g}.global_blocks.{i}", config))
+        shapes.update(bi_mamba_block_shapes(f"{g}.global_blocks.{i}", config, config.granularities["global"]))
     shapes[f"{g}.global_norm.weight"] = (d,)
     for part in PARTS:
         for i in range(config.local_layers[part]):
-            shapes.update(bi_mamba_block_shapes(f"{g}.local.{part}.{i}", config))
+            shapes.update(bi_mamba_block_shapes(f"{g}.local.{part}.{i}", config, config.granularities["local"]))
         shapes[f"{g}.out_norm.{part}.weight"] = (d,)
         shapes[f"{g}.logits.{part}.weight"] = (k, d)
         shapes[f"{g}.logits.{part}.bias"] = (k,)

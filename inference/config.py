@@ -20,6 +20,31 @@ class ConfigError(GesturaError, ValueError):
     """A model configuration that cannot describe a network."""
 
 
+# Stage 2's bidirectional scans: over each window's speech states, over a span's codes, per part.
+SCANS = ("window", "global", "local")
+
+
+def _scan_granularities(value, d_inner: int) -> dict:
+    """``granularities`` as {scan: tuple of factors}, checked; one list stands for every scan."""
+    if isinstance(value, (list, tuple)):
+        value = {scan: value for scan in SCANS}
+    if not isinstance(value, dict) or set(value) != set(SCANS):
+        raise ConfigError(f"model config 'granularities' must be one list of pooling factors, e.g. [1, 2, 4, 8], "
+                          f"or one per scan {list(SCANS)}, got {value!r}")
+    out = {}
+    for scan in SCANS:
+        factors = value[scan]
+        if (not isinstance(factors, (list, tuple)) or not factors
+                or any(not isinstance(f, int) or f < 1 for f in factors) or list(factors) != sorted(set(factors))):
+            raise ConfigError(f"model config 'granularities' of the {scan} scan must be increasing positive integers, "
+                              f"e.g. [1, 2, 4, 8], got {factors!r}")
+        if d_inner % len(factors):
+            raise ConfigError(f"model config 'granularities' splits the mixers' inner width {d_inner} (expand x "
+                              f"d_model) into {len(factors)} branches in the {scan} scan: choose a count that divides it")
+        out[scan] = tuple(factors)
+    return out
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     name: str = "small"
@@ -43,6 +68,11 @@ class ModelConfig:
     mlp_ratio: float = 2.0  # gated MLP after each Mamba mixer; 0 disables it
     speech_layers: int = 2
     speech_window_layers: int = 1  # bidirectional scans over each window's speech states
+    # Pooling factors of each bidirectional scan (SCANS): (1,) is one scan at the sequence's own
+    # rate; several factors give GranuMamba-style multi-granularity blocks, whose branches split
+    # the mixer's inner width (``d_inner / len``), so the parameter count stays. One list is
+    # taken for every scan.
+    granularities: dict = field(default_factory=lambda: {scan: (1,) for scan in SCANS})
     global_layers: int = 2
     local_layers: dict = field(default_factory=lambda: {"face": 2, "upper": 1, "hands": 1, "lower": 1})
     num_styles: int = 4
@@ -65,6 +95,7 @@ class ModelConfig:
             value = getattr(self, name)
             if set(value) != set(PARTS):
                 raise ConfigError(f"model config '{name}' must give a count for each part {PARTS}, got {sorted(value)}")
+        object.__setattr__(self, "granularities", _scan_granularities(self.granularities, self.d_inner))
         if self.mlp_ratio < 0:
             raise ConfigError("model config 'mlp_ratio' must not be negative")
         if not 0.0 < self.apex_threshold < 1.0:
@@ -77,6 +108,11 @@ class ModelConfig:
     @property
     def d_inner(self) -> int:
         return self.expand * self.d_model
+
+    @property
+    def multi_granularity(self) -> bool:
+        """True when any bidirectional scan is a multi-granularity block (factors other than (1,))."""
+        return any(factors != (1,) for factors in self.granularities.values())
 
     @property
     def dt_rank_value(self) -> int:

@@ -10,7 +10,8 @@
 - ``span_logits``: one pass over a span for several styles at once, (styles, n, K) per part.
   ``span_logits_reference`` is the module-by-module form (each block, each direction and each
   part on its own); ``span_logits`` runs the same arithmetic with every bidirectional layer as
-  one stacked mixer and the local stacks of all parts side by side (``mamba.BiMambaLayer``).
+  one stacked mixer and the local stacks of all parts side by side (``mamba.BiMambaLayer``, or
+  ``mamba.GranularBiMambaLayer`` for multi-granularity blocks).
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import numpy as np
 from ...rigs.skeleton import PARTS
 from ..stroke_plan import stroke_plan
 from .layers import F32, Linear, rms_norm, sigmoid
-from .mamba import BiMambaBlock, BiMambaLayer, MambaBlock, _stack, _StackedLinear, run_stack
+from .mamba import MambaBlock, _stack, _StackedLinear, bidirectional_block, bidirectional_layer, run_stack
 
 
 class Generator:
@@ -30,22 +31,22 @@ class Generator:
         self.audio_in = Linear(tensors, f"{g}.audio_in")
         self.speech = [MambaBlock(tensors, f"{g}.speech.{i}", config) for i in range(config.speech_layers)]
         self.speech_norm = tensors[f"{g}.speech_norm.weight"]
-        self.speech_window = [BiMambaBlock(tensors, f"{g}.speech_window.{i}", config)
+        self.speech_window = [bidirectional_block(tensors, f"{g}.speech_window.{i}", config, config.granularities["window"])
                               for i in range(config.speech_window_layers)]
         self.apex = Linear(tensors, f"{g}.apex")
         self.code_in = Linear(tensors, f"{g}.code_in")
         self.style = tensors[f"{g}.style.weight"]
         self.mask_latent = tensors[f"{g}.mask_latent"]
         self.part_in = {p: Linear(tensors, f"{g}.part_in.{p}") for p in PARTS}
-        self.global_blocks = [BiMambaBlock(tensors, f"{g}.global_blocks.{i}", config)
+        self.global_blocks = [bidirectional_block(tensors, f"{g}.global_blocks.{i}", config, config.granularities["global"])
                               for i in range(config.global_layers)]
         self.global_norm = tensors[f"{g}.global_norm.weight"]
-        self.local = {p: [BiMambaBlock(tensors, f"{g}.local.{p}.{i}", config) for i in range(config.local_layers[p])]
+        self.local = {p: [bidirectional_block(tensors, f"{g}.local.{p}.{i}", config, config.granularities["local"]) for i in range(config.local_layers[p])]
                       for p in PARTS}
         self.out_norm = {p: tensors[f"{g}.out_norm.{p}.weight"] for p in PARTS}
         self.logits = {p: Linear(tensors, f"{g}.logits.{p}") for p in PARTS}
-        self._window_layers = [BiMambaLayer([block]) for block in self.speech_window]
-        self._global_layers = [BiMambaLayer([block]) for block in self.global_blocks]
+        self._window_layers = [bidirectional_layer([block]) for block in self.speech_window]
+        self._global_layers = [bidirectional_layer([block]) for block in self.global_blocks]
         self._local_layers = {}
 
     # --- speech: causal, streamed ------------------------------------------------------------
@@ -147,7 +148,7 @@ class Generator:
             layers = []
             for i in range(max(len(self.local[p]) for p in parts)):
                 members = [j for j, p in enumerate(parts) if len(self.local[p]) > i]
-                layer = BiMambaLayer([self.local[parts[j]][i] for j in members])
+                layer = bidirectional_layer([self.local[parts[j]][i] for j in members])
                 layers.append((None if len(members) == len(parts) else np.asarray(members), layer))
             self._local_layers[parts] = {
                 "layers": layers,

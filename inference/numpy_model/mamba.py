@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .layers import F32, DepthwiseConv, GatedMLP, Linear, rms_norm, silu, softplus
+from .layers import F32, DepthwiseConv, GatedMLP, Linear, rms_norm, sigmoid, silu, softplus
 
 _LOG2E = F32(1.0 / np.log(2.0))
 # Decays and inputs are computed for as many steps at once as fit in about this many floats:
@@ -71,7 +71,7 @@ class Mamba:
     A stacked mixer (``Mamba.stack``) takes x (M, B, T, d): mixer m reads x[m]."""
 
     def __init__(self, tensors: dict, prefix: str, config) -> None:
-        self.d_inner, self.d_state, self.dt_rank = config.d_inner, config.d_state, config.dt_rank_value
+        self.d_inner, self.d_state, self.dt_rank = len(tensors[f"{prefix}.D"]), config.d_state, config.dt_rank_value
         self.in_proj = Linear(tensors, f"{prefix}.in_proj", bias=False)
         self.conv1d = DepthwiseConv(tensors, f"{prefix}.conv1d")
         self.x_proj = Linear(tensors, f"{prefix}.x_proj", bias=False)
@@ -136,18 +136,33 @@ class MambaBlock:
 
     def __init__(self, tensors: dict, prefix: str, config) -> None:
         self.norm = tensors[f"{prefix}.norm.weight"]
-        self.mixer = Mamba(tensors, f"{prefix}.mixer", config)
+        self.build_mixers(tensors, prefix, config)
         self.norm2 = self.mlp = None
         if config.mlp_hidden > 0:
             self.norm2 = tensors[f"{prefix}.norm2.weight"]
             self.mlp = GatedMLP(tensors, f"{prefix}.mlp", config.mlp_hidden)
 
+    def build_mixers(self, tensors: dict, prefix: str, config) -> None:
+        self.mixer = Mamba(tensors, f"{prefix}.mixer", config)
+
+    def mix(self, h: np.ndarray, state=None):
+        """The residual branch on the normalised input: (..., T, d) -> (..., T, d), state."""
+        return self.mixer(h, state)
+
     def __call__(self, x: np.ndarray, state=None):
-        y, state = self.mixer(rms_norm(x, self.norm), state)
+        y, state = self.mix(rms_norm(x, self.norm), state)
         x = x + y
         if self.mlp is not None:
             x = x + self.mlp(rms_norm(x, self.norm2))
         return x, state
+
+
+def both_ways(mixer: Mamba, mixer_back: Mamba, h: np.ndarray) -> np.ndarray:
+    """``torch_model.mamba.both_ways``: ``mixer`` forward in time plus ``mixer_back`` from the end
+    over a whole sequence (..., n, d)."""
+    forward, _ = mixer(h)
+    backward, _ = mixer_back(h[..., ::-1, :])
+    return forward + backward[..., ::-1, :]
 
 
 class BiMambaBlock(MambaBlock):
@@ -155,18 +170,52 @@ class BiMambaBlock(MambaBlock):
     ``mixer_back`` from the span's end read the same normalised input; their outputs are added.
     x (..., n, d) -> (..., n, d), no state (this is the reference; ``BiMambaLayer`` the fast path)."""
 
-    def __init__(self, tensors: dict, prefix: str, config) -> None:
-        super().__init__(tensors, prefix, config)
+    def build_mixers(self, tensors: dict, prefix: str, config) -> None:
+        self.mixer = Mamba(tensors, f"{prefix}.mixer", config)
         self.mixer_back = Mamba(tensors, f"{prefix}.mixer_back", config)
 
-    def __call__(self, x: np.ndarray, state=None):
-        h = rms_norm(x, self.norm)
-        forward, _ = self.mixer(h)
-        backward, _ = self.mixer_back(h[..., ::-1, :])
-        x = x + forward + backward[..., ::-1, :]
-        if self.mlp is not None:
-            x = x + self.mlp(rms_norm(x, self.norm2))
-        return x, None
+    def mix(self, h: np.ndarray, state=None):
+        return both_ways(self.mixer, self.mixer_back, h), None
+
+
+def pool_time(x: np.ndarray, factor: int) -> np.ndarray:
+    """``torch_model.mamba.pool_time``: (..., n, d) -> (..., ceil(n / factor), d), the mean of each
+    group of ``factor`` steps counted from the first (the last group may be shorter)."""
+    if factor == 1:
+        return x
+    n = x.shape[-2]
+    starts = np.arange(0, n, factor)
+    counts = np.minimum(factor, n - starts).astype(F32)[:, None]
+    return np.add.reduceat(x, starts, axis=-2) / counts
+
+
+def unpool_time(y: np.ndarray, factor: int, n: int) -> np.ndarray:
+    """``pool_time``'s inverse in time: (..., groups, d) -> (..., n, d)."""
+    return y if factor == 1 else np.repeat(y, factor, axis=-2)[..., :n, :]
+
+
+class GranularBiMambaBlock(MambaBlock):
+    """``torch_model.mamba.GranularBiMambaBlock``: per granularity f, the normalised input pooled by
+    f, scanned both ways by ``scales.i``'s mixers and brought back to the full rate; the branches
+    added with gates ``2 sigmoid(fuse(h))``. x (..., n, d) -> (..., n, d), no state (reference;
+    ``GranularBiMambaLayer`` the fast path)."""
+
+    def __init__(self, tensors: dict, prefix: str, config, factors) -> None:
+        self.factors = tuple(factors)
+        super().__init__(tensors, prefix, config)
+
+    def build_mixers(self, tensors: dict, prefix: str, config) -> None:
+        self.scales = [(Mamba(tensors, f"{prefix}.scales.{i}.mixer", config),
+                        Mamba(tensors, f"{prefix}.scales.{i}.mixer_back", config)) for i in range(len(self.factors))]
+        self.fuse = Linear(tensors, f"{prefix}.fuse")
+
+    def mix(self, h: np.ndarray, state=None):
+        n = h.shape[-2]
+        gates = F32(2.0) * sigmoid(self.fuse(h))
+        y = 0
+        for i, (factor, (mixer, mixer_back)) in enumerate(zip(self.factors, self.scales)):
+            y = y + gates[..., i:i + 1] * unpool_time(both_ways(mixer, mixer_back, pool_time(h, factor)), factor, n)
+        return y, None
 
 
 class BiMambaLayer:
@@ -176,7 +225,7 @@ class BiMambaLayer:
 
     def __init__(self, blocks: list) -> None:
         self.count = len(blocks)
-        self.mixers = Mamba.stack([m for b in blocks for m in (b.mixer, b.mixer_back)])
+        self.build_mixers(blocks)
         self.norm = _stack([b.norm[None] for b in blocks])  # (P, 1, 1, d)
         self.mlp = None
         if blocks[0].mlp is not None:
@@ -186,19 +235,62 @@ class BiMambaLayer:
             self.mlp.fc1 = _StackedLinear([b.mlp.fc1 for b in blocks])
             self.mlp.fc2 = _StackedLinear([b.mlp.fc2 for b in blocks])
 
+    def build_mixers(self, blocks: list) -> None:
+        self.mixers = Mamba.stack([m for b in blocks for m in (b.mixer, b.mixer_back)])
+
+    def mix(self, h: np.ndarray) -> np.ndarray:
+        """The blocks' residual branches on the normalised input (P, B, n, d)."""
+        return _both_ways_stacked(self.mixers, h)
+
     def __call__(self, x: np.ndarray, state=None):
         """x (P, ..., n, d) -> (P, ..., n, d), None."""
         shape = x.shape
         p, b, n, d = shape[0], int(np.prod(shape[1:-2])), shape[-2], shape[-1]
         x = x.reshape(p, b, n, d)
-        h = rms_norm(x, self.norm)
-        both = np.stack([h, h[:, :, ::-1]], axis=1).reshape(2 * p, b, n, d)  # forward, backward per block
-        y, _ = self.mixers(both)
-        y = y.reshape(p, 2, b, n, d)
-        x = x + y[:, 0] + y[:, 1, :, ::-1]
+        x = x + self.mix(rms_norm(x, self.norm))
         if self.mlp is not None:
             x = x + self.mlp(rms_norm(x, self.norm2))
         return x.reshape(shape), None
+
+
+def _both_ways_stacked(mixers: Mamba, h: np.ndarray) -> np.ndarray:
+    """h (P, B, n, d) through P (forward, backward) mixer pairs stacked as 2P mixers."""
+    p, b, n, d = h.shape
+    both = np.stack([h, h[:, :, ::-1]], axis=1).reshape(2 * p, b, n, d)  # forward, backward per block
+    y, _ = mixers(both)
+    y = y.reshape(p, 2, b, n, d)
+    return y[:, 0] + y[:, 1, :, ::-1]
+
+
+class GranularBiMambaLayer(BiMambaLayer):
+    """Several ``GranularBiMambaBlock``s run as one (``BiMambaLayer``'s contract): per granularity,
+    both directions of every block's branch are one stacked ``Mamba``."""
+
+    def build_mixers(self, blocks: list) -> None:
+        self.factors = blocks[0].factors
+        self.scales = [Mamba.stack([m for b in blocks for m in b.scales[i]]) for i in range(len(self.factors))]
+        self.fuse = _StackedLinear([b.fuse for b in blocks])
+
+    def mix(self, h: np.ndarray) -> np.ndarray:
+        n = h.shape[-2]
+        gates = F32(2.0) * sigmoid(self.fuse(h))
+        y = 0
+        for i, (factor, mixers) in enumerate(zip(self.factors, self.scales)):
+            y = y + gates[..., i:i + 1] * unpool_time(_both_ways_stacked(mixers, pool_time(h, factor)), factor, n)
+        return y
+
+
+def bidirectional_block(tensors: dict, prefix: str, config, factors=(1,)) -> MambaBlock:
+    """``torch_model.mamba.bidirectional_block``: ``BiMambaBlock`` for factors (1,), else a
+    ``GranularBiMambaBlock`` at those pooling factors."""
+    if tuple(factors) == (1,):
+        return BiMambaBlock(tensors, prefix, config)
+    return GranularBiMambaBlock(tensors, prefix, config, factors)
+
+
+def bidirectional_layer(blocks: list) -> BiMambaLayer:
+    """``BiMambaLayer`` or ``GranularBiMambaLayer``, whichever runs ``blocks`` (all of one kind)."""
+    return GranularBiMambaLayer(blocks) if isinstance(blocks[0], GranularBiMambaBlock) else BiMambaLayer(blocks)
 
 
 def run_stack(blocks: list, x: np.ndarray, state=None):

@@ -23,6 +23,10 @@ Structure (names as in ``architecture.py``; r = frames per code, L = look-ahead 
 - local scans: per part, ``part_in.P`` of the part's own known code again, bidirectional
   ``local.P`` blocks, ``out_norm.P`` and ``logits.P``.
 
+Every bidirectional scan here (window, global, local) is a ``mamba.BiMambaBlock``, or, where
+``config.granularities`` gives that scan several pooling factors (say [1, 2, 4, 8]), a
+``mamba.GranularBiMambaBlock`` that scans it at several temporal granularities at once (GranuMamba).
+
 Generation fills a span of ``span_codes`` codes from whatever is fixed (the previous span's last
 ``prefix_codes`` codes, a start pose, nothing for parts that are switched off) in a few parallel
 passes, the most confident codes first (``inference/pipeline.py``). Training hides whole runs of
@@ -39,7 +43,7 @@ from torch import nn
 from ...rigs.skeleton import PARTS
 from ..stroke_plan import stroke_plan
 from .layers import RMSNorm, rms_norm
-from .mamba import BiMambaBlock, BiMambaLayer, MambaBlock, MambaStack, StackedLinear
+from .mamba import MambaBlock, MambaStack, StackedLinear, bidirectional_block, bidirectional_layer
 
 
 class Generator(nn.Module):
@@ -51,16 +55,19 @@ class Generator(nn.Module):
         self.audio_in = nn.Linear(config.feature_dim, d)
         self.speech = MambaStack(MambaBlock(config) for _ in range(config.speech_layers))
         self.speech_norm = RMSNorm(d)
-        self.speech_window = MambaStack(BiMambaBlock(config) for _ in range(config.speech_window_layers))
+        self.speech_window = MambaStack(bidirectional_block(config, config.granularities["window"])
+                                       for _ in range(config.speech_window_layers))
         self.apex = nn.Linear(3 * d, 1)
         self.code_in = nn.Linear(r * (2 * d + 1), d)
         self.style = nn.Embedding(config.num_styles, d)
         nn.init.normal_(self.style.weight, std=0.02)
         self.mask_latent = nn.Parameter(torch.randn(len(PARTS), cd) * 0.02)
         self.part_in = nn.ModuleDict({p: nn.Linear(cd, d) for p in PARTS})
-        self.global_blocks = MambaStack(BiMambaBlock(config) for _ in range(config.global_layers))
+        self.global_blocks = MambaStack(bidirectional_block(config, config.granularities["global"])
+                                       for _ in range(config.global_layers))
         self.global_norm = RMSNorm(d)
-        self.local = nn.ModuleDict({p: MambaStack(BiMambaBlock(config) for _ in range(config.local_layers[p]))
+        self.local = nn.ModuleDict({p: MambaStack(bidirectional_block(config, config.granularities["local"])
+                                                   for _ in range(config.local_layers[p]))
                                     for p in PARTS})
         self.out_norm = nn.ModuleDict({p: RMSNorm(d) for p in PARTS})
         self.logits = nn.ModuleDict({p: nn.Linear(d, k) for p in PARTS})
@@ -166,12 +173,12 @@ class Generator(nn.Module):
             cache.clear()
             cache["params"] = params = list(self.parameters())
             cache["key"] = [(p.data_ptr(), p._version) for p in params]
-            cache["global"] = [BiMambaLayer([block]) for block in self.global_blocks]
+            cache["global"] = [bidirectional_layer([block]) for block in self.global_blocks]
         if parts not in cache:
             local = []
             for i in range(max(len(self.local[p]) for p in parts) if parts else 0):
                 members = [j for j, p in enumerate(parts) if len(self.local[p]) > i]
-                layer = BiMambaLayer([self.local[parts[j]][i] for j in members])
+                layer = bidirectional_layer([self.local[parts[j]][i] for j in members])
                 index = None if len(members) == len(parts) else torch.tensor(members, device=self.mask_latent.device)
                 local.append((index, layer))
             cache[parts] = {

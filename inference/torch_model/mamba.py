@@ -181,10 +181,11 @@ class Mamba(nn.Module):
     """The Mamba v1 mixer (mamba-ssm's ``Mamba`` parameter names and initialisation)."""
 
     def __init__(self, d_model: int, d_state: int = 16, d_conv: int = 4, expand: int = 2, dt_rank: int | None = None,
-                 dt_min: float = 1e-3, dt_max: float = 0.1, dt_init_floor: float = 1e-4, chunk: int = 64):
+                 dt_min: float = 1e-3, dt_max: float = 0.1, dt_init_floor: float = 1e-4, chunk: int = 64,
+                 d_inner: int | None = None):
         super().__init__()
         self.d_model, self.d_state, self.d_conv = d_model, d_state, d_conv
-        self.d_inner = expand * d_model
+        self.d_inner = d_inner or expand * d_model
         self.dt_rank = dt_rank or math.ceil(d_model / 16)
         self.chunk = chunk
         di = self.d_inner
@@ -231,21 +232,32 @@ class Mamba(nn.Module):
         return self.out_proj(y * F.silu(z)), (conv_state, h)
 
 
+def _mixer(config, d_inner: int | None = None) -> Mamba:
+    return Mamba(config.d_model, config.d_state, config.d_conv, config.expand, config.dt_rank_value, d_inner=d_inner)
+
+
 class MambaBlock(nn.Module):
     """Pre-norm residual Mamba mixer, then (optionally) a pre-norm residual gated MLP."""
 
     def __init__(self, config):
         super().__init__()
         self.norm = RMSNorm(config.d_model)
-        self.mixer = Mamba(config.d_model, config.d_state, config.d_conv, config.expand, config.dt_rank_value)
+        self.build_mixers(config)
         if config.mlp_hidden > 0:
             self.norm2 = RMSNorm(config.d_model)
             self.mlp = GatedMLP(config.d_model, config.mlp_hidden)
         else:
             self.norm2 = self.mlp = None
 
+    def build_mixers(self, config) -> None:
+        self.mixer = _mixer(config)
+
+    def mix(self, h: torch.Tensor, state=None):
+        """The residual branch on the normalised input: (B, T, d) -> (B, T, d), state."""
+        return self.mixer(h, state)
+
     def forward(self, x: torch.Tensor, state=None):
-        y, state = self.mixer(self.norm(x), state)
+        y, state = self.mix(self.norm(x), state)
         x = x + y
         if self.mlp is not None:
             x = x + self.mlp(self.norm2(x))
@@ -264,24 +276,94 @@ class MambaStack(nn.ModuleList):
         return x, new_state
 
 
+def both_ways(mixer: Mamba, mixer_back: Mamba, h: torch.Tensor) -> torch.Tensor:
+    """Vision Mamba's bidirectional scan of a whole sequence (B, n, d): ``mixer`` forward in time
+    plus ``mixer_back`` from the end, both from a zero state."""
+    forward, _ = mixer(h)
+    backward, _ = mixer_back(h.flip(-2))
+    return forward + backward.flip(-2)
+
+
 class BiMambaBlock(MambaBlock):
     """``MambaBlock`` that scans a whole span both ways (Vision Mamba's bidirectional block): two
     mixers read the same normalised input, ``mixer`` forward in time and ``mixer_back`` from the
     span's end, and their outputs are added. No state: a span is always given whole."""
 
-    def __init__(self, config):
-        super().__init__(config)
-        self.mixer_back = Mamba(config.d_model, config.d_state, config.d_conv, config.expand, config.dt_rank_value)
+    def build_mixers(self, config) -> None:
+        self.mixer = _mixer(config)
+        self.mixer_back = _mixer(config)
 
-    def forward(self, x: torch.Tensor, state=None):
-        """x (B, n, d) -> (B, n, d), None."""
-        h = self.norm(x)
-        forward, _ = self.mixer(h)
-        backward, _ = self.mixer_back(h.flip(1))
-        x = x + forward + backward.flip(1)
-        if self.mlp is not None:
-            x = x + self.mlp(self.norm2(x))
-        return x, None
+    def mix(self, h: torch.Tensor, state=None):
+        """h (B, n, d) -> (B, n, d), None."""
+        return both_ways(self.mixer, self.mixer_back, h), None
+
+
+def pool_time(x: torch.Tensor, factor: int) -> torch.Tensor:
+    """(..., n, d) -> (..., ceil(n / factor), d): the mean of each group of ``factor`` steps,
+    groups counted from the first step (the last group may be shorter)."""
+    n = x.shape[-2]
+    if factor == 1:
+        return x
+    groups = -(-n // factor)
+    padded = F.pad(x, (0, 0, 0, groups * factor - n))
+    sums = padded.unflatten(-2, (groups, factor)).sum(-2)
+    counts = torch.full((groups, 1), float(factor), dtype=x.dtype, device=x.device)
+    counts[-1] = n - (groups - 1) * factor
+    return sums / counts
+
+
+def unpool_time(y: torch.Tensor, factor: int, n: int) -> torch.Tensor:
+    """``pool_time``'s inverse in time: (..., groups, d) -> (..., n, d), each group's value on its steps."""
+    return y if factor == 1 else y.repeat_interleave(factor, dim=-2)[..., :n, :]
+
+
+class GranularBiMambaBlock(MambaBlock):
+    """A bidirectional block that scans at several temporal granularities at once (our reading of
+    GranuMamba, Expert Systems with Applications 2026, whose code is not public).
+
+    Branch ``scales.i`` pools the normalised input by ``factors[i]`` (``pool_time``), scans
+    the pooled sequence both ways with its own pair of mixers, and brings the result back to the
+    full rate (``unpool_time``). The branches' outputs are added with per-step gates
+    ``2 sigmoid(fuse(h))`` (1 at initialisation). Each branch's mixers have ``d_inner / G``
+    inner channels, so the block has the parameters of a ``BiMambaBlock`` plus ``fuse``
+    (G (d + 1)). Groups are counted from the sequence's first step: a span or window is always
+    given whole and at its absolute position, so chunked generation still equals whole-clip."""
+
+    def __init__(self, config, factors):
+        self.factors = tuple(factors)  # read by build_mixers, which MambaBlock's __init__ calls
+        super().__init__(config)
+
+    def build_mixers(self, config) -> None:
+        width = config.d_inner // len(self.factors)
+        self.scales = nn.ModuleList(_MixerPair(config, width) for _ in self.factors)
+        self.fuse = nn.Linear(config.d_model, len(self.factors))
+        nn.init.zeros_(self.fuse.weight)
+        nn.init.zeros_(self.fuse.bias)
+
+    def mix(self, h: torch.Tensor, state=None):
+        """h (B, n, d) -> (B, n, d), None."""
+        n = h.shape[-2]
+        gates = 2 * torch.sigmoid(self.fuse(h))
+        y = 0
+        for i, (factor, scale) in enumerate(zip(self.factors, self.scales)):
+            branch = both_ways(scale.mixer, scale.mixer_back, pool_time(h, factor))
+            y = y + gates[..., i:i + 1] * unpool_time(branch, factor, n)
+        return y, None
+
+
+class _MixerPair(nn.Module):
+    """One granularity's forward and backward mixers (``scales.i.mixer``, ``scales.i.mixer_back``)."""
+
+    def __init__(self, config, d_inner: int):
+        super().__init__()
+        self.mixer = _mixer(config, d_inner)
+        self.mixer_back = _mixer(config, d_inner)
+
+
+def bidirectional_block(config, factors=(1,)) -> MambaBlock:
+    """A bidirectional scan's block: ``BiMambaBlock`` for factors (1,), else a
+    ``GranularBiMambaBlock`` at those pooling factors (``config.granularities[scan]``)."""
+    return BiMambaBlock(config) if tuple(factors) == (1,) else GranularBiMambaBlock(config, factors)
 
 
 # --- inference: several mixers run as one ----------------------------------------------------
@@ -349,7 +431,7 @@ class BiMambaLayer:
     each block (to float rounding); for generation (no autograd)."""
 
     def __init__(self, blocks) -> None:
-        self.mixers = StackedMamba([m for block in blocks for m in (block.mixer, block.mixer_back)])
+        self.build_mixers(blocks)
         self.eps = blocks[0].norm.eps
         self.norm = _stacked(block.norm.weight for block in blocks)[:, None, None]  # (P, 1, 1, d)
         self.mlp = blocks[0].mlp is not None
@@ -358,13 +440,49 @@ class BiMambaLayer:
             self.fc1 = StackedLinear([block.mlp.fc1 for block in blocks])
             self.fc2 = StackedLinear([block.mlp.fc2 for block in blocks])
 
+    def build_mixers(self, blocks) -> None:
+        self.mixers = StackedMamba([m for block in blocks for m in (block.mixer, block.mixer_back)])
+
+    def mix(self, h: torch.Tensor) -> torch.Tensor:
+        """The blocks' residual branches on the normalised input (P, B, n, d)."""
+        return _both_ways_stacked(self.mixers, h)
+
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        p, b, n, d = x.shape
-        h = rms_norm(x, self.norm, self.eps)
-        both = torch.stack([h, h.flip(2)], 1).view(2 * p, b, n, d)  # forward, backward per block
-        y = self.mixers(both).view(p, 2, b, n, d)
-        x = x + y[:, 0] + y[:, 1].flip(2)
+        x = x + self.mix(rms_norm(x, self.norm, self.eps))
         if self.mlp:
             a, g = self.fc1(rms_norm(x, self.norm2, self.eps)).chunk(2, dim=-1)
             x = x + self.fc2(F.silu(a) * g)
         return x
+
+
+def _both_ways_stacked(mixers: StackedMamba, h: torch.Tensor) -> torch.Tensor:
+    """h (P, B, n, d) through P (forward, backward) mixer pairs stacked as 2P mixers."""
+    p, b, n, d = h.shape
+    both = torch.stack([h, h.flip(2)], 1).view(2 * p, b, n, d)  # forward, backward per block
+    y = mixers(both).view(p, 2, b, n, d)
+    return y[:, 0] + y[:, 1].flip(2)
+
+
+class GranularBiMambaLayer(BiMambaLayer):
+    """Several ``GranularBiMambaBlock``s run as one (same contract as ``BiMambaLayer``): per
+    granularity, both directions of every block's branch are one ``StackedMamba``."""
+
+    def build_mixers(self, blocks) -> None:
+        self.factors = blocks[0].factors
+        self.scales = [StackedMamba([m for block in blocks for m in (block.scales[i].mixer, block.scales[i].mixer_back)])
+                       for i in range(len(self.factors))]
+        self.fuse = StackedLinear([block.fuse for block in blocks])
+
+    def mix(self, h: torch.Tensor) -> torch.Tensor:
+        n = h.shape[2]
+        gates = 2 * torch.sigmoid(self.fuse(h))
+        y = 0
+        for i, (factor, mixers) in enumerate(zip(self.factors, self.scales)):
+            branch = _both_ways_stacked(mixers, pool_time(h, factor))
+            y = y + gates[..., i:i + 1] * unpool_time(branch, factor, n)
+        return y
+
+
+def bidirectional_layer(blocks) -> BiMambaLayer:
+    """``BiMambaLayer`` or ``GranularBiMambaLayer``, whichever runs ``blocks`` (all of one kind)."""
+    return GranularBiMambaLayer(blocks) if isinstance(blocks[0], GranularBiMambaBlock) else BiMambaLayer(blocks)

@@ -1,5 +1,8 @@
 """``gestura generate``'s model options and ``gestura params``, end to end on real speech and a tiny
 model (folders, .blend output and existing files: test_cli_batch.py)."""
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 torch = pytest.importorskip("torch")
@@ -127,6 +130,13 @@ def test_params_prints_both_configs(capsys):
     assert f"mambatalk: {parameter_count(CONFIGS['mambatalk']):,} parameters" in out
 
 
+def test_output_piped_into_a_reader_that_stops_early_is_not_a_traceback():
+    done = subprocess.run(f"'{sys.executable}' -m gestura params | head -n 1", shell=True, capture_output=True,
+                          text=True, timeout=120)
+    assert done.stdout.startswith("small: ") and done.stdout.count("\n") == 1
+    assert done.stderr == ""
+
+
 def test_output_folders_are_judged_by_what_is_on_disk(tiny, speech_wav, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     other = tmp_path / "b.wav"
@@ -165,8 +175,6 @@ def test_bad_outputs_and_arguments_are_refused_before_any_work(tiny, speech_wav,
 def test_a_batch_carries_on_past_failed_files_and_reports_each(tiny, speech_wav, tmp_path):
     import os
     import resource
-    import subprocess
-    import sys
 
     from conftest import espeak
 

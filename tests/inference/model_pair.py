@@ -24,13 +24,13 @@ def small_config(**changes):
 
 
 @functools.lru_cache(maxsize=None)
-def _pair(frames_per_code: int):
+def _pair(frames_per_code: int, granularities: tuple = (1,)):
     torch = pytest.importorskip("torch")
     from gestura.inference.numpy_model.model import NumpyModel
     from gestura.inference.torch_model.model import GesturaModel
 
     torch.set_num_threads(1)
-    config = small_config(frames_per_code=frames_per_code)
+    config = small_config(frames_per_code=frames_per_code, granularities=granularities)
     torch.manual_seed(11)
     model = GesturaModel(config).eval()
     with torch.no_grad():
@@ -44,10 +44,10 @@ def _pair(frames_per_code: int):
     return model, NumpyModel(checkpoint), checkpoint
 
 
-def model_pair(frames_per_code: int = 4):
-    """(torch ``GesturaModel``, ``NumpyModel``) with the same weights (built once per r); skips
-    without torch."""
-    return _pair(frames_per_code)[:2]
+def model_pair(frames_per_code: int = 4, granularities: tuple = (1,)):
+    """(torch ``GesturaModel``, ``NumpyModel``) with the same weights (built once per r and
+    granularities); skips without torch."""
+    return _pair(frames_per_code, tuple(granularities))[:2]
 
 
 def pair_checkpoint(frames_per_code: int = 4):

@@ -97,6 +97,18 @@ def test_stage2_checkpoint_loads_in_gestura_generate(gen_run, data, tmp_path):
         assert motion["poses"].shape[0] == 180 and np.isfinite(motion["poses"]).all()
 
 
+def test_a_multi_granularity_generator_trains_and_its_checkpoint_records_the_setting(data, vq_run, tmp_path):
+    out = tmp_path / "granular"
+    assert cli.main(["train", "--data", str(data), "--vq", str(vq_run / "vq.safetensors"), "--out", str(out),
+                     "--steps", "3", "--set", "granularities=[1, 2, 4, 8]", *TINY_GEN, *LOOP]) == 0
+    ckpt = load_checkpoint(out / "gestura.safetensors")
+    assert ckpt.config.granularities == {scan: (1, 2, 4, 8) for scan in ("window", "global", "local")}
+    assert "generator.global_blocks.0.scales.3.mixer_back.A_log" in ckpt.tensors
+    wav = data / "wave16k" / "2_scott_0_3_3.wav"
+    assert cli.main(["generate", str(wav), "-o", str(tmp_path / "g.npz"), "--checkpoint", str(out / "gestura.safetensors"),
+                     "--engine", "numpy"]) == 0
+
+
 def test_resume_continues_exactly_where_it_stopped(data, tmp_path):
     args = ["--data", str(data), "--part", "upper", "--lr", "3e-3", "--log-every", "2", "--reset-dead", "3", *TINY_VQ, *LOOP]
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
@@ -158,6 +170,11 @@ def test_bad_arguments_fail_with_one_clear_line(data, vq_run, tmp_path, capsys):
     assert "unknown part" in capsys.readouterr().err
     assert cli.main(["train-vq", "--data", str(data), "--out", str(tmp_path / "o"), "--set", "nope=1", *LOOP]) == 2
     assert "model config" in capsys.readouterr().err
+    for value, problem in (("[2, 1]", "must be increasing positive integers"), ("[1, 2, 4]", "choose a count that divides"),
+                           ('{"window": [1, 2]}', "or one per scan ['window', 'global', 'local']")):
+        assert cli.main(["train-vq", "--data", str(data), "--out", str(tmp_path / "o"), "--set", f"granularities={value}",
+                         *LOOP]) == 2
+        assert problem in capsys.readouterr().err.splitlines()[-1]
     # Windows of whole codes (4 frames per code); stage 2's longer than its prefix of 4 codes.
     assert cli.main(["train-vq", "--data", str(data), "--out", str(tmp_path / "o"), *TINY_VQ, *LOOP, "--window", "30"]) == 2
     assert capsys.readouterr().err.splitlines()[-1] == (

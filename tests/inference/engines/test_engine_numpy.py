@@ -43,10 +43,13 @@ MINI = tiny_config(name="mini", code_dim=16, codebook_size=64, vq_hidden=32, gmp
                    vq_layers={"face": 1, "upper": 1, "hands": 1, "lower": 2})
 
 
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
+# The multi-granularity model gives each scan other pooling factors, so a scan reading another's
+# factors would not load.
+@pytest.fixture(scope="module", params=[(1,), {"window": (1, 2, 4, 8), "global": (1, 2), "local": (1, 4)}],
+                ids=["single-scale", "granular"])
+def checkpoint(request, tmp_path_factory):
     torch.manual_seed(7)
-    model = GesturaModel(MINI)
+    model = GesturaModel(MINI.with_(granularities=request.param))
     rng = np.random.default_rng(7)
     # Non-trivial statistics, so denormalisation is exercised too.
     stats = {}

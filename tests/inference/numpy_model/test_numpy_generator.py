@@ -13,9 +13,9 @@ from model_pair import assert_close, model_pair, small_config
 from random_checkpoint import random_tensors
 
 
-@pytest.fixture(params=[4, 1], ids=["r4", "r1"])
+@pytest.fixture(params=[(4, (1,)), (1, (1,)), (4, (1, 2, 4, 8))], ids=["r4", "r1", "r4-granular"])
 def pair(request):
-    return model_pair(request.param)
+    return model_pair(*request.param)
 
 
 def _known_codes(rng, n, k):

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gestura.inference.numpy_model.mamba import (BiMambaBlock, BiMambaLayer, Mamba, MambaBlock, selective_scan,
-                                                 selective_scan_fast)
+from gestura.inference.numpy_model.mamba import (BiMambaBlock, BiMambaLayer, GranularBiMambaBlock, Mamba, MambaBlock,
+                                                 bidirectional_block, bidirectional_layer, pool_time, selective_scan,
+                                                 selective_scan_fast, unpool_time)
 
 from model_pair import assert_close, small_config
 
@@ -53,11 +54,12 @@ def test_fast_scan_equals_the_reference(batch, a_batch, t):
     assert_close(h2, h, 1e-5)
 
 
-def _random_tensors(config, prefix, seed, bidirectional=False):
+def _random_tensors(config, prefix, seed, factors=None):
+    """A causal block's tensors (``factors`` None), or a bidirectional block's at those pooling factors."""
     from gestura.inference.architecture import bi_mamba_block_shapes, mamba_block_shapes
 
     rng = np.random.default_rng(seed)
-    shapes = (bi_mamba_block_shapes if bidirectional else mamba_block_shapes)(prefix, config)
+    shapes = mamba_block_shapes(prefix, config) if factors is None else bi_mamba_block_shapes(prefix, config, factors)
     tensors = {name: (0.3 * rng.normal(size=shape)).astype(np.float32) for name, shape in shapes.items()}
     for name in tensors:
         if name.endswith("A_log"):
@@ -65,18 +67,29 @@ def _random_tensors(config, prefix, seed, bidirectional=False):
     return tensors
 
 
-@pytest.mark.parametrize("mlp_ratio", [2.0, 0.0])
-def test_a_stacked_layer_equals_its_blocks_and_a_stacked_mixer_its_mixers(mlp_ratio):
+@pytest.mark.parametrize("mlp_ratio, granularities", [(2.0, (1,)), (0.0, (1,)), (2.0, (1, 2, 4, 8))],
+                         ids=["mlp", "no-mlp", "granular"])
+def test_a_stacked_layer_equals_its_blocks_and_a_stacked_mixer_its_mixers(mlp_ratio, granularities):
     config = small_config(mlp_ratio=mlp_ratio)
-    blocks = [BiMambaBlock(_random_tensors(config, f"b{i}", i, True), f"b{i}", config) for i in range(3)]
+    blocks = [bidirectional_block(_random_tensors(config, f"b{i}", i, granularities), f"b{i}", config, granularities)
+              for i in range(3)]
     x = np.random.default_rng(3).normal(size=(3, 2, 9, config.d_model)).astype(np.float32)
-    stacked, _ = BiMambaLayer(blocks)(x)
+    stacked, _ = bidirectional_layer(blocks)(x)
     for i, block in enumerate(blocks):
         assert_close(stacked[i], block(x[i])[0], 1e-5)
-    mixers = [b.mixer for b in blocks]
+    mixers = [b.mixer if granularities == (1,) else b.scales[0][0] for b in blocks]
     together, _ = Mamba.stack(mixers)(x)
     for i, mixer in enumerate(mixers):
         assert_close(together[i], mixer(x[i])[0], 1e-5)
+
+
+def test_time_pooling_means_groups_from_the_first_step_and_unpooling_repeats_them():
+    x = np.arange(7, dtype=np.float32)[:, None] * np.array([1.0, -2.0], np.float32)
+    pooled = pool_time(x, 3)
+    np.testing.assert_allclose(pooled[:, 0], [1.0, 4.0, 6.0])  # (0,1,2) (3,4,5) (6)
+    np.testing.assert_allclose(pooled[:, 1], [-2.0, -8.0, -12.0])
+    np.testing.assert_array_equal(unpool_time(pooled, 3, 7)[:, 0], [1, 1, 1, 4, 4, 4, 6])
+    assert pool_time(x, 1) is x and pool_time(x, 8).shape == (1, 2)
 
 
 def test_mixers_run_the_fast_scan_and_agree_with_the_reference_scan():
@@ -108,6 +121,15 @@ def test_blocks_match_torch_and_the_causal_block_streams_exactly():
     assert_close(np_causal(x.numpy())[0], y_causal.numpy())
     assert_close(np_both(x.numpy())[0], y_both.numpy())
     assert_close(BiMambaLayer([np_both])(x.numpy()[None])[0][0], y_both.numpy())
+    granular = torch_mamba.GranularBiMambaBlock(config, (1, 2, 4, 8)).eval()
+    with torch.no_grad():
+        for name, p in granular.named_parameters():
+            if "fuse" in name:  # gates away from their initial 1, so a wrong one shows
+                p.normal_(0.0, 0.5)
+        y_granular, _ = granular(x)
+    np_granular = GranularBiMambaBlock({f"g.{k}": v.numpy() for k, v in granular.state_dict().items()}, "g", config,
+                                       (1, 2, 4, 8))
+    assert_close(np_granular(x.numpy())[0], y_granular.numpy())
     state, pieces = None, []
     for lo, hi in ((0, 1), (1, 17), (17, 18), (18, 37)):
         y, state = np_causal(x[0, lo:hi].numpy(), state)

@@ -6,8 +6,9 @@ torch = pytest.importorskip("torch")
 from gestura.inference.config import ModelConfig
 from gestura.inference.torch_model import mamba
 from gestura.inference.torch_model.mamba import (
-    BiMambaBlock, BiMambaLayer, Mamba, MambaBlock, StackedMamba, selective_scan_blocked, selective_scan_parallel,
-    selective_scan_sequential, selective_scan_step,
+    BiMambaBlock, BiMambaLayer, GranularBiMambaBlock, GranularBiMambaLayer, Mamba, MambaBlock, StackedMamba,
+    bidirectional_block, pool_time, selective_scan_blocked, selective_scan_parallel, selective_scan_sequential,
+    selective_scan_step, unpool_time,
 )
 
 torch.set_num_threads(1)
@@ -112,7 +113,7 @@ def _perturbed(module):
     # Norm weights, biases and D away from their initial values, so a wrong one would show.
     with torch.no_grad():
         for name, p in module.named_parameters():
-            if "norm" in name or "bias" in name or name.endswith("D"):
+            if "norm" in name or "bias" in name or name.endswith("D") or "fuse" in name:
                 p.add_(torch.randn_like(p) * 0.3)
     return module.eval()
 
@@ -137,6 +138,52 @@ def test_bi_mamba_layer_equals_each_block(mlp_ratio):
         y = BiMambaLayer(blocks)(x)
         for p, block in enumerate(blocks):
             assert torch.allclose(y[p], block(x[p])[0], atol=1e-10)
+
+
+@pytest.mark.parametrize("n", [16, 94, 5])
+def test_granular_layer_equals_each_block(n):
+    # 94 = a window scan's frames (64 + 30 look-ahead): groups of 4 and 8 end in a shorter one.
+    torch.manual_seed(4)
+    config = ModelConfig(d_model=16, d_state=8)
+    blocks = [_perturbed(GranularBiMambaBlock(config, (1, 2, 4, 8)).double()) for _ in range(3)]
+    x = torch.randn(3, 2, n, 16, dtype=torch.float64)
+    with torch.inference_mode():
+        y = GranularBiMambaLayer(blocks)(x)
+        for p, block in enumerate(blocks):
+            assert torch.allclose(y[p], block(x[p])[0], atol=1e-10)
+
+
+def test_time_pooling_means_groups_from_the_first_step_and_unpooling_repeats_them():
+    x = torch.arange(7, dtype=torch.float64)[:, None] * torch.tensor([1.0, -2.0], dtype=torch.float64)
+    pooled = pool_time(x, 3)
+    assert pooled[:, 0].tolist() == [1.0, 4.0, 6.0]  # (0,1,2) (3,4,5) (6)
+    assert unpool_time(pooled, 3, 7)[:, 0].tolist() == [1, 1, 1, 4, 4, 4, 6]
+    assert pool_time(x, 1) is x
+
+
+def test_a_coarse_branch_hears_only_the_means_of_its_groups():
+    # With one granularity of 4, moving values inside a group of 4 (keeping its mean) changes
+    # nothing but the gates; with the gates at their initial 1 the block's branch output is the same.
+    torch.manual_seed(6)
+    block = bidirectional_block(ModelConfig(d_model=16, d_state=8), (4,)).double()
+    h = torch.randn(1, 12, 16, dtype=torch.float64)
+    moved = h.clone()
+    moved[0, 4:8] = h[0, 4:8].flip(0)
+    with torch.no_grad():
+        y, _ = block.mix(h)
+        y_moved, _ = block.mix(moved)
+    assert torch.allclose(y, y_moved, atol=1e-12)
+    assert torch.allclose(y[0, 4], y[0, 7], atol=1e-12)  # one value per group
+    fine = bidirectional_block(ModelConfig(d_model=16, d_state=8), (1, 4)).double()
+    with torch.no_grad():
+        assert not torch.allclose(fine.mix(h)[0], fine.mix(moved)[0], atol=1e-6)
+
+
+def test_the_granular_block_keeps_the_parameter_count():
+    plain, granular = (bidirectional_block(ModelConfig(d_model=32), g) for g in ((1,), (1, 2, 4, 8)))
+    assert isinstance(plain, BiMambaBlock) and isinstance(granular, GranularBiMambaBlock)
+    count = [sum(p.numel() for p in block.parameters()) for block in (plain, granular)]
+    assert count[1] - count[0] == 4 * (32 + 1)  # the fuse gates only
 
 
 def test_depthwise_conv_without_autograd_equals_conv1d():

@@ -11,12 +11,12 @@ torch.set_num_threads(1)
 CONFIG = small_config()
 
 
-def _model():
+def _model(config=CONFIG):
     torch.manual_seed(5)
-    model = GesturaModel(CONFIG).double().eval()
+    model = GesturaModel(config).double().eval()
     with torch.no_grad():  # norms, biases and D away from their initial values, so a wrong one shows
         for name, p in model.generator.named_parameters():
-            if "norm" in name or "bias" in name or name.endswith(".D"):
+            if "norm" in name or "bias" in name or name.endswith(".D") or "fuse" in name:
                 p.add_(torch.randn_like(p) * 0.3)
     return model
 
@@ -31,11 +31,12 @@ def _span_inputs(model, n=9):
     return context, style, latents
 
 
+@pytest.mark.parametrize("granularities", [(1,), (1, 2, 4, 8)], ids=["single", "granular"])
 @pytest.mark.parametrize("parts", [PARTS, ("upper", "lower"), ("face",), ("hands",)],
                          ids=["all", "upper-lower", "face", "hands"])
-def test_fast_span_logits_equal_the_module_form(parts):
+def test_fast_span_logits_equal_the_module_form(parts, granularities):
     # "face" has two local layers, the others one: the fast form runs layer 2 for face alone.
-    model = _model()
+    model = _model(small_config(granularities=granularities))
     args = _span_inputs(model)
     with torch.inference_mode():
         expected = model.generator.span_logits(*args, parts)
