@@ -69,12 +69,14 @@ generated, or of parts that are switched off) read ``mask_latent[part index]``.
 from __future__ import annotations
 
 from ..rigs.skeleton import PART_DIMS, PARTS
+from .diffusion import TIME_FEATURES
 
 GMP_INPUT = 58  # lower-body rot6d (54) + 4 foot contacts
 GMP_OUTPUT = 3  # lower[54:57]: root x velocity, height, z velocity (normalised)
 CONV_KERNEL = 3
 LEAKY_SLOPE = 0.2
 NORM_EPS = 1e-5
+ADALN_EPS = 1e-6  # DiT's parameter-free LayerNorm before adaLN's shift and scale
 
 
 def conv_stack_shapes(prefix: str, in_dim: int, hidden: int, out_dim: int, layers: int) -> dict:
@@ -184,11 +186,61 @@ def generator_shapes(config) -> dict:
     return shapes
 
 
+def gated_mlp_shapes(prefix: str, config) -> dict:
+    h = config.mlp_hidden
+    return {f"{prefix}.fc1.weight": (2 * h, config.d_model), f"{prefix}.fc2.weight": (config.d_model, h)}
+
+
+def linear_shapes(prefix: str, out_dim: int, in_dim: int) -> dict:
+    return {f"{prefix}.weight": (out_dim, in_dim), f"{prefix}.bias": (out_dim,)}
+
+
+def diffusion_generator_shapes(config) -> dict:
+    """Stage 2 of the "dim-gestor" family (``torch_model/diffusion.py``)."""
+    d, c, r = config.d_model, config.latent_dim, config.frames_per_code
+    g = "generator"
+
+    def mixer_pair(prefix: str) -> dict:
+        shapes = {}
+        for name in ("mixer", "mixer_back"):
+            shapes.update(mamba2_mixer_shapes(f"{prefix}.{name}.", d, config.mamba2_d_state, config.d_conv,
+                                              config.expand, config.headdim, 1))
+        return shapes
+
+    shapes = linear_shapes(f"{g}.audio_in", d, config.feature_dim)
+    for i in range(config.speech_layers):
+        p = f"{g}.speech.{i}"
+        shapes.update({f"{p}.norm.weight": (d,), f"{p}.norm2.weight": (d,)})
+        shapes.update(mixer_pair(p))
+        shapes.update(gated_mlp_shapes(f"{p}.mlp", config))
+    shapes[f"{g}.speech_norm.weight"] = (d,)
+    shapes.update(linear_shapes(f"{g}.cond_in", d, r * 2 * d))
+    shapes.update(linear_shapes(f"{g}.voice_style", d, d))
+    shapes[f"{g}.style.weight"] = (config.num_styles, d)
+    shapes.update(linear_shapes(f"{g}.time_in", d, TIME_FEATURES))
+    shapes.update(linear_shapes(f"{g}.time_out", d, d))
+    shapes.update(linear_shapes(f"{g}.x_in", d, 2 * c + len(PARTS)))
+    for i in range(config.denoiser_layers):
+        p = f"{g}.blocks.{i}"
+        shapes.update(linear_shapes(f"{p}.ada", 6 * d, d))
+        if config.denoiser_block == "mamba2":
+            shapes.update(mixer_pair(p))
+        else:
+            shapes.update(linear_shapes(f"{p}.attn.qkv", 3 * d, d))
+            shapes.update(linear_shapes(f"{p}.attn.out", d, d))
+        shapes.update(gated_mlp_shapes(f"{p}.mlp", config))
+    shapes.update(linear_shapes(f"{g}.final_ada", 2 * d, d))
+    shapes.update(linear_shapes(f"{g}.x_out", c, d))
+    shapes[f"{g}.latent_mean"] = (c,)
+    shapes[f"{g}.latent_std"] = (c,)
+    return shapes
+
+
 def tensor_shapes(config, stage: str = "full") -> dict:
     """Every weight tensor a checkpoint of ``stage`` ("vq" or "full") holds, name -> shape."""
     shapes = stage1_shapes(config)
     if stage == "full":
-        shapes.update(generator_shapes(config))
+        shapes.update(generator_shapes(config) if config.family == "vq-mamba" else diffusion_generator_shapes(config))
     elif stage != "vq":
         raise ValueError(f"unknown checkpoint stage '{stage}': expected 'vq' or 'full'")
     return shapes
@@ -202,3 +254,22 @@ def parameter_count(config, stage: str = "full") -> int:
             n *= s
         total += n
     return total
+
+
+def mamba2_mixer_shapes(prefix: str, d_model: int, d_state: int, d_conv: int, expand: int, headdim: int,
+                        ngroups: int) -> dict:
+    """A Mamba-2 mixer (``torch_model.mamba2.Mamba2``, mamba-ssm's ``Mamba2`` names), each name
+    ``prefix + name`` (prefix "blocks.0.mixer." gives "blocks.0.mixer.in_proj.weight"): di = expand
+    d, H = di / headdim heads, g = ngroups groups of B and C, conv over di + 2 g N channels."""
+    di = expand * d_model
+    nheads, conv_dim = di // headdim, di + 2 * ngroups * d_state
+    return {
+        f"{prefix}dt_bias": (nheads,),
+        f"{prefix}A_log": (nheads,),
+        f"{prefix}D": (nheads,),
+        f"{prefix}in_proj.weight": (2 * di + 2 * ngroups * d_state + nheads, d_model),
+        f"{prefix}conv1d.weight": (conv_dim, 1, d_conv),
+        f"{prefix}conv1d.bias": (conv_dim,),
+        f"{prefix}norm.weight": (di,),
+        f"{prefix}out_proj.weight": (d_model, di),
+    }

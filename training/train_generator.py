@@ -15,6 +15,7 @@ has one entry per speaker present in the data.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -89,26 +90,39 @@ def main(args) -> int:
     return run_distributed(args, _train)
 
 
-def _train(args, dist) -> int:
-    from ..inference.checkpoint import CheckpointError
-    from ..inference.torch_model.generator import span_mask
+@dataclass
+class Stage2Setup:
+    """What both stage-2 trainers start from: the model with the frozen stage-1 weights in it."""
+    model: object
+    config: object
+    data: object
+    stats: dict
+    length: int  # training window in frames
+    device: object
+
+
+def setup_stage2(args, dist, family: str = "vq-mamba") -> Stage2Setup:
+    """Seed, read the --vq checkpoints and the train split, and build a ``family`` model holding
+    the VQ-VAEs (and their part statistics) with the config's generator fields from
+    ``FAMILY_DEFAULTS`` and ``--set``; CommandError for anything that does not fit."""
+    from ..inference.config import FAMILY_DEFAULTS
     from ..inference.torch_model.model import GesturaModel
 
     seed_everything(args.seed)
     vq = read_vq(args.vq)
     data = load_data(args, dist, ("train",))
     log(dist, f"train: {data.describe()}")
-    styles = data.styles
     base = next(iter(vq.values())).config
     # Generator fields may be overridden; VQ fields must match the stage-1 weights. The audio
     # features are this Gestura's, whatever the stage-1 file recorded.
-    config = model_config(args, len(styles), base=base.with_(feature_dim=FEATURE_DIM))
+    config = model_config(args, len(data.styles),
+                          base=base.with_(feature_dim=FEATURE_DIM, family=family, **FAMILY_DEFAULTS[family]))
     vq_fields = ("frames_per_code", "codebook_size", "code_dim", "vq_hidden", "vq_layers", "gmp_hidden",
                  "gmp_layers")
     changed = [f for f in vq_fields if getattr(config, f) != getattr(base, f)]
     if changed:
         raise CommandError(f"--set changes stage-1 fields {changed} that the --vq weights fix; leave them out")
-    r, look = config.frames_per_code, config.lookahead
+    r = config.frames_per_code
     length = args.window or (config.prefix_codes + config.span_codes) * r
     if length % r or length // r <= config.prefix_codes:
         raise CommandError(f"--window {length} must be a multiple of frames_per_code ({r}) longer than the "
@@ -123,8 +137,19 @@ def _train(args, dist) -> int:
             for name, value in tensors.items():
                 own[name].copy_(torch.as_tensor(value))
             stats[f"{part}_mean"], stats[f"{part}_std"] = ckpt.stats[f"{part}_mean"], ckpt.stats[f"{part}_std"]
-    device = dist.device
-    model.to(device)
+    model.to(dist.device)
+    return Stage2Setup(model, config, data, stats, length, dist.device)
+
+
+def _train(args, dist) -> int:
+    from ..inference.checkpoint import CheckpointError
+    from ..inference.torch_model.generator import span_mask
+
+    setup = setup_stage2(args, dist)
+    model, config, data, stats, length, device = (setup.model, setup.config, setup.data, setup.stats,
+                                                   setup.length, setup.device)
+    styles = data.styles
+    r, look = config.frames_per_code, config.lookahead
     stage = Stage2(model, args.apex_weight)
     feats, codes, apexes = encode_clips(model, data.clips, stats, device)
     style_ids = [data.style_index(clip) for clip in data.clips]
