@@ -583,13 +583,14 @@ def delivery_correlation(waves: list, positions: list[np.ndarray], groups: list 
     """Pearson correlation across clips of the mean faster-wrist speed with each ``delivery``
     measure: does the motion get livelier with the voice? With ``groups`` (a label per clip, e.g.
     its speaker), the mean of the correlations within each group of at least 3 clips, so that
-    differences between speakers do not count."""
+    differences between speakers do not count; NaN when no group has 3 clips."""
     speed = np.array([float(faster_wrist_speed(p, fps).mean()) for p in positions])
     measures = [delivery(w) for w in waves]
     labels = np.array(groups if groups is not None else [0] * len(waves), dtype=object)
     out = {}
     for name in ("loudness_variation", "syllable_rate"):
         values = np.array([m[name] for m in measures])
-        out[name] = float(np.mean([_pearson(speed[labels == g], values[labels == g])
-                                   for g in dict.fromkeys(labels) if np.sum(labels == g) >= 3]))
+        within = [_pearson(speed[labels == g], values[labels == g])
+                  for g in dict.fromkeys(labels) if np.sum(labels == g) >= 3]
+        out[name] = float(np.mean(within)) if within else float("nan")
     return out
