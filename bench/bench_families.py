@@ -11,7 +11,9 @@ For each ``--model NAME=CHECKPOINT``:
    (temperature 0.9, style strength 1.5, seed 0): apex ratio, corpus correlation, rest in silence,
    frozen arms, jitter, FGD;
 2. diversity of takes: mean L1 distance (m) between the joint positions of two seeds' motions on the
-   same audio, over the first ``--diversity-clips`` test clips, at the same settings;
+   same audio, over the first ``--diversity-clips`` test clips, at the same settings; and on the
+   same takes, seams: the jerk where one generation window meets the next over the jerk elsewhere
+   (``metrics.seam_jitter``; 1 = no visible join);
 3. generation time and peak memory at each ``--seconds`` of speech, each in a fresh process
    (``bench_engines.py``): the PyTorch engine on one CPU thread (and on CUDA where there is one),
    style strength 1 (one stream); for diffusion models also with one window over the whole clip
@@ -94,18 +96,24 @@ def generate_positions(checkpoint, clips, *, seed: int, style_of) -> list:
     return out
 
 
-def diversity(checkpoint_path: str, data: str, count: int, report: Path) -> float:
-    """Mean L1 distance (m) between two seeds' joint positions on the same clips (clip styles)."""
+def takes(checkpoint_path: str, data: str, count: int, report: Path) -> dict:
+    """Two seeds' takes of the first ``count`` test clips (each in its own style): the mean L1
+    distance (m) between their joint positions, and the jerk where windows join over elsewhere
+    (``metrics.seam_jitter``, both takes)."""
     if not report.is_file():
         from gestura.inference.checkpoint import load_checkpoint
+        from gestura.training import metrics
 
         checkpoint = load_checkpoint(checkpoint_path)
+        config = checkpoint.config
         clips = test_clips(data, count)
         style = lambda clip: clip.ref.style if clip.ref.style in checkpoint.styles else None  # noqa: E731
         a, b = (generate_positions(checkpoint, clips, seed=s, style_of=style) for s in (0, 1000))
-        value = float(np.mean([np.abs(x - y).mean() for x, y in zip(a, b)]))
-        report.write_text(json.dumps({"diversity_l1_m": value, "clips": len(clips)}))
-    return json.loads(report.read_text())["diversity_l1_m"]
+        report.write_text(json.dumps({
+            "diversity_l1_m": float(np.mean([np.abs(x - y).mean() for x, y in zip(a, b)])),
+            "seam_jitter": metrics.seam_jitter(a + b, every=config.span_codes * config.frames_per_code),
+            "clips": len(clips)}))
+    return json.loads(report.read_text())
 
 
 def cost(checkpoint: str, seconds: float, audio_path: Path, engine: str, whole: bool, report: Path) -> dict | None:
@@ -178,20 +186,21 @@ def main(argv=None) -> int:
         folder = out / name
         print(f"{name}: quality, diversity, cost ...", flush=True)
         quality = run_eval(path, args.data, args.fgd_encoder, folder / "eval.json")["generated"]
-        div = diversity(path, args.data, args.diversity_clips, folder / "diversity.json")
+        div = takes(path, args.data, args.diversity_clips, folder / "takes.json")
         modes = [False, True] if config.family == "dim-gestor" else [False]
         costs = {(engine, whole, s): cost(path, s, audio_path, engine, whole,
                                           folder / f"cost-{engine}-{'whole' if whole else 'windows'}-{s:g}.json")
                  for engine in engines for whole in modes for s in args.seconds}
         rows.append((name, config, quality, div, costs, modes))
 
-    head = f"{'model':<14} " + " ".join(f"{c:>8}" for _, c, _, _ in QUALITY) + f" {'div m':>7}"
+    head = f"{'model':<14} " + " ".join(f"{c:>8}" for _, c, _, _ in QUALITY) + f" {'div m':>7} {'seam':>6}"
     print("\nquality on the held-out test split (corpus on the same clips in the last row)")
     print(head)
     for name, config, quality, div, _, _ in rows:
-        print(f"{name:<14} " + " ".join(f"{fmt(quality.get(k), p, s):>8}" for k, _, p, s in QUALITY) + f" {div:>7.3f}")
+        print(f"{name:<14} " + " ".join(f"{fmt(quality.get(k), p, s):>8}" for k, _, p, s in QUALITY)
+              + f" {div['diversity_l1_m']:>7.3f} {fmt(div['seam_jitter'], '{:.2f}'):>6}")
     truth = run_eval(models[0][1], args.data, args.fgd_encoder, out / models[0][0] / "eval.json")["ground_truth"]
-    print(f"{'corpus':<14} " + " ".join(f"{fmt(truth.get(k), p, s):>8}" for k, _, p, s in QUALITY) + f" {'-':>7}")
+    print(f"{'corpus':<14} " + " ".join(f"{fmt(truth.get(k), p, s):>8}" for k, _, p, s in QUALITY) + f" {'-':>7} {'-':>6}")
 
     for engine in engines:
         print(f"\ngeneration time s / peak resident memory MB ({engine}); 'whole': one window over the whole clip")

@@ -274,6 +274,25 @@ def jitter(positions: list[np.ndarray] | np.ndarray, fps: float = FPS) -> float:
     return float(np.concatenate([v.ravel() for v in values]).mean()) if values else 0.0
 
 
+def seam_jitter(positions: list[np.ndarray] | np.ndarray, every: int, fps: float = FPS) -> float:
+    """Jerk across the joins of windows generated one after another (a join every ``every`` frames,
+    from frame ``every`` on) over the jerk elsewhere: 1 when the joins cannot be told apart, more
+    when the motion jumps where one window meets the next. A jerk sample spans 4 frames; it
+    crosses a join when the join's first frame is one of its last three."""
+    if isinstance(positions, np.ndarray):
+        positions = [positions]
+    across, elsewhere = [], []
+    for p in positions:
+        jerk = np.linalg.norm(np.diff(np.asarray(p, np.float64), n=3, axis=0), axis=-1).mean(axis=1) * fps**3
+        crossing = np.zeros(len(jerk), bool)
+        for join in range(every, len(p), every):
+            crossing[max(join - 3, 0):join] = True
+        across.append(jerk[crossing])
+        elsewhere.append(jerk[~crossing])
+    across, elsewhere = np.concatenate(across), np.concatenate(elsewhere)
+    return float(across.mean() / elsewhere.mean()) if across.size and elsewhere.size and elsewhere.mean() > 0 else float("nan")
+
+
 def foot_sliding(
     positions: list[np.ndarray] | np.ndarray, fps: float = FPS, height_threshold: float = 0.05
 ) -> float:

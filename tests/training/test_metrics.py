@@ -371,3 +371,14 @@ def test_delivery_correlation_is_positive_when_livelier_voices_move_more():
     faster = [p * 3.0 for p in positions]
     grouped = metrics.delivery_correlation(waves + waves, positions + faster, groups=["a"] * 4 + ["b"] * 4)
     assert grouped["syllable_rate"] > 0.9
+
+
+def test_seam_jitter_finds_jumps_where_windows_meet():
+    t = np.arange(200) / 30.0
+    smooth = np.zeros((200, 55, 3))
+    smooth[:, :, 0] = np.sin(2 * np.pi * 0.7 * t)[:, None] * 0.1
+    assert metrics.seam_jitter(smooth, every=50) == pytest.approx(1.0, abs=0.1)
+    jumpy = smooth.copy()
+    for join in (50, 100, 150):
+        jumpy[join:, :, 1] += 0.02  # each window starts 2 cm off where the last one ended
+    assert metrics.seam_jitter(jumpy, every=50) > 5.0
