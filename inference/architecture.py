@@ -62,6 +62,33 @@ kernel-1 frames, so frame t sees frames <= t only); LeakyReLU slope 0.2.
         out_proj Linear(di, d, no bias)(y * silu(z))
       mlp             gated MLP: fc1 Linear(d, 2h, no bias) -> a, b; fc2 Linear(h, d, no bias)(silu(a) * b)
 
+    generator  DiffusionGenerator      (stage 2 of the "dim-gestor" family, in place of the above;
+                                       C = 4 D, the parts' latents side by side; torch_model/diffusion.py)
+      audio_in        Linear(F, d)                 s = audio_in(features of a window's frames + L)
+      speech.i        SpeechBlock(d)               s = s + mixer(norm(s)) + flip(mixer_back(flip(norm(s))));
+                                                   s = s + mlp(norm2(s))      (Mamba2 mixers, RMSNorm)
+      speech_norm     RMSNorm(d)
+      cond_in         Linear(r 2d, d)              c_k = cond_in(s of code k's r frames and of the r frames L later)
+      voice_style     Linear(d, d)                 v = voice_style(mean of s over the window)
+      style.weight    (num_styles, d)              e = v + style[id] (v alone when no style is asked for)
+      time_in, time_out  Linear(128, d), Linear(d, d)   tau = time_out(silu(time_in(sinusoids of 1000 t)))
+      x_in            Linear(2C + 4, d)            h = x_in(concat(x_t, known * mask, per-part mask))
+                                                   (+ sinusoidal positions for attention blocks)
+      blocks.i        AdaLNBlock(d)                per token a = c_k + tau + e;
+                      ada Linear(d, 6d)            shift1, scale1, gate1, shift2, scale2, gate2 = ada(silu(a))
+                      mixer, mixer_back Mamba2     h = h + gate1 * mix(LN(h) (1 + scale1) + shift1)
+                      (or attn: qkv Linear(d, 3d), out Linear(d, d), attention_heads heads)
+                      mlp (gated, as below)        h = h + gate2 * mlp(LN(h) (1 + scale2) + shift2)
+                                                   LN: LayerNorm without parameters (eps 1e-6)
+      final_ada       Linear(d, 2d)                shift, scale = final_ada(silu(a))
+      x_out           Linear(d, C)                 x0 = x_out(LN(h) (1 + scale) + shift): the clean latents
+      latent_mean, latent_std (C,)                 what normalises the latents (measured on the training data)
+    Mamba2 (mamba-ssm's Mamba2 names; di = expand d, H = di / headdim, N = mamba2_d_state, one group):
+      in_proj Linear(d, 2di + 2N + H, no bias) -> z, xBC, dt; conv1d depthwise causal over xBC
+      (di + 2N channels, d_conv, bias), silu; dt = softplus(dt + dt_bias (H,)); A = -exp(A_log (H,));
+      D (H,); y = SSD scan (per head scalar decay); norm.weight (di,): rmsnorm(y silu(z)) * weight;
+      out_proj Linear(di, d, no bias)
+
 Linear weights are (out, in) as in torch; Conv1d weights are (out, in/groups, kernel).
 The latent of code k of part P is ``vq.P.codebook.weight[k]``; unknown codes (still to be
 generated, or of parts that are switched off) read ``mask_latent[part index]``.
