@@ -18,8 +18,8 @@ For each ``--model NAME=CHECKPOINT``:
    (``bench_engines.py``): the PyTorch engine on one CPU thread (and on CUDA where there is one),
    style strength 1 (one stream); for diffusion models also with one window over the whole clip
    (``--whole-clip``), which shows how the denoiser's cost grows with length.
-Then, for each diffusion model, quality against DDIM steps (``--steps``, rest in silence on one
-seed), and for each ``--voice NAME=CHECKPOINT@CORPUS`` (a diffusion model trained on a corpus whose
+Then, for each DiM-Gestor model (Mamba-2 denoiser), quality against DDIM steps (``--steps``, on
+the first ``--sweep-clips`` test clips, rest in silence on one seed), and for each ``--voice NAME=CHECKPOINT@CORPUS`` (a diffusion model trained on a corpus whose
 gesture energy follows the delivery): with no style given, the correlation within each speaker of
 the generated mean wrist speed with the clip's loudness variation and syllable rate
 (``metrics.delivery_correlation``), next to the corpus's own; and with each clip's style given,
@@ -61,13 +61,13 @@ def named(text: str) -> tuple[str, str]:
     return name, path
 
 
-def run_eval(checkpoint: str, data: str, fgd: str, report: Path, rest_seeds: int = 5) -> dict:
+def run_eval(checkpoint: str, data: str, fgd: str, report: Path, rest_seeds: int = 5, max_clips: int = 0) -> dict:
     if not report.is_file():
         report.parent.mkdir(parents=True, exist_ok=True)
         command = [sys.executable, "-m", "gestura", "eval", "--data", data, "--split", "test", "--checkpoint", checkpoint,
                    "--fgd-encoder", fgd, "--temperature", str(SETTINGS["temperature"]), "--style-strength",
                    str(SETTINGS["style_strength"]), "--seed", "0", "--device", "cpu", "--threads", "1",
-                   "--rest-seeds", str(rest_seeds), "--no-progress", "--json", str(report)]
+                   "--rest-seeds", str(rest_seeds), "--max-clips", str(max_clips), "--no-progress", "--json", str(report)]
         done = subprocess.run(command, capture_output=True, text=True)
         if done.returncode != 0:
             raise SystemExit(f"bench_families: eval of {checkpoint} failed: {done.stderr.strip().splitlines()[-1:]}")
@@ -161,6 +161,8 @@ def main(argv=None) -> int:
     parser.add_argument("--seconds", type=float, nargs="+", default=[10, 60, 600])
     parser.add_argument("--steps", type=int, nargs="*", default=[4, 10, 25, 50],
                         help="DDIM step counts to evaluate diffusion models at (default 4 10 25 50; none to skip)")
+    parser.add_argument("--sweep-clips", type=int, default=6,
+                        help="test clips the DDIM-step sweep scores (default 6; 0 = all)")
     parser.add_argument("--diversity-clips", type=int, default=8)
     parser.add_argument("--voice", action="append", default=[], metavar="NAME=CHECKPOINT@CORPUS")
     args = parser.parse_args(argv)
@@ -229,9 +231,10 @@ def main(argv=None) -> int:
                               f"(DiM-Gestor paper: 2-4x faster, 2.4x less memory than its transformer)")
 
     for name, path, config in models:
-        if config.family != "dim-gestor" or not args.steps:
+        if config.family != "dim-gestor" or config.denoiser_block != "mamba2" or not args.steps:
             continue
-        print(f"\n{name}: quality against DDIM steps (rest in silence on one seed)")
+        print(f"\n{name}: quality against DDIM steps (the first {args.sweep_clips or 'all'} test clips; rest in "
+              "silence on one seed)")
         print(f"{'steps':<14} " + " ".join(f"{c:>8}" for _, c, _, _ in QUALITY))
         checkpoint = load_checkpoint(path)
         for steps in args.steps:
@@ -240,7 +243,7 @@ def main(argv=None) -> int:
                 save_checkpoint(variant, checkpoint.tensors, config.with_(sampling_steps=steps), stats=checkpoint.stats,
                                 styles=checkpoint.styles)
             quality = run_eval(str(variant), args.data, args.fgd_encoder, out / name / f"eval-steps-{steps}.json",
-                               rest_seeds=1)["generated"]
+                               rest_seeds=1, max_clips=args.sweep_clips)["generated"]
             print(f"{steps:<14} " + " ".join(f"{fmt(quality.get(k), p, s):>8}" for k, _, p, s in QUALITY))
 
     for item in args.voice:

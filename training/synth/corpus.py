@@ -31,7 +31,8 @@ from pathlib import Path
 from ...errors import CommandError
 
 SAMPLE_RATE = 16000
-FORMAT_VERSION = 1
+# 2: a clip's delivery (speech rate, loudness swells) sets its gesture energy (styles.lively).
+FORMAT_VERSION = 2
 VOICES = ("en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en-029", "en-us-nyc", "en-gb-x-gbclan")
 VARIANTS = ("", "+m1", "+m2", "+m3", "+m4", "+m7", "+f1", "+f2", "+f3", "+f4")
 SPLIT_SHARES = (("test", 0.08), ("val", 0.04))  # the rest is train

@@ -124,7 +124,9 @@ def get_style(name: str) -> Style:
 DELIVERY_CENTRE = {"syllable_rate": 4.35, "loudness_variation": 3.2}
 DELIVERY_SPREAD = {"syllable_rate": 0.4, "loudness_variation": 1.0}
 # At the livelier end (liveliness 1) the style strokes this much more often, larger and faster;
-# at the calmer end (-1) as much less.
+# at the calmer end (-1) as much less often, but not smaller or slower: smaller, slower strokes
+# hide from the wrist-speed thresholds that find strokes in motion (metrics.derive_stroke_apexes)
+# and would blur the rest in pauses against speech.
 LIVELY_RATE, LIVELY_AMPLITUDE, LIVELY_TEMPO = 0.4, 0.25, 0.2
 
 
@@ -139,7 +141,8 @@ def liveliness(wave, sample_rate: int = 16000) -> float:
 
 
 def lively(style: Style, level: float) -> Style:
-    """``style`` at delivery liveliness ``level`` in [-1, 1] (0 leaves it as it is)."""
+    """``style`` at delivery liveliness ``level`` in [-1, 1] (0 leaves it as it is): the stroke rate
+    follows the level both ways, size and speed grow above 0 only."""
     return replace(style, stroke_rate=style.stroke_rate * (1 + LIVELY_RATE * level),
-                   amplitude=style.amplitude * (1 + LIVELY_AMPLITUDE * level),
-                   tempo=style.tempo / (1 + LIVELY_TEMPO * level))
+                   amplitude=style.amplitude * (1 + LIVELY_AMPLITUDE * max(level, 0.0)),
+                   tempo=style.tempo / (1 + LIVELY_TEMPO * max(level, 0.0)))
