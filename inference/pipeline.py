@@ -303,6 +303,9 @@ class DiffusionStream(GenerationStream):
     """
 
     def __init__(self, engine, checkpoint: Checkpoint, request: GenerationRequest, *, on_block=None):
+        if request.top_k is not None or request.top_p is not None:
+            raise GenerationError("top-k and top-p choose among codes, and a dim-gestor model samples motion without "
+                                  "codes: leave them out (temperature scales its noise)")
         super().__init__(engine, checkpoint, request, on_block=on_block)
         style = None if request.style is None or self.style_strength == 0.0 else checkpoint.style_index(request.style)
         self._styles = (style,) if style is None or self.style_strength == 1.0 else (style, None)

@@ -117,3 +117,10 @@ def test_code_generator_calls_on_a_diffusion_checkpoint_fail_clearly(checkpoint,
     e.prepare(checkpoint)
     with pytest.raises(EngineError, match="needs a 'vq-mamba' checkpoint"):
         e.context(np.zeros((CONFIG.span_codes * 4 + CONFIG.lookahead, CONFIG.d_model), np.float32), (0,))
+
+
+def test_code_sampling_settings_are_refused_with_a_reason(checkpoint, speech):
+    from gestura.inference.pipeline import GenerationError
+
+    with pytest.raises(GenerationError, match="top-k and top-p choose among codes"):
+        run(checkpoint, speech, top_k=5)
