@@ -128,7 +128,10 @@ def cost(checkpoint: str, seconds: float, audio_path: Path, engine: str, whole: 
             print(f"  {report.stem}: failed ({(done.stderr.strip().splitlines() or ['?'])[-1]})", flush=True)
             return None
         report.write_text(lines[-1][7:])
-    return json.loads(report.read_text())
+    result = json.loads(report.read_text())
+    if abs(result["seconds"] - seconds) > 1e-6 or result["frames"] < int(seconds * 30) - 1:
+        raise SystemExit(f"bench_families: {report} measured {result['frames']} frames, not {seconds:g} s: delete it")
+    return result
 
 
 def voice_report(checkpoint_path: str, data: str, report: Path) -> dict:
@@ -178,7 +181,7 @@ def main(argv=None) -> int:
           f"{SETTINGS['style_strength']}, seed 0; time and memory: torch engine, 1 thread, style strength 1")
     engines = ["torch-cpu"] + (["torch-cuda"] if torch.cuda.is_available() else [])
     models = [(name, path, load_checkpoint(path).config) for name, path in args.model]
-    audio_path = out / "speech.npy"
+    audio_path = out / f"speech-{max(args.seconds):g}s.npy"
     if not audio_path.is_file():
         with tempfile.TemporaryDirectory() as tmp:
             np.save(audio_path, speech(max(args.seconds), Path(tmp)), allow_pickle=False)
