@@ -40,17 +40,10 @@ from pathlib import Path
 
 import numpy as np
 from bench_engines import speech  # bench/ is on sys.path when a bench script runs
+from bench_granularity import METRICS as QUALITY
 from machine_info import machine
 
 REPO = Path(__file__).resolve().parents[1]
-QUALITY = (  # (eval.json key, column, format, scale)
-    ("apex_ratio", "apex", "{:.2f}", 1.0),
-    ("corpus_correlation", "corr", "{:.3f}", 1.0),
-    ("rest_in_silence", "rest", "{:.2f}", 1.0),
-    ("frozen_arms", "frozen %", "{:.1f}", 100.0),
-    ("jitter", "jitter", "{:.0f}", 1.0),
-    ("fgd", "FGD", "{:.1f}", 1.0),
-)
 SETTINGS = {"temperature": 0.9, "style_strength": 1.5}
 
 

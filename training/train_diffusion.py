@@ -21,13 +21,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import CommandError
 from ..inference.diffusion import alpha_bar
 from ..rigs.skeleton import PARTS
 from .common import data_notes, load_data, log
 from .dataset import take_window, window_index
 from .loop import LoopSpec, run_distributed, run_loop
-from .train_generator import CHECKPOINT_NAME, encode_clips, setup_stage2, window_features
+from .train_generator import encode_clips, save_stage2, setup_stage2, speech_batch, window_features
 
 VAL_TIMES = (0.1, 0.3, 0.5, 0.7, 0.9)  # noise levels of the fixed validation loss
 VAL_WINDOWS = 64
@@ -76,14 +75,13 @@ def known_mask(batch: int, codes: int, prefix: int, part_drop: float, rng: np.ra
 
 
 def _train(args, dist) -> int:
-    from ..inference.checkpoint import CheckpointError
     from ..inference.torch_model.diffusion import STYLE_DROP
 
     setup = setup_stage2(args, dist, "dim-gestor")
     model, config, data, stats, length, device = (setup.model, setup.config, setup.data, setup.stats,
                                                    setup.length, setup.device)
     styles = data.styles
-    r, look, prefix = config.frames_per_code, config.lookahead, config.prefix_codes
+    r, prefix = config.frames_per_code, config.prefix_codes
     feats, codes, _ = encode_clips(model, data.clips, stats, device)
     codebooks = {p: w.detach().cpu().numpy() for p, w in model.codebooks().items()}
     latents = [clip_latents(c, codebooks) for c in codes]
@@ -103,11 +101,9 @@ def _train(args, dist) -> int:
     n_codes = length // r
 
     def make_batch(items: np.ndarray, epoch: int) -> dict:
-        starts = [(c, s // r) for c, s in index[items]]  # whole codes
+        starts, batch = speech_batch(index[items], feats, style_ids, config, length, device)
         return {
-            "features": torch.from_numpy(np.stack([window_features(feats[c], k * r, length + look)
-                                                   for c, k in starts])).to(device),
-            "style": torch.as_tensor([style_ids[c] for c, _ in starts], dtype=torch.long, device=device),
+            **batch,
             "x0": torch.from_numpy(np.stack([take_window(latents[c], k, n_codes) for c, k in starts])).to(device),
         }
 
@@ -129,21 +125,8 @@ def _train(args, dist) -> int:
         else:
             log(dist, "train: no 'val' clips, no validation")
 
-    out_dir = Path(args.out)
-
     def export(m, step) -> Path:
-        try:
-            return model.save(
-                out_dir / CHECKPOINT_NAME, styles=styles, stats=stats, stage="full",
-                extra_metadata={
-                    "trained_steps": str(step),
-                    "train_data": str(Path(args.data).resolve()),
-                    "speakers": args.speakers,
-                    "vq": json.dumps([str(Path(p).resolve()) for p in args.vq]),
-                },
-            )
-        except CheckpointError as error:
-            raise CommandError(str(error)) from None
+        return save_stage2(model, args, styles, stats, step)
 
     # A resumed run must train the same thing.
     settings = [config.to_json(), styles, length, args.part_drop]

@@ -141,15 +141,32 @@ def setup_stage2(args, dist, family: str = "vq-mamba") -> Stage2Setup:
     return Stage2Setup(model, config, data, stats, length, dist.device)
 
 
-def _train(args, dist) -> int:
+def save_stage2(model, args, styles: list, stats: dict, step: int) -> Path:
+    """Write a stage-2 trainer's checkpoint, ``--out``/gestura.safetensors, with where it came from."""
     from ..inference.checkpoint import CheckpointError
+
+    try:
+        return model.save(
+            Path(args.out) / CHECKPOINT_NAME, styles=styles, stats=stats, stage="full",
+            extra_metadata={
+                "trained_steps": str(step),
+                "train_data": str(Path(args.data).resolve()),
+                "speakers": args.speakers,
+                "vq": json.dumps([str(Path(p).resolve()) for p in args.vq]),
+            },
+        )
+    except CheckpointError as error:
+        raise CommandError(str(error)) from None
+
+
+def _train(args, dist) -> int:
     from ..inference.torch_model.generator import span_mask
 
     setup = setup_stage2(args, dist)
     model, config, data, stats, length, device = (setup.model, setup.config, setup.data, setup.stats,
                                                    setup.length, setup.device)
     styles = data.styles
-    r, look = config.frames_per_code, config.lookahead
+    r = config.frames_per_code
     stage = Stage2(model, args.apex_weight)
     feats, codes, apexes = encode_clips(model, data.clips, stats, device)
     style_ids = [data.style_index(clip) for clip in data.clips]
@@ -161,11 +178,9 @@ def _train(args, dist) -> int:
     n_codes = length // r
 
     def make_batch(items: np.ndarray, epoch: int) -> dict:
-        starts = [(c, s // r) for c, s in index[items]]  # whole codes
+        starts, batch = speech_batch(index[items], feats, style_ids, config, length, device)
         return {
-            "features": torch.from_numpy(np.stack([window_features(feats[c], k * r, length + look)
-                                                   for c, k in starts])).to(device),
-            "style": torch.as_tensor([style_ids[c] for c, _ in starts], dtype=torch.long, device=device),
+            **batch,
             "codes": {p: torch.from_numpy(np.stack([take_window(codes[c][p], k, n_codes) for c, k in starts]))
                       .long().to(device) for p in PARTS},
             "apex": torch.from_numpy(np.stack([take_window(apexes[c], k * r, length) for c, k in starts])).to(device),
@@ -197,24 +212,11 @@ def _train(args, dist) -> int:
                        for i in range(min(len(feats), CALIBRATION_CLIPS))]
         calibration_source = f"{len(calibration)} train clips"
 
-    out_dir = Path(args.out)
-
     def export(m, step) -> Path:
         threshold = calibrate_apex_threshold(model, calibration, device)
         log(dist, f"train: apex_threshold {threshold:.4f}: the head plans as many stroke apexes as "
                   f"{calibration_source} have")
-        try:
-            return model.save(
-                out_dir / CHECKPOINT_NAME, styles=styles, stats=stats, stage="full",
-                extra_metadata={
-                    "trained_steps": str(step),
-                    "train_data": str(Path(args.data).resolve()),
-                    "speakers": args.speakers,
-                    "vq": json.dumps([str(Path(p).resolve()) for p in args.vq]),
-                },
-            )
-        except CheckpointError as error:
-            raise CommandError(str(error)) from None
+        return save_stage2(model, args, styles, stats, step)
 
     # A resumed run must train the same thing.
     settings = [config.to_json(), styles, length, args.apex_weight, args.part_drop]
@@ -228,6 +230,18 @@ def _train(args, dist) -> int:
     if dist.main:
         print(json.dumps({k: summary[k] for k in ("steps", "first", "last", "steps_per_s", "checkpoint")}))
     return 0
+
+
+def speech_batch(windows, feats: list, style_ids: list, config, length: int, device):
+    """Training windows (clip, first frame) of ``length`` frames as whole codes: [(clip, first code)]
+    and {"features": (B, length + L, F) normalised audio features, "style": (B,) style ids}."""
+    r, look = config.frames_per_code, config.lookahead
+    starts = [(c, s // r) for c, s in windows]
+    return starts, {
+        "features": torch.from_numpy(np.stack([window_features(feats[c], k * r, length + look)
+                                               for c, k in starts])).to(device),
+        "style": torch.as_tensor([style_ids[c] for c, _ in starts], dtype=torch.long, device=device),
+    }
 
 
 def window_features(features: np.ndarray, start: int, length: int) -> np.ndarray:
