@@ -3,6 +3,7 @@
     .venv/bin/python bench/bench_engines.py                      # 10, 60, 600 s; numpy, torch CPU, CUDA
     .venv/bin/python bench/bench_engines.py --seconds 10 60 --engines numpy
     .venv/bin/python bench/bench_engines.py --seconds 10 60 --style-strength 1.5   # guided: two streams
+    .venv/bin/python bench/bench_engines.py --checkpoint DIM.safetensors --whole-clip   # one window per clip
 
 Each (engine, clip length) runs in a fresh child process, so its peak resident memory is its
 own: the peak during generation, and in brackets its rise over the resident size after loading
@@ -15,7 +16,9 @@ the process's CPU time per audio second is the steadier measure of that than wal
 The checkpoint is the bundled model when it exists and loads, otherwise a randomly initialised one of the
 same config ("small"): speed does not depend on the weights' values. The audio is espeak-ng
 speech repeated to length (noise when espeak-ng is missing): cost does not depend on content.
-It also prints how closely the numpy and torch engines agree on the 10 s clip.
+It also prints how closely the numpy and torch engines agree on the 10 s clip. ``--whole-clip``
+makes each clip one window (``span_codes`` covering it, no prefix): the network then runs over the
+whole clip at once, which shows how a model's cost grows with length (attention: quadratically).
 """
 from __future__ import annotations
 
@@ -104,13 +107,17 @@ def ensure_checkpoint(folder: Path) -> str:
 
 
 def child(engine_name: str, seconds: float, checkpoint_path: str, audio_path: str, threads: int,
-          style_strength: float) -> dict:
+          style_strength: float, whole_clip: bool = False) -> dict:
     """One measurement, in this (fresh) process."""
     from gestura.inference import pipeline
     from gestura.inference.checkpoint import load_checkpoint
+    from gestura.inference.features import num_frames
 
     audio = np.load(audio_path, allow_pickle=False)[: int(seconds * 16000)]
     checkpoint = load_checkpoint(checkpoint_path)
+    if whole_clip:
+        codes = -(-num_frames(len(audio)) // checkpoint.config.frames_per_code)
+        checkpoint.config = checkpoint.config.with_(span_codes=max(codes, 1), prefix_codes=0)
     cuda_peak = None
     if engine_name == "numpy":
         from gestura.inference.engines.numpy import NumpyEngine
@@ -167,12 +174,13 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=1, help="torch and BLAS threads (default 1)")
     parser.add_argument("--checkpoint", help="checkpoint to time (default: the bundled model, or a random 'small')")
     parser.add_argument("--style-strength", type=float, default=1.0, help="style strength (default 1: one stream)")
+    parser.add_argument("--whole-clip", action="store_true", help="one window over each whole clip")
     parser.add_argument("--_child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args._child:
         engine_name, seconds, checkpoint, audio = args._child
         print("RESULT " + json.dumps(child(engine_name, float(seconds), checkpoint, audio, args.threads,
-                                           args.style_strength)))
+                                           args.style_strength, args.whole_clip)))
         return 0
 
     print(f"machine: {machine()}")
@@ -203,7 +211,7 @@ def main() -> int:
             for seconds in args.seconds:
                 done = subprocess.run(
                     [sys.executable, __file__, "--threads", str(args.threads), "--style-strength",
-                     str(args.style_strength), "--_child", engine_name,
+                     str(args.style_strength), *(["--whole-clip"] if args.whole_clip else []), "--_child", engine_name,
                      str(seconds), checkpoint, str(audio_path)],
                     capture_output=True, text=True, env=child_env)
                 lines = [x for x in done.stdout.splitlines() if x.startswith("RESULT ")]

@@ -8,7 +8,7 @@ def add_arguments(parser) -> None:
 
 
 def _rows(config):
-    from ..inference.architecture import generator_shapes, stage1_shapes
+    from ..inference.architecture import stage1_shapes, tensor_shapes
     from ..rigs.skeleton import PARTS
 
     def count(shapes):
@@ -23,10 +23,15 @@ def _rows(config):
     stage1 = stage1_shapes(config)
     rows = [(f"vq.{part}", count({k: v for k, v in stage1.items() if k.startswith(f"vq.{part}.")})) for part in PARTS]
     rows.append(("gmp", count({k: v for k, v in stage1.items() if k.startswith("gmp.")})))
-    gen = generator_shapes(config)
-    for prefix, label in (("generator.audio_in", "generator.audio_in"), ("generator.speech.", "generator.speech"),
-                          ("generator.speech_window.", "generator.speech_window"), ("generator.global_", "generator.global"), ("generator.local.", "generator.local"),
-                          ("generator.logits.", "generator.heads"), ("generator.latent.", "generator.heads")):
+    gen = {k: v for k, v in tensor_shapes(config).items() if k.startswith("generator.")}
+    groups = {
+        "vq-mamba": (("generator.audio_in", "generator.audio_in"), ("generator.speech.", "generator.speech"),
+                     ("generator.speech_window.", "generator.speech_window"), ("generator.global_", "generator.global"),
+                     ("generator.local.", "generator.local"), ("generator.logits.", "generator.heads")),
+        "dim-gestor": (("generator.audio_in", "generator.audio_in"), ("generator.speech.", "generator.speech"),
+                       ("generator.blocks.", "generator.denoiser")),
+    }[config.family]
+    for prefix, label in groups:
         n = count({k: v for k, v in gen.items() if k.startswith(prefix)})
         if rows and rows[-1][0] == label:
             rows[-1] = (label, rows[-1][1] + n)
@@ -60,6 +65,8 @@ def run(args) -> int:
     for label, config in configs:
         total = parameter_count(config)
         scans = ""
+        if config.family == "dim-gestor":
+            scans = f"; family dim-gestor, {config.denoiser_layers} {config.denoiser_block} denoiser blocks"
         if config.multi_granularity:
             scans = "; granularities " + ", ".join(f"{scan} {list(factors)}" for scan, factors in config.granularities.items())
         print(f"{label}: {total:,} parameters ({total / 1e6:.1f} M, {4 * total / 2**20:.1f} MiB as float32); "

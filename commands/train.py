@@ -1,4 +1,5 @@
-"""``gestura train``: stage 2 (the speech-to-code generator on frozen stage-1 weights). Cheap to
+"""``gestura train``: stage 2 on frozen stage-1 weights, of either model family: the speech-to-code
+generator ("vq-mamba", the default) or the DiM-Gestor diffusion model ("dim-gestor"). Cheap to
 import; torch is loaded by ``run``."""
 from __future__ import annotations
 
@@ -9,11 +10,15 @@ def add_arguments(parser) -> None:
     parser.add_argument("--vq", nargs="+", required=True, metavar="CKPT",
                         help="stage-1 checkpoint(s) from train-vq; with several (parts trained separately) "
                              "each part comes from the last one that trained it")
+    parser.add_argument("--family", choices=("vq-mamba", "dim-gestor"), default="vq-mamba",
+                        help="stage-2 model: vq-mamba (MambaTalk-style masked code generator, default) or "
+                             "dim-gestor (diffusion with an AdaLN Mamba-2 denoiser; --set denoiser_block=attention "
+                             "trains the transformer baseline)")
     parser.add_argument("--set", action="append", metavar="KEY=VALUE",
                         help="override a generator config field, e.g. --set d_model=256 --set global_layers=4 "
                              "(stage-1 fields come from --vq)")
     parser.add_argument("--apex-weight", type=float, default=1.0,
-                        help="weight of the stroke-apex loss next to the code loss (default 1)")
+                        help="vq-mamba: weight of the stroke-apex loss next to the code loss (default 1)")
     parser.add_argument("--part-drop", type=float, default=0.1,
                         help="probability of hiding one part's codes for a whole window (as when it is switched off) (default 0.1)")
     parser.add_argument("--no-val", dest="val", action="store_false", help="skip validation on the 'val' split")
@@ -21,6 +26,12 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from ..training.train_generator import main
+    from ..errors import CommandError
 
+    if any(item.partition("=")[0].strip() == "family" for item in args.set or []):
+        raise CommandError("--set family=... is not how the family is chosen: use --family")
+    if args.family == "dim-gestor":
+        from ..training.train_diffusion import main
+    else:
+        from ..training.train_generator import main
     return main(args)

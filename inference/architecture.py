@@ -62,6 +62,33 @@ kernel-1 frames, so frame t sees frames <= t only); LeakyReLU slope 0.2.
         out_proj Linear(di, d, no bias)(y * silu(z))
       mlp             gated MLP: fc1 Linear(d, 2h, no bias) -> a, b; fc2 Linear(h, d, no bias)(silu(a) * b)
 
+    generator  DiffusionGenerator      (stage 2 of the "dim-gestor" family, in place of the above;
+                                       C = 4 D, the parts' latents side by side; torch_model/diffusion.py)
+      audio_in        Linear(F, d)                 s = audio_in(features of a window's frames + L)
+      speech.i        SpeechBlock(d)               s = s + mixer(norm(s)) + flip(mixer_back(flip(norm(s))));
+                                                   s = s + mlp(norm2(s))      (Mamba2 mixers, RMSNorm)
+      speech_norm     RMSNorm(d)
+      cond_in         Linear(r 2d, d)              c_k = cond_in(s of code k's r frames and of the r frames L later)
+      voice_style     Linear(d, d)                 v = voice_style(mean of s over the window)
+      style.weight    (num_styles, d)              e = v + style[id] (v alone when no style is asked for)
+      time_in, time_out  Linear(128, d), Linear(d, d)   tau = time_out(silu(time_in(sinusoids of 1000 t)))
+      x_in            Linear(2C + 4, d)            h = x_in(concat(x_t, known * mask, per-part mask))
+                                                   (+ sinusoidal positions for attention blocks)
+      blocks.i        AdaLNBlock(d)                per token a = c_k + tau + e;
+                      ada Linear(d, 6d)            shift1, scale1, gate1, shift2, scale2, gate2 = ada(silu(a))
+                      mixer, mixer_back Mamba2     h = h + gate1 * mix(LN(h) (1 + scale1) + shift1)
+                      (or attn: qkv Linear(d, 3d), out Linear(d, d), attention_heads heads)
+                      mlp (gated, as below)        h = h + gate2 * mlp(LN(h) (1 + scale2) + shift2)
+                                                   LN: LayerNorm without parameters (eps 1e-6)
+      final_ada       Linear(d, 2d)                shift, scale = final_ada(silu(a))
+      x_out           Linear(d, C)                 x0 = x_out(LN(h) (1 + scale) + shift): the clean latents
+      latent_mean, latent_std (C,)                 what normalises the latents (measured on the training data)
+    Mamba2 (mamba-ssm's Mamba2 names; di = expand d, H = di / headdim, N = mamba2_d_state, one group):
+      in_proj Linear(d, 2di + 2N + H, no bias) -> z, xBC, dt; conv1d depthwise causal over xBC
+      (di + 2N channels, d_conv, bias), silu; dt = softplus(dt + dt_bias (H,)); A = -exp(A_log (H,));
+      D (H,); y = SSD scan (per head scalar decay); norm.weight (di,): rmsnorm(y silu(z)) * weight;
+      out_proj Linear(di, d, no bias)
+
 Linear weights are (out, in) as in torch; Conv1d weights are (out, in/groups, kernel).
 The latent of code k of part P is ``vq.P.codebook.weight[k]``; unknown codes (still to be
 generated, or of parts that are switched off) read ``mask_latent[part index]``.
@@ -69,12 +96,14 @@ generated, or of parts that are switched off) read ``mask_latent[part index]``.
 from __future__ import annotations
 
 from ..rigs.skeleton import PART_DIMS, PARTS
+from .diffusion import TIME_FEATURES
 
 GMP_INPUT = 58  # lower-body rot6d (54) + 4 foot contacts
 GMP_OUTPUT = 3  # lower[54:57]: root x velocity, height, z velocity (normalised)
 CONV_KERNEL = 3
 LEAKY_SLOPE = 0.2
 NORM_EPS = 1e-5
+ADALN_EPS = 1e-6  # DiT's parameter-free LayerNorm before adaLN's shift and scale
 
 
 def conv_stack_shapes(prefix: str, in_dim: int, hidden: int, out_dim: int, layers: int) -> dict:
@@ -184,11 +213,61 @@ def generator_shapes(config) -> dict:
     return shapes
 
 
+def gated_mlp_shapes(prefix: str, config) -> dict:
+    h = config.mlp_hidden
+    return {f"{prefix}.fc1.weight": (2 * h, config.d_model), f"{prefix}.fc2.weight": (config.d_model, h)}
+
+
+def linear_shapes(prefix: str, out_dim: int, in_dim: int) -> dict:
+    return {f"{prefix}.weight": (out_dim, in_dim), f"{prefix}.bias": (out_dim,)}
+
+
+def diffusion_generator_shapes(config) -> dict:
+    """Stage 2 of the "dim-gestor" family (``torch_model/diffusion.py``)."""
+    d, c, r = config.d_model, config.latent_dim, config.frames_per_code
+    g = "generator"
+
+    def mixer_pair(prefix: str) -> dict:
+        shapes = {}
+        for name in ("mixer", "mixer_back"):
+            shapes.update(mamba2_mixer_shapes(f"{prefix}.{name}.", d, config.mamba2_d_state, config.d_conv,
+                                              config.expand, config.headdim, 1))
+        return shapes
+
+    shapes = linear_shapes(f"{g}.audio_in", d, config.feature_dim)
+    for i in range(config.speech_layers):
+        p = f"{g}.speech.{i}"
+        shapes.update({f"{p}.norm.weight": (d,), f"{p}.norm2.weight": (d,)})
+        shapes.update(mixer_pair(p))
+        shapes.update(gated_mlp_shapes(f"{p}.mlp", config))
+    shapes[f"{g}.speech_norm.weight"] = (d,)
+    shapes.update(linear_shapes(f"{g}.cond_in", d, r * 2 * d))
+    shapes.update(linear_shapes(f"{g}.voice_style", d, d))
+    shapes[f"{g}.style.weight"] = (config.num_styles, d)
+    shapes.update(linear_shapes(f"{g}.time_in", d, TIME_FEATURES))
+    shapes.update(linear_shapes(f"{g}.time_out", d, d))
+    shapes.update(linear_shapes(f"{g}.x_in", d, 2 * c + len(PARTS)))
+    for i in range(config.denoiser_layers):
+        p = f"{g}.blocks.{i}"
+        shapes.update(linear_shapes(f"{p}.ada", 6 * d, d))
+        if config.denoiser_block == "mamba2":
+            shapes.update(mixer_pair(p))
+        else:
+            shapes.update(linear_shapes(f"{p}.attn.qkv", 3 * d, d))
+            shapes.update(linear_shapes(f"{p}.attn.out", d, d))
+        shapes.update(gated_mlp_shapes(f"{p}.mlp", config))
+    shapes.update(linear_shapes(f"{g}.final_ada", 2 * d, d))
+    shapes.update(linear_shapes(f"{g}.x_out", c, d))
+    shapes[f"{g}.latent_mean"] = (c,)
+    shapes[f"{g}.latent_std"] = (c,)
+    return shapes
+
+
 def tensor_shapes(config, stage: str = "full") -> dict:
     """Every weight tensor a checkpoint of ``stage`` ("vq" or "full") holds, name -> shape."""
     shapes = stage1_shapes(config)
     if stage == "full":
-        shapes.update(generator_shapes(config))
+        shapes.update(generator_shapes(config) if config.family == "vq-mamba" else diffusion_generator_shapes(config))
     elif stage != "vq":
         raise ValueError(f"unknown checkpoint stage '{stage}': expected 'vq' or 'full'")
     return shapes
@@ -202,3 +281,22 @@ def parameter_count(config, stage: str = "full") -> int:
             n *= s
         total += n
     return total
+
+
+def mamba2_mixer_shapes(prefix: str, d_model: int, d_state: int, d_conv: int, expand: int, headdim: int,
+                        ngroups: int) -> dict:
+    """A Mamba-2 mixer (``torch_model.mamba2.Mamba2``, mamba-ssm's ``Mamba2`` names), each name
+    ``prefix + name`` (prefix "blocks.0.mixer." gives "blocks.0.mixer.in_proj.weight"): di = expand
+    d, H = di / headdim heads, g = ngroups groups of B and C, conv over di + 2 g N channels."""
+    di = expand * d_model
+    nheads, conv_dim = di // headdim, di + 2 * ngroups * d_state
+    return {
+        f"{prefix}dt_bias": (nheads,),
+        f"{prefix}A_log": (nheads,),
+        f"{prefix}D": (nheads,),
+        f"{prefix}in_proj.weight": (2 * di + 2 * ngroups * d_state + nheads, d_model),
+        f"{prefix}conv1d.weight": (conv_dim, 1, d_conv),
+        f"{prefix}conv1d.bias": (conv_dim,),
+        f"{prefix}norm.weight": (di,),
+        f"{prefix}out_proj.weight": (d_model, di),
+    }

@@ -22,6 +22,14 @@ class ConfigError(GesturaError, ValueError):
 
 # Stage 2's bidirectional scans: over each window's speech states, over a span's codes, per part.
 SCANS = ("window", "global", "local")
+# Stage-2 model families: MambaTalk's masked code generator, or DiM-Gestor's diffusion model over
+# the VQ-VAE decoders' latents (``torch_model/diffusion.py``); stage 1 is the same for both.
+FAMILIES = ("vq-mamba", "dim-gestor")
+DENOISER_BLOCKS = ("mamba2", "attention")  # "attention": the transformer baseline of the same size
+# What ``gestura train --family dim-gestor`` starts from: a longer window than the code
+# generator's (4.3 s of which 1.1 s is the previous window's tail), since each window costs a
+# fixed number of denoiser passes whatever its length.
+FAMILY_DEFAULTS = {"vq-mamba": {}, "dim-gestor": {"span_codes": 24, "prefix_codes": 8}}
 
 
 def _scan_granularities(value, d_inner: int) -> dict:
@@ -82,6 +90,17 @@ class ModelConfig:
     # Stroke-apex probability above which the head's peaks become the plan the body reads
     # (inference/stroke_plan.py); ``gestura train`` calibrates it on the data's stroke rate.
     apex_threshold: float = 0.5
+    # Stage 2 family (FAMILIES) and, for "dim-gestor", its denoiser: ``denoiser_layers`` AdaLN
+    # blocks of DENOISER_BLOCKS kind, Mamba-2 mixers with heads of ``headdim`` channels and
+    # ``mamba2_d_state`` states (the speech extractor uses the same mixers, ``speech_layers``
+    # deep), attention with ``attention_heads`` heads; ``sampling_steps`` DDIM steps by default.
+    family: str = "vq-mamba"
+    denoiser_block: str = "mamba2"
+    denoiser_layers: int = 8
+    headdim: int = 32
+    mamba2_d_state: int = 32
+    attention_heads: int = 4
+    sampling_steps: int = 10
 
     def __post_init__(self) -> None:
         for name in ("frames_per_code", "span_codes", "codebook_size", "code_dim", "vq_hidden", "gmp_hidden", "gmp_layers", "d_model",
@@ -100,9 +119,29 @@ class ModelConfig:
             raise ConfigError("model config 'mlp_ratio' must not be negative")
         if not 0.0 < self.apex_threshold < 1.0:
             raise ConfigError(f"model config 'apex_threshold' must lie between 0 and 1, got {self.apex_threshold!r}")
+        self._check_family()
         if self.prefix_codes >= self.span_codes:
             raise ConfigError(f"model config 'prefix_codes' ({self.prefix_codes}) must be smaller than "
                               f"'span_codes' ({self.span_codes})")
+
+    def _check_family(self) -> None:
+        for name, value, choices in (("family", self.family, FAMILIES),
+                                     ("denoiser_block", self.denoiser_block, DENOISER_BLOCKS)):
+            if value not in choices:
+                raise ConfigError(f"model config '{name}' must be one of {list(choices)}, got {value!r}")
+        for name in ("denoiser_layers", "headdim", "mamba2_d_state", "attention_heads", "sampling_steps"):
+            if int(getattr(self, name)) < 1:
+                raise ConfigError(f"model config '{name}' must be a positive integer, got {getattr(self, name)!r}")
+        if self.family == "dim-gestor":
+            if self.mlp_hidden < 1:
+                raise ConfigError("model config 'mlp_ratio' must be positive for the dim-gestor family: "
+                                  "its blocks always have an MLP")
+            if self.d_inner % self.headdim:
+                raise ConfigError(f"model config 'headdim' ({self.headdim}) must divide the Mamba-2 inner width "
+                                  f"{self.d_inner} (expand x d_model): choose a divisor such as 32 or 64")
+            if self.d_model % self.attention_heads:
+                raise ConfigError(f"model config 'attention_heads' ({self.attention_heads}) must divide d_model "
+                                  f"({self.d_model})")
 
     # Derived sizes, named as in mamba-ssm.
     @property
@@ -113,6 +152,16 @@ class ModelConfig:
     def multi_granularity(self) -> bool:
         """True when any bidirectional scan is a multi-granularity block (factors other than (1,))."""
         return any(factors != (1,) for factors in self.granularities.values())
+
+    @property
+    def nheads(self) -> int:
+        """Mamba-2 heads of the denoiser's mixers (d_inner / headdim)."""
+        return self.d_inner // self.headdim
+
+    @property
+    def latent_dim(self) -> int:
+        """Width of the diffused motion latent: every part's code latent side by side (4 D)."""
+        return len(PARTS) * self.code_dim
 
     @property
     def dt_rank_value(self) -> int:

@@ -1,7 +1,8 @@
 """A tiny randomly initialised checkpoint written with numpy alone (Blender 4.2's venv has no torch).
 
 Initialised like the torch layers are (fan-in scaled weights, zero biases, unit norms, Mamba's
-A_log = log(1..N) and D = 1), so the model runs and gives finite, seed-dependent motion.
+A_log = log(1..N) (Mamba-2's: log(1..heads)) and D = 1, the diffusion latents' identity
+statistics), so the model runs and gives finite, seed-dependent motion.
 """
 from __future__ import annotations
 
@@ -32,10 +33,10 @@ def random_tensors(config: ModelConfig, seed: int = 0) -> dict:
     for name, shape in tensor_shapes(config, "full").items():
         leaf = name.rsplit(".", 1)[-1]
         if leaf == "A_log":
-            value = np.broadcast_to(np.log(np.arange(1, shape[1] + 1, dtype=np.float32)), shape)
-        elif leaf == "D" or ("norm" in name and leaf == "weight" and len(shape) == 1):
+            value = np.broadcast_to(np.log(np.arange(1, shape[-1] + 1, dtype=np.float32)), shape)
+        elif leaf in ("D", "latent_std") or ("norm" in name and leaf == "weight" and len(shape) == 1):
             value = np.ones(shape, np.float32)
-        elif leaf == "bias":
+        elif leaf in ("bias", "dt_bias", "latent_mean"):
             value = np.zeros(shape, np.float32)
         else:
             fan_in = int(np.prod(shape[1:])) if len(shape) > 1 else int(shape[0])

@@ -15,6 +15,7 @@ has one entry per speaker present in the data.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -89,26 +90,39 @@ def main(args) -> int:
     return run_distributed(args, _train)
 
 
-def _train(args, dist) -> int:
-    from ..inference.checkpoint import CheckpointError
-    from ..inference.torch_model.generator import span_mask
+@dataclass
+class Stage2Setup:
+    """What both stage-2 trainers start from: the model with the frozen stage-1 weights in it."""
+    model: object
+    config: object
+    data: object
+    stats: dict
+    length: int  # training window in frames
+    device: object
+
+
+def setup_stage2(args, dist, family: str = "vq-mamba") -> Stage2Setup:
+    """Seed, read the --vq checkpoints and the train split, and build a ``family`` model holding
+    the VQ-VAEs (and their part statistics) with the config's generator fields from
+    ``FAMILY_DEFAULTS`` and ``--set``; CommandError for anything that does not fit."""
+    from ..inference.config import FAMILY_DEFAULTS
     from ..inference.torch_model.model import GesturaModel
 
     seed_everything(args.seed)
     vq = read_vq(args.vq)
     data = load_data(args, dist, ("train",))
     log(dist, f"train: {data.describe()}")
-    styles = data.styles
     base = next(iter(vq.values())).config
     # Generator fields may be overridden; VQ fields must match the stage-1 weights. The audio
     # features are this Gestura's, whatever the stage-1 file recorded.
-    config = model_config(args, len(styles), base=base.with_(feature_dim=FEATURE_DIM))
+    config = model_config(args, len(data.styles),
+                          base=base.with_(feature_dim=FEATURE_DIM, family=family, **FAMILY_DEFAULTS[family]))
     vq_fields = ("frames_per_code", "codebook_size", "code_dim", "vq_hidden", "vq_layers", "gmp_hidden",
                  "gmp_layers")
     changed = [f for f in vq_fields if getattr(config, f) != getattr(base, f)]
     if changed:
         raise CommandError(f"--set changes stage-1 fields {changed} that the --vq weights fix; leave them out")
-    r, look = config.frames_per_code, config.lookahead
+    r = config.frames_per_code
     length = args.window or (config.prefix_codes + config.span_codes) * r
     if length % r or length // r <= config.prefix_codes:
         raise CommandError(f"--window {length} must be a multiple of frames_per_code ({r}) longer than the "
@@ -123,8 +137,36 @@ def _train(args, dist) -> int:
             for name, value in tensors.items():
                 own[name].copy_(torch.as_tensor(value))
             stats[f"{part}_mean"], stats[f"{part}_std"] = ckpt.stats[f"{part}_mean"], ckpt.stats[f"{part}_std"]
-    device = dist.device
-    model.to(device)
+    model.to(dist.device)
+    return Stage2Setup(model, config, data, stats, length, dist.device)
+
+
+def save_stage2(model, args, styles: list, stats: dict, step: int) -> Path:
+    """Write a stage-2 trainer's checkpoint, ``--out``/gestura.safetensors, with where it came from."""
+    from ..inference.checkpoint import CheckpointError
+
+    try:
+        return model.save(
+            Path(args.out) / CHECKPOINT_NAME, styles=styles, stats=stats, stage="full",
+            extra_metadata={
+                "trained_steps": str(step),
+                "train_data": str(Path(args.data).resolve()),
+                "speakers": args.speakers,
+                "vq": json.dumps([str(Path(p).resolve()) for p in args.vq]),
+            },
+        )
+    except CheckpointError as error:
+        raise CommandError(str(error)) from None
+
+
+def _train(args, dist) -> int:
+    from ..inference.torch_model.generator import span_mask
+
+    setup = setup_stage2(args, dist)
+    model, config, data, stats, length, device = (setup.model, setup.config, setup.data, setup.stats,
+                                                   setup.length, setup.device)
+    styles = data.styles
+    r = config.frames_per_code
     stage = Stage2(model, args.apex_weight)
     feats, codes, apexes = encode_clips(model, data.clips, stats, device)
     style_ids = [data.style_index(clip) for clip in data.clips]
@@ -136,11 +178,9 @@ def _train(args, dist) -> int:
     n_codes = length // r
 
     def make_batch(items: np.ndarray, epoch: int) -> dict:
-        starts = [(c, s // r) for c, s in index[items]]  # whole codes
+        starts, batch = speech_batch(index[items], feats, style_ids, config, length, device)
         return {
-            "features": torch.from_numpy(np.stack([window_features(feats[c], k * r, length + look)
-                                                   for c, k in starts])).to(device),
-            "style": torch.as_tensor([style_ids[c] for c, _ in starts], dtype=torch.long, device=device),
+            **batch,
             "codes": {p: torch.from_numpy(np.stack([take_window(codes[c][p], k, n_codes) for c, k in starts]))
                       .long().to(device) for p in PARTS},
             "apex": torch.from_numpy(np.stack([take_window(apexes[c], k * r, length) for c, k in starts])).to(device),
@@ -172,24 +212,11 @@ def _train(args, dist) -> int:
                        for i in range(min(len(feats), CALIBRATION_CLIPS))]
         calibration_source = f"{len(calibration)} train clips"
 
-    out_dir = Path(args.out)
-
     def export(m, step) -> Path:
         threshold = calibrate_apex_threshold(model, calibration, device)
         log(dist, f"train: apex_threshold {threshold:.4f}: the head plans as many stroke apexes as "
                   f"{calibration_source} have")
-        try:
-            return model.save(
-                out_dir / CHECKPOINT_NAME, styles=styles, stats=stats, stage="full",
-                extra_metadata={
-                    "trained_steps": str(step),
-                    "train_data": str(Path(args.data).resolve()),
-                    "speakers": args.speakers,
-                    "vq": json.dumps([str(Path(p).resolve()) for p in args.vq]),
-                },
-            )
-        except CheckpointError as error:
-            raise CommandError(str(error)) from None
+        return save_stage2(model, args, styles, stats, step)
 
     # A resumed run must train the same thing.
     settings = [config.to_json(), styles, length, args.apex_weight, args.part_drop]
@@ -203,6 +230,18 @@ def _train(args, dist) -> int:
     if dist.main:
         print(json.dumps({k: summary[k] for k in ("steps", "first", "last", "steps_per_s", "checkpoint")}))
     return 0
+
+
+def speech_batch(windows, feats: list, style_ids: list, config, length: int, device):
+    """Training windows (clip, first frame) of ``length`` frames as whole codes: [(clip, first code)]
+    and {"features": (B, length + L, F) normalised audio features, "style": (B,) style ids}."""
+    r, look = config.frames_per_code, config.lookahead
+    starts = [(c, s // r) for c, s in windows]
+    return starts, {
+        "features": torch.from_numpy(np.stack([window_features(feats[c], k * r, length + look)
+                                               for c, k in starts])).to(device),
+        "style": torch.as_tensor([style_ids[c] for c, _ in starts], dtype=torch.long, device=device),
+    }
 
 
 def window_features(features: np.ndarray, start: int, length: int) -> np.ndarray:

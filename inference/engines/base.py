@@ -27,14 +27,27 @@ r = ``config.frames_per_code``, d = ``config.d_model``, K = ``config.codebook_si
     One pass of the span generator (``known_latents`` + ``span_logits``) over the window, the
     styles batched; ``known`` gives every part's fixed codes, -1 where unknown (switched-off
     parts are all -1). Stateless; called once per decoding pass.
-``decode(state, codes: {part: (n,) int}) -> {part: (n r, PART_DIMS[part])}``
-    VQ decoders with carried causal-conv state (normalised part features). For "lower" the root
-    channels ``[54:57]`` are replaced by the global motion predictor's output on the decoded
-    lower body (its own carried state), as MambaTalk recovers translation.
+``decode_latents(state, latents: {part: (n, D)}) -> {part: (n r, PART_DIMS[part])}``
+    VQ decoders with carried causal-conv state (normalised part features) from latents in the
+    codebooks' space. For "lower" the root channels ``[54:57]`` are replaced by the global motion
+    predictor's output on the decoded lower body (its own carried state), as MambaTalk recovers
+    translation. ``decode(state, codes: {part: (n,) int})`` decodes the codes' codebook rows.
+
+A checkpoint of the "dim-gestor" family (``torch_model/diffusion.py``) has no speech encoder
+state and no code logits; the pipeline asks instead, C = ``config.latent_dim``:
+
+``condition(features (n r + L, F), styles: tuple) -> (cond (n, d), style (len(styles), d))``
+    The speech extractor over a window's normalised audio features (its n codes' frames plus the
+    look-ahead): per-code conditions, and a style vector per entry of ``styles`` (a style index,
+    or None for the voice alone). Stateless; once per window.
+``denoise(x (len(styles), n, C), t, cond, style, known (n, C), mask (n, 4)) -> (len(styles), n, C)``
+    The denoiser's clean estimate of the noisy normalised latents ``x`` at noise level ``t`` in
+    [0, 1], the styles batched; ``known`` holds the latents that are fixed where ``mask`` is 1
+    (per code and part). Stateless; once per sampling step.
 
 The pipeline calls these at absolute positions (speech in fixed blocks of frames, spans of
 ``span_codes`` codes), so whole-clip and streamed generation do the same arithmetic.
-``TorchEngine`` (``engines/torch.py``) implements them with ``torch_model``; ``NumpyEngine``
+``TorchEngine`` (``engines/torch.py``) implements them all with ``torch_model``; ``NumpyEngine``
 (``engines/numpy.py``) with ``numpy_model``, which mirrors the same module tree
 (``architecture.py``). The external engine is different: it runs a whole request in another
 interpreter (``engines/external.py``), so it is a ``RequestEngine``: the pipeline hands it the
@@ -43,6 +56,8 @@ request. Which engine runs is chosen in ``engines/registry.py``.
 from __future__ import annotations
 
 import abc
+
+import numpy as np
 
 from ...rigs.skeleton import ordered_parts
 from ..errors import EngineError
@@ -86,7 +101,18 @@ class Engine(abc.ABC):
     def span(self, context, known: dict, styles: tuple, parts: tuple) -> dict: ...
 
     @abc.abstractmethod
-    def decode(self, state, codes: dict) -> dict: ...
+    def decode_latents(self, state, latents: dict) -> dict: ...
+
+    @abc.abstractmethod
+    def condition(self, features, styles: tuple): ...
+
+    @abc.abstractmethod
+    def denoise(self, x, t: float, cond, style, known, mask): ...
+
+    def decode(self, state, codes: dict) -> dict:
+        tensors = self.checkpoint.tensors
+        return self.decode_latents(state, {p: tensors[f"vq.{p}.codebook.weight"][np.asarray(c, np.int64)]
+                                           for p, c in codes.items()})
 
     def describe(self) -> str:
         return f"{self.name} on {self.device}"
@@ -122,6 +148,25 @@ def checked_context(context, known: dict, styles: tuple, config) -> int:
         if codes is not None and len(codes) != n:
             raise EngineError(f"known codes of '{part}' cover {len(codes)} codes, the span has {n}")
     return n
+
+
+def checked_family(checkpoint, family: str, method: str) -> None:
+    """EngineError unless ``checkpoint`` is of ``family`` (what ``method`` of the contract needs)."""
+    if checkpoint.config.family != family:
+        raise EngineError(f"{method}() needs a '{family}' checkpoint, '{checkpoint.path}' is "
+                          f"'{checkpoint.config.family}'")
+
+
+def checked_denoise(x, cond, style, known, mask, config) -> None:
+    """EngineError unless ``denoise``'s arrays fit each other and ``config``."""
+    b, n, c = getattr(x, "shape", (0, 0, 0)) if np.ndim(x) == 3 else (0, 0, 0)
+    fits = (c == config.latent_dim and b >= 1 and np.shape(cond) == (n, config.d_model)
+            and np.shape(style) == (b, config.d_model) and np.shape(known) == (n, c)
+            and np.shape(mask) == (n, config.latent_dim // config.code_dim))
+    if not fits:
+        raise EngineError(f"denoise() got x {np.shape(x)}, cond {np.shape(cond)}, style {np.shape(style)}, known "
+                          f"{np.shape(known)}, mask {np.shape(mask)}: pass what condition() returned and latents of "
+                          f"width {config.latent_dim}")
 
 
 def checked_styles(num_styles: int, styles) -> tuple:

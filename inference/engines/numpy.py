@@ -12,7 +12,8 @@ from ..errors import EngineError
 from ..notices import notify
 from ..numpy_model.layers import F32
 from ..numpy_model.model import NumpyModel
-from .base import Engine, checked_context, checked_parts, checked_styles, checked_window
+from .base import (Engine, checked_context, checked_denoise, checked_family, checked_parts, checked_styles,
+                   checked_window)
 
 
 class _Stream:
@@ -60,16 +61,19 @@ class NumpyEngine(Engine):
         return _Stream(checked_parts(parts))
 
     def speech(self, state: _Stream, features) -> np.ndarray:
+        checked_family(self.checkpoint, "vq-mamba", "speech")
         speech, state.speech_state = self.model.generator.speech_states(np.asarray(features, F32), state.speech_state)
         return speech
 
     def context(self, speech, styles: tuple) -> np.ndarray:
+        checked_family(self.checkpoint, "vq-mamba", "context")
         config, generator = self.model.config, self.model.generator
         styles = checked_styles(config.num_styles, styles)
         checked_window(len(speech), config)
         return generator.code_context(generator.window_pairs(np.asarray(speech, F32)), styles)
 
     def span(self, context, known: dict, styles: tuple, parts) -> dict:
+        checked_family(self.checkpoint, "vq-mamba", "span")
         model, generator = self.model, self.model.generator
         styles = checked_styles(model.config.num_styles, styles)
         parts = checked_parts(parts)
@@ -81,11 +85,25 @@ class NumpyEngine(Engine):
         latents = generator.known_latents(model.codebooks(), codes)
         return generator.span_logits(np.asarray(context, F32), styles, latents, parts)
 
-    def decode(self, state: _Stream, codes: dict) -> dict:
+    def condition(self, features, styles: tuple):
+        checked_family(self.checkpoint, "dim-gestor", "condition")
+        config = self.model.config
+        styles = checked_styles(config.num_styles, styles)
+        checked_window(len(features), config)
+        return self.model.generator.condition(np.asarray(features, F32), styles)
+
+    def denoise(self, x, t: float, cond, style, known, mask) -> np.ndarray:
+        checked_family(self.checkpoint, "dim-gestor", "denoise")
+        checked_denoise(x, cond, style, known, mask, self.model.config)
+        x = np.asarray(x, F32)
+        return self.model.generator.denoise(x, np.full(len(x), t, F32), np.asarray(cond, F32),
+                                            np.asarray(style, F32), np.asarray(known, F32), np.asarray(mask, F32))
+
+    def decode_latents(self, state: _Stream, latents: dict) -> dict:
         model = self.model
         out, states, gmp_state = {}, {}, state.gmp_state
-        for part, part_codes in codes.items():
-            y, states[part] = model.vq[part].decode_codes(part_codes, state.decode_state.get(part))
+        for part, part_latents in latents.items():
+            y, states[part] = model.vq[part].decode(np.asarray(part_latents, F32), state.decode_state.get(part))
             if part == "lower":
                 root, gmp_state = model.gmp(y, gmp_state)
                 y = np.concatenate([y[:, :LOWER_ROOT.start], root, y[:, LOWER_ROOT.stop:]], axis=1)

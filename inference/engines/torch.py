@@ -15,7 +15,8 @@ import torch
 from ...rigs.skeleton import LOWER_ROOT, PARTS
 from ..errors import EngineError
 from ..notices import notify
-from .base import Engine, checked_context, checked_parts, checked_styles, checked_window
+from .base import (Engine, checked_context, checked_denoise, checked_family, checked_parts, checked_styles,
+                   checked_window)
 
 
 class DeviceFallbackWarning(UserWarning):
@@ -139,6 +140,8 @@ class TorchEngine(Engine):
         return _Stream(checked_parts(parts))
 
     def speech(self, stream: _Stream, features) -> np.ndarray:
+        checked_family(self.checkpoint, "vq-mamba", "speech")
+
         def run():
             x = self._tensor(features)[None]
             states, stream.speech_state = self.model.generator.speech_states(x, stream.speech_state)
@@ -152,6 +155,7 @@ class TorchEngine(Engine):
                           for s in styles])
 
     def context(self, speech, styles: tuple) -> np.ndarray:
+        checked_family(self.checkpoint, "vq-mamba", "context")
         config = self.model.config
         styles = checked_styles(config.num_styles, styles)
         checked_window(len(speech), config)
@@ -164,6 +168,7 @@ class TorchEngine(Engine):
         return self._run(None, run)
 
     def span(self, context, known: dict, styles: tuple, parts: tuple) -> dict:
+        checked_family(self.checkpoint, "vq-mamba", "span")
         styles = checked_styles(self.model.config.num_styles, styles)
         parts = checked_parts(parts)
         checked_context(context, known, styles, self.model.config)
@@ -181,14 +186,41 @@ class TorchEngine(Engine):
 
         return self._run(None, run)
 
-    def decode(self, stream: _Stream, codes: dict) -> dict:
+    def condition(self, features, styles: tuple):
+        checked_family(self.checkpoint, "dim-gestor", "condition")
+        config = self.model.config
+        styles = checked_styles(config.num_styles, styles)
+        checked_window(len(features), config)
+
+        def run():
+            ids = torch.tensor([-1 if s is None else s for s in styles], device=self.device)
+            x = self._tensor(features)[None].expand(len(styles), -1, -1)
+            cond, style = self.model.generator.condition(x, ids)
+            return cond[0].float().cpu().numpy(), style.float().cpu().numpy()
+
+        return self._run(None, run)
+
+    def denoise(self, x, t: float, cond, style, known, mask) -> np.ndarray:
+        checked_family(self.checkpoint, "dim-gestor", "denoise")
+        checked_denoise(x, cond, style, known, mask, self.model.config)
+
+        def run():
+            x_t = self._tensor(x)
+            times = torch.full((len(x_t),), float(t), device=self.device)
+            x0 = self.model.generator.denoise(x_t, times, self._tensor(cond)[None], self._tensor(style),
+                                              self._tensor(known)[None], self._tensor(mask)[None])
+            return x0.float().cpu().numpy()
+
+        return self._run(None, run)
+
+    def decode_latents(self, stream: _Stream, latents: dict) -> dict:
         def run():
             # New states are committed only when every part succeeded, so an out-of-memory retry
             # on the CPU starts from the same state.
             out, states, gmp_state = {}, {}, stream.gmp_state
-            for part, part_codes in codes.items():
-                c = self._tensor(part_codes, torch.long)[None]
-                y, states[part] = self.model.vq[part].decode_codes(c, stream.decode_state.get(part))
+            for part, part_latents in latents.items():
+                y, states[part] = self.model.vq[part].decode(self._tensor(part_latents)[None],
+                                                             stream.decode_state.get(part))
                 if part == "lower":
                     root, gmp_state = self.model.gmp(y, gmp_state)
                     y = torch.cat([y[..., :LOWER_ROOT.start], root, y[..., LOWER_ROOT.stop:]], dim=-1)

@@ -1,5 +1,6 @@
 """The NumPy model: ``torch_model`` written with numpy alone, file for file (layers, mamba,
-vqvae, generator, model), so that the NumPy engine runs in any Blender with nothing installed.
+mamba2, vqvae, generator, diffusion, model), so that the NumPy engine runs in any Blender with
+nothing installed.
 
 Arrays are time-major and float32 throughout (as torch on the CPU): a sequence is (T, channels),
 with leading batch axes where several sequences run at once (the span generator runs all asked

@@ -5,7 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from ...rigs.skeleton import PARTS
+from .diffusion import DiffusionGenerator
 from .generator import Generator
+
+GENERATORS = {"vq-mamba": Generator, "dim-gestor": DiffusionGenerator}
 from .layers import F32
 from .vqvae import GlobalMotionPredictor, PartVQVAE
 
@@ -20,7 +23,7 @@ class NumpyModel:
         self.config = config
         self.vq = {p: PartVQVAE(tensors, p, config) for p in PARTS}
         self.gmp = GlobalMotionPredictor(tensors, config)
-        self.generator = Generator(tensors, config) if checkpoint.stage == "full" else None
+        self.generator = GENERATORS[config.family](tensors, config) if checkpoint.stage == "full" else None
 
     def codebooks(self) -> dict:
         """{part: (K, D)} codebook weights, what ``Generator.known_latents`` reads."""

@@ -1,5 +1,7 @@
 """``GesturaModel``: the part VQ-VAEs, the global motion predictor and the generator in one module
-whose ``state_dict()`` names are the checkpoint's tensor names (``architecture.tensor_shapes``)."""
+whose ``state_dict()`` names are the checkpoint's tensor names (``architecture.tensor_shapes``).
+The generator is the config's family: the masked code generator (``generator.Generator``,
+"vq-mamba") or the diffusion model (``diffusion.DiffusionGenerator``, "dim-gestor")."""
 from __future__ import annotations
 
 import numpy as np
@@ -10,7 +12,10 @@ from ...rigs.skeleton import PARTS
 from ..architecture import tensor_shapes
 from ..checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
 from ..config import ModelConfig
+from .diffusion import DiffusionGenerator
 from .generator import Generator
+
+GENERATORS = {"vq-mamba": Generator, "dim-gestor": DiffusionGenerator}
 from .vqvae import GlobalMotionPredictor, PartVQVAE
 
 
@@ -20,7 +25,7 @@ class GesturaModel(nn.Module):
         self.config = config
         self.vq = nn.ModuleDict({part: PartVQVAE(part, config) for part in PARTS})
         self.gmp = GlobalMotionPredictor(config)
-        self.generator = Generator(config) if with_generator else None
+        self.generator = GENERATORS[config.family](config) if with_generator else None
 
     @property
     def stage(self) -> str:

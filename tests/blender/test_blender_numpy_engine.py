@@ -57,6 +57,24 @@ def test_installed_extension_generates_and_keys_an_armature_with_the_numpy_engin
     np.testing.assert_allclose(back.poses[:, 16:22], motion.poses[:, 16:22], atol=1e-3)
 
 
+
+def test_installed_extension_generates_with_a_diffusion_checkpoint(bpy, extension, speech_wav, tmp_path):
+    # DiM-Gestor in a stock Blender: the checkpoint's family alone picks the diffusion stream.
+    from random_checkpoint import tiny_config, write_random_checkpoint
+
+    config = tiny_config(family="dim-gestor", headdim=8, mamba2_d_state=8, denoiser_layers=2, span_codes=8,
+                         prefix_codes=2, sampling_steps=3)
+    path = str(write_random_checkpoint(tmp_path / "dim.safetensors", config))
+    pipeline = importlib.import_module(f"{EXTENSION_MODULE}.inference.pipeline")
+    engines = importlib.import_module(f"{EXTENSION_MODULE}.inference.engines.registry")
+    steps = []
+    request = pipeline.GenerationRequest(audio=str(speech_wav), seed=2)
+    motion = pipeline.generate(request, checkpoint=path, engine=engines.resolve_engine("numpy", "auto"),
+                               progress=lambda fraction, message: steps.append(fraction))
+    assert np.isfinite(motion.poses).all() and np.ptp(motion.poses[:, 16:22], axis=0).max() > 0.01
+    windows = -(-motion.num_frames // (4 * config.span_codes))
+    assert steps[-1] == 1.0 and len(steps) >= windows * config.sampling_steps
+
 _FRESH_BLENDER = r"""
 import json, os, sys, tempfile
 os.environ["BLENDER_USER_RESOURCES"] = tempfile.mkdtemp(prefix="gestura-fresh-")

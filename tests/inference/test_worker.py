@@ -105,6 +105,22 @@ def test_generates_in_the_venv_python_and_matches_the_numpy_engine(ext, venv_pyt
     assert os.path.samefile(worker.worker_package, os.path.dirname(sys.modules[EXTENSION_MODULE].__file__))
 
 
+def test_the_worker_generates_from_a_diffusion_checkpoint_like_the_numpy_engine(ext, venv_python, speech_wav,
+                                                                                tmp_path):
+    from random_checkpoint import tiny_config, write_random_checkpoint
+
+    config = tiny_config(family="dim-gestor", headdim=8, mamba2_d_state=8, denoiser_layers=2, span_codes=8,
+                         prefix_codes=2, sampling_steps=3)
+    checkpoint = str(write_random_checkpoint(tmp_path / "dim.safetensors", config))
+    pipeline = ext("inference.pipeline")
+    request = pipeline.GenerationRequest(audio=str(speech_wav), seed=5)
+    motion = pipeline.generate(request, checkpoint=checkpoint,
+                               engine=ext("inference.engines.external").ExternalWorker(venv_python))
+    local = pipeline.generate(request, checkpoint=checkpoint, engine="numpy")
+    assert motion.num_frames == local.num_frames > 100
+    np.testing.assert_allclose(motion.poses, local.poses, atol=5e-3)  # the diffusion engines' tolerance
+
+
 def test_cancel_stops_the_worker_mid_run(ext, venv_python, tiny_checkpoint):
     pipeline = ext("inference.pipeline")
     worker = ext("inference.engines.external").ExternalWorker(venv_python)

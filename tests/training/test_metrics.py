@@ -342,3 +342,43 @@ def test_bc_over_clips_is_weighted_by_clip_length():
     # A clip shorter than the ignored 2 s + 2 s adds nothing.
     short = metrics.beat_consistency([pos_a, pos_b[:90]], [wave_a, wave_b[:48000]], mean_speed)
     assert short == pytest.approx(a)
+
+
+def test_delivery_measures_loudness_variation_and_syllable_rate():
+    sr = metrics.SAMPLE_RATE
+    t = np.arange(4 * sr) / sr
+    tone = np.sin(2 * np.pi * 220 * t)
+    # Two seconds at amplitude 1, two at 0.1: loudness 20 dB apart, so its spread is 10 dB.
+    steps = tone * np.where(t < 2, 1.0, 0.1)
+    assert metrics.delivery(steps)["loudness_variation"] == pytest.approx(10.0, abs=0.5)
+    # Syllables: 60 ms bursts 4 times a second over a quiet floor.
+    bursts = tone * np.where((t % 0.25) < 0.06, 1.0, 0.02)
+    assert metrics.delivery(bursts)["syllable_rate"] == pytest.approx(4.0, abs=0.5)
+    assert metrics.delivery(np.zeros(sr)) == {"loudness_variation": 0.0, "syllable_rate": 0.0}
+
+
+def test_delivery_correlation_is_positive_when_livelier_voices_move_more():
+    sr = metrics.SAMPLE_RATE
+    t = np.arange(3 * sr) / sr
+    waves, positions = [], []
+    for k, rate in enumerate((3.0, 4.0, 5.0, 6.0)):  # gaps under PAUSE_S: all speaking time
+        waves.append(np.sin(2 * np.pi * 200 * t) * np.where((t % (1 / rate)) < 0.06, 1.0, 0.02))
+        p = np.zeros((90, 55, 3))
+        p[:, 20, 0] = np.sin(np.arange(90) / 5.0) * 0.05 * (k + 1)  # faster for livelier voices
+        positions.append(p)
+    assert metrics.delivery_correlation(waves, positions)["syllable_rate"] > 0.9
+    # Within groups: a second speaker who moves three times as fast, as lively, counts alike.
+    faster = [p * 3.0 for p in positions]
+    grouped = metrics.delivery_correlation(waves + waves, positions + faster, groups=["a"] * 4 + ["b"] * 4)
+    assert grouped["syllable_rate"] > 0.9
+
+
+def test_seam_jitter_finds_jumps_where_windows_meet():
+    t = np.arange(200) / 30.0
+    smooth = np.zeros((200, 55, 3))
+    smooth[:, :, 0] = np.sin(2 * np.pi * 0.7 * t)[:, None] * 0.1
+    assert metrics.seam_jitter(smooth, every=50) == pytest.approx(1.0, abs=0.1)
+    jumpy = smooth.copy()
+    for join in (50, 100, 150):
+        jumpy[join:, :, 1] += 0.02  # each window starts 2 cm off where the last one ended
+    assert metrics.seam_jitter(jumpy, every=50) > 5.0

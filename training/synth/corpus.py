@@ -10,8 +10,10 @@ clips have one or two silent gaps of 1-8 s between sentences (``plan_gaps``), wh
 synthesizer rests. Ids are
 ``<speaker>_<style>_0_<n>_<n>`` as in BEAT2. Every clip is trimmed to the whole seconds covered
 by both its audio and its motion. Test and val clips use only held-out sentences
-(``text.is_held_out``). Voices, rates and pitches are drawn per clip independently of the
-speaker, so a style can only be learnt from the speaker id. The same seed gives the same corpus
+(``text.is_held_out``). Voices, pitches and deliveries are drawn per clip independently of the
+speaker, so a style can only be learnt from the speaker id; a clip's delivery (``LIVELINESS``:
+its speech rate and how much its loudness swells and falls) sets how energetically that
+speaker gestures in it (``styles.lively``). The same seed gives the same corpus
 whatever ``--jobs`` is.
 """
 from __future__ import annotations
@@ -29,7 +31,8 @@ from pathlib import Path
 from ...errors import CommandError
 
 SAMPLE_RATE = 16000
-FORMAT_VERSION = 1
+# 2: a clip's delivery (speech rate, loudness swells) sets its gesture energy (styles.lively).
+FORMAT_VERSION = 2
 VOICES = ("en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en-029", "en-us-nyc", "en-gb-x-gbclan")
 VARIANTS = ("", "+m1", "+m2", "+m3", "+m4", "+m7", "+f1", "+f2", "+f3", "+f4")
 SPLIT_SHARES = (("test", 0.08), ("val", 0.04))  # the rest is train
@@ -39,6 +42,10 @@ CLIP_SECONDS = (35.0, 65.0)
 GAP_CLIP_SHARE = 0.5
 GAP_SECONDS = (1.0, 8.0)
 ROOM_NOISE = 3e-4  # standard deviation of the noise in noisy gaps, about -70 dBFS
+# A clip's delivery, drawn uniformly in [0, 1]: 0 speaks at RATES[0] words a minute with an even
+# loudness, 1 at RATES[1] with loudness swells of SWELL_DB standard deviation over about 1.5 s.
+RATES = (135, 185)
+SWELL_DB = 6.0
 
 
 @dataclass(frozen=True)
@@ -137,7 +144,8 @@ def speak_clip(plan: ClipPlan) -> tuple:
 
     rng = np.random.default_rng(plan.seed)
     voice = VOICES[int(rng.integers(len(VOICES)))] + VARIANTS[int(rng.integers(len(VARIANTS)))]
-    rate = int(rng.integers(135, 186))  # words per minute
+    delivery = np.random.default_rng([plan.seed, 17]).random()  # 0 calm .. 1 animated
+    rate = int(round(RATES[0] + (RATES[1] - RATES[0]) * delivery))  # words per minute
     pitch = int(rng.integers(25, 76))
     gap = int(rng.integers(0, 5))  # extra pause between words, 10 ms units
     lengths = plan_gaps(plan)
@@ -155,6 +163,7 @@ def speak_clip(plan: ClipPlan) -> tuple:
         pieces = [speak(group, voice, rate, pitch, gap, Path(tmp)) for group in groups]
     lead = np.zeros(int(rng.uniform(0.3, 0.9) * SAMPLE_RATE), np.float32)
     tail = np.zeros(int(rng.uniform(0.4, 1.0) * SAMPLE_RATE), np.float32)
+    pieces = [piece * swell(len(piece), SWELL_DB * delivery, gap_rng) for piece in pieces]
     peak = max(float(np.abs(piece).max()) for piece in pieces) or 1.0
     scale = rng.uniform(0.5, 0.9)
     parts, gaps, at = [lead], [], len(lead)
@@ -169,7 +178,19 @@ def speak_clip(plan: ClipPlan) -> tuple:
             gaps.append((at / SAMPLE_RATE, (at + len(silence)) / SAMPLE_RATE))
             at += len(silence)
     wave = np.concatenate([*parts, tail]).astype(np.float32)
-    return wave, lines, f"voice {voice}, rate {rate} wpm, pitch {pitch}, word gap {gap}", gaps
+    return wave, lines, (f"voice {voice}, rate {rate} wpm, pitch {pitch}, word gap {gap}, "
+                         f"loudness swells {SWELL_DB * delivery:.1f} dB"), gaps
+
+
+def swell(n: int, spread_db: float, rng) -> "np.ndarray":
+    """(n,) float32 gain at 16 kHz whose level in dB wanders with standard deviation about
+    ``spread_db`` over periods of 1-3 s (a few random sinusoids): an animated delivery's swells."""
+    import numpy as np
+
+    t = np.arange(n) / SAMPLE_RATE
+    periods, phases = rng.uniform(1.0, 3.0, 3), rng.uniform(0, 2 * np.pi, 3)
+    level = sum(np.sin(2 * np.pi * t / p + f) for p, f in zip(periods, phases)) * (spread_db / np.sqrt(1.5))
+    return (10.0 ** (level / 20.0)).astype(np.float32)
 
 
 def render_clip(plan: ClipPlan) -> tuple:

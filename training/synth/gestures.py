@@ -33,7 +33,7 @@ from .curves import bumps, key_curve, smooth_noise
 from .hands import FLEX_AXIS, RADIAL_AXIS, hand_pose, mirror
 from .ik import axis_rotation, solve_two_bone
 from .prosody import SAMPLE_RATE, Prosody, analyze
-from .styles import GESTURE_TYPES, Style
+from .styles import GESTURE_TYPES, Style, lively, liveliness
 
 J = JOINT_INDEX
 SIDES = ("left", "right")
@@ -424,7 +424,8 @@ def synthesize(wave: np.ndarray, style: Style, seed: int = 0, rest_joints: np.nd
 
 def synthesize_with_plan(wave: np.ndarray, style: Style, seed: int = 0, rest_joints: np.ndarray | None = None,
                          sample_rate: int = SAMPLE_RATE, fps: float = FPS) -> tuple[Motion, list[Unit], Prosody]:
-    """``synthesize``, also returning the gesture units (stroke times) and the speech analysis."""
+    """``synthesize``, also returning the gesture units (stroke times) and the speech analysis. The
+    style's energy follows the delivery of ``wave`` (``styles.lively``)."""
     if rest_joints is None:
         from ...rigs.rest_skeleton import default_rest_joints
 
@@ -432,6 +433,7 @@ def synthesize_with_plan(wave: np.ndarray, style: Style, seed: int = 0, rest_joi
     rest = np.asarray(rest_joints, np.float64)
     wave = np.asarray(wave)
     prosody = analyze(wave, sample_rate)
+    style = lively(style, liveliness(wave, sample_rate))
     n = int(len(wave) * fps // sample_rate)
     if n < 2:
         raise ValueError(f"speech of {len(wave) / sample_rate:.3f} s is too short: give at least 0.1 s")

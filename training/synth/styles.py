@@ -4,10 +4,14 @@ Styles differ in what the issue asks the style control to change: how often the 
 (rate), how big (amplitude), how fast (tempo), with which hand (handedness), the gesture
 repertoire, and posture. Voices are NOT tied to speakers (every speaker is spoken by every
 espeak-ng voice), so the model has to read the style from the speaker id, not from the audio.
+
+Within a style, the delivery sets the energy (``lively``): a fast, dynamic delivery gestures more
+often, larger and quicker than a slow, even one, as people do, so that a model that infers style
+from the voice (DiM-Gestor) has something to learn.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 GESTURE_TYPES = ("beat", "open_palm", "point", "precision", "two_handed")
 
@@ -112,3 +116,33 @@ def get_style(name: str) -> Style:
         if style.name == name:
             return style
     raise ValueError(f"unknown style '{name}': choose one of {', '.join(STYLE_NAMES)}")
+
+
+# The delivery of the corpus' espeak-ng speech at its middle (about 160 words a minute, loudness
+# swells of 3 dB: read speech in ../shared/real-speech measures 2-3 dB, a speech of JFK's 4.7)
+# and the spread that counts as one step livelier or calmer.
+DELIVERY_CENTRE = {"syllable_rate": 4.35, "loudness_variation": 3.2}
+DELIVERY_SPREAD = {"syllable_rate": 0.4, "loudness_variation": 1.0}
+# At the livelier end (liveliness 1) the style strokes this much more often, larger and faster;
+# at the calmer end (-1) as much less often, but not smaller or slower: smaller, slower strokes
+# hide from the wrist-speed thresholds that find strokes in motion (metrics.derive_stroke_apexes)
+# and would blur the rest in pauses against speech.
+LIVELY_RATE, LIVELY_AMPLITUDE, LIVELY_TEMPO = 0.4, 0.25, 0.2
+
+
+def liveliness(wave, sample_rate: int = 16000) -> float:
+    """How lively the delivery of ``wave`` is, in [-1, 1]: the mean of its syllable rate and
+    loudness variation (``training.metrics.delivery``) standardised around DELIVERY_CENTRE, clipped."""
+    from ..metrics import delivery
+
+    measured = delivery(wave, sample_rate)
+    z = sum((measured[k] - DELIVERY_CENTRE[k]) / DELIVERY_SPREAD[k] for k in DELIVERY_CENTRE) / len(DELIVERY_CENTRE)
+    return float(min(max(z, -1.0), 1.0))
+
+
+def lively(style: Style, level: float) -> Style:
+    """``style`` at delivery liveliness ``level`` in [-1, 1] (0 leaves it as it is): the stroke rate
+    follows the level both ways, size and speed grow above 0 only."""
+    return replace(style, stroke_rate=style.stroke_rate * (1 + LIVELY_RATE * level),
+                   amplitude=style.amplitude * (1 + LIVELY_AMPLITUDE * max(level, 0.0)),
+                   tempo=style.tempo / (1 + LIVELY_TEMPO * max(level, 0.0)))

@@ -1,0 +1,126 @@
+"""Generation with a "dim-gestor" checkpoint (DiM-Gestor, ``pipeline.DiffusionStream``): the same
+request interface as the code generator's, on both engines, with real speech."""
+import numpy as np
+import pytest
+torch = pytest.importorskip("torch")
+
+from gestura.inference.audio import SAMPLE_RATE, load_audio
+from gestura.inference.checkpoint import identity_stats, load_checkpoint, save_checkpoint
+from gestura.inference.engines.numpy import NumpyEngine
+from gestura.inference.engines.torch import TorchEngine
+from gestura.inference.errors import EngineError
+from gestura.inference.features import audio_features
+from gestura.inference.pipeline import Cancelled, DiffusionStream, GenerationRequest, generate, open_stream
+from gestura.rigs.motion import Motion
+from gestura.rigs.skeleton import PART_JOINTS
+from random_checkpoint import random_tensors, tiny_config
+
+torch.set_num_threads(1)
+CONFIG = tiny_config(family="dim-gestor", d_model=32, headdim=16, mamba2_d_state=8, denoiser_layers=2,
+                     speech_layers=1, span_codes=12, prefix_codes=4, sampling_steps=4)
+
+
+@pytest.fixture(scope="module")
+def speech(speech_wav):
+    return load_audio(speech_wav)
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory, speech):
+    stats = identity_stats()
+    feats = audio_features(speech)
+    stats["audio_mean"], stats["audio_std"] = feats.mean(0), feats.std(0) + 1e-3
+    path = save_checkpoint(tmp_path_factory.mktemp("dim") / "dim.safetensors", random_tensors(CONFIG, seed=1), CONFIG,
+                           stats=stats, styles=["calm", "lively"])
+    return load_checkpoint(path)
+
+
+def run(checkpoint, audio, engine="numpy", **kwargs):
+    return generate(GenerationRequest(audio=audio, **kwargs), checkpoint=checkpoint, engine=engine)
+
+
+def test_the_checkpoint_family_picks_the_diffusion_stream(checkpoint):
+    stream = open_stream(NumpyEngine(), checkpoint, GenerationRequest(audio=None))
+    assert isinstance(stream, DiffusionStream)
+
+
+def test_numpy_and_torch_engines_give_the_same_motion_from_the_same_noise(checkpoint, speech):
+    a = run(checkpoint, speech, engine="numpy", seed=3, style="lively", style_strength=1.5)
+    b = run(checkpoint, speech, engine="torch", seed=3, style="lively", style_strength=1.5)
+    assert a.num_frames == b.num_frames == len(audio_features(speech))
+    assert np.abs(a.poses).max() > 0.05
+    # float32 rounding, amplified by 4 DDIM steps and guidance, on random weights: the stated
+    # tolerance is 5e-3 rad at any frame and 1e-4 rad on average.
+    np.testing.assert_allclose(a.poses, b.poses, atol=5e-3)
+    assert np.abs(a.poses - b.poses).mean() < 1e-4
+    np.testing.assert_allclose(a.trans, b.trans, atol=5e-3)
+
+
+def test_seeds_give_different_takes_and_temperature_zero_repeats(checkpoint, speech):
+    one, two = run(checkpoint, speech, seed=0), run(checkpoint, speech, seed=1)
+    assert np.abs(one.poses - two.poses).max() > 0.05
+    np.testing.assert_array_equal(one.poses, run(checkpoint, speech, seed=0).poses)
+    cold = [run(checkpoint, speech, seed=s, temperature=0.0).poses for s in (0, 5)]
+    np.testing.assert_array_equal(cold[0], cold[1])
+
+
+@pytest.mark.parametrize("chunk", [SAMPLE_RATE // 3, 4 * SAMPLE_RATE])
+def test_streaming_in_chunks_equals_whole_clip(checkpoint, speech, chunk):
+    whole = run(checkpoint, speech, seed=2)
+    engine = NumpyEngine()
+    stream = open_stream(engine, checkpoint, GenerationRequest(audio=None, seed=2))
+    pieces = [stream.push_audio(speech[i:i + chunk]) for i in range(0, len(speech), chunk)] + [stream.finish()]
+    streamed = Motion.join([m for m in pieces if m is not None])
+    np.testing.assert_array_equal(streamed.poses, whole.poses)
+    np.testing.assert_array_equal(streamed.trans, whole.trans)
+
+
+def test_a_named_style_and_its_strength_change_the_motion_and_no_style_is_the_voice_alone(checkpoint, speech):
+    voice = run(checkpoint, speech, seed=2)
+    calm = run(checkpoint, speech, seed=2, style="calm")
+    assert np.abs(calm.poses - voice.poses).max() > 0.01
+    # Strength 0 is the voice alone.
+    np.testing.assert_array_equal(run(checkpoint, speech, seed=2, style="calm", style_strength=0.0).poses, voice.poses)
+    assert np.abs(run(checkpoint, speech, seed=2, style="calm", style_strength=2.0).poses - calm.poses).max() > 0.01
+
+
+def test_switched_off_parts_stay_at_rest_and_a_start_pose_is_kept(checkpoint, speech):
+    motion = run(checkpoint, speech, parts=("upper",))
+    upper = list(PART_JOINTS["upper"])
+    others = [j for j in range(55) if j not in upper]
+    assert np.abs(motion.poses[:, upper]).max() > 0
+    assert np.all(motion.poses[:, others] == 0) and np.all(motion.trans == 0)
+    rng = np.random.default_rng(0)
+    pose = Motion(rng.normal(0, 0.3, (1, 55, 3)), np.array([[0.5, 0.9, -1.0]]), rng.normal(0, 1, (1, 100)))
+    held = run(checkpoint, speech, parts=("hands", "lower"), start_pose=pose)
+    kept = list(PART_JOINTS["upper"])
+    assert np.allclose(held.poses[:, kept], pose.poses[0, kept])
+
+
+def test_progress_and_cancel_work_between_sampling_steps(checkpoint, speech):
+    seen = []
+    generate(GenerationRequest(audio=speech), checkpoint=checkpoint, engine="numpy",
+             progress=lambda f, m: seen.append(f))
+    windows = -(-len(audio_features(speech)) // CONFIG.frames_per_code // CONFIG.span_codes)
+    assert seen[-1] == 1.0 and seen == sorted(seen)
+    assert len(seen) >= windows * CONFIG.sampling_steps  # a report (and a chance to cancel) per step
+    calls = []
+    with pytest.raises(Cancelled):
+        generate(GenerationRequest(audio=speech), checkpoint=checkpoint, engine="numpy",
+                 cancel=lambda: calls.append(1) or len(calls) > 3)
+    assert len(calls) == 4
+
+
+@pytest.mark.parametrize("engine", [NumpyEngine, TorchEngine])
+def test_code_generator_calls_on_a_diffusion_checkpoint_fail_clearly(checkpoint, engine):
+    e = engine()
+    e.prepare(checkpoint)
+    with pytest.raises(EngineError, match="needs a 'vq-mamba' checkpoint"):
+        e.context(np.zeros((CONFIG.span_codes * 4 + CONFIG.lookahead, CONFIG.d_model), np.float32), (0,))
+
+
+def test_code_sampling_settings_are_refused_with_a_reason(checkpoint, speech):
+    from gestura.inference.pipeline import GenerationError
+
+    with pytest.raises(GenerationError, match="top-k and top-p choose among codes"):
+        run(checkpoint, speech, top_k=5)
