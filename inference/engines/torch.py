@@ -194,8 +194,8 @@ class TorchEngine(Engine):
 
         def run():
             ids = torch.tensor([-1 if s is None else s for s in styles], device=self.device)
-            x = self._tensor(features)[None].expand(len(styles), -1, -1)
-            cond, style = self.model.generator.condition(x, ids)
+            # One pass of the speech extractor serves every style (the batch of 1 broadcasts).
+            cond, style = self.model.generator.condition(self._tensor(features)[None], ids)
             return cond[0].float().cpu().numpy(), style.float().cpu().numpy()
 
         return self._run(None, run)

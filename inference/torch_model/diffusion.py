@@ -144,8 +144,8 @@ class DiffusionGenerator(nn.Module):
 
     def condition(self, features: torch.Tensor, style: torch.Tensor):
         """Normalised audio features of a window's n codes plus the look-ahead (B, n r + L, F) and
-        style indices (B,) long, -1 = none (the voice alone) -> per-code conditions (B, n, d) and
-        style vectors (B, d)."""
+        style indices (S,) long, -1 = none (the voice alone), S = B or B = 1 (one window heard
+        once for several styles) -> per-code conditions (B, n, d) and style vectors (S, d)."""
         s = self.audio_in(features)
         for block in self.speech:
             s = block(s)
