@@ -159,7 +159,7 @@ def checked_family(checkpoint, family: str, method: str) -> None:
 
 def checked_denoise(x, cond, style, known, mask, config) -> None:
     """EngineError unless ``denoise``'s arrays fit each other and ``config``."""
-    b, n, c = getattr(x, "shape", (0, 0, 0)) if np.ndim(x) == 3 else (0, 0, 0)
+    b, n, c = np.shape(x) if np.ndim(x) == 3 else (0, 0, 0)
     fits = (c == config.latent_dim and b >= 1 and np.shape(cond) == (n, config.d_model)
             and np.shape(style) == (b, config.d_model) and np.shape(known) == (n, c)
             and np.shape(mask) == (n, config.latent_dim // config.code_dim))

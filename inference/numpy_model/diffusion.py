@@ -120,7 +120,7 @@ class DiffusionGenerator:
         per_channel = np.repeat(mask, self.config.code_dim, -1)
         h = self.x_in(np.concatenate([x, np.broadcast_to(known * per_channel, x.shape),
                                       np.broadcast_to(mask, (b, n, len(PARTS)))], -1).astype(F32))
-        if self.blocks and self.blocks[0].attn is not None:
+        if self.config.denoiser_block == "attention":
             h = h + sinusoidal_positions(n, h.shape[-1])
         c = cond + (self.time_embedding(t) + style)[:, None]
         for block in self.blocks:
