@@ -153,6 +153,8 @@ def _operator_arguments(args, package, audio) -> dict:
         kwargs["temperature"] = float(args.temperature)
     if args.style_strength is not None:
         kwargs["style_strength"] = float(args.style_strength)
+    if args.sampling_steps is not None:
+        kwargs["sampling_steps"] = int(args.sampling_steps)
     if args.parts is not None:
         kwargs["parts"] = set(package.inference.batch.parse_parts(args.parts))
     if args.start_frame is not None:
@@ -244,7 +246,8 @@ def _check_settings(bpy, package, args) -> None:
         pipeline.check_settings(
             checkpoint, style=args.style or settings.style or None,
             temperature=settings.temperature if args.temperature is None else args.temperature,
-            style_strength=settings.style_strength if args.style_strength is None else args.style_strength)
+            style_strength=settings.style_strength if args.style_strength is None else args.style_strength,
+            sampling_steps=args.sampling_steps)  # the scene's value is the operator's to weigh
     except user_error as error:
         raise BatchError(str(error), status=2) from None
 

@@ -23,7 +23,8 @@ the first ``--sweep-clips`` test clips, rest in silence on one seed), and for ea
 gesture energy follows the delivery): with no style given, the correlation within each speaker of
 the generated mean wrist speed with the clip's loudness variation and syllable rate
 (``metrics.delivery_correlation``), next to the corpus's own; and with each clip's style given,
-each style's wrist speed, hand height and stroke rate over the corpus's.
+each style's wrist speed, stroke rate and hand height (above the rest pose, on a synthetic corpus)
+over the corpus's.
 
 Results are kept in FOLDER (eval JSONs and measurements); a result that exists is reused, so
 running the command again reprints the tables; delete FOLDER to redo them.
@@ -54,13 +55,15 @@ def named(text: str) -> tuple[str, str]:
     return name, path
 
 
-def run_eval(checkpoint: str, data: str, fgd: str, report: Path, rest_seeds: int = 5, max_clips: int = 0) -> dict:
+def run_eval(checkpoint: str, data: str, fgd: str, report: Path, rest_seeds: int = 5, max_clips: int = 0,
+             sampling_steps: int | None = None) -> dict:
     if not report.is_file():
         report.parent.mkdir(parents=True, exist_ok=True)
         command = [sys.executable, "-m", "gestura", "eval", "--data", data, "--split", "test", "--checkpoint", checkpoint,
                    "--fgd-encoder", fgd, "--temperature", str(SETTINGS["temperature"]), "--style-strength",
                    str(SETTINGS["style_strength"]), "--seed", "0", "--device", "cpu", "--threads", "1",
-                   "--rest-seeds", str(rest_seeds), "--max-clips", str(max_clips), "--no-progress", "--json", str(report)]
+                   "--rest-seeds", str(rest_seeds), "--max-clips", str(max_clips), "--no-progress", "--json", str(report),
+                   *(["--sampling-steps", str(sampling_steps)] if sampling_steps else [])]
         done = subprocess.run(command, capture_output=True, text=True)
         if done.returncode != 0:
             raise SystemExit(f"bench_families: eval of {checkpoint} failed: {done.stderr.strip().splitlines()[-1:]}")
@@ -144,6 +147,23 @@ def voice_report(checkpoint_path: str, data: str, report: Path) -> dict:
     return json.loads(report.read_text())
 
 
+def rest_hand_height(data: str) -> float | None:
+    """The higher wrist's height above the pelvis (m) with the hands at rest: the synthesizer's rest
+    on silence, mean over the test clips' styles, when ``data`` is a ``gestura synth`` corpus; else
+    None. Hand heights of a calm speaker sit near it, so styles compare by their height above it."""
+    from gestura.training import metrics
+    from gestura.training.dataset import joint_positions
+    from gestura.training.evaluate import synth_style
+    from gestura.training.synth.gestures import synthesize
+
+    styles = {c.ref.style: synth_style(Path(data), c.ref.id) for c in test_clips(data)}
+    if not styles or None in styles.values():
+        return None
+    silence = np.zeros(6 * 16000, np.float32)
+    return float(np.mean([metrics.gesture_stats(joint_positions(synthesize(silence, s)))["hand_height"]
+                          for s in styles.values()]))
+
+
 def fmt(value, pattern: str, scale: float = 1.0) -> str:
     return "-" if value is None or value != value else pattern.format(value * scale)
 
@@ -165,7 +185,7 @@ def main(argv=None) -> int:
 
     import torch
 
-    from gestura.inference.checkpoint import load_checkpoint, save_checkpoint
+    from gestura.inference.checkpoint import load_checkpoint
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -232,14 +252,9 @@ def main(argv=None) -> int:
         print(f"\n{name}: quality against DDIM steps (the first {args.sweep_clips or 'all'} test clips; rest in "
               "silence on one seed)")
         print(f"{'steps':<14} " + " ".join(f"{c:>8}" for _, c, _, _ in QUALITY))
-        checkpoint = load_checkpoint(path)
         for steps in args.steps:
-            variant = out / name / f"steps-{steps}.safetensors"
-            if not variant.is_file():
-                save_checkpoint(variant, checkpoint.tensors, config.with_(sampling_steps=steps), stats=checkpoint.stats,
-                                styles=checkpoint.styles)
-            quality = run_eval(str(variant), args.data, args.fgd_encoder, out / name / f"eval-steps-{steps}.json",
-                               rest_seeds=1, max_clips=args.sweep_clips)["generated"]
+            quality = run_eval(path, args.data, args.fgd_encoder, out / name / f"eval-steps-{steps}.json",
+                               rest_seeds=1, max_clips=args.sweep_clips, sampling_steps=steps)["generated"]
             print(f"{steps:<14} " + " ".join(f"{fmt(quality.get(k), p, s):>8}" for k, _, p, s in QUALITY))
 
     for item in args.voice:
@@ -254,12 +269,16 @@ def main(argv=None) -> int:
             print(f"  {measure:<20} generated {fmt(voice['generated'][measure], '{:+.2f}')}   corpus "
                   f"{fmt(voice['corpus'][measure], '{:+.2f}')}")
         styles = run_eval(path, corpus, args.fgd_encoder, folder / "eval.json")["styles"]
-        print("  with each clip's style: wrist speed and stroke rate generated over corpus; hand height above the "
-              "pelvis, generated and corpus (m)")
+        rest = rest_hand_height(corpus)
+        print(f"  with each clip's style (strength {SETTINGS['style_strength']}), generated over corpus: wrist speed, "
+              "stroke rate, and the higher hand's height above " +
+              ("the pelvis (m; no rest pose known)" if rest is None else f"rest (m; rest is {rest:+.3f} above the pelvis)"))
         for style, pair in styles.items():
             g, c = pair["generated"], pair["ground_truth"]
+            lift = [pair[k]["hand_height"] - (rest or 0.0) for k in ("generated", "ground_truth")]
             print(f"  {style:<20} speed {g['wrist_speed'] / c['wrist_speed']:.2f}x  strokes "
-                  f"{g['stroke_rate'] / c['stroke_rate']:.2f}x  height {g['hand_height']:+.3f} vs {c['hand_height']:+.3f}")
+                  f"{g['stroke_rate'] / c['stroke_rate']:.2f}x  height {lift[0]:.3f} / {lift[1]:.3f} = "
+                  f"{lift[0] / lift[1]:.2f}x")
     return 0
 
 

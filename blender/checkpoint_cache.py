@@ -1,7 +1,7 @@
 """The model checkpoint the add-on uses, loaded once per file and kept while the file is unchanged.
 
-The style menu is drawn many times a second: it reads only the file's header, once per file
-version. Only the main thread calls this module.
+The style menu and the panel are drawn many times a second: they read only the file's header,
+once per file version. Only the main thread calls this module.
 """
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 _loaded: dict[str, tuple[tuple, object]] = {}
-_styles: dict[str, tuple[tuple, list]] = {}
+_headers: dict[str, tuple[tuple, tuple]] = {}
 
 
 def resolve_path(configured: str | None) -> Path:
@@ -49,8 +49,9 @@ def load(path: Path):
     return checkpoint
 
 
-def _header_styles(path: Path) -> list:
-    """Style names from the safetensors header alone: the menu must not read the weights."""
+def _header(path: Path) -> tuple[list, str]:
+    """Style names and model family from the safetensors header alone: the panel must not read the
+    weights. An unreadable model gives no styles (it shows up as an error when generating)."""
     import json
 
     from ..inference import safetensors_np
@@ -58,18 +59,29 @@ def _header_styles(path: Path) -> list:
     try:
         _, metadata, _, _ = safetensors_np.read_header(path)
         names = json.loads(metadata.get("styles", "[]"))
-    except Exception:  # noqa: BLE001 - an unreadable model shows up as an error when generating
-        return []
-    return [str(name) for name in names] if isinstance(names, list) else []
+        family = json.loads(metadata.get("config", "{}")).get("family", "vq-mamba")
+    except Exception:  # noqa: BLE001
+        return [], ""
+    return ([str(name) for name in names] if isinstance(names, list) else []), str(family)
+
+
+def _cached_header(path: Path) -> tuple[list, str]:
+    key = str(path)
+    stamp = _stamp(path)
+    cached = _headers.get(key)
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    header = _header(path) if stamp is not None else ([], "")
+    _headers[key] = (stamp, header)
+    return header
 
 
 def style_names(path: Path) -> list[str]:
     """Style names of the checkpoint at ``path`` (empty when it is missing or unreadable)."""
-    key = str(path)
-    stamp = _stamp(path)
-    cached = _styles.get(key)
-    if cached is not None and cached[0] == stamp:
-        return cached[1]
-    names = _header_styles(path) if stamp is not None else []
-    _styles[key] = (stamp, names)
-    return names
+    return _cached_header(path)[0]
+
+
+def model_family(path: Path) -> str:
+    """The model family of the checkpoint at ``path`` ("vq-mamba", "dim-gestor"; empty when it is
+    missing or unreadable)."""
+    return _cached_header(path)[1]

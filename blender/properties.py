@@ -48,6 +48,15 @@ class GesturaSettings(bpy.types.PropertyGroup):
         description="How strongly the style shows: 0 is no particular speaker, 1 the style as the model learnt it, "
                     "more exaggerates it. Other than 1 takes twice as long",
     )
+    sampling_steps: IntProperty(
+        name="Sampling Steps",
+        default=0,
+        min=0,
+        max=1000,
+        soft_max=50,
+        description="Denoising steps of a diffusion (dim-gestor) model: more are slower and usually smoother; "
+                    "0 uses the model's own",
+    )
     use_face: BoolProperty(name="Face", default=True, description="Generate jaw and face expression")
     use_upper: BoolProperty(name="Upper Body", default=True, description="Generate spine, head and arms")
     use_hands: BoolProperty(name="Hands", default=True, description="Generate fingers")

@@ -121,7 +121,7 @@ def run(args) -> int:
         # Once, before any file (even when every output exists and is skipped): a bad
         # setting is the command's error, not every file's.
         check_settings(checkpoint, style=args.style, temperature=args.temperature, top_k=args.top_k,
-                       top_p=args.top_p, style_strength=args.style_strength)
+                       top_p=args.top_p, style_strength=args.style_strength, sampling_steps=args.sampling_steps)
     except GesturaError as error:
         raise CommandError(str(error)) from None
     failures: list[str] = []
@@ -163,7 +163,8 @@ def run(args) -> int:
         started = time.monotonic()
         request = GenerationRequest(audio=np.asarray(wave), style=args.style, seed=args.seed,
                                     temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
-                                    style_strength=args.style_strength, parts=parts, device=args.device)
+                                    style_strength=args.style_strength, parts=parts, device=args.device,
+                                    sampling_steps=args.sampling_steps)
         try:
             # The file's notices so far continue: its audio is checked again, and said once.
             with collect(into=notices[index]):

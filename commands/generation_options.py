@@ -12,7 +12,8 @@ import argparse
 def add_generation_options(parser: argparse.ArgumentParser, *, engines, engine_default, engine_help: str,
                            temperature_default, style_strength_default, checkpoint_help: str,
                            overwrite_help: str) -> None:
-    """``--checkpoint --style --seed --temperature --style-strength --parts --engine --overwrite``.
+    """``--checkpoint --style --seed --temperature --style-strength --sampling-steps --parts --engine
+    --overwrite``.
     ``engines``: the ``--engine`` choices (None: any text, checked once the package is loaded);
     a ``None`` default for temperature or style strength leaves the value to the caller (the scene's)."""
     g = parser.add_argument_group("generation")
@@ -26,6 +27,9 @@ def add_generation_options(parser: argparse.ArgumentParser, *, engines, engine_d
     g.add_argument("--style-strength", type=float, default=style_strength_default,
                    help="how strongly the style shows: 0 = no particular speaker, 1 = as the model learnt it, "
                         f"more exaggerates it; other than 1 doubles the work ({_default(style_strength_default)})")
+    g.add_argument("--sampling-steps", type=int, default=None, metavar="N",
+                   help="DDIM steps of a diffusion (dim-gestor) model, 1-1000: more are slower and smoother "
+                        "(default: the model's own, or the scene's)")
     g.add_argument("--parts", default=None,
                    help="body parts to generate, comma-separated from face,upper,hands,lower (default all); "
                         "the others stay at rest")

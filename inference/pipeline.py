@@ -56,6 +56,7 @@ class GenerationRequest:
     parts: tuple = PARTS  # the parts to generate; the others keep the start pose or the rest pose
     start_pose: Motion | None = None  # its first frame starts the motion
     device: str = "auto"
+    sampling_steps: int | None = None  # DDIM steps of a dim-gestor model; None = the checkpoint's own
 
     def __post_init__(self) -> None:
         # The parts are checked and put in model order here, once, for every caller.
@@ -80,13 +81,24 @@ def request_audio(audio) -> np.ndarray:
     raise AudioError(f"audio must be a file path or a numpy array, got {type(audio).__name__}")
 
 
+MAX_SAMPLING_STEPS = 1000  # the schedule's resolution: more steps than this change nothing
+
+
 def check_settings(checkpoint: Checkpoint, *, style: str | None = None, temperature: float = DEFAULT_TEMPERATURE,
                    top_k: int | None = None, top_p: float | None = None,
-                   style_strength: float = DEFAULT_STYLE_STRENGTH) -> int:
+                   style_strength: float = DEFAULT_STYLE_STRENGTH, sampling_steps: int | None = None) -> int:
     """Check a request's settings against ``checkpoint`` before any audio is read and return the
     style's index; GenerationError names the setting and its range. Front ends call it once
     before a batch; ``GenerationStream`` calls it for every clip. (Parts are checked when a
     ``GenerationRequest`` is made.)"""
+    if sampling_steps is not None:
+        if checkpoint.config.family != "dim-gestor":
+            raise GenerationError(f"sampling steps apply to a diffusion (dim-gestor) model, and this one is "
+                                  f"{checkpoint.config.family}: leave them out")
+        if isinstance(sampling_steps, bool) or not isinstance(sampling_steps, (int, np.integer)) \
+                or not 1 <= sampling_steps <= MAX_SAMPLING_STEPS:
+            raise GenerationError(f"sampling steps must be a whole number from 1 to {MAX_SAMPLING_STEPS}, "
+                                  f"got {sampling_steps!r}")
     try:
         check_sampling(float(temperature), top_k, top_p, float(style_strength))
         return checkpoint.style_index(style)
@@ -103,7 +115,8 @@ class GenerationStream:
 
     def __init__(self, engine, checkpoint: Checkpoint, request: GenerationRequest, *, on_block=None):
         style_index = check_settings(checkpoint, style=request.style, temperature=request.temperature,
-                                     top_k=request.top_k, top_p=request.top_p, style_strength=request.style_strength)
+                                     top_k=request.top_k, top_p=request.top_p, style_strength=request.style_strength,
+                                     sampling_steps=request.sampling_steps)
         self.engine = engine
         self.checkpoint = checkpoint
         config = self.config = checkpoint.config
@@ -293,7 +306,8 @@ class DiffusionStream(GenerationStream):
 
     The same windows at the same absolute positions (``span_codes`` codes after the previous
     window's last ``prefix_codes``, hearing the look-ahead beyond), each sampled from noise in
-    ``config.sampling_steps`` DDIM steps (``inference/diffusion.py``) with the previous window's
+    the request's ``sampling_steps`` (None: ``config.sampling_steps``) DDIM steps
+    (``inference/diffusion.py``) with the previous window's
     tail, and the start pose, as known latents: the denoiser reads them as a condition, and they
     replace the sample where they are given at each step's noise level (RePaint, Lugmayr et al.,
     arXiv 2201.09865). The noise of each window is drawn from the
@@ -312,6 +326,7 @@ class DiffusionStream(GenerationStream):
         style = None if request.style is None or self.style_strength == 0.0 else checkpoint.style_index(request.style)
         self._styles = (style,) if style is None or self.style_strength == 1.0 else (style, None)
         self._rng = np.random.default_rng(request.seed)
+        self._steps = int(request.sampling_steps or self.config.sampling_steps)
         self._speech = np.zeros((0, FEATURE_DIM), np.float32)  # normalised features the windows still read
         tensors = checkpoint.tensors
         self._latent_mean, self._latent_std = tensors["generator.latent_mean"], tensors["generator.latent_std"]
@@ -360,7 +375,7 @@ class DiffusionStream(GenerationStream):
             features = self._speech[start * r - self._speech_start:stop * r + look - self._speech_start]
             cond, style = self.engine.condition(features, self._styles)
             x = np.repeat(noise[None], len(self._styles), 0)
-            times = sampling_times(self.config.sampling_steps)
+            times = sampling_times(self._steps)
             for t, t_next in zip(times[:-1], times[1:]):
                 # The given latents also enter the noisy sample at this step's noise level
                 # (RePaint), so the new codes grow from where the previous window ended: seams

@@ -9,7 +9,7 @@ Protocol (version 1), all JSON, one object per line:
 - parent -> stdin: first the request line
   ``{"protocol": 1, "audio": "x.npy" (float32 16 kHz mono) | "x.wav", "output": "result.npz",
   "checkpoint": path | null, "style", "seed", "temperature", "style_strength", "top_k", "top_p", "parts": [...],
-  "start_pose": "pose.npz" | null, "device": "auto" | "cpu" | "cuda"}``,
+  "start_pose": "pose.npz" | null, "device": "auto" | "cpu" | "cuda", "sampling_steps": int | null}``,
   then optionally ``{"command": "cancel"}``. End of input also cancels (the parent went away).
 - worker -> stdout: ``{"event": "hello"}`` at start, ``{"event": "ready", "torch": ..., "cuda": ...}``
   once torch imported, ``{"event": "progress", "fraction", "message"}``, ``{"event": "warning",
@@ -151,6 +151,7 @@ def serve(channel: _Channel, stdin) -> int:
             parts=tuple(request["parts"]) if request.get("parts") is not None else pipeline.GenerationRequest.parts,
             start_pose=start_pose,
             device=request.get("device", "auto"),
+            sampling_steps=request.get("sampling_steps"),
         )
         motion = pipeline.generate(
             generation,

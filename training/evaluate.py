@@ -96,7 +96,7 @@ def silence_gap_audio(first: np.ndarray, second: np.ndarray, sr: int = metrics.S
 
 def run_eval(args) -> dict:
     from ..inference.checkpoint import CheckpointError
-    from ..inference.pipeline import GenerationError, GenerationRequest, generate, resolve_checkpoint
+    from ..inference.pipeline import GenerationError, GenerationRequest, check_settings, generate, resolve_checkpoint
     from .loop import Progress
 
     try:
@@ -107,6 +107,11 @@ def run_eval(args) -> dict:
         raise CommandError(f"--rest-seeds must be 0 (skip) or more, got {args.rest_seeds}")
     if checkpoint.stage != "full":
         raise CommandError(f"{args.checkpoint} holds stage 1 only: evaluate a checkpoint from gestura train")
+    try:
+        check_settings(checkpoint, temperature=args.temperature, style_strength=args.style_strength,
+                       sampling_steps=args.sampling_steps)
+    except GenerationError as error:
+        raise CommandError(str(error)) from None
     cache = False if args.no_cache else (Path(args.cache_dir) if args.cache_dir else True)
     try:
         data = Beat2Dataset.load(args.data, (args.split,), parse_speakers(args.speakers), cache=cache, keep_wave=True)
@@ -144,7 +149,7 @@ def run_eval(args) -> dict:
         style = clip.ref.style if clip.ref.style in checkpoint.styles else None
         request = GenerationRequest(audio=clip.wave, style=style, seed=args.seed + i,
                                     temperature=args.temperature, style_strength=args.style_strength,
-                                    device=args.device)
+                                    device=args.device, sampling_steps=args.sampling_steps)
         try:
             motion = generate(request, checkpoint=checkpoint, engine=args.engine)
         except GenerationError as error:
@@ -166,7 +171,7 @@ def run_eval(args) -> dict:
     def generate_one(wave, style, seed):
         request = GenerationRequest(audio=wave, style=style if style in checkpoint.styles else None, seed=seed,
                                     temperature=args.temperature, style_strength=args.style_strength,
-                                    device=args.device)
+                                    device=args.device, sampling_steps=args.sampling_steps)
         try:
             return generate(request, checkpoint=checkpoint, engine=args.engine)
         except GenerationError as error:
@@ -214,6 +219,7 @@ def run_eval(args) -> dict:
         "engine": args.engine,
         "temperature": args.temperature,
         "style_strength": args.style_strength,
+        "sampling_steps": args.sampling_steps,
         "seed": args.seed,
         "speed_normalisation": speed_source,
         "fgd_encoder": str(args.fgd_encoder) if args.fgd_encoder else None,

@@ -53,6 +53,8 @@ class GESTURA_PT_generate(SidebarPanel, bpy.types.Panel):
         row.operator("gestura.new_seed", text="", icon="FILE_REFRESH")
         layout.prop(settings, "temperature", slider=False)
         layout.prop(settings, "style_strength", slider=False)
+        if _family(context) == "dim-gestor":  # code models have no sampling steps
+            layout.prop(settings, "sampling_steps")
         layout.prop(settings, "start_frame")
 
         column = layout.column(heading="Parts", align=True)
@@ -96,6 +98,13 @@ def _styles(context) -> list:
         return checkpoint_cache.style_names(checkpoint_path(context))
     except Exception:  # noqa: BLE001 - drawing must never fail; generating reports the problem
         return []
+
+
+def _family(context) -> str:
+    try:
+        return checkpoint_cache.model_family(checkpoint_path(context))
+    except Exception:  # noqa: BLE001 - drawing must never fail; generating reports the problem
+        return ""
 
 
 class GESTURA_MT_styles(bpy.types.Menu):

@@ -196,6 +196,7 @@ class ExternalWorker(RequestEngine):
             "parts": list(request.parts) if request.parts is not None else None,
             "start_pose": start_pose,
             "device": request.device,
+            "sampling_steps": int(request.sampling_steps) if request.sampling_steps is not None else None,
         }
 
     def run(self, request, *, checkpoint=None, progress=None, cancel=None):

@@ -316,6 +316,43 @@ def test_style_menu_lists_the_checkpoint_styles_per_checkpoint(bpy, gestura, che
         generate.plan_generation(bpy.context, {"audio_path": __file__})
 
 
+def test_sampling_steps_reach_a_diffusion_model_and_a_code_model_ignores_a_leftover_value(
+        bpy, gestura, checkpoint_path, short_wav, tmp_path):
+    from random_checkpoint import tiny_config
+
+    generate = _submodule(gestura, "blender.operators.generate")
+    cache = _submodule(gestura, "blender.checkpoint_cache")
+    settings = bpy.context.scene.gestura
+    prefs = bpy.context.preferences.addons[gestura.__name__].preferences
+    config = tiny_config(family="dim-gestor", headdim=8, mamba2_d_state=8, denoiser_layers=2, span_codes=8,
+                         prefix_codes=2, sampling_steps=3)
+    dim = write_random_checkpoint(tmp_path / "dim.safetensors", config)
+    # The panel shows Sampling Steps for the model family the header names.
+    assert cache.model_family(generate.checkpoint_path(bpy.context)) == "vq-mamba"
+    prefs.checkpoint = str(dim)
+    try:
+        assert cache.model_family(generate.checkpoint_path(bpy.context)) == "dim-gestor"
+        assert generate.plan_generation(bpy.context, {"audio_path": str(short_wav)}).request.sampling_steps is None
+        runs = {}
+        for steps in (0, 2):
+            settings.sampling_steps = steps
+            assert generate.plan_generation(bpy.context, {"audio_path": str(short_wav)}).request.sampling_steps == (
+                steps or None)
+            assert bpy.ops.gestura.generate(audio_path=str(short_wav), new_armature=True) == {"FINISHED"}
+            runs[steps] = keys(bpy.context.active_object)
+        assert any(not np.allclose(runs[0][c], runs[2][c]) for c in runs[0])
+    finally:
+        prefs.checkpoint = str(checkpoint_path)
+    # Left at 2 from the diffusion model, hidden for a code model: not used, not an error.
+    assert generate.plan_generation(bpy.context, {"audio_path": str(short_wav)}).request.sampling_steps is None
+    settings.property_unset("sampling_steps")
+    before = scene_state(bpy)
+    with pytest.raises(RuntimeError, match=r"^Error: Sampling steps apply to a diffusion \(dim-gestor\) model, and "
+                                           r"'tiny.safetensors' is vq-mamba: leave them out$"):
+        bpy.ops.gestura.generate(audio_path=str(short_wav), sampling_steps=12)
+    assert scene_state(bpy) == before
+
+
 def test_new_seed_always_picks_a_different_seed(bpy, gestura):
     settings = bpy.context.scene.gestura
     settings.seed = 5

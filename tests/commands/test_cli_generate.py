@@ -78,6 +78,27 @@ def test_user_errors_are_one_line(tiny, speech_wav, tmp_path, capsys):
     assert not (tmp_path / "x.npz").exists()
 
 
+def test_sampling_steps_choose_a_diffusion_models_take(speech_wav, tmp_path, capsys):
+    from random_checkpoint import write_random_checkpoint
+
+    dim = str(write_random_checkpoint(tmp_path / "dim.safetensors", tiny_config(
+        family="dim-gestor", headdim=8, mamba2_d_state=8, denoiser_layers=2, span_codes=8, prefix_codes=2,
+        sampling_steps=3)))
+    takes = {}
+    for steps in ("3", "5"):
+        out = tmp_path / f"steps{steps}.npz"
+        assert main(["generate", str(speech_wav), "-o", str(out), "--checkpoint", dim, "--engine", "numpy",
+                     "--sampling-steps", steps]) == 0
+        takes[steps] = load_npz(out).poses
+    own = tmp_path / "own.npz"
+    assert main(["generate", str(speech_wav), "-o", str(own), "--checkpoint", dim, "--engine", "numpy"]) == 0
+    assert np.array_equal(load_npz(own).poses, takes["3"]) and not np.allclose(takes["5"], takes["3"])
+    assert main(["generate", str(speech_wav), "-o", str(tmp_path / "x.npz"), "--checkpoint", dim,
+                 "--sampling-steps", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().endswith("sampling steps must be a whole number from 1 to 1000, got 0") and err.count("\n") == 1
+
+
 def test_silence_and_cancelling_stereo_are_told_in_one_true_line_each(tiny, speech_wav, tmp_path, capsys, recwarn):
     import soundfile
 

@@ -124,3 +124,34 @@ def test_code_sampling_settings_are_refused_with_a_reason(checkpoint, speech):
 
     with pytest.raises(GenerationError, match="top-k and top-p choose among codes"):
         run(checkpoint, speech, top_k=5)
+
+
+def test_sampling_steps_are_chosen_per_generation(checkpoint, speech):
+    clip = speech[: 5 * SAMPLE_RATE]
+    reports = {}
+    for steps in (2, 7):
+        seen = []
+        generate(GenerationRequest(audio=clip, sampling_steps=steps), checkpoint=checkpoint, engine="numpy",
+                 progress=lambda f, m: seen.append(f))
+        reports[steps] = len(seen)
+    windows = -(-len(audio_features(clip)) // CONFIG.frames_per_code // CONFIG.span_codes)
+    assert reports[7] - reports[2] == windows * 5  # one report per window and step: 7 steps ran, not 4
+    own = run(checkpoint, clip)
+    assert np.array_equal(run(checkpoint, clip, sampling_steps=CONFIG.sampling_steps).poses, own.poses)
+    assert not np.allclose(run(checkpoint, clip, sampling_steps=2).poses, own.poses)
+
+
+@pytest.mark.parametrize("steps", [0, -3, 1001, 2.5, True])
+def test_bad_sampling_steps_are_refused_in_one_line(checkpoint, speech, steps):
+    from gestura.inference.pipeline import GenerationError
+
+    with pytest.raises(GenerationError, match=r"^sampling steps must be a whole number from 1 to 1000, got"):
+        run(checkpoint, speech[:SAMPLE_RATE], sampling_steps=steps)
+
+
+def test_sampling_steps_on_a_code_model_are_refused(speech):
+    from gestura.inference.pipeline import GenerationError
+
+    with pytest.raises(GenerationError, match="sampling steps apply to a diffusion \\(dim-gestor\\) model, and this one "
+                                              "is vq-mamba: leave them out"):
+        run(None, speech[:SAMPLE_RATE], sampling_steps=10)

@@ -113,12 +113,16 @@ def test_the_worker_generates_from_a_diffusion_checkpoint_like_the_numpy_engine(
                          prefix_codes=2, sampling_steps=3)
     checkpoint = str(write_random_checkpoint(tmp_path / "dim.safetensors", config))
     pipeline = ext("inference.pipeline")
-    request = pipeline.GenerationRequest(audio=str(speech_wav), seed=5)
+    request = pipeline.GenerationRequest(audio=str(speech_wav), seed=5, sampling_steps=2)
     motion = pipeline.generate(request, checkpoint=checkpoint,
                                engine=ext("inference.engines.external").ExternalWorker(venv_python))
     local = pipeline.generate(request, checkpoint=checkpoint, engine="numpy")
     assert motion.num_frames == local.num_frames > 100
     np.testing.assert_allclose(motion.poses, local.poses, atol=5e-3)  # the diffusion engines' tolerance
+    # The worker took the request's steps, not the checkpoint's 3.
+    own = pipeline.generate(pipeline.GenerationRequest(audio=str(speech_wav), seed=5), checkpoint=checkpoint,
+                            engine="numpy")
+    assert np.abs(own.poses - local.poses).max() > 5e-2
 
 
 def test_cancel_stops_the_worker_mid_run(ext, venv_python, tiny_checkpoint):

@@ -255,6 +255,12 @@ def test_eval_prints_a_table_and_writes_json(data, gen_run, tmp_path, capsys):
     for row in result["styles"].values():
         assert set(row["generated"]) == set(row["ground_truth"]) == {"wrist_speed", "hand_height", "stroke_rate"}
     assert "4_lawrence: " in table
+    refused = tmp_path / "refused.json"
+    assert cli.main(["eval", "--data", str(data), "--checkpoint", str(gen_run / "gestura.safetensors"),
+                     "--json", str(refused), "--no-progress", "--sampling-steps", "5"]) == 2
+    assert capsys.readouterr().err.strip().endswith("sampling steps apply to a diffusion (dim-gestor) model, and "
+                                                    "this one is vq-mamba: leave them out")
+    assert not refused.exists()
 
 
 def test_training_commands_are_cheap_to_import():
