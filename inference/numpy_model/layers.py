@@ -57,7 +57,9 @@ class Linear:
         self.bias = tensors[f"{prefix}.bias"] if bias else None
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        y = x @ self.weight_t
+        # numpy hands only positively strided operands to BLAS: on a time-reversed view (a
+        # backward scan's input) matmul falls back to its own loop, 8x slower than copying first.
+        y = np.ascontiguousarray(x) @ self.weight_t
         return y + self.bias if self.bias is not None else y
 
 

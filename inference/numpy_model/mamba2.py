@@ -55,7 +55,8 @@ def ssd_scan_chunked(x, dt, A, B, C, D=None, initial_state=None, chunk_size: int
     pad = -l % T
 
     def chunks(t, heads):  # (..., l, g * heads, last) -> (..., c, g, heads, T, last), time next to last
-        t = np.pad(t, [(0, 0)] * len(batch) + [(0, pad), (0, 0), (0, 0)])
+        if pad:  # np.pad costs as much as a chunk's products even when it adds nothing
+            t = np.pad(t, [(0, 0)] * len(batch) + [(0, pad), (0, 0), (0, 0)])
         # Contiguous: results take their operands' memory order, and np.matmul runs BLAS only
         # on matrices with a contiguous axis (a strided (T, T) product was 20x slower).
         return np.ascontiguousarray(np.moveaxis(t.reshape(*batch, -1, T, g, heads, t.shape[-1]), -4, -2))
