@@ -41,7 +41,7 @@ demo: $(VENV)/.installed
 	$(VENV)/bin/python -m gestura.training.synth.preview $(OUT)/demo.npz $(OUT)/demo_preview.gif --seconds 12
 
 # Re-train the bundled model from scratch (synthetic corpus, stage 1, stage 2, FGD encoder, held-out
-# evaluation) with training/recipe.sh; about 55 min on 2 CPU cores (weights/MODEL_CARD.md). CORPUS=... RUNS=... to move
+# evaluation) with training/recipe.sh; about an hour on 2 CPU cores (weights/MODEL_CARD.md). CORPUS=... RUNS=... to move
 # its working folders (default ~/.cache/gestura/).
 weights: $(VENV)/.installed system-deps
 	training/recipe.sh

@@ -10,7 +10,11 @@ def add_arguments(parser) -> None:
                         help="face, upper, hands, lower, a comma list, or all (default); the global motion "
                              "predictor trains with lower")
     parser.add_argument("--init", default=None,
-                        help="start from this stage-1 checkpoint (e.g. to add a part trained separately)")
+                        help="start from this checkpoint's stage 1 (e.g. to add a part trained separately)")
+    parser.add_argument("--decoder-only", action="store_true",
+                        help="train only the decoders of --part, with the --init model's encoders, codebooks and "
+                             "statistics frozen, so every clip keeps its codes; a full --init checkpoint then "
+                             "comes out as a full checkpoint with its generator (OUT/gestura.safetensors)")
     # Measured on a 4-clip test set, small config, 300 steps: with resets every 10 steps the
     # reconstruction MSE was 35-40% lower per part and 95-183 of 256 codes stayed in use,
     # against 7-46 without (README, "Training").
@@ -23,6 +27,8 @@ def add_arguments(parser) -> None:
                    help="MSE of the normalised features: rot6d, expressions, root channels, contacts (default 1)")
     w.add_argument("--w-vel", type=float, default=1.0, help="L1 velocity loss (default 1)")
     w.add_argument("--w-acc", type=float, default=1.0, help="L1 acceleration loss (default 1)")
+    w.add_argument("--w-jerk", type=float, default=0.0,
+                   help="L1 jerk loss (third differences), against jitter at code boundaries (default 0)")
     w.add_argument("--w-foot", type=float, default=1.0, help="foot skate penalty on the lower body, m/s (default 1)")
     add_config_arguments(parser)
     add_loop_arguments(parser, epochs=100, batch_size=32, lr=3e-4, window=64)

@@ -5,7 +5,8 @@ Losses per part (MODEL.md), on windows of normalised part features:
   channels, foot contacts);
 - rotation: geodesic angle between reconstructed and true joint rotations (rot6d channels,
   de-normalised and orthonormalised);
-- velocity and acceleration: L1 between first / second time differences (all channels);
+- velocity, acceleration and jerk: L1 between first / second / third time differences (all
+  channels);
 - VQ: ||z_q - sg(z)||^2 + commitment ||z - sg(z_q)||^2 (the model computes it);
 - foot skate (lower): world-space speed of the reconstructed foot joints on frames where the
   data has them in contact, through forward kinematics of the leg chains;
@@ -13,6 +14,11 @@ Losses per part (MODEL.md), on windows of normalised part features:
   channels and on their frame-to-frame change.
 Codebook perplexity and dead codes are logged per part; ``--reset-dead N`` re-seeds codes unused
 for N steps with encoder outputs of the current batch.
+
+``--decoder-only`` fine-tunes the decoders (``up`` and the decoder convolutions) of an ``--init``
+model with its encoders, codebooks, global motion predictor and statistics frozen: every clip
+keeps its codes, so a stage-2 generator trained on them stays valid, and a full ``--init``
+checkpoint comes out as a full checkpoint with its generator (``gestura.safetensors``).
 """
 from __future__ import annotations
 
@@ -33,20 +39,29 @@ from .dataset import take_window, window_index
 from .loop import LoopSpec, run_distributed, run_loop, seed_everything
 
 CHECKPOINT_NAME = "vq.safetensors"
+FULL_CHECKPOINT_NAME = "gestura.safetensors"  # --decoder-only on a full --init: the generator kept
 # Leg chains inside the lower part's joint order (LOWER_JOINTS = 0,1,2,4,5,7,8,10,11).
 _LOWER_INDEX = {j: i for i, j in enumerate(LOWER_JOINTS)}
 _LEGS = ((1, 4, 7, 10), (2, 5, 8, 11))
 _FEET = (7, 8, 10, 11)  # contact channel order
+# What ``--decoder-only`` trains of each PartVQVAE: what turns codes into frames.
+DECODER_MODULES = ("up", "decoder")
+
+
+def _vq_part_module(name: str) -> tuple:
+    """"vq.upper.decoder.0.weight" -> ("upper", "decoder"); (None, None) outside the VQ-VAEs."""
+    fields = name.split(".")
+    return (fields[1], fields[2]) if fields[0] == "vq" and len(fields) > 3 else (None, None)
 
 
 class Stage1(nn.Module):
     """The trainable part of stage 1; ``forward`` returns the loss terms (DDP hooks forward)."""
 
-    def __init__(self, model, parts, stats: dict, weights: dict, train_gmp: bool):
+    def __init__(self, model, parts, stats: dict, weights: dict, train_gmp: bool, decoder_only: bool = False):
         super().__init__()
         self.model = model
         self.parts = tuple(parts)
-        self.train_gmp = train_gmp
+        self.train_gmp = train_gmp and not decoder_only
         self.weights = weights
         for p in PARTS:
             self.register_buffer(f"mean_{p}", torch.as_tensor(stats[f"{p}_mean"]), persistent=False)
@@ -54,8 +69,11 @@ class Stage1(nn.Module):
         from ..rigs.rest_skeleton import default_rest_joints
 
         self.register_buffer("rest", torch.as_tensor(default_rest_joints(), dtype=torch.float32), persistent=False)
+        modules = DECODER_MODULES if decoder_only else None
         for name, param in model.named_parameters():
-            trained = any(name.startswith(f"vq.{p}.") for p in self.parts) or (train_gmp and name.startswith("gmp."))
+            part, module = _vq_part_module(name)
+            trained = (part in self.parts and (modules is None or module in modules)) or (
+                self.train_gmp and name.startswith("gmp."))
             param.requires_grad_(trained)
         self.last: dict = {}
 
@@ -83,6 +101,12 @@ class Stage1(nn.Module):
             vel = F.l1_loss(r[:, 1:] - r[:, :-1], x[:, 1:] - x[:, :-1])
             acc = F.l1_loss(r[:, 2:] - 2 * r[:, 1:-1] + r[:, :-2], x[:, 2:] - 2 * x[:, 1:-1] + x[:, :-2])
             loss = w["rec"] * rec + w["rot"] * rot + w["vel"] * vel + w["acc"] * acc + out["vq_loss"].float()
+            if w["jerk"] > 0:
+                # Third differences: what the jitter metric measures. The decoder is causal, so a
+                # code's first frames cannot anticipate it; this term makes it ease into it.
+                jerk = F.l1_loss(r.diff(n=3, dim=1), x.diff(n=3, dim=1))
+                loss = loss + w["jerk"] * jerk
+                logs[f"{part}_jerk"] = jerk.detach()
             logs[f"{part}_rot"] = rot.detach()
             logs[f"{part}_rec"] = rec.detach()
             logs[f"{part}_vq"] = out["vq_loss"].detach()
@@ -194,31 +218,33 @@ def main(args) -> int:
 
 
 def _train(args, dist) -> int:
-    from ..inference.checkpoint import CheckpointError, load_checkpoint
     from ..inference.torch_model.model import GesturaModel
 
     seed_everything(args.seed)
     parts = parts_list(args.part)
     train_gmp = "lower" in parts
+    init = _load_init(args)
     data = load_data(args, dist, ("train",))
     log(dist, f"train-vq: {data.describe()}")
-    stats = training_stats(data)
-    config = model_config(args, len(data.styles))
+    if args.decoder_only:
+        # The codes must not move: the same config, normalisation and codebooks as --init.
+        config, stats = init.config, dict(init.stats)
+    else:
+        stats = training_stats(data)
+        config = model_config(args, len(data.styles))
     model = GesturaModel(config, with_generator=False)
     trained_before: list[str] = []
-    if args.init:
-        try:
-            init = load_checkpoint(args.init)
-        except CheckpointError as error:
-            raise CommandError(str(error)) from None
+    if init is not None:
         if init.config.with_(num_styles=config.num_styles) != config:
             raise CommandError(f"--init {args.init} has another model config ({init.config.name}); use the same --config/--set")
         with torch.no_grad():
             model.load_tensors(init.tensors, "vq")
         trained_before = json.loads(init.metadata.get("trained_parts", "[]"))
-        stats = {**stats, **{k: v for k, v in init.stats.items() if k.split("_")[0] not in parts and k in stats}}
-    weights = {"rec": args.w_rec, "rot": args.w_rot, "vel": args.w_vel, "acc": args.w_acc, "foot": args.w_foot}
-    stage = Stage1(model, parts, stats, weights, train_gmp)
+        if not args.decoder_only:
+            stats = {**stats, **{k: v for k, v in init.stats.items() if k.split("_")[0] not in parts and k in stats}}
+    weights = {"rec": args.w_rec, "rot": args.w_rot, "vel": args.w_vel, "acc": args.w_acc, "jerk": args.w_jerk,
+               "foot": args.w_foot}
+    stage = Stage1(model, parts, stats, weights, train_gmp, decoder_only=args.decoder_only)
 
     length = args.window
     if length % config.frames_per_code:
@@ -238,7 +264,8 @@ def _train(args, dist) -> int:
             for p in parts
         }
 
-    monitor = CodebookMonitor(stage, config.codebook_size, dist, args.reset_dead, args.seed)
+    # Re-seeding dead codes would move codes that a frozen codebook must keep.
+    monitor = CodebookMonitor(stage, config.codebook_size, dist, 0 if args.decoder_only else args.reset_dead, args.seed)
 
     def after_step(m, batch, step):
         logs = monitor(m, batch, step)
@@ -250,6 +277,8 @@ def _train(args, dist) -> int:
     all_trained = sorted(set(trained_before) | set(parts), key=PARTS.index)
 
     def export(m, step) -> Path:
+        if args.decoder_only and init.stage == "full":
+            return _save_with_decoders(init, model, parts, out / FULL_CHECKPOINT_NAME, step, args)
         return model.save(
             out / CHECKPOINT_NAME, styles=data.styles or ["default"], stats=stats, stage="vq",
             extra_metadata={
@@ -272,3 +301,36 @@ def _train(args, dist) -> int:
     if dist.main:
         print(json.dumps({k: summary[k] for k in ("steps", "first", "last", "steps_per_s", "checkpoint")}))
     return 0
+
+
+def _load_init(args):
+    """The ``--init`` checkpoint (None without one); ``--decoder-only`` needs one and no ``--set``."""
+    from ..inference.checkpoint import CheckpointError, load_checkpoint
+
+    if args.decoder_only and not args.init:
+        raise CommandError("--decoder-only fine-tunes the decoders of an existing model: name it with --init")
+    if args.decoder_only and args.set:
+        raise CommandError("--decoder-only keeps the --init model's config: leave out --set")
+    if not args.init:
+        return None
+    try:
+        return load_checkpoint(args.init)
+    except CheckpointError as error:
+        raise CommandError(str(error)) from None
+
+
+def _save_with_decoders(init, model, parts, path: Path, step: int, args) -> Path:
+    """``init`` (a full checkpoint) with the decoders of ``parts`` taken from ``model``."""
+    from ..inference.checkpoint import save_checkpoint
+
+    tensors = dict(init.tensors)
+    for name, value in model.numpy_state().items():
+        part, module = _vq_part_module(name)
+        if part in parts and module in DECODER_MODULES:
+            tensors[name] = value
+    reserved = ("format", "format_version", "config", "styles", "stage")
+    metadata = {k: v for k, v in init.metadata.items() if k not in reserved}
+    metadata["decoders_fine_tuned"] = json.dumps({"parts": list(parts), "steps": step, "from": str(Path(args.init).name),
+                                                 "data": str(Path(args.data).resolve()), "w_jerk": args.w_jerk})
+    return save_checkpoint(path, tensors, init.config, stats=init.stats, styles=init.styles, stage="full",
+                           extra_metadata=metadata)

@@ -16,18 +16,27 @@ F32 = np.float32
 
 
 def silu(x: np.ndarray) -> np.ndarray:
-    # sigmoid(x) = (1 + tanh(x / 2)) / 2 cannot overflow, unlike 1 / (1 + exp(-x)), so no
-    # np.errstate is needed (entering one costs more than the arithmetic of a short span).
-    return x * sigmoid(x)
+    return np.divide(x, _one_plus_exp_minus(x))
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
-    return F32(0.5) + F32(0.5) * np.tanh(F32(0.5) * x)
+    return np.reciprocal(_one_plus_exp_minus(x))
+
+
+def _one_plus_exp_minus(x: np.ndarray) -> np.ndarray:
+    # 1 + e^-x with x clamped at -80, where sigmoid is 1.8e-35 either way: e^80 cannot overflow, so
+    # numpy never warns (entering np.errstate costs more than a short span's arithmetic). numpy's
+    # float32 exp is vectorised and tanh is not: 2.5x faster than (1 + tanh(x / 2)) / 2.
+    e = np.exp(np.negative(np.maximum(x, F32(-80.0))))
+    e += F32(1.0)
+    return e
 
 
 def softplus(x: np.ndarray) -> np.ndarray:
-    """torch's softplus (beta 1, threshold 20): linear above 20."""
-    return np.where(x > 20.0, x, np.log1p(np.exp(np.minimum(x, F32(20.0))))).astype(F32, copy=False)
+    """torch's softplus (beta 1, threshold 20), to within 1e-6 absolute: log(1 + e^x) written as
+    max(x, 0) + log(1 + e^-|x|), which cannot overflow. numpy's float32 ``log`` and ``exp`` are
+    vectorised and ``log1p`` is not: this form is 4x faster on a span."""
+    return np.maximum(x, F32(0.0)) + np.log(F32(1.0) + np.exp(-np.abs(x)))
 
 
 def leaky(x: np.ndarray) -> np.ndarray:
@@ -48,7 +57,9 @@ class Linear:
         self.bias = tensors[f"{prefix}.bias"] if bias else None
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        y = x @ self.weight_t
+        # numpy hands only positively strided operands to BLAS: on a time-reversed view (a
+        # backward scan's input) matmul falls back to its own loop, 8x slower than copying first.
+        y = np.ascontiguousarray(x) @ self.weight_t
         return y + self.bias if self.bias is not None else y
 
 

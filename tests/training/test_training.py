@@ -190,6 +190,47 @@ def test_parts_trained_separately_combine_in_stage2(data, tmp_path, capsys):
     np.testing.assert_array_equal(ckpt.tensors["vq.upper.codebook.weight"], upper.tensors["vq.upper.codebook.weight"])
 
 
+def test_decoder_fine_tuning_keeps_every_code_and_the_generator_and_smooths_code_boundaries(data, gen_run, tmp_path, capsys):
+    """``--decoder-only`` on a full checkpoint: a full checkpoint with only the decoders changed,
+    so every clip keeps its codes and the generator stays valid; the jerk term is trained."""
+    from gestura.inference.engines.numpy import NumpyEngine
+    from gestura.inference.parts import motion_to_parts, normalize
+    from gestura.rigs.skeleton import PARTS
+    from gestura.training.dataset import Beat2Dataset
+
+    init = gen_run / "gestura.safetensors"
+    args = ["train-vq", "--data", str(data), "--init", str(init), "--decoder-only", "--w-jerk", "20",
+            "--steps", "6", "--lr", "3e-3", "--log-every", "1", *LOOP]
+    # Refused with one line, before anything is written: no --init, or a --set that would change shapes.
+    assert cli.main([a for a in args if a not in ("--init", str(init))] + ["--out", str(tmp_path / "no")]) == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "gestura train-vq: error: --decoder-only fine-tunes the decoders of an existing model: name it with --init")
+    assert cli.main([*args, "--out", str(tmp_path / "no"), "--set", "code_dim=4"]) == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "gestura train-vq: error: --decoder-only keeps the --init model's config: leave out --set")
+    assert not (tmp_path / "no").exists()
+
+    assert cli.main([*args, "--out", str(tmp_path / "d")]) == 0
+    before, after = load_checkpoint(init), load_checkpoint(tmp_path / "d" / "gestura.safetensors")
+    assert after.stage == "full" and after.styles == before.styles and after.config == before.config
+    changed = {k for k in before.tensors if not np.array_equal(before.tensors[k], after.tensors[k])}
+    assert changed and all(k.split(".")[2] in ("up", "decoder") for k in changed), sorted(changed)
+    assert {k.split(".")[1] for k in changed} == set(PARTS)
+    for name, value in before.stats.items():
+        np.testing.assert_array_equal(after.stats[name], value)
+    assert json.loads(after.metadata["decoders_fine_tuned"])["steps"] == 6
+    assert all("upper_jerk" in r for r in history(tmp_path / "d") if "loss" in r)
+    clip = Beat2Dataset.load(data, ("train",), None, cache=False).clips[0]
+    features = normalize(motion_to_parts(clip.motion), before.stats)
+    codes = []
+    for checkpoint in (before, after):
+        engine = NumpyEngine()
+        engine.prepare(checkpoint)
+        codes.append({p: engine.encode(p, features[p][: len(features[p]) // 4 * 4]) for p in PARTS})
+    for part in PARTS:
+        np.testing.assert_array_equal(codes[0][part], codes[1][part])
+
+
 def test_bad_arguments_fail_with_one_clear_line(data, vq_run, tmp_path, capsys):
     assert cli.main(["train-vq", "--data", str(tmp_path / "none"), "--out", str(tmp_path / "o"), *LOOP]) == 2
     assert "does not exist" in capsys.readouterr().err

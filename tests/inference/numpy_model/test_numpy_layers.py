@@ -51,3 +51,17 @@ def test_conv_stack_in_pieces_equals_whole_and_torch():
         y, state = stack(x[0, lo:hi].numpy(), state)
         pieces.append(y)
     np.testing.assert_allclose(np.concatenate(pieces), whole, rtol=0, atol=1e-5)
+
+
+def test_activations_match_torch_over_the_whole_float32_range_without_warnings():
+    from gestura.inference.numpy_model.layers import sigmoid, silu, softplus
+
+    x = np.concatenate([np.linspace(-100, 100, 20001), [-3e38, -1e4, 1e4, 3e38]]).astype(np.float32)
+    t = torch.from_numpy(x)
+    with np.errstate(over="raise", invalid="raise", divide="raise"):  # numpy would warn the user
+        got = {"softplus": softplus(x), "sigmoid": sigmoid(x), "silu": silu(x[np.abs(x) < 1e4])}
+    expected = {"softplus": torch.nn.functional.softplus(t), "sigmoid": torch.sigmoid(t),
+                "silu": torch.nn.functional.silu(t[t.abs() < 1e4])}
+    for name, value in got.items():
+        assert value.dtype == np.float32, name
+        np.testing.assert_allclose(value, expected[name].numpy(), rtol=1e-6, atol=1e-6, err_msg=name)
