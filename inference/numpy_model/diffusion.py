@@ -8,7 +8,7 @@ from ...rigs.skeleton import PARTS
 from ..architecture import ADALN_EPS
 from ..diffusion import sinusoidal_positions, timestep_features
 from .layers import F32, GatedMLP, Linear, rms_norm, silu
-from .mamba2 import Mamba2, both_ways_fast
+from .mamba2 import Mamba2, both_ways
 
 
 def layer_norm(x: np.ndarray) -> np.ndarray:
@@ -51,7 +51,7 @@ class SpeechBlock:
         self.mlp = GatedMLP(tensors, f"{prefix}.mlp", config.mlp_hidden)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        x = x + both_ways_fast(self.mixer, self.mixer_back, rms_norm(x, self.norm))
+        x = x + both_ways(self.mixer, self.mixer_back, rms_norm(x, self.norm))
         return x + self.mlp(rms_norm(x, self.norm2))
 
 
@@ -69,7 +69,7 @@ class AdaLNBlock:
     def mix(self, h: np.ndarray) -> np.ndarray:
         if self.attn is not None:
             return self.attn(h)
-        return both_ways_fast(self.mixer, self.mixer_back, h)
+        return both_ways(self.mixer, self.mixer_back, h)
 
     def __call__(self, x: np.ndarray, c: np.ndarray) -> np.ndarray:
         shift1, scale1, gate1, shift2, scale2, gate2 = np.split(self.ada(silu(c)), 6, -1)

@@ -124,48 +124,5 @@ class Mamba2:
 
 def both_ways(mixer: Mamba2, mixer_back: Mamba2, h: np.ndarray) -> np.ndarray:
     """``torch_model.mamba2.both_ways``: ``mixer`` forward in time plus ``mixer_back`` from the end
-    over a whole sequence (..., L, d). The reference; the models run ``both_ways_fast``."""
+    over a whole sequence (..., L, d)."""
     return mixer(h) + mixer_back(h[..., ::-1, :])[..., ::-1, :]
-
-
-def both_ways_fast(mixer: Mamba2, mixer_back: Mamba2, h: np.ndarray) -> np.ndarray:
-    """``torch_model.mamba2.both_ways_fast``: ``both_ways`` (same arguments and result, to float
-    rounding) with both mixers as one: one input projection, convolution, scan (the backward
-    mixer's heads on the reversed sequence beside the forward ones), gated norm and output
-    projection, which also adds the two directions."""
-    f, w = mixer, _fused(mixer, mixer_back)
-    di, g, n, h_ = f.d_inner, f.ngroups, f.d_state, f.nheads
-    gn, width = g * n, 2 * f.d_inner + 2 * g * n + f.nheads
-    steps = h.shape[:-1]
-    zxbcdt = w["in_proj"](h)
-    forward, backward = zxbcdt[..., :width], zxbcdt[..., width:][..., ::-1, :]
-    xBC, _ = w["conv1d"](np.concatenate([forward[..., di:2 * di + 2 * gn], backward[..., di:2 * di + 2 * gn]], -1))
-    xBC = silu(xBC)
-    half = di + 2 * gn
-    x = np.concatenate([xBC[..., :di], xBC[..., half:half + di]], -1).reshape(*steps, 2 * h_, f.headdim)
-    B = np.concatenate([xBC[..., di:di + gn], xBC[..., half + di:half + di + gn]], -1).reshape(*steps, 2 * g, n)
-    C = np.concatenate([xBC[..., di + gn:half], xBC[..., half + di + gn:]], -1).reshape(*steps, 2 * g, n)
-    dt = softplus(np.concatenate([forward[..., width - h_:], backward[..., width - h_:]], -1) + w["dt_bias"])
-    y, _ = ssd_scan_chunked(x, dt, w["A"], B, C, w["D"], chunk_size=f.chunk_size)
-    z = np.concatenate([forward[..., :di], backward[..., :di]], -1)
-    gated = (y.reshape(*steps, 2 * di) * silu(z)).reshape(*steps, 2 * g, -1)
-    y = rms_norm(gated, w["norm"]).reshape(*steps, 2 * di)
-    return w["out_proj"](np.concatenate([y[..., :di], y[..., di:][..., ::-1, :]], -1))
-
-
-def _fused(f: Mamba2, k: Mamba2) -> dict:
-    """The two mixers' weights side by side, built once per pair (numpy weights do not change)."""
-    if getattr(f, "_fused_with", None) is not k:
-        in_proj = Linear.__new__(Linear)
-        in_proj.weight_t, in_proj.bias = np.ascontiguousarray(np.concatenate([f.in_proj.weight_t, k.in_proj.weight_t], 1)), None
-        out_proj = Linear.__new__(Linear)
-        out_proj.weight_t, out_proj.bias = np.ascontiguousarray(np.concatenate([f.out_proj.weight_t, k.out_proj.weight_t], 0)), None
-        conv1d = DepthwiseConv.__new__(DepthwiseConv)
-        conv1d.taps = np.ascontiguousarray(np.concatenate([f.conv1d.taps, k.conv1d.taps], -1))
-        conv1d.bias = np.concatenate([f.conv1d.bias, k.conv1d.bias])
-        f._fused_with, f._fused_weights = k, {
-            "in_proj": in_proj, "out_proj": out_proj, "conv1d": conv1d,
-            "A": np.concatenate([f.A, k.A]), "D": np.concatenate([f.D, k.D]),
-            "dt_bias": np.concatenate([f.dt_bias, k.dt_bias]), "norm": np.concatenate([f.norm, k.norm]),
-        }
-    return f._fused_weights

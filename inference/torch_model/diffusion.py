@@ -19,7 +19,7 @@ The authors publish no code; sizes, schedule and step counts are ours (``config.
   pose) and the per-part known mask; ``blocks`` are DiT's adaLN-Zero blocks (Peebles & Xie, arXiv
   2212.09748) whose shift, scale and gate come per token from that token's speech condition plus
   the noise level's embedding plus the style (Persona-Gestor's token-wise conditioning); the mixer
-  is a forward plus a reversed Mamba-2 scan (``mamba2.both_ways_fast``) or, for the transformer baseline
+  is a forward plus a reversed Mamba-2 scan (``mamba2.both_ways``) or, for the transformer baseline
   (``denoiser_block = "attention"``), multi-head self-attention with sinusoidal positions;
   ``final_ada`` and ``x_out`` give the clean latents.
 """
@@ -33,7 +33,7 @@ from ...rigs.skeleton import PARTS
 from ..architecture import ADALN_EPS
 from ..diffusion import TIME_FEATURES, sinusoidal_positions, timestep_features
 from .layers import GatedMLP, RMSNorm
-from .mamba2 import Mamba2, both_ways_fast
+from .mamba2 import Mamba2, both_ways
 
 STYLE_DROP = 1.0 / 3.0  # share of training windows that hear no speaker, only the voice
 
@@ -80,7 +80,7 @@ class SpeechBlock(nn.Module):
         self.mlp = GatedMLP(d, config.mlp_hidden)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + both_ways_fast(self.mixer, self.mixer_back, self.norm(x))
+        x = x + both_ways(self.mixer, self.mixer_back, self.norm(x))
         return x + self.mlp(self.norm2(x))
 
 
@@ -103,7 +103,7 @@ class AdaLNBlock(nn.Module):
     def mix(self, h: torch.Tensor) -> torch.Tensor:
         if hasattr(self, "attn"):
             return self.attn(h)
-        return both_ways_fast(self.mixer, self.mixer_back, h)
+        return both_ways(self.mixer, self.mixer_back, h)
 
     def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         shift1, scale1, gate1, shift2, scale2, gate2 = self.ada(F.silu(c)).chunk(6, -1)

@@ -176,88 +176,14 @@ class Mamba2(nn.Module):
         x = x.unflatten(-1, (h, self.headdim))
         B, C = B.unflatten(-1, (self.ngroups, self.d_state)), C.unflatten(-1, (self.ngroups, self.d_state))
         A = -torch.exp(self.A_log.float())  # float: a half-precision A_log could give -inf
-        y = _ssd(x, dt, A, B, C, self.D, self.dt_bias, self.chunk_size)
+        if u.is_cuda and kernels_enabled():
+            y = _kernel_ssd(x, dt, A, B, C, self.chunk_size, D=self.D, dt_bias=self.dt_bias, dt_softplus=True)
+        else:
+            y, _ = ssd_scan_chunked(x, F.softplus(dt + self.dt_bias), A, B, C, self.D, chunk_size=self.chunk_size)
         return self.out_proj(self.norm(y.reshape(b, l, di), z))
-
-
-def _ssd(x, dt, A, B, C, D, dt_bias, chunk_size: int) -> torch.Tensor:
-    """The scan with softplus(dt + dt_bias): mamba-ssm's kernel where it runs, else the chunked SSD."""
-    if x.is_cuda and kernels_enabled():
-        return _kernel_ssd(x, dt, A, B, C, chunk_size, D=D, dt_bias=dt_bias, dt_softplus=True)
-    return ssd_scan_chunked(x, F.softplus(dt + dt_bias), A, B, C, D, chunk_size=chunk_size)[0]
 
 
 def both_ways(mixer: Mamba2, mixer_back: Mamba2, h: torch.Tensor) -> torch.Tensor:
     """A bidirectional scan of a whole sequence (B, L, d): ``mixer`` forward in time plus
-    ``mixer_back`` from the end, both from a zero state. The reference; ``both_ways_fast`` is
-    what the models run."""
+    ``mixer_back`` from the end, both from a zero state."""
     return mixer(h) + mixer_back(h.flip(-2)).flip(-2)
-
-
-def both_ways_fast(mixer: Mamba2, mixer_back: Mamba2, h: torch.Tensor) -> torch.Tensor:
-    """``both_ways`` (same arguments and result, to float rounding) with the two mixers as one:
-    one input projection, one depthwise convolution, one scan whose heads are both mixers' heads
-    (the backward ones on the reversed sequence; heads never mix, and head i reads group
-    i // (heads per group), so each mixer's heads keep their own groups), one gated norm and one
-    output projection over both mixers' channels, which also adds the two directions. Half the
-    operator calls of ``both_ways``: on 32-code windows their overhead is most of the cost."""
-    f, w = mixer, _fused_weights(mixer, mixer_back)
-    di, g, n, h_ = f.d_inner, f.ngroups, f.d_state, f.nheads
-    gn = g * n
-    forward, backward = F.linear(h, w["in_proj"]).split(2 * di + 2 * gn + h_, dim=-1)
-    backward = backward.flip(-2)
-    zf, xBCf, dtf = forward.split([di, di + 2 * gn, h_], dim=-1)
-    zb, xBCb, dtb = backward.split([di, di + 2 * gn, h_], dim=-1)
-    xBC = _depthwise_causal(torch.cat([xBCf, xBCb], dim=-1).transpose(1, 2), w["conv_weight"], w["conv_bias"])
-    xBCf, xBCb = F.silu(xBC).transpose(1, 2).split(di + 2 * gn, dim=-1)
-    xf, Bf, Cf = xBCf.split([di, gn, gn], dim=-1)
-    xb, Bb, Cb = xBCb.split([di, gn, gn], dim=-1)
-    x = torch.cat([xf, xb], dim=-1).unflatten(-1, (2 * h_, f.headdim))
-    B = torch.cat([Bf, Bb], dim=-1).unflatten(-1, (2 * g, n))
-    C = torch.cat([Cf, Cb], dim=-1).unflatten(-1, (2 * g, n))
-    y = _ssd(x, torch.cat([dtf, dtb], dim=-1), w["A"], B, C, w["D"], w["dt_bias"], f.chunk_size)
-    y = y.flatten(-2)  # (b, l, 2 di): forward channels, then backward ones in reversed time
-    grouped = (y * F.silu(torch.cat([zf, zb], dim=-1))).unflatten(-1, (-1, f.norm.group_size))
-    y = rms_norm(grouped, w["norm"], f.norm.eps).flatten(-2)
-    y = torch.cat([y[..., :di], y[..., di:].flip(-2)], dim=-1)
-    return F.linear(y, w["out_proj"])
-
-
-def _fused_weights(f: Mamba2, k: Mamba2) -> dict:
-    """The two mixers' weights side by side. Kept on ``f`` while no gradient is recorded (the
-    concatenations cost a fifth of a generation's time), recomputed when a parameter changes."""
-    cached = getattr(f, "_fused", None)
-    grad = torch.is_grad_enabled()
-    if cached is not None and cached[0] is k and not grad and cached[1] == _versions(cached[2]):
-        return cached[3]
-    fused = {
-        "in_proj": torch.cat([f.in_proj.weight, k.in_proj.weight]),
-        "conv_weight": torch.cat([f.conv1d.weight, k.conv1d.weight]),
-        "conv_bias": torch.cat([f.conv1d.bias, k.conv1d.bias]),
-        "A": -torch.exp(torch.cat([f.A_log, k.A_log]).float()),
-        "D": torch.cat([f.D, k.D]),
-        "dt_bias": torch.cat([f.dt_bias, k.dt_bias]),
-        "norm": torch.cat([f.norm.weight, k.norm.weight]).view(-1, f.norm.group_size),
-        "out_proj": torch.cat([f.out_proj.weight, k.out_proj.weight], dim=1),
-    }
-    if not grad:
-        params = (*f.parameters(), *k.parameters())
-        object.__setattr__(f, "_fused", (k, _versions(params), params, fused))  # not a submodule, not in the state_dict
-    return fused
-
-
-def _versions(params: tuple) -> tuple:
-    return tuple((p.data_ptr(), p._version) for p in params)
-
-
-def _depthwise_causal(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-    """``CausalConv1d`` from a zero state for depthwise weights (C, 1, k): x (B, C, T) -> (B, C, T)."""
-    kernel = weight.shape[-1]
-    full = F.pad(x, (kernel - 1, 0))
-    if torch.is_grad_enabled():
-        return F.conv1d(full, weight, bias, groups=x.shape[1])
-    t = x.shape[2]  # k multiply-adds: half of conv1d's time on short windows (``CausalConv1d``)
-    y = full[:, :, :t] * weight[:, 0, :1]
-    for j in range(1, kernel):
-        y = torch.addcmul(y, full[:, :, j:j + t], weight[:, 0, j:j + 1])
-    return y + bias.unsqueeze(-1)

@@ -47,18 +47,3 @@ def test_mamba_ssm_mamba2_matches_ours_with_the_same_weights(no_kernels):
           f"our kernel path vs pure: {(kernel - pure).abs().max().item():.2e}")
     assert torch.allclose(reference, pure, atol=1e-3, rtol=1e-3)
     assert torch.allclose(kernel, pure, atol=1e-3, rtol=1e-3)
-
-
-def test_fused_bidirectional_mixer_on_the_kernel_matches_the_two_mixers():
-    """``both_ways_fast`` hands mamba-ssm's kernel both mixers' heads and groups in one call."""
-    torch.manual_seed(1)
-    mixers = [Mamba2(128, d_state=32, headdim=32, ngroups=2).cuda().eval() for _ in range(2)]
-    x = torch.randn(2, 300, 128, device="cuda")
-    with torch.no_grad():
-        fast = mamba2.both_ways_fast(*mixers, x)
-        mamba2.set_kernels(False)
-        try:
-            reference = mamba2.both_ways(*mixers, x)
-        finally:
-            mamba2.set_kernels(True)
-    assert torch.allclose(fast, reference, atol=1e-3, rtol=1e-3)

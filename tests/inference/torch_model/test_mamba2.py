@@ -9,9 +9,7 @@ import torch.nn.functional as F
 from gestura.inference.architecture import mamba2_mixer_shapes
 from gestura.inference.torch_model import mamba, mamba2
 from gestura.inference.torch_model.mamba import selective_scan_sequential
-from gestura.inference.torch_model.mamba2 import (
-    Mamba2, both_ways, both_ways_fast, ssd_scan_chunked, ssd_scan_sequential,
-)
+from gestura.inference.torch_model.mamba2 import Mamba2, both_ways, ssd_scan_chunked, ssd_scan_sequential
 
 torch.set_num_threads(1)
 
@@ -169,26 +167,6 @@ def test_output_at_t_ignores_later_inputs_and_both_ways_hears_them():
         assert not torch.allclose(both_ways(mixer, mixer_back, changed)[:, :21], both[:, :21], atol=1e-3)
 
 
-@pytest.mark.parametrize("ngroups,length", [(1, 5), (2, 45), (1, 70)])
-def test_both_ways_fast_is_both_ways_in_generation_and_in_training(ngroups, length):
-    """The fused bidirectional mixer against the two mixers one after the other: outputs (no
-    grad: the depthwise convolution's multiply-adds) and gradients (conv1d), chunked scans too."""
-    torch.manual_seed(length)
-    mixers = [_perturbed(Mamba2(32, d_state=8, headdim=8, ngroups=ngroups, chunk_size=16)).double() for _ in range(2)]
-    u = torch.randn(2, length, 32, dtype=torch.float64)
-    with torch.no_grad():
-        assert torch.allclose(both_ways_fast(*mixers, u), both_ways(*mixers, u), atol=1e-10)
-    grads = []
-    for run in (both_ways, both_ways_fast):
-        for mixer in mixers:
-            mixer.zero_grad()
-        x = u.clone().requires_grad_(True)
-        run(*mixers, x).pow(2).sum().backward()
-        grads.append([x.grad] + [p.grad for mixer in mixers for p in mixer.parameters()])
-    for reference, fast in zip(*grads):
-        assert torch.allclose(fast, reference, atol=1e-9)
-
-
 def test_one_kernel_switch_for_both_mixers():
     assert mamba2.set_kernels is mamba.set_kernels
     mamba2.set_kernels(False)
@@ -197,15 +175,3 @@ def test_one_kernel_switch_for_both_mixers():
     finally:
         mamba2.set_kernels(True)
     assert mamba2.kernels_enabled() == mamba2.kernels_available()
-
-
-def test_both_ways_fast_follows_weights_changed_between_generations():
-    torch.manual_seed(3)
-    mixers = [Mamba2(32, d_state=8, headdim=8, chunk_size=16).eval() for _ in range(2)]
-    u = torch.randn(1, 20, 32)
-    with torch.no_grad():
-        before = both_ways_fast(*mixers, u)
-        mixers[1].out_proj.weight.mul_(2.0)  # as load_state_dict or an optimizer step would
-        after = both_ways_fast(*mixers, u)
-        assert torch.allclose(after, both_ways(*mixers, u), atol=1e-5)
-        assert not torch.allclose(after, before, atol=1e-3)
