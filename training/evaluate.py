@@ -13,7 +13,7 @@ of the data, wrist speed, hand height and stroke rate of its clips generated in 
 its own motion. With ``--takes N`` every clip is generated N times (take k, clip i: seed
 ``--seed + k * clips + i``): the generated figures are the mean over takes (per speaker: pooled),
 with each take's own in the JSON, because one take's figures vary by more than most changes
-to a model (README, "Measuring"). Printed as tables and written as JSON.
+to a model (README, the `eval` entry). Printed as tables and written as JSON.
 """
 from __future__ import annotations
 
