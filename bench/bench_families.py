@@ -4,7 +4,7 @@ baseline, one table with every row from the same run on the same machine.
     .venv/bin/python bench/bench_families.py --data CORPUS --fgd-encoder FGD --out FOLDER \\
         --model vq-mamba=weights/gestura-small.safetensors --model dim-gestor=DIM.safetensors \\
         --model transformer=BASELINE.safetensors [--seconds 10 60 600] [--steps 4 10 25 50] \\
-        [--voice dim-gestor=DIM2.safetensors@CORPUS2]
+        [--voice dim-gestor=DIM2.safetensors@CORPUS2] [--takes 3]
 
 For each ``--model NAME=CHECKPOINT``:
 1. quality on the held-out split: ``gestura eval --split test`` at the model card's settings
@@ -56,13 +56,14 @@ def named(text: str) -> tuple[str, str]:
 
 
 def run_eval(checkpoint: str, data: str, fgd: str, report: Path, rest_seeds: int = 5, max_clips: int = 0,
-             sampling_steps: int | None = None) -> dict:
+             sampling_steps: int | None = None, takes: int = 1) -> dict:
     if not report.is_file():
         report.parent.mkdir(parents=True, exist_ok=True)
         command = [sys.executable, "-m", "gestura", "eval", "--data", data, "--split", "test", "--checkpoint", checkpoint,
                    "--fgd-encoder", fgd, "--temperature", str(SETTINGS["temperature"]), "--style-strength",
                    str(SETTINGS["style_strength"]), "--seed", "0", "--device", "cpu", "--threads", "1",
-                   "--rest-seeds", str(rest_seeds), "--max-clips", str(max_clips), "--no-progress", "--json", str(report),
+                   "--rest-seeds", str(rest_seeds), "--max-clips", str(max_clips), "--takes", str(takes), "--no-progress",
+                   "--json", str(report),
                    *(["--sampling-steps", str(sampling_steps)] if sampling_steps else [])]
         done = subprocess.run(command, capture_output=True, text=True)
         if done.returncode != 0:
@@ -147,23 +148,6 @@ def voice_report(checkpoint_path: str, data: str, report: Path) -> dict:
     return json.loads(report.read_text())
 
 
-def rest_hand_height(data: str) -> float | None:
-    """The higher wrist's height above the pelvis (m) with the hands at rest: the synthesizer's rest
-    on silence, mean over the test clips' styles, when ``data`` is a ``gestura synth`` corpus; else
-    None. Hand heights of a calm speaker sit near it, so styles compare by their height above it."""
-    from gestura.training import metrics
-    from gestura.training.dataset import joint_positions
-    from gestura.training.evaluate import synth_style
-    from gestura.training.synth.gestures import synthesize
-
-    styles = {c.ref.style: synth_style(Path(data), c.ref.id) for c in test_clips(data)}
-    if not styles or None in styles.values():
-        return None
-    silence = np.zeros(6 * 16000, np.float32)
-    return float(np.mean([metrics.gesture_stats(joint_positions(synthesize(silence, s)))["hand_height"]
-                          for s in styles.values()]))
-
-
 def fmt(value, pattern: str, scale: float = 1.0) -> str:
     return "-" if value is None or value != value else pattern.format(value * scale)
 
@@ -181,7 +165,11 @@ def main(argv=None) -> int:
                         help="test clips the DDIM-step sweep scores (default 6; 0 = all)")
     parser.add_argument("--diversity-clips", type=int, default=8)
     parser.add_argument("--voice", action="append", default=[], metavar="NAME=CHECKPOINT@CORPUS")
+    parser.add_argument("--takes", type=int, default=1,
+                        help="takes per clip for the quality rows and the per-speaker figures (gestura eval --takes; "
+                             "default 1)")
     args = parser.parse_args(argv)
+    suffix = f"-takes{args.takes}" if args.takes > 1 else ""
 
     import torch
 
@@ -203,7 +191,7 @@ def main(argv=None) -> int:
     for name, path, config in models:
         folder = out / name
         print(f"{name}: quality, diversity, cost ...", flush=True)
-        quality = run_eval(path, args.data, args.fgd_encoder, folder / "eval.json")["generated"]
+        quality = run_eval(path, args.data, args.fgd_encoder, folder / f"eval{suffix}.json", takes=args.takes)["generated"]
         div = takes(path, args.data, args.diversity_clips, folder / "takes.json")
         modes = [False, True] if config.family == "dim-gestor" else [False]
         costs = {(engine, whole, s): cost(path, s, audio_path, engine, whole,
@@ -268,17 +256,19 @@ def main(argv=None) -> int:
         for measure in ("loudness_variation", "syllable_rate"):
             print(f"  {measure:<20} generated {fmt(voice['generated'][measure], '{:+.2f}')}   corpus "
                   f"{fmt(voice['corpus'][measure], '{:+.2f}')}")
-        styles = run_eval(path, corpus, args.fgd_encoder, folder / "eval.json")["styles"]
-        rest = rest_hand_height(corpus)
-        print(f"  with each clip's style (strength {SETTINGS['style_strength']}), generated over corpus: wrist speed, "
-              "stroke rate, and the higher hand's height above " +
-              ("the pelvis (m; no rest pose known)" if rest is None else f"rest (m; rest is {rest:+.3f} above the pelvis)"))
-        for style, pair in styles.items():
-            g, c = pair["generated"], pair["ground_truth"]
+        result = run_eval(path, corpus, args.fgd_encoder, folder / f"eval{suffix}.json", takes=args.takes)
+        rest = result["rest_hand_height"]
+        print(f"  with each clip's style (strength {SETTINGS['style_strength']}, {args.takes} take(s) per clip), "
+              "generated over corpus: wrist speed, stroke rate, and the higher hand's height above " +
+              ("the pelvis (no rest pose known: no ratio)" if rest is None else
+               f"rest (m; rest is {rest:+.3f} above the pelvis)"))
+        for style, pair in result["styles"].items():
+            ratio = pair["ratio"]
             lift = [pair[k]["hand_height"] - (rest or 0.0) for k in ("generated", "ground_truth")]
-            print(f"  {style:<20} speed {g['wrist_speed'] / c['wrist_speed']:.2f}x  strokes "
-                  f"{g['stroke_rate'] / c['stroke_rate']:.2f}x  height {lift[0]:.3f} / {lift[1]:.3f} = "
-                  f"{lift[0] / lift[1]:.2f}x")
+            print(f"  {style:<20} speed {fmt(ratio['wrist_speed'], '{:.2f}x')}  strokes {fmt(ratio['stroke_rate'], '{:.2f}x')}"
+                  f"  height {lift[0]:.3f} / {lift[1]:.3f} = {fmt(ratio['hand_height'], '{:.2f}x')}")
+        inside = result["styles_within_tolerance"]
+        print(f"  {inside['within']} of {inside['of']} within {inside['tolerance'] * 100:.0f} % of the speaker's")
     return 0
 
 

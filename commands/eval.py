@@ -19,12 +19,16 @@ def add_arguments(parser) -> None:
                         help=f"style strength (default {DEFAULT_STYLE_STRENGTH:g}; 1 = the style as learnt)")
     parser.add_argument("--sampling-steps", type=int, default=None, metavar="N",
                         help="DDIM steps of a diffusion (dim-gestor) model (default: the model's own)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the first clip; clip i uses seed + i (default 0)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the first clip; clip i uses seed + i, its take k seed + k * clips + i (default 0)")
     parser.add_argument("--engine", default="torch", choices=COMMAND_LINE_ENGINES, help="engine (default torch)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--max-clips", type=int, default=0, help="score only the first N clips (default all)")
     parser.add_argument("--rest-seeds", type=int, default=5,
                         help="seeds for rest in silence: the first two clips around 6 s of zeros (default 5; 0 = skip)")
+    parser.add_argument("--takes", type=int, default=1,
+                        help="generate every clip this many times with other seeds and report the mean over takes "
+                             "and the lowest and highest take (default 1; one take's figures vary, use 3 or more "
+                             "to compare models)")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's choice)")
     parser.add_argument("--cache-dir", default=None, help="feature cache folder (default DATA/.gestura_cache)")
     parser.add_argument("--no-cache", action="store_true", help="compute features every time")

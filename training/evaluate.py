@@ -8,8 +8,12 @@ metrics (``metrics``, issue 15): apex ratio at the data's stroke apexes (planned
 else derived from the data's motion), correlation of the wrist speed with the data's, rest in
 silence (two clips around 6 s of zeros, over ``--rest-seeds`` seeds), frozen raised arms and the
 speech-timing control of body and jaw. On a ``gestura synth`` corpus the data's row also gets the
-synthesizer's own rest in silence and the correlation of two synthesizer seeds. Printed as tables
-and written as JSON.
+synthesizer's own rest in silence and the correlation of two synthesizer seeds. Last, per speaker
+of the data, wrist speed, hand height and stroke rate of its clips generated in its style next to
+its own motion. With ``--takes N`` every clip is generated N times (take k, clip i: seed
+``--seed + k * clips + i``): the generated figures are the mean over takes (per speaker: pooled),
+with each take's own in the JSON, because one take's figures vary by more than most changes
+to a model (README, the `eval` entry). Printed as tables and written as JSON.
 """
 from __future__ import annotations
 
@@ -29,6 +33,7 @@ COLUMNS = ("bc", "speed", "l1_diversity", "fgd", "jitter", "foot_sliding")
 TIMING_COLUMNS = ("apex_ratio", "corpus_correlation", "rest_in_silence", "frozen_arms", "body_timing", "jaw_timing")
 REST_GAP_SECONDS = 6.0
 STYLE_COLUMNS = ("wrist_speed", "hand_height", "stroke_rate")
+STYLE_TOLERANCE = 0.25  # issue 16: a style's figures within 25 % of its speaker's
 
 
 def _finite(value: float) -> float | None:
@@ -71,6 +76,32 @@ def style_stats(positions, styles) -> dict:
     return out
 
 
+def rest_hand_height(data_root: Path, clips) -> float | None:
+    """The higher wrist's height above the pelvis (m) with the hands at rest: the synthesizer's rest
+    on 6 s of silence, mean over the styles of ``clips``, when ``data_root`` is a ``gestura synth``
+    corpus; else None. A calm speaker's hands sit near it, so speakers compare by their height above it."""
+    from .synth.gestures import synthesize
+
+    styles = {c.ref.style: synth_style(data_root, c.ref.id) for c in clips}
+    if not styles or None in styles.values():
+        return None
+    silence = np.zeros(int(6 * metrics.SAMPLE_RATE), np.float32)
+    return float(np.mean([metrics.gesture_stats(joint_positions(synthesize(silence, s)))["hand_height"]
+                          for s in styles.values()]))
+
+
+def style_ratios(generated: dict, truth: dict, rest: float | None) -> dict:
+    """One speaker's generated figures over its own (``style_stats`` rows): wrist speed and stroke
+    rate as ratios, hand height as the ratio of the heights above ``rest`` (None without a rest
+    height: heights above the pelvis near 0 make no ratio). None where the speaker's figure is 0."""
+    def ratio(a, b):
+        return float(a / b) if b > 0 else None
+
+    return {"wrist_speed": ratio(generated["wrist_speed"], truth["wrist_speed"]),
+            "stroke_rate": ratio(generated["stroke_rate"], truth["stroke_rate"]),
+            "hand_height": None if rest is None else ratio(generated["hand_height"] - rest, truth["hand_height"] - rest)}
+
+
 def synth_style(data_root: Path, clip_id: str):
     """The synthesizer's style of a clip when ``data_root`` is a ``gestura synth`` corpus, else None."""
     if not (Path(data_root) / "synth.json").is_file():
@@ -105,6 +136,8 @@ def run_eval(args) -> dict:
         raise CommandError(str(error)) from None
     if args.rest_seeds < 0:
         raise CommandError(f"--rest-seeds must be 0 (skip) or more, got {args.rest_seeds}")
+    if args.takes < 1:
+        raise CommandError(f"--takes must be 1 or more, got {args.takes}")
     if checkpoint.stage != "full":
         raise CommandError(f"{args.checkpoint} holds stage 1 only: evaluate a checkpoint from gestura train")
     try:
@@ -142,12 +175,9 @@ def run_eval(args) -> dict:
         except FGDError as error:
             raise CommandError(str(error)) from None
 
-    generated, gen_positions = [], []
-    progress = Progress(len(data.clips), "eval", enabled=not args.no_progress)
-    t0 = time.time()
-    for i, clip in enumerate(data.clips):
+    def generate_clip(clip, seed):
         style = clip.ref.style if clip.ref.style in checkpoint.styles else None
-        request = GenerationRequest(audio=clip.wave, style=style, seed=args.seed + i,
+        request = GenerationRequest(audio=clip.wave, style=style, seed=seed,
                                     temperature=args.temperature, style_strength=args.style_strength,
                                     device=args.device, sampling_steps=args.sampling_steps)
         try:
@@ -155,11 +185,19 @@ def run_eval(args) -> dict:
         except GenerationError as error:
             raise CommandError(f"{clip.ref.id}: {error}") from None
         n = min(motion.num_frames, clip.num_frames)
-        motion = type(motion)(motion.poses[:n], motion.trans[:n], motion.expressions[:n], motion.fps)
-        generated.append(motion)
-        gen_positions.append(joint_positions(motion))
-        progress.update(i + 1)
-    seconds = time.time() - t0
+        return type(motion)(motion.poses[:n], motion.trans[:n], motion.expressions[:n], motion.fps)
+
+    count = len(data.clips)
+    takes = []  # per take: (motions, joint positions) of every clip
+    progress = Progress(count * args.takes, "eval", enabled=not args.no_progress)
+    t0 = time.time()
+    for k in range(args.takes):
+        motions = []
+        for i, clip in enumerate(data.clips):
+            motions.append(generate_clip(clip, args.seed + k * count + i))
+            progress.update(k * count + i + 1)
+        takes.append((motions, [joint_positions(m) for m in motions]))
+    seconds = (time.time() - t0) / args.takes
 
     waves = [c.wave for c in data.clips]
     real = [c.motion for c in data.clips]
@@ -227,20 +265,36 @@ def run_eval(args) -> dict:
         "machine": f"{platform.processor() or platform.machine()}, {__import__('os').cpu_count()} CPUs",
         "apex_source": apex_source,
         "rest_in_silence_setup": rest_setup,
-        "generated": score(generated, gen_positions, waves, mean_speed, encoder, reference_features, apexes),
+        "takes": args.takes,
+        "generated_takes": [score(m, p, waves, mean_speed, encoder, reference_features, apexes) for m, p in takes],
         "ground_truth": score(real, real_positions, waves, mean_speed, encoder, reference_features, apexes),
         "skipped": data.skipped,
     }
-    result["generated"]["corpus_correlation"] = _finite(metrics.corpus_correlation(gen_positions, real_positions))
+    for take, (_, positions) in zip(result["generated_takes"], takes):
+        take["corpus_correlation"] = _finite(metrics.corpus_correlation(positions, real_positions))
+    result["generated"] = mean_of_takes(result["generated_takes"])
     result["ground_truth"]["corpus_correlation"] = seed_correlation  # None: not a synthetic corpus
     for name in ("generated", "ground_truth"):
         result[name]["rest_in_silence"] = rest[name]
     # Per speaker of the data: its clips were generated in its style (the model's first style when
     # the model does not know the speaker), next to its own motion.
     styles = [c.ref.style for c in data.clips]
-    generated_styles, real_styles = style_stats(gen_positions, styles), style_stats(real_positions, styles)
-    result["styles"] = {s: {"generated": generated_styles[s], "ground_truth": real_styles[s]} for s in real_styles}
+    generated_styles = style_stats([p for _, positions in takes for p in positions], styles * args.takes)
+    real_styles = style_stats(real_positions, styles)
+    rest_height = rest_hand_height(data.root, data.clips)
+    result["rest_hand_height"] = rest_height
+    result["styles"] = {s: {"generated": generated_styles[s], "ground_truth": real_styles[s],
+                            "ratio": style_ratios(generated_styles[s], real_styles[s], rest_height)} for s in real_styles}
+    ratios = [v for row in result["styles"].values() for v in row["ratio"].values() if v is not None]
+    result["styles_within_tolerance"] = {"tolerance": STYLE_TOLERANCE, "within": int(sum(abs(v - 1) <= STYLE_TOLERANCE
+                                                                                          for v in ratios)),
+                                         "of": len(ratios)}
     return result
+
+
+def mean_of_takes(takes: list[dict]) -> dict:
+    """{metric: mean over the takes' scores} (None where a take has none)."""
+    return {k: None if any(t[k] is None for t in takes) else float(np.mean([t[k] for t in takes])) for k in takes[0]}
 
 
 def format_table(result: dict) -> str:
@@ -259,18 +313,34 @@ def format_table(result: dict) -> str:
     lines.append(f"apexes {result['apex_source']}; {rest}; ground truth: the data, and where it is a gestura synth "
                  f"corpus the synthesizer on the same audio with other seeds ('-': not measured)")
     lines.append("")
-    lines.append("per speaker, generated / ground truth: wrist speed m/s, hand height m, strokes per s")
+    takes = result["takes"]
+    lines.append("per speaker, generated / ground truth: wrist speed m/s, hand height m, strokes per s"
+                 + (f" (generated: {takes} takes per clip)" if takes > 1 else ""))
     for style, row in result["styles"].items():
         cells = [f"{row['generated'][k]:.3f} / {row['ground_truth'][k]:.3f}" for k in STYLE_COLUMNS]
         lines.append(f"  {style}: " + "   ".join(cells))
+    rest, inside = result["rest_hand_height"], result["styles_within_tolerance"]
+    lines.append(f"generated over ground truth (hand height above the rest pose, {rest:+.3f} m above the pelvis)"
+                 if rest is not None else "generated over ground truth (hand height: no rest pose known, no ratio)")
+    for style, row in result["styles"].items():
+        lines.append(f"  {style}: " + "  ".join(f"{k.replace('_', ' ')} " + ("-" if row["ratio"][k] is None else
+                                                                            f"{row['ratio'][k]:.2f}x")
+                                                for k in STYLE_COLUMNS))
+    lines.append(f"  {inside['within']} of {inside['of']} within {inside['tolerance'] * 100:.0f} % of the speaker's")
     return "\n".join(lines)
 
 
 def _table(result: dict, head: tuple, columns: tuple) -> list[str]:
+    takes = result["generated_takes"]
+    named = [(f"generated, mean of {len(takes)} takes" if len(takes) > 1 else "generated", result["generated"])]
+    if len(takes) > 1:
+        for label, pick in (("  lowest take", min), ("  highest take", max)):
+            named.append((label, {k: None if any(t.get(k) is None for t in takes) else pick(t[k] for t in takes)
+                                  for k in columns}))
+    named.append(("ground truth", result["ground_truth"]))
     rows = [head]
-    for name in ("generated", "ground_truth"):
-        r = result[name]
-        rows.append((name.replace("_", " "),) + tuple("-" if r.get(k) is None else f"{r[k]:.4f}" for k in columns))
+    for label, r in named:
+        rows.append((label,) + tuple("-" if r.get(k) is None else f"{r[k]:.4f}" for k in columns))
     widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
     lines = ["  ".join(cell.rjust(w) if i else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths))) for row in rows]
     lines.insert(1, "-" * len(lines[0]))

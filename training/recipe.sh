@@ -49,7 +49,7 @@ VQ=(--data "$CORPUS" --config small --fresh "${COMMON[@]}" --batch-size 8 --wind
 "$GESTURA" train-fgd --data "$CORPUS" --out "$RUNS/fgd" --fresh "${COMMON[@]}" \
     --batch-size 16 --steps "$FGD_STEPS" --seed 0
 "$GESTURA" eval --data "$CORPUS" --split test --checkpoint "$RUNS/smooth/gestura.safetensors" \
-    --fgd-encoder "$RUNS/fgd/fgd_encoder.safetensors" --temperature 0.9 --style-strength 1.5 --seed 0 \
+    --fgd-encoder "$RUNS/fgd/fgd_encoder.safetensors" --temperature 0.9 --style-strength 1.5 --seed 0 --takes 3 \
     --device "$DEVICE" --threads "$THREADS" --no-progress --json "$RUNS/eval-test.json"
 
 mkdir -p weights

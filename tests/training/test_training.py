@@ -297,12 +297,83 @@ def test_eval_prints_a_table_and_writes_json(data, gen_run, tmp_path, capsys):
     for row in result["styles"].values():
         assert set(row["generated"]) == set(row["ground_truth"]) == {"wrist_speed", "hand_height", "stroke_rate"}
     assert "4_lawrence: " in table
+    # No synthetic corpus: no rest pose to measure hand heights from, so no height ratio.
+    assert result["rest_hand_height"] is None and "no rest pose known" in table
+    ratios = [v for row in result["styles"].values() for v in row["ratio"].values() if v is not None]
+    assert all(row["ratio"]["hand_height"] is None for row in result["styles"].values()) and ratios
+    assert result["styles_within_tolerance"]["of"] == len(ratios)
+    assert f"{result['styles_within_tolerance']['within']} of {len(ratios)} within 25 % of the speaker's" in table
     refused = tmp_path / "refused.json"
     assert cli.main(["eval", "--data", str(data), "--checkpoint", str(gen_run / "gestura.safetensors"),
                      "--json", str(refused), "--no-progress", "--sampling-steps", "5"]) == 2
     assert capsys.readouterr().err.strip().endswith("sampling steps apply to a diffusion (dim-gestor) model, and "
                                                     "this one is vq-mamba: leave them out")
     assert not refused.exists()
+
+
+def test_eval_averages_every_figure_over_the_takes_asked_for(data, tmp_path, capsys):
+    from gestura.inference.pipeline import GenerationRequest, generate, resolve_checkpoint
+    from gestura.training.dataset import Beat2Dataset, joint_positions
+    from gestura.training.evaluate import style_stats
+
+    # The bundled model: it gestures, so its takes differ by seed (the tiny test models hardly move).
+    checkpoint = str(resolve_checkpoint(None).path)
+    report = tmp_path / "takes.json"
+    assert cli.main(["eval", "--data", str(data), "--checkpoint", checkpoint, "--json", str(report), "--no-progress",
+                     "--threads", "1", "--rest-seeds", "0", "--takes", "2", "--seed", "5"]) == 0
+    table = capsys.readouterr().out
+    assert "(generated: 2 takes per clip)" in table and "generated, mean of 2 takes" in table and "highest take" in table
+    result = json.loads(report.read_text())
+    clips = Beat2Dataset.load(str(data), ("test",), None, keep_wave=True).clips
+    # Clip i's scored take has seed 5 + i, its second take seed 5 + len(clips) + i.
+    positions, styles = [], []
+    for seed in (5, 5 + len(clips)):
+        for i, clip in enumerate(clips):
+            request = GenerationRequest(audio=clip.wave, seed=seed + i)  # the fixture's speakers are not the model's
+            positions.append(joint_positions(generate(request, checkpoint=checkpoint, engine="torch"))[:clip.num_frames])
+            styles.append(clip.ref.style)
+    expected = style_stats(positions, styles)
+    one_take = style_stats(positions[:len(clips)], styles[:len(clips)])
+    assert max(abs(one_take[s]["wrist_speed"] / expected[s]["wrist_speed"] - 1) for s in expected) > 0.01, \
+        "the second takes hardly change the statistics: the test no longer tells one take from two"
+    for style, row in result["styles"].items():
+        for key, value in row["generated"].items():
+            assert value == pytest.approx(expected[style][key], rel=1e-4, abs=1e-6), (style, key)
+    assert result["takes"] == 2 and len(result["generated_takes"]) == 2
+    # Every generated figure is the mean of the two takes' (rest in silence has seeds of its own).
+    for key, value in result["generated"].items():
+        if key not in ("rest_in_silence", "fgd"):  # rest has seeds of its own; no --fgd-encoder given
+            assert value == pytest.approx(np.mean([take[key] for take in result["generated_takes"]])), key
+    assert result["generated_takes"][0]["jitter"] != result["generated_takes"][1]["jitter"]
+    refused = tmp_path / "refused.json"
+    assert cli.main(["eval", "--data", str(data), "--checkpoint", checkpoint, "--json", str(refused),
+                     "--no-progress", "--takes", "0"]) == 2
+    assert capsys.readouterr().err.strip().endswith("--takes must be 1 or more, got 0")
+    assert not refused.exists()
+
+
+def test_a_speakers_figures_compare_as_ratios_and_hand_heights_from_the_rest_pose():
+    from gestura.training.evaluate import style_ratios
+
+    generated = {"wrist_speed": 0.2, "stroke_rate": 1.0, "hand_height": 0.10}
+    truth = {"wrist_speed": 0.4, "stroke_rate": 0.8, "hand_height": 0.05}
+    assert style_ratios(generated, truth, -0.05) == pytest.approx(
+        {"wrist_speed": 0.5, "stroke_rate": 1.25, "hand_height": 1.5})
+    assert style_ratios(generated, {**truth, "stroke_rate": 0.0}, None) == pytest.approx(
+        {"wrist_speed": 0.5, "stroke_rate": None, "hand_height": None})
+
+
+def test_the_rest_hand_height_is_the_synthesizers_on_silence(tmp_path):
+    from types import SimpleNamespace
+
+    from gestura.training.evaluate import rest_hand_height
+
+    clips = [SimpleNamespace(ref=SimpleNamespace(id=i, style=i.rsplit("_", 3)[0])) for i in ("1_avery_0_1_1", "4_dmitri_0_2_2")]
+    assert rest_hand_height(tmp_path, clips) is None  # not a gestura synth corpus
+    (tmp_path / "synth.json").write_text("{}")
+    rest = rest_hand_height(tmp_path, clips)
+    # Hands at rest hang by the thighs: a few cm below the pelvis, for every style.
+    assert -0.10 < rest < 0.0
 
 
 def test_training_commands_are_cheap_to_import():
