@@ -19,7 +19,8 @@ def add_arguments(parser) -> None:
                         help=f"style strength (default {DEFAULT_STYLE_STRENGTH:g}; 1 = the style as learnt)")
     parser.add_argument("--sampling-steps", type=int, default=None, metavar="N",
                         help="DDIM steps of a diffusion (dim-gestor) model (default: the model's own)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the first clip; clip i uses seed + i, its take k seed + k * clips + i (default 0)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the first clip; clip i uses seed + i, its take k seed + k * clips + i (default 0)")
     parser.add_argument("--engine", default="torch", choices=COMMAND_LINE_ENGINES, help="engine (default torch)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--max-clips", type=int, default=0, help="score only the first N clips (default all)")

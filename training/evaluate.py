@@ -286,9 +286,8 @@ def run_eval(args) -> dict:
     result["styles"] = {s: {"generated": generated_styles[s], "ground_truth": real_styles[s],
                             "ratio": style_ratios(generated_styles[s], real_styles[s], rest_height)} for s in real_styles}
     ratios = [v for row in result["styles"].values() for v in row["ratio"].values() if v is not None]
-    result["styles_within_tolerance"] = {"tolerance": STYLE_TOLERANCE, "within": int(sum(abs(v - 1) <= STYLE_TOLERANCE
-                                                                                          for v in ratios)),
-                                         "of": len(ratios)}
+    within = sum(abs(v - 1) <= STYLE_TOLERANCE for v in ratios)
+    result["styles_within_tolerance"] = {"tolerance": STYLE_TOLERANCE, "within": int(within), "of": len(ratios)}
     return result
 
 
