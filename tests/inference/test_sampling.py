@@ -90,8 +90,9 @@ def test_guided_logits_move_away_from_the_neutral_ones():
 
 
 def test_still_hidden_follows_the_cosine_schedule_and_ends_at_zero():
-    assert PASSES == 4
-    assert [still_hidden(16, done) for done in range(6)] == [16, 14, 11, 6, 0, 0]  # floor(16 cos(pi/2 done/4))
+    assert PASSES == 8
+    assert [still_hidden(16, done, passes=4) for done in range(6)] == [16, 14, 11, 6, 0, 0]  # floor(16 cos(pi/2 done/4))
+    assert [still_hidden(16, done) for done in range(10)] == [16, 15, 14, 13, 11, 8, 6, 3, 0, 0]
     for hidden in range(0, 41):
         counts = [still_hidden(hidden, done) for done in range(PASSES + 1)]
         assert counts[0] == hidden and counts[-1] == 0
