@@ -10,8 +10,8 @@ its length (timing broken on purpose: should be near 0). Prints the machine, one
 (mean over seeds), the mean over files, and how far that mean moves between seeds (lowest and
 highest seed, standard error over seeds). Files shorter than 3 s are listed and skipped.
 
-Nine seeds by default: the body's figure moves a lot between takes. With three seeds the
-bundled model measured 0.100 (shifted 0.060) on seeds 0-2 and 0.068 (0.070) on seeds 3-8.
+Nine seeds by default: the body's figure moves a lot between takes. The same bundled model
+measured 0.100 (shifted 0.060) over seeds 0-2 and 0.068 (0.070) over seeds 3-8.
 """
 from __future__ import annotations
 
