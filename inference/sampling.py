@@ -18,7 +18,7 @@ DEFAULT_STYLE_STRENGTH = 1.5
 # Decoding passes per span (MaskGIT uses 8-12 for images). Against 4, 8 passes raised every
 # held-out figure of the bundled model (3 takes of the test split: jitter 64 -> 60 m/s^3, held arms
 # 4.3 -> 3.6 %, apex ratio 1.28 -> 1.34, rest in silence 0.27 -> 0.20, FGD 12.4 -> 12.3) for twice
-# the span passes; 6 held more arms (MODEL_CARD.md).
+# the span passes; 6, tried only with smoother decoders, held more arms (MODEL_CARD.md).
 PASSES = 8
 
 
