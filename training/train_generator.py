@@ -315,33 +315,43 @@ def encode_clips(model, clips, stats: dict, device):
 
 
 @torch.no_grad()
-def calibrate_apex_threshold(model, clips, device) -> float:
-    """Set ``model.config.apex_threshold`` so that the head plans as many apexes over ``clips`` as
-    they have. clips: (normalised features (N, F), number of apexes, style index) per clip; each is
-    heard as generation hears it (the causal encoder over the whole clip, then windows of the
-    previous span's tail and a span at absolute positions, ``pipeline``). Returns the threshold."""
+def head_probabilities(model, features: np.ndarray, style: int, device) -> list[np.ndarray]:
+    """The stroke-apex head's probabilities over one clip as generation hears it: the causal
+    encoder over the whole clip, then windows of the previous span's tail and a span at absolute
+    positions (``pipeline``). features (N, F) normalised, style index -> one (span frames,) array
+    per span, in order (together N frames or a few more). style None: no speaker (their mean)."""
     gen, config = model.generator, model.config
     r, look, span, prefix = config.frames_per_code, config.lookahead, config.span_codes, config.prefix_codes
+    n = -(-len(features) // r)
+    padded = np.concatenate([features, np.zeros((n * r - len(features) + look, features.shape[1]), np.float32)])
+    speech, _ = gen.speech_states(torch.from_numpy(padded)[None].to(device))
+    embedded = gen.style_embedding(None if style is None else torch.tensor([style], device=device))
+    pieces = []
+    for first in range(0, n, span):
+        start, stop = max(first - prefix, 0), min(first + span, n)
+        pairs = gen.window_pairs(speech[:, start * r:stop * r + look])
+        pieces.append(torch.sigmoid(gen.apex_logits(pairs, embedded))[0, (first - start) * r:].float().cpu().numpy())
+    return pieces
+
+
+@torch.no_grad()
+def calibrate_apex_threshold(model, clips, device) -> float:
+    """Set ``model.config.apex_threshold`` so that the head plans as many apexes over ``clips`` as
+    they have. clips: (normalised features (N, F), number of apexes, style index) per clip, each
+    heard as generation hears it (``head_probabilities``). Returns the threshold."""
+    gen = model.generator
     was_training = gen.training
     gen.eval()
     probabilities, counts = [], []
     for features, count, style in clips:
-        n = -(-len(features) // r)
-        padded = np.concatenate([features, np.zeros((n * r - len(features) + look, features.shape[1]), np.float32)])
-        speech, _ = gen.speech_states(torch.from_numpy(padded)[None].to(device))
-        embedded = gen.style_embedding(torch.tensor([style], device=device))
-        for first in range(0, n, span):
-            start, stop = max(first - prefix, 0), min(first + span, n)
-            pairs = gen.window_pairs(speech[:, start * r:stop * r + look])
-            p = torch.sigmoid(gen.apex_logits(pairs, embedded))[0, (first - start) * r:]
-            probabilities.append(p.float().cpu().numpy())
+        probabilities += head_probabilities(model, features, style, device)
         counts.append(count)
     gen.train(was_training)
     try:
         threshold = calibrate_threshold(probabilities, counts)
     except ValueError as error:
         raise CommandError(f"{error}: train on data with stroke apexes (gestura synth writes them)") from None
-    model.config = gen.config = config.with_(apex_threshold=threshold)
+    model.config = gen.config = model.config.with_(apex_threshold=threshold)
     return threshold
 
 

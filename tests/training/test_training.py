@@ -335,6 +335,12 @@ def test_eval_prints_a_table_and_writes_json(data, gen_run, tmp_path, capsys):
     assert all(row["ratio"]["hand_height"] is None for row in result["styles"].values()) and ratios
     assert result["styles_within_tolerance"]["of"] == len(ratios)
     assert f"{result['styles_within_tolerance']['within']} of {len(ratios)} within 25 % of the speaker's" in table
+    # The apex head's plan against the data's apexes, at the checkpoint's threshold.
+    plan = result["stroke_plan"]
+    assert plan["threshold"] == load_checkpoint(gen_run / "gestura.safetensors").config.apex_threshold
+    assert -1 <= plan["head_correlation"] <= 1 and plan["tolerance_frames"] == 3
+    assert all(np.isnan(plan[k]) or 0 <= plan[k] <= 1 for k in ("plan_precision", "plan_recall"))
+    assert f"stroke plan (the apex head, threshold {plan['threshold']:.3f}): correlation with the data's apexes" in table
     refused = tmp_path / "refused.json"
     assert cli.main(["eval", "--data", str(data), "--checkpoint", str(gen_run / "gestura.safetensors"),
                      "--json", str(refused), "--no-progress", "--sampling-steps", "5"]) == 2
