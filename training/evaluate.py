@@ -295,8 +295,9 @@ def run_eval(args) -> dict:
 def stroke_plan_report(checkpoint, clips, apexes: list) -> dict | None:
     """``metrics.stroke_plan_scores`` of a span generator's stroke-apex head on ``clips`` (each in
     its own speaker's style when the model has it, else no style), planned as generation plans
-    (per span, at the checkpoint's ``apex_threshold``): how much of the timing the body can get
-    from its plan. None for a model without an apex head (DiM-Gestor)."""
+    (per span, at the checkpoint's ``apex_threshold``; generation also sees the previous span's
+    tail, which can move a peak in a span's first few frames): how much of the timing the body
+    can get from its plan. None for a model without an apex head (DiM-Gestor)."""
     if checkpoint.config.family != "vq-mamba":
         return None
     import torch
@@ -306,12 +307,12 @@ def stroke_plan_report(checkpoint, clips, apexes: list) -> dict | None:
     from .train_generator import head_probabilities, normalized_features
 
     # On the CPU whatever --device says: one small head per clip costs next to nothing.
-    target = torch.device("cpu")
+    cpu = torch.device("cpu")
     model = GesturaModel.from_checkpoint(checkpoint).eval()
     probabilities, planned = [], []
     for clip in clips:
         style = checkpoint.styles.index(clip.ref.style) if clip.ref.style in checkpoint.styles else None
-        pieces = head_probabilities(model, normalized_features(clip, checkpoint.stats), style, target)
+        pieces = head_probabilities(model, normalized_features(clip, checkpoint.stats), style, cpu)
         offsets = np.cumsum([0] + [len(piece) for piece in pieces])
         probabilities.append(np.concatenate(pieces)[:clip.num_frames])
         plan = np.concatenate([np.flatnonzero(plan_apexes(piece, checkpoint.config.apex_threshold)) + offset

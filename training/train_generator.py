@@ -164,8 +164,8 @@ def _load_init(model, path: str, config, styles: list) -> None:
         raise CommandError(f"--init {path} was trained on speakers {', '.join(init.styles)}, this data has "
                            f"{', '.join(styles)}: train with the same --speakers, or start fresh without --init")
     # The threshold is calibrated again at the end, so it may differ.
-    differ = [name for name, value in config.to_dict().items()
-              if name != "apex_threshold" and init.config.to_dict().get(name) != value]
+    theirs = init.config.to_dict()
+    differ = [name for name, value in config.to_dict().items() if name != "apex_threshold" and theirs.get(name) != value]
     if differ:
         raise CommandError(f"--init {path} has another model ({', '.join(differ)} differ): leave out --family/--set "
                            "values it was not trained with")
@@ -315,7 +315,7 @@ def encode_clips(model, clips, stats: dict, device):
 
 
 @torch.no_grad()
-def head_probabilities(model, features: np.ndarray, style: int, device) -> list[np.ndarray]:
+def head_probabilities(model, features: np.ndarray, style: int | None, device) -> list[np.ndarray]:
     """The stroke-apex head's probabilities over one clip as generation hears it: the causal
     encoder over the whole clip, then windows of the previous span's tail and a span at absolute
     positions (``pipeline``). features (N, F) normalised, style index -> one (span frames,) array
