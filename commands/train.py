@@ -17,6 +17,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--set", action="append", metavar="KEY=VALUE",
                         help="override a generator config field, e.g. --set d_model=256 --set global_layers=4 "
                              "(stage-1 fields come from --vq)")
+    parser.add_argument("--init", default=None, metavar="CKPT",
+                        help="start from this full checkpoint's stage-2 weights (same family, config and speakers) "
+                             "instead of fresh ones, e.g. to train the bundled model further; pass the same file to "
+                             "--vq to keep its VQ-VAEs and decoders")
     parser.add_argument("--apex-weight", type=float, default=1.0,
                         help="vq-mamba: weight of the stroke-apex loss next to the code loss (default 1)")
     parser.add_argument("--part-drop", type=float, default=0.1,

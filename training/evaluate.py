@@ -288,7 +288,38 @@ def run_eval(args) -> dict:
     ratios = [v for row in result["styles"].values() for v in row["ratio"].values() if v is not None]
     within = sum(abs(v - 1) <= STYLE_TOLERANCE for v in ratios)
     result["styles_within_tolerance"] = {"tolerance": STYLE_TOLERANCE, "within": int(within), "of": len(ratios)}
+    result["stroke_plan"] = stroke_plan_report(checkpoint, data.clips, apexes)
     return result
+
+
+def stroke_plan_report(checkpoint, clips, apexes: list) -> dict | None:
+    """``metrics.stroke_plan_scores`` of a span generator's stroke-apex head on ``clips`` (each in
+    its own speaker's style when the model has it, else no style), planned as generation plans
+    (per span, at the checkpoint's ``apex_threshold``; generation also sees the previous span's
+    tail, which can move a peak in a span's first few frames): how much of the timing the body
+    can get from its plan. None for a model without an apex head (DiM-Gestor)."""
+    if checkpoint.config.family != "vq-mamba":
+        return None
+    import torch
+
+    from ..inference.stroke_plan import plan_apexes
+    from ..inference.torch_model.model import GesturaModel
+    from .train_generator import head_probabilities, normalized_features
+
+    # On the CPU whatever --device says: one small head per clip costs next to nothing.
+    cpu = torch.device("cpu")
+    model = GesturaModel.from_checkpoint(checkpoint).eval()
+    probabilities, planned = [], []
+    for clip in clips:
+        style = checkpoint.styles.index(clip.ref.style) if clip.ref.style in checkpoint.styles else None
+        pieces = head_probabilities(model, normalized_features(clip, checkpoint.stats), style, cpu)
+        offsets = np.cumsum([0] + [len(piece) for piece in pieces])
+        probabilities.append(np.concatenate(pieces)[:clip.num_frames])
+        plan = np.concatenate([np.flatnonzero(plan_apexes(piece, checkpoint.config.apex_threshold)) + offset
+                               for piece, offset in zip(pieces, offsets)])
+        planned.append(plan[plan < clip.num_frames])
+    return {**metrics.stroke_plan_scores(probabilities, planned, apexes), "threshold": checkpoint.config.apex_threshold,
+            "tolerance_frames": metrics.PLAN_TOLERANCE}
 
 
 def mean_of_takes(takes: list[dict]) -> dict:
@@ -311,6 +342,11 @@ def format_table(result: dict) -> str:
             f"mean over {len(setup['seeds'])} seeds" if setup else "rest in silence: skipped (--rest-seeds 0)")
     lines.append(f"apexes {result['apex_source']}; {rest}; ground truth: the data, and where it is a gestura synth "
                  f"corpus the synthesizer on the same audio with other seeds ('-': not measured)")
+    plan = result.get("stroke_plan")
+    if plan is not None:
+        lines.append(f"stroke plan (the apex head, threshold {plan['threshold']:.3f}): correlation with the data's apexes "
+                     f"{plan['head_correlation']:.3f}, precision {plan['plan_precision']:.2f}, recall "
+                     f"{plan['plan_recall']:.2f} (within {plan['tolerance_frames']} frames)")
     lines.append("")
     takes = result["takes"]
     lines.append("per speaker, generated / ground truth: wrist speed m/s, hand height m, strokes per s"

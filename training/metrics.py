@@ -364,6 +364,39 @@ def apex_ratio(positions: list[np.ndarray], apex_frames: list, fps: float = FPS)
     return float(ratios.mean()) if ratios.size else float("nan")
 
 
+PLAN_TOLERANCE = 3  # frames (0.1 s) a planned apex may lie from the data's and still count as found
+
+
+def stroke_plan_scores(probabilities: list[np.ndarray], planned: list, apexes: list,
+                       tolerance: int = PLAN_TOLERANCE) -> dict:
+    """How well a stroke-apex head finds the data's stroke apexes (what stage 2's body strokes on).
+
+    Per clip i: ``probabilities[i]`` (N,) the head's apex probability per frame, ``planned[i]`` and
+    ``apexes[i]`` frame indices of the plan's and the data's apexes. Returns {"head_correlation":
+    mean over clips of the Pearson correlation of the probabilities with ``apex_bumps`` of the
+    data's apexes (what the head is trained towards), "plan_precision": share of planned apexes
+    within ``tolerance`` frames of one of the data's, "plan_recall": share of the data's apexes
+    within ``tolerance`` frames of a planned one}; NaN where nothing is counted."""
+    from ..inference.stroke_plan import apex_bumps
+
+    correlations, found_planned, found_data, total_planned, total_data = [], 0, 0, 0, 0
+    for probability, plan, truth in zip(probabilities, planned, apexes, strict=True):
+        probability = np.asarray(probability, np.float64)
+        plan, truth = np.asarray(plan, np.int64), np.asarray(truth, np.int64)
+        indicator = np.zeros(len(probability), np.float32)
+        indicator[truth[(truth >= 0) & (truth < len(probability))]] = 1
+        correlations.append(_pearson(probability, apex_bumps(indicator)))
+        distance = np.abs(plan[:, None] - truth[None, :]) if len(plan) and len(truth) else np.zeros((len(plan), len(truth)))
+        found_planned += int((distance <= tolerance).any(1).sum()) if len(truth) else 0
+        found_data += int((distance <= tolerance).any(0).sum()) if len(plan) else 0
+        total_planned, total_data = total_planned + len(plan), total_data + len(truth)
+    return {
+        "head_correlation": float(np.mean(correlations)) if correlations else float("nan"),
+        "plan_precision": found_planned / total_planned if total_planned else float("nan"),
+        "plan_recall": found_data / total_data if total_data else float("nan"),
+    }
+
+
 def corpus_correlation(positions: list[np.ndarray], corpus_positions: list[np.ndarray], fps: float = FPS) -> float:
     """Mean over clips of the Pearson correlation between the faster wrist's speed (0.1 s moving
     average) of a motion and of the corpus's motion on the same audio (both cut to the shorter

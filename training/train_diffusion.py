@@ -126,7 +126,7 @@ def _train(args, dist) -> int:
             log(dist, "train: no 'val' clips, no validation")
 
     def export(m, step) -> Path:
-        return save_stage2(model, args, styles, stats, step)
+        return save_stage2(model, args, styles, stats, step, setup.lineage)
 
     # A resumed run must train the same thing.
     settings = [config.to_json(), styles, length, args.part_drop]

@@ -99,6 +99,7 @@ class Stage2Setup:
     stats: dict
     length: int  # training window in frames
     device: object
+    lineage: dict  # metadata the checkpoint keeps from its --vq and --init files
 
 
 def setup_stage2(args, dist, family: str = "vq-mamba") -> Stage2Setup:
@@ -128,6 +129,8 @@ def setup_stage2(args, dist, family: str = "vq-mamba") -> Stage2Setup:
         raise CommandError(f"--window {length} must be a multiple of frames_per_code ({r}) longer than the "
                            f"prefix ({config.prefix_codes} codes, {config.prefix_codes * r} frames)")
     model = GesturaModel(config, with_generator=True)
+    if args.init:
+        _load_init(model, args.init, config, data.styles)
     stats = training_stats(data)  # audio statistics and joint speeds from this data...
     with torch.no_grad():
         for part, ckpt in vq.items():  # ...part statistics from the VQ that learned them
@@ -138,11 +141,44 @@ def setup_stage2(args, dist, family: str = "vq-mamba") -> Stage2Setup:
                 own[name].copy_(torch.as_tensor(value))
             stats[f"{part}_mean"], stats[f"{part}_std"] = ckpt.stats[f"{part}_mean"], ckpt.stats[f"{part}_std"]
     model.to(dist.device)
-    return Stage2Setup(model, config, data, stats, length, dist.device)
+    # Fine-tuned decoders arrive with --vq and go out with the checkpoint: say so in it.
+    lineage = {key: ckpt.metadata[key] for ckpt in vq.values() for key in ("decoders_fine_tuned",)
+               if key in ckpt.metadata}
+    if args.init:
+        lineage["init"] = str(Path(args.init).resolve())
+    return Stage2Setup(model, config, data, stats, length, dist.device, lineage)
 
 
-def save_stage2(model, args, styles: list, stats: dict, step: int) -> Path:
-    """Write a stage-2 trainer's checkpoint, ``--out``/gestura.safetensors, with where it came from."""
+def _load_init(model, path: str, config, styles: list) -> None:
+    """Copy the stage-2 weights of the full checkpoint ``path`` into ``model``; CommandError when
+    they cannot continue here (another family, config or speaker list)."""
+    from ..inference.checkpoint import CheckpointError, load_checkpoint
+
+    try:
+        init = load_checkpoint(path)
+    except CheckpointError as error:
+        raise CommandError(str(error)) from None
+    if init.stage != "full":
+        raise CommandError(f"--init {path} holds stage 1 only: pass it to --vq, or give a full checkpoint to --init")
+    if list(init.styles) != list(styles):
+        raise CommandError(f"--init {path} was trained on speakers {', '.join(init.styles)}, this data has "
+                           f"{', '.join(styles)}: train with the same --speakers, or start fresh without --init")
+    # The threshold is calibrated again at the end, so it may differ.
+    theirs = init.config.to_dict()
+    differ = [name for name, value in config.to_dict().items() if name != "apex_threshold" and theirs.get(name) != value]
+    if differ:
+        raise CommandError(f"--init {path} has another model ({', '.join(differ)} differ): leave out --family/--set "
+                           "values it was not trained with")
+    own = model.state_dict()
+    with torch.no_grad():
+        for name, value in init.tensors.items():
+            if name.startswith("generator."):
+                own[name].copy_(torch.as_tensor(value))
+
+
+def save_stage2(model, args, styles: list, stats: dict, step: int, lineage: dict) -> Path:
+    """Write a stage-2 trainer's checkpoint, ``--out``/gestura.safetensors, with where it came from
+    (``lineage``: ``Stage2Setup.lineage``)."""
     from ..inference.checkpoint import CheckpointError
 
     try:
@@ -153,6 +189,7 @@ def save_stage2(model, args, styles: list, stats: dict, step: int) -> Path:
                 "train_data": str(Path(args.data).resolve()),
                 "speakers": args.speakers,
                 "vq": json.dumps([str(Path(p).resolve()) for p in args.vq]),
+                **lineage,
             },
         )
     except CheckpointError as error:
@@ -216,7 +253,7 @@ def _train(args, dist) -> int:
         threshold = calibrate_apex_threshold(model, calibration, device)
         log(dist, f"train: apex_threshold {threshold:.4f}: the head plans as many stroke apexes as "
                   f"{calibration_source} have")
-        return save_stage2(model, args, styles, stats, step)
+        return save_stage2(model, args, styles, stats, step, setup.lineage)
 
     # A resumed run must train the same thing.
     settings = [config.to_json(), styles, length, args.apex_weight, args.part_drop]
@@ -278,33 +315,43 @@ def encode_clips(model, clips, stats: dict, device):
 
 
 @torch.no_grad()
-def calibrate_apex_threshold(model, clips, device) -> float:
-    """Set ``model.config.apex_threshold`` so that the head plans as many apexes over ``clips`` as
-    they have. clips: (normalised features (N, F), number of apexes, style index) per clip; each is
-    heard as generation hears it (the causal encoder over the whole clip, then windows of the
-    previous span's tail and a span at absolute positions, ``pipeline``). Returns the threshold."""
+def head_probabilities(model, features: np.ndarray, style: int | None, device) -> list[np.ndarray]:
+    """The stroke-apex head's probabilities over one clip as generation hears it: the causal
+    encoder over the whole clip, then windows of the previous span's tail and a span at absolute
+    positions (``pipeline``). features (N, F) normalised, style index -> one (span frames,) array
+    per span, in order (together N frames or a few more). style None: no speaker (their mean)."""
     gen, config = model.generator, model.config
     r, look, span, prefix = config.frames_per_code, config.lookahead, config.span_codes, config.prefix_codes
+    n = -(-len(features) // r)
+    padded = np.concatenate([features, np.zeros((n * r - len(features) + look, features.shape[1]), np.float32)])
+    speech, _ = gen.speech_states(torch.from_numpy(padded)[None].to(device))
+    embedded = gen.style_embedding(None if style is None else torch.tensor([style], device=device))
+    pieces = []
+    for first in range(0, n, span):
+        start, stop = max(first - prefix, 0), min(first + span, n)
+        pairs = gen.window_pairs(speech[:, start * r:stop * r + look])
+        pieces.append(torch.sigmoid(gen.apex_logits(pairs, embedded))[0, (first - start) * r:].float().cpu().numpy())
+    return pieces
+
+
+@torch.no_grad()
+def calibrate_apex_threshold(model, clips, device) -> float:
+    """Set ``model.config.apex_threshold`` so that the head plans as many apexes over ``clips`` as
+    they have. clips: (normalised features (N, F), number of apexes, style index) per clip, each
+    heard as generation hears it (``head_probabilities``). Returns the threshold."""
+    gen = model.generator
     was_training = gen.training
     gen.eval()
     probabilities, counts = [], []
     for features, count, style in clips:
-        n = -(-len(features) // r)
-        padded = np.concatenate([features, np.zeros((n * r - len(features) + look, features.shape[1]), np.float32)])
-        speech, _ = gen.speech_states(torch.from_numpy(padded)[None].to(device))
-        embedded = gen.style_embedding(torch.tensor([style], device=device))
-        for first in range(0, n, span):
-            start, stop = max(first - prefix, 0), min(first + span, n)
-            pairs = gen.window_pairs(speech[:, start * r:stop * r + look])
-            p = torch.sigmoid(gen.apex_logits(pairs, embedded))[0, (first - start) * r:]
-            probabilities.append(p.float().cpu().numpy())
+        probabilities += head_probabilities(model, features, style, device)
         counts.append(count)
     gen.train(was_training)
     try:
         threshold = calibrate_threshold(probabilities, counts)
     except ValueError as error:
         raise CommandError(f"{error}: train on data with stroke apexes (gestura synth writes them)") from None
-    model.config = gen.config = config.with_(apex_threshold=threshold)
+    model.config = gen.config = model.config.with_(apex_threshold=threshold)
     return threshold
 
 

@@ -132,6 +132,24 @@ def test_apex_ratio_is_the_faster_wrists_speed_a_tenth_before_each_apex_over_its
     assert math.isnan(metrics.apex_ratio([pos], [[]]))
 
 
+def test_stroke_plan_scores_count_apexes_found_within_three_frames():
+    from gestura.inference.stroke_plan import apex_bumps
+
+    truth = np.zeros(100)
+    truth[[20, 50, 80]] = 1
+    perfect = apex_bumps(truth)
+    # Planned 23 finds 20 (3 frames), 55 is 5 from 50 (not found), 81 finds 80: 2 of 3 planned are
+    # right, 2 of 3 apexes are found. Clip 2: one apex, nothing planned.
+    scores = metrics.stroke_plan_scores([perfect, np.zeros(40)], [[23, 55, 81], []], [[20, 50, 80], [10]])
+    assert scores["plan_precision"] == pytest.approx(2 / 3)
+    assert scores["plan_recall"] == pytest.approx(2 / 4)
+    # Correlation: 1 for the bumps themselves, 0 for a constant head (nothing to relate).
+    assert scores["head_correlation"] == pytest.approx(0.5)
+    # The same probabilities half a second later, between the apexes, do not follow them.
+    late = metrics.stroke_plan_scores([np.roll(perfect, 15)], [[35, 65, 95]], [[20, 50, 80]])
+    assert late["head_correlation"] < 0 and late["plan_precision"] == late["plan_recall"] == 0
+    assert math.isnan(metrics.stroke_plan_scores([np.zeros(10)], [[]], [[]])["plan_precision"])
+
 def test_corpus_correlation_of_the_same_a_scaled_and_a_mirrored_speed():
     rng = np.random.default_rng(4)
     steps = rng.uniform(0.1, 1.0, 120)

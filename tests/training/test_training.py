@@ -190,10 +190,11 @@ def test_parts_trained_separately_combine_in_stage2(data, tmp_path, capsys):
     np.testing.assert_array_equal(ckpt.tensors["vq.upper.codebook.weight"], upper.tensors["vq.upper.codebook.weight"])
 
 
-def test_decoder_fine_tuning_keeps_every_code_and_the_generator(data, gen_run, tmp_path, capsys):
+def test_decoder_fine_tuning_keeps_every_code_and_the_generator_and_stage2_continues_from_it(
+        data, vq_run, gen_run, tmp_path, capsys):
     """``--decoder-only`` on a full checkpoint: a full checkpoint with only the decoders changed,
     so every clip keeps its codes and the generator stays valid; the jerk term is in the loss
-    (its log). That it smooths is measured on the bundled model (test_synth_weights.py)."""
+    (its log). Then ``gestura train --init`` continues stage 2 from it. That it smooths is measured on the bundled model (test_synth_weights.py)."""
     from gestura.inference.engines.numpy import NumpyEngine
     from gestura.inference.parts import motion_to_parts, normalize
     from gestura.rigs.skeleton import PARTS
@@ -230,6 +231,37 @@ def test_decoder_fine_tuning_keeps_every_code_and_the_generator(data, gen_run, t
         codes.append({p: engine.encode(p, features[p][: len(features[p]) // 4 * 4]) for p in PARTS})
     for part in PARTS:
         np.testing.assert_array_equal(codes[0][part], codes[1][part])
+
+    # Stage 2 trained further from this model (--init, the same file as --vq) starts from its
+    # generator, keeps its fine-tuned decoders, and says both in the checkpoint.
+    tuned = tmp_path / "d" / "gestura.safetensors"
+    further = ["train", "--data", str(data), "--vq", str(tuned), "--init", str(tuned), "--steps", "2",
+               "--log-every", "1", *LOOP]
+    assert cli.main([*further, "--lr", "0", "--out", str(tmp_path / "g")]) == 0
+    again = load_checkpoint(tmp_path / "g" / "gestura.safetensors")
+    assert again.config.with_(apex_threshold=0.5) == after.config.with_(apex_threshold=0.5)
+    for name, value in after.tensors.items():  # lr 0: nothing moved
+        np.testing.assert_array_equal(again.tensors[name], value, err_msg=name)
+    assert again.metadata["init"] == str(tuned.resolve())
+    assert again.metadata["decoders_fine_tuned"] == after.metadata["decoders_fine_tuned"]
+    # What cannot continue is refused with one line, before anything is written.
+    refusals = (
+        (["--init", str(vq_run / "vq.safetensors")], f"--init {vq_run / 'vq.safetensors'} holds stage 1 only: pass it "
+                                                     "to --vq, or give a full checkpoint to --init"),
+        (["--set", "d_model=8"], f"--init {tuned} has another model (d_model differ): leave out --family/--set "
+                                 "values it was not trained with"),
+        (["--speakers", "2"], f"--init {tuned} was trained on speakers 2_scott, 4_lawrence, this data has 2_scott: "
+                              "train with the same --speakers, or start fresh without --init"),
+    )
+    for extra, message in refusals:
+        args = list(further)
+        if extra[0] == "--init":
+            args[args.index("--init") + 1] = extra[1]
+        else:
+            args += extra
+        assert cli.main([*args, "--out", str(tmp_path / "no")]) == 2
+        assert capsys.readouterr().err.splitlines()[-1] == f"gestura train: error: {message}"
+    assert not (tmp_path / "no").exists()
 
 
 def test_bad_arguments_fail_with_one_clear_line(data, vq_run, tmp_path, capsys):
@@ -303,6 +335,12 @@ def test_eval_prints_a_table_and_writes_json(data, gen_run, tmp_path, capsys):
     assert all(row["ratio"]["hand_height"] is None for row in result["styles"].values()) and ratios
     assert result["styles_within_tolerance"]["of"] == len(ratios)
     assert f"{result['styles_within_tolerance']['within']} of {len(ratios)} within 25 % of the speaker's" in table
+    # The apex head's plan against the data's apexes, at the checkpoint's threshold.
+    plan = result["stroke_plan"]
+    assert plan["threshold"] == load_checkpoint(gen_run / "gestura.safetensors").config.apex_threshold
+    assert -1 <= plan["head_correlation"] <= 1 and plan["tolerance_frames"] == 3
+    assert all(np.isnan(plan[k]) or 0 <= plan[k] <= 1 for k in ("plan_precision", "plan_recall"))
+    assert f"stroke plan (the apex head, threshold {plan['threshold']:.3f}): correlation with the data's apexes" in table
     refused = tmp_path / "refused.json"
     assert cli.main(["eval", "--data", str(data), "--checkpoint", str(gen_run / "gestura.safetensors"),
                      "--json", str(refused), "--no-progress", "--sampling-steps", "5"]) == 2
