@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..inference.stroke_plan import apex_bumps
 from ..rigs.skeleton import FOOT_JOINTS, FPS, JAW_JOINT, UPPER_JOINTS
 
 WRIST_JOINTS = (20, 21)
@@ -377,8 +378,6 @@ def stroke_plan_scores(probabilities: list[np.ndarray], planned: list, apexes: l
     data's apexes (what the head is trained towards), "plan_precision": share of planned apexes
     within ``tolerance`` frames of one of the data's, "plan_recall": share of the data's apexes
     within ``tolerance`` frames of a planned one}; NaN where nothing is counted."""
-    from ..inference.stroke_plan import apex_bumps
-
     correlations, found_planned, found_data, total_planned, total_data = [], 0, 0, 0, 0
     for probability, plan, truth in zip(probabilities, planned, apexes, strict=True):
         probability = np.asarray(probability, np.float64)
@@ -386,9 +385,9 @@ def stroke_plan_scores(probabilities: list[np.ndarray], planned: list, apexes: l
         indicator = np.zeros(len(probability), np.float32)
         indicator[truth[(truth >= 0) & (truth < len(probability))]] = 1
         correlations.append(_pearson(probability, apex_bumps(indicator)))
-        distance = np.abs(plan[:, None] - truth[None, :]) if len(plan) and len(truth) else np.zeros((len(plan), len(truth)))
-        found_planned += int((distance <= tolerance).any(1).sum()) if len(truth) else 0
-        found_data += int((distance <= tolerance).any(0).sum()) if len(plan) else 0
+        close = np.abs(plan[:, None] - truth[None, :]) <= tolerance  # (planned, data); either may be empty
+        found_planned += int(close.any(1).sum())
+        found_data += int(close.any(0).sum())
         total_planned, total_data = total_planned + len(plan), total_data + len(truth)
     return {
         "head_correlation": float(np.mean(correlations)) if correlations else float("nan"),
