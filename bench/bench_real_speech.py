@@ -6,7 +6,9 @@ FILES default to ``../shared/real-speech/*.wav`` (see SOURCES.md there). For eac
 generate at default settings (the checkpoint's first style), then ``metrics.body_timing_control``
 (summed upper-body joint speed against the onset envelope) and ``metrics.jaw_timing_control``
 (jaw opening against RMS loudness); "shifted" is the same motion against the audio rotated by half
-its length (timing broken on purpose: should be near 0). Prints the machine, one row per file
+its length (timing broken on purpose: should be near 0); "strokes/s" and "wrist m/s" are how much
+the hands gesture (``metrics.gesture_stats``: the faster wrist's speed peaks above the stroke speed
+per second, and the wrists' mean speed). Run it on TTS clips too (FILES) to compare. Prints the machine, one row per file
 (mean over seeds), the mean over files, and how far that mean moves between seeds (lowest and
 highest seed, standard error over seeds). Files shorter than 3 s are listed and skipped.
 
@@ -57,7 +59,8 @@ def main(argv=None) -> int:
     checkpoint = resolve_checkpoint(args.checkpoint)
     print(machine())
     print(f"checkpoint {checkpoint.path}; engine {args.engine}; default settings; seeds {args.seeds}")
-    print(f"{'file':48s} {'s':>6s}  {'body':>7s} {'shifted':>7s}  {'jaw':>7s} {'shifted':>7s}")
+    print(f"{'file':48s} {'s':>6s}  {'body':>7s} {'shifted':>7s}  {'jaw':>7s} {'shifted':>7s}  {'strokes/s':>9s} "
+          f"{'wrist m/s':>9s}")
     rows = []
     started = time.time()
     for path in files:
@@ -71,25 +74,33 @@ def main(argv=None) -> int:
         for seed in args.seeds:
             motion = generate(GenerationRequest(audio=wave, seed=seed), checkpoint=checkpoint, engine=args.engine)
             positions = joint_positions(motion)
+            gesture = metrics.gesture_stats(positions)
             values.append((metrics.body_timing_control(positions, wave),
                            metrics.body_timing_control(positions, shifted_wave),
                            metrics.jaw_timing_control(motion.poses, wave),
-                           metrics.jaw_timing_control(motion.poses, shifted_wave)))
+                           metrics.jaw_timing_control(motion.poses, shifted_wave),
+                           gesture["stroke_rate"], gesture["wrist_speed"]))
         rows.append(values)
         mean = np.mean(values, axis=0)
-        print(f"{path.name:48s} {seconds:6.1f}  {mean[0]:7.3f} {mean[1]:7.3f}  {mean[2]:7.3f} {mean[3]:7.3f}")
+        print(f"{path.name:48s} {seconds:6.1f}  {row(mean)}")
     if rows:
-        per_seed = np.mean(rows, axis=0)  # (seeds, 4): each seed's mean over the files
+        per_seed = np.mean(rows, axis=0)  # (seeds, 6): each seed's mean over the files
         mean = per_seed.mean(axis=0)
         label = f"mean over {len(rows)} files"
-        print(f"{label:48s} {'':6s}  {mean[0]:7.3f} {mean[1]:7.3f}  {mean[2]:7.3f} {mean[3]:7.3f}")
+        print(f"{label:48s} {'':6s}  {row(mean)}")
         for name, column in (("lowest seed", per_seed.min(axis=0)), ("highest seed", per_seed.max(axis=0))):
-            print(f"  {name:46s} {'':6s}  {column[0]:7.3f} {column[1]:7.3f}  {column[2]:7.3f} {column[3]:7.3f}")
+            print(f"  {name:46s} {'':6s}  {row(column)}")
         if len(per_seed) > 1:
             error = per_seed.std(axis=0, ddof=1) / np.sqrt(len(per_seed))
-            print(f"  {'standard error over seeds':46s} {'':6s}  {error[0]:7.3f} {error[1]:7.3f}  {error[2]:7.3f} {error[3]:7.3f}")
+            print(f"  {'standard error over seeds':46s} {'':6s}  {row(error)}")
     print(f"{time.time() - started:.0f} s")
     return 0
+
+
+def row(values) -> str:
+    """body, shifted, jaw, shifted, strokes/s, wrist m/s as one line's columns."""
+    return (f"{values[0]:7.3f} {values[1]:7.3f}  {values[2]:7.3f} {values[3]:7.3f}  {values[4]:9.2f} "
+            f"{values[5]:9.3f}")
 
 
 if __name__ == "__main__":

@@ -25,6 +25,10 @@ def add_arguments(parser) -> None:
                         help="vq-mamba: weight of the stroke-apex loss next to the code loss (default 1)")
     parser.add_argument("--part-drop", type=float, default=0.1,
                         help="probability of hiding one part's codes for a whole window (as when it is switched off) (default 0.1)")
+    parser.add_argument("--audio-augment", type=int, default=0, metavar="N",
+                        help="hear each training clip's audio also as N other recordings would sound (a room, a "
+                             "telephone or small microphone, background noise, another level), so that the model "
+                             "follows real recordings as well as clean synthetic speech (default 0: clean only)")
     parser.add_argument("--no-val", dest="val", action="store_false", help="skip validation on the 'val' split")
     add_loop_arguments(parser, epochs=100, batch_size=16, lr=5e-4, window=None)
 
@@ -34,6 +38,8 @@ def run(args) -> int:
 
     if any(item.partition("=")[0].strip() == "family" for item in args.set or []):
         raise CommandError("--set family=... is not how the family is chosen: use --family")
+    if args.audio_augment < 0:
+        raise CommandError(f"--audio-augment {args.audio_augment} is negative: give 0 (off) or a number of copies")
     if args.family == "dim-gestor":
         from ..training.train_diffusion import main
     else:

@@ -43,6 +43,9 @@ def load_data(args, dist, splits=("train",), keep_wave: bool = False) -> Beat2Da
 def data_notes(args, data: Beat2Dataset) -> list[str]:
     """Lines for train.log: what was read, and every clip left out with its reason."""
     notes = [f"data {Path(args.data).resolve()} (speakers {args.speakers}): {data.describe()}"]
+    if getattr(args, "audio_augment", 0):
+        notes.append(f"audio: each clip also heard as {args.audio_augment} other recording(s) (room, channel, noise, "
+                     "level; --audio-augment)")
     notes += [f"skipped {clip_id}: {reason}" for clip_id, reason in data.skipped]
     return notes
 

@@ -263,7 +263,7 @@ def load_clip(
     cached = _read_cache(cache_path, signature) if cache_path is not None else None
     wave = None
     if cached is None or keep_wave:
-        wave = _read_wave(ref.audio_path)
+        wave = read_wave(ref.audio_path)
     if cached is not None:
         n = cached["features"].shape[0]
         motion = _trim(motion, n)
@@ -322,7 +322,8 @@ def read_stroke_apex(path: Path, num_frames: int) -> np.ndarray | None:
     return out
 
 
-def _read_wave(path: Path) -> np.ndarray:
+def read_wave(path: Path) -> np.ndarray:
+    """A clip's audio as the model hears it: mono float32 at 16 kHz. ClipError when unreadable or empty."""
     from ..inference.audio import load_audio
 
     try:

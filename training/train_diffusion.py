@@ -26,7 +26,7 @@ from ..rigs.skeleton import PARTS
 from .common import data_notes, load_data, log
 from .dataset import take_window, window_index
 from .loop import LoopSpec, run_distributed, run_loop
-from .train_generator import encode_clips, save_stage2, setup_stage2, speech_batch, window_features
+from .train_generator import encode_clips, save_stage2, setup_stage2, speech_batch, speech_variants, window_features
 
 VAL_TIMES = (0.1, 0.3, 0.5, 0.7, 0.9)  # noise levels of the fixed validation loss
 VAL_WINDOWS = 64
@@ -100,8 +100,11 @@ def _train(args, dist) -> int:
     index = window_index(data.clips, length, stride)
     n_codes = length // r
 
+    variants = speech_variants(args, dist, data.clips, stats)
+
     def make_batch(items: np.ndarray, epoch: int) -> dict:
-        starts, batch = speech_batch(index[items], feats, style_ids, config, length, device)
+        rng = np.random.default_rng([args.seed, epoch, int(items[0])])
+        starts, batch = speech_batch(index[items], feats, style_ids, config, length, device, variants, rng)
         return {
             **batch,
             "x0": torch.from_numpy(np.stack([take_window(latents[c], k, n_codes) for c, k in starts])).to(device),
@@ -129,7 +132,7 @@ def _train(args, dist) -> int:
         return save_stage2(model, args, styles, stats, step, setup.lineage)
 
     # A resumed run must train the same thing.
-    settings = [config.to_json(), styles, length, args.part_drop]
+    settings = [config.to_json(), styles, length, args.part_drop] + ([args.audio_augment] if args.audio_augment else [])
     spec = LoopSpec(
         name="train", model=stage, num_items=len(index), make_batch=make_batch, loss=loss, export=export,
         notes=data_notes(args, data), config_json=json.dumps(settings), validate=validate,

@@ -214,8 +214,11 @@ def _train(args, dist) -> int:
     index = window_index(data.clips, length, stride)
     n_codes = length // r
 
+    variants = speech_variants(args, dist, data.clips, stats)
+
     def make_batch(items: np.ndarray, epoch: int) -> dict:
-        starts, batch = speech_batch(index[items], feats, style_ids, config, length, device)
+        rng = np.random.default_rng([args.seed, epoch, int(items[0])])
+        starts, batch = speech_batch(index[items], feats, style_ids, config, length, device, variants, rng)
         return {
             **batch,
             "codes": {p: torch.from_numpy(np.stack([take_window(codes[c][p], k, n_codes) for c, k in starts]))
@@ -256,7 +259,8 @@ def _train(args, dist) -> int:
         return save_stage2(model, args, styles, stats, step, setup.lineage)
 
     # A resumed run must train the same thing.
-    settings = [config.to_json(), styles, length, args.apex_weight, args.part_drop]
+    settings = [config.to_json(), styles, length, args.apex_weight, args.part_drop] + (
+        [args.audio_augment] if args.audio_augment else [])
     spec = LoopSpec(
         name="train", model=stage, num_items=len(index), make_batch=make_batch, loss=loss, export=export,
         notes=data_notes(args, data),
@@ -269,13 +273,34 @@ def _train(args, dist) -> int:
     return 0
 
 
-def speech_batch(windows, feats: list, style_ids: list, config, length: int, device):
+def speech_variants(args, dist, clips, stats: dict) -> list | None:
+    """``augmented_features`` for ``--audio-augment N`` copies (None when 0), with a progress line."""
+    if not args.audio_augment:
+        return None
+    from .loop import Progress
+
+    log(dist, f"train: {args.audio_augment} augmented copies of each clip's audio (room, channel, noise, level)")
+    bar = Progress(len(clips), "augmenting audio", enabled=dist.main)
+    return augmented_features(clips, stats, args.audio_augment, args.seed, lambda done, _: bar.update(done))
+
+
+def speech_batch(windows, feats: list, style_ids: list, config, length: int, device,
+                 variants: list | None = None, rng: np.random.Generator | None = None):
     """Training windows (clip, first frame) of ``length`` frames as whole codes: [(clip, first code)]
-    and {"features": (B, length + L, F) normalised audio features, "style": (B,) style ids}."""
+    and {"features": (B, length + L, F) normalised audio features, "style": (B,) style ids}.
+    ``variants`` (from ``augmented_features``): per clip, more versions of its features, of which
+    each window hears the clean one or one of these, drawn uniformly with ``rng``."""
     r, look = config.frames_per_code, config.lookahead
     starts = [(c, s // r) for c, s in windows]
+
+    def heard(c: int) -> np.ndarray:
+        if not variants:
+            return feats[c]
+        v = int(rng.integers(len(variants[c]) + 1))
+        return feats[c] if v == 0 else variants[c][v - 1]
+
     return starts, {
-        "features": torch.from_numpy(np.stack([window_features(feats[c], k * r, length + look)
+        "features": torch.from_numpy(np.stack([window_features(heard(c), k * r, length + look)
                                                for c, k in starts])).to(device),
         "style": torch.as_tensor([style_ids[c] for c, _ in starts], dtype=torch.long, device=device),
     }
@@ -288,6 +313,28 @@ def window_features(features: np.ndarray, start: int, length: int) -> np.ndarray
     if len(f) < length:
         f = np.concatenate([f, np.zeros((length - len(f), features.shape[1]), np.float32)])
     return f
+
+
+def augmented_features(clips, stats: dict, copies: int, seed: int, progress=None) -> list[list[np.ndarray]]:
+    """Per clip, ``copies`` normalised feature arrays (N, F) of its audio as other recordings would
+    sound (``audio_augment.augment``: room, channel, noise, level), aligned with its clean features.
+    Clip i's copy j draws from the seed (``seed``, i, j) alone. ``progress(done, total)`` after each
+    clip. About 0.5 s per copy of a minute of audio on one core."""
+    from ..inference.features import audio_features
+    from .audio_augment import augment
+    from .dataset import read_wave
+
+    out = []
+    for i, clip in enumerate(clips):
+        wave, n = read_wave(clip.ref.audio_path), clip.num_frames
+        versions = []
+        for j in range(copies):
+            x = np.asarray(audio_features(augment(wave, np.random.default_rng([seed, i, j]))), np.float32)[:n]
+            versions.append(((x - stats["audio_mean"]) / stats["audio_std"]).astype(np.float32))
+        out.append(versions)
+        if progress is not None:
+            progress(i + 1, len(clips))
+    return out
 
 
 def normalized_features(clip, stats: dict) -> np.ndarray:

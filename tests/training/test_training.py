@@ -156,10 +156,45 @@ def test_stage2_resume_refuses_a_changed_loss_and_continues_an_unchanged_one(dat
     args = ["train", "--data", str(data), "--vq", str(vq_run / "vq.safetensors"), "--out", str(tmp_path),
             "--lr", "3e-3", "--log-every", "1", *TINY_GEN, *LOOP]
     assert cli.main([*args, "--steps", "2"]) == 0
-    for changed in (["--apex-weight", "4"], ["--part-drop", "0.5"]):
+    for changed in (["--apex-weight", "4"], ["--part-drop", "0.5"], ["--audio-augment", "1"]):
         assert cli.main([*args, "--steps", "3", *changed]) == 2, changed
     assert cli.main([*args, "--steps", "3"]) == 0
     assert "resuming at step 2" in (tmp_path / "train.log").read_text()
+
+
+def test_augmented_audio_copies_line_up_with_the_clean_features_and_windows_hear_all_of_them(data, vq_run, tmp_path,
+                                                                                             capsys):
+    from gestura.training.dataset import Beat2Dataset, compute_stats
+    from gestura.training.train_generator import augmented_features, normalized_features, speech_batch
+
+    clips = Beat2Dataset.load(data, ("train",), None, cache=False).clips[:2]
+    stats = compute_stats(clips)
+    copies = augmented_features(clips, stats, 2, seed=0)
+    assert [len(c) for c in copies] == [2, 2]
+    clean = [normalized_features(c, stats) for c in clips]
+    for clip_copies, features in zip(copies, clean):
+        for copy in clip_copies:
+            assert copy.shape == features.shape and copy.dtype == np.float32
+            assert not np.allclose(copy, features, atol=0.1)
+    np.testing.assert_array_equal(augmented_features(clips, stats, 2, seed=0)[1][0], copies[1][0])
+
+    config = load_checkpoint(vq_run / "vq.safetensors").config
+    length = 32
+    windows = [(0, 0)] * 60
+    _, batch = speech_batch(windows, clean, [0, 1], config, length, "cpu", copies, np.random.default_rng(0))
+    heard = batch["features"].numpy()
+    sources = [clean[0]] + copies[0]
+    which = [[np.array_equal(w, s[:length + config.lookahead]) for s in sources].index(True) for w in heard]
+    assert set(which) == {0, 1, 2}
+
+    # From the command line: refused when negative, logged when used.
+    args = ["train", "--data", str(data), "--vq", str(vq_run / "vq.safetensors"), *TINY_GEN, *LOOP]
+    assert cli.main([*args, "--out", str(tmp_path / "bad"), "--audio-augment", "-1"]) == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "gestura train: error: --audio-augment -1 is negative: give 0 (off) or a number of copies")
+    assert not (tmp_path / "bad").exists()
+    assert cli.main([*args, "--out", str(tmp_path / "ok"), "--steps", "2", "--audio-augment", "1"]) == 0
+    assert "each clip also heard as 1 other recording(s)" in (tmp_path / "ok" / "train.log").read_text()
 
 
 def test_corrupt_file_is_skipped_with_a_warning_and_training_goes_on(tmp_path):
