@@ -3,12 +3,12 @@
 The bundled corpus is espeak-ng speech written straight to a file: no room, no microphone, no
 background, one level. Real recordings differ in exactly those ways (``../shared/real-speech``:
 reverberant halls, 8 kHz telephone prompts, meeting rooms), and their features show it: the
-frame-to-frame change of the log-mel bands is 0.4-0.7 of the corpus' spread there, against
-0.8-1.1 for the corpus' own clips. A model that learnt its timing from espeak-ng's abrupt
-transitions hears little on such audio. ``augment`` draws one recording condition per call, as
-speech-recognition training does (room impulse responses and additive noise: Ko et al., "A study
-on data augmentation of reverberant speech for robust speech recognition", ICASSP 2017), with
-scipy's filters and convolution.
+frame-to-frame change of the log-mel bands spreads 0.4-0.85 times as much as the corpus' does
+there, against 0.9-1.0 for the corpus' own clips. ``augment`` draws one recording condition per
+call, as speech-recognition training does (room impulse responses and additive noise: Ko et al.,
+"A study on data augmentation of reverberant speech for robust speech recognition", ICASSP 2017),
+with scipy's filters and convolution. What it changed in the bundled model's stage 2 is measured
+in ``weights/MODEL_CARD.md`` ("On real recordings").
 
 Every function takes and returns a mono float32 waveform at 16 kHz of the same length, and draws
 only from the ``numpy.random.Generator`` it is given (same generator state, same result).

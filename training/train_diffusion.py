@@ -131,7 +131,8 @@ def _train(args, dist) -> int:
     def export(m, step) -> Path:
         return save_stage2(model, args, styles, stats, step, setup.lineage)
 
-    # A resumed run must train the same thing.
+    # A resumed run must train the same thing (--audio-augment only when used, so that states
+    # written before the option existed still resume).
     settings = [config.to_json(), styles, length, args.part_drop] + ([args.audio_augment] if args.audio_augment else [])
     spec = LoopSpec(
         name="train", model=stage, num_items=len(index), make_batch=make_batch, loss=loss, export=export,

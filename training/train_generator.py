@@ -258,7 +258,8 @@ def _train(args, dist) -> int:
                   f"{calibration_source} have")
         return save_stage2(model, args, styles, stats, step, setup.lineage)
 
-    # A resumed run must train the same thing.
+    # A resumed run must train the same thing (--audio-augment only when used, so that states
+    # written before the option existed still resume).
     settings = [config.to_json(), styles, length, args.apex_weight, args.part_drop] + (
         [args.audio_augment] if args.audio_augment else [])
     spec = LoopSpec(
