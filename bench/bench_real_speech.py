@@ -7,10 +7,10 @@ generate at default settings (the checkpoint's first style), then ``metrics.body
 (summed upper-body joint speed against the onset envelope) and ``metrics.jaw_timing_control``
 (jaw opening against RMS loudness); "shifted" is the same motion against the audio rotated by half
 its length (timing broken on purpose: should be near 0); "strokes/s" and "wrist m/s" are how much
-the hands gesture (``metrics.gesture_stats``: the faster wrist's speed peaks above the stroke speed
-per second, and the wrists' mean speed). Run it on TTS clips too (FILES) to compare. Prints the machine, one row per file
-(mean over seeds), the mean over files, and how far that mean moves between seeds (lowest and
-highest seed, standard error over seeds). Files shorter than 3 s are listed and skipped.
+the hands gesture (``metrics.gesture_stats``: the faster wrist's speed peaks above the stroke
+speed per second, and the wrists' mean speed); run it on TTS clips too (FILES) to compare. Prints
+the machine, one row per file (mean over seeds), the mean over files, and how far that mean moves
+between seeds (lowest and highest seed, standard error over seeds). Files shorter than 3 s are listed and skipped.
 
 Nine seeds by default: the body's figure moves a lot between takes. The same bundled model
 measured 0.100 (shifted 0.060) over seeds 0-2 and 0.068 (0.070) over seeds 3-8.
