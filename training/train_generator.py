@@ -87,6 +87,10 @@ def read_vq(paths: list[str]):
 
 
 def main(args) -> int:
+    if args.stroke_planner:
+        from .train_planner import main as train_planner
+
+        return train_planner(args)
     return run_distributed(args, _train)
 
 
@@ -364,7 +368,8 @@ def encode_clips(model, clips, stats: dict, device):
 
 @torch.no_grad()
 def head_probabilities(model, features: np.ndarray, style: int | None, device) -> list[np.ndarray]:
-    """The stroke-apex head's probabilities over one clip as generation hears it: the causal
+    """The stroke plan's probabilities over one clip as generation hears it (the stroke planner's
+    where the model has one, else the generator's apex head): the causal
     encoder over the whole clip, then windows of the previous span's tail and a span at absolute
     positions (``pipeline``). features (N, F) normalised, style index -> one (span frames,) array
     per span, in order (together N frames or a few more). style None: no speaker (their mean)."""
@@ -372,13 +377,12 @@ def head_probabilities(model, features: np.ndarray, style: int | None, device) -
     r, look, span, prefix = config.frames_per_code, config.lookahead, config.span_codes, config.prefix_codes
     n = -(-len(features) // r)
     padded = np.concatenate([features, np.zeros((n * r - len(features) + look, features.shape[1]), np.float32)])
-    speech, _ = gen.speech_states(torch.from_numpy(padded)[None].to(device))
-    embedded = gen.style_embedding(None if style is None else torch.tensor([style], device=device))
+    speech, _ = gen.stream_speech(torch.from_numpy(padded)[None].to(device))
     pieces = []
     for first in range(0, n, span):
         start, stop = max(first - prefix, 0), min(first + span, n)
-        pairs = gen.window_pairs(speech[:, start * r:stop * r + look])
-        pieces.append(torch.sigmoid(gen.apex_logits(pairs, embedded))[0, (first - start) * r:].float().cpu().numpy())
+        probability = gen.apex_probabilities(speech[:, start * r:stop * r + look], (style,))
+        pieces.append(probability[0, (first - start) * r:].float().cpu().numpy())
     return pieces
 
 
