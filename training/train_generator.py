@@ -132,9 +132,12 @@ def setup_stage2(args, dist, family: str = "vq-mamba") -> Stage2Setup:
     if length % r or length // r <= config.prefix_codes:
         raise CommandError(f"--window {length} must be a multiple of frames_per_code ({r}) longer than the "
                            f"prefix ({config.prefix_codes} codes, {config.prefix_codes * r} frames)")
+    init = _read_init(args.init, data.styles) if args.init else None
+    if init is not None:  # a stroke planner stays with the model it plans for
+        config = config.with_(stroke_planner=init.config.stroke_planner)
     model = GesturaModel(config, with_generator=True)
-    if args.init:
-        _load_init(model, args.init, config, data.styles)
+    if init is not None:
+        _load_init(model, init, config)
     stats = training_stats(data)  # audio statistics and joint speeds from this data...
     with torch.no_grad():
         for part, ckpt in vq.items():  # ...part statistics from the VQ that learned them
@@ -153,9 +156,9 @@ def setup_stage2(args, dist, family: str = "vq-mamba") -> Stage2Setup:
     return Stage2Setup(model, config, data, stats, length, dist.device, lineage)
 
 
-def _load_init(model, path: str, config, styles: list) -> None:
-    """Copy the stage-2 weights of the full checkpoint ``path`` into ``model``; CommandError when
-    they cannot continue here (another family, config or speaker list)."""
+def _read_init(path: str, styles: list):
+    """The full checkpoint ``path`` stage 2 continues from, or CommandError when it cannot (stage 1
+    only, or another speaker list)."""
     from ..inference.checkpoint import CheckpointError, load_checkpoint
 
     try:
@@ -167,11 +170,17 @@ def _load_init(model, path: str, config, styles: list) -> None:
     if list(init.styles) != list(styles):
         raise CommandError(f"--init {path} was trained on speakers {', '.join(init.styles)}, this data has "
                            f"{', '.join(styles)}: train with the same --speakers, or start fresh without --init")
+    return init
+
+
+def _load_init(model, init, config) -> None:
+    """Copy the stage-2 weights of the full checkpoint ``init`` into ``model``; CommandError when
+    they cannot continue here (another family or config)."""
     # The threshold is calibrated again at the end, so it may differ.
     theirs = init.config.to_dict()
     differ = [name for name, value in config.to_dict().items() if name != "apex_threshold" and theirs.get(name) != value]
     if differ:
-        raise CommandError(f"--init {path} has another model ({', '.join(differ)} differ): leave out --family/--set "
+        raise CommandError(f"--init {init.path} has another model ({', '.join(differ)} differ): leave out --family/--set "
                            "values it was not trained with")
     own = model.state_dict()
     with torch.no_grad():

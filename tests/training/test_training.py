@@ -336,6 +336,15 @@ def test_a_stroke_planner_trains_for_a_model_and_changes_nothing_else_in_it(data
     assert poses[0].shape[0] == 180
     np.testing.assert_allclose(poses[0], poses[1], atol=1e-3)
 
+    # Stage 2 trained further from it keeps its planner.
+    planned = tmp_path / "p" / "gestura.safetensors"
+    assert cli.main(["train", "--data", str(data), "--vq", str(planned), "--init", str(planned), "--steps", "2",
+                     "--lr", "0", "--log-every", "1", *LOOP, "--out", str(tmp_path / "g")]) == 0
+    again = load_checkpoint(tmp_path / "g" / "gestura.safetensors")
+    assert again.config.stroke_planner
+    for name in planner:
+        np.testing.assert_array_equal(again.tensors[name], after.tensors[name], err_msg=name)
+
     # What it cannot do is refused with one line, before anything is written.
     refusals = (
         ([a for a in args if a not in ("--init", str(init))],
