@@ -54,12 +54,15 @@ def main() -> None:
     parser.add_argument("--passes", type=int, default=PASSES, help=f"span passes per span (default {PASSES}, the pipeline's)")
     parser.add_argument("--granularities", type=int, nargs="+", default=None,
                         help="the scans' pooling factors, e.g. 1 2 4 8 (default: the config's)")
+    parser.add_argument("--stroke-planner", action="store_true",
+                        help="a model with a stroke planner (its speech encoder and window scan run as well)")
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     print(machine())
     config = get_config(args.config)
     if args.granularities:
         config = config.with_(granularities=args.granularities)
+    config = config.with_(stroke_planner=args.stroke_planner)
     checkpoint = Checkpoint(tensors=random_tensors(config), config=config, stats=identity_stats(),
                             styles=[f"s{i}" for i in range(config.num_styles)], stage="full")
     engine = NumpyEngine()
@@ -70,7 +73,7 @@ def main() -> None:
     features = rng.normal(size=(frames, config.feature_dim)).astype(np.float32)
     codes = {p: rng.integers(0, config.codebook_size, frames // r) for p in PARTS}
     n, styles = args.codes, tuple([None] + list(range(args.styles - 1)))
-    speech = rng.normal(size=(n * r + config.lookahead, config.d_model)).astype(np.float32)
+    speech = rng.normal(size=(n * r + config.lookahead, config.speech_width)).astype(np.float32)
     context = engine.context(speech, styles)
     known = {p: np.where(np.arange(n) < config.prefix_codes, 1, -1) for p in PARTS}
     latents = generator.known_latents(engine.model.codebooks(), np.stack([known[p] for p in PARTS], -1))
@@ -115,12 +118,12 @@ def main() -> None:
     with torch.inference_mode():
         t_speech = torch.from_numpy(speech)[None]
         t_codes = torch.from_numpy(np.stack([known[p] for p in PARTS], -1))[None]
-        t_style = torch.cat([gen.style_embedding(None if s is None else torch.tensor([s])) for s in styles])
+        t_style = gen.style_embeddings(styles)
 
         def torch_span(fast=True):
             # As the torch engine runs it: the styles batched, the stacked fast path.
             b = len(styles)
-            context = gen.code_context(gen.window_pairs(t_speech), t_style)
+            context = gen.window_context(t_speech, styles)
             latents = gen.known_latents(model.codebooks(), t_codes).expand(b, -1, -1, -1)
             (gen.span_logits_fast if fast else gen.span_logits)(context, t_style, latents)
 

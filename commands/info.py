@@ -36,6 +36,8 @@ def run(args) -> int:
         return 0
     config = checkpoint.config
     print(f"model: {checkpoint.path}")
-    print(f"  config {config.name}, {parameter_count(config):,} parameters, stage '{checkpoint.stage}'")
+    print(f"  config {config.name}, {parameter_count(config):,} parameters, stage '{checkpoint.stage}'"
+          + (f", family '{config.family}'" if config.family != "vq-mamba" else "")
+          + (", with a stroke planner" if config.stroke_planner else ""))
     print(f"  styles: {', '.join(checkpoint.styles)}")
     return 0

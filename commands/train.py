@@ -7,9 +7,9 @@ from __future__ import annotations
 def add_arguments(parser) -> None:
     from .training_options import add_loop_arguments
 
-    parser.add_argument("--vq", nargs="+", required=True, metavar="CKPT",
-                        help="stage-1 checkpoint(s) from train-vq; with several (parts trained separately) "
-                             "each part comes from the last one that trained it")
+    parser.add_argument("--vq", nargs="+", default=None, metavar="CKPT",
+                        help="stage-1 checkpoint(s) from train-vq (required, except with --stroke-planner); with "
+                             "several (parts trained separately) each part comes from the last one that trained it")
     parser.add_argument("--family", choices=("vq-mamba", "dim-gestor"), default="vq-mamba",
                         help="stage-2 model: vq-mamba (MambaTalk-style masked code generator, default) or "
                              "dim-gestor (diffusion with an AdaLN Mamba-2 denoiser; --set denoiser_block=attention "
@@ -21,6 +21,10 @@ def add_arguments(parser) -> None:
                         help="start from this full checkpoint's stage-2 weights (same family, config and speakers) "
                              "instead of fresh ones, e.g. to train the bundled model further; pass the same file to "
                              "--vq to keep its VQ-VAEs and decoders")
+    parser.add_argument("--stroke-planner", action="store_true",
+                        help="vq-mamba: train only a stroke planner for the --init model (speech scans and an apex "
+                             "head of its own, on the stroke-apex loss alone; every other weight stays), which then "
+                             "makes the stroke plan its body follows")
     parser.add_argument("--apex-weight", type=float, default=1.0,
                         help="vq-mamba: weight of the stroke-apex loss next to the code loss (default 1)")
     parser.add_argument("--part-drop", type=float, default=0.1,
@@ -40,6 +44,11 @@ def run(args) -> int:
         raise CommandError("--set family=... is not how the family is chosen: use --family")
     if args.audio_augment < 0:
         raise CommandError(f"--audio-augment {args.audio_augment} is negative: give 0 (off) or a number of copies")
+    if args.stroke_planner and (args.family != "vq-mamba" or args.set or args.vq):
+        raise CommandError("--stroke-planner keeps the --init model as it is: leave out --family, --set and --vq")
+    if not args.stroke_planner and not args.vq:
+        raise CommandError("--vq is required: name the stage-1 checkpoint(s) from gestura train-vq (or train a "
+                           "stroke planner for an existing model with --stroke-planner --init CKPT)")
     if args.family == "dim-gestor":
         from ..training.train_diffusion import main
     else:

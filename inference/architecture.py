@@ -42,6 +42,9 @@ kernel-1 frames, so frame t sees frames <= t only); LeakyReLU slope 0.2.
       local.P.i       BiMambaBlock(d)              y = local.P(global_norm(g) + x_P)
       out_norm.P      RMSNorm(d)
       logits.P        Linear(d, K)                 code logits of part P at each code of the span
+      planner         StrokePlanner                (config.stroke_planner only) audio_in, speech.i,
+                                                   speech_norm, speech_window.i, style, apex as above, its
+                                                   own: its apex logits make the plan in place of apex's
     MambaBlock(d): x = x + mixer(norm(x)); if mlp: x = x + mlp(norm2(x))
     BiMambaBlock(d): h = norm(x); x = x + mixer(h) + flip(mixer_back(flip(h))); then the MLP as above
     GranularBiMambaBlock(d) (in place of a scan's BiMambaBlocks where config.granularities gives
@@ -183,20 +186,30 @@ def bi_mamba_block_shapes(prefix: str, config, factors=(1,)) -> dict:
     return residual_block_shapes(prefix, config, mixers)
 
 
+def speech_scans_shapes(prefix: str, config) -> dict:
+    """What the apex head hears, under ``prefix``: the causal speech encoder, the window scan, the
+    style embedding and the apex head (the generator's own, and the stroke planner's)."""
+    d = config.d_model
+    shapes = {f"{prefix}.audio_in.weight": (d, config.feature_dim), f"{prefix}.audio_in.bias": (d,)}
+    for i in range(config.speech_layers):
+        shapes.update(mamba_block_shapes(f"{prefix}.speech.{i}", config))
+    shapes[f"{prefix}.speech_norm.weight"] = (d,)
+    for i in range(config.speech_window_layers):
+        shapes.update(bi_mamba_block_shapes(f"{prefix}.speech_window.{i}", config, config.granularities["window"]))
+    shapes[f"{prefix}.apex.weight"] = (1, 3 * d)
+    shapes[f"{prefix}.apex.bias"] = (1,)
+    shapes[f"{prefix}.style.weight"] = (config.num_styles, d)
+    return shapes
+
+
 def generator_shapes(config) -> dict:
     d, code_dim, k, r = config.d_model, config.code_dim, config.codebook_size, config.frames_per_code
     g = "generator"
-    shapes = {f"{g}.audio_in.weight": (d, config.feature_dim), f"{g}.audio_in.bias": (d,)}
-    for i in range(config.speech_layers):
-        shapes.update(mamba_block_shapes(f"{g}.speech.{i}", config))
-    shapes[f"{g}.speech_norm.weight"] = (d,)
-    for i in range(config.speech_window_layers):
-        shapes.update(bi_mamba_block_shapes(f"{g}.speech_window.{i}", config, config.granularities["window"]))
-    shapes[f"{g}.apex.weight"] = (1, 3 * d)
-    shapes[f"{g}.apex.bias"] = (1,)
+    shapes = speech_scans_shapes(g, config)
+    if config.stroke_planner:
+        shapes.update(speech_scans_shapes(f"{g}.planner", config))
     shapes[f"{g}.code_in.weight"] = (d, r * (2 * d + 1))
     shapes[f"{g}.code_in.bias"] = (d,)
-    shapes[f"{g}.style.weight"] = (config.num_styles, d)
     shapes[f"{g}.mask_latent"] = (len(PARTS), code_dim)
     for part in PARTS:
         shapes[f"{g}.part_in.{part}.weight"] = (d, code_dim)

@@ -90,6 +90,12 @@ class ModelConfig:
     # Stroke-apex probability above which the head's peaks become the plan the body reads
     # (inference/stroke_plan.py); ``gestura train`` calibrates it on the data's stroke rate.
     apex_threshold: float = 0.5
+    # A stroke planner of its own (``generator.planner``: a second causal speech encoder, window
+    # scan, style embedding and apex head, trained on the apex loss alone by ``gestura train
+    # --stroke-planner``) makes the plan in place of the body's apex head, so that training the
+    # plan does not change what the body hears. Its speech states sit beside the body's, so the
+    # engines' speech states are ``speech_width`` wide.
+    stroke_planner: bool = False
     # Stage 2 family (FAMILIES) and, for "dim-gestor", its denoiser: ``denoiser_layers`` AdaLN
     # blocks of DENOISER_BLOCKS kind, Mamba-2 mixers with heads of ``headdim`` channels and
     # ``mamba2_d_state`` states (the speech extractor uses the same mixers, ``speech_layers``
@@ -120,6 +126,11 @@ class ModelConfig:
         if not 0.0 < self.apex_threshold < 1.0:
             raise ConfigError(f"model config 'apex_threshold' must lie between 0 and 1, got {self.apex_threshold!r}")
         self._check_family()
+        if not isinstance(self.stroke_planner, bool):
+            raise ConfigError(f"model config 'stroke_planner' must be true or false, got {self.stroke_planner!r}")
+        if self.stroke_planner and self.family != "vq-mamba":
+            raise ConfigError("model config 'stroke_planner' is for the vq-mamba family only: the dim-gestor "
+                              "family has no stroke plan")
         if self.prefix_codes >= self.span_codes:
             raise ConfigError(f"model config 'prefix_codes' ({self.prefix_codes}) must be smaller than "
                               f"'span_codes' ({self.span_codes})")
@@ -147,6 +158,12 @@ class ModelConfig:
     @property
     def d_inner(self) -> int:
         return self.expand * self.d_model
+
+    @property
+    def speech_width(self) -> int:
+        """Width of the speech states the engines hand the pipeline: the body's d_model, and the
+        stroke planner's d_model beside them when there is one."""
+        return self.d_model * (2 if self.stroke_planner else 1)
 
     @property
     def multi_granularity(self) -> bool:

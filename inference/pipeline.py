@@ -134,7 +134,7 @@ class GenerationStream:
             self._styles = (style_index, None)
         self._features = FeatureStream()
         self._pending = np.zeros((0, FEATURE_DIM), np.float32)  # normalised features awaiting the speech encoder
-        self._speech = np.zeros((0, config.d_model), np.float32)  # speech states still needed
+        self._speech = np.zeros((0, config.speech_width), np.float32)  # speech states still needed
         self._speech_start = 0  # audio frame of self._speech[0]
         self._speech_end = 0  # audio frames encoded so far
         self._code = 0  # next code to generate

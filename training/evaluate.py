@@ -293,7 +293,8 @@ def run_eval(args) -> dict:
 
 
 def stroke_plan_report(checkpoint, clips, apexes: list) -> dict | None:
-    """``metrics.stroke_plan_scores`` of a span generator's stroke-apex head on ``clips`` (each in
+    """``metrics.stroke_plan_scores`` of a span generator's stroke plan (its stroke planner's, or
+    its own stroke-apex head's) on ``clips`` (each in
     its own speaker's style when the model has it, else no style), planned as generation plans
     (per span, at the checkpoint's ``apex_threshold``; generation also sees the previous span's
     tail, which can move a peak in a span's first few frames): how much of the timing the body
@@ -319,7 +320,8 @@ def stroke_plan_report(checkpoint, clips, apexes: list) -> dict | None:
                                for piece, offset in zip(pieces, offsets)])
         planned.append(plan[plan < clip.num_frames])
     return {**metrics.stroke_plan_scores(probabilities, planned, apexes), "threshold": checkpoint.config.apex_threshold,
-            "tolerance_frames": metrics.PLAN_TOLERANCE}
+            "tolerance_frames": metrics.PLAN_TOLERANCE,
+            "source": "stroke planner" if checkpoint.config.stroke_planner else "apex head"}
 
 
 def mean_of_takes(takes: list[dict]) -> dict:
@@ -344,7 +346,7 @@ def format_table(result: dict) -> str:
                  f"corpus the synthesizer on the same audio with other seeds ('-': not measured)")
     plan = result.get("stroke_plan")
     if plan is not None:
-        lines.append(f"stroke plan (the apex head, threshold {plan['threshold']:.3f}): correlation with the data's apexes "
+        lines.append(f"stroke plan (the {plan['source']}, threshold {plan['threshold']:.3f}): correlation with the data's apexes "
                      f"{plan['head_correlation']:.3f}, precision {plan['plan_precision']:.2f}, recall "
                      f"{plan['plan_recall']:.2f} (within {plan['tolerance_frames']} frames)")
     lines.append("")

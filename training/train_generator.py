@@ -87,6 +87,10 @@ def read_vq(paths: list[str]):
 
 
 def main(args) -> int:
+    if args.stroke_planner:
+        from .train_planner import main as train_planner
+
+        return train_planner(args)
     return run_distributed(args, _train)
 
 
@@ -128,9 +132,12 @@ def setup_stage2(args, dist, family: str = "vq-mamba") -> Stage2Setup:
     if length % r or length // r <= config.prefix_codes:
         raise CommandError(f"--window {length} must be a multiple of frames_per_code ({r}) longer than the "
                            f"prefix ({config.prefix_codes} codes, {config.prefix_codes * r} frames)")
+    init = _read_init(args.init, data.styles) if args.init else None
+    if init is not None:  # a stroke planner stays with the model it plans for
+        config = config.with_(stroke_planner=init.config.stroke_planner)
     model = GesturaModel(config, with_generator=True)
-    if args.init:
-        _load_init(model, args.init, config, data.styles)
+    if init is not None:
+        _load_init(model, init, config)
     stats = training_stats(data)  # audio statistics and joint speeds from this data...
     with torch.no_grad():
         for part, ckpt in vq.items():  # ...part statistics from the VQ that learned them
@@ -149,9 +156,9 @@ def setup_stage2(args, dist, family: str = "vq-mamba") -> Stage2Setup:
     return Stage2Setup(model, config, data, stats, length, dist.device, lineage)
 
 
-def _load_init(model, path: str, config, styles: list) -> None:
-    """Copy the stage-2 weights of the full checkpoint ``path`` into ``model``; CommandError when
-    they cannot continue here (another family, config or speaker list)."""
+def _read_init(path: str, styles: list):
+    """The full checkpoint ``path`` stage 2 continues from, or CommandError when it cannot (stage 1
+    only, or another speaker list)."""
     from ..inference.checkpoint import CheckpointError, load_checkpoint
 
     try:
@@ -163,11 +170,17 @@ def _load_init(model, path: str, config, styles: list) -> None:
     if list(init.styles) != list(styles):
         raise CommandError(f"--init {path} was trained on speakers {', '.join(init.styles)}, this data has "
                            f"{', '.join(styles)}: train with the same --speakers, or start fresh without --init")
+    return init
+
+
+def _load_init(model, init, config) -> None:
+    """Copy the stage-2 weights of the full checkpoint ``init`` into ``model``; CommandError when
+    they cannot continue here (another family or config)."""
     # The threshold is calibrated again at the end, so it may differ.
     theirs = init.config.to_dict()
     differ = [name for name, value in config.to_dict().items() if name != "apex_threshold" and theirs.get(name) != value]
     if differ:
-        raise CommandError(f"--init {path} has another model ({', '.join(differ)} differ): leave out --family/--set "
+        raise CommandError(f"--init {init.path} has another model ({', '.join(differ)} differ): leave out --family/--set "
                            "values it was not trained with")
     own = model.state_dict()
     with torch.no_grad():
@@ -364,7 +377,8 @@ def encode_clips(model, clips, stats: dict, device):
 
 @torch.no_grad()
 def head_probabilities(model, features: np.ndarray, style: int | None, device) -> list[np.ndarray]:
-    """The stroke-apex head's probabilities over one clip as generation hears it: the causal
+    """The stroke plan's probabilities over one clip as generation hears it (the stroke planner's
+    where the model has one, else the generator's apex head): the causal
     encoder over the whole clip, then windows of the previous span's tail and a span at absolute
     positions (``pipeline``). features (N, F) normalised, style index -> one (span frames,) array
     per span, in order (together N frames or a few more). style None: no speaker (their mean)."""
@@ -372,13 +386,12 @@ def head_probabilities(model, features: np.ndarray, style: int | None, device) -
     r, look, span, prefix = config.frames_per_code, config.lookahead, config.span_codes, config.prefix_codes
     n = -(-len(features) // r)
     padded = np.concatenate([features, np.zeros((n * r - len(features) + look, features.shape[1]), np.float32)])
-    speech, _ = gen.speech_states(torch.from_numpy(padded)[None].to(device))
-    embedded = gen.style_embedding(None if style is None else torch.tensor([style], device=device))
+    speech, _ = gen.stream_speech(torch.from_numpy(padded)[None].to(device))
     pieces = []
     for first in range(0, n, span):
         start, stop = max(first - prefix, 0), min(first + span, n)
-        pairs = gen.window_pairs(speech[:, start * r:stop * r + look])
-        pieces.append(torch.sigmoid(gen.apex_logits(pairs, embedded))[0, (first - start) * r:].float().cpu().numpy())
+        probability = gen.apex_probabilities(speech[:, start * r:stop * r + look], (style,))
+        pieces.append(probability[0, (first - start) * r:].float().cpu().numpy())
     return pieces
 
 

@@ -14,12 +14,14 @@ r = ``config.frames_per_code``, d = ``config.d_model``, K = ``config.codebook_si
     VQ-VAE encoder + nearest code of normalised part features, from zero history (start poses).
 ``start(parts: tuple[str]) -> state``
     A new stream: zero conv and scan states everywhere; ``parts`` are the generated parts.
-``speech(state, features (n, F)) -> (n, d)``
-    The causal speech encoder (``Generator.speech_states``) over the next ``n`` normalised
-    feature frames, advancing the state. Row ``j`` belongs to audio frame ``j``.
-``context(speech (n r + L, d), styles: tuple) -> (len(styles), n, d)``
-    What a window of n codes hears (``Generator.window_pairs`` + ``code_context``: the window
-    scan, the stroke-apex head, the stroke plan and ``code_in``), for each style in ``styles``
+``speech(state, features (n, F)) -> (n, w)``
+    The causal speech encoder (``Generator.stream_speech``) over the next ``n`` normalised
+    feature frames, advancing the state. Row ``j`` belongs to audio frame ``j``. w =
+    ``config.speech_width``: the body's d states, and the stroke planner's d beside them when
+    the checkpoint has one.
+``context(speech (n r + L, w), styles: tuple) -> (len(styles), n, d)``
+    What a window of n codes hears (``Generator.window_context``: the window scan, the stroke
+    plan of the apex head or the stroke planner, and ``code_in``), for each style in ``styles``
     (an index, or None for the mean style). ``speech`` holds the speech states of audio frames
     ``[r c0, r (c0 + n) + L)`` for the window's first code c0 and the look-ahead L. Stateless;
     called once per window.
@@ -134,6 +136,16 @@ def checked_window(length: int, config) -> int:
     if n < 1 or n * r + look != length:
         raise EngineError(f"{length} speech states are not whole codes of {r} frames plus the look-ahead of {look}")
     return n
+
+
+def checked_speech_window(speech, config) -> int:
+    """The number of codes of the speech states ``speech`` of a window (n r + L, speech_width), or
+    EngineError naming what does not fit."""
+    shape = np.shape(speech)
+    if len(shape) != 2 or shape[1] != config.speech_width:
+        raise EngineError(f"speech states of shape {shape} do not fit this model's width {config.speech_width}: "
+                          "pass what the engine's speech() returned")
+    return checked_window(shape[0], config)
 
 
 def checked_context(context, known: dict, styles: tuple, config) -> int:

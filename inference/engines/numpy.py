@@ -12,8 +12,8 @@ from ..errors import EngineError
 from ..notices import notify
 from ..numpy_model.layers import F32
 from ..numpy_model.model import NumpyModel
-from .base import (Engine, checked_context, checked_denoise, checked_family, checked_parts, checked_styles,
-                   checked_window)
+from .base import (Engine, checked_context, checked_denoise, checked_family, checked_parts, checked_speech_window,
+                   checked_styles, checked_window)
 
 
 class _Stream:
@@ -62,15 +62,15 @@ class NumpyEngine(Engine):
 
     def speech(self, state: _Stream, features) -> np.ndarray:
         checked_family(self.checkpoint, "vq-mamba", "speech")
-        speech, state.speech_state = self.model.generator.speech_states(np.asarray(features, F32), state.speech_state)
+        speech, state.speech_state = self.model.generator.stream_speech(np.asarray(features, F32), state.speech_state)
         return speech
 
     def context(self, speech, styles: tuple) -> np.ndarray:
         checked_family(self.checkpoint, "vq-mamba", "context")
-        config, generator = self.model.config, self.model.generator
+        config = self.model.config
         styles = checked_styles(config.num_styles, styles)
-        checked_window(len(speech), config)
-        return generator.code_context(generator.window_pairs(np.asarray(speech, F32)), styles)
+        checked_speech_window(speech, config)
+        return self.model.generator.window_context(np.asarray(speech, F32), styles)
 
     def span(self, context, known: dict, styles: tuple, parts) -> dict:
         checked_family(self.checkpoint, "vq-mamba", "span")

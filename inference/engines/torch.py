@@ -15,8 +15,8 @@ import torch
 from ...rigs.skeleton import LOWER_ROOT, PARTS
 from ..errors import EngineError
 from ..notices import notify
-from .base import (Engine, checked_context, checked_denoise, checked_family, checked_parts, checked_styles,
-                   checked_window)
+from .base import (Engine, checked_context, checked_denoise, checked_family, checked_parts, checked_speech_window,
+                   checked_styles, checked_window)
 
 
 class DeviceFallbackWarning(UserWarning):
@@ -144,26 +144,19 @@ class TorchEngine(Engine):
 
         def run():
             x = self._tensor(features)[None]
-            states, stream.speech_state = self.model.generator.speech_states(x, stream.speech_state)
+            states, stream.speech_state = self.model.generator.stream_speech(x, stream.speech_state)
             return states[0].float().cpu().numpy()
 
         return self._run(stream, run)
-
-    def _styles(self, styles: tuple) -> torch.Tensor:
-        gen = self.model.generator
-        return torch.cat([gen.style_embedding(None if s is None else torch.tensor([s], device=self.device))
-                          for s in styles])
 
     def context(self, speech, styles: tuple) -> np.ndarray:
         checked_family(self.checkpoint, "vq-mamba", "context")
         config = self.model.config
         styles = checked_styles(config.num_styles, styles)
-        checked_window(len(speech), config)
+        checked_speech_window(speech, config)
 
         def run():
-            gen = self.model.generator
-            pairs = gen.window_pairs(self._tensor(speech)[None])
-            return gen.code_context(pairs, self._styles(styles)).float().cpu().numpy()
+            return self.model.generator.window_context(self._tensor(speech)[None], styles).float().cpu().numpy()
 
         return self._run(None, run)
 
@@ -181,7 +174,7 @@ class TorchEngine(Engine):
             # The stacked fast path is measured on the CPU (1.5x faster there); CUDA keeps the
             # module path, where the mamba-ssm kernel or the parallel scan runs each mixer.
             span_logits = gen.span_logits_fast if self.device == "cpu" else gen.span_logits
-            logits = span_logits(self._tensor(context), self._styles(styles), latents, parts)
+            logits = span_logits(self._tensor(context), gen.style_embeddings(styles), latents, parts)
             return {p: v.float().cpu().numpy() for p, v in logits.items()}
 
         return self._run(None, run)

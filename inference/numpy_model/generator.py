@@ -1,11 +1,13 @@
 """``torch_model/generator.py`` in numpy: the span generator's inference path.
 
-- ``speech_states``: the causal speech encoder over (T, F) normalised features, streamed with
-  carried state (no batch axis: one audio stream);
-- ``window_pairs``, ``apex_logits`` and ``code_context``: the bidirectional window scan and each
-  motion frame's window states at its instant and L frames later, stroke-apex logits per style,
-  and the per-code context of the r frame pairs of each code and the stroke plan at them
-  (``inference/stroke_plan.py``);
+- ``SpeechScans`` (the generator's own, and its ``planner`` where the config has a stroke
+  planner): ``speech_states``, the causal speech encoder over (T, F) normalised features,
+  streamed with carried state (no batch axis: one audio stream); ``window_pairs``, the
+  bidirectional window scan and each motion frame's window states at its instant and L frames
+  later; ``apex_logits`` per style;
+- ``stream_speech`` and ``window_context``: what the engine streams (the body's speech states
+  and the planner's side by side) and what a window hears: the per-code context of the r frame
+  pairs of each code and the stroke plan at them (``inference/stroke_plan.py``);
 - ``known_latents``: codebook rows of the fixed codes, ``mask_latent`` for unknown ones;
 - ``span_logits``: one pass over a span for several styles at once, (styles, n, K) per part.
   ``span_logits_reference`` is the module-by-module form (each block, each direction and each
@@ -23,33 +25,23 @@ from .layers import F32, Linear, rms_norm, sigmoid
 from .mamba import MambaBlock, _stack, _StackedLinear, bidirectional_block, bidirectional_layer, run_stack
 
 
-class Generator:
-    def __init__(self, tensors: dict, config) -> None:
-        g = "generator"
-        self.config = config
-        self.frames_per_code, self.lookahead = config.frames_per_code, config.lookahead
-        self.audio_in = Linear(tensors, f"{g}.audio_in")
-        self.speech = [MambaBlock(tensors, f"{g}.speech.{i}", config) for i in range(config.speech_layers)]
-        self.speech_norm = tensors[f"{g}.speech_norm.weight"]
-        self.speech_window = [bidirectional_block(tensors, f"{g}.speech_window.{i}", config, config.granularities["window"])
-                              for i in range(config.speech_window_layers)]
-        self.apex = Linear(tensors, f"{g}.apex")
-        self.code_in = Linear(tensors, f"{g}.code_in")
-        self.style = tensors[f"{g}.style.weight"]
-        self.mask_latent = tensors[f"{g}.mask_latent"]
-        self.part_in = {p: Linear(tensors, f"{g}.part_in.{p}") for p in PARTS}
-        self.global_blocks = [bidirectional_block(tensors, f"{g}.global_blocks.{i}", config, config.granularities["global"])
-                              for i in range(config.global_layers)]
-        self.global_norm = tensors[f"{g}.global_norm.weight"]
-        self.local = {p: [bidirectional_block(tensors, f"{g}.local.{p}.{i}", config, config.granularities["local"]) for i in range(config.local_layers[p])]
-                      for p in PARTS}
-        self.out_norm = {p: tensors[f"{g}.out_norm.{p}.weight"] for p in PARTS}
-        self.logits = {p: Linear(tensors, f"{g}.logits.{p}") for p in PARTS}
-        self._window_layers = [bidirectional_layer([block]) for block in self.speech_window]
-        self._global_layers = [bidirectional_layer([block]) for block in self.global_blocks]
-        self._local_layers = {}
+class SpeechScans:
+    """What the stroke-apex head hears (``torch_model.generator.SpeechScans``), read from the
+    tensors under ``prefix``: the causal speech encoder, the window scan, the style embedding and
+    the head. The generator is one; its ``planner`` (``config.stroke_planner``) another."""
 
-    # --- speech: causal, streamed ------------------------------------------------------------
+    def __init__(self, tensors: dict, prefix: str, config) -> None:
+        self.lookahead = config.lookahead
+        self.audio_in = Linear(tensors, f"{prefix}.audio_in")
+        self.speech = [MambaBlock(tensors, f"{prefix}.speech.{i}", config) for i in range(config.speech_layers)]
+        self.speech_norm = tensors[f"{prefix}.speech_norm.weight"]
+        self.speech_window = [bidirectional_block(tensors, f"{prefix}.speech_window.{i}", config,
+                                                  config.granularities["window"])
+                              for i in range(config.speech_window_layers)]
+        self.apex = Linear(tensors, f"{prefix}.apex")
+        self.style = tensors[f"{prefix}.style.weight"]
+        self._window_layers = [bidirectional_layer([block]) for block in self.speech_window]
+
     def speech_states(self, features: np.ndarray, state=None):
         """Normalised features (T, F) -> speech states (T, d), new state. Row j depends on audio
         frames <= j only, so a clip may be run in pieces with the returned state."""
@@ -72,22 +64,71 @@ class Generator:
         pairs = np.broadcast_to(pairs, (len(style),) + pairs.shape[-2:])
         return self.apex(np.concatenate([pairs, style], axis=-1))[..., 0]
 
-    def code_context(self, pairs: np.ndarray, styles: tuple, plan: np.ndarray | None = None) -> np.ndarray:
-        """Frame pairs of the motion frames of n codes (n r, 2 d) from ``window_pairs`` and a tuple
-        of S style indices / None -> (S, n, d). ``plan`` (S, n r): the stroke plan the body reads;
-        None = the head's (``stroke_plan.stroke_plan`` at the config's ``apex_threshold``)."""
-        t, d2 = pairs.shape
-        r = self.frames_per_code
-        if plan is None:
-            probability = sigmoid(self.apex_logits(pairs, self.style_embedding(styles)))
-            plan = stroke_plan(probability, self.config.apex_threshold)
-        pairs = np.broadcast_to(pairs.reshape(t // r, r * d2), (len(styles), t // r, r * d2))
-        x = np.concatenate([pairs, plan.reshape(len(styles), t // r, r).astype(F32)], axis=-1)
-        return self.code_in(x)
-
     def style_embedding(self, styles: tuple) -> np.ndarray:
         """(S, d) speaker embeddings of ``styles`` (indices; None: the mean of all styles)."""
         return np.stack([self.style.mean(0) if s is None else self.style[s] for s in styles]).astype(F32, copy=False)
+
+
+class Generator(SpeechScans):
+    def __init__(self, tensors: dict, config) -> None:
+        g = "generator"
+        super().__init__(tensors, g, config)
+        self.config = config
+        self.frames_per_code = config.frames_per_code
+        self.planner = SpeechScans(tensors, f"{g}.planner", config) if config.stroke_planner else None
+        self.code_in = Linear(tensors, f"{g}.code_in")
+        self.mask_latent = tensors[f"{g}.mask_latent"]
+        self.part_in = {p: Linear(tensors, f"{g}.part_in.{p}") for p in PARTS}
+        self.global_blocks = [bidirectional_block(tensors, f"{g}.global_blocks.{i}", config, config.granularities["global"])
+                              for i in range(config.global_layers)]
+        self.global_norm = tensors[f"{g}.global_norm.weight"]
+        self.local = {p: [bidirectional_block(tensors, f"{g}.local.{p}.{i}", config, config.granularities["local"]) for i in range(config.local_layers[p])]
+                      for p in PARTS}
+        self.out_norm = {p: tensors[f"{g}.out_norm.{p}.weight"] for p in PARTS}
+        self.logits = {p: Linear(tensors, f"{g}.logits.{p}") for p in PARTS}
+        self._global_layers = [bidirectional_layer([block]) for block in self.global_blocks]
+        self._local_layers = {}
+
+    # --- speech: causal, streamed ------------------------------------------------------------
+    def stream_speech(self, features: np.ndarray, state=None):
+        """What the engine streams: normalised features (T, F) -> speech states (T,
+        ``config.speech_width``), new state: the body's, and the stroke planner's beside them when
+        there is one."""
+        if self.planner is None:
+            return self.speech_states(features, state)
+        body, planner = state or (None, None)
+        s, body = self.speech_states(features, body)
+        p, planner = self.planner.speech_states(features, planner)
+        return np.concatenate([s, p], axis=-1), (body, planner)
+
+    def apex_probabilities(self, speech: np.ndarray, styles: tuple, pairs: np.ndarray | None = None) -> np.ndarray:
+        """Stroke-apex probabilities (S, m) of a window's motion frames for each of ``styles``, from
+        its streamed speech states (m + L, ``speech_width``): the stroke planner's head when there
+        is one, else the generator's own; ``pairs``: the generator's ``window_pairs``, when known."""
+        d = self.config.d_model
+        if self.planner is not None:
+            head, pairs = self.planner, self.planner.window_pairs(speech[:, d:])
+        else:
+            head = self
+            pairs = self.window_pairs(speech[:, :d]) if pairs is None else pairs
+        return sigmoid(head.apex_logits(pairs, head.style_embedding(styles)))
+
+    def window_context(self, speech: np.ndarray, styles: tuple) -> np.ndarray:
+        """What a window of n codes hears, for each of the S ``styles``: speech (n r + L,
+        ``speech_width``) from ``stream_speech`` -> (S, n, d): the window scan, the stroke plan at
+        the config's ``apex_threshold`` and ``code_in``."""
+        pairs = self.window_pairs(speech[:, :self.config.d_model])
+        plan = stroke_plan(self.apex_probabilities(speech, styles, pairs), self.config.apex_threshold)
+        return self.code_context(pairs, plan)
+
+    def code_context(self, pairs: np.ndarray, plan: np.ndarray) -> np.ndarray:
+        """Frame pairs of the motion frames of n codes (n r, 2 d) from ``window_pairs`` and S stroke
+        plans (S, n r) -> (S, n, d)."""
+        t, d2 = pairs.shape
+        r, s = self.frames_per_code, len(plan)
+        pairs = np.broadcast_to(pairs.reshape(t // r, r * d2), (s, t // r, r * d2))
+        x = np.concatenate([pairs, plan.reshape(s, t // r, r).astype(F32)], axis=-1)
+        return self.code_in(x)
 
     def known_latents(self, codebooks: dict, codes: np.ndarray) -> np.ndarray:
         """codes (..., n, 4) int, -1 = unknown -> latents (..., n, 4, D): codebook rows of the

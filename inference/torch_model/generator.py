@@ -13,7 +13,9 @@ Structure (names as in ``architecture.py``; r = frames per code, L = look-ahead 
 - stroke apexes: ``apex`` reads frame t's pair and the style and gives the logit that a stroke
   ends at motion frame ``t`` (trained on the corpus's planned apexes, ``gestura synth``);
 - stroke plan: the body reads a plan of stroke apexes (``inference/stroke_plan.py``): in training
-  the corpus's, in generation the head's peaks above the checkpoint's ``apex_threshold``;
+  the corpus's, in generation the head's peaks above the checkpoint's ``apex_threshold``; where
+  the config has a ``stroke_planner``, a second copy of the speech encoder, window scan, style and
+  head (``planner``, trained on the apex loss alone) makes it in place of ``apex``;
 - code context: ``code_in`` turns the r frame pairs of code k and the plan at its r frames into
   one vector;
 - ``style`` adds a speaker embedding (their mean for the speaker-neutral stream of style
@@ -46,33 +48,24 @@ from .layers import RMSNorm, rms_norm
 from .mamba import MambaBlock, MambaStack, StackedLinear, bidirectional_block, bidirectional_layer
 
 
-class Generator(nn.Module):
+class SpeechScans(nn.Module):
+    """What the stroke-apex head hears: the causal speech encoder (``audio_in``, ``speech``,
+    ``speech_norm``), the window scan (``speech_window``), the style embedding and the head
+    (``apex``). The generator is one; a ``StrokePlanner`` is another, of the same shapes."""
+
     def __init__(self, config):
         super().__init__()
-        self.config = config
-        d, cd, k, r = config.d_model, config.code_dim, config.codebook_size, config.frames_per_code
-        self.frames_per_code, self.lookahead = r, config.lookahead
+        d = config.d_model
+        self.lookahead = config.lookahead
         self.audio_in = nn.Linear(config.feature_dim, d)
         self.speech = MambaStack(MambaBlock(config) for _ in range(config.speech_layers))
         self.speech_norm = RMSNorm(d)
         self.speech_window = MambaStack(bidirectional_block(config, config.granularities["window"])
                                        for _ in range(config.speech_window_layers))
         self.apex = nn.Linear(3 * d, 1)
-        self.code_in = nn.Linear(r * (2 * d + 1), d)
         self.style = nn.Embedding(config.num_styles, d)
         nn.init.normal_(self.style.weight, std=0.02)
-        self.mask_latent = nn.Parameter(torch.randn(len(PARTS), cd) * 0.02)
-        self.part_in = nn.ModuleDict({p: nn.Linear(cd, d) for p in PARTS})
-        self.global_blocks = MambaStack(bidirectional_block(config, config.granularities["global"])
-                                       for _ in range(config.global_layers))
-        self.global_norm = RMSNorm(d)
-        self.local = nn.ModuleDict({p: MambaStack(bidirectional_block(config, config.granularities["local"])
-                                                   for _ in range(config.local_layers[p]))
-                                    for p in PARTS})
-        self.out_norm = nn.ModuleDict({p: RMSNorm(d) for p in PARTS})
-        self.logits = nn.ModuleDict({p: nn.Linear(d, k) for p in PARTS})
 
-    # --- speech: causal, streamed ------------------------------------------------------------
     def speech_states(self, features: torch.Tensor, state=None):
         """features (B, T, F) normalised -> speech states (B, T, d), state. Causal: row j depends on
         audio frames <= j only, so a clip may be run in pieces with the returned state."""
@@ -94,27 +87,100 @@ class Generator(nn.Module):
         style = style.unsqueeze(1).expand(b, pairs.shape[1], -1)
         return self.apex(torch.cat([pairs.expand(b, -1, -1), style], -1))[..., 0]
 
-    def code_context(self, pairs: torch.Tensor, style: torch.Tensor, plan: torch.Tensor | None = None) -> torch.Tensor:
-        """Frame pairs of the motion frames of ``n`` codes (B, n r, 2 d) from ``window_pairs`` and
-        style embeddings (B, d) -> (B, n, d); either batch may be 1 and is then shared.
-
-        ``plan`` (B, n r): the stroke plan the body reads (``stroke_plan.apex_bumps`` of the
-        corpus's apexes in training); None = the head's own (``stroke_plan.stroke_plan`` of its
-        probabilities at the config's ``apex_threshold``)."""
-        pairs = pairs.expand(max(pairs.shape[0], style.shape[0]), -1, -1)
-        b, t, d2 = pairs.shape
-        r = self.frames_per_code
-        if plan is None:
-            probability = torch.sigmoid(self.apex_logits(pairs, style)).float().cpu().numpy()
-            plan = torch.from_numpy(stroke_plan(probability, self.config.apex_threshold)).to(pairs)
-        x = torch.cat([pairs.reshape(b, t // r, r * d2), plan.reshape(b, t // r, r)], -1)
-        return self.code_in(x)
-
     def style_embedding(self, style: torch.Tensor | None) -> torch.Tensor:
         """(B, d) speaker embeddings of style indices (B,); None: their mean (1, d), no speaker."""
         if style is None:
             return self.style.weight.mean(0, keepdim=True)
         return self.style(style)
+
+    def style_embeddings(self, styles: tuple) -> torch.Tensor:
+        """(S, d) embeddings of a tuple of style indices, None standing for the mean (no speaker)."""
+        device = self.style.weight.device
+        return torch.cat([self.style_embedding(None if s is None else torch.tensor([s], device=device))
+                          for s in styles])
+
+
+class StrokePlanner(SpeechScans):
+    """A stroke-apex head with speech scans of its own (``config.stroke_planner``): trained on the
+    apex loss alone (``gestura train --stroke-planner``), so that a better plan does not change
+    what the body hears. Measured in ``weights/MODEL_CARD.md``."""
+
+    def forward(self, features: torch.Tensor, style: torch.Tensor, starts: torch.Tensor, frames: int) -> torch.Tensor:
+        """Training pass: features (B, T, F) normalised, each row ending L frames after its window
+        of ``frames`` motion frames, which begins at ``starts`` (B,) long (the frames before it
+        warm the causal encoder up, as the earlier speech does in generation); style (B,) ->
+        stroke-apex logits of the windows' frames (B, frames)."""
+        s, _ = self.speech_states(features)
+        index = starts[:, None] + torch.arange(frames + self.lookahead, device=s.device)
+        window = torch.gather(s, 1, index[..., None].expand(-1, -1, s.shape[-1]))
+        return self.apex_logits(self.window_pairs(window), self.style(style))
+
+
+class Generator(SpeechScans):
+    def __init__(self, config):
+        super().__init__(config)
+        self.config = config
+        d, cd, k, r = config.d_model, config.code_dim, config.codebook_size, config.frames_per_code
+        self.frames_per_code = r
+        self.planner = StrokePlanner(config) if config.stroke_planner else None
+        self.code_in = nn.Linear(r * (2 * d + 1), d)
+        self.mask_latent = nn.Parameter(torch.randn(len(PARTS), cd) * 0.02)
+        self.part_in = nn.ModuleDict({p: nn.Linear(cd, d) for p in PARTS})
+        self.global_blocks = MambaStack(bidirectional_block(config, config.granularities["global"])
+                                       for _ in range(config.global_layers))
+        self.global_norm = RMSNorm(d)
+        self.local = nn.ModuleDict({p: MambaStack(bidirectional_block(config, config.granularities["local"])
+                                                   for _ in range(config.local_layers[p]))
+                                    for p in PARTS})
+        self.out_norm = nn.ModuleDict({p: RMSNorm(d) for p in PARTS})
+        self.logits = nn.ModuleDict({p: nn.Linear(d, k) for p in PARTS})
+
+    # --- speech: causal, streamed ------------------------------------------------------------
+    def stream_speech(self, features: torch.Tensor, state=None):
+        """What the engines stream: features (B, T, F) normalised -> speech states (B, T,
+        ``config.speech_width``), state: the body's (``speech_states``), and the stroke planner's
+        beside them when there is one. Causal, as ``speech_states``."""
+        if self.planner is None:
+            return self.speech_states(features, state)
+        body, planner = state or (None, None)
+        s, body = self.speech_states(features, body)
+        p, planner = self.planner.speech_states(features, planner)
+        return torch.cat([s, p], -1), (body, planner)
+
+    def apex_probabilities(self, speech: torch.Tensor, styles: tuple, pairs: torch.Tensor | None = None) -> torch.Tensor:
+        """Stroke-apex probabilities (S, m) of a window's motion frames for each of ``styles`` (a
+        tuple of indices, None for the mean style). ``speech`` (1, m + L, ``speech_width``): the
+        window's streamed states (``stream_speech``). The stroke planner's head when there is one,
+        else the generator's own; ``pairs``: the generator's ``window_pairs`` of the window, when
+        already computed."""
+        d = self.config.d_model
+        if self.planner is not None:
+            head, pairs = self.planner, self.planner.window_pairs(speech[..., d:])
+        else:
+            head = self
+            pairs = self.window_pairs(speech[..., :d]) if pairs is None else pairs
+        return torch.sigmoid(head.apex_logits(pairs, head.style_embeddings(styles)))
+
+    def window_context(self, speech: torch.Tensor, styles: tuple) -> torch.Tensor:
+        """What a window of n codes hears, for each of ``styles`` (a tuple of indices, None for the
+        mean style): speech (1, n r + L, ``speech_width``) from ``stream_speech`` -> (S, n, d): the
+        window scan, the stroke plan at the config's ``apex_threshold`` and ``code_in``."""
+        pairs = self.window_pairs(speech[..., :self.config.d_model])
+        probability = self.apex_probabilities(speech, styles, pairs).float().cpu().numpy()
+        plan = torch.from_numpy(stroke_plan(probability, self.config.apex_threshold)).to(pairs)
+        return self.code_context(pairs, plan)
+
+    def code_context(self, pairs: torch.Tensor, plan: torch.Tensor) -> torch.Tensor:
+        """Frame pairs of the motion frames of ``n`` codes (B, n r, 2 d) from ``window_pairs`` and
+        the stroke plan the body reads (B, n r) -> (B, n, d); either batch may be 1 and is then
+        shared. ``plan``: ``stroke_plan.apex_bumps`` of the corpus's apexes in training,
+        ``stroke_plan.stroke_plan`` of the head's probabilities in generation."""
+        b = max(pairs.shape[0], plan.shape[0])
+        pairs = pairs.expand(b, -1, -1)
+        _, t, d2 = pairs.shape
+        r = self.frames_per_code
+        x = torch.cat([pairs.reshape(b, t // r, r * d2), plan.expand(b, -1).reshape(b, t // r, r)], -1)
+        return self.code_in(x)
 
     def known_latents(self, codebooks: dict, codes: torch.Tensor) -> torch.Tensor:
         """codes (B, n, 4) long, -1 = unknown -> latents (B, n, 4, D): codebook rows, ``mask_latent``
@@ -203,7 +269,7 @@ class Generator(nn.Module):
         style = self.style_embedding(style)
         pairs = self.window_pairs(speech)
         apex_logits = self.apex_logits(pairs, style)
-        logits = self.span_logits(self.code_context(pairs, style, plan.to(speech.dtype)), style,
+        logits = self.span_logits(self.code_context(pairs, plan.to(speech.dtype)), style,
                                   self.known_latents(codebooks, codes))
         return logits, apex_logits
 

@@ -24,13 +24,13 @@ def small_config(**changes):
 
 
 @functools.lru_cache(maxsize=None)
-def _pair(frames_per_code: int, granularities: tuple = (1,)):
+def _pair(frames_per_code: int, granularities: tuple = (1,), stroke_planner: bool = False):
     torch = pytest.importorskip("torch")
     from gestura.inference.numpy_model.model import NumpyModel
     from gestura.inference.torch_model.model import GesturaModel
 
     torch.set_num_threads(1)
-    config = small_config(frames_per_code=frames_per_code, granularities=granularities)
+    config = small_config(frames_per_code=frames_per_code, granularities=granularities, stroke_planner=stroke_planner)
     torch.manual_seed(11)
     model = GesturaModel(config).eval()
     with torch.no_grad():
@@ -44,15 +44,15 @@ def _pair(frames_per_code: int, granularities: tuple = (1,)):
     return model, NumpyModel(checkpoint), checkpoint
 
 
-def model_pair(frames_per_code: int = 4, granularities: tuple = (1,)):
-    """(torch ``GesturaModel``, ``NumpyModel``) with the same weights (built once per r and
-    granularities); skips without torch."""
-    return _pair(frames_per_code, tuple(granularities))[:2]
+def model_pair(frames_per_code: int = 4, granularities: tuple = (1,), stroke_planner: bool = False):
+    """(torch ``GesturaModel``, ``NumpyModel``) with the same weights (built once per r,
+    granularities and whether there is a stroke planner); skips without torch."""
+    return _pair(frames_per_code, tuple(granularities), stroke_planner)[:2]
 
 
-def pair_checkpoint(frames_per_code: int = 4):
-    """The in-memory ``Checkpoint`` of ``model_pair(frames_per_code)``."""
-    return _pair(frames_per_code)[2]
+def pair_checkpoint(frames_per_code: int = 4, stroke_planner: bool = False):
+    """The in-memory ``Checkpoint`` of ``model_pair(frames_per_code, stroke_planner=...)``."""
+    return _pair(frames_per_code, (1,), stroke_planner)[2]
 
 
 def assert_close(actual, expected, tol=1e-4):

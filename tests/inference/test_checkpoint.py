@@ -34,7 +34,7 @@ def tiny_checkpoint(tmp_path):
 def test_torch_state_dict_matches_architecture_spec_for_every_config():
     window_only = {"window": [1, 2, 4, 8], "global": [1], "local": [1]}
     for config in (TINY, CONFIGS["small"], CONFIGS["small"].with_(granularities=(1, 2, 4, 8)),
-                   CONFIGS["small"].with_(granularities=window_only)):
+                   CONFIGS["small"].with_(granularities=window_only), CONFIGS["small"].with_(stroke_planner=True)):
         model = GesturaModel(config)
         got = {k: tuple(v.shape) for k, v in model.state_dict().items()}
         assert got == {k: tuple(v) for k, v in tensor_shapes(config).items()}

@@ -299,6 +299,72 @@ def test_decoder_fine_tuning_keeps_every_code_and_the_generator_and_stage2_conti
     assert not (tmp_path / "no").exists()
 
 
+def test_a_stroke_planner_trains_for_a_model_and_changes_nothing_else_in_it(data, vq_run, gen_run, tmp_path, capsys):
+    """``--stroke-planner``: only ``generator.planner`` is new, started from the model's own head
+    path; the body, the statistics and the speakers stay; both engines generate with it alike."""
+    init = gen_run / "gestura.safetensors"
+    args = ["train", "--stroke-planner", "--data", str(data), "--init", str(init), "--steps", "30", "--lr", "3e-3",
+            "--log-every", "1", *LOOP]
+    assert cli.main([*args, "--out", str(tmp_path / "p")]) == 0
+    said = capsys.readouterr()
+    assert "train: apex_threshold" in said.out + said.err and "the stroke planner plans as many" in said.out + said.err
+    before, after = load_checkpoint(init), load_checkpoint(tmp_path / "p" / "gestura.safetensors")
+    assert after.config.stroke_planner and not before.config.stroke_planner
+    assert after.config.with_(stroke_planner=False, apex_threshold=0.5) == before.config.with_(apex_threshold=0.5)
+    assert after.styles == before.styles
+    for name, value in before.tensors.items():
+        np.testing.assert_array_equal(after.tensors[name], value, err_msg=name)
+    for name, value in before.stats.items():
+        np.testing.assert_array_equal(after.stats[name], value)
+    planner = {k for k in after.tensors if k.startswith("generator.planner.")}
+    assert planner == set(after.tensors) - set(before.tensors)
+    assert not np.array_equal(after.tensors["generator.planner.apex.weight"], before.tensors["generator.apex.weight"])
+    assert json.loads(after.metadata["stroke_planner"])["steps"] == 30
+    assert after.metadata["vq"] == before.metadata["vq"]
+    # The last 5 steps against the first 5: 0.72-0.74 over seeds 0-2 on one machine.
+    curve = losses(tmp_path / "p")
+    assert window_ratio(curve, 5) < 0.9, curve
+
+    wav = data / "wave16k" / "4_lawrence_0_3_3.wav"
+    poses = []
+    for engine in ("torch", "numpy"):
+        out = tmp_path / f"{engine}.npz"
+        assert cli.main(["generate", str(wav), "-o", str(out), "--checkpoint", str(tmp_path / "p" / "gestura.safetensors"),
+                         "--style", "4_lawrence", "--temperature", "0", "--engine", engine, "--device", "cpu"]) == 0
+        with np.load(out, allow_pickle=False) as motion:
+            poses.append(motion["poses"])
+    assert poses[0].shape[0] == 180
+    np.testing.assert_allclose(poses[0], poses[1], atol=1e-3)
+
+    # Stage 2 trained further from it keeps its planner.
+    planned = tmp_path / "p" / "gestura.safetensors"
+    assert cli.main(["train", "--data", str(data), "--vq", str(planned), "--init", str(planned), "--steps", "2",
+                     "--lr", "0", "--log-every", "1", *LOOP, "--out", str(tmp_path / "g")]) == 0
+    again = load_checkpoint(tmp_path / "g" / "gestura.safetensors")
+    assert again.config.stroke_planner
+    for name in planner:
+        np.testing.assert_array_equal(again.tensors[name], after.tensors[name], err_msg=name)
+
+    # What it cannot do is refused with one line, before anything is written.
+    refusals = (
+        ([a for a in args if a not in ("--init", str(init))],
+         "--stroke-planner trains a planner for an existing model: name it with --init"),
+        ([*args, "--vq", str(vq_run / "vq.safetensors")],
+         "--stroke-planner keeps the --init model as it is: leave out --family, --set and --vq"),
+        ([*args, "--set", "d_model=8"], "--stroke-planner keeps the --init model as it is: leave out --family, --set and --vq"),
+        ([a if a != str(init) else str(vq_run / "vq.safetensors") for a in args],
+         f"--init {vq_run / 'vq.safetensors'} is not a full vq-mamba checkpoint: a stroke planner makes the plan of the "
+         "span generator, train that first (gestura train --vq ...)"),
+        (["train", "--data", str(data), "--out", str(tmp_path / "no"), *LOOP],
+         "--vq is required: name the stage-1 checkpoint(s) from gestura train-vq (or train a stroke planner for an "
+         "existing model with --stroke-planner --init CKPT)"),
+    )
+    for argv, message in refusals:
+        assert cli.main([*argv, "--out", str(tmp_path / "no")]) == 2
+        assert capsys.readouterr().err.splitlines()[-1] == f"gestura train: error: {message}"
+    assert not (tmp_path / "no").exists()
+
+
 def test_bad_arguments_fail_with_one_clear_line(data, vq_run, tmp_path, capsys):
     assert cli.main(["train-vq", "--data", str(tmp_path / "none"), "--out", str(tmp_path / "o"), *LOOP]) == 2
     assert "does not exist" in capsys.readouterr().err

@@ -44,12 +44,13 @@ MINI = tiny_config(name="mini", code_dim=16, codebook_size=64, vq_hidden=32, gmp
 
 
 # The multi-granularity model gives each scan other pooling factors, so a scan reading another's
-# factors would not load.
-@pytest.fixture(scope="module", params=[(1,), {"window": (1, 2, 4, 8), "global": (1, 2), "local": (1, 4)}],
-                ids=["single-scale", "granular"])
+# factors would not load; the stroke planner's speech states travel beside the body's.
+@pytest.fixture(scope="module", params=[{}, {"granularities": {"window": (1, 2, 4, 8), "global": (1, 2), "local": (1, 4)}},
+                                        {"stroke_planner": True}],
+                ids=["single-scale", "granular", "stroke-planner"])
 def checkpoint(request, tmp_path_factory):
     torch.manual_seed(7)
-    model = GesturaModel(MINI.with_(granularities=request.param))
+    model = GesturaModel(MINI.with_(**request.param))
     rng = np.random.default_rng(7)
     # Non-trivial statistics, so denormalisation is exercised too.
     stats = {}

@@ -16,9 +16,9 @@ from model_pair import assert_close, model_pair, pair_checkpoint
 torch = pytest.importorskip("torch")
 
 
-def _engine(frames_per_code=4):
+def _engine(frames_per_code=4, stroke_planner=False):
     engine = NumpyEngine()
-    engine.prepare(pair_checkpoint(frames_per_code))
+    engine.prepare(pair_checkpoint(frames_per_code, stroke_planner))
     return engine
 
 
@@ -45,10 +45,12 @@ def test_speech_in_blocks_and_decode_in_pieces_match_the_torch_model():
             assert_close(got, want[0].numpy())
 
 
-@pytest.mark.parametrize("frames_per_code", [4, 1])
-def test_context_and_span_give_the_torch_logits_for_each_style_and_only_the_asked_parts(frames_per_code):
-    model, _ = model_pair(frames_per_code)
-    engine = _engine(frames_per_code)
+@pytest.mark.parametrize("frames_per_code, stroke_planner", [(4, False), (1, False), (4, True)],
+                         ids=["r4", "r1", "r4-planner"])
+def test_context_and_span_give_the_torch_logits_for_each_style_and_only_the_asked_parts(frames_per_code,
+                                                                                      stroke_planner):
+    model, _ = model_pair(frames_per_code, stroke_planner=stroke_planner)
+    engine = _engine(frames_per_code, stroke_planner)
     config, gen = model.config, model.generator
     rng = np.random.default_rng(2)
     n = 12
@@ -65,10 +67,9 @@ def test_context_and_span_give_the_torch_logits_for_each_style_and_only_the_aske
     codes = torch.from_numpy(np.stack([known[p] for p in PARTS], -1))[None]
     with torch.no_grad():
         latents = gen.known_latents(model.codebooks(), codes)
-        pairs = gen.window_pairs(torch.from_numpy(speech)[None])
-        for i, style in enumerate((torch.tensor([1]), None)):
-            embedded = gen.style_embedding(style)
-            t_context = gen.code_context(pairs, embedded)
+        for i, style in enumerate((1, None)):
+            embedded = gen.style_embeddings((style,))
+            t_context = gen.window_context(torch.from_numpy(speech)[None], (style,))
             assert_close(context[i], t_context[0].numpy())
             expected = gen.span_logits(t_context, embedded, latents, parts)
             for part in parts:
@@ -96,6 +97,8 @@ def test_bad_requests_are_refused_with_one_clear_sentence():
         engine.start(("face", "tail"))
     with pytest.raises(EngineError, match="7 speech states are not whole codes of 4 frames plus the look-ahead of 6"):
         engine.context(speech[:7], (0,))
+    with pytest.raises(EngineError, match=r"speech states of shape \(14, 64\) do not fit this model's width 32"):
+        engine.context(np.concatenate([speech, speech], 1), (0,))
     with pytest.raises(EngineError, match="known codes of 'upper' cover 3 codes, the span has 2"):
         engine.span(context, {**known, "upper": np.zeros(3, np.int64)}, (0,), PARTS)
     with pytest.raises(EngineError, match=r"a context of shape \(1, 2, \d+\) does not fit 2 styles"):

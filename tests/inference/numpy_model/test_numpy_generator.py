@@ -13,7 +13,8 @@ from model_pair import assert_close, model_pair, small_config
 from random_checkpoint import random_tensors
 
 
-@pytest.fixture(params=[(4, (1,)), (1, (1,)), (4, (1, 2, 4, 8))], ids=["r4", "r1", "r4-granular"])
+@pytest.fixture(params=[(4, (1,), False), (1, (1,), False), (4, (1, 2, 4, 8), False), (4, (1,), True)],
+                ids=["r4", "r1", "r4-granular", "r4-planner"])
 def pair(request):
     return model_pair(*request.param)
 
@@ -27,17 +28,19 @@ def _known_codes(rng, n, k):
     return codes
 
 
-def test_speech_states_in_pieces_equal_whole_and_torch():
+@pytest.mark.parametrize("stroke_planner", [False, True], ids=["head", "planner"])
+def test_streamed_speech_states_in_pieces_equal_whole_and_torch(stroke_planner):
     torch = pytest.importorskip("torch")
-    model, numpy_model = model_pair(4)
+    model, numpy_model = model_pair(4, stroke_planner=stroke_planner)
     features = np.random.default_rng(1).normal(size=(70, model.config.feature_dim)).astype(np.float32)
     with torch.no_grad():
-        expected, _ = model.generator.speech_states(torch.from_numpy(features)[None])
-    whole, _ = numpy_model.generator.speech_states(features)
+        expected, _ = model.generator.stream_speech(torch.from_numpy(features)[None])
+    whole, _ = numpy_model.generator.stream_speech(features)
+    assert whole.shape == (70, model.config.speech_width)
     assert_close(whole, expected[0].numpy())
     state, pieces = None, []
     for lo, hi in ((0, 1), (1, 30), (30, 31), (31, 64), (64, 70)):
-        s, state = numpy_model.generator.speech_states(features[lo:hi], state)
+        s, state = numpy_model.generator.stream_speech(features[lo:hi], state)
         pieces.append(s)
     np.testing.assert_allclose(np.concatenate(pieces), whole, rtol=0, atol=1e-5)
 
@@ -48,20 +51,19 @@ def test_apex_code_context_and_known_latents_match_torch(pair):
     gen, np_gen = model.generator, numpy_model.generator
     rng = np.random.default_rng(2)
     n, r = 9, model.config.frames_per_code
-    speech = rng.normal(size=(n * r + model.config.lookahead, model.config.d_model)).astype(np.float32)
+    speech = rng.normal(size=(n * r + model.config.lookahead, model.config.speech_width)).astype(np.float32)
     codes = _known_codes(rng, n, model.config.codebook_size)
     styles = (1, None)
     with torch.no_grad():
-        style = torch.cat([gen.style_embedding(torch.tensor([1])), gen.style_embedding(None)])
-        pairs = gen.window_pairs(torch.from_numpy(speech)[None])
-        apex = gen.apex_logits(pairs, style).numpy()
-        context = gen.code_context(pairs, style).numpy()
+        pairs = gen.window_pairs(torch.from_numpy(speech)[None, :, :model.config.d_model])
+        apex = gen.apex_probabilities(torch.from_numpy(speech)[None], styles).numpy()
+        context = gen.window_context(torch.from_numpy(speech)[None], styles).numpy()
         latents = gen.known_latents(model.codebooks(), torch.from_numpy(codes)[None])[0].numpy()
-    np_pairs = np_gen.window_pairs(speech)
+    np_pairs = np_gen.window_pairs(speech[:, :model.config.d_model])
     assert_close(np_pairs, pairs[0].numpy())
-    assert_close(np_gen.apex_logits(np_pairs, np_gen.style_embedding(styles)), apex)
+    assert_close(np_gen.apex_probabilities(speech, styles), apex)
     assert context.shape == (2, n, model.config.d_model)
-    assert_close(np_gen.code_context(np_pairs, styles), context)
+    assert_close(np_gen.window_context(speech, styles), context)
     np.testing.assert_array_equal(np_gen.known_latents(numpy_model.codebooks(), codes), latents)
 
 
@@ -71,10 +73,10 @@ def test_span_logits_for_several_styles_match_torch_and_pick_the_same_codes(pair
     gen, np_gen = model.generator, numpy_model.generator
     rng = np.random.default_rng(3)
     n, r = 14, model.config.frames_per_code
-    speech = rng.normal(size=(n * r + model.config.lookahead, model.config.d_model)).astype(np.float32)
+    speech = rng.normal(size=(n * r + model.config.lookahead, model.config.speech_width)).astype(np.float32)
     codes = _known_codes(rng, n, model.config.codebook_size)
     styles = (3, None)
-    context = np_gen.code_context(np_gen.window_pairs(speech), styles)
+    context = np_gen.window_context(speech, styles)
     latents = np_gen.known_latents(numpy_model.codebooks(), codes)
     logits = np_gen.span_logits(context, styles, latents)
     reference = np_gen.span_logits_reference(context, styles, latents)
@@ -83,8 +85,7 @@ def test_span_logits_for_several_styles_match_torch_and_pick_the_same_codes(pair
         expected = []
         for s in styles:
             style = gen.style_embedding(None if s is None else torch.tensor([s]))
-            pairs = gen.window_pairs(torch.from_numpy(speech)[None])
-            expected.append(gen.span_logits(gen.code_context(pairs, style), style, t_latents))
+            expected.append(gen.span_logits(gen.window_context(torch.from_numpy(speech)[None], (s,)), style, t_latents))
     for part in PARTS:
         assert logits[part].shape == (2, n, model.config.codebook_size)
         for i in range(len(styles)):
@@ -107,7 +108,7 @@ def test_stacked_span_pass_equals_the_reference_for_any_parts(parts):
     n = 11
     styles = (0, None, 2)
     speech = rng.normal(size=(n * config.frames_per_code + config.lookahead, config.d_model)).astype(np.float32)
-    context = gen.code_context(gen.window_pairs(speech), styles)
+    context = gen.window_context(speech, styles)
     latents = gen.known_latents(model.codebooks(), _known_codes(rng, n, config.codebook_size))
     logits = gen.span_logits(context, styles, latents, parts)
     reference = gen.span_logits_reference(context, styles, latents, parts)

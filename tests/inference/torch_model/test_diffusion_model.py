@@ -80,6 +80,7 @@ def test_the_denoiser_hears_its_whole_window_both_ways():
     ({"denoiser_block": "lstm"}, "'denoiser_block' must be one of"),
     ({"attention_heads": 5}, "'attention_heads' \\(5\\) must divide d_model"),
     ({"mlp_ratio": 0}, "'mlp_ratio' must be positive for the dim-gestor family"),
+    ({"stroke_planner": True}, "'stroke_planner' is for the vq-mamba family only"),
 ])
 def test_config_errors_are_one_line(changes, message):
     with pytest.raises(ConfigError, match=message) as error:

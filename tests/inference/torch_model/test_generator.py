@@ -32,11 +32,10 @@ def _codebooks(model):
     return {p: w.detach().double() for p, w in model.codebooks().items()}
 
 
-def _contexts(gen, feats, n, plan=None):
-    """The code contexts of n codes from features (B, n r + L, F), as generation forms them (the
-    neutral style; the head's stroke plan unless ``plan`` is given)."""
+def _contexts(gen, feats, n, plan):
+    """The code contexts of n codes from features (B, n r + L, F) with the stroke plan ``plan``."""
     speech, _ = gen.speech_states(feats)
-    return gen.code_context(gen.window_pairs(speech[:, :n * R + L]), gen.style_embedding(None), plan)
+    return gen.code_context(gen.window_pairs(speech[:, :n * R + L]), plan)
 
 
 def test_speech_states_in_pieces_with_carried_state_equal_the_whole_clip():
@@ -86,21 +85,55 @@ def test_a_window_hears_its_audio_up_to_the_lookahead_beyond_its_last_code_and_n
     assert torch.all((after - before).abs().amax(-1) > 0)  # the first code hears it too
 
 
-def test_code_context_reads_the_stroke_plan_it_is_given_and_otherwise_the_heads_plan():
+def test_a_window_reads_the_heads_stroke_plan_and_code_context_the_plan_it_is_given():
     gen = _generator()
     speech = torch.randn(1, 8 * R + L, CONFIG.d_model, dtype=torch.float64)
     style = gen.style_embedding(torch.tensor([1]))
     with torch.no_grad():
         pairs = gen.window_pairs(speech)
-        own = gen.code_context(pairs, style)
+        own = gen.window_context(speech, (1,))
         probability = torch.sigmoid(gen.apex_logits(pairs, style)).numpy()
         plan = torch.from_numpy(stroke_plan(probability, CONFIG.apex_threshold)).double()
-        assert torch.allclose(gen.code_context(pairs, style, plan), own, atol=1e-12)
+        assert torch.allclose(gen.code_context(pairs, plan), own, atol=1e-12)
         other_plan = plan.clone()
         other_plan[0, 2 * R + 1] = 1.0 - other_plan[0, 2 * R + 1]  # a stroke in code 2's second frame
-        other = gen.code_context(pairs, style, other_plan)
+        other = gen.code_context(pairs, other_plan)
     changed = (other - own).abs().amax(-1)[0]
     assert changed[2] > 0 and torch.all(changed[torch.arange(8) != 2] == 0)
+
+
+def test_a_stroke_planner_makes_the_plan_from_its_own_scans_and_trains_on_what_generation_reads():
+    config = CONFIG.with_(stroke_planner=True)
+    gen = _model(config=config).generator.double().eval()
+    n = 8
+    feats = torch.randn(1, 40 + n * R + L, CONFIG.feature_dim, dtype=torch.float64)
+    with torch.no_grad():
+        speech, _ = gen.stream_speech(feats)
+        body, _ = gen.speech_states(feats)
+        planned, _ = gen.planner.speech_states(feats)
+        assert speech.shape == (1, feats.shape[1], 2 * CONFIG.d_model)
+        assert torch.equal(speech[..., :CONFIG.d_model], body) and torch.equal(speech[..., CONFIG.d_model:], planned)
+        window = speech[:, 40:]
+        probability = gen.apex_probabilities(window, (1, None))
+        want = torch.sigmoid(gen.planner.apex_logits(gen.planner.window_pairs(planned[:, 40:]),
+                                                      gen.planner.style_embeddings((1, None))))
+        assert torch.equal(probability, want)
+        before = gen.window_context(window, (1,))
+        gen.apex.bias += 5.0  # the generator's own head does not make the plan...
+        assert torch.equal(gen.window_context(window, (1,)), before)
+        gen.planner.apex.bias += 50.0  # ...the planner's does
+        assert not torch.equal(gen.window_context(window, (1,)), before)
+        # Training reads the window as generation does: after 40 frames of earlier speech, or
+        # from the clip's start (its frames past the window's look-ahead unread).
+        style = torch.tensor([1, 0])
+        batch = torch.stack([feats[0], torch.cat([feats[0, :n * R + L], torch.randn(40, CONFIG.feature_dim,
+                                                                                    dtype=torch.float64)])])
+        logits = gen.planner(batch, style, torch.tensor([40, 0]), n * R)
+        starts = (gen.planner.window_pairs(planned[:, 40:]), gen.planner.window_pairs(planned[:, :n * R + L]))
+    assert logits.shape == (2, n * R)
+    for i, pairs in enumerate(starts):
+        assert torch.allclose(logits[i], gen.planner.apex_logits(pairs, gen.planner.style(style[i:i + 1]))[0],
+                              atol=1e-12)
 
 
 def test_the_apex_head_hears_the_style():
@@ -193,7 +226,7 @@ def test_training_forward_hears_the_window_and_reads_the_corpus_stroke_plan():
         # The same as the pieces generation calls, given the same plan.
         speech, _ = gen.speech_states(feats)
         embedded = gen.style_embedding(style)
-        context = gen.code_context(gen.window_pairs(speech[:, :n * R + L]), embedded, plan)
+        context = gen.code_context(gen.window_pairs(speech[:, :n * R + L]), plan)
         pieces = gen.span_logits(context, embedded, gen.known_latents(books, codes))
         for p in PARTS:
             assert torch.allclose(logits[p], pieces[p], atol=1e-10)
