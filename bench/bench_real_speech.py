@@ -8,7 +8,12 @@ generate at default settings (the checkpoint's first style), then ``metrics.body
 (jaw opening against RMS loudness); "shifted" is the same motion against the audio rotated by half
 its length (timing broken on purpose: should be near 0); "strokes/s" and "wrist m/s" are how much
 the hands gesture (``metrics.gesture_stats``: the faster wrist's speed peaks above the stroke
-speed per second, and the wrists' mean speed); run it on TTS clips too (FILES) to compare. Prints
+speed per second, and the wrists' mean speed); run it on TTS clips too (FILES) to compare. For a
+span generator (torch needed) it also measures the stroke plan the body reads (the checkpoint's
+first style; ``evaluate.clip_stroke_plan``): "plan" is ``metrics.timing_control`` of the plan's
+apex probabilities against the onset envelope (and "shifted" as above), "planned/s" its apexes
+per second, and "on plan" the faster wrist's speed 0.1 s before the planned apexes over its mean
+(``metrics.apex_speed_ratios``; above 1 when the body strokes where its plan says). Prints
 the machine, one row per file (mean over seeds), the mean over files, and how far that mean moves
 between seeds (lowest and highest seed, standard error over seeds). Files shorter than 3 s are listed and skipped.
 
@@ -57,10 +62,11 @@ def main(argv=None) -> int:
         print(f"bench_real_speech: error: no wav files given and none in {DEFAULT_DIR}", file=sys.stderr)
         return 2
     checkpoint = resolve_checkpoint(args.checkpoint)
+    plan_of = stroke_planner(checkpoint)
     print(machine())
     print(f"checkpoint {checkpoint.path}; engine {args.engine}; default settings; seeds {args.seeds}")
     print(f"{'file':48s} {'s':>6s}  {'body':>7s} {'shifted':>7s}  {'jaw':>7s} {'shifted':>7s}  {'strokes/s':>9s} "
-          f"{'wrist m/s':>9s}")
+          f"{'wrist m/s':>9s}  {'plan':>7s} {'shifted':>7s} {'planned/s':>9s} {'on plan':>7s}")
     rows = []
     started = time.time()
     for path in files:
@@ -70,6 +76,10 @@ def main(argv=None) -> int:
             print(f"{path.name:48s} {seconds:6.1f}  skipped: shorter than {metrics.TIMING_MIN_SECONDS:g} s")
             continue
         shifted_wave = np.roll(wave, len(wave) // 2)
+        probability, planned = plan_of(wave) if plan_of else (None, None)
+        plan = ((metrics.timing_control(probability, metrics.onset_envelope(wave, len(probability))),
+                 metrics.timing_control(probability, metrics.onset_envelope(shifted_wave, len(probability))),
+                 len(planned) / seconds) if plan_of else (np.nan,) * 3)
         values = []
         for seed in args.seeds:
             motion = generate(GenerationRequest(audio=wave, seed=seed), checkpoint=checkpoint, engine=args.engine)
@@ -79,28 +89,64 @@ def main(argv=None) -> int:
                            metrics.body_timing_control(positions, shifted_wave),
                            metrics.jaw_timing_control(motion.poses, wave),
                            metrics.jaw_timing_control(motion.poses, shifted_wave),
-                           gesture["stroke_rate"], gesture["wrist_speed"]))
+                           gesture["stroke_rate"], gesture["wrist_speed"], *plan,
+                           on_plan(metrics.apex_speed_ratios(positions, planned)) if plan_of else np.nan))
         rows.append(values)
-        mean = np.mean(values, axis=0)
+        mean = reduce(np.nanmean, values)
         print(f"{path.name:48s} {seconds:6.1f}  {row(mean)}")
     if rows:
-        per_seed = np.mean(rows, axis=0)  # (seeds, 6): each seed's mean over the files
-        mean = per_seed.mean(axis=0)
+        per_seed = np.stack([reduce(np.nanmean, [file[k] for file in rows]) for k in range(len(args.seeds))])
+        mean = reduce(np.nanmean, per_seed)  # over seeds of each seed's mean over the files
         label = f"mean over {len(rows)} files"
         print(f"{label:48s} {'':6s}  {row(mean)}")
-        for name, column in (("lowest seed", per_seed.min(axis=0)), ("highest seed", per_seed.max(axis=0))):
+        for name, column in (("lowest seed", reduce(np.nanmin, per_seed)), ("highest seed", reduce(np.nanmax, per_seed))):
             print(f"  {name:46s} {'':6s}  {row(column)}")
         if len(per_seed) > 1:
-            error = per_seed.std(axis=0, ddof=1) / np.sqrt(len(per_seed))
+            error = reduce(lambda c, axis: np.nanstd(c, axis=axis, ddof=1) / np.sqrt(np.sum(~np.isnan(c))), per_seed)
             print(f"  {'standard error over seeds':46s} {'':6s}  {row(error)}")
     print(f"{time.time() - started:.0f} s")
     return 0
 
 
+def stroke_planner(checkpoint):
+    """``wave -> (apex probabilities (N,), planned apex frames)`` of the checkpoint's stroke plan in
+    its first style, or None where there is none to measure (DiM-Gestor, or no torch)."""
+    if checkpoint.config.family != "vq-mamba":
+        return None
+    try:
+        from gestura.inference.torch_model.model import GesturaModel
+    except ImportError:
+        return None
+    from gestura.inference.features import audio_features
+    from gestura.training.evaluate import clip_stroke_plan
+
+    model = GesturaModel.from_checkpoint(checkpoint).eval()
+    stats = checkpoint.stats
+
+    def plan_of(wave):
+        features = ((audio_features(wave) - stats["audio_mean"]) / stats["audio_std"]).astype(np.float32)
+        return clip_stroke_plan(model, features, 0)
+
+    return plan_of
+
+
+def reduce(fn, values) -> np.ndarray:
+    """``fn`` (a NaN-ignoring reduction) over the rows of each column; NaN for a column with no value."""
+    values = np.asarray(values, np.float64)
+    return np.array([fn(c, axis=0) if (~np.isnan(c)).sum() > 0 else np.nan for c in values.T])
+
+
+def on_plan(ratios: np.ndarray) -> float:
+    """Mean speed ratio at the planned apexes; NaN where none was planned."""
+    return float(ratios.mean()) if len(ratios) else float("nan")
+
+
 def row(values) -> str:
-    """body, shifted, jaw, shifted, strokes/s, wrist m/s as one line's columns."""
-    return (f"{values[0]:7.3f} {values[1]:7.3f}  {values[2]:7.3f} {values[3]:7.3f}  {values[4]:9.2f} "
-            f"{values[5]:9.3f}")
+    """body, shifted, jaw, shifted, strokes/s, wrist m/s, plan, shifted, planned/s, on plan as one
+    line's columns ("-" where not measured)."""
+    widths = ((7, 3), (7, 3), (7, 3), (7, 3), (9, 2), (9, 3), (7, 3), (7, 3), (9, 2), (7, 2))
+    cells = [f"{'-':>{w}s}" if np.isnan(v) else f"{v:{w}.{d}f}" for v, (w, d) in zip(values, widths)]
+    return f"{cells[0]} {cells[1]}  {cells[2]} {cells[3]}  {cells[4]} {cells[5]}  {' '.join(cells[6:])}"
 
 
 if __name__ == "__main__":

@@ -294,34 +294,42 @@ def run_eval(args) -> dict:
 
 def stroke_plan_report(checkpoint, clips, apexes: list) -> dict | None:
     """``metrics.stroke_plan_scores`` of a span generator's stroke plan (its stroke planner's, or
-    its own stroke-apex head's) on ``clips`` (each in
-    its own speaker's style when the model has it, else no style), planned as generation plans
-    (per span, at the checkpoint's ``apex_threshold``; generation also sees the previous span's
-    tail, which can move a peak in a span's first few frames): how much of the timing the body
-    can get from its plan. None for a model without an apex head (DiM-Gestor)."""
+    its own stroke-apex head's) on ``clips`` (each in its own speaker's style when the model has
+    it, else no style), planned as generation plans (``clip_stroke_plan``): how much of the timing
+    the body can get from its plan. None for a model without an apex head (DiM-Gestor)."""
     if checkpoint.config.family != "vq-mamba":
         return None
-    import torch
-
-    from ..inference.stroke_plan import plan_apexes
     from ..inference.torch_model.model import GesturaModel
-    from .train_generator import head_probabilities, normalized_features
+    from .train_generator import normalized_features
 
-    # On the CPU whatever --device says: one small head per clip costs next to nothing.
-    cpu = torch.device("cpu")
     model = GesturaModel.from_checkpoint(checkpoint).eval()
     probabilities, planned = [], []
     for clip in clips:
         style = checkpoint.styles.index(clip.ref.style) if clip.ref.style in checkpoint.styles else None
-        pieces = head_probabilities(model, normalized_features(clip, checkpoint.stats), style, cpu)
-        offsets = np.cumsum([0] + [len(piece) for piece in pieces])
-        probabilities.append(np.concatenate(pieces)[:clip.num_frames])
-        plan = np.concatenate([np.flatnonzero(plan_apexes(piece, checkpoint.config.apex_threshold)) + offset
-                               for piece, offset in zip(pieces, offsets)])
-        planned.append(plan[plan < clip.num_frames])
+        probability, plan = clip_stroke_plan(model, normalized_features(clip, checkpoint.stats), style)
+        probabilities.append(probability)
+        planned.append(plan)
     return {**metrics.stroke_plan_scores(probabilities, planned, apexes), "threshold": checkpoint.config.apex_threshold,
             "tolerance_frames": metrics.PLAN_TOLERANCE,
             "source": "stroke planner" if checkpoint.config.stroke_planner else "apex head"}
+
+
+def clip_stroke_plan(model, features: np.ndarray, style: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """The stroke plan of one clip as generation makes it: normalised features (N, F), a style
+    index (None: no speaker) -> the plan's apex probabilities (N,) and its planned apex frames,
+    per span at the model's ``apex_threshold`` (generation also sees the previous span's tail,
+    which can move a peak in a span's first few frames). ``model``: a torch ``GesturaModel`` of
+    the vq-mamba family; run on the CPU, where one small head per clip costs next to nothing."""
+    import torch
+
+    from ..inference.stroke_plan import plan_apexes
+    from .train_generator import head_probabilities
+
+    pieces = head_probabilities(model, features, style, torch.device("cpu"))
+    offsets = np.cumsum([0] + [len(piece) for piece in pieces])
+    plan = np.concatenate([np.flatnonzero(plan_apexes(piece, model.config.apex_threshold)) + offset
+                           for piece, offset in zip(pieces, offsets)])
+    return np.concatenate(pieces)[:len(features)], plan[plan < len(features)]
 
 
 def mean_of_takes(takes: list[dict]) -> dict:
