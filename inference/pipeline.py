@@ -134,8 +134,11 @@ class GenerationStream:
         # The engine's rows: the styled stream, then the speaker-neutral one when style strength
         # needs it (with one style the mean style is that style: nothing to contrast), then the
         # styled one with an empty stroke plan when plan strength needs it. _guides: (row, strength).
+        # At style strength 0 the neutral stream is the styled one, so every style moves alike.
+        if self.style_strength == 0.0:
+            style_index = None
         self._styles, self._plans, self._guides = (style_index,), (True,), []
-        if self.style_strength != 1.0 and config.num_styles > 1:
+        if self.style_strength not in (0.0, 1.0) and config.num_styles > 1:
             self._styles, self._plans = self._styles + (None,), self._plans + (True,)
             self._guides.append((len(self._styles) - 1, self.style_strength))
         if self.plan_strength != 1.0:
