@@ -78,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     _generation_options().add_generation_options(
         parser, engines=None, engine_default=None,  # the engine names are checked once the add-on is loaded
         engine_help="model engine: auto, numpy, torch or external (default: the scene's)",
-        temperature_default=None, style_strength_default=None,
+        temperature_default=None, style_strength_default=None, plan_strength_default=None,
         checkpoint_help="model checkpoint (default: preferences, else bundled)",
         overwrite_help="replace existing .blend files (default: skip them)")
     parser.add_argument("--start-frame", type=_start_frame, default=None,
@@ -153,6 +153,8 @@ def _operator_arguments(args, package, audio) -> dict:
         kwargs["temperature"] = float(args.temperature)
     if args.style_strength is not None:
         kwargs["style_strength"] = float(args.style_strength)
+    if args.plan_strength is not None:
+        kwargs["plan_strength"] = float(args.plan_strength)
     if args.sampling_steps is not None:
         kwargs["sampling_steps"] = int(args.sampling_steps)
     if args.parts is not None:
@@ -247,6 +249,7 @@ def _check_settings(bpy, package, args) -> None:
             checkpoint, style=args.style or settings.style or None,
             temperature=settings.temperature if args.temperature is None else args.temperature,
             style_strength=settings.style_strength if args.style_strength is None else args.style_strength,
+            plan_strength=settings.plan_strength if args.plan_strength is None else args.plan_strength,
             sampling_steps=args.sampling_steps)  # the scene's value is the operator's to weigh
     except user_error as error:
         raise BatchError(str(error), status=2) from None

@@ -3,13 +3,15 @@
     .venv/bin/python bench/bench_engines.py                      # 10, 60, 600 s; numpy, torch CPU, CUDA
     .venv/bin/python bench/bench_engines.py --seconds 10 60 --engines numpy
     .venv/bin/python bench/bench_engines.py --seconds 10 60 --style-strength 1.5   # guided: two streams
+    .venv/bin/python bench/bench_engines.py --seconds 60 --style-strength 1.5 --plan-strength 2   # the defaults: three
     .venv/bin/python bench/bench_engines.py --checkpoint DIM.safetensors --whole-clip   # one window per clip
 
 Each (engine, clip length) runs in a fresh child process, so its peak resident memory is its
 own: the peak during generation, and in brackets its rise over the resident size after loading
 the model and the audio (what generation itself needs). Timed: ``pipeline.generate`` on an already decoded 16 kHz array
 with a loaded checkpoint (features, the network, sampling, decoding to motion), temperature 0.8,
-style strength 1 unless ``--style-strength`` says otherwise (other values run the network twice).
+style and plan strength 1 unless ``--style-strength`` / ``--plan-strength`` say otherwise (each
+other value adds a stream the network runs beside the first).
 Cost per audio second that stays flat from 10 s to 600 s means linear growth; on a shared machine
 the process's CPU time per audio second is the steadier measure of that than wall time.
 
@@ -107,7 +109,7 @@ def ensure_checkpoint(folder: Path) -> str:
 
 
 def child(engine_name: str, seconds: float, checkpoint_path: str, audio_path: str, threads: int,
-          style_strength: float, whole_clip: bool = False) -> dict:
+          style_strength: float, plan_strength: float, whole_clip: bool = False) -> dict:
     """One measurement, in this (fresh) process."""
     from gestura.inference import pipeline
     from gestura.inference.checkpoint import load_checkpoint
@@ -130,7 +132,8 @@ def child(engine_name: str, seconds: float, checkpoint_path: str, audio_path: st
         from gestura.inference.engines.torch import TorchEngine
 
         engine = TorchEngine("cuda" if engine_name == "torch-cuda" else "cpu")
-    request = pipeline.GenerationRequest(audio=audio, seed=1, temperature=0.8, style_strength=style_strength)
+    request = pipeline.GenerationRequest(audio=audio, seed=1, temperature=0.8, style_strength=style_strength,
+                                         plan_strength=plan_strength)
     engine.prepare(checkpoint)
     before = rss_mb()
     reset_peak()
@@ -174,13 +177,14 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=1, help="torch and BLAS threads (default 1)")
     parser.add_argument("--checkpoint", help="checkpoint to time (default: the bundled model, or a random 'small')")
     parser.add_argument("--style-strength", type=float, default=1.0, help="style strength (default 1: one stream)")
+    parser.add_argument("--plan-strength", type=float, default=1.0, help="plan strength (default 1: no extra stream)")
     parser.add_argument("--whole-clip", action="store_true", help="one window over each whole clip")
     parser.add_argument("--_child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args._child:
         engine_name, seconds, checkpoint, audio = args._child
         print("RESULT " + json.dumps(child(engine_name, float(seconds), checkpoint, audio, args.threads,
-                                           args.style_strength, args.whole_clip)))
+                                           args.style_strength, args.plan_strength, args.whole_clip)))
         return 0
 
     print(f"machine: {machine()}")
@@ -204,14 +208,15 @@ def main() -> int:
         # BLAS and OpenMP pools read these at start-up: the same thread budget for every engine.
         child_env = dict(os.environ, OPENBLAS_NUM_THREADS=str(args.threads), OMP_NUM_THREADS=str(args.threads),
                          MKL_NUM_THREADS=str(args.threads))
-        print(f"threads per engine (torch, BLAS): {args.threads}; style strength {args.style_strength:g}")
+        print(f"threads per engine (torch, BLAS): {args.threads}; style strength {args.style_strength:g}, "
+              f"plan strength {args.plan_strength:g}")
         print(f"{'engine':<11} {'audio s':>8} {'frames':>7} {'wall s':>8} {'audio s/s':>10} {'ms/audio s':>11} "
               f"{'CPU ms/audio s':>15} {'peak RSS MB':>16} {'CUDA MB':>8}")
         for engine_name in engines:
             for seconds in args.seconds:
                 done = subprocess.run(
                     [sys.executable, __file__, "--threads", str(args.threads), "--style-strength",
-                     str(args.style_strength), *(["--whole-clip"] if args.whole_clip else []), "--_child", engine_name,
+                     str(args.style_strength), "--plan-strength", str(args.plan_strength), *(["--whole-clip"] if args.whole_clip else []), "--_child", engine_name,
                      str(seconds), checkpoint, str(audio_path)],
                     capture_output=True, text=True, env=child_env)
                 lines = [x for x in done.stdout.splitlines() if x.startswith("RESULT ")]

@@ -100,7 +100,7 @@ def main() -> int:
         audio = speech(seconds, folder)
         for engine in engines:
             overrides = {"audio_path": str(audio), "checkpoint": ckpt, "engine": engine.upper(), "new_armature": True,
-                         "style_strength": 1.0}
+                         "style_strength": 1.0, "plan_strength": 1.0}
             # Warm-up: imports and the first checkpoint load are paid once per Blender session.
             bpy.ops.wm.read_homefile(use_empty=True)
             generate.run_generation(generate.plan_generation(bpy.context, overrides))

@@ -1,6 +1,6 @@
 """Speech-timing control of a checkpoint on real recordings (issue 15's "real speech" measure).
 
-    .venv/bin/python bench/bench_real_speech.py [FILES...] [--checkpoint PATH] [--seeds 0 1 ... 8]
+    .venv/bin/python bench/bench_real_speech.py [FILES...] [--checkpoint PATH] [--seeds 0 1 ... 8] [--plan-strength W]
 
 FILES default to ``../shared/real-speech/*.wav`` (see SOURCES.md there). For each file and seed:
 generate at default settings (the checkpoint's first style), then ``metrics.body_timing_control``
@@ -44,10 +44,13 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=list(range(9)), help="seeds (default 0 to 8)")
     parser.add_argument("--engine", default="auto", help="auto, torch or numpy (default auto)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    parser.add_argument("--plan-strength", type=float, default=None,
+                        help="plan strength of a span model (default: generation's default)")
     args = parser.parse_args(argv)
 
     from gestura.inference.audio import load_audio
     from gestura.inference.pipeline import GenerationRequest, generate, resolve_checkpoint
+    from gestura.inference.sampling import DEFAULT_PLAN_STRENGTH
     from gestura.training import metrics
     from gestura.training.dataset import joint_positions
 
@@ -64,7 +67,9 @@ def main(argv=None) -> int:
     checkpoint = resolve_checkpoint(args.checkpoint)
     plan_of = stroke_planner(checkpoint)
     print(machine())
-    print(f"checkpoint {checkpoint.path}; engine {args.engine}; default settings; seeds {args.seeds}")
+    plan_strength = DEFAULT_PLAN_STRENGTH if args.plan_strength is None else args.plan_strength
+    print(f"checkpoint {checkpoint.path}; engine {args.engine}; default settings but plan strength {plan_strength:g}; "
+          f"seeds {args.seeds}")
     print(f"{'file':48s} {'s':>6s}  {'body':>7s} {'shifted':>7s}  {'jaw':>7s} {'shifted':>7s}  {'strokes/s':>9s} "
           f"{'wrist m/s':>9s}  {'plan':>7s} {'shifted':>7s} {'planned/s':>9s} {'on plan':>7s}")
     rows = []
@@ -82,7 +87,8 @@ def main(argv=None) -> int:
                  len(planned) / seconds) if plan_of else (np.nan,) * 3)
         values = []
         for seed in args.seeds:
-            motion = generate(GenerationRequest(audio=wave, seed=seed), checkpoint=checkpoint, engine=args.engine)
+            motion = generate(GenerationRequest(audio=wave, seed=seed, plan_strength=plan_strength),
+                              checkpoint=checkpoint, engine=args.engine)
             positions = joint_positions(motion)
             gesture = metrics.gesture_stats(positions)
             values.append((metrics.body_timing_control(positions, wave),

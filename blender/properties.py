@@ -3,7 +3,7 @@ import bpy
 from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
 
 from ..inference.engines.registry import engine_enum_items
-from ..inference.sampling import DEFAULT_STYLE_STRENGTH, DEFAULT_TEMPERATURE
+from ..inference.sampling import DEFAULT_PLAN_STRENGTH, DEFAULT_STYLE_STRENGTH, DEFAULT_TEMPERATURE
 
 # "From Preferences", then every engine: position 0 stays PREFERENCES (saved files store the position).
 ENGINE_OVERRIDE_ITEMS = (
@@ -47,6 +47,15 @@ class GesturaSettings(bpy.types.PropertyGroup):
         soft_max=3.0,
         description="How strongly the style shows: 0 is no particular speaker, 1 the style as the model learnt it, "
                     "more exaggerates it. Other than 1 takes twice as long",
+    )
+    plan_strength: FloatProperty(
+        name="Plan Strength",
+        default=DEFAULT_PLAN_STRENGTH,
+        min=0.0,
+        soft_max=3.0,
+        description="How closely the body strokes on its stroke plan (the stressed syllables the model picks): "
+                    "0 ignores it, 1 follows it as the model learnt, more gives crisper strokes on it and fewer "
+                    "arms held up. Other than 1 takes half as long again",
     )
     sampling_steps: IntProperty(
         name="Sampling Steps",

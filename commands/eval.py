@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..inference.engines.registry import COMMAND_LINE_ENGINES
-from ..inference.sampling import DEFAULT_STYLE_STRENGTH, DEFAULT_TEMPERATURE
+from ..inference.sampling import DEFAULT_PLAN_STRENGTH, DEFAULT_STYLE_STRENGTH, DEFAULT_TEMPERATURE
 
 
 def add_arguments(parser) -> None:
@@ -17,6 +17,8 @@ def add_arguments(parser) -> None:
                         help=f"sampling temperature (default {DEFAULT_TEMPERATURE}; 0 = argmax)")
     parser.add_argument("--style-strength", type=float, default=DEFAULT_STYLE_STRENGTH,
                         help=f"style strength (default {DEFAULT_STYLE_STRENGTH:g}; 1 = the style as learnt)")
+    parser.add_argument("--plan-strength", type=float, default=DEFAULT_PLAN_STRENGTH,
+                        help=f"plan strength of a span model (default {DEFAULT_PLAN_STRENGTH:g}; 1 = the plan as learnt)")
     parser.add_argument("--sampling-steps", type=int, default=None, metavar="N",
                         help="DDIM steps of a diffusion (dim-gestor) model (default: the model's own)")
     parser.add_argument("--seed", type=int, default=0,

@@ -18,7 +18,7 @@ from pathlib import Path
 from ..errors import CommandError, GesturaError
 from ..inference.engines.base import DEVICES
 from ..inference.engines.registry import COMMAND_LINE_ENGINES
-from ..inference.sampling import DEFAULT_STYLE_STRENGTH, DEFAULT_TEMPERATURE
+from ..inference.sampling import DEFAULT_PLAN_STRENGTH, DEFAULT_STYLE_STRENGTH, DEFAULT_TEMPERATURE
 from .generation_options import add_generation_options
 
 FORMATS = ("npz", "bvh", "blend")
@@ -37,6 +37,7 @@ def add_arguments(parser) -> None:
         parser, engines=COMMAND_LINE_ENGINES, engine_default="auto",
         engine_help="model engine (default: torch when installed, else numpy)",
         temperature_default=DEFAULT_TEMPERATURE, style_strength_default=DEFAULT_STYLE_STRENGTH,
+        plan_strength_default=DEFAULT_PLAN_STRENGTH,
         checkpoint_help="model .safetensors (default: the bundled model)",
         overwrite_help="replace output files that exist (default: skip them)")
     parser.add_argument("--top-k", type=int, default=None, help="sample only among the k most likely codes")
@@ -121,7 +122,8 @@ def run(args) -> int:
         # Once, before any file (even when every output exists and is skipped): a bad
         # setting is the command's error, not every file's.
         check_settings(checkpoint, style=args.style, temperature=args.temperature, top_k=args.top_k,
-                       top_p=args.top_p, style_strength=args.style_strength, sampling_steps=args.sampling_steps)
+                       top_p=args.top_p, style_strength=args.style_strength, plan_strength=args.plan_strength,
+                       sampling_steps=args.sampling_steps)
     except GesturaError as error:
         raise CommandError(str(error)) from None
     failures: list[str] = []
@@ -163,7 +165,8 @@ def run(args) -> int:
         started = time.monotonic()
         request = GenerationRequest(audio=np.asarray(wave), style=args.style, seed=args.seed,
                                     temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
-                                    style_strength=args.style_strength, parts=parts, device=args.device,
+                                    style_strength=args.style_strength, plan_strength=args.plan_strength,
+                                    parts=parts, device=args.device,
                                     sampling_steps=args.sampling_steps)
         try:
             # The file's notices so far continue: its audio is checked again, and said once.

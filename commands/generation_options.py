@@ -10,12 +10,12 @@ import argparse
 
 
 def add_generation_options(parser: argparse.ArgumentParser, *, engines, engine_default, engine_help: str,
-                           temperature_default, style_strength_default, checkpoint_help: str,
+                           temperature_default, style_strength_default, plan_strength_default, checkpoint_help: str,
                            overwrite_help: str) -> None:
-    """``--checkpoint --style --seed --temperature --style-strength --sampling-steps --parts --engine
-    --overwrite``.
+    """``--checkpoint --style --seed --temperature --style-strength --plan-strength --sampling-steps
+    --parts --engine --overwrite``.
     ``engines``: the ``--engine`` choices (None: any text, checked once the package is loaded);
-    a ``None`` default for temperature or style strength leaves the value to the caller (the scene's)."""
+    a ``None`` default for temperature, style or plan strength leaves the value to the caller (the scene's)."""
     g = parser.add_argument_group("generation")
     g.add_argument("--checkpoint", default=None, help=checkpoint_help)
     g.add_argument("--style", default=None, help="speaker style name from the model (default: its first; a dim-gestor model "
@@ -27,6 +27,10 @@ def add_generation_options(parser: argparse.ArgumentParser, *, engines, engine_d
     g.add_argument("--style-strength", type=float, default=style_strength_default,
                    help="how strongly the style shows: 0 = no particular speaker, 1 = as the model learnt it, "
                         f"more exaggerates it; other than 1 doubles the work ({_default(style_strength_default)})")
+    g.add_argument("--plan-strength", type=float, default=plan_strength_default,
+                   help="how closely the body strokes on its stroke plan (span models): 0 = ignores it, 1 = as the "
+                        f"model learnt it, more = crisper strokes on it; other than 1 adds half the work "
+                        f"({_default(plan_strength_default)})")
     g.add_argument("--sampling-steps", type=int, default=None, metavar="N",
                    help="DDIM steps of a diffusion (dim-gestor) model, 1-1000: more are slower and smoother "
                         "(default: the model's own, or the scene's)")

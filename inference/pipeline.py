@@ -13,7 +13,8 @@ A stream's output therefore lags its input by one span plus the look-ahead plus 
 feature block and one speech block (16 frames each): up to 126 frames, 4.2 s, for ``small``.
 Codes are drawn per part with the request's seed and temperature (``sampling.py``). Style
 strength other than 1 runs the speaker-neutral style (the mean style) beside the chosen one in
-the same engine call and moves the logits away from it (``sampling.guided_logits``). Parts that
+the same engine call, and plan strength other than 1 the chosen style with an empty stroke plan;
+the logits move away from both (``sampling.guided_logits``). Parts that
 are switched off are not generated (the others see them as unknown) and keep the start pose (or
 the rest pose). A start pose fixes the clip's first ``START_POSE_CODES`` codes of each generated
 part (the encoded pose) and the root position the motion starts from.
@@ -36,8 +37,8 @@ from .engines.registry import resolve_engine
 from .errors import Cancelled, EngineError, GenerationError
 from .features import FEATURE_DIM, FeatureStream, num_frames
 from .sampling import (
-    DEFAULT_STYLE_STRENGTH, DEFAULT_TEMPERATURE, PASSES, check_sampling, guided_logits, part_rngs, sample_codes,
-    still_hidden,
+    DEFAULT_PLAN_STRENGTH, DEFAULT_STYLE_STRENGTH, DEFAULT_TEMPERATURE, PASSES, check_sampling, guided_logits,
+    part_rngs, sample_codes, still_hidden,
 )
 
 CONTEXT_BLOCK = 16  # audio frames per speech-encoder call
@@ -51,6 +52,7 @@ class GenerationRequest:
     seed: int = 0
     temperature: float = DEFAULT_TEMPERATURE  # 0 = always the most likely code (deterministic)
     style_strength: float = DEFAULT_STYLE_STRENGTH  # 0 = no particular speaker, 1 = as learnt, more exaggerates
+    plan_strength: float = DEFAULT_PLAN_STRENGTH  # span models: 0 = ignore the stroke plan, 1 = as learnt, more follows it
     top_k: int | None = None
     top_p: float | None = None
     parts: tuple = PARTS  # the parts to generate; the others keep the start pose or the rest pose
@@ -86,7 +88,8 @@ MAX_SAMPLING_STEPS = 1000  # a bound that keeps a slip (10000) from running for 
 
 def check_settings(checkpoint: Checkpoint, *, style: str | None = None, temperature: float = DEFAULT_TEMPERATURE,
                    top_k: int | None = None, top_p: float | None = None,
-                   style_strength: float = DEFAULT_STYLE_STRENGTH, sampling_steps: int | None = None) -> int:
+                   style_strength: float = DEFAULT_STYLE_STRENGTH, plan_strength: float = DEFAULT_PLAN_STRENGTH,
+                   sampling_steps: int | None = None) -> int:
     """Check a request's settings against ``checkpoint`` before any audio is read and return the
     style's index; GenerationError names the setting and its range. Front ends call it once
     before a batch; ``GenerationStream`` calls it for every clip. (Parts are checked when a
@@ -100,7 +103,7 @@ def check_settings(checkpoint: Checkpoint, *, style: str | None = None, temperat
             raise GenerationError(f"sampling steps must be a whole number from 1 to {MAX_SAMPLING_STEPS}, "
                                   f"got {sampling_steps!r}")
     try:
-        check_sampling(float(temperature), top_k, top_p, float(style_strength))
+        check_sampling(float(temperature), top_k, top_p, float(style_strength), float(plan_strength))
         return checkpoint.style_index(style)
     except (ValueError, CheckpointError) as error:
         raise GenerationError(str(error)) from None
@@ -116,22 +119,31 @@ class GenerationStream:
     def __init__(self, engine, checkpoint: Checkpoint, request: GenerationRequest, *, on_block=None):
         style_index = check_settings(checkpoint, style=request.style, temperature=request.temperature,
                                      top_k=request.top_k, top_p=request.top_p, style_strength=request.style_strength,
-                                     sampling_steps=request.sampling_steps)
+                                     plan_strength=request.plan_strength, sampling_steps=request.sampling_steps)
         self.engine = engine
         self.checkpoint = checkpoint
         config = self.config = checkpoint.config
         self.parts = request.parts  # checked and ordered by GenerationRequest
         self.temperature, self.top_k, self.top_p = float(request.temperature), request.top_k, request.top_p
         self.style_strength = float(request.style_strength)
+        self.plan_strength = float(request.plan_strength)
         self.on_block = on_block or (lambda frames_done: None)
         self._r, self._span, self._prefix, self._lookahead = (config.frames_per_code, config.span_codes,
                                                              config.prefix_codes, config.lookahead)
         self._rngs = part_rngs(request.seed, self.parts)
-        # The styled stream, then the speaker-neutral one when style strength needs it (with one
-        # style the mean style is that style: nothing to contrast).
-        self._styles = (style_index,)
-        if self.style_strength != 1.0 and config.num_styles > 1:
-            self._styles = (style_index, None)
+        # The engine's rows: the styled stream, then the speaker-neutral one when style strength
+        # needs it (with one style the mean style is that style: nothing to contrast), then the
+        # styled one with an empty stroke plan when plan strength needs it. _guides: (row, strength).
+        # At style strength 0 the neutral stream is the styled one, so every style moves alike.
+        if self.style_strength == 0.0:
+            style_index = None
+        self._styles, self._plans, self._guides = (style_index,), (True,), []
+        if self.style_strength not in (0.0, 1.0) and config.num_styles > 1:
+            self._styles, self._plans = self._styles + (None,), self._plans + (True,)
+            self._guides.append((len(self._styles) - 1, self.style_strength))
+        if self.plan_strength != 1.0:
+            self._styles, self._plans = self._styles + (style_index,), self._plans + (False,)
+            self._guides.append((len(self._styles) - 1, self.plan_strength))
         self._features = FeatureStream()
         self._pending = np.zeros((0, FEATURE_DIM), np.float32)  # normalised features awaiting the speech encoder
         self._speech = np.zeros((0, config.speech_width), np.float32)  # speech states still needed
@@ -261,16 +273,15 @@ class GenerationStream:
         if self.parts:
             speech = self._speech[start * r - self._speech_start:stop * r + look - self._speech_start]
             hidden = {p: int(np.sum(known[p] < 0)) for p in self.parts}
-            context = self.engine.context(speech, self._styles)
+            context = self.engine.context(speech, self._styles, self._plans if len(self._plans) > 1 else None)
             for done in range(PASSES):
                 logits = self.engine.span(context, known, self._styles, self.parts)
                 for part in self.parts:
                     open_ = np.flatnonzero(known[part] < 0)
                     if not len(open_):
                         continue
-                    part_logits = logits[part][0][open_]
-                    if len(self._styles) > 1:
-                        part_logits = guided_logits(part_logits, logits[part][1][open_], self.style_strength)
+                    part_logits = guided_logits(logits[part][0][open_],
+                                                [(logits[part][row][open_], s) for row, s in self._guides])
                     codes, confidence = sample_codes(part_logits, self._rngs[part], self.temperature,
                                                      self.top_k, self.top_p)
                     fix = len(open_) - still_hidden(hidden[part], done + 1, PASSES)

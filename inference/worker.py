@@ -8,7 +8,7 @@ Protocol (version 1), all JSON, one object per line:
 
 - parent -> stdin: first the request line
   ``{"protocol": 1, "audio": "x.npy" (float32 16 kHz mono) | "x.wav", "output": "result.npz",
-  "checkpoint": path | null, "style", "seed", "temperature", "style_strength", "top_k", "top_p", "parts": [...],
+  "checkpoint": path | null, "style", "seed", "temperature", "style_strength", "plan_strength", "top_k", "top_p", "parts": [...],
   "start_pose": "pose.npz" | null, "device": "auto" | "cpu" | "cuda", "sampling_steps": int | null}``,
   then optionally ``{"command": "cancel"}``. End of input also cancels (the parent went away).
 - worker -> stdout: ``{"event": "hello"}`` at start, ``{"event": "ready", "torch": ..., "cuda": ...}``
@@ -146,6 +146,7 @@ def serve(channel: _Channel, stdin) -> int:
             seed=int(request.get("seed", 0)),
             temperature=float(request.get("temperature", pipeline.DEFAULT_TEMPERATURE)),
             style_strength=float(request.get("style_strength", pipeline.DEFAULT_STYLE_STRENGTH)),
+            plan_strength=float(request.get("plan_strength", pipeline.DEFAULT_PLAN_STRENGTH)),
             top_k=request.get("top_k"),
             top_p=request.get("top_p"),
             parts=tuple(request["parts"]) if request.get("parts") is not None else pipeline.GenerationRequest.parts,

@@ -161,6 +161,8 @@ def test_batch_script_fails_with_one_clear_line_and_a_nonzero_status(extension, 
          "temperature must be >= 0", 2),
         ([script, "--", "--audio", str(fake), "--out", str(tmp_path / "k.blend"), *model, "--style-strength", "-1"],
          "style strength must be >= 0", 2),
+        ([script, "--", "--audio", str(fake), "--out", str(tmp_path / "m.blend"), *model, "--plan-strength", "-1"],
+         "plan strength must be >= 0", 2),
         ([script, "--", "--audio", str(fake), "--out", str(tmp_path / "l.blend"), *model, "--sampling-steps", "20"],
          "sampling steps apply to a diffusion (dim-gestor) model, and this one is vq-mamba: leave them out", 2),
     ]

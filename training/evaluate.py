@@ -142,7 +142,7 @@ def run_eval(args) -> dict:
         raise CommandError(f"{args.checkpoint} holds stage 1 only: evaluate a checkpoint from gestura train")
     try:
         check_settings(checkpoint, temperature=args.temperature, style_strength=args.style_strength,
-                       sampling_steps=args.sampling_steps)
+                       plan_strength=args.plan_strength, sampling_steps=args.sampling_steps)
     except GenerationError as error:
         raise CommandError(str(error)) from None
     cache = False if args.no_cache else (Path(args.cache_dir) if args.cache_dir else True)
@@ -179,7 +179,8 @@ def run_eval(args) -> dict:
         style = clip.ref.style if clip.ref.style in checkpoint.styles else None
         request = GenerationRequest(audio=clip.wave, style=style, seed=seed,
                                     temperature=args.temperature, style_strength=args.style_strength,
-                                    device=args.device, sampling_steps=args.sampling_steps)
+                                    plan_strength=args.plan_strength, device=args.device,
+                                    sampling_steps=args.sampling_steps)
         try:
             motion = generate(request, checkpoint=checkpoint, engine=args.engine)
         except GenerationError as error:
@@ -209,7 +210,8 @@ def run_eval(args) -> dict:
     def generate_one(wave, style, seed):
         request = GenerationRequest(audio=wave, style=style if style in checkpoint.styles else None, seed=seed,
                                     temperature=args.temperature, style_strength=args.style_strength,
-                                    device=args.device, sampling_steps=args.sampling_steps)
+                                    plan_strength=args.plan_strength, device=args.device,
+                                    sampling_steps=args.sampling_steps)
         try:
             return generate(request, checkpoint=checkpoint, engine=args.engine)
         except GenerationError as error:
@@ -257,6 +259,7 @@ def run_eval(args) -> dict:
         "engine": args.engine,
         "temperature": args.temperature,
         "style_strength": args.style_strength,
+        "plan_strength": args.plan_strength,
         "sampling_steps": args.sampling_steps,
         "seed": args.seed,
         "speed_normalisation": speed_source,

@@ -24,7 +24,7 @@ from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, St
 from ...errors import GesturaError
 from ...inference.batch import JobError, action_name
 from ...inference.notices import collect
-from ...inference.sampling import DEFAULT_STYLE_STRENGTH, DEFAULT_TEMPERATURE
+from ...inference.sampling import DEFAULT_PLAN_STRENGTH, DEFAULT_STYLE_STRENGTH, DEFAULT_TEMPERATURE
 from ...rigs.skeleton import ordered_parts
 from .. import checkpoint_cache, generate_scene, preferences
 from ..generation_job import GenerationJob
@@ -38,8 +38,8 @@ PART_ITEMS = (
 )
 
 # Operator arguments that, when given, win over the scene's panel settings.
-_OVERRIDABLE = ("audio_path", "sound_strip", "style", "seed", "temperature", "style_strength", "sampling_steps",
-                "parts", "start_frame", "engine", "checkpoint", "new_armature")
+_OVERRIDABLE = ("audio_path", "sound_strip", "style", "seed", "temperature", "style_strength", "plan_strength",
+                "sampling_steps", "parts", "start_frame", "engine", "checkpoint", "new_armature")
 
 # The job running in the background, if any: one generation at a time.
 _active_job: GenerationJob | None = None
@@ -133,6 +133,7 @@ def plan_generation(context, overrides: dict | None = None) -> Plan:
     if temperature < 0:
         raise JobError(f"Temperature {temperature} is negative: use 0 (most likely motion) or more")
     style_strength = float(pick("style_strength", settings.style_strength))
+    plan_strength = float(pick("plan_strength", settings.plan_strength))
     # 0 (the panel's default) is the model's own; the panel shows the setting for diffusion models only.
     sampling_steps = int(pick("sampling_steps", settings.sampling_steps)) or None
     if sampling_steps is not None and checkpoint.config.family != "dim-gestor":
@@ -155,7 +156,8 @@ def plan_generation(context, overrides: dict | None = None) -> Plan:
     from ...inference.pipeline import GenerationRequest
 
     request = GenerationRequest(audio=audio_path, style=style, seed=seed, temperature=temperature,
-                                style_strength=style_strength, parts=parts, device=device.lower(),
+                                style_strength=style_strength, plan_strength=plan_strength, parts=parts,
+                                device=device.lower(),
                                 sampling_steps=sampling_steps)
     return Plan(
         scene_name=scene.name, request=request, audio_label=os.path.basename(named_after), start_frame=start_frame,
@@ -254,6 +256,8 @@ class GESTURA_OT_generate(bpy.types.Operator):
     temperature: FloatProperty(name="Temperature", min=0.0, soft_max=1.5, default=DEFAULT_TEMPERATURE, options={"SKIP_SAVE"})
     style_strength: FloatProperty(name="Style Strength", min=0.0, soft_max=3.0, default=DEFAULT_STYLE_STRENGTH,
                                   options={"SKIP_SAVE"})
+    plan_strength: FloatProperty(name="Plan Strength", min=0.0, soft_max=3.0, default=DEFAULT_PLAN_STRENGTH,
+                                 options={"SKIP_SAVE"})
     sampling_steps: IntProperty(name="Sampling Steps", min=0, max=1000, soft_max=50, options={"SKIP_SAVE"},
                                 description="Denoising steps of a diffusion model; 0 uses the model's own")
     parts: EnumProperty(name="Parts", items=PART_ITEMS, options={"ENUM_FLAG", "SKIP_SAVE"},
@@ -292,6 +296,7 @@ class GESTURA_OT_generate(bpy.types.Operator):
         self.seed = request.seed
         self.temperature = request.temperature
         self.style_strength = request.style_strength
+        self.plan_strength = request.plan_strength
         self.sampling_steps = request.sampling_steps or 0
         self.parts = set(request.parts)
         self.start_frame = plan.start_frame

@@ -53,8 +53,10 @@ class GESTURA_PT_generate(SidebarPanel, bpy.types.Panel):
         row.operator("gestura.new_seed", text="", icon="FILE_REFRESH")
         layout.prop(settings, "temperature", slider=False)
         layout.prop(settings, "style_strength", slider=False)
-        if _family(context) == "dim-gestor":  # code models have no sampling steps
+        if _family(context) == "dim-gestor":  # code models have no sampling steps, diffusion models no stroke plan
             layout.prop(settings, "sampling_steps")
+        else:
+            layout.prop(settings, "plan_strength", slider=False)
         layout.prop(settings, "start_frame")
 
         column = layout.column(heading="Parts", align=True)

@@ -19,12 +19,13 @@ r = ``config.frames_per_code``, d = ``config.d_model``, K = ``config.codebook_si
     feature frames, advancing the state. Row ``j`` belongs to audio frame ``j``. w =
     ``config.speech_width``: the body's d states, and the stroke planner's d beside them when
     the checkpoint has one.
-``context(speech (n r + L, w), styles: tuple) -> (len(styles), n, d)``
+``context(speech (n r + L, w), styles: tuple, plans: tuple | None = None) -> (len(styles), n, d)``
     What a window of n codes hears (``Generator.window_context``: the window scan, the stroke
     plan of the apex head or the stroke planner, and ``code_in``), for each style in ``styles``
-    (an index, or None for the mean style). ``speech`` holds the speech states of audio frames
-    ``[r c0, r (c0 + n) + L)`` for the window's first code c0 and the look-ahead L. Stateless;
-    called once per window.
+    (an index, or None for the mean style). ``plans``: per style, False where that row hears an
+    empty stroke plan (what plan strength guides away from); None: every row reads its plan.
+    ``speech`` holds the speech states of audio frames ``[r c0, r (c0 + n) + L)`` for the
+    window's first code c0 and the look-ahead L. Stateless; called once per window.
 ``span(context (len(styles), n, d), known: {part: (n,) int64}, styles, parts) -> {part: (len(styles), n, K)}``
     One pass of the span generator (``known_latents`` + ``span_logits``) over the window, the
     styles batched; ``known`` gives every part's fixed codes, -1 where unknown (switched-off
@@ -97,7 +98,7 @@ class Engine(abc.ABC):
     def speech(self, state, features): ...
 
     @abc.abstractmethod
-    def context(self, speech, styles: tuple): ...
+    def context(self, speech, styles: tuple, plans: tuple | None = None): ...
 
     @abc.abstractmethod
     def span(self, context, known: dict, styles: tuple, parts: tuple) -> dict: ...
@@ -187,6 +188,17 @@ def checked_styles(num_styles: int, styles) -> tuple:
         if style is not None and not 0 <= int(style) < num_styles:
             raise EngineError(f"style index {style} is out of range for this model")
     return tuple(None if s is None else int(s) for s in styles)
+
+
+def checked_plans(plans, styles: tuple) -> tuple | None:
+    """Which rows of a ``context`` read the stroke plan (None: all), as a tuple of bools one per
+    style, or EngineError."""
+    if plans is None:
+        return None
+    plans = tuple(plans)
+    if len(plans) != len(styles) or not all(isinstance(p, (bool, np.bool_)) for p in plans):
+        raise EngineError(f"plans must be one True or False per style ({len(styles)}), got {plans!r}")
+    return tuple(bool(p) for p in plans)
 
 
 class RequestEngine(abc.ABC):

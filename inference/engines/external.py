@@ -191,6 +191,7 @@ class ExternalWorker(RequestEngine):
             "seed": int(request.seed),
             "temperature": float(request.temperature),
             "style_strength": float(request.style_strength),
+            "plan_strength": float(request.plan_strength),
             "top_k": int(request.top_k) if request.top_k is not None else None,
             "top_p": float(request.top_p) if request.top_p is not None else None,
             "parts": list(request.parts) if request.parts is not None else None,

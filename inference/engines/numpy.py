@@ -12,8 +12,8 @@ from ..errors import EngineError
 from ..notices import notify
 from ..numpy_model.layers import F32
 from ..numpy_model.model import NumpyModel
-from .base import (Engine, checked_context, checked_denoise, checked_family, checked_parts, checked_speech_window,
-                   checked_styles, checked_window)
+from .base import (Engine, checked_context, checked_denoise, checked_family, checked_parts, checked_plans,
+                   checked_speech_window, checked_styles, checked_window)
 
 
 class _Stream:
@@ -65,12 +65,12 @@ class NumpyEngine(Engine):
         speech, state.speech_state = self.model.generator.stream_speech(np.asarray(features, F32), state.speech_state)
         return speech
 
-    def context(self, speech, styles: tuple) -> np.ndarray:
+    def context(self, speech, styles: tuple, plans: tuple | None = None) -> np.ndarray:
         checked_family(self.checkpoint, "vq-mamba", "context")
         config = self.model.config
         styles = checked_styles(config.num_styles, styles)
         checked_speech_window(speech, config)
-        return self.model.generator.window_context(np.asarray(speech, F32), styles)
+        return self.model.generator.window_context(np.asarray(speech, F32), styles, checked_plans(plans, styles))
 
     def span(self, context, known: dict, styles: tuple, parts) -> dict:
         checked_family(self.checkpoint, "vq-mamba", "span")

@@ -15,8 +15,8 @@ import torch
 from ...rigs.skeleton import LOWER_ROOT, PARTS
 from ..errors import EngineError
 from ..notices import notify
-from .base import (Engine, checked_context, checked_denoise, checked_family, checked_parts, checked_speech_window,
-                   checked_styles, checked_window)
+from .base import (Engine, checked_context, checked_denoise, checked_family, checked_parts, checked_plans,
+                   checked_speech_window, checked_styles, checked_window)
 
 
 class DeviceFallbackWarning(UserWarning):
@@ -149,14 +149,15 @@ class TorchEngine(Engine):
 
         return self._run(stream, run)
 
-    def context(self, speech, styles: tuple) -> np.ndarray:
+    def context(self, speech, styles: tuple, plans: tuple | None = None) -> np.ndarray:
         checked_family(self.checkpoint, "vq-mamba", "context")
         config = self.model.config
         styles = checked_styles(config.num_styles, styles)
+        plans = checked_plans(plans, styles)
         checked_speech_window(speech, config)
 
         def run():
-            return self.model.generator.window_context(self._tensor(speech)[None], styles).float().cpu().numpy()
+            return self.model.generator.window_context(self._tensor(speech)[None], styles, plans).float().cpu().numpy()
 
         return self._run(None, run)
 

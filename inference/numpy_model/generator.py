@@ -113,12 +113,15 @@ class Generator(SpeechScans):
             pairs = self.window_pairs(speech[:, :d]) if pairs is None else pairs
         return sigmoid(head.apex_logits(pairs, head.style_embedding(styles)))
 
-    def window_context(self, speech: np.ndarray, styles: tuple) -> np.ndarray:
+    def window_context(self, speech: np.ndarray, styles: tuple, plans: tuple | None = None) -> np.ndarray:
         """What a window of n codes hears, for each of the S ``styles``: speech (n r + L,
         ``speech_width``) from ``stream_speech`` -> (S, n, d): the window scan, the stroke plan at
-        the config's ``apex_threshold`` and ``code_in``."""
+        the config's ``apex_threshold`` and ``code_in``. ``plans``: per style, False for an empty
+        plan; None = every style reads its plan."""
         pairs = self.window_pairs(speech[:, :self.config.d_model])
         plan = stroke_plan(self.apex_probabilities(speech, styles, pairs), self.config.apex_threshold)
+        if plans is not None:
+            plan = plan * np.asarray(plans, F32)[:, None]
         return self.code_context(pairs, plan)
 
     def code_context(self, pairs: np.ndarray, plan: np.ndarray) -> np.ndarray:

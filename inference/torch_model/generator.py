@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -161,14 +162,18 @@ class Generator(SpeechScans):
             pairs = self.window_pairs(speech[..., :d]) if pairs is None else pairs
         return torch.sigmoid(head.apex_logits(pairs, head.style_embeddings(styles)))
 
-    def window_context(self, speech: torch.Tensor, styles: tuple) -> torch.Tensor:
+    def window_context(self, speech: torch.Tensor, styles: tuple, plans: tuple | None = None) -> torch.Tensor:
         """What a window of n codes hears, for each of ``styles`` (a tuple of indices, None for the
         mean style): speech (1, n r + L, ``speech_width``) from ``stream_speech`` -> (S, n, d): the
-        window scan, the stroke plan at the config's ``apex_threshold`` and ``code_in``."""
+        window scan, the stroke plan at the config's ``apex_threshold`` and ``code_in``. ``plans``:
+        per style, False for an empty plan (no apex anywhere: what plan strength guides away
+        from); None = every style reads its plan."""
         pairs = self.window_pairs(speech[..., :self.config.d_model])
         probability = self.apex_probabilities(speech, styles, pairs).float().cpu().numpy()
-        plan = torch.from_numpy(stroke_plan(probability, self.config.apex_threshold)).to(pairs)
-        return self.code_context(pairs, plan)
+        plan = stroke_plan(probability, self.config.apex_threshold)
+        if plans is not None:
+            plan = plan * np.asarray(plans, np.float32)[:, None]
+        return self.code_context(pairs, torch.from_numpy(plan).to(pairs))
 
     def code_context(self, pairs: torch.Tensor, plan: torch.Tensor) -> torch.Tensor:
         """Frame pairs of the motion frames of ``n`` codes (B, n r, 2 d) from ``window_pairs`` and

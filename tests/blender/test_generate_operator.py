@@ -194,6 +194,22 @@ def test_style_strength_from_the_panel_reaches_the_model(bpy, gestura, speech_wa
     assert any(not np.allclose(bob[c], bob_styled[c]) for c in bob)
 
 
+def test_plan_strength_from_the_panel_reaches_the_model_and_an_argument_wins_over_it(bpy, gestura, speech_wav):
+    settings = bpy.context.scene.gestura
+    assert settings.plan_strength == 2.0
+    runs = {}
+    for label, panel, argument in (("default", None, None), ("panel 1", 1.0, None), ("argument 1", None, 1.0)):
+        if panel is not None:
+            settings.plan_strength = panel
+        given = {} if argument is None else {"plan_strength": argument}
+        assert bpy.ops.gestura.generate(audio_path=str(speech_wav), seed=4, new_armature=True, **given) == {"FINISHED"}
+        runs[label] = keys(bpy.context.active_object)
+        settings.property_unset("plan_strength")
+    for channel in runs["panel 1"]:
+        np.testing.assert_array_equal(runs["panel 1"][channel], runs["argument 1"][channel])
+    assert any(not np.allclose(runs["default"][c], runs["panel 1"][c]) for c in runs["default"])
+
+
 def test_selected_smplx_armature_gets_a_new_action_and_keeps_the_old_one(bpy, gestura, speech_wav):
     assert bpy.ops.gestura.generate(audio_path=str(speech_wav), seed=1) == {"FINISHED"}
     obj = bpy.context.active_object

@@ -70,6 +70,8 @@ def test_user_errors_are_one_line(tiny, speech_wav, tmp_path, capsys):
         (["generate", str(speech_wav), "-o", str(tmp_path / "x.npz"), "--checkpoint", tiny, "--parts", "tail"], "tail"),
         (["generate", str(speech_wav), "-o", str(tmp_path / "x.npz"), "--checkpoint", tiny, "--style-strength", "-1"],
          "style strength must be >= 0"),
+        (["generate", str(speech_wav), "-o", str(tmp_path / "x.npz"), "--checkpoint", tiny, "--plan-strength", "-1"],
+         "plan strength must be >= 0 (0 = ignore the stroke plan"),
     ]
     for argv, message in cases:
         assert main(argv) == 2, argv

@@ -118,9 +118,10 @@ class RecordingTorchEngine(TorchEngine):
         super().__init__("cpu")
         self.windows, self.passes = [], []
 
-    def context(self, speech, styles):
+    def context(self, speech, styles, plans=None):
         self.windows.append(len(speech))
-        return super().context(speech, styles)
+        self.rows = (styles, plans)
+        return super().context(speech, styles, plans)
 
     def span(self, context, known, styles, parts):
         self.passes.append(({p: v.copy() for p, v in known.items()}, context.shape[1]))
@@ -173,6 +174,24 @@ def test_style_strength_zero_is_speaker_neutral_and_higher_strength_changes_the_
     # Other codes somewhere (float rounding alone moves a pose by less than 1e-5 rad); how far
     # they move the pose depends on the random weights (0.047 rad for the current init order).
     assert np.abs(stronger.poses - as_learnt.poses).max() > 0.01
+
+
+def test_plan_strength_adds_the_style_with_an_empty_stroke_plan_and_moves_the_motion(checkpoint, speech):
+    def rows(**settings):
+        engine = RecordingTorchEngine()
+        motion = generate(GenerationRequest(audio=speech, style="lively", seed=2, **settings), checkpoint=checkpoint,
+                          engine=engine)
+        return engine.rows, motion
+
+    (styles, plans), as_learnt = rows(style_strength=1.0, plan_strength=1.0)
+    assert (styles, plans) == ((1,), None)
+    (styles, plans), stronger = rows(style_strength=1.5, plan_strength=2.0)
+    assert (styles, plans) == ((1, None, 1), (True, True, False))
+    assert rows()[0] == ((1, None, 1), (True, True, False))  # the defaults guide on both
+    assert np.abs(rows(style_strength=1.0, plan_strength=2.0)[1].poses - as_learnt.poses).max() > 0.01
+    assert np.abs(rows(style_strength=1.0, plan_strength=0.0)[1].poses - as_learnt.poses).max() > 0.01
+    with pytest.raises(GenerationError, match="plan strength must be >= 0"):
+        run(checkpoint, speech, plan_strength=-1.0)
 
 
 def test_switched_off_parts_stay_at_rest(checkpoint, speech):

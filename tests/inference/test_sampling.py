@@ -82,11 +82,14 @@ def test_each_part_has_its_own_stream_whatever_parts_are_on():
     assert part_rngs(11)["face"].random() != part_rngs(11)["upper"].random()
 
 
-def test_guided_logits_move_away_from_the_neutral_ones():
-    styled, neutral = np.array([1.0, 3.0]), np.array([2.0, 2.0])
-    np.testing.assert_array_equal(guided_logits(styled, neutral, 0.0), neutral)
-    np.testing.assert_array_equal(guided_logits(styled, neutral, 1.0), styled)
-    np.testing.assert_array_equal(guided_logits(styled, neutral, 2.5), [-0.5, 4.5])
+def test_guided_logits_move_away_from_each_condition_by_its_strength():
+    styled, neutral, planless = np.array([1.0, 3.0]), np.array([2.0, 2.0]), np.array([1.0, 1.0])
+    np.testing.assert_array_equal(guided_logits(styled, [(neutral, 0.0)]), neutral)
+    np.testing.assert_array_equal(guided_logits(styled, [(neutral, 1.0)]), styled)
+    np.testing.assert_array_equal(guided_logits(styled, [(neutral, 2.5)]), [-0.5, 4.5])
+    np.testing.assert_array_equal(guided_logits(styled, []), styled)
+    # The plan's term adds to the style's: 2 x (styled - planless) = [0, 4] more.
+    np.testing.assert_array_equal(guided_logits(styled, [(neutral, 2.5), (planless, 3.0)]), [-0.5, 8.5])
 
 
 def test_still_hidden_follows_the_cosine_schedule_and_ends_at_zero():

@@ -82,6 +82,29 @@ def test_context_and_span_give_the_torch_logits_for_each_style_and_only_the_aske
     np.testing.assert_array_equal(engine.encode("lower", lower), want)
 
 
+@pytest.mark.parametrize("stroke_planner", [False, True], ids=["head", "planner"])
+def test_a_row_without_the_plan_hears_an_empty_stroke_plan_as_torch_does(stroke_planner):
+    model, _ = model_pair(4, stroke_planner=stroke_planner)
+    engine = _engine(4, stroke_planner)
+    config, gen = model.config, model.generator
+    rng = np.random.default_rng(3)
+    features = rng.normal(size=(12 * 4 + config.lookahead, config.feature_dim)).astype(np.float32)
+    speech = engine.speech(engine.start(PARTS), features)
+    context = engine.context(speech, (1, 1), (True, False))
+    np.testing.assert_array_equal(context[0], engine.context(speech, (1,))[0])
+    with torch.no_grad():
+        t_speech = torch.from_numpy(speech)[None]
+        pairs = gen.window_pairs(t_speech[..., :config.d_model])
+        empty = gen.code_context(pairs, torch.zeros(1, pairs.shape[1]))
+        assert_close(context[1], empty[0].numpy())
+        assert_close(context[1], gen.window_context(t_speech, (1,), (False,))[0].numpy())
+        planned = gen.window_context(t_speech, (1,))[0].numpy()
+    # The window has planned apexes, so the two rows differ where they are.
+    assert np.abs(planned - empty[0].numpy()).max() > 1e-3
+    with pytest.raises(EngineError, match=r"plans must be one True or False per style \(2\), got \(True,\)"):
+        engine.context(speech, (1, 1), (True,))
+
+
 def test_bad_requests_are_refused_with_one_clear_sentence():
     engine = _engine()
     config = engine.model.config
