@@ -17,7 +17,7 @@ DEFAULT_TEMPERATURE = 0.9
 # (MODEL_CARD.md).
 DEFAULT_STYLE_STRENGTH = 1.5
 # The body reads its stroke plan only partly (given the data's own apexes, the bundled model's wrist
-# speed before them is 1.69x its mean, the data's 2.97x); guidance away from an empty plan makes it
+# speed before them is 1.69x its mean, the data's 2.75x); guidance away from an empty plan makes it
 # stroke where the plan says and leave fewer arms held up (MODEL_CARD.md, "Plan strength").
 DEFAULT_PLAN_STRENGTH = 2.0
 # Decoding passes per span (MaskGIT uses 8-12 for images). Against 4, 8 passes raised every
