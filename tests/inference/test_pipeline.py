@@ -185,9 +185,10 @@ def test_plan_strength_adds_the_style_with_an_empty_stroke_plan_and_moves_the_mo
 
     (styles, plans), as_learnt = rows(style_strength=1.0, plan_strength=1.0)
     assert (styles, plans) == ((1,), None)
-    (styles, plans), stronger = rows(style_strength=1.5, plan_strength=2.0)
-    assert (styles, plans) == ((1, None, 1), (True, True, False))
+    assert rows(style_strength=1.5, plan_strength=2.0)[0] == ((1, None, 1), (True, True, False))
     assert rows()[0] == ((1, None, 1), (True, True, False))  # the defaults guide on both
+    # At style strength 0 the neutral stream is the styled one: the plan's guidance contrasts it.
+    assert rows(style_strength=0.0, plan_strength=2.0)[0] == ((None, None), (True, False))
     assert np.abs(rows(style_strength=1.0, plan_strength=2.0)[1].poses - as_learnt.poses).max() > 0.01
     assert np.abs(rows(style_strength=1.0, plan_strength=0.0)[1].poses - as_learnt.poses).max() > 0.01
     with pytest.raises(GenerationError, match="plan strength must be >= 0"):
