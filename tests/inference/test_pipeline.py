@@ -116,7 +116,7 @@ class RecordingTorchEngine(TorchEngine):
 
     def __init__(self):
         super().__init__("cpu")
-        self.windows, self.passes = [], []
+        self.windows, self.passes, self.span_styles = [], [], []
 
     def context(self, speech, styles, plans=None):
         self.windows.append(len(speech))
@@ -125,6 +125,7 @@ class RecordingTorchEngine(TorchEngine):
 
     def span(self, context, known, styles, parts):
         self.passes.append(({p: v.copy() for p, v in known.items()}, context.shape[1]))
+        self.span_styles.append(styles)
         return super().span(context, known, styles, parts)
 
 
@@ -193,6 +194,34 @@ def test_plan_strength_adds_the_style_with_an_empty_stroke_plan_and_moves_the_mo
     assert np.abs(rows(style_strength=1.0, plan_strength=0.0)[1].poses - as_learnt.poses).max() > 0.01
     with pytest.raises(GenerationError, match="plan strength must be >= 0"):
         run(checkpoint, speech, plan_strength=-1.0)
+
+
+def test_rows_with_the_same_style_and_context_are_run_once():
+    context = np.zeros((4, 3, 2), np.float32)
+    context[1] = 1.0
+    distinct, row_of = pipeline.distinct_rows(context, (1, 1, None, 1))
+    assert distinct.tolist() == [0, 1, 2]  # row 2 has row 0's context but no style
+    assert row_of.tolist() == [0, 1, 2, 0]
+
+
+def test_a_window_without_planned_apexes_runs_its_empty_plan_row_once_with_the_same_motion(checkpoint, speech,
+                                                                                       tmp_path, monkeypatch):
+    # In a pause the head plans no apex, so the plan's guidance row hears what the styled row hears.
+    # This random head's peaks: 0.72-0.74 in the speech's windows, 0.55 in the silent ones.
+    model = GesturaModel.from_checkpoint(checkpoint)
+    model.config = model.generator.config = model.config.with_(apex_threshold=0.6)
+    checkpoint = load_checkpoint(model.save(tmp_path / "planned.safetensors", styles=checkpoint.styles,
+                                            stats=checkpoint.stats))
+    audio = np.concatenate([speech, np.zeros(6 * SAMPLE_RATE, np.float32)])
+    request = GenerationRequest(audio=audio, style="lively", seed=2, style_strength=1.0, plan_strength=2.0)
+    engine = RecordingTorchEngine()
+    motion = generate(request, checkpoint=checkpoint, engine=engine)
+    assert engine.rows == ((1, 1), (True, False))
+    assert {len(styles) for styles in engine.span_styles} == {1, 2}
+    monkeypatch.setattr(pipeline, "distinct_rows", lambda context, styles: (np.arange(len(styles)),) * 2)
+    every_row = generate(request, checkpoint=checkpoint, engine="torch")
+    np.testing.assert_array_equal(motion.poses, every_row.poses)
+    np.testing.assert_array_equal(motion.expressions, every_row.expressions)
 
 
 def test_switched_off_parts_stay_at_rest(checkpoint, speech):
