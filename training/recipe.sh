@@ -39,8 +39,11 @@ VQ=(--data "$CORPUS" --config small --fresh "${COMMON[@]}" --batch-size 8 --wind
 # first 3500 of 6000 steps; with 5x it learns from step 300 on. Which of the two faces is better
 # was not measured: this one is what the bundled model uses.
 "$GESTURA" train-vq "${VQ[@]}" --out "$RUNS/vq-face" --part face --w-rec 5
+# Each span is given the previous span's last 2 codes at generation (of the 4 a training window's
+# prefix may hold): a held pose lets go sooner, and the body follows the corpus' timing more closely
+# (MODEL_CARD.md, "Carried codes").
 "$GESTURA" train --data "$CORPUS" --vq "$RUNS/vq/vq.safetensors" "$RUNS/vq-face/vq.safetensors" --out "$RUNS/gen" --fresh "${COMMON[@]}" \
-    --batch-size 8 --lr 1e-3 --warmup 30 --schedule cosine --steps "$GEN_STEPS" --seed 0
+    --batch-size 8 --lr 1e-3 --warmup 30 --schedule cosine --steps "$GEN_STEPS" --seed 0 --set carried_codes=2
 # The body's decoders again, with a jerk loss: they are causal, so a code's first frames cannot
 # anticipate it, and they added 45 % to the corpus's jerk. Encoders and codebooks stay frozen, so
 # every clip keeps its codes and the generator stays valid (README, "Training").
