@@ -4,6 +4,7 @@
     .venv/bin/python bench/bench_engines.py --seconds 10 60 --engines numpy
     .venv/bin/python bench/bench_engines.py --seconds 10 60 --style-strength 1.5   # guided: two streams
     .venv/bin/python bench/bench_engines.py --seconds 60 --style-strength 1.5 --plan-strength 2   # the defaults: three
+    .venv/bin/python bench/bench_engines.py --seconds 60 --style-strength 1.5 --plan-strength 2 --audio REC.wav  # a recording
     .venv/bin/python bench/bench_engines.py --checkpoint DIM.safetensors --whole-clip   # one window per clip
 
 Each (engine, clip length) runs in a fresh child process, so its peak resident memory is its
@@ -16,8 +17,11 @@ Cost per audio second that stays flat from 10 s to 600 s means linear growth; on
 the process's CPU time per audio second is the steadier measure of that than wall time.
 
 The checkpoint is the bundled model when it exists and loads, otherwise a randomly initialised one of the
-same config ("small"): speed does not depend on the weights' values. The audio is espeak-ng
-speech repeated to length (noise when espeak-ng is missing): cost does not depend on content.
+same config ("small"). The audio is ``--audio`` or espeak-ng speech, repeated to length (noise when
+espeak-ng is missing). At plan strength 1 the cost depends on neither the weights' values nor the
+content; at other plan strengths a window whose stroke plan is empty skips the plan's stream
+(``pipeline.distinct_rows``), so speech the head plans sparsely on (pauses, most real recordings)
+costs less than dense espeak-ng speech.
 It also prints how closely the numpy and torch engines agree on the 10 s clip. ``--whole-clip``
 makes each clip one window (``span_codes`` covering it, no prefix): the network then runs over the
 whole clip at once, which shows how a model's cost grows with length (attention: quadratically).
@@ -73,11 +77,14 @@ def peak_rss_mb() -> float:
     return peak if peak is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def speech(seconds: float, folder: Path) -> np.ndarray:
+def speech(seconds: float, folder: Path, audio_file: str | None = None) -> np.ndarray:
+    """``audio_file`` (any recording), else espeak-ng speech, else noise, looped to ``seconds``."""
     from gestura.inference.audio import load_audio
 
     exe = shutil.which("espeak-ng")
-    if exe:
+    if audio_file:
+        piece = load_audio(audio_file)
+    elif exe:
         wav = folder / "speech.wav"
         text = ("Today I want to show you how the hands move when we talk. Look at this, it matters a lot, "
                 "and when I say it loudly, the whole body follows the rhythm of the words.")
@@ -179,6 +186,9 @@ def main() -> int:
     parser.add_argument("--style-strength", type=float, default=1.0, help="style strength (default 1: one stream)")
     parser.add_argument("--plan-strength", type=float, default=1.0, help="plan strength (default 1: no extra stream)")
     parser.add_argument("--whole-clip", action="store_true", help="one window over each whole clip")
+    parser.add_argument("--audio", help="a recording to time, looped to each length (default: espeak-ng speech); "
+                                        "the plan's stream is skipped in windows where nothing is planned, so cost "
+                                        "depends on the speech at plan strength other than 1")
     parser.add_argument("--_child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args._child:
@@ -201,10 +211,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="gestura-bench-") as tmp:
         folder = Path(tmp)
         checkpoint = args.checkpoint or ensure_checkpoint(folder)
-        audio = speech(max(args.seconds), folder)
+        audio = speech(max(args.seconds), folder, args.audio)
         audio_path = folder / "audio.npy"
         np.save(audio_path, audio, allow_pickle=False)
-        print(f"checkpoint: {checkpoint}")
+        print(f"checkpoint: {checkpoint}; audio: {args.audio or 'espeak-ng speech'}")
         # BLAS and OpenMP pools read these at start-up: the same thread budget for every engine.
         child_env = dict(os.environ, OPENBLAS_NUM_THREADS=str(args.threads), OMP_NUM_THREADS=str(args.threads),
                          MKL_NUM_THREADS=str(args.threads))

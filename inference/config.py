@@ -86,7 +86,12 @@ class ModelConfig:
     num_styles: int = 4
     lookahead: int = 30  # audio frames (1 s) a code hears beyond its last frame
     span_codes: int = 16  # codes generated together (64 frames, 2.1 s, at 4 frames per code)
-    prefix_codes: int = 4  # codes of the previous span the next one reads as fixed
+    prefix_codes: int = 4  # codes of the previous span a training window reads as known (or not)
+    # How many of them each span is given at generation; None: all ``prefix_codes``. Training shows
+    # a window 0 to ``prefix_codes`` known codes of the previous span (``span_mask``), so any count
+    # in that range is one the model has learnt; fewer let a held pose go sooner (MODEL_CARD.md,
+    # "Carried codes").
+    carried_codes: int | None = None
     # Stroke-apex probability above which the head's peaks become the plan the body reads
     # (inference/stroke_plan.py); ``gestura train`` calibrates it on the data's stroke rate.
     apex_threshold: float = 0.5
@@ -131,6 +136,11 @@ class ModelConfig:
         if self.stroke_planner and self.family != "vq-mamba":
             raise ConfigError("model config 'stroke_planner' is for the vq-mamba family only: the dim-gestor "
                               "family has no stroke plan")
+        if self.carried_codes is not None and (isinstance(self.carried_codes, bool)
+                                               or not isinstance(self.carried_codes, int)
+                                               or not 0 <= self.carried_codes <= self.prefix_codes):
+            raise ConfigError(f"model config 'carried_codes' must be a whole number from 0 to 'prefix_codes' "
+                              f"({self.prefix_codes}), or null for all of them, got {self.carried_codes!r}")
         if self.prefix_codes >= self.span_codes:
             raise ConfigError(f"model config 'prefix_codes' ({self.prefix_codes}) must be smaller than "
                               f"'span_codes' ({self.span_codes})")
@@ -187,6 +197,12 @@ class ModelConfig:
     @property
     def mlp_hidden(self) -> int:
         return int(round(self.mlp_ratio * self.d_model))
+
+    @property
+    def generation_prefix(self) -> int:
+        """Codes of the previous span each span is given at generation: ``carried_codes``, or all
+        ``prefix_codes`` when it is None."""
+        return self.prefix_codes if self.carried_codes is None else self.carried_codes
 
     @property
     def span_frames(self) -> int:

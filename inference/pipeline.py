@@ -6,7 +6,7 @@ frames that became final, ``finish`` the rest). Both run the identical schedule 
 positions, so a streamed clip equals the whole-clip result exactly.
 
 The clip is generated in spans of ``span_codes`` codes (64 frames, 2.1 s, for ``small``). A span
-reads the previous span's last ``prefix_codes`` codes as fixed and the speech up to the model's
+reads the previous span's last ``config.generation_prefix`` codes as fixed and the speech up to the model's
 look-ahead (1 s) beyond its last frame, and is filled in ``PASSES`` parallel passes, each fixing
 the most confident of the codes still open (MaskGIT's cosine schedule, ``sampling.still_hidden``).
 A stream's output therefore lags its input by one span plus the look-ahead plus up to one
@@ -109,6 +109,30 @@ def check_settings(checkpoint: Checkpoint, *, style: str | None = None, temperat
         raise GenerationError(str(error)) from None
 
 
+def _last(rows: np.ndarray, n: int) -> np.ndarray:
+    """The last ``n`` rows (none for n = 0, where ``rows[-0:]`` would keep them all)."""
+    return rows[max(len(rows) - n, 0):]
+
+
+def distinct_rows(context: np.ndarray, styles: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """The engine rows that need running: context (S, n, d) and S style indices -> (indices of
+    the distinct rows, (S,) which of them each row is). Rows with the same style and the same
+    context give the same logits: the empty-plan row of a window with no planned apex (a pause,
+    or sparse speech), or both rows at style strength 0, so running each once saves up to a third
+    of a span's cost and changes no logit."""
+    context = np.asarray(context)
+    distinct, row_of = [], np.zeros(len(styles), np.int64)
+    for row, style in enumerate(styles):
+        for i, kept in enumerate(distinct):
+            if styles[kept] == style and np.array_equal(context[kept], context[row]):
+                row_of[row] = i
+                break
+        else:
+            row_of[row] = len(distinct)
+            distinct.append(row)
+    return np.asarray(distinct, np.int64), row_of
+
+
 class GenerationStream:
     """Incremental generation with carried state. ``push_audio(samples)`` (mono float32 16 kHz)
     returns a ``Motion`` of the newly final frames or None; ``finish()`` returns the rest.
@@ -129,7 +153,7 @@ class GenerationStream:
         self.plan_strength = float(request.plan_strength)
         self.on_block = on_block or (lambda frames_done: None)
         self._r, self._span, self._prefix, self._lookahead = (config.frames_per_code, config.span_codes,
-                                                             config.prefix_codes, config.lookahead)
+                                                             config.generation_prefix, config.lookahead)
         self._rngs = part_rngs(request.seed, self.parts)
         # The engine's rows: the styled stream, then the speaker-neutral one when style strength
         # needs it (with one style the mean style is that style: nothing to contrast), then the
@@ -151,7 +175,7 @@ class GenerationStream:
         self._speech_end = 0  # audio frames encoded so far
         self._code = 0  # next code to generate
         self._total_frames = None  # known at finish()
-        self._history = {p: np.zeros(0, np.int64) for p in self.parts}  # the last prefix_codes codes
+        self._history = {p: np.zeros(0, np.int64) for p in self.parts}  # the last carried codes
         self._finished = False
         try:
             engine.prepare(checkpoint)  # refuses a stage-1 checkpoint, which has no audio statistics
@@ -250,7 +274,7 @@ class GenerationStream:
 
     def _window_codes(self, first: int, stop: int) -> tuple[int, dict]:
         """The window's first code and every part's known codes over it (-1 = to generate): the
-        previous span's last ``prefix_codes`` codes, then the span (the start pose fixes the clip's
+        previous span's last ``generation_prefix`` codes, then the span (the start pose fixes the clip's
         first codes); switched-off parts are unknown throughout."""
         start = max(first - self._prefix, 0)
         n = stop - start
@@ -274,8 +298,11 @@ class GenerationStream:
             speech = self._speech[start * r - self._speech_start:stop * r + look - self._speech_start]
             hidden = {p: int(np.sum(known[p] < 0)) for p in self.parts}
             context = self.engine.context(speech, self._styles, self._plans if len(self._plans) > 1 else None)
+            distinct, row_of = distinct_rows(context, self._styles)
+            styles = tuple(self._styles[i] for i in distinct)
             for done in range(PASSES):
-                logits = self.engine.span(context, known, self._styles, self.parts)
+                logits = self.engine.span(context[distinct], known, styles, self.parts)
+                logits = {part: value[row_of] for part, value in logits.items()}
                 for part in self.parts:
                     open_ = np.flatnonzero(known[part] < 0)
                     if not len(open_):
@@ -288,7 +315,7 @@ class GenerationStream:
                     chosen = np.argsort(-confidence, kind="stable")[:fix]
                     known[part][open_[chosen]] = codes[chosen]
             for part in self.parts:
-                self._history[part] = np.concatenate([self._history[part], known[part][first - start:]])[-self._prefix:]
+                self._history[part] = _last(np.concatenate([self._history[part], known[part][first - start:]]), self._prefix)
         self._drop_speech(stop)
         codes = {p: known[p][first - start:] for p in self.parts}
         return self._motion(self.engine.decode(self._state, codes) if self.parts else {}, (stop - first) * r)
@@ -316,7 +343,7 @@ class DiffusionStream(GenerationStream):
     """``GenerationStream`` for a checkpoint of the "dim-gestor" family (``torch_model/diffusion.py``).
 
     The same windows at the same absolute positions (``span_codes`` codes after the previous
-    window's last ``prefix_codes``, hearing the look-ahead beyond), each sampled from noise in
+    window's last ``generation_prefix``, hearing the look-ahead beyond), each sampled from noise in
     the request's ``sampling_steps`` (None: ``config.sampling_steps``) DDIM steps
     (``inference/diffusion.py``) with the previous window's
     tail, and the start pose, as known latents: the denoiser reads them as a condition, and they
@@ -401,7 +428,7 @@ class DiffusionStream(GenerationStream):
             sample = np.where(given, known, x[0])
             for part in self.parts:
                 cols = self._part_slice(part)
-                self._history[part] = np.concatenate([self._history[part], sample[first - start:, cols]])[-self._prefix:]
+                self._history[part] = _last(np.concatenate([self._history[part], sample[first - start:, cols]]), self._prefix)
                 latents[part] = sample[first - start:, cols] * self._latent_std[cols] + self._latent_mean[cols]
         self._drop_speech(stop)
         return self._motion(self.engine.decode_latents(self._state, latents) if self.parts else {}, (stop - first) * r)

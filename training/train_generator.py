@@ -383,7 +383,7 @@ def head_probabilities(model, features: np.ndarray, style: int | None, device) -
     positions (``pipeline``). features (N, F) normalised, style index -> one (span frames,) array
     per span, in order (together N frames or a few more). style None: no speaker (their mean)."""
     gen, config = model.generator, model.config
-    r, look, span, prefix = config.frames_per_code, config.lookahead, config.span_codes, config.prefix_codes
+    r, look, span, prefix = config.frames_per_code, config.lookahead, config.span_codes, config.generation_prefix
     n = -(-len(features) // r)
     padded = np.concatenate([features, np.zeros((n * r - len(features) + look, features.shape[1]), np.float32)])
     speech, _ = gen.stream_speech(torch.from_numpy(padded)[None].to(device))

@@ -330,7 +330,10 @@ def _save_with_decoders(init, model, parts, path: Path, step: int, args) -> Path
             tensors[name] = value
     reserved = ("format", "format_version", "config", "styles", "stage")
     metadata = {k: v for k, v in init.metadata.items() if k not in reserved}
-    metadata["decoders_fine_tuned"] = json.dumps({"parts": list(parts), "steps": step, "from": str(Path(args.init).name),
-                                                 "data": str(Path(args.data).resolve()), "w_jerk": args.w_jerk})
+    record = {"parts": list(parts), "steps": step, "from": str(Path(args.init).name),
+              "data": str(Path(args.data).resolve()), "w_jerk": args.w_jerk}
+    if "decoders_fine_tuned" in init.metadata:  # decoders tuned before: keep how
+        record["after"] = json.loads(init.metadata["decoders_fine_tuned"])
+    metadata["decoders_fine_tuned"] = json.dumps(record)
     return save_checkpoint(path, tensors, init.config, stats=init.stats, styles=init.styles, stage="full",
                            extra_metadata=metadata)

@@ -11,7 +11,7 @@ from gestura.inference.architecture import parameter_count, tensor_shapes
 from gestura.inference.checkpoint import (
     FORMAT_VERSION, CheckpointError, default_checkpoint_path, identity_stats, load_checkpoint, save_checkpoint,
 )
-from gestura.inference.config import CONFIGS
+from gestura.inference.config import CONFIGS, ConfigError
 from gestura.inference.torch_model.model import GesturaModel
 from random_checkpoint import tiny_config
 
@@ -44,6 +44,17 @@ def test_torch_state_dict_matches_architecture_spec_for_every_config():
 def test_parameter_counts_of_the_shipped_configs():
     assert parameter_count(CONFIGS["small"]) * 4 < 30e6  # the bundled checkpoint stays under 30 MB
     assert 180e6 < parameter_count(CONFIGS["mambatalk"]) < 230e6  # MambaTalk's published ~200 M
+
+
+def test_carried_codes_default_to_the_whole_prefix_and_stay_within_it():
+    small = CONFIGS["small"]
+    assert small.carried_codes is None and small.generation_prefix == small.prefix_codes == 4
+    assert small.with_(carried_codes=0).generation_prefix == 0
+    assert small.with_(carried_codes=2).generation_prefix == 2
+    for bad in (5, -1, 2.0, True):
+        with pytest.raises(ConfigError, match="'carried_codes' must be a whole number from 0 to 'prefix_codes' "
+                                              r"\(4\), or null"):
+            small.with_(carried_codes=bad)
 
 
 def test_round_trip_restores_weights_config_stats_and_styles(tiny_checkpoint):

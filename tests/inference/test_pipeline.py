@@ -48,6 +48,13 @@ def run(checkpoint, audio, **kwargs):
     return generate(GenerationRequest(audio=audio, **kwargs), checkpoint=checkpoint, engine="torch")
 
 
+def with_config(checkpoint, path, **changes):
+    """``checkpoint``'s weights saved with config fields changed, loaded."""
+    model = GesturaModel.from_checkpoint(checkpoint)
+    model.config = model.generator.config = model.config.with_(**changes)
+    return load_checkpoint(model.save(path, styles=checkpoint.styles, stats=checkpoint.stats))
+
+
 def test_speech_file_gives_motion_of_matching_length(checkpoint, speech_wav, speech):
     motion = run(checkpoint, str(speech_wav), seed=3)
     assert isinstance(motion, Motion) and motion.fps == 30
@@ -78,8 +85,10 @@ def test_top_k_one_equals_argmax(checkpoint, speech):
     assert np.array_equal(c.poses, b.poses)
 
 
-@pytest.mark.parametrize("chunk", [160, 4000, 16000 * 3 + 11])
-def test_streaming_in_chunks_equals_whole_clip(checkpoint, speech, chunk):
+@pytest.mark.parametrize("chunk, carried", [(160, None), (4000, None), (16000 * 3 + 11, None), (4000, 0)])
+def test_streaming_in_chunks_equals_whole_clip(checkpoint, speech, chunk, carried, tmp_path):
+    if carried is not None:  # each span starts afresh
+        checkpoint = with_config(checkpoint, tmp_path / "carried.safetensors", carried_codes=carried)
     whole = run(checkpoint, speech, seed=7, style="lively")
     stream = GenerationStream(resolve_engine("torch"), checkpoint, GenerationRequest(audio=None, seed=7, style="lively"))
     pieces = []
@@ -116,7 +125,7 @@ class RecordingTorchEngine(TorchEngine):
 
     def __init__(self):
         super().__init__("cpu")
-        self.windows, self.passes = [], []
+        self.windows, self.passes, self.span_styles = [], [], []
 
     def context(self, speech, styles, plans=None):
         self.windows.append(len(speech))
@@ -125,14 +134,21 @@ class RecordingTorchEngine(TorchEngine):
 
     def span(self, context, known, styles, parts):
         self.passes.append(({p: v.copy() for p, v in known.items()}, context.shape[1]))
+        self.span_styles.append(styles)
         return super().span(context, known, styles, parts)
 
 
-def test_each_span_is_filled_in_a_few_passes_most_confident_first_and_hands_its_tail_on(checkpoint, speech):
+@pytest.mark.parametrize("carried", [None, 2])
+def test_each_span_is_filled_in_a_few_passes_most_confident_first_and_hands_its_tail_on(checkpoint, speech, carried,
+                                                                                        tmp_path):
+    # carried_codes: how many of the previous span's codes the next is given (None: all prefix_codes).
+    if carried is not None:
+        checkpoint = with_config(checkpoint, tmp_path / "carried.safetensors", carried_codes=carried)
     engine = RecordingTorchEngine()
     motion = generate(GenerationRequest(audio=speech, seed=3, parts=("face", "upper", "hands")), checkpoint=checkpoint,
                       engine=engine)
-    span, prefix, r = CONFIG.span_codes, CONFIG.prefix_codes, CONFIG.frames_per_code
+    span, r = CONFIG.span_codes, CONFIG.frames_per_code
+    prefix = CONFIG.prefix_codes if carried is None else carried
     codes = -(-motion.num_frames // r)  # 40 codes for 159 frames
     firsts = list(range(0, codes, span))
     assert len(engine.passes) == PASSES * len(firsts)  # one engine call per pass: no per-frame loop
@@ -193,6 +209,31 @@ def test_plan_strength_adds_the_style_with_an_empty_stroke_plan_and_moves_the_mo
     assert np.abs(rows(style_strength=1.0, plan_strength=0.0)[1].poses - as_learnt.poses).max() > 0.01
     with pytest.raises(GenerationError, match="plan strength must be >= 0"):
         run(checkpoint, speech, plan_strength=-1.0)
+
+
+def test_rows_with_the_same_style_and_context_are_run_once():
+    context = np.zeros((4, 3, 2), np.float32)
+    context[1] = 1.0
+    distinct, row_of = pipeline.distinct_rows(context, (1, 1, None, 1))
+    assert distinct.tolist() == [0, 1, 2]  # row 2 has row 0's context but no style
+    assert row_of.tolist() == [0, 1, 2, 0]
+
+
+def test_a_window_without_planned_apexes_runs_its_empty_plan_row_once_with_the_same_motion(checkpoint, speech,
+                                                                                       tmp_path, monkeypatch):
+    # In a pause the head plans no apex, so the plan's guidance row hears what the styled row hears.
+    # This random head's peaks: 0.72-0.74 in the speech's windows, 0.55 in the silent ones.
+    checkpoint = with_config(checkpoint, tmp_path / "planned.safetensors", apex_threshold=0.6)
+    audio = np.concatenate([speech, np.zeros(6 * SAMPLE_RATE, np.float32)])
+    request = GenerationRequest(audio=audio, style="lively", seed=2, style_strength=1.0, plan_strength=2.0)
+    engine = RecordingTorchEngine()
+    motion = generate(request, checkpoint=checkpoint, engine=engine)
+    assert engine.rows == ((1, 1), (True, False))
+    assert {len(styles) for styles in engine.span_styles} == {1, 2}
+    monkeypatch.setattr(pipeline, "distinct_rows", lambda context, styles: (np.arange(len(styles)),) * 2)
+    every_row = generate(request, checkpoint=checkpoint, engine="torch")
+    np.testing.assert_array_equal(motion.poses, every_row.poses)
+    np.testing.assert_array_equal(motion.expressions, every_row.expressions)
 
 
 def test_switched_off_parts_stay_at_rest(checkpoint, speech):

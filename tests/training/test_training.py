@@ -266,6 +266,11 @@ def test_decoder_fine_tuning_keeps_every_code_and_the_generator_and_stage2_conti
         codes.append({p: engine.encode(p, features[p][: len(features[p]) // 4 * 4]) for p in PARTS})
     for part in PARTS:
         np.testing.assert_array_equal(codes[0][part], codes[1][part])
+    # Tuned again, the checkpoint keeps the record of both runs.
+    assert cli.main(["train-vq", "--data", str(data), "--init", str(tmp_path / "d" / "gestura.safetensors"),
+                     "--decoder-only", "--steps", "1", "--log-every", "1", *LOOP, "--out", str(tmp_path / "d2")]) == 0
+    twice = json.loads(load_checkpoint(tmp_path / "d2" / "gestura.safetensors").metadata["decoders_fine_tuned"])
+    assert twice["steps"] == 1 and twice["after"] == json.loads(after.metadata["decoders_fine_tuned"])
 
     # Stage 2 trained further from this model (--init, the same file as --vq) starts from its
     # generator, keeps its fine-tuned decoders, and says both in the checkpoint.
