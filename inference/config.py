@@ -88,9 +88,10 @@ class ModelConfig:
     span_codes: int = 16  # codes generated together (64 frames, 2.1 s, at 4 frames per code)
     prefix_codes: int = 4  # codes of the previous span a training window reads as known (or not)
     # How many of them each span is given at generation; None: all ``prefix_codes``. Training shows
-    # a window 0 to ``prefix_codes`` known codes of the previous span (``span_mask``), so any count
-    # in that range is one the model has learnt; fewer let a held pose go sooner (MODEL_CARD.md,
-    # "Carried codes").
+    # a window 0 to ``prefix_codes`` known codes of the previous span (``span_mask``: its first ones,
+    # the rest of the prefix hidden), so the model has learnt spans with fewer; generation puts the
+    # carried ones next to the span, in a shorter window. Fewer let a held pose go sooner
+    # (MODEL_CARD.md, "Carried codes").
     carried_codes: int | None = None
     # Stroke-apex probability above which the head's peaks become the plan the body reads
     # (inference/stroke_plan.py); ``gestura train`` calibrates it on the data's stroke rate.
