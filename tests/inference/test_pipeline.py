@@ -8,7 +8,7 @@ torch = pytest.importorskip("torch")
 
 from gestura.inference import pipeline
 from gestura.inference.audio import SAMPLE_RATE, SilentAudioWarning, load_audio
-from gestura.inference.checkpoint import identity_stats, load_checkpoint
+from gestura.inference.checkpoint import identity_stats, load_checkpoint, save_checkpoint
 from gestura.inference.engines import EngineError, resolve_engine
 from gestura.inference.engines.torch import TorchEngine
 from gestura.inference.features import BLOCK as FEATURE_BLOCK, audio_features, num_frames
@@ -50,9 +50,8 @@ def run(checkpoint, audio, **kwargs):
 
 def with_config(checkpoint, path, **changes):
     """``checkpoint``'s weights saved with config fields changed, loaded."""
-    model = GesturaModel.from_checkpoint(checkpoint)
-    model.config = model.generator.config = model.config.with_(**changes)
-    return load_checkpoint(model.save(path, styles=checkpoint.styles, stats=checkpoint.stats))
+    return load_checkpoint(save_checkpoint(path, checkpoint.tensors, checkpoint.config.with_(**changes),
+                                           stats=checkpoint.stats, styles=checkpoint.styles))
 
 
 def test_speech_file_gives_motion_of_matching_length(checkpoint, speech_wav, speech):
