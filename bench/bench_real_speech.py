@@ -5,8 +5,11 @@
 FILES default to ``../shared/real-speech/*.wav`` (see SOURCES.md there). For each file and seed:
 generate at default settings (the checkpoint's first style), then ``metrics.body_timing_control``
 (summed upper-body joint speed against the onset envelope) and ``metrics.jaw_timing_control``
-(jaw opening against RMS loudness); "shifted" is the same motion against the audio rotated by half
-its length (timing broken on purpose: should be near 0); "strokes/s" and "wrist m/s" are how much
+(jaw opening against RMS loudness), ``metrics.syllable_apex_ratio`` ("syllable": the faster
+wrist's speed just before the apex of a stroke timed to each stressed syllable, over its mean;
+1 = untimed, the synthetic corpus's own motion 1.46 on its test clips); "shifted" is the same motion
+against the audio rotated by half its length (timing broken on purpose: near 0, and near 1 for
+"syllable"); "strokes/s" and "wrist m/s" are how much
 the hands gesture (``metrics.gesture_stats``: the faster wrist's speed peaks above the stroke
 speed per second, and the wrists' mean speed); run it on TTS clips too (FILES) to compare. For a
 span generator (torch needed) it also measures the stroke plan the body reads (the checkpoint's
@@ -70,7 +73,8 @@ def main(argv=None) -> int:
     plan_strength = DEFAULT_PLAN_STRENGTH if args.plan_strength is None else args.plan_strength
     print(f"checkpoint {checkpoint.path}; engine {args.engine}; default settings but plan strength {plan_strength:g}; "
           f"seeds {args.seeds}")
-    print(f"{'file':48s} {'s':>6s}  {'body':>7s} {'shifted':>7s}  {'jaw':>7s} {'shifted':>7s}  {'strokes/s':>9s} "
+    print(f"{'file':48s} {'s':>6s}  {'body':>7s} {'shifted':>7s}  {'jaw':>7s} {'shifted':>7s}  "
+          f"{'syllable':>8s} {'shifted':>7s}  {'strokes/s':>9s} "
           f"{'wrist m/s':>9s}  {'plan':>7s} {'shifted':>7s} {'planned/s':>9s} {'on plan':>7s}")
     rows = []
     started = time.time()
@@ -95,6 +99,8 @@ def main(argv=None) -> int:
                            metrics.body_timing_control(positions, shifted_wave),
                            metrics.jaw_timing_control(motion.poses, wave),
                            metrics.jaw_timing_control(motion.poses, shifted_wave),
+                           metrics.syllable_apex_ratio(positions, wave),
+                           metrics.syllable_apex_ratio(positions, shifted_wave),
                            gesture["stroke_rate"], gesture["wrist_speed"], *plan,
                            on_plan(metrics.apex_speed_ratios(positions, planned)) if plan_of else np.nan))
         rows.append(values)
@@ -148,11 +154,12 @@ def on_plan(ratios: np.ndarray) -> float:
 
 
 def row(values) -> str:
-    """body, shifted, jaw, shifted, strokes/s, wrist m/s, plan, shifted, planned/s, on plan as one
-    line's columns ("-" where not measured)."""
-    widths = ((7, 3), (7, 3), (7, 3), (7, 3), (9, 2), (9, 3), (7, 3), (7, 3), (9, 2), (7, 2))
+    """body, shifted, jaw, shifted, syllable, shifted, strokes/s, wrist m/s, plan, shifted,
+    planned/s, on plan as one line's columns ("-" where not measured)."""
+    widths = ((7, 3), (7, 3), (7, 3), (7, 3), (8, 2), (7, 2), (9, 2), (9, 3), (7, 3), (7, 3), (9, 2), (7, 2))
     cells = [f"{'-':>{w}s}" if np.isnan(v) else f"{v:{w}.{d}f}" for v, (w, d) in zip(values, widths)]
-    return f"{cells[0]} {cells[1]}  {cells[2]} {cells[3]}  {cells[4]} {cells[5]}  {' '.join(cells[6:])}"
+    return (f"{cells[0]} {cells[1]}  {cells[2]} {cells[3]}  {cells[4]} {cells[5]}  {cells[6]} {cells[7]}  "
+            f"{' '.join(cells[8:])}")
 
 
 if __name__ == "__main__":

@@ -30,7 +30,8 @@ from . import metrics
 from .dataset import Beat2Dataset, DatasetError, compute_stats, joint_positions, parse_speakers
 
 COLUMNS = ("bc", "speed", "l1_diversity", "fgd", "jitter", "foot_sliding")
-TIMING_COLUMNS = ("apex_ratio", "corpus_correlation", "rest_in_silence", "frozen_arms", "body_timing", "jaw_timing")
+TIMING_COLUMNS = ("apex_ratio", "syllable_apex", "corpus_correlation", "rest_in_silence", "frozen_arms", "body_timing",
+                  "jaw_timing")
 REST_GAP_SECONDS = 6.0
 STYLE_COLUMNS = ("wrist_speed", "hand_height", "stroke_rate")
 STYLE_TOLERANCE = 0.25  # issue 16: a style's figures within 25 % of its speaker's
@@ -51,6 +52,10 @@ def score(motions, positions, waves, mean_speed, encoder=None, reference_feature
         "body_timing": _finite(timing["body"]),  # None: no clip of 3 s or more
         "jaw_timing": _finite(timing["jaw"]),
         "apex_ratio": _finite(metrics.apex_ratio(positions, apexes)) if apexes is not None else None,
+        # The same ratio at strokes timed to the stressed syllables the audio itself has (what real
+        # speech can be judged by); None when no clip has one.
+        "syllable_apex": _finite(metrics.apex_ratio(
+            positions, [metrics.stressed_syllable_apexes(w, len(p)) for p, w in zip(positions, waves, strict=True)])),
         "frozen_arms": _finite(metrics.frozen_arms(positions)),
         "l1_diversity": metrics.l1_diversity([p - m.trans[:, None] for p, m in zip(positions, motions)]),
         "jitter": metrics.jitter(positions),
@@ -348,7 +353,8 @@ def format_table(result: dict) -> str:
     fgd = "* FGD: " + (result["fgd_note"] if result["fgd_encoder"] else "no --fgd-encoder given (train one with gestura train-fgd)")
     lines.append(fgd)
     lines.append("")
-    head = ("", "apex ratio", "corpus corr", "rest in silence", "frozen arms", "body timing", "jaw timing")
+    head = ("", "apex ratio", "syllable apex", "corpus corr", "rest in silence", "frozen arms", "body timing",
+            "jaw timing")
     lines += _table(result, head, TIMING_COLUMNS)
     setup = result.get("rest_in_silence_setup")
     rest = (f"rest in silence: {setup['clips'][0]} + {REST_GAP_SECONDS:g} s of zeros + {setup['clips'][1]}, "

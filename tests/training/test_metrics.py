@@ -391,6 +391,41 @@ def test_delivery_correlation_is_positive_when_livelier_voices_move_more():
     assert grouped["syllable_rate"] > 0.9
 
 
+def test_stressed_syllables_are_the_loudest_nuclei_and_strokes_timed_to_them_score_high():
+    sr = metrics.SAMPLE_RATE
+    seconds = 10.0
+    t = np.arange(int(seconds * sr)) / sr
+    # Syllables every 0.4 s from 1 s on (0.1 s Hann bursts over a quiet floor); every third is
+    # 10 dB louder: stressed.
+    centres = np.arange(1.0, 9.0, 0.4)
+    loud = np.arange(len(centres)) % 3 == 0
+    envelope = np.full_like(t, 0.01)
+    for centre, stressed in zip(centres, loud):
+        inside = np.abs(t - centre) < 0.05
+        envelope[inside] += (1.0 if stressed else 0.316) * np.sin(np.pi * (t[inside] - centre + 0.05) / 0.1) ** 2
+    wave = np.sin(2 * np.pi * 200 * t) * envelope
+    found = metrics.stressed_syllables(wave)
+    # 40 % of the 20 nuclei: the 7 loud ones and one of the others.
+    assert len(found) == 8
+    nearest = np.abs(found[:, None] - centres[loud][None, :]).min(axis=0)
+    assert (nearest < 0.02).all(), found
+    n = int(seconds * FPS)
+    apexes = metrics.stressed_syllable_apexes(wave, n)
+    assert set(np.rint((centres[loud] - 0.1) * FPS).astype(int)) <= set(apexes.tolist())
+
+    # A wrist that moves at 0.1 m/s and at 1 m/s on the frames 0.1 s before those apexes.
+    speed = np.full(n, 0.1)
+    speed[apexes - 3] = 1.0
+    pos = np.zeros((n, 55, 3))
+    pos[:, metrics.WRIST_JOINTS[0], 0] = np.cumsum(speed) / FPS
+    ratios = metrics.apex_speed_ratios(pos, apexes)
+    assert metrics.syllable_apex_ratio(pos, wave) == pytest.approx(ratios.mean())
+    assert metrics.syllable_apex_ratio(pos, wave) > 3.0
+    # The same motion against the audio shifted by 0.6 s: the strokes no longer meet the stress.
+    assert metrics.syllable_apex_ratio(pos, np.roll(wave, int(0.6 * sr))) < 1.2
+    assert np.isnan(metrics.syllable_apex_ratio(pos, np.zeros_like(wave)))
+
+
 def test_seam_jitter_finds_jumps_where_windows_meet():
     t = np.arange(200) / 30.0
     smooth = np.zeros((200, 55, 3))
