@@ -53,9 +53,10 @@ def score(motions, positions, waves, mean_speed, encoder=None, reference_feature
         "jaw_timing": _finite(timing["jaw"]),
         "apex_ratio": _finite(metrics.apex_ratio(positions, apexes)) if apexes is not None else None,
         # The same ratio at strokes timed to the stressed syllables the audio itself has (what real
-        # speech can be judged by); None when no clip has one.
-        "syllable_apex": _finite(metrics.apex_ratio(
-            positions, [metrics.stressed_syllable_apexes(w, len(p)) for p, w in zip(positions, waves, strict=True)])),
+        # speech can be judged by), and against each clip's audio shifted by half its length: the
+        # level a motion of the same speeds reaches by chance. None when no clip has a stressed syllable.
+        "syllable_apex": _syllable_apex(positions, waves),
+        "syllable_apex_shifted": _syllable_apex(positions, [np.roll(w, len(w) // 2) for w in waves]),
         "frozen_arms": _finite(metrics.frozen_arms(positions)),
         "l1_diversity": metrics.l1_diversity([p - m.trans[:, None] for p, m in zip(positions, motions)]),
         "jitter": metrics.jitter(positions),
@@ -68,6 +69,12 @@ def score(motions, positions, waves, mean_speed, encoder=None, reference_feature
         model, mean, std = encoder
         out["fgd"] = metrics.fgd(embed(model, mean, std, motions), reference_features)
     return out
+
+
+def _syllable_apex(positions, waves) -> float | None:
+    """``metrics.apex_ratio`` at each clip's ``metrics.stressed_syllable_apexes`` (each apex counts once)."""
+    apexes = [metrics.stressed_syllable_apexes(w, len(p)) for p, w in zip(positions, waves, strict=True)]
+    return _finite(metrics.apex_ratio(positions, apexes))
 
 
 def style_stats(positions, styles) -> dict:
@@ -361,6 +368,10 @@ def format_table(result: dict) -> str:
             f"mean over {len(setup['seeds'])} seeds" if setup else "rest in silence: skipped (--rest-seeds 0)")
     lines.append(f"apexes {result['apex_source']}; {rest}; ground truth: the data, and where it is a gestura synth "
                  f"corpus the synthesizer on the same audio with other seeds ('-': not measured)")
+    generated, truth = result["generated"], result["ground_truth"]
+    if None not in (generated.get("syllable_apex_shifted"), truth.get("syllable_apex_shifted")):
+        lines.append(f"syllable apex with each clip's audio shifted by half its length (chance): generated "
+                     f"{generated['syllable_apex_shifted']:.4f}, ground truth {truth['syllable_apex_shifted']:.4f}")
     plan = result.get("stroke_plan")
     if plan is not None:
         lines.append(f"stroke plan (the {plan['source']}, threshold {plan['threshold']:.3f}): correlation with the data's apexes "

@@ -418,7 +418,7 @@ def test_eval_prints_a_table_and_writes_json(data, gen_run, tmp_path, capsys):
     assert result["clips"] == ["2_scott_0_3_3", "4_lawrence_0_3_3"]
     for row in ("generated", "ground_truth"):
         for key in ("bc", "speed", "l1_diversity", "fgd", "jitter", "foot_sliding", "apex_ratio", "syllable_apex",
-                    "frozen_arms", "body_timing", "jaw_timing"):
+                    "syllable_apex_shifted", "frozen_arms", "body_timing", "jaw_timing"):
             assert np.isfinite(result[row][key]), (row, key)
     # The fixture carries no planned apexes (derived from its motion) and is no synthetic corpus
     # (nothing to compare rest in silence or a second seed with).
@@ -427,6 +427,7 @@ def test_eval_prints_a_table_and_writes_json(data, gen_run, tmp_path, capsys):
     assert 0 <= result["generated"]["rest_in_silence"] and result["ground_truth"]["rest_in_silence"] is None
     assert len(result["rest_in_silence_setup"]["generated_per_seed"]) == 2
     assert "apex ratio" in table and "rest in silence: 2_scott_0_3_3 + 6 s of zeros + 4_lawrence_0_3_3" in table
+    assert "syllable apex with each clip's audio shifted by half its length (chance)" in table
     assert result["ground_truth"]["fgd"] == pytest.approx(0.0, abs=1e-6)
     assert result["generated"]["fgd"] > 0
     # The data's own motion has its speed minima on the audio's onsets (see beat2_fixture).
