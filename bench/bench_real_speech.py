@@ -1,9 +1,10 @@
 """Speech-timing control of a checkpoint on real recordings (issue 15's "real speech" measure).
 
     .venv/bin/python bench/bench_real_speech.py [FILES...] [--checkpoint PATH] [--seeds 0 1 ... 8] [--plan-strength W]
+        [--style NAME]
 
 FILES default to ``../shared/real-speech/*.wav`` (see SOURCES.md there). For each file and seed:
-generate at default settings (the checkpoint's first style), then ``metrics.body_timing_control``
+generate at default settings in the checkpoint's first style (or ``--style``), then ``metrics.body_timing_control``
 (summed upper-body joint speed against the onset envelope) and ``metrics.jaw_timing_control``
 (jaw opening against RMS loudness), ``metrics.syllable_apex_ratio`` ("syllable": the faster
 wrist's speed just before the apex of a stroke timed to each stressed syllable, over its mean;
@@ -13,7 +14,7 @@ against the audio rotated by half its length (timing broken on purpose: near 0, 
 the hands gesture (``metrics.gesture_stats``: the faster wrist's speed peaks above the stroke
 speed per second, and the wrists' mean speed); run it on TTS clips too (FILES) to compare. For a
 span generator (torch needed) it also measures the stroke plan the body reads (the checkpoint's
-first style; ``evaluate.clip_stroke_plan``): "plan" is ``metrics.timing_control`` of the plan's
+same style; ``evaluate.clip_stroke_plan``): "plan" is ``metrics.timing_control`` of the plan's
 apex probabilities against the onset envelope (and "shifted" as above), "planned/s" its apexes
 per second, and "on plan" the faster wrist's speed 0.1 s before the planned apexes over its mean
 (``metrics.apex_speed_ratios``; above 1 when the body strokes where its plan says). Prints
@@ -47,10 +48,12 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=list(range(9)), help="seeds (default 0 to 8)")
     parser.add_argument("--engine", default="auto", help="auto, torch or numpy (default auto)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    parser.add_argument("--style", default=None, help="a style of the checkpoint (default: its first)")
     parser.add_argument("--plan-strength", type=float, default=None,
                         help="plan strength of a span model (default: generation's default)")
     args = parser.parse_args(argv)
 
+    from gestura.inference.checkpoint import CheckpointError
     from gestura.inference.audio import load_audio
     from gestura.inference.pipeline import GenerationRequest, generate, resolve_checkpoint
     from gestura.inference.sampling import DEFAULT_PLAN_STRENGTH
@@ -68,10 +71,16 @@ def main(argv=None) -> int:
         print(f"bench_real_speech: error: no wav files given and none in {DEFAULT_DIR}", file=sys.stderr)
         return 2
     checkpoint = resolve_checkpoint(args.checkpoint)
-    plan_of = stroke_planner(checkpoint)
+    try:
+        style = checkpoint.style_index(args.style)
+    except CheckpointError as error:
+        print(f"bench_real_speech: error: {error}", file=sys.stderr)
+        return 2
+    plan_of = stroke_planner(checkpoint, style)
     print(machine())
     plan_strength = DEFAULT_PLAN_STRENGTH if args.plan_strength is None else args.plan_strength
-    print(f"checkpoint {checkpoint.path}; engine {args.engine}; default settings but plan strength {plan_strength:g}; "
+    print(f"checkpoint {checkpoint.path}; style {checkpoint.styles[style]}; engine {args.engine}; "
+          f"default settings but plan strength {plan_strength:g}; "
           f"seeds {args.seeds}")
     print(f"{'file':48s} {'s':>6s}  {'body':>7s} {'shifted':>7s}  {'jaw':>7s} {'shifted':>7s}  "
           f"{'syllable':>8s} {'shifted':>7s}  {'strokes/s':>9s} "
@@ -91,7 +100,7 @@ def main(argv=None) -> int:
                  len(planned) / seconds) if plan_of else (np.nan,) * 3)
         values = []
         for seed in args.seeds:
-            motion = generate(GenerationRequest(audio=wave, seed=seed, plan_strength=plan_strength),
+            motion = generate(GenerationRequest(audio=wave, style=args.style, seed=seed, plan_strength=plan_strength),
                               checkpoint=checkpoint, engine=args.engine)
             positions = joint_positions(motion)
             gesture = metrics.gesture_stats(positions)
@@ -120,9 +129,9 @@ def main(argv=None) -> int:
     return 0
 
 
-def stroke_planner(checkpoint):
+def stroke_planner(checkpoint, style: int):
     """``wave -> (apex probabilities (N,), planned apex frames)`` of the checkpoint's stroke plan in
-    its first style, or None where there is none to measure (DiM-Gestor, or no torch)."""
+    style ``style`` (an index into ``checkpoint.styles``), or None where there is none to measure (DiM-Gestor, or no torch)."""
     if checkpoint.config.family != "vq-mamba":
         return None
     try:
@@ -137,7 +146,7 @@ def stroke_planner(checkpoint):
 
     def plan_of(wave):
         features = ((audio_features(wave) - stats["audio_mean"]) / stats["audio_std"]).astype(np.float32)
-        return clip_stroke_plan(model, features, 0)
+        return clip_stroke_plan(model, features, style)
 
     return plan_of
 
