@@ -609,15 +609,14 @@ def loudness_db(wave: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray:
     return 20.0 * np.log10(np.sqrt(np.mean(wave[idx] ** 2, axis=1)) + 1e-10)
 
 
-def syllable_nuclei(wave: np.ndarray, sr: int = SAMPLE_RATE, min_gap_s: float = 0.1,
-                    smooth_s: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+def syllable_nuclei(db: np.ndarray, min_gap_s: float = 0.1, smooth_s: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """Syllable nuclei as loudness peaks (de Jong & Wempe): ``(times in s, prominences in dB)`` of
-    the voiced peaks of ``loudness_db`` (within VOICED_RANGE_DB of the loudest) at least 2 dB above
-    the dips around them and ``min_gap_s`` apart, after a moving average over ``smooth_s``."""
+    the voiced peaks of a ``loudness_db`` curve (within VOICED_RANGE_DB of the loudest) at least
+    2 dB above the dips around them and ``min_gap_s`` apart, after a moving average over
+    ``smooth_s``. Silence (a flat curve) has none."""
     from scipy.signal import find_peaks
 
-    db = loudness_db(wave, sr)
-    if len(db) == 0 or not np.any(np.asarray(wave)):
+    if len(db) == 0:
         return np.zeros(0), np.zeros(0)
     width = max(int(round(smooth_s / LOUDNESS_HOP_S)), 1)
     if width > 1:
@@ -642,7 +641,7 @@ def delivery(wave: np.ndarray, sr: int = SAMPLE_RATE) -> dict:
     for start, stop in zip(edges[::2], edges[1::2]):
         if (stop - start) * LOUDNESS_HOP_S < PAUSE_S:
             speaking[start:stop] = True
-    nuclei, _ = syllable_nuclei(wave, sr)
+    nuclei, _ = syllable_nuclei(db)
     # Phrase-level swells, not syllables: the loudness of 0.5 s stretches of speaking time.
     k = int(SWELL_S / LOUDNESS_HOP_S)
     power = np.convolve(10.0 ** (db / 10.0) * voiced, np.ones(k), "valid")
@@ -689,7 +688,7 @@ NUCLEUS_AFTER_APEX_S = 0.1
 def stressed_syllables(wave: np.ndarray, sr: int = SAMPLE_RATE, share: float = STRESSED_SHARE) -> np.ndarray:
     """Times in s of the most prominent ``share`` of the syllable nuclei (``syllable_nuclei`` on
     loudness smoothed over STRESS_SMOOTH_S, STRESS_MIN_GAP_S apart); empty for silence."""
-    times, prominence = syllable_nuclei(wave, sr, min_gap_s=STRESS_MIN_GAP_S, smooth_s=STRESS_SMOOTH_S)
+    times, prominence = syllable_nuclei(loudness_db(wave, sr), STRESS_MIN_GAP_S, STRESS_SMOOTH_S)
     if len(times) == 0:
         return times
     return times[prominence >= np.quantile(prominence, 1.0 - share)]
