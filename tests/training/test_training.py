@@ -88,6 +88,8 @@ def test_stage2_checkpoint_loads_in_gestura_generate(gen_run, data, tmp_path):
     # The stroke-apex threshold was calibrated on the data's stroke rate and travels in the checkpoint.
     threshold = ckpt.config.apex_threshold
     assert 0 < threshold < 1 and threshold != type(ckpt.config)().apex_threshold
+    # So were the styles' stroke rates that lower it for a voice the head is unsure of.
+    assert len(ckpt.config.apex_rates) == 2 and all(0 < rate < 10 for rate in ckpt.config.apex_rates)
     out = tmp_path / "gen.npz"
     wav = data / "wave16k" / "4_lawrence_0_3_3.wav"
     code = cli.main(["generate", str(wav), "-o", str(out), "--checkpoint", str(gen_run / "gestura.safetensors"),
