@@ -376,7 +376,6 @@ def encode_clips(model, clips, stats: dict, device):
     return feats, all_codes, plans
 
 
-@torch.no_grad()
 def head_probabilities(model, features: np.ndarray, style: int | None, device) -> list[np.ndarray]:
     """The stroke plan's probabilities over one clip as generation hears it (the stroke planner's
     where the model has one, else the generator's apex head): the causal
@@ -387,6 +386,7 @@ def head_probabilities(model, features: np.ndarray, style: int | None, device) -
     return [probability[(first - start) * r:] for start, first, _, probability in head_windows(model, features, style, device)]
 
 
+@torch.no_grad()
 def head_windows(model, features: np.ndarray, style: int | None, device) -> list[tuple]:
     """``head_probabilities`` window by window: (first code of the window, first code of its
     span, its end code, probabilities (window frames,)) per span, in order."""
