@@ -249,8 +249,8 @@ def test_a_window_without_planned_apexes_runs_its_empty_plan_row_once_with_the_s
 
 def test_a_voice_the_head_is_unsure_of_gets_its_styles_rate_of_strokes(checkpoint, speech, tmp_path):
     # This random head's peaks stay below 0.75: at the calibrated 0.9 it plans nothing. Given the
-    # styles' stroke rates, each window's threshold comes down to plan "lively"'s 3 per second
-    # of speech, never below the floor; a checkpoint without rates keeps its fixed threshold.
+    # styles' stroke rates, each window's threshold comes down to plan RATE_SHARE of "lively"'s 3
+    # per second of speech, never below the floor; a checkpoint without rates keeps its fixed one.
     fixed = with_config(checkpoint, tmp_path / "fixed.safetensors", apex_threshold=0.9)
     rated = with_config(checkpoint, tmp_path / "rated.safetensors", apex_threshold=0.9, apex_rates=(0.5, 3.0))
     request = GenerationRequest(audio=speech, style="lively", seed=3, plan_strength=1.0)

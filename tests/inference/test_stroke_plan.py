@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from gestura.inference.stroke_plan import (
-    APEX_FLOOR, APEX_SIGMA, GRID, PEAK_RADIUS, SPEECH_RANGE_DB, StrokeRate, apex_bumps, calibrate_threshold,
+    APEX_FLOOR, APEX_SIGMA, GRID, PEAK_RADIUS, RATE_SHARE, SPEECH_RANGE_DB, StrokeRate, apex_bumps, calibrate_threshold,
     plan_apexes, spoken_frames, stroke_plan, window_frames,
 )
 
@@ -93,10 +93,10 @@ def peaks_at(values, every=30, frames=None):
 
 
 def test_stroke_rate_plans_the_styles_rate_at_the_voices_highest_peaks():
-    # 10 s of speech whose head is unsure: no peak reaches the calibrated 0.45. At 0.4 strokes per
-    # second the style wants 4: the four highest peaks.
+    # 10 s of speech whose head is unsure: no peak reaches the calibrated 0.45. A style that plans
+    # 0.4 / RATE_SHARE strokes per second on its own speech wants 4 here: the four highest peaks.
     p = peaks_at([0.3, 0.25, 0.35, 0.22, 0.3, 0.21, 0.24, 0.28], every=33, frames=300)
-    rate = StrokeRate(rate=0.4, ceiling=0.45)
+    rate = StrokeRate(rate=0.4 / RATE_SHARE, ceiling=0.45)
     threshold = rate.threshold(p, slice(0, 300), np.zeros(300))
     assert np.round(p[plan_apexes(p, threshold)], 3).tolist() == [0.3, 0.35, 0.3, 0.28]
     assert not plan_apexes(p, 0.45).any()
@@ -120,7 +120,7 @@ def test_pauses_ask_for_no_strokes():
     # 10 s of which 6 s are a pause: 4 s of speech at 0.5 strokes per second want 2 strokes.
     p = peaks_at([0.3, 0.28, 0.26, 0.24, 0.22], every=50, frames=300)
     quiet = np.where(np.arange(300) < 120, -20.0, -90.0)
-    threshold = StrokeRate(rate=0.5, ceiling=0.45).threshold(p, slice(0, 300), quiet)
+    threshold = StrokeRate(rate=0.5 / RATE_SHARE, ceiling=0.45).threshold(p, slice(0, 300), quiet)
     assert plan_apexes(p, threshold).sum() == 2
 
 

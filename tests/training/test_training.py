@@ -499,6 +499,15 @@ def test_eval_averages_every_figure_over_the_takes_asked_for(data, tmp_path, cap
     assert not refused.exists()
 
 
+def test_stroke_rates_are_planned_apexes_per_second_of_speech_by_style():
+    from gestura.training.train_generator import apex_rates
+
+    # (features, data apexes, style, seconds of speech) per clip, as the calibration takes them;
+    # the head planned 3, 5 and 8 apexes on them. Style 2 has no clip: it gets the overall rate.
+    clips = [(None, 4, 0, 10.0), (None, 6, 0, 10.0), (None, 9, 1, 4.0)]
+    assert apex_rates([3, 5, 8], clips, 3) == pytest.approx((0.4, 2.0, 16 / 24))
+
+
 def test_a_speakers_figures_compare_as_ratios_and_hand_heights_from_the_rest_pose():
     from gestura.training.evaluate import style_ratios
 
