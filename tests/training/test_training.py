@@ -281,7 +281,8 @@ def test_decoder_fine_tuning_keeps_every_code_and_the_generator_and_stage2_conti
                "--log-every", "1", *LOOP]
     assert cli.main([*further, "--lr", "0", "--out", str(tmp_path / "g")]) == 0
     again = load_checkpoint(tmp_path / "g" / "gestura.safetensors")
-    assert again.config.with_(apex_threshold=0.5) == after.config.with_(apex_threshold=0.5)
+    calibrated = {"apex_threshold": 0.5, "apex_rates": ()}  # calibrated again at the end, so they may differ
+    assert again.config.with_(**calibrated) == after.config.with_(**calibrated)
     for name, value in after.tensors.items():  # lr 0: nothing moved
         np.testing.assert_array_equal(again.tensors[name], value, err_msg=name)
     assert again.metadata["init"] == str(tuned.resolve())
@@ -317,7 +318,8 @@ def test_a_stroke_planner_trains_for_a_model_and_changes_nothing_else_in_it(data
     assert "train: apex_threshold" in said.out + said.err and "the stroke planner plans as many" in said.out + said.err
     before, after = load_checkpoint(init), load_checkpoint(tmp_path / "p" / "gestura.safetensors")
     assert after.config.stroke_planner and not before.config.stroke_planner
-    assert after.config.with_(stroke_planner=False, apex_threshold=0.5) == before.config.with_(apex_threshold=0.5)
+    calibrated = {"apex_threshold": 0.5, "apex_rates": ()}  # the planner's own calibration
+    assert after.config.with_(stroke_planner=False, **calibrated) == before.config.with_(**calibrated)
     assert after.styles == before.styles
     for name, value in before.tensors.items():
         np.testing.assert_array_equal(after.tensors[name], value, err_msg=name)
