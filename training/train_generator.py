@@ -72,7 +72,7 @@ def read_vq(paths: list[str]):
         except CheckpointError as error:
             raise CommandError(str(error)) from None
         trained = json.loads(ckpt.metadata.get("trained_parts", json.dumps(list(PARTS))))
-        configs.append(ckpt.config.with_(num_styles=1))
+        configs.append(ckpt.config.with_(num_styles=1, apex_rates=()))  # stage 1 does not depend on the styles
         for part in trained:
             chosen[part] = ckpt
     if any(c != configs[0] for c in configs):
@@ -176,9 +176,10 @@ def _read_init(path: str, styles: list):
 def _load_init(model, init, config) -> None:
     """Copy the stage-2 weights of the full checkpoint ``init`` into ``model``; CommandError when
     they cannot continue here (another family or config)."""
-    # The threshold is calibrated again at the end, so it may differ.
+    # The threshold and the rates are calibrated again at the end, so they may differ.
     theirs = init.config.to_dict()
-    differ = [name for name, value in config.to_dict().items() if name != "apex_threshold" and theirs.get(name) != value]
+    differ = [name for name, value in config.to_dict().items()
+              if name not in ("apex_threshold", "apex_rates") and theirs.get(name) != value]
     if differ:
         raise CommandError(f"--init {init.path} has another model ({', '.join(differ)} differ): leave out --family/--set "
                            "values it was not trained with")

@@ -451,7 +451,9 @@ def test_eval_prints_a_table_and_writes_json(data, gen_run, tmp_path, capsys):
     assert plan["threshold"] == load_checkpoint(gen_run / "gestura.safetensors").config.apex_threshold
     assert -1 <= plan["head_correlation"] <= 1 and plan["tolerance_frames"] == 3
     assert all(np.isnan(plan[k]) or 0 <= plan[k] <= 1 for k in ("plan_precision", "plan_recall"))
-    assert f"stroke plan (the apex head, threshold {plan['threshold']:.3f}): correlation with the data's apexes" in table
+    assert plan["stroke_rates"]  # a model trained now plans at its styles' rates where its head is unsure
+    assert (f"stroke plan (the apex head, threshold {plan['threshold']:.3f}, lower where the style's stroke rate "
+            f"asks): correlation with the data's apexes") in table
     refused = tmp_path / "refused.json"
     assert cli.main(["eval", "--data", str(data), "--checkpoint", str(gen_run / "gestura.safetensors"),
                      "--json", str(refused), "--no-progress", "--sampling-steps", "5"]) == 2
