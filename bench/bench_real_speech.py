@@ -138,15 +138,16 @@ def stroke_planner(checkpoint, style: int):
         from gestura.inference.torch_model.model import GesturaModel
     except ImportError:
         return None
-    from gestura.inference.features import audio_features
+    from gestura.inference.features import audio_features, loudness_db
     from gestura.training.evaluate import clip_stroke_plan
 
     model = GesturaModel.from_checkpoint(checkpoint).eval()
     stats = checkpoint.stats
 
     def plan_of(wave):
-        features = ((audio_features(wave) - stats["audio_mean"]) / stats["audio_std"]).astype(np.float32)
-        return clip_stroke_plan(model, features, style)
+        raw = audio_features(wave)
+        features = ((raw - stats["audio_mean"]) / stats["audio_std"]).astype(np.float32)
+        return clip_stroke_plan(model, features, style, loudness_db(raw))
 
     return plan_of
 

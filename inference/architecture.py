@@ -32,7 +32,8 @@ kernel-1 frames, so frame t sees frames <= t only); LeakyReLU slope 0.2.
       (frame pairs)                                p_t = concat(w[t], w[t + L])    the instant and 1 s later
       style.weight    (num_styles, d)              e = style[style_id] (the mean for the neutral stream)
       apex            Linear(3d, 1)                stroke-apex logit of motion frame t = apex(concat(p_t, e))
-      (stroke plan)                                a = bumps at the apex logits' peaks above apex_threshold
+      (stroke plan)                                a = bumps at the apex logits' peaks above apex_threshold, or
+                                                   lower for an unsure voice (apex_rates, StrokeRate)
                                                    (training: at the corpus's apexes; stroke_plan.py)
       code_in         Linear(r (2d + 1), d)        c_k = code_in(p of frames rk .. rk+r, a of them)
       mask_latent     (4, D)                       the latent of an unknown code

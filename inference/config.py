@@ -96,6 +96,11 @@ class ModelConfig:
     # Stroke-apex probability above which the head's peaks become the plan the body reads
     # (inference/stroke_plan.py); ``gestura train`` calibrates it on the data's stroke rate.
     apex_threshold: float = 0.5
+    # The stroke apexes per second of speech the head plans at ``apex_threshold`` on the clips it
+    # is calibrated on, one per style in the checkpoint's order. Given them, generation lowers the
+    # threshold for a voice on which the head plans fewer (``stroke_plan.StrokeRate``): a human
+    # voice gets the strokes the model gives its training speech. Empty: the threshold is fixed.
+    apex_rates: tuple = ()
     # A stroke planner of its own (``generator.planner``: a second causal speech encoder, window
     # scan, style embedding and apex head, trained on the apex loss alone by ``gestura train
     # --stroke-planner``) makes the plan in place of the body's apex head, so that training the
@@ -131,6 +136,7 @@ class ModelConfig:
             raise ConfigError("model config 'mlp_ratio' must not be negative")
         if not 0.0 < self.apex_threshold < 1.0:
             raise ConfigError(f"model config 'apex_threshold' must lie between 0 and 1, got {self.apex_threshold!r}")
+        self._check_apex_rates()
         self._check_family()
         if not isinstance(self.stroke_planner, bool):
             raise ConfigError(f"model config 'stroke_planner' must be true or false, got {self.stroke_planner!r}")
@@ -145,6 +151,18 @@ class ModelConfig:
         if self.prefix_codes >= self.span_codes:
             raise ConfigError(f"model config 'prefix_codes' ({self.prefix_codes}) must be smaller than "
                               f"'span_codes' ({self.span_codes})")
+
+    def _check_apex_rates(self) -> None:
+        rates = self.apex_rates
+        try:
+            rates = tuple(float(r) for r in rates)
+        except (TypeError, ValueError):
+            rates = None
+        if rates is None or isinstance(self.apex_rates, (str, bytes)) or (
+                rates and (len(rates) != self.num_styles or not all(math.isfinite(r) and r > 0 for r in rates))):
+            raise ConfigError(f"model config 'apex_rates' must be empty or one positive number per style "
+                              f"({self.num_styles}), got {self.apex_rates!r}")
+        object.__setattr__(self, "apex_rates", rates)
 
     def _check_family(self) -> None:
         for name, value, choices in (("family", self.family, FAMILIES),

@@ -37,6 +37,11 @@ FEATURE_NAMES: tuple[str, ...] = (
 _LOG_FLOOR = 1e-8
 
 
+def loudness_db(features: np.ndarray) -> np.ndarray:
+    """Feature frames (n, F), not normalised -> (n,) each frame's RMS level in dB (full scale 0)."""
+    return (20.0 / np.log(10.0)) * np.asarray(features, np.float64)[:, FEATURE_NAMES.index("energy")]
+
+
 def frame_center(i) -> np.ndarray:
     """Sample index of frame ``i``'s centre: ``round(i * 16000 / 30)`` in exact integer arithmetic."""
     i = np.asarray(i, dtype=np.int64)

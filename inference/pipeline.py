@@ -14,7 +14,9 @@ feature block and one speech block (16 frames each): up to 126 frames, 4.2 s, fo
 Codes are drawn per part with the request's seed and temperature (``sampling.py``). Style
 strength other than 1 runs the speaker-neutral style (the mean style) beside the chosen one in
 the same engine call, and plan strength other than 1 the chosen style with an empty stroke plan;
-the logits move away from both (``sampling.guided_logits``). Parts that
+the logits move away from both (``sampling.guided_logits``). A checkpoint that gives its styles'
+stroke rates plans each window at the threshold that keeps the voice at its style's rate of
+strokes, judged on the windows so far (``stroke_plan.StrokeRate``). Parts that
 are switched off are not generated (the others see them as unknown) and keep the start pose (or
 the rest pose). A start pose fixes the clip's first ``START_POSE_CODES`` codes of each generated
 part (the encoded pose) and the root position the motion starts from.
@@ -35,11 +37,12 @@ from .diffusion import alpha_bar, ddim_step, sampling_times
 from .engines.base import RequestEngine
 from .engines.registry import resolve_engine
 from .errors import Cancelled, EngineError, GenerationError
-from .features import FEATURE_DIM, FeatureStream, num_frames
+from .features import FEATURE_DIM, FeatureStream, loudness_db, num_frames
 from .sampling import (
     DEFAULT_PLAN_STRENGTH, DEFAULT_STYLE_STRENGTH, DEFAULT_TEMPERATURE, PASSES, check_sampling, guided_logits,
     part_rngs, sample_codes, still_hidden,
 )
+from .stroke_plan import StrokeRate, window_frames
 
 CONTEXT_BLOCK = 16  # audio frames per speech-encoder call
 START_POSE_CODES = 1  # codes a start pose fixes at the beginning of a clip (4 frames at 4 frames per code)
@@ -169,6 +172,12 @@ class GenerationStream:
             self._styles, self._plans = self._styles + (style_index,), self._plans + (False,)
             self._guides.append((len(self._styles) - 1, self.plan_strength))
         self._features = FeatureStream()
+        self._loudness = np.zeros(0)  # dB of each audio frame received, for StrokeRate's time spoken
+        self._stroke_rate = None
+        if config.family == "vq-mamba" and config.apex_rates:
+            rates = config.apex_rates
+            rate = float(np.mean(rates)) if self._styles[0] is None else rates[self._styles[0]]
+            self._stroke_rate = StrokeRate(rate, config.apex_threshold, fps=FPS)
         self._pending = np.zeros((0, FEATURE_DIM), np.float32)  # normalised features awaiting the speech encoder
         self._speech = np.zeros((0, config.speech_width), np.float32)  # speech states still needed
         self._speech_start = 0  # audio frame of self._speech[0]
@@ -213,14 +222,14 @@ class GenerationStream:
         samples = np.asarray(samples, np.float32).reshape(-1)
         if not np.isfinite(samples).all():
             raise AudioError("The audio contains NaN or infinite samples: re-export it")
-        self._add_features(self._features.push(samples))
+        self._hear(self._features.push(samples))
         return self._advance(final=False)
 
     def finish(self) -> Motion | None:
         if self._finished:
             raise GenerationError("finish called twice")
         self._finished = True
-        self._add_features(self._features.finish())
+        self._hear(self._features.finish())
         self._total_frames = num_frames(self._features.samples_received)
         if self._total_frames == 0:
             raise GenerationError("The audio is shorter than one motion frame (1/30 s): give a longer clip")
@@ -230,6 +239,11 @@ class GenerationStream:
         return self._advance(final=True)
 
     # --- internals --------------------------------------------------------------------------
+    def _hear(self, features: np.ndarray) -> None:
+        """The audio's own feature frames (not the silence added beyond its end)."""
+        self._loudness = np.concatenate([self._loudness, loudness_db(features)])
+        self._add_features(features)
+
     def _add_features(self, features: np.ndarray) -> None:
         if len(features):
             normalised = ((features - self._audio_mean) / self._audio_std).astype(np.float32)
@@ -297,7 +311,8 @@ class GenerationStream:
         if self.parts:
             speech = self._speech[start * r - self._speech_start:stop * r + look - self._speech_start]
             hidden = {p: int(np.sum(known[p] < 0)) for p in self.parts}
-            context = self.engine.context(speech, self._styles, self._plans if len(self._plans) > 1 else None)
+            context = self.engine.context(speech, self._styles, self._plans if len(self._plans) > 1 else None,
+                                          self._plan_threshold(first, start, stop))
             distinct, row_of = distinct_rows(context, self._styles)
             styles = tuple(self._styles[i] for i in distinct)
             for done in range(PASSES):
@@ -319,6 +334,17 @@ class GenerationStream:
         self._drop_speech(stop)
         codes = {p: known[p][first - start:] for p in self.parts}
         return self._motion(self.engine.decode(self._state, codes) if self.parts else {}, (stop - first) * r)
+
+    def _plan_threshold(self, first: int, start: int, stop: int):
+        """What the window's plan threshold is: None (the checkpoint's) or the ``StrokeRate``
+        function of the window's apex probabilities, counting its settled new frames."""
+        if self._stroke_rate is None:
+            return None
+        r = self._r
+        last = self._total_frames is not None and stop * r >= self._total_frames
+        counted = window_frames((first - start) * r, (stop - start) * r, last)
+        loudness = self._loudness[start * r + counted.start:start * r + counted.stop]
+        return lambda probability: self._stroke_rate.threshold(probability[0], counted, loudness)
 
     def _drop_speech(self, stop: int) -> None:
         """Forget the speech states before the next window's first frame."""

@@ -77,7 +77,8 @@ def model_config(args, num_styles: int, base=None):
 
     try:
         config = base if base is not None else get_config(args.config)
-        changes = {"num_styles": max(num_styles, 1)}
+        # The styles' stroke rates belong to the base's calibration; stage 2 calibrates its own.
+        changes = {"num_styles": max(num_styles, 1), "apex_rates": ()}
         for item in args.set or []:
             key, _, value = item.partition("=")
             if not _:

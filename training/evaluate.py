@@ -314,6 +314,7 @@ def stroke_plan_report(checkpoint, clips, apexes: list) -> dict | None:
     the body can get from its plan. None for a model without an apex head (DiM-Gestor)."""
     if checkpoint.config.family != "vq-mamba":
         return None
+    from ..inference.features import loudness_db
     from ..inference.torch_model.model import GesturaModel
     from .train_generator import normalized_features
 
@@ -321,29 +322,48 @@ def stroke_plan_report(checkpoint, clips, apexes: list) -> dict | None:
     probabilities, planned = [], []
     for clip in clips:
         style = checkpoint.styles.index(clip.ref.style) if clip.ref.style in checkpoint.styles else None
-        probability, plan = clip_stroke_plan(model, normalized_features(clip, checkpoint.stats), style)
+        probability, plan = clip_stroke_plan(model, normalized_features(clip, checkpoint.stats), style,
+                                             loudness_db(clip.features))
         probabilities.append(probability)
         planned.append(plan)
     return {**metrics.stroke_plan_scores(probabilities, planned, apexes), "threshold": checkpoint.config.apex_threshold,
+            "stroke_rates": bool(checkpoint.config.apex_rates),
             "tolerance_frames": metrics.PLAN_TOLERANCE,
             "source": "stroke planner" if checkpoint.config.stroke_planner else "apex head"}
 
 
-def clip_stroke_plan(model, features: np.ndarray, style: int | None) -> tuple[np.ndarray, np.ndarray]:
+def clip_stroke_plan(model, features: np.ndarray, style: int | None,
+                     loudness: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The stroke plan of one clip as generation makes it: normalised features (N, F), a style
     index (None: no speaker) -> the plan's apex probabilities (N,) and its planned apex frames,
-    per span at the model's ``apex_threshold`` (generation also sees the previous span's tail,
-    which can move a peak in a span's first few frames). ``model``: a torch ``GesturaModel`` of
-    the vq-mamba family; run on the CPU, where one small head per clip costs next to nothing."""
+    per span at the model's ``apex_threshold``, or, for a model with ``apex_rates`` given the
+    frames' ``loudness`` (N,) in dB (``features.loudness_db``), at ``StrokeRate``'s threshold
+    window by window (generation also sees the previous span's tail, which can move a peak in a
+    span's first few frames). ``model``: a torch ``GesturaModel`` of the vq-mamba family; run on
+    the CPU, where one small head per clip costs next to nothing."""
     import torch
 
-    from ..inference.stroke_plan import plan_apexes
-    from .train_generator import head_probabilities
+    from ..inference.stroke_plan import StrokeRate, plan_apexes, window_frames
+    from .train_generator import head_windows
 
-    pieces = head_probabilities(model, features, style, torch.device("cpu"))
-    offsets = np.cumsum([0] + [len(piece) for piece in pieces])
-    plan = np.concatenate([np.flatnonzero(plan_apexes(piece, model.config.apex_threshold)) + offset
-                           for piece, offset in zip(pieces, offsets)])
+    config = model.config
+    r = config.frames_per_code
+    rule = None
+    if config.apex_rates and loudness is not None:
+        rate = float(np.mean(config.apex_rates)) if style is None else config.apex_rates[style]
+        rule = StrokeRate(rate, config.apex_threshold)
+    windows = head_windows(model, features, style, torch.device("cpu"))
+    pieces, plan = [], []
+    for i, (start, first, stop, probability) in enumerate(windows):
+        new = (first - start) * r
+        threshold = config.apex_threshold
+        if rule is not None:
+            counted = window_frames(new, (stop - start) * r, i == len(windows) - 1)
+            threshold = rule.threshold(probability, counted,
+                                       loudness[start * r + counted.start:start * r + counted.stop])
+        pieces.append(probability[new:])
+        plan.append(np.flatnonzero(plan_apexes(pieces[-1], threshold)) + first * r)
+    plan = np.concatenate(plan)
     return np.concatenate(pieces)[:len(features)], plan[plan < len(features)]
 
 
@@ -374,7 +394,9 @@ def format_table(result: dict) -> str:
                      f"{generated['syllable_apex_shifted']:.4f}, ground truth {truth['syllable_apex_shifted']:.4f}")
     plan = result.get("stroke_plan")
     if plan is not None:
-        lines.append(f"stroke plan (the {plan['source']}, threshold {plan['threshold']:.3f}): correlation with the data's apexes "
+        threshold = f"threshold {plan['threshold']:.3f}" + (", lower where the style's stroke rate asks"
+                                                            if plan.get("stroke_rates") else "")
+        lines.append(f"stroke plan (the {plan['source']}, {threshold}): correlation with the data's apexes "
                      f"{plan['head_correlation']:.3f}, precision {plan['plan_precision']:.2f}, recall "
                      f"{plan['plan_recall']:.2f} (within {plan['tolerance_frames']} frames)")
     lines.append("")

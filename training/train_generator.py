@@ -23,9 +23,9 @@ import torch
 from torch import nn
 
 from ..errors import CommandError
-from ..inference.features import FEATURE_DIM
-from ..inference.stroke_plan import apex_bumps, calibrate_threshold
-from ..rigs.skeleton import PARTS
+from ..inference.features import FEATURE_DIM, loudness_db
+from ..inference.stroke_plan import apex_bumps, calibrate_threshold, plan_apexes, spoken_frames
+from ..rigs.skeleton import FPS, PARTS
 from .common import data_notes, load_data, log, model_config, training_stats
 from .dataset import take_window, window_index
 from .loop import LoopSpec, run_distributed, run_loop, seed_everything
@@ -72,7 +72,7 @@ def read_vq(paths: list[str]):
         except CheckpointError as error:
             raise CommandError(str(error)) from None
         trained = json.loads(ckpt.metadata.get("trained_parts", json.dumps(list(PARTS))))
-        configs.append(ckpt.config.with_(num_styles=1))
+        configs.append(ckpt.config.with_(num_styles=1, apex_rates=()))  # stage 1 does not depend on the styles
         for part in trained:
             chosen[part] = ckpt
     if any(c != configs[0] for c in configs):
@@ -176,9 +176,10 @@ def _read_init(path: str, styles: list):
 def _load_init(model, init, config) -> None:
     """Copy the stage-2 weights of the full checkpoint ``init`` into ``model``; CommandError when
     they cannot continue here (another family or config)."""
-    # The threshold is calibrated again at the end, so it may differ.
+    # The threshold and the rates are calibrated again at the end, so they may differ.
     theirs = init.config.to_dict()
-    differ = [name for name, value in config.to_dict().items() if name != "apex_threshold" and theirs.get(name) != value]
+    differ = [name for name, value in config.to_dict().items()
+              if name not in ("apex_threshold", "apex_rates") and theirs.get(name) != value]
     if differ:
         raise CommandError(f"--init {init.path} has another model ({', '.join(differ)} differ): leave out --family/--set "
                            "values it was not trained with")
@@ -258,17 +259,18 @@ def _train(args, dist) -> int:
 
     if val is not None and val.clips:
         calibration = [(normalized_features(c, stats), apex_count(c),
-                        styles.index(c.ref.style) if c.ref.style in styles else 0) for c in val.clips]
+                        styles.index(c.ref.style) if c.ref.style in styles else 0, spoken_seconds(c)) for c in val.clips]
         calibration_source = f"the {len(calibration)} val clips"
     else:
-        calibration = [(feats[i], apex_count(data.clips[i]), style_ids[i])
+        calibration = [(feats[i], apex_count(data.clips[i]), style_ids[i], spoken_seconds(data.clips[i]))
                        for i in range(min(len(feats), CALIBRATION_CLIPS))]
         calibration_source = f"{len(calibration)} train clips"
 
     def export(m, step) -> Path:
         threshold = calibrate_apex_threshold(model, calibration, device)
         log(dist, f"train: apex_threshold {threshold:.4f}: the head plans as many stroke apexes as "
-                  f"{calibration_source} have")
+                  f"{calibration_source} have; it plans per second of speech, by style: "
+                  + ", ".join(f"{s} {r:.3f}" for s, r in zip(styles, model.config.apex_rates)))
         return save_stage2(model, args, styles, stats, step, setup.lineage)
 
     # A resumed run must train the same thing (--audio-augment only when used, so that states
@@ -375,44 +377,70 @@ def encode_clips(model, clips, stats: dict, device):
     return feats, all_codes, plans
 
 
-@torch.no_grad()
 def head_probabilities(model, features: np.ndarray, style: int | None, device) -> list[np.ndarray]:
     """The stroke plan's probabilities over one clip as generation hears it (the stroke planner's
     where the model has one, else the generator's apex head): the causal
     encoder over the whole clip, then windows of the previous span's tail and a span at absolute
     positions (``pipeline``). features (N, F) normalised, style index -> one (span frames,) array
     per span, in order (together N frames or a few more). style None: no speaker (their mean)."""
+    r = model.config.frames_per_code
+    return [probability[(first - start) * r:] for start, first, _, probability in head_windows(model, features, style, device)]
+
+
+@torch.no_grad()
+def head_windows(model, features: np.ndarray, style: int | None, device) -> list[tuple]:
+    """``head_probabilities`` window by window: (first code of the window, first code of its
+    span, its end code, probabilities (window frames,)) per span, in order."""
     gen, config = model.generator, model.config
     r, look, span, prefix = config.frames_per_code, config.lookahead, config.span_codes, config.generation_prefix
     n = -(-len(features) // r)
     padded = np.concatenate([features, np.zeros((n * r - len(features) + look, features.shape[1]), np.float32)])
     speech, _ = gen.stream_speech(torch.from_numpy(padded)[None].to(device))
-    pieces = []
+    windows = []
     for first in range(0, n, span):
         start, stop = max(first - prefix, 0), min(first + span, n)
         probability = gen.apex_probabilities(speech[:, start * r:stop * r + look], (style,))
-        pieces.append(probability[0, (first - start) * r:].float().cpu().numpy())
-    return pieces
+        windows.append((start, first, stop, probability[0].float().cpu().numpy()))
+    return windows
+
+
+def spoken_seconds(clip) -> float:
+    """Seconds of a clip's audio that count as speech (``stroke_plan.spoken_frames``)."""
+    return float(spoken_frames(loudness_db(clip.features))[0].sum()) / FPS
+
+
+def apex_rates(planned: list, clips, num_styles: int) -> tuple:
+    """Planned stroke apexes per second of speech for each style: ``planned`` per clip, clips as
+    ``calibrate_apex_threshold`` takes them. A style without clips, or without speech in them,
+    gets the rate of all clips."""
+    count, seconds = np.zeros(num_styles), np.zeros(num_styles)
+    for apexes, (_, _, style, spoken) in zip(planned, clips):
+        count[style] += apexes
+        seconds[style] += spoken
+    overall = count.sum() / max(seconds.sum(), 1.0 / FPS)
+    rates = np.where(seconds > 0, count / np.maximum(seconds, 1.0 / FPS), overall)
+    return tuple(float(max(r, 1e-3)) for r in rates)
 
 
 @torch.no_grad()
 def calibrate_apex_threshold(model, clips, device) -> float:
     """Set ``model.config.apex_threshold`` so that the head plans as many apexes over ``clips`` as
-    they have. clips: (normalised features (N, F), number of apexes, style index) per clip, each
-    heard as generation hears it (``head_probabilities``). Returns the threshold."""
+    they have, and ``apex_rates`` to the head's planned apexes per second of speech there, by
+    style: the stroke rate ``StrokeRate`` keeps for a voice the head is less sure of. clips:
+    (normalised features (N, F), number of apexes, style index, seconds of speech) per clip,
+    each heard as generation hears it (``head_probabilities``). Returns the threshold."""
     gen = model.generator
     was_training = gen.training
     gen.eval()
-    probabilities, counts = [], []
-    for features, count, style in clips:
-        probabilities += head_probabilities(model, features, style, device)
-        counts.append(count)
+    per_clip = [head_probabilities(model, features, style, device) for features, _, style, _ in clips]
     gen.train(was_training)
     try:
-        threshold = calibrate_threshold(probabilities, counts)
+        threshold = calibrate_threshold([p for pieces in per_clip for p in pieces], [count for _, count, _, _ in clips])
     except ValueError as error:
         raise CommandError(f"{error}: train on data with stroke apexes (gestura synth writes them)") from None
-    model.config = gen.config = model.config.with_(apex_threshold=threshold)
+    planned = [sum(int(plan_apexes(p, threshold).sum()) for p in pieces) for pieces in per_clip]
+    rates = apex_rates(planned, clips, model.config.num_styles)
+    model.config = gen.config = model.config.with_(apex_threshold=threshold, apex_rates=rates)
     return threshold
 
 

@@ -31,7 +31,7 @@ from .common import data_notes, load_data, log
 from .dataset import window_index
 from .loop import LoopSpec, run_distributed, run_loop, seed_everything
 from .train_generator import (CALIBRATION_CLIPS, CHECKPOINT_NAME, calibrate_apex_threshold, normalized_features,
-                              speech_variants, window_features)
+                              speech_variants, spoken_seconds, window_features)
 
 WARMUP = 30  # frames (1 s) of earlier speech before each training window, where the clip has them
 HEAD_PATH = ("audio_in", "speech", "speech_norm", "speech_window", "style", "apex")  # what the planner copies
@@ -154,11 +154,12 @@ def _train(args, dist) -> int:
                               torch.tensor([w], device=device), torch.from_numpy(t)[None].to(device))["apex_bce"])
                       for x, w, t, st in fixed]
             return {"val_apex_bce": float(np.mean(losses))}
-        calibration = [(normalized_features(c, stats), int(np.sum(c.stroke_apex > 0.5)), styles.index(c.ref.style))
+        calibration = [(normalized_features(c, stats), int(np.sum(c.stroke_apex > 0.5)), styles.index(c.ref.style),
+                        spoken_seconds(c))
                        for c in val_clips]
         source = f"the {len(calibration)} val clips"
     else:
-        calibration = [(feats[i], int(np.sum(clips[i].stroke_apex > 0.5)), style_ids[i])
+        calibration = [(feats[i], int(np.sum(clips[i].stroke_apex > 0.5)), style_ids[i], spoken_seconds(clips[i]))
                        for i in range(min(len(clips), CALIBRATION_CLIPS))]
         source = f"{len(calibration)} train clips"
 

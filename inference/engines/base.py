@@ -19,11 +19,14 @@ r = ``config.frames_per_code``, d = ``config.d_model``, K = ``config.codebook_si
     feature frames, advancing the state. Row ``j`` belongs to audio frame ``j``. w =
     ``config.speech_width``: the body's d states, and the stroke planner's d beside them when
     the checkpoint has one.
-``context(speech (n r + L, w), styles: tuple, plans: tuple | None = None) -> (len(styles), n, d)``
+``context(speech (n r + L, w), styles: tuple, plans: tuple | None = None, threshold=None) -> (len(styles), n, d)``
     What a window of n codes hears (``Generator.window_context``: the window scan, the stroke
     plan of the apex head or the stroke planner, and ``code_in``), for each style in ``styles``
     (an index, or None for the mean style). ``plans``: per style, False where that row hears an
     empty stroke plan (what plan strength guides away from); None: every row reads its plan.
+    ``threshold``: the plan's threshold, a number or a function of the window's apex
+    probabilities (len(styles), n r) that returns one (the pipeline's ``StrokeRate``); None: the
+    checkpoint's ``apex_threshold``.
     ``speech`` holds the speech states of audio frames ``[r c0, r (c0 + n) + L)`` for the
     window's first code c0 and the look-ahead L. Stateless; called once per window.
 ``span(context (len(styles), n, d), known: {part: (n,) int64}, styles, parts) -> {part: (len(styles), n, K)}``
@@ -98,7 +101,7 @@ class Engine(abc.ABC):
     def speech(self, state, features): ...
 
     @abc.abstractmethod
-    def context(self, speech, styles: tuple, plans: tuple | None = None): ...
+    def context(self, speech, styles: tuple, plans: tuple | None = None, threshold=None): ...
 
     @abc.abstractmethod
     def span(self, context, known: dict, styles: tuple, parts: tuple) -> dict: ...

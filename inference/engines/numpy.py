@@ -65,12 +65,13 @@ class NumpyEngine(Engine):
         speech, state.speech_state = self.model.generator.stream_speech(np.asarray(features, F32), state.speech_state)
         return speech
 
-    def context(self, speech, styles: tuple, plans: tuple | None = None) -> np.ndarray:
+    def context(self, speech, styles: tuple, plans: tuple | None = None, threshold=None) -> np.ndarray:
         checked_family(self.checkpoint, "vq-mamba", "context")
         config = self.model.config
         styles = checked_styles(config.num_styles, styles)
         checked_speech_window(speech, config)
-        return self.model.generator.window_context(np.asarray(speech, F32), styles, checked_plans(plans, styles))
+        return self.model.generator.window_context(np.asarray(speech, F32), styles, checked_plans(plans, styles),
+                                                   threshold)
 
     def span(self, context, known: dict, styles: tuple, parts) -> dict:
         checked_family(self.checkpoint, "vq-mamba", "span")

@@ -149,7 +149,7 @@ class TorchEngine(Engine):
 
         return self._run(stream, run)
 
-    def context(self, speech, styles: tuple, plans: tuple | None = None) -> np.ndarray:
+    def context(self, speech, styles: tuple, plans: tuple | None = None, threshold=None) -> np.ndarray:
         checked_family(self.checkpoint, "vq-mamba", "context")
         config = self.model.config
         styles = checked_styles(config.num_styles, styles)
@@ -157,7 +157,8 @@ class TorchEngine(Engine):
         checked_speech_window(speech, config)
 
         def run():
-            return self.model.generator.window_context(self._tensor(speech)[None], styles, plans).float().cpu().numpy()
+            return self.model.generator.window_context(self._tensor(speech)[None], styles, plans,
+                                                       threshold).float().cpu().numpy()
 
         return self._run(None, run)
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...rigs.skeleton import PARTS
-from ..stroke_plan import stroke_plan
+from ..stroke_plan import plan_threshold, stroke_plan
 from .layers import F32, Linear, rms_norm, sigmoid
 from .mamba import MambaBlock, _stack, _StackedLinear, bidirectional_block, bidirectional_layer, run_stack
 
@@ -113,13 +113,15 @@ class Generator(SpeechScans):
             pairs = self.window_pairs(speech[:, :d]) if pairs is None else pairs
         return sigmoid(head.apex_logits(pairs, head.style_embedding(styles)))
 
-    def window_context(self, speech: np.ndarray, styles: tuple, plans: tuple | None = None) -> np.ndarray:
+    def window_context(self, speech: np.ndarray, styles: tuple, plans: tuple | None = None,
+                       threshold=None) -> np.ndarray:
         """What a window of n codes hears, for each of the S ``styles``: speech (n r + L,
-        ``speech_width``) from ``stream_speech`` -> (S, n, d): the window scan, the stroke plan at
-        the config's ``apex_threshold`` and ``code_in``. ``plans``: per style, False for an empty
-        plan; None = every style reads its plan."""
+        ``speech_width``) from ``stream_speech`` -> (S, n, d): the window scan, the stroke plan and
+        ``code_in``. ``plans``: per style, False for an empty plan; None = every style reads its
+        plan. ``threshold``: the plan's (``plan_threshold``)."""
         pairs = self.window_pairs(speech[:, :self.config.d_model])
-        plan = stroke_plan(self.apex_probabilities(speech, styles, pairs), self.config.apex_threshold)
+        probability = self.apex_probabilities(speech, styles, pairs)
+        plan = stroke_plan(probability, plan_threshold(threshold, probability, self.config))
         if plans is not None:
             plan = plan * np.asarray(plans, F32)[:, None]
         return self.code_context(pairs, plan)

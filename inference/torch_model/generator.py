@@ -44,7 +44,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...rigs.skeleton import PARTS
-from ..stroke_plan import stroke_plan
+from ..stroke_plan import plan_threshold, stroke_plan
 from .layers import RMSNorm, rms_norm
 from .mamba import MambaBlock, MambaStack, StackedLinear, bidirectional_block, bidirectional_layer
 
@@ -162,15 +162,16 @@ class Generator(SpeechScans):
             pairs = self.window_pairs(speech[..., :d]) if pairs is None else pairs
         return torch.sigmoid(head.apex_logits(pairs, head.style_embeddings(styles)))
 
-    def window_context(self, speech: torch.Tensor, styles: tuple, plans: tuple | None = None) -> torch.Tensor:
+    def window_context(self, speech: torch.Tensor, styles: tuple, plans: tuple | None = None,
+                       threshold=None) -> torch.Tensor:
         """What a window of n codes hears, for each of ``styles`` (a tuple of indices, None for the
         mean style): speech (1, n r + L, ``speech_width``) from ``stream_speech`` -> (S, n, d): the
-        window scan, the stroke plan at the config's ``apex_threshold`` and ``code_in``. ``plans``:
-        per style, False for an empty plan (no apex anywhere: what plan strength guides away
-        from); None = every style reads its plan."""
+        window scan, the stroke plan and ``code_in``. ``plans``: per style, False for an empty plan
+        (no apex anywhere: what plan strength guides away from); None = every style reads its
+        plan. ``threshold``: the plan's (``stroke_plan.plan_threshold``)."""
         pairs = self.window_pairs(speech[..., :self.config.d_model])
         probability = self.apex_probabilities(speech, styles, pairs).float().cpu().numpy()
-        plan = stroke_plan(probability, self.config.apex_threshold)
+        plan = stroke_plan(probability, plan_threshold(threshold, probability, self.config))
         if plans is not None:
             plan = plan * np.asarray(plans, np.float32)[:, None]
         return self.code_context(pairs, torch.from_numpy(plan).to(pairs))

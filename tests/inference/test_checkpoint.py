@@ -57,6 +57,17 @@ def test_carried_codes_default_to_the_whole_prefix_and_stay_within_it():
             small.with_(carried_codes=bad)
 
 
+def test_stroke_rates_are_one_positive_number_per_style_and_survive_json(tmp_path):
+    small = CONFIGS["small"]
+    assert small.apex_rates == ()  # a checkpoint without them keeps its threshold fixed
+    rated = small.with_(apex_rates=[0.5, 1.7, 0.75, 0.25])
+    assert rated.apex_rates == (0.5, 1.7, 0.75, 0.25)
+    assert type(small).from_dict(json.loads(rated.to_json())) == rated
+    for bad in ((0.5, 1.0), (0.5, 1.7, 0.0, 0.2), (0.5, 1.7, float("nan"), 0.2), "fast", 3):
+        with pytest.raises(ConfigError, match=r"'apex_rates' must be empty or one positive number per style \(4\)"):
+            small.with_(apex_rates=bad)
+
+
 def test_round_trip_restores_weights_config_stats_and_styles(tiny_checkpoint):
     model, path = tiny_checkpoint
     ckpt = load_checkpoint(path)

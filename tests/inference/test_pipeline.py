@@ -13,6 +13,7 @@ from gestura.inference.engines import EngineError, resolve_engine
 from gestura.inference.engines.torch import TorchEngine
 from gestura.inference.features import BLOCK as FEATURE_BLOCK, audio_features, num_frames
 from gestura.inference.sampling import PASSES, still_hidden
+from gestura.inference.stroke_plan import APEX_FLOOR
 from gestura.inference.pipeline import Cancelled, GenerationError, GenerationRequest, GenerationStream, generate
 from gestura.inference.torch_model.model import GesturaModel
 from gestura.rigs.motion import Motion
@@ -84,10 +85,13 @@ def test_top_k_one_equals_argmax(checkpoint, speech):
     assert np.array_equal(c.poses, b.poses)
 
 
-@pytest.mark.parametrize("chunk, carried", [(160, None), (4000, None), (16000 * 3 + 11, None), (4000, 0)])
-def test_streaming_in_chunks_equals_whole_clip(checkpoint, speech, chunk, carried, tmp_path):
+@pytest.mark.parametrize("chunk, carried, rates", [(160, None, ()), (4000, None, ()), (16000 * 3 + 11, None, ()),
+                                                   (4000, 0, ()), (4000, None, (0.8, 3.0))])
+def test_streaming_in_chunks_equals_whole_clip(checkpoint, speech, chunk, carried, rates, tmp_path):
     if carried is not None:  # each span starts afresh
         checkpoint = with_config(checkpoint, tmp_path / "carried.safetensors", carried_codes=carried)
+    if rates:  # the plan's threshold follows the windows so far
+        checkpoint = with_config(checkpoint, tmp_path / "rated.safetensors", apex_rates=rates, apex_threshold=0.9)
     whole = run(checkpoint, speech, seed=7, style="lively")
     stream = GenerationStream(resolve_engine("torch"), checkpoint, GenerationRequest(audio=None, seed=7, style="lively"))
     pieces = []
@@ -124,12 +128,20 @@ class RecordingTorchEngine(TorchEngine):
 
     def __init__(self):
         super().__init__("cpu")
-        self.windows, self.passes, self.span_styles = [], [], []
+        self.windows, self.passes, self.span_styles, self.thresholds = [], [], [], []
 
-    def context(self, speech, styles, plans=None):
+    def context(self, speech, styles, plans=None, threshold=None):
         self.windows.append(len(speech))
         self.rows = (styles, plans)
-        return super().context(speech, styles, plans)
+        if callable(threshold):
+            rule = threshold
+
+            def threshold(probability):
+                self.thresholds.append(rule(probability))
+                return self.thresholds[-1]
+        else:
+            self.thresholds.append(threshold)
+        return super().context(speech, styles, plans, threshold)
 
     def span(self, context, known, styles, parts):
         self.passes.append(({p: v.copy() for p, v in known.items()}, context.shape[1]))
@@ -233,6 +245,28 @@ def test_a_window_without_planned_apexes_runs_its_empty_plan_row_once_with_the_s
     every_row = generate(request, checkpoint=checkpoint, engine="torch")
     np.testing.assert_array_equal(motion.poses, every_row.poses)
     np.testing.assert_array_equal(motion.expressions, every_row.expressions)
+
+
+def test_a_voice_the_head_is_unsure_of_gets_its_styles_rate_of_strokes(checkpoint, speech, tmp_path):
+    # This random head's peaks stay below 0.75: at the calibrated 0.9 it plans nothing. Given the
+    # styles' stroke rates, each window's threshold comes down to plan RATE_SHARE of "lively"'s 3
+    # per second of speech, never below the floor; a checkpoint without rates keeps its fixed one.
+    fixed = with_config(checkpoint, tmp_path / "fixed.safetensors", apex_threshold=0.9)
+    rated = with_config(checkpoint, tmp_path / "rated.safetensors", apex_threshold=0.9, apex_rates=(0.5, 3.0))
+    request = GenerationRequest(audio=speech, style="lively", seed=3, plan_strength=1.0)
+    engine = RecordingTorchEngine()
+    still = generate(request, checkpoint=fixed, engine=engine)
+    assert set(engine.thresholds) == {None}
+    engine = RecordingTorchEngine()
+    moved = generate(request, checkpoint=rated, engine=engine)
+    assert len(engine.thresholds) == len(engine.windows) > 1
+    assert all(APEX_FLOOR <= t < 0.9 for t in engine.thresholds[1:]), engine.thresholds
+    assert not np.array_equal(still.poses, moved.poses)
+    # The calm style's lower rate asks for fewer strokes: a higher threshold in every window.
+    engine_calm = RecordingTorchEngine()
+    generate(GenerationRequest(audio=speech, style="calm", seed=3, plan_strength=1.0), checkpoint=rated,
+             engine=engine_calm)
+    assert all(calm > lively for calm, lively in zip(engine_calm.thresholds, engine.thresholds))
 
 
 def test_switched_off_parts_stay_at_rest(checkpoint, speech):

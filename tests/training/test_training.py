@@ -88,6 +88,8 @@ def test_stage2_checkpoint_loads_in_gestura_generate(gen_run, data, tmp_path):
     # The stroke-apex threshold was calibrated on the data's stroke rate and travels in the checkpoint.
     threshold = ckpt.config.apex_threshold
     assert 0 < threshold < 1 and threshold != type(ckpt.config)().apex_threshold
+    # So were the styles' stroke rates that lower it for a voice the head is unsure of.
+    assert len(ckpt.config.apex_rates) == 2 and all(0 < rate < 10 for rate in ckpt.config.apex_rates)
     out = tmp_path / "gen.npz"
     wav = data / "wave16k" / "4_lawrence_0_3_3.wav"
     code = cli.main(["generate", str(wav), "-o", str(out), "--checkpoint", str(gen_run / "gestura.safetensors"),
@@ -279,7 +281,8 @@ def test_decoder_fine_tuning_keeps_every_code_and_the_generator_and_stage2_conti
                "--log-every", "1", *LOOP]
     assert cli.main([*further, "--lr", "0", "--out", str(tmp_path / "g")]) == 0
     again = load_checkpoint(tmp_path / "g" / "gestura.safetensors")
-    assert again.config.with_(apex_threshold=0.5) == after.config.with_(apex_threshold=0.5)
+    calibrated = {"apex_threshold": 0.5, "apex_rates": ()}  # calibrated again at the end, so they may differ
+    assert again.config.with_(**calibrated) == after.config.with_(**calibrated)
     for name, value in after.tensors.items():  # lr 0: nothing moved
         np.testing.assert_array_equal(again.tensors[name], value, err_msg=name)
     assert again.metadata["init"] == str(tuned.resolve())
@@ -315,7 +318,8 @@ def test_a_stroke_planner_trains_for_a_model_and_changes_nothing_else_in_it(data
     assert "train: apex_threshold" in said.out + said.err and "the stroke planner plans as many" in said.out + said.err
     before, after = load_checkpoint(init), load_checkpoint(tmp_path / "p" / "gestura.safetensors")
     assert after.config.stroke_planner and not before.config.stroke_planner
-    assert after.config.with_(stroke_planner=False, apex_threshold=0.5) == before.config.with_(apex_threshold=0.5)
+    calibrated = {"apex_threshold": 0.5, "apex_rates": ()}  # the planner's own calibration
+    assert after.config.with_(stroke_planner=False, **calibrated) == before.config.with_(**calibrated)
     assert after.styles == before.styles
     for name, value in before.tensors.items():
         np.testing.assert_array_equal(after.tensors[name], value, err_msg=name)
@@ -447,7 +451,9 @@ def test_eval_prints_a_table_and_writes_json(data, gen_run, tmp_path, capsys):
     assert plan["threshold"] == load_checkpoint(gen_run / "gestura.safetensors").config.apex_threshold
     assert -1 <= plan["head_correlation"] <= 1 and plan["tolerance_frames"] == 3
     assert all(np.isnan(plan[k]) or 0 <= plan[k] <= 1 for k in ("plan_precision", "plan_recall"))
-    assert f"stroke plan (the apex head, threshold {plan['threshold']:.3f}): correlation with the data's apexes" in table
+    assert plan["stroke_rates"]  # a model trained now plans at its styles' rates where its head is unsure
+    assert (f"stroke plan (the apex head, threshold {plan['threshold']:.3f}, lower where the style's stroke rate "
+            f"asks): correlation with the data's apexes") in table
     refused = tmp_path / "refused.json"
     assert cli.main(["eval", "--data", str(data), "--checkpoint", str(gen_run / "gestura.safetensors"),
                      "--json", str(refused), "--no-progress", "--sampling-steps", "5"]) == 2
@@ -495,6 +501,15 @@ def test_eval_averages_every_figure_over_the_takes_asked_for(data, tmp_path, cap
                      "--no-progress", "--takes", "0"]) == 2
     assert capsys.readouterr().err.strip().endswith("--takes must be 1 or more, got 0")
     assert not refused.exists()
+
+
+def test_stroke_rates_are_planned_apexes_per_second_of_speech_by_style():
+    from gestura.training.train_generator import apex_rates
+
+    # (features, data apexes, style, seconds of speech) per clip, as the calibration takes them;
+    # the head planned 3, 5 and 8 apexes on them. Style 2 has no clip: it gets the overall rate.
+    clips = [(None, 4, 0, 10.0), (None, 6, 0, 10.0), (None, 9, 1, 4.0)]
+    assert apex_rates([3, 5, 8], clips, 3) == pytest.approx((0.4, 2.0, 16 / 24))
 
 
 def test_a_speakers_figures_compare_as_ratios_and_hand_heights_from_the_rest_pose():

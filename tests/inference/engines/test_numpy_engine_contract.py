@@ -105,6 +105,32 @@ def test_a_row_without_the_plan_hears_an_empty_stroke_plan_as_torch_does(stroke_
         engine.context(speech, (1, 1), (True,))
 
 
+def test_a_threshold_function_sees_the_windows_apex_probabilities_and_plans_as_torch_does():
+    model, _ = model_pair(4)
+    engine = _engine(4, False)
+    config, gen = model.config, model.generator
+    rng = np.random.default_rng(5)
+    features = rng.normal(size=(12 * 4 + config.lookahead, config.feature_dim)).astype(np.float32)
+    speech = engine.speech(engine.start(PARTS), features)
+    seen = []
+
+    def rule(probability):
+        seen.append(probability)
+        return float(np.sort(probability[0])[-3]) - 1e-3  # the third-highest frame: a low threshold
+
+    context = engine.context(speech, (1, None), None, rule)
+    with torch.no_grad():
+        t_speech = torch.from_numpy(speech)[None]
+        probability = gen.apex_probabilities(t_speech, (1, None)).numpy()
+        assert len(seen) == 1 and seen[0].shape == (2, 12 * 4)
+        assert_close(seen[0], probability)
+        assert_close(context, gen.window_context(t_speech, (1, None), None, rule(probability)).numpy())
+        default = gen.window_context(t_speech, (1, None)).numpy()
+    # A number is the threshold itself, and None the checkpoint's calibrated one.
+    assert_close(engine.context(speech, (1, None), None, config.apex_threshold), default)
+    assert_close(engine.context(speech, (1, None)), default)
+
+
 def test_bad_requests_are_refused_with_one_clear_sentence():
     engine = _engine()
     config = engine.model.config
