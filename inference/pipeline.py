@@ -172,7 +172,8 @@ class GenerationStream:
             self._styles, self._plans = self._styles + (style_index,), self._plans + (False,)
             self._guides.append((len(self._styles) - 1, self.plan_strength))
         self._features = FeatureStream()
-        self._loudness = np.zeros(0)  # dB of each audio frame received, for StrokeRate's time spoken
+        self._loudness = np.zeros(0)  # dB of the audio frames from _loudness_start on, for StrokeRate's time spoken
+        self._loudness_start = 0
         self._stroke_rate = None
         if config.family == "vq-mamba" and config.apex_rates:
             rates = config.apex_rates
@@ -343,15 +344,20 @@ class GenerationStream:
         r = self._r
         last = self._total_frames is not None and stop * r >= self._total_frames
         counted = window_frames((first - start) * r, (stop - start) * r, last)
-        loudness = self._loudness[start * r + counted.start:start * r + counted.stop]
+        loudness = self._loudness[start * r + counted.start - self._loudness_start:
+                                  start * r + counted.stop - self._loudness_start]
         return lambda probability: self._stroke_rate.threshold(probability[0], counted, loudness)
 
     def _drop_speech(self, stop: int) -> None:
-        """Forget the speech states before the next window's first frame."""
+        """Forget the speech states and loudness before the next window's first frame."""
         drop = max(stop - self._prefix, 0) * self._r - self._speech_start
         drop = max(0, min(drop, len(self._speech)))
         self._speech = self._speech[drop:]
         self._speech_start += drop
+        keep = max(stop - self._prefix, 0) * self._r - self._loudness_start  # the next window's first frame on
+        keep = max(0, min(keep, len(self._loudness)))
+        self._loudness = self._loudness[keep:]
+        self._loudness_start += keep
 
     def _motion(self, features: dict, n: int) -> Motion:
         """The ``n`` frames of decoded normalised part features on the base pose, continuing the root."""
