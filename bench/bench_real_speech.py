@@ -138,7 +138,7 @@ def stroke_planner(checkpoint, style: int):
         from gestura.inference.torch_model.model import GesturaModel
     except ImportError:
         return None
-    from gestura.inference.features import audio_features, loudness_db
+    from gestura.inference.features import audio_features, energy_db
     from gestura.training.evaluate import clip_stroke_plan
 
     model = GesturaModel.from_checkpoint(checkpoint).eval()
@@ -147,7 +147,7 @@ def stroke_planner(checkpoint, style: int):
     def plan_of(wave):
         raw = audio_features(wave)
         features = ((raw - stats["audio_mean"]) / stats["audio_std"]).astype(np.float32)
-        return clip_stroke_plan(model, features, style, loudness_db(raw))
+        return clip_stroke_plan(model, features, style, energy_db(raw))
 
     return plan_of
 

@@ -154,15 +154,13 @@ class ModelConfig:
 
     def _check_apex_rates(self) -> None:
         rates = self.apex_rates
-        try:
+        if isinstance(rates, (list, tuple)) and all(isinstance(r, (int, float)) and not isinstance(r, bool) for r in rates):
             rates = tuple(float(r) for r in rates)
-        except (TypeError, ValueError):
-            rates = None
-        if rates is None or isinstance(self.apex_rates, (str, bytes)) or (
-                rates and (len(rates) != self.num_styles or not all(math.isfinite(r) and r > 0 for r in rates))):
-            raise ConfigError(f"model config 'apex_rates' must be empty or one positive number per style "
-                              f"({self.num_styles}), got {self.apex_rates!r}")
-        object.__setattr__(self, "apex_rates", rates)
+            if not rates or (len(rates) == self.num_styles and all(math.isfinite(r) and r > 0 for r in rates)):
+                object.__setattr__(self, "apex_rates", rates)
+                return
+        raise ConfigError(f"model config 'apex_rates' must be empty or one positive number per style "
+                          f"({self.num_styles}), got {self.apex_rates!r}")
 
     def _check_family(self) -> None:
         for name, value, choices in (("family", self.family, FAMILIES),

@@ -37,7 +37,7 @@ FEATURE_NAMES: tuple[str, ...] = (
 _LOG_FLOOR = 1e-8
 
 
-def loudness_db(features: np.ndarray) -> np.ndarray:
+def energy_db(features: np.ndarray) -> np.ndarray:
     """Feature frames (n, F), not normalised -> (n,) each frame's RMS level in dB (full scale 0)."""
     return (20.0 / np.log(10.0)) * np.asarray(features, np.float64)[:, FEATURE_NAMES.index("energy")]
 

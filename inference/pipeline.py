@@ -37,7 +37,7 @@ from .diffusion import alpha_bar, ddim_step, sampling_times
 from .engines.base import RequestEngine
 from .engines.registry import resolve_engine
 from .errors import Cancelled, EngineError, GenerationError
-from .features import FEATURE_DIM, FeatureStream, loudness_db, num_frames
+from .features import FEATURE_DIM, FeatureStream, energy_db, num_frames
 from .sampling import (
     DEFAULT_PLAN_STRENGTH, DEFAULT_STYLE_STRENGTH, DEFAULT_TEMPERATURE, PASSES, check_sampling, guided_logits,
     part_rngs, sample_codes, still_hidden,
@@ -117,6 +117,13 @@ def _last(rows: np.ndarray, n: int) -> np.ndarray:
     return rows[max(len(rows) - n, 0):]
 
 
+def _from_frame(rows: np.ndarray, first: int, frame: int) -> tuple[np.ndarray, int]:
+    """Per-frame ``rows`` starting at frame ``first`` without those before ``frame``, and their
+    new first frame."""
+    drop = max(0, min(frame - first, len(rows)))
+    return rows[drop:], first + drop
+
+
 def distinct_rows(context: np.ndarray, styles: tuple) -> tuple[np.ndarray, np.ndarray]:
     """The engine rows that need running: context (S, n, d) and S style indices -> (indices of
     the distinct rows, (S,) which of them each row is). Rows with the same style and the same
@@ -174,11 +181,7 @@ class GenerationStream:
         self._features = FeatureStream()
         self._loudness = np.zeros(0)  # dB of the audio frames from _loudness_start on, for StrokeRate's time spoken
         self._loudness_start = 0
-        self._stroke_rate = None
-        if config.family == "vq-mamba" and config.apex_rates:
-            rates = config.apex_rates
-            rate = float(np.mean(rates)) if self._styles[0] is None else rates[self._styles[0]]
-            self._stroke_rate = StrokeRate(rate, config.apex_threshold, fps=FPS)
+        self._stroke_rate = StrokeRate.for_style(config, self._styles[0]) if config.family == "vq-mamba" else None
         self._pending = np.zeros((0, FEATURE_DIM), np.float32)  # normalised features awaiting the speech encoder
         self._speech = np.zeros((0, config.speech_width), np.float32)  # speech states still needed
         self._speech_start = 0  # audio frame of self._speech[0]
@@ -242,7 +245,7 @@ class GenerationStream:
     # --- internals --------------------------------------------------------------------------
     def _hear(self, features: np.ndarray) -> None:
         """The audio's own feature frames (not the silence added beyond its end)."""
-        self._loudness = np.concatenate([self._loudness, loudness_db(features)])
+        self._loudness = np.concatenate([self._loudness, energy_db(features)])
         self._add_features(features)
 
     def _add_features(self, features: np.ndarray) -> None:
@@ -350,14 +353,9 @@ class GenerationStream:
 
     def _drop_speech(self, stop: int) -> None:
         """Forget the speech states and loudness before the next window's first frame."""
-        drop = max(stop - self._prefix, 0) * self._r - self._speech_start
-        drop = max(0, min(drop, len(self._speech)))
-        self._speech = self._speech[drop:]
-        self._speech_start += drop
-        keep = max(stop - self._prefix, 0) * self._r - self._loudness_start  # the next window's first frame on
-        keep = max(0, min(keep, len(self._loudness)))
-        self._loudness = self._loudness[keep:]
-        self._loudness_start += keep
+        first_needed = max(stop - self._prefix, 0) * self._r
+        self._speech, self._speech_start = _from_frame(self._speech, self._speech_start, first_needed)
+        self._loudness, self._loudness_start = _from_frame(self._loudness, self._loudness_start, first_needed)
 
     def _motion(self, features: dict, n: int) -> Motion:
         """The ``n`` frames of decoded normalised part features on the base pose, continuing the root."""

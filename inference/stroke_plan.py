@@ -31,8 +31,7 @@ PEAK_RADIUS = 4  # frames: two planned apexes are at least this far apart (0.13 
 GRID = 1.0 / 1024.0
 # The lowest threshold ``StrokeRate`` goes to. On the real recordings of ``../shared/real-speech``
 # the head's plan at 0.2 puts 43 % of its apexes within 2 frames of a stressed syllable's stroke
-# apex (14 % with the syllables shifted by half the clip); the synthesizer's own plan on espeak-ng
-# speech: 44 % (10 %). At 0.15 it falls to 34 % (15 %).
+# apex (14 % with the syllables shifted by half the clip); at 0.15 34 % (15 %).
 APEX_FLOOR = 0.2
 # Frames this much quieter than the loudest so far are pauses, whose time does not ask for strokes.
 SPEECH_RANGE_DB = 40.0
@@ -126,10 +125,19 @@ class StrokeRate:
         self._spoken = 0  # counted frames of speech
         self._loudest = -np.inf  # dB
 
+    @classmethod
+    def for_style(cls, config, style: int | None) -> "StrokeRate | None":
+        """The rule for a style index of a checkpoint's ``config`` (None: the mean style, at the
+        mean rate); None for a checkpoint without ``apex_rates``, whose threshold stays fixed."""
+        if not config.apex_rates:
+            return None
+        rate = float(np.mean(config.apex_rates)) if style is None else config.apex_rates[style]
+        return cls(rate, config.apex_threshold)
+
     def threshold(self, probability: np.ndarray, counted: slice, loudness_db: np.ndarray) -> float:
         """probability (m,): the styled row's apex probabilities over a window's motion frames;
         counted: the window's frames not counted before and settled now (``window_frames``);
-        loudness_db: the level in dB of those of them the audio has (``features.loudness_db``)
+        loudness_db: the level in dB of those of them the audio has (``features.energy_db``)
         -> the window's threshold."""
         p = np.asarray(probability, np.float64)
         peaks = plan_apexes(p, 0.0)[counted]

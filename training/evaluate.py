@@ -314,7 +314,7 @@ def stroke_plan_report(checkpoint, clips, apexes: list) -> dict | None:
     the body can get from its plan. None for a model without an apex head (DiM-Gestor)."""
     if checkpoint.config.family != "vq-mamba":
         return None
-    from ..inference.features import loudness_db
+    from ..inference.features import energy_db
     from ..inference.torch_model.model import GesturaModel
     from .train_generator import normalized_features
 
@@ -323,7 +323,7 @@ def stroke_plan_report(checkpoint, clips, apexes: list) -> dict | None:
     for clip in clips:
         style = checkpoint.styles.index(clip.ref.style) if clip.ref.style in checkpoint.styles else None
         probability, plan = clip_stroke_plan(model, normalized_features(clip, checkpoint.stats), style,
-                                             loudness_db(clip.features))
+                                             energy_db(clip.features))
         probabilities.append(probability)
         planned.append(plan)
     return {**metrics.stroke_plan_scores(probabilities, planned, apexes), "threshold": checkpoint.config.apex_threshold,
@@ -337,7 +337,7 @@ def clip_stroke_plan(model, features: np.ndarray, style: int | None,
     """The stroke plan of one clip as generation makes it: normalised features (N, F), a style
     index (None: no speaker) -> the plan's apex probabilities (N,) and its planned apex frames,
     per span at the model's ``apex_threshold``, or, for a model with ``apex_rates`` given the
-    frames' ``loudness`` (N,) in dB (``features.loudness_db``), at ``StrokeRate``'s threshold
+    frames' ``loudness`` (N,) in dB (``features.energy_db``), at ``StrokeRate``'s threshold
     window by window (generation also sees the previous span's tail, which can move a peak in a
     span's first few frames). ``model``: a torch ``GesturaModel`` of the vq-mamba family; run on
     the CPU, where one small head per clip costs next to nothing."""
@@ -348,10 +348,7 @@ def clip_stroke_plan(model, features: np.ndarray, style: int | None,
 
     config = model.config
     r = config.frames_per_code
-    rule = None
-    if config.apex_rates and loudness is not None:
-        rate = float(np.mean(config.apex_rates)) if style is None else config.apex_rates[style]
-        rule = StrokeRate(rate, config.apex_threshold)
+    rule = StrokeRate.for_style(config, style) if loudness is not None else None
     windows = head_windows(model, features, style, torch.device("cpu"))
     pieces, plan = [], []
     for i, (start, first, stop, probability) in enumerate(windows):

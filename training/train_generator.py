@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from ..errors import CommandError
-from ..inference.features import FEATURE_DIM, loudness_db
+from ..inference.features import FEATURE_DIM, energy_db
 from ..inference.stroke_plan import apex_bumps, calibrate_threshold, plan_apexes, spoken_frames
 from ..rigs.skeleton import FPS, PARTS
 from .common import data_notes, load_data, log, model_config, training_stats
@@ -254,15 +254,12 @@ def _train(args, dist) -> int:
             validate = _validator(stage, val, stats, styles, n_codes, device)
         else:
             log(dist, "train: no 'val' clips, no validation")
-    def apex_count(clip) -> int:
-        return int(np.sum(clip.stroke_apex > 0.5))
-
     if val is not None and val.clips:
-        calibration = [(normalized_features(c, stats), apex_count(c),
-                        styles.index(c.ref.style) if c.ref.style in styles else 0, spoken_seconds(c)) for c in val.clips]
+        calibration = [calibration_clip(normalized_features(c, stats), c, styles.index(c.ref.style)
+                                        if c.ref.style in styles else 0) for c in val.clips]
         calibration_source = f"the {len(calibration)} val clips"
     else:
-        calibration = [(feats[i], apex_count(data.clips[i]), style_ids[i], spoken_seconds(data.clips[i]))
+        calibration = [calibration_clip(feats[i], data.clips[i], style_ids[i])
                        for i in range(min(len(feats), CALIBRATION_CLIPS))]
         calibration_source = f"{len(calibration)} train clips"
 
@@ -404,9 +401,11 @@ def head_windows(model, features: np.ndarray, style: int | None, device) -> list
     return windows
 
 
-def spoken_seconds(clip) -> float:
-    """Seconds of a clip's audio that count as speech (``stroke_plan.spoken_frames``)."""
-    return float(spoken_frames(loudness_db(clip.features))[0].sum()) / FPS
+def calibration_clip(features: np.ndarray, clip, style: int) -> tuple:
+    """What ``calibrate_apex_threshold`` reads of a clip: its normalised features (N, F), its
+    number of stroke apexes, its style index and its seconds of speech (``stroke_plan.spoken_frames``)."""
+    spoken = float(spoken_frames(energy_db(clip.features))[0].sum()) / FPS
+    return features, int(np.sum(clip.stroke_apex > 0.5)), style, spoken
 
 
 def apex_rates(planned: list, clips, num_styles: int) -> tuple:
@@ -427,8 +426,8 @@ def calibrate_apex_threshold(model, clips, device) -> float:
     """Set ``model.config.apex_threshold`` so that the head plans as many apexes over ``clips`` as
     they have, and ``apex_rates`` to the head's planned apexes per second of speech there, by
     style: the stroke rate ``StrokeRate`` keeps for a voice the head is less sure of. clips:
-    (normalised features (N, F), number of apexes, style index, seconds of speech) per clip,
-    each heard as generation hears it (``head_probabilities``). Returns the threshold."""
+    ``calibration_clip`` per clip, each heard as generation hears it (``head_probabilities``).
+    Returns the threshold."""
     gen = model.generator
     was_training = gen.training
     gen.eval()

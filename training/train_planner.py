@@ -30,8 +30,8 @@ from ..inference.stroke_plan import apex_bumps
 from .common import data_notes, load_data, log
 from .dataset import window_index
 from .loop import LoopSpec, run_distributed, run_loop, seed_everything
-from .train_generator import (CALIBRATION_CLIPS, CHECKPOINT_NAME, calibrate_apex_threshold, normalized_features,
-                              speech_variants, spoken_seconds, window_features)
+from .train_generator import (CALIBRATION_CLIPS, CHECKPOINT_NAME, calibrate_apex_threshold, calibration_clip,
+                              normalized_features, speech_variants, window_features)
 
 WARMUP = 30  # frames (1 s) of earlier speech before each training window, where the clip has them
 HEAD_PATH = ("audio_in", "speech", "speech_norm", "speech_window", "style", "apex")  # what the planner copies
@@ -154,13 +154,10 @@ def _train(args, dist) -> int:
                               torch.tensor([w], device=device), torch.from_numpy(t)[None].to(device))["apex_bce"])
                       for x, w, t, st in fixed]
             return {"val_apex_bce": float(np.mean(losses))}
-        calibration = [(normalized_features(c, stats), int(np.sum(c.stroke_apex > 0.5)), styles.index(c.ref.style),
-                        spoken_seconds(c))
-                       for c in val_clips]
+        calibration = [calibration_clip(normalized_features(c, stats), c, styles.index(c.ref.style)) for c in val_clips]
         source = f"the {len(calibration)} val clips"
     else:
-        calibration = [(feats[i], int(np.sum(clips[i].stroke_apex > 0.5)), style_ids[i], spoken_seconds(clips[i]))
-                       for i in range(min(len(clips), CALIBRATION_CLIPS))]
+        calibration = [calibration_clip(feats[i], clips[i], style_ids[i]) for i in range(min(len(clips), CALIBRATION_CLIPS))]
         source = f"{len(calibration)} train clips"
 
     def export(m, step) -> Path:
