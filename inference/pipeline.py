@@ -237,19 +237,17 @@ class GenerationStream:
         self._total_frames = num_frames(self._features.samples_received)
         if self._total_frames == 0:
             raise GenerationError("The audio is shorter than one motion frame (1/30 s): give a longer clip")
-        # Beyond the end the model hears "silence": zeros in normalised feature space, up to the
-        # look-ahead of the last (possibly partial) code.
-        self._add_features(np.zeros((self._lookahead + self._r, FEATURE_DIM), np.float32))
+        # Beyond the end the model hears zeros in normalised feature space (the corpus' mean
+        # frame), up to the look-ahead of the last (possibly partial) code: what training pads
+        # its windows with (``train_generator.window_features``).
+        self._pending = np.concatenate([self._pending, np.zeros((self._lookahead + self._r, FEATURE_DIM), np.float32)])
         return self._advance(final=True)
 
     # --- internals --------------------------------------------------------------------------
     def _hear(self, features: np.ndarray) -> None:
-        """The audio's own feature frames (not the silence added beyond its end)."""
-        self._loudness = np.concatenate([self._loudness, energy_db(features)])
-        self._add_features(features)
-
-    def _add_features(self, features: np.ndarray) -> None:
+        """The audio's own feature frames, not normalised."""
         if len(features):
+            self._loudness = np.concatenate([self._loudness, energy_db(features)])
             normalised = ((features - self._audio_mean) / self._audio_std).astype(np.float32)
             self._pending = np.concatenate([self._pending, normalised])
 
