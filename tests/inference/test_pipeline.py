@@ -323,6 +323,26 @@ def test_start_pose_is_kept_by_switched_off_parts_and_starts_the_root(checkpoint
     assert np.array_equal(motion.poses[:n], other.poses[:n])
 
 
+def test_without_a_start_pose_the_motion_starts_in_the_pose_the_training_clips_start_in(checkpoint, speech, tmp_path):
+    # The corpus starts every clip at rest; a model left to start anywhere raised an arm at frame 0
+    # and held it. A checkpoint that carries its data's start pose (``dataset.start_frame``) starts
+    # there, as if that pose were given; one without it starts free, as before.
+    rng = np.random.default_rng(1)
+    rest = Motion(rng.normal(0, 0.2, (1, 55, 3)), np.zeros((1, 3)), rng.normal(0, 0.5, (1, 100)))
+    stats = {**checkpoint.stats, "start_pose": rest.poses[0].reshape(-1), "start_expressions": rest.expressions[0]}
+    path = save_checkpoint(tmp_path / "start.safetensors", checkpoint.tensors, checkpoint.config, stats=stats,
+                           styles=checkpoint.styles)
+    with_start = load_checkpoint(path)
+    default = run(with_start, speech, seed=4)
+    given = run(checkpoint, speech, seed=4, start_pose=rest)
+    joints = sorted(j for part in ("upper", "hands", "lower") for j in PART_JOINTS[part])
+    np.testing.assert_allclose(default.poses[:, joints], given.poses[:, joints], atol=1e-6)
+    np.testing.assert_allclose(default.expressions, given.expressions, atol=1e-6)
+    n = pipeline.START_POSE_CODES * CONFIG.frames_per_code
+    assert np.array_equal(default.poses[:n], run(with_start, speech, seed=9).poses[:n])
+    assert not np.allclose(run(checkpoint, speech, seed=4).poses[:n], default.poses[:n])
+
+
 def test_progress_reaches_one_and_cancel_stops(checkpoint, speech):
     seen = []
     run_progress = generate(GenerationRequest(audio=speech), checkpoint=checkpoint, engine="torch",
