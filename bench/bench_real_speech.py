@@ -4,7 +4,7 @@
         [--style NAME]
 
 FILES default to ``../shared/real-speech/*.wav`` (see SOURCES.md there). For each file and seed:
-generate at default settings in the checkpoint's first style (or ``--style``), then ``metrics.body_timing_control``
+generate at default settings in the checkpoint's default style (or ``--style``), then ``metrics.body_timing_control``
 (summed upper-body joint speed against the onset envelope) and ``metrics.jaw_timing_control``
 (jaw opening against RMS loudness), ``metrics.syllable_apex_ratio`` ("syllable": the faster
 wrist's speed just before the apex of a stroke timed to each stressed syllable, over its mean;
@@ -17,7 +17,10 @@ span generator (torch needed) it also measures the stroke plan the body reads (t
 same style; ``evaluate.clip_stroke_plan``): "plan" is ``metrics.timing_control`` of the plan's
 apex probabilities against the onset envelope (and "shifted" as above), "planned/s" its apexes
 per second, and "on plan" the faster wrist's speed 0.1 s before the planned apexes over its mean
-(``metrics.apex_speed_ratios``; above 1 when the body strokes where its plan says). Prints
+(``metrics.apex_speed_ratios``; above 1 when the body strokes where its plan says). "frozen %"
+is the share of frames with a raised arm held still (``metrics.frozen_arm_frames``, issue 15's
+measure), "raised %" the share with a hand kept up for 6 s, beating or not
+(``metrics.raised_arm_frames``; the synthetic corpus's test clips: 0.6 % and 1.2 %). Prints
 the machine, one row per file (mean over seeds), the mean over files, and how far that mean moves
 between seeds (lowest and highest seed, standard error over seeds). Files shorter than 3 s are listed and skipped.
 
@@ -48,7 +51,7 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=list(range(9)), help="seeds (default 0 to 8)")
     parser.add_argument("--engine", default="auto", help="auto, torch or numpy (default auto)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
-    parser.add_argument("--style", default=None, help="a style of the checkpoint (default: its first)")
+    parser.add_argument("--style", default=None, help="a style of the checkpoint (default: its default style)")
     parser.add_argument("--plan-strength", type=float, default=None,
                         help="plan strength of a span model (default: generation's default)")
     args = parser.parse_args(argv)
@@ -84,7 +87,8 @@ def main(argv=None) -> int:
           f"seeds {args.seeds}")
     print(f"{'file':48s} {'s':>6s}  {'body':>7s} {'shifted':>7s}  {'jaw':>7s} {'shifted':>7s}  "
           f"{'syllable':>8s} {'shifted':>7s}  {'strokes/s':>9s} "
-          f"{'wrist m/s':>9s}  {'plan':>7s} {'shifted':>7s} {'planned/s':>9s} {'on plan':>7s}")
+          f"{'wrist m/s':>9s}  {'plan':>7s} {'shifted':>7s} {'planned/s':>9s} {'on plan':>7s}  "
+          f"{'frozen %':>8s} {'raised %':>8s}")
     rows = []
     started = time.time()
     for path in files:
@@ -111,7 +115,9 @@ def main(argv=None) -> int:
                            metrics.syllable_apex_ratio(positions, wave),
                            metrics.syllable_apex_ratio(positions, shifted_wave),
                            gesture["stroke_rate"], gesture["wrist_speed"], *plan,
-                           on_plan(metrics.apex_speed_ratios(positions, planned)) if plan_of else np.nan))
+                           on_plan(metrics.apex_speed_ratios(positions, planned)) if plan_of else np.nan,
+                           100 * metrics.frozen_arm_frames(positions).mean(),
+                           100 * metrics.raised_arm_frames(positions).mean()))
         rows.append(values)
         mean = reduce(np.nanmean, values)
         print(f"{path.name:48s} {seconds:6.1f}  {row(mean)}")
@@ -165,11 +171,12 @@ def on_plan(ratios: np.ndarray) -> float:
 
 def row(values) -> str:
     """body, shifted, jaw, shifted, syllable, shifted, strokes/s, wrist m/s, plan, shifted,
-    planned/s, on plan as one line's columns ("-" where not measured)."""
-    widths = ((7, 3), (7, 3), (7, 3), (7, 3), (8, 2), (7, 2), (9, 2), (9, 3), (7, 3), (7, 3), (9, 2), (7, 2))
+    planned/s, on plan, frozen %, raised % as one line's columns ("-" where not measured)."""
+    widths = ((7, 3), (7, 3), (7, 3), (7, 3), (8, 2), (7, 2), (9, 2), (9, 3), (7, 3), (7, 3), (9, 2), (7, 2),
+              (8, 1), (8, 1))
     cells = [f"{'-':>{w}s}" if np.isnan(v) else f"{v:{w}.{d}f}" for v, (w, d) in zip(values, widths)]
     return (f"{cells[0]} {cells[1]}  {cells[2]} {cells[3]}  {cells[4]} {cells[5]}  {cells[6]} {cells[7]}  "
-            f"{' '.join(cells[8:])}")
+            f"{' '.join(cells[8:12])}  {' '.join(cells[12:])}")
 
 
 if __name__ == "__main__":

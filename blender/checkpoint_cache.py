@@ -49,9 +49,10 @@ def load(path: Path):
     return checkpoint
 
 
-def _header(path: Path) -> tuple[list, str]:
-    """Style names and model family from the safetensors header alone: the panel must not read the
-    weights. An unreadable model gives no styles (it shows up as an error when generating)."""
+def _header(path: Path) -> tuple[list, str, int]:
+    """Style names, model family and default style index from the safetensors header alone: the
+    panel must not read the weights. An unreadable model gives no styles (it shows up as an error
+    when generating)."""
     import json
 
     from ..inference import safetensors_np
@@ -59,19 +60,21 @@ def _header(path: Path) -> tuple[list, str]:
     try:
         _, metadata, _, _ = safetensors_np.read_header(path)
         names = json.loads(metadata.get("styles", "[]"))
-        family = json.loads(metadata.get("config", "{}")).get("family", "vq-mamba")
+        config = json.loads(metadata.get("config", "{}"))
+        family, default = str(config.get("family", "vq-mamba")), config.get("default_style", 0)
     except Exception:  # noqa: BLE001
-        return [], ""
-    return ([str(name) for name in names] if isinstance(names, list) else []), str(family)
+        return [], "", 0
+    names = [str(name) for name in names] if isinstance(names, list) else []
+    return names, family, default if isinstance(default, int) and 0 <= default < len(names) else 0
 
 
-def _cached_header(path: Path) -> tuple[list, str]:
+def _cached_header(path: Path) -> tuple[list, str, int]:
     key = str(path)
     stamp = _stamp(path)
     cached = _headers.get(key)
     if cached is not None and cached[0] == stamp:
         return cached[1]
-    header = _header(path) if stamp is not None else ([], "")
+    header = _header(path) if stamp is not None else ([], "", 0)
     _headers[key] = (stamp, header)
     return header
 
@@ -79,6 +82,12 @@ def _cached_header(path: Path) -> tuple[list, str]:
 def style_names(path: Path) -> list[str]:
     """Style names of the checkpoint at ``path`` (empty when it is missing or unreadable)."""
     return _cached_header(path)[0]
+
+
+def default_style(path: Path) -> int:
+    """Index into ``style_names`` of the style generation uses when none is chosen (0 when the
+    checkpoint is missing or unreadable)."""
+    return _cached_header(path)[2]
 
 
 def model_family(path: Path) -> str:

@@ -30,7 +30,7 @@ class GesturaSettings(bpy.types.PropertyGroup):
     # A name, not a dynamic enum: the list comes from the checkpoint (menu GESTURA_MT_styles), a
     # stored name survives a change of checkpoint (an enum stores an index), and an items callback
     # would be a function the 4.2 wheel keeps alive past shutdown (see the note on this class).
-    style: StringProperty(name="Style", description="Speaker style of the model; empty uses the model's first style "
+    style: StringProperty(name="Style", description="Speaker style of the model; empty uses the model's default style "
                                                       "(a diffusion model then takes the style from the voice)")
     seed: IntProperty(name="Seed", default=0, min=0, description="Random seed: the same seed gives the same motion")
     temperature: FloatProperty(

@@ -18,8 +18,8 @@ def add_generation_options(parser: argparse.ArgumentParser, *, engines, engine_d
     a ``None`` default for temperature, style or plan strength leaves the value to the caller (the scene's)."""
     g = parser.add_argument_group("generation")
     g.add_argument("--checkpoint", default=None, help=checkpoint_help)
-    g.add_argument("--style", default=None, help="speaker style name from the model (default: its first; a dim-gestor model "
-                                                  "takes the style from the voice instead)")
+    g.add_argument("--style", default=None, help="speaker style name from the model (default: the model's default "
+                                                  "style; a dim-gestor model takes the style from the voice instead)")
     g.add_argument("--seed", type=int, default=0, help="random seed, 0 or more; the same seed gives the same motion")
     g.add_argument("--temperature", type=float, default=temperature_default,
                    help="sampling temperature; 0 = always the most likely motion "

@@ -67,9 +67,9 @@ class Checkpoint:
     path: str | None = None
 
     def style_index(self, style: str | None) -> int:
-        """Index of a style name; ``None`` is the first style."""
+        """Index of a style name; ``None`` is the model's default (``config.default_style``)."""
         if style is None:
-            return 0
+            return self.config.default_style
         if style in self.styles:
             return self.styles.index(style)
         raise CheckpointError(f"style '{style}' is not in this model: choose one of {', '.join(self.styles)}")

@@ -101,6 +101,9 @@ class ModelConfig:
     # threshold for a voice on which the head plans fewer (``stroke_plan.StrokeRate``): a human
     # voice gets the strokes the model gives its training speech. Empty: the threshold is fixed.
     apex_rates: tuple = ()
+    # The style (index into the checkpoint's styles) generation uses when none is named: the one
+    # whose body follows a human voice best is the one to show first (MODEL_CARD.md, "Default style").
+    default_style: int = 0
     # A stroke planner of its own (``generator.planner``: a second causal speech encoder, window
     # scan, style embedding and apex head, trained on the apex loss alone by ``gestura train
     # --stroke-planner``) makes the plan in place of the body's apex head, so that training the
@@ -137,6 +140,10 @@ class ModelConfig:
         if not 0.0 < self.apex_threshold < 1.0:
             raise ConfigError(f"model config 'apex_threshold' must lie between 0 and 1, got {self.apex_threshold!r}")
         self._check_apex_rates()
+        if (isinstance(self.default_style, bool) or not isinstance(self.default_style, int)
+                or not 0 <= self.default_style < self.num_styles):
+            raise ConfigError(f"model config 'default_style' must be a style index from 0 to {self.num_styles - 1} "
+                              f"('num_styles' - 1), got {self.default_style!r}")
         self._check_family()
         if not isinstance(self.stroke_planner, bool):
             raise ConfigError(f"model config 'stroke_planner' must be true or false, got {self.stroke_planner!r}")
@@ -245,6 +252,11 @@ class ModelConfig:
 
     def with_(self, **changes) -> "ModelConfig":
         return replace(self, **changes)
+
+    def for_styles(self, num_styles: int) -> "ModelConfig":
+        """This config for ``num_styles`` other styles: what belongs to the old ones (their stroke
+        rates, the default style) is reset, so that configs can be compared without it."""
+        return replace(self, num_styles=num_styles, apex_rates=(), default_style=0)
 
 
 CONFIGS: dict[str, ModelConfig] = {

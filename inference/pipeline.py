@@ -51,7 +51,7 @@ START_POSE_CODES = 1  # codes a start pose fixes at the beginning of a clip (4 f
 @dataclass
 class GenerationRequest:
     audio: object  # path (str / PathLike) or a mono float32 16 kHz numpy array; unused by a stream (push_audio)
-    style: str | None = None  # a style name of the checkpoint; None = its first style
+    style: str | None = None  # a style name of the checkpoint; None = its default (config.default_style)
     seed: int = 0
     temperature: float = DEFAULT_TEMPERATURE  # 0 = always the most likely code (deterministic)
     style_strength: float = DEFAULT_STYLE_STRENGTH  # 0 = no particular speaker, 1 = as learnt, more exaggerates
@@ -59,7 +59,7 @@ class GenerationRequest:
     top_k: int | None = None
     top_p: float | None = None
     parts: tuple = PARTS  # the parts to generate; the others keep the start pose or the rest pose
-    start_pose: Motion | None = None  # its first frame starts the motion
+    start_pose: Motion | None = None  # its first frame starts the motion; None: the pose the training clips start in
     device: str = "auto"
     sampling_steps: int | None = None  # DDIM steps of a dim-gestor model; None = the checkpoint's own
 
@@ -201,19 +201,30 @@ class GenerationStream:
 
     # --- start pose -------------------------------------------------------------------------
     def _start_pose(self, start_pose):
+        """(base pose, start codes per switched-on part, the root's previous translation). No start
+        pose: the rest pose for switched-off parts, and the parts start in the pose the training
+        clips start in (``dataset.start_frame``) where the checkpoint has it, as the data does: a
+        model that starts anywhere holds an arm up through its first seconds."""
         if start_pose is None:
-            return Motion.rest(1), {}, None
+            if "start_pose" not in self._stats:
+                return Motion.rest(1), {}, None
+            data_start = Motion(self._stats["start_pose"].reshape(1, -1, 3), np.zeros((1, 3), np.float32),
+                                self._stats["start_expressions"][None], FPS)
+            return Motion.rest(1), self._start_codes(data_start), None
         if not isinstance(start_pose, Motion) or start_pose.num_frames < 1:
             raise GenerationError("start_pose must be a Motion with at least one frame")
         first = Motion(start_pose.poses[:1], start_pose.trans[:1], start_pose.expressions[:1], FPS, start_pose.betas)
-        seeds = {}
-        if self.parts:
-            n = START_POSE_CODES * self._r
-            held = Motion(np.repeat(first.poses, n, 0), np.repeat(first.trans, n, 0),
-                          np.repeat(first.expressions, n, 0), FPS, first.betas)
-            features = parts_module.normalize(parts_module.motion_to_parts(held), self._stats)
-            seeds = {p: np.asarray(self.engine.encode(p, features[p]), np.int64) for p in self.parts}
-        return first, seeds, first.trans[0]
+        return first, self._start_codes(first), first.trans[0]
+
+    def _start_codes(self, first: Motion) -> dict:
+        """The codes of ``first`` (one frame) held for ``START_POSE_CODES`` codes, per switched-on part."""
+        if not self.parts:
+            return {}
+        n = START_POSE_CODES * self._r
+        held = Motion(np.repeat(first.poses, n, 0), np.repeat(first.trans, n, 0),
+                      np.repeat(first.expressions, n, 0), FPS, first.betas)
+        features = parts_module.normalize(parts_module.motion_to_parts(held), self._stats)
+        return {p: np.asarray(self.engine.encode(p, features[p]), np.int64) for p in self.parts}
 
     # --- public API -------------------------------------------------------------------------
     @property
@@ -237,19 +248,17 @@ class GenerationStream:
         self._total_frames = num_frames(self._features.samples_received)
         if self._total_frames == 0:
             raise GenerationError("The audio is shorter than one motion frame (1/30 s): give a longer clip")
-        # Beyond the end the model hears "silence": zeros in normalised feature space, up to the
-        # look-ahead of the last (possibly partial) code.
-        self._add_features(np.zeros((self._lookahead + self._r, FEATURE_DIM), np.float32))
+        # Beyond the end the model hears zeros in normalised feature space (the corpus' mean
+        # frame), up to the look-ahead of the last (possibly partial) code: what training pads
+        # its windows with (``train_generator.window_features``).
+        self._pending = np.concatenate([self._pending, np.zeros((self._lookahead + self._r, FEATURE_DIM), np.float32)])
         return self._advance(final=True)
 
     # --- internals --------------------------------------------------------------------------
     def _hear(self, features: np.ndarray) -> None:
-        """The audio's own feature frames (not the silence added beyond its end)."""
-        self._loudness = np.concatenate([self._loudness, energy_db(features)])
-        self._add_features(features)
-
-    def _add_features(self, features: np.ndarray) -> None:
+        """The audio's own feature frames, not normalised."""
         if len(features):
+            self._loudness = np.concatenate([self._loudness, energy_db(features)])
             normalised = ((features - self._audio_mean) / self._audio_std).astype(np.float32)
             self._pending = np.concatenate([self._pending, normalised])
 

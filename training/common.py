@@ -77,8 +77,9 @@ def model_config(args, num_styles: int, base=None):
 
     try:
         config = base if base is not None else get_config(args.config)
-        # The styles' stroke rates belong to the base's calibration; stage 2 calibrates its own.
-        changes = {"num_styles": max(num_styles, 1), "apex_rates": ()}
+        # The styles' stroke rates and default belong to the base's styles; stage 2 calibrates its own.
+        config = config.for_styles(max(num_styles, 1))
+        changes = {}
         for item in args.set or []:
             key, _, value = item.partition("=")
             if not _:

@@ -432,7 +432,9 @@ def compute_stats(clips: list[Clip], eps: float = 1e-2) -> dict[str, np.ndarray]
 
     Named as the checkpoint stores them (``inference.checkpoint.stats_shapes``): ``<part>_mean``
     / ``<part>_std`` per part and ``audio_mean`` / ``audio_std`` for the features; plus
-    ``joint_speed_mean`` (55,), each joint's mean speed in m/s (BC normalizes by it).
+    ``joint_speed_mean`` (55,), each joint's mean speed in m/s (BC normalizes by it); and the
+    pose the clips start in, ``start_pose`` (55 * 3,) axis-angle and ``start_expressions`` (100,)
+    (``start_frame``), which generation starts from when no start pose is given.
     Stds are floored at ``eps``: constant dimensions (a joint that never moves in the data) would
     otherwise blow up to inf when normalized.
     """
@@ -444,7 +446,21 @@ def compute_stats(clips: list[Clip], eps: float = 1e-2) -> dict[str, np.ndarray]
     stats["audio_mean"], stats["audio_std"] = _mean_std([c.features for c in clips], eps)
     speeds = [np.linalg.norm(np.diff(c.positions, axis=0), axis=-1) * FPS for c in clips]
     stats["joint_speed_mean"] = np.concatenate(speeds, axis=0).mean(axis=0).astype(np.float32)
+    first = clips[start_frame(clips)]
+    stats["start_pose"] = first.motion.poses[0].reshape(-1).astype(np.float32)
+    stats["start_expressions"] = first.motion.expressions[0].astype(np.float32)
     return stats
+
+
+def start_frame(clips: list[Clip]) -> int:
+    """Index of the clip whose first frame is the medoid of all clips' first frames: the smallest
+    summed distance to the others, over joint positions relative to the pelvis (m). A real pose
+    of the data, not an average of rotations; the synthetic corpus starts every clip at rest in
+    its leading silence, so this is that rest."""
+    firsts = np.stack([c.positions[0] - c.positions[0, :1] for c in clips]).reshape(len(clips), -1).astype(np.float64)
+    squared = (firsts ** 2).sum(1)
+    distances = np.sqrt(np.maximum(squared[:, None] + squared[None, :] - 2.0 * firsts @ firsts.T, 0.0))
+    return int(np.argmin(distances.sum(1)))
 
 
 def _mean_std(arrays: list[np.ndarray], eps: float) -> tuple[np.ndarray, np.ndarray]:

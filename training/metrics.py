@@ -456,6 +456,23 @@ def frozen_arms(positions: list[np.ndarray] | np.ndarray, fps: float = FPS) -> f
     return float(np.concatenate(flags).mean()) if flags else float("nan")
 
 
+def raised_arm_frames(positions: np.ndarray, fps: float = FPS, raised_m: float = 0.15,
+                      window_s: float = 6.0) -> np.ndarray:
+    """(N,) bool: for either arm, the wrist stays at least ``raised_m`` above the pelvis (Y) over
+    the whole surrounding ``window_s`` (centred; cut at the clip's ends), still or beating: a hand
+    kept up through pauses and phrases where a speaker lets it down. ``frozen_arm_frames`` counts
+    only a raised arm whose elbow also holds still, so an arm held forward that keeps beating from
+    the wrist escapes it; this measure catches it."""
+    from scipy.ndimage import minimum_filter1d
+
+    p = np.asarray(positions, np.float64)
+    size = int(round(window_s * fps)) | 1
+    raised = np.zeros(len(p), bool)
+    for wrist in WRIST_JOINTS:
+        raised |= minimum_filter1d(p[:, wrist, 1] - p[:, PELVIS, 1], size, mode="nearest") >= raised_m
+    return raised
+
+
 def derive_stroke_apexes(positions: np.ndarray, fps: float = FPS, peak_speed: float = STROKE_SPEED,
                          slow_down: float = 0.5, hold_s: float = 0.15, hold: float = 0.7,
                          merge_s: float = 0.1) -> np.ndarray:

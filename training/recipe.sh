@@ -41,9 +41,11 @@ VQ=(--data "$CORPUS" --config small --fresh "${COMMON[@]}" --batch-size 8 --wind
 "$GESTURA" train-vq "${VQ[@]}" --out "$RUNS/vq-face" --part face --w-rec 5
 # Each span is given the previous span's last 2 codes at generation (of the 4 a training window's
 # prefix may hold): a held pose lets go sooner, and the body follows the corpus' timing more closely
-# (MODEL_CARD.md, "Carried codes").
+# (MODEL_CARD.md, "Carried codes"). With no style named, generation uses 2_bodhi (index 1 of the
+# corpus's sorted speakers): of the four it is the one whose body follows a human voice
+# (MODEL_CARD.md, "Default style").
 "$GESTURA" train --data "$CORPUS" --vq "$RUNS/vq/vq.safetensors" "$RUNS/vq-face/vq.safetensors" --out "$RUNS/gen" --fresh "${COMMON[@]}" \
-    --batch-size 8 --lr 1e-3 --warmup 30 --schedule cosine --steps "$GEN_STEPS" --seed 0 --set carried_codes=2
+    --batch-size 8 --lr 1e-3 --warmup 30 --schedule cosine --steps "$GEN_STEPS" --seed 0 --set carried_codes=2 --set default_style=1
 # The body's decoders again, with a jerk loss: they are causal, so a code's first frames cannot
 # anticipate it, and they added 45 % to the corpus's jerk. Encoders and codebooks stay frozen, so
 # every clip keeps its codes and the generator stays valid (README, "Training").

@@ -72,7 +72,7 @@ def read_vq(paths: list[str]):
         except CheckpointError as error:
             raise CommandError(str(error)) from None
         trained = json.loads(ckpt.metadata.get("trained_parts", json.dumps(list(PARTS))))
-        configs.append(ckpt.config.with_(num_styles=1, apex_rates=()))  # stage 1 does not depend on the styles
+        configs.append(ckpt.config.for_styles(1))  # stage 1 does not depend on the styles
         for part in trained:
             chosen[part] = ckpt
     if any(c != configs[0] for c in configs):

@@ -235,7 +235,7 @@ def _train(args, dist) -> int:
     model = GesturaModel(config, with_generator=False)
     trained_before: list[str] = []
     if init is not None:
-        if init.config.with_(num_styles=config.num_styles, apex_rates=()) != config.with_(apex_rates=()):
+        if init.config.for_styles(config.num_styles) != config.for_styles(config.num_styles):
             raise CommandError(f"--init {args.init} has another model config ({init.config.name}); use the same --config/--set")
         with torch.no_grad():
             model.load_tensors(init.tensors, "vq")

@@ -95,11 +95,13 @@ def _target_hint(context) -> str:
     return f"Animates '{obj.name}'"
 
 
-def _styles(context) -> list:
+def _styles(context) -> tuple[list, int]:
+    """The loaded model's style names and the index of its default style."""
     try:
-        return checkpoint_cache.style_names(checkpoint_path(context))
+        path = checkpoint_path(context)
+        return checkpoint_cache.style_names(path), checkpoint_cache.default_style(path)
     except Exception:  # noqa: BLE001 - drawing must never fail; generating reports the problem
-        return []
+        return [], 0
 
 
 def _family(context) -> str:
@@ -116,12 +118,12 @@ class GESTURA_MT_styles(bpy.types.Menu):
     def draw(self, context):
         layout = self.layout
         current = context.scene.gestura.style
-        names = _styles(context)
+        names, default_index = _styles(context)
         if not names:
             layout.label(text="No model found: set one in the add-on preferences", icon="ERROR")
         for index, name in enumerate(names):
-            default = " (default)" if index == 0 else ""
-            icon = "CHECKMARK" if name == current or (not current and index == 0) else "BLANK1"
+            default = " (default)" if index == default_index else ""
+            icon = "CHECKMARK" if name == current or (not current and index == default_index) else "BLANK1"
             layout.operator("gestura.set_style", text=name + default, icon=icon).style = name
 
 

@@ -14,7 +14,7 @@ import wave
 import numpy as np
 import pytest
 
-from random_checkpoint import STYLES, write_random_checkpoint
+from random_checkpoint import STYLES, TINY, write_random_checkpoint
 
 pytestmark = pytest.mark.blender
 
@@ -321,6 +321,11 @@ def test_style_menu_lists_the_checkpoint_styles_per_checkpoint(bpy, gestura, che
     write_random_checkpoint(other, styles=["erin", "frank"], seed=2)
     os.utime(other, ns=(1, 1))
     assert cache.style_names(generate.checkpoint_path(bpy.context)) == ["erin", "frank"]
+    assert cache.default_style(generate.checkpoint_path(bpy.context)) == 0
+    # The menu marks the model's default style, which need not be its first.
+    write_random_checkpoint(other, TINY.with_(default_style=1), styles=["erin", "frank"], seed=2)
+    os.utime(other, ns=(2, 2))
+    assert cache.default_style(generate.checkpoint_path(bpy.context)) == 1
 
     prefs.checkpoint = str(checkpoint_path)
     assert bpy.ops.gestura.set_style(style="bob") == {"FINISHED"}

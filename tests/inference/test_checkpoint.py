@@ -68,6 +68,23 @@ def test_stroke_rates_are_one_positive_number_per_style_and_survive_json(tmp_pat
             small.with_(apex_rates=bad)
 
 
+def test_the_default_style_is_one_of_the_styles_and_belongs_to_them(tmp_path):
+    small = CONFIGS["small"]
+    assert small.default_style == 0
+    lively = small.with_(default_style=1, apex_rates=(0.5, 1.7, 0.75, 0.25))
+    assert type(small).from_dict(json.loads(lively.to_json())) == lively
+    for bad in (4, -1, True, 1.0, "2_bodhi"):
+        with pytest.raises(ConfigError, match=r"'default_style' must be a style index from 0 to 3"):
+            small.with_(default_style=bad)
+    # Another set of styles (a model trained on other speakers) starts from the first again.
+    assert lively.for_styles(2) == small.with_(num_styles=2)
+    path = save_checkpoint(tmp_path / "lively.safetensors",
+                           {k: np.zeros(v, np.float32) for k, v in tensor_shapes(lively, "vq").items()},
+                           lively, styles=["a", "b", "c", "d"], stage="vq")
+    checkpoint = load_checkpoint(path)
+    assert checkpoint.style_index(None) == 1 and checkpoint.style_index("d") == 3
+
+
 def test_round_trip_restores_weights_config_stats_and_styles(tiny_checkpoint):
     model, path = tiny_checkpoint
     ckpt = load_checkpoint(path)

@@ -124,11 +124,12 @@ def test_stream_emits_a_span_once_it_has_heard_the_lookahead_beyond_it(checkpoin
 
 
 class RecordingTorchEngine(TorchEngine):
-    """The torch engine, keeping a copy of what each window's context and each span pass was given."""
+    """The torch engine, keeping a copy of what each window's context and each span pass was given
+    (and, where the threshold is a stroke rate's, the apex probabilities it was asked about)."""
 
     def __init__(self):
         super().__init__("cpu")
-        self.windows, self.passes, self.span_styles, self.thresholds = [], [], [], []
+        self.windows, self.passes, self.span_styles, self.thresholds, self.probabilities = [], [], [], [], []
 
     def context(self, speech, styles, plans=None, threshold=None):
         self.windows.append(len(speech))
@@ -137,6 +138,7 @@ class RecordingTorchEngine(TorchEngine):
             rule = threshold
 
             def threshold(probability):
+                self.probabilities.append(probability.copy())
                 self.thresholds.append(rule(probability))
                 return self.thresholds[-1]
         else:
@@ -269,6 +271,28 @@ def test_a_voice_the_head_is_unsure_of_gets_its_styles_rate_of_strokes(checkpoin
     assert all(calm > lively for calm, lively in zip(engine_calm.thresholds, engine.thresholds))
 
 
+def test_eval_plans_every_window_as_generation_does_to_the_clips_end(checkpoint, speech, tmp_path):
+    # `gestura eval`, the real-speech bench and the threshold's calibration read the plan through
+    # head_windows; beyond the clip's end both must hear training's padding (normalised zeros), or
+    # the last window's plan differs from the one generation strokes on.
+    from gestura.inference.features import energy_db
+    from gestura.training.evaluate import clip_stroke_plan
+    from gestura.training.train_generator import head_windows
+
+    rated = with_config(checkpoint, tmp_path / "rated.safetensors", apex_threshold=0.9, apex_rates=(0.5, 3.0))
+    engine = RecordingTorchEngine()
+    generate(GenerationRequest(audio=speech, style="lively", seed=3, plan_strength=1.0), checkpoint=rated,
+             engine=engine)
+    raw = audio_features(speech)
+    features = ((raw - rated.stats["audio_mean"]) / rated.stats["audio_std"]).astype(np.float32)
+    windows = head_windows(engine.model, features, 1, torch.device("cpu"))
+    assert len(windows) == len(engine.probabilities) > 1
+    for (_, _, _, heard), generated in zip(windows, engine.probabilities):
+        np.testing.assert_allclose(heard, generated[0], atol=1e-5)
+    probability, plan = clip_stroke_plan(engine.model, features, 1, energy_db(raw))
+    assert len(probability) == len(features) and len(plan) > 0
+
+
 def test_switched_off_parts_stay_at_rest(checkpoint, speech):
     motion = run(checkpoint, speech, parts=("upper",))
     upper = list(PART_JOINTS["upper"])
@@ -297,6 +321,26 @@ def test_start_pose_is_kept_by_switched_off_parts_and_starts_the_root(checkpoint
     other = run(checkpoint, speech, parts=("hands", "lower"), start_pose=pose, seed=9)
     n = pipeline.START_POSE_CODES * CONFIG.frames_per_code
     assert np.array_equal(motion.poses[:n], other.poses[:n])
+
+
+def test_without_a_start_pose_the_motion_starts_in_the_pose_the_training_clips_start_in(checkpoint, speech, tmp_path):
+    # The corpus starts every clip at rest; a model left to start anywhere raised an arm at frame 0
+    # and held it. A checkpoint that carries its data's start pose (``dataset.start_frame``) starts
+    # there, as if that pose were given; one without it starts free, as before.
+    rng = np.random.default_rng(1)
+    rest = Motion(rng.normal(0, 0.2, (1, 55, 3)), np.zeros((1, 3)), rng.normal(0, 0.5, (1, 100)))
+    stats = {**checkpoint.stats, "start_pose": rest.poses[0].reshape(-1), "start_expressions": rest.expressions[0]}
+    path = save_checkpoint(tmp_path / "start.safetensors", checkpoint.tensors, checkpoint.config, stats=stats,
+                           styles=checkpoint.styles)
+    with_start = load_checkpoint(path)
+    default = run(with_start, speech, seed=4)
+    given = run(checkpoint, speech, seed=4, start_pose=rest)
+    joints = sorted(j for part in ("upper", "hands", "lower") for j in PART_JOINTS[part])
+    np.testing.assert_allclose(default.poses[:, joints], given.poses[:, joints], atol=1e-6)
+    np.testing.assert_allclose(default.expressions, given.expressions, atol=1e-6)
+    n = pipeline.START_POSE_CODES * CONFIG.frames_per_code
+    assert np.array_equal(default.poses[:n], run(with_start, speech, seed=9).poses[:n])
+    assert not np.allclose(run(checkpoint, speech, seed=4).poses[:n], default.poses[:n])
 
 
 def test_progress_reaches_one_and_cancel_stops(checkpoint, speech):

@@ -1,5 +1,7 @@
 """The BEAT2-layout reader on a tiny set the tests write: splits, speakers, alignment, contacts,
 statistics, caching, and bad files skipped with a warning."""
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 from beat2_fixture import ClipSpec, break_npz, break_wav, default_clips, make_beat2, remove_wav, shorten_wav
@@ -78,6 +80,21 @@ def test_statistics_are_per_dimension_and_floored(beat2):
     from gestura.inference.checkpoint import stats_shapes
 
     assert set(stats_shapes()) <= set(stats)
+    start = data.clips[ds.start_frame(data.clips)]
+    np.testing.assert_array_equal(stats["start_pose"], start.motion.poses[0].reshape(-1))
+    np.testing.assert_array_equal(stats["start_expressions"], start.motion.expressions[0])
+
+
+def test_the_start_pose_is_the_first_frame_most_clips_start_near():
+    # Four clips start at rest (a little sway apart), one with an arm raised: generation starts
+    # from the clip whose first frame is nearest the others, a real frame of the data.
+    clips = []
+    for lift in (0.0, 0.01, 0.02, 0.5, 0.03):
+        positions = np.tile(np.arange(55)[None, :, None] * 0.01, (5, 1, 3))
+        positions[0, 21, 1] += lift
+        positions[0] += 3.0 * lift  # where the clip stands (the pelvis) does not count
+        clips.append(SimpleNamespace(positions=positions))
+    assert ds.start_frame(clips) == 2
 
 
 def test_cache_is_used_and_invalidated_when_a_file_changes(beat2, tmp_path):

@@ -203,6 +203,25 @@ def test_frozen_arms_counts_wrists_held_raised_with_a_still_elbow_for_three_seco
     assert metrics.frozen_arms(moving) == 0.0
 
 
+def test_raised_arms_count_a_hand_kept_up_for_six_seconds_beating_or_not():
+    n = 600
+    pos = np.zeros((n, 55, 3))
+    pos[:, 20, 1] = -0.3  # the left hand hangs
+    pos[:300, 21, 1] = 0.2 + 0.05 * np.sin(np.arange(300) / 3)  # right hand up and beating for 10 s
+    pos[:300, 19, 0] = 0.1 * np.sin(np.arange(300) / 7)  # its elbow moving: not frozen
+    pos[300:, 21, 1] = -0.3  # then down
+    # A frame's window is the 181 frames within 3 s: up over all of it for frames 0-209.
+    expected = np.zeros(n, bool)
+    expected[:210] = True
+    np.testing.assert_array_equal(metrics.raised_arm_frames(pos), expected)
+    assert not metrics.frozen_arm_frames(pos).any()
+    dropped = pos.copy()
+    dropped[150, 21, 1] = 0.1  # once below 15 cm: only frames whose window, cut at the clip's
+    np.testing.assert_array_equal(metrics.raised_arm_frames(dropped), np.arange(n) < 60)  # start, ends before it
+    pos[:, 0, 1] = 0.1  # measured from the pelvis
+    assert metrics.raised_arm_frames(pos).sum() == 0
+
+
 def test_derived_apex_is_the_first_speed_minimum_after_a_stroke_that_then_holds():
     # A stroke (speed up to 1.2 m/s), its end at frame 40 (0.1 m/s), a slow glide (0.3 m/s peak),
     # a stop; later a fast move (1 m/s) that ends in another fast one: a preparation, no apex.

@@ -61,6 +61,16 @@ def test_checkpoint_is_small_and_names_its_styles(checkpoint):
     assert checkpoint.styles == ["1_avery", "2_bodhi", "3_carmen", "4_dmitri"]
 
 
+def test_it_starts_at_rest_in_its_liveliest_style_unless_told_otherwise(checkpoint, speech):
+    # The default style is the one whose body follows a human voice best (MODEL_CARD.md, "Default
+    # style"), and the motion starts in the pose the corpus starts every clip in, hands hanging at
+    # the sides, whatever the seed: the model left to start anywhere raised an arm at frame 0.
+    assert checkpoint.styles[checkpoint.style_index(None)] == "2_bodhi"
+    for seed in (0, 1, 2):
+        p = _positions(_generate(checkpoint, speech, None, seed=seed))
+        assert (p[0, [20, 21], 1] - p[0, 0, 1] < 0.0).all()
+
+
 def test_styles_change_the_gestures_measurably(checkpoint, speech):
     # Averaged over four seeds: on 15 s of speech one seed's strokes vary by more than 20 % alone.
     stats = {}
