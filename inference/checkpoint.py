@@ -7,8 +7,10 @@ Layout:
   ``state_dict()`` names), float32;
 - normalisation statistics as tensors ``stats.<name>``: ``audio_mean``/``audio_std``
   (FEATURE_DIM,) for the speech features and ``<part>_mean``/``<part>_std`` (PART_DIMS[part],)
-  for each part's features (the model works on ``(x - mean) / std``); further statistics (e.g.
-  the trainer's ``joint_speed_mean``) are kept as they are;
+  for each part's features (the model works on ``(x - mean) / std``); optionally the pose the
+  training clips start in, ``start_pose`` (55 * 3,) axis-angle and ``start_expressions`` (100,),
+  where generation given no start pose starts; further statistics (e.g. the trainer's
+  ``joint_speed_mean``) are kept as they are;
 - string metadata: ``format`` = "gestura", ``format_version``, ``config`` (JSON of
   ``ModelConfig``), ``styles`` (JSON list of speaker names, index = style id), ``stage``
   ("vq": stage-1 VQ-VAEs and global motion predictor only; "full": with the generator).
@@ -23,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import GesturaError
-from ..rigs.skeleton import PART_DIMS, PARTS
+from ..rigs.skeleton import NUM_EXPRESSIONS, NUM_JOINTS, PART_DIMS, PARTS
 from . import safetensors_np
 from .architecture import tensor_shapes
 from .config import ConfigError, ModelConfig
@@ -36,6 +38,8 @@ STAGES = ("vq", "full")
 # version 2, so VQ-VAEs trained then still train a new generator.
 OLDEST_READABLE = {"vq": 2, "full": FORMAT_VERSION}
 STATS_PREFIX = "stats."
+# The pose the training clips start in (``dataset.start_frame``): axis-angle pose and expressions.
+START_STATS = {"start_pose": (NUM_JOINTS * 3,), "start_expressions": (NUM_EXPRESSIONS,)}
 
 
 class CheckpointError(GesturaError, ValueError):
@@ -82,6 +86,11 @@ def default_checkpoint_path() -> Path:
 
 def _check_stats(stats: dict, where: str, stage: str) -> dict:
     expected = stats_shapes()
+    start = [name for name in START_STATS if name in stats]
+    if start:  # optional, but a pair: generation starts in this pose when none is given
+        if len(start) != len(START_STATS):
+            raise CheckpointError(f"{where}: statistics {sorted(START_STATS)} come together, but only {start} is there")
+        expected = {**expected, **START_STATS}
     if stage == "vq":
         # Stage 1 never hears the audio; stage 2 computes the audio statistics from its own data,
         # so a stage-1 file's (from any feature version) are left out rather than checked.

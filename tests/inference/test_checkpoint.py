@@ -85,6 +85,19 @@ def test_the_default_style_is_one_of_the_styles_and_belongs_to_them(tmp_path):
     assert checkpoint.style_index(None) == 1 and checkpoint.style_index("d") == 3
 
 
+def test_the_start_pose_statistics_come_as_a_pair_of_the_right_shapes(tmp_path):
+    tensors = {k: np.zeros(v, np.float32) for k, v in tensor_shapes(TINY, "vq").items()}
+    stats = {**identity_stats(), "start_pose": np.zeros(165, np.float32), "start_expressions": np.zeros(100, np.float32)}
+    path = save_checkpoint(tmp_path / "start.safetensors", tensors, TINY, stats=stats, styles=STYLES, stage="vq")
+    assert load_checkpoint(path).stats["start_pose"].shape == (165,)
+    with pytest.raises(CheckpointError, match=r"come together, but only \['start_pose'\] is there"):
+        save_checkpoint(tmp_path / "half.safetensors", tensors, TINY, styles=STYLES, stage="vq",
+                        stats={k: v for k, v in stats.items() if k != "start_expressions"})
+    with pytest.raises(CheckpointError, match="'start_pose' have shape"):
+        save_checkpoint(tmp_path / "bad.safetensors", tensors, TINY, styles=STYLES, stage="vq",
+                        stats={**stats, "start_pose": np.zeros(55, np.float32)})
+
+
 def test_round_trip_restores_weights_config_stats_and_styles(tiny_checkpoint):
     model, path = tiny_checkpoint
     ckpt = load_checkpoint(path)
