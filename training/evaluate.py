@@ -6,9 +6,10 @@ L1 diversity, FGD (only with ``--fgd-encoder``; the project's encoder, not
 comparable with published FGD), jitter (mean jerk, m/s^3) and foot sliding (m/s). Then the timing
 metrics (``metrics``, issue 15): apex ratio at the data's stroke apexes (planned by the synthesizer,
 else derived from the data's motion), correlation of the wrist speed with the data's, rest in
-silence (two clips around 6 s of zeros, over ``--rest-seeds`` seeds), frozen raised arms and the
-speech-timing control of body and jaw. On a ``gestura synth`` corpus the data's row also gets the
-synthesizer's own rest in silence and the correlation of two synthesizer seeds. Last, per speaker
+silence (two clips around 6 s of zeros, over ``--rest-seeds`` seeds), frozen raised arms, hands
+kept up over 6 s (raised arms) and the speech-timing control of body and jaw. On a ``gestura
+synth`` corpus the data's row also gets the synthesizer's own rest in silence and the
+correlation of two synthesizer seeds. Last, per speaker
 of the data, wrist speed, hand height and stroke rate of its clips generated in its style next to
 its own motion. With ``--takes N`` every clip is generated N times (take k, clip i: seed
 ``--seed + k * clips + i``): the generated figures are the mean over takes (per speaker: pooled),
@@ -30,8 +31,8 @@ from . import metrics
 from .dataset import Beat2Dataset, DatasetError, compute_stats, joint_positions, parse_speakers
 
 COLUMNS = ("bc", "speed", "l1_diversity", "fgd", "jitter", "foot_sliding")
-TIMING_COLUMNS = ("apex_ratio", "syllable_apex", "corpus_correlation", "rest_in_silence", "frozen_arms", "body_timing",
-                  "jaw_timing")
+TIMING_COLUMNS = ("apex_ratio", "syllable_apex", "corpus_correlation", "rest_in_silence", "frozen_arms", "raised_arms",
+                  "body_timing", "jaw_timing")
 REST_GAP_SECONDS = 6.0
 STYLE_COLUMNS = ("wrist_speed", "hand_height", "stroke_rate")
 STYLE_TOLERANCE = 0.25  # issue 16: a style's figures within 25 % of its speaker's
@@ -58,6 +59,9 @@ def score(motions, positions, waves, mean_speed, encoder=None, reference_feature
         "syllable_apex": _syllable_apex(positions, waves),
         "syllable_apex_shifted": _syllable_apex(positions, [np.roll(w, len(w) // 2) for w in waves]),
         "frozen_arms": _finite(metrics.frozen_arms(positions)),
+        # A hand kept up over 6 s, still or beating (``metrics.raised_arm_frames``): what the frozen
+        # measure misses when an arm held forward keeps beating from the wrist.
+        "raised_arms": _finite(metrics.raised_arms(positions)),
         "l1_diversity": metrics.l1_diversity([p - m.trans[:, None] for p, m in zip(positions, motions)]),
         "jitter": metrics.jitter(positions),
         "foot_sliding": metrics.foot_sliding(positions),
@@ -377,8 +381,8 @@ def format_table(result: dict) -> str:
     fgd = "* FGD: " + (result["fgd_note"] if result["fgd_encoder"] else "no --fgd-encoder given (train one with gestura train-fgd)")
     lines.append(fgd)
     lines.append("")
-    head = ("", "apex ratio", "syllable apex", "corpus corr", "rest in silence", "frozen arms", "body timing",
-            "jaw timing")
+    head = ("", "apex ratio", "syllable apex", "corpus corr", "rest in silence", "frozen arms", "raised arms",
+            "body timing", "jaw timing")
     lines += _table(result, head, TIMING_COLUMNS)
     setup = result.get("rest_in_silence_setup")
     rest = (f"rest in silence: {setup['clips'][0]} + {REST_GAP_SECONDS:g} s of zeros + {setup['clips'][1]}, "

@@ -473,6 +473,14 @@ def raised_arm_frames(positions: np.ndarray, fps: float = FPS, raised_m: float =
     return raised
 
 
+def raised_arms(positions: list[np.ndarray] | np.ndarray, fps: float = FPS) -> float:
+    """Share of all frames (of all clips) where ``raised_arm_frames`` holds; NaN for no frames."""
+    if isinstance(positions, np.ndarray):
+        positions = [positions]
+    flags = [raised_arm_frames(p, fps) for p in positions if len(p)]
+    return float(np.concatenate(flags).mean()) if flags else float("nan")
+
+
 def derive_stroke_apexes(positions: np.ndarray, fps: float = FPS, peak_speed: float = STROKE_SPEED,
                          slow_down: float = 0.5, hold_s: float = 0.15, hold: float = 0.7,
                          merge_s: float = 0.1) -> np.ndarray:

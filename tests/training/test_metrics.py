@@ -214,6 +214,7 @@ def test_raised_arms_count_a_hand_kept_up_for_six_seconds_beating_or_not():
     expected = np.zeros(n, bool)
     expected[:210] = True
     np.testing.assert_array_equal(metrics.raised_arm_frames(pos), expected)
+    assert metrics.raised_arms([pos, np.zeros((400, 55, 3))]) == pytest.approx(210 / 1000)
     assert not metrics.frozen_arm_frames(pos).any()
     dropped = pos.copy()
     dropped[150, 21, 1] = 0.1  # once below 15 cm: only frames whose window, cut at the clip's
