@@ -450,9 +450,15 @@ def frozen_arm_frames(positions: np.ndarray, fps: float = FPS, raised_m: float =
 
 def frozen_arms(positions: list[np.ndarray] | np.ndarray, fps: float = FPS) -> float:
     """Share of all frames (of all clips) where ``frozen_arm_frames`` holds; NaN for no frames."""
+    return _share_of_frames(frozen_arm_frames, positions, fps)
+
+
+def _share_of_frames(flags_of, positions: list[np.ndarray] | np.ndarray, fps: float) -> float:
+    """Share of all frames of the clips ``positions`` (one (N, 55, 3) array or a list) where
+    ``flags_of(clip, fps)`` is true; NaN for no frames."""
     if isinstance(positions, np.ndarray):
         positions = [positions]
-    flags = [frozen_arm_frames(p, fps) for p in positions if len(p)]
+    flags = [flags_of(p, fps) for p in positions if len(p)]
     return float(np.concatenate(flags).mean()) if flags else float("nan")
 
 
@@ -475,10 +481,7 @@ def raised_arm_frames(positions: np.ndarray, fps: float = FPS, raised_m: float =
 
 def raised_arms(positions: list[np.ndarray] | np.ndarray, fps: float = FPS) -> float:
     """Share of all frames (of all clips) where ``raised_arm_frames`` holds; NaN for no frames."""
-    if isinstance(positions, np.ndarray):
-        positions = [positions]
-    flags = [raised_arm_frames(p, fps) for p in positions if len(p)]
-    return float(np.concatenate(flags).mean()) if flags else float("nan")
+    return _share_of_frames(raised_arm_frames, positions, fps)
 
 
 def derive_stroke_apexes(positions: np.ndarray, fps: float = FPS, peak_speed: float = STROKE_SPEED,
