@@ -11,6 +11,12 @@ engine's share of a 60 s clip: speech + passes x spans x span + decode, where sp
 60 s / (span_codes x frames_per_code / 30 fps), as the pipeline schedules them. Times are the
 process's CPU time (steadier than wall time on a shared machine), the best of ``--repeat``.
 Set OPENBLAS_NUM_THREADS=1 (and torch runs with one thread) for one-thread figures.
+
+Last, the arithmetic floor of the span passes: one pass's matrix products (counted at each
+``Linear`` while it runs) and selective-scan state updates, times the passes of a 60 s clip,
+over what this machine does at its best on one thread (a BLAS product of the pass's own shape;
+``exp`` plus a multiply-add per state update). No implementation of this model at these
+settings can beat that figure on this machine; it says how far the engine is from it.
 """
 from __future__ import annotations
 
@@ -30,6 +36,7 @@ from random_checkpoint import random_tensors  # noqa: E402
 from gestura.inference.checkpoint import Checkpoint, identity_stats  # noqa: E402
 from gestura.inference.config import get_config  # noqa: E402
 from gestura.inference.engines.numpy import NumpyEngine  # noqa: E402
+from gestura.inference.numpy_model import layers, mamba  # noqa: E402
 from gestura.inference.sampling import PASSES  # noqa: E402
 from gestura.rigs.skeleton import PARTS  # noqa: E402
 
@@ -106,6 +113,11 @@ def main() -> None:
     print(f"  60 s clip: {cost['speech 60 s']:.3f} s speech + {spans:.0f} contexts x {cost['context'] * 1e3:.1f} ms "
           f"+ {calls:.0f} spans x {cost['span'] * 1e3:.1f} ms "
           f"+ {cost['decode 60 s']:.3f} s decode = {total:.2f} s ({SECONDS / total:.0f}x real time, engine only)")
+    floor = arithmetic_floor(lambda: engine.span(context, known, styles, PARTS), calls, config.d_model)
+    print(f"  arithmetic floor of the {calls:.0f} span passes: {floor['gflop']:.1f} GFLOP of matrix products at "
+          f"{floor['gflops']:.0f} GFLOP/s + {floor['updates'] / 1e9:.2f} G scan state updates at "
+          f"{floor['updates_per_s'] / 1e9:.2f} G/s = {floor['seconds']:.2f} s "
+          f"(at most {SECONDS / floor['seconds']:.0f}x real time for the passes alone)")
     try:
         import torch
     except ImportError:
@@ -129,6 +141,50 @@ def main() -> None:
 
         print(f"torch (1 thread), the same span: {best(torch_span, args.repeat * 4) * 1e3:.1f} ms "
               f"(module by module: {best(lambda: torch_span(False), args.repeat) * 1e3:.1f} ms)")
+
+
+def arithmetic_floor(one_pass, passes: float, width: int) -> dict:
+    """What ``passes`` calls of ``one_pass`` cost at this machine's best one-thread throughput:
+    matrix-product FLOPs counted at every ``Linear`` / stacked linear layer during one call,
+    selective-scan state updates (d_inner x d_state per step and row), and the throughputs of a
+    (rows, width) x (width, 4 width) float32 product and of ``exp`` plus a multiply-add."""
+    counted = {"flop": 0, "updates": 0, "rows": 0}
+    linear, stacked, scan = layers.Linear.__call__, mamba._StackedLinear.__call__, mamba.Mamba.__call__
+
+    def count_linear(self, x):
+        counted["flop"] += 2 * int(np.prod(x.shape[:-1])) * self.weight_t.size
+        return linear(self, x)
+
+    def count_stacked(self, x):
+        counted["flop"] += 2 * int(np.prod(x.shape[1:-1])) * self.weight[0].size * len(self.weight)
+        counted["rows"] = max(counted["rows"], int(np.prod(x.shape[1:-1])))
+        return stacked(self, x)
+
+    def count_scan(self, x, state=None):
+        counted["updates"] += int(np.prod(x.shape[:-1])) * self.d_inner * self.d_state
+        return scan(self, x, state)
+
+    layers.Linear.__call__, mamba._StackedLinear.__call__, mamba.Mamba.__call__ = count_linear, count_stacked, count_scan
+    try:
+        one_pass()
+    finally:
+        layers.Linear.__call__, mamba._StackedLinear.__call__, mamba.Mamba.__call__ = linear, stacked, scan
+    rng = np.random.default_rng(0)
+    a = rng.random((max(counted["rows"], 1), width), np.float32)
+    b = rng.random((width, 4 * width), np.float32)
+    gflops = 2 * a.size * b.shape[1] / best(lambda: [a @ b for _ in range(50)], 5) * 50 / 1e9
+    x = -rng.random(1 << 16, np.float32)
+    h, y = np.zeros_like(x), np.empty_like(x)
+
+    def updates():
+        for _ in range(50):
+            np.exp(x, out=y)
+            np.multiply(y, h, out=y)
+            np.add(y, x, out=h)
+    updates_per_s = x.size * 50 / best(updates, 5)
+    seconds = passes * (counted["flop"] / (gflops * 1e9) + counted["updates"] / updates_per_s)
+    return {"gflop": passes * counted["flop"] / 1e9, "gflops": gflops, "updates": passes * counted["updates"],
+            "updates_per_s": updates_per_s, "seconds": seconds}
 
 
 if __name__ == "__main__":

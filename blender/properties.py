@@ -52,7 +52,7 @@ class GesturaSettings(bpy.types.PropertyGroup):
         name="Plan Strength",
         default=DEFAULT_PLAN_STRENGTH,
         min=0.0,
-        soft_max=3.0,
+        soft_max=5.0,
         description="How closely the body strokes on its stroke plan (the stressed syllables the model picks): "
                     "0 ignores it, 1 follows it as the model learnt, more gives crisper strokes on it and fewer "
                     "arms held up. Other than 1 runs one more stream (about a fifth more time at the defaults)",

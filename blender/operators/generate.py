@@ -256,7 +256,7 @@ class GESTURA_OT_generate(bpy.types.Operator):
     temperature: FloatProperty(name="Temperature", min=0.0, soft_max=1.5, default=DEFAULT_TEMPERATURE, options={"SKIP_SAVE"})
     style_strength: FloatProperty(name="Style Strength", min=0.0, soft_max=3.0, default=DEFAULT_STYLE_STRENGTH,
                                   options={"SKIP_SAVE"})
-    plan_strength: FloatProperty(name="Plan Strength", min=0.0, soft_max=3.0, default=DEFAULT_PLAN_STRENGTH,
+    plan_strength: FloatProperty(name="Plan Strength", min=0.0, soft_max=5.0, default=DEFAULT_PLAN_STRENGTH,
                                  options={"SKIP_SAVE"})
     sampling_steps: IntProperty(name="Sampling Steps", min=0, max=1000, soft_max=50, options={"SKIP_SAVE"},
                                 description="Denoising steps of a diffusion model; 0 uses the model's own")

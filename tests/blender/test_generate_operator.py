@@ -196,7 +196,7 @@ def test_style_strength_from_the_panel_reaches_the_model(bpy, gestura, speech_wa
 
 def test_plan_strength_from_the_panel_reaches_the_model_and_an_argument_wins_over_it(bpy, gestura, speech_wav):
     settings = bpy.context.scene.gestura
-    assert settings.plan_strength == 2.0
+    assert settings.plan_strength == 3.0
     runs = {}
     for label, panel, argument in (("default", None, None), ("panel 1", 1.0, None), ("argument 1", None, 1.0)):
         if panel is not None:
