@@ -6,8 +6,11 @@
 #   3. stage 2: the span generator (speech -> codes) on the frozen stage 1, then the body's
 #      decoders fine-tuned against jitter, three times (jerk weight 10, 20, then 80; codes and
 #      generator unchanged)
-#   4. the project's FGD encoder, then evaluation on the held-out test split
-#   5. copy the checkpoint and the evaluation into weights/
+#   4. a stroke planner for that model (its own speech scans and apex head, on the apex loss
+#      alone) trained on the corpus and a second, 8 h one, half the windows heard as other
+#      recordings would sound them
+#   5. the project's FGD encoder, then evaluation on the held-out test split
+#   6. copy the checkpoint and the evaluation into weights/
 # Everything runs on the CPU with one thread per process (what the shipped weights were trained
 # with, on a 2-core machine shared with other jobs); set DEVICE=cuda to use a GPU instead.
 # Paths can be overridden: CORPUS=/data/synth RUNS=/data/runs training/recipe.sh
@@ -18,12 +21,14 @@ cd "$(dirname "$0")/.."
 
 GESTURA=${GESTURA:-.venv/bin/gestura}
 CORPUS=${CORPUS:-$HOME/.cache/gestura/synth-corpus}
+CORPUS_MORE=${CORPUS_MORE:-$HOME/.cache/gestura/synth-corpus-more}
 RUNS=${RUNS:-$HOME/.cache/gestura/synth-runs}
 DEVICE=${DEVICE:-cpu}
 THREADS=${THREADS:-1}
 VQ_STEPS=${VQ_STEPS:-6000}
 GEN_STEPS=${GEN_STEPS:-4000}
 SMOOTH_STEPS=${SMOOTH_STEPS:-1500}
+PLANNER_STEPS=${PLANNER_STEPS:-1000}
 FGD_STEPS=${FGD_STEPS:-1000}
 COMMON=(--device "$DEVICE" --threads "$THREADS" --no-progress --log-every 20)
 
@@ -63,13 +68,43 @@ VQ=(--data "$CORPUS" --config small --fresh "${COMMON[@]}" --batch-size 8 --wind
 "$GESTURA" train-vq --data "$CORPUS" --init "$RUNS/smooth2/gestura.safetensors" --decoder-only --part upper,hands,lower \
     --w-vel 4 --w-acc 4 --w-jerk 80 --out "$RUNS/smooth3" --fresh "${COMMON[@]}" --batch-size 8 --window 48 --lr 3e-4 \
     --warmup 30 --schedule cosine --steps "$SMOOTH_STEPS" --seed 0
+# The stroke planner: the plan the body strokes on is what limits its timing (MODEL_CARD.md, "What
+# limits the timing now"), and a planner of its own, heard through augmented audio, plans better
+# than the body's head and keeps the body in time with real voices ("Stroke planner"). It hears
+# both corpora: a BEAT2-layout folder of links holding the first corpus whole (its val clips
+# calibrate the planner's threshold) and the second's train split as session 1 of each speaker.
+if [ ! -f "$CORPUS_MORE/synth.json" ]; then
+    "$GESTURA" synth --out "$CORPUS_MORE" --hours 8 --seed 1 --jobs 2
+fi
+PLANNER_DATA="$RUNS/planner-data"
+if [ ! -f "$PLANNER_DATA/train_test_split.csv" ]; then
+    mkdir -p "$PLANNER_DATA/wave16k" "$PLANNER_DATA/smplxflame_30"
+    link() {  # link SOURCE_FOLDER ID NEW_ID
+        ln -sf "$1/wave16k/$2.wav" "$PLANNER_DATA/wave16k/$3.wav"
+        ln -sf "$1/smplxflame_30/$2.npz" "$PLANNER_DATA/smplxflame_30/$3.npz"
+    }
+    {
+        echo "id,type"
+        tail -n +2 "$CORPUS/train_test_split.csv" | tr -d '\r' | while IFS=, read -r id split; do
+            link "$CORPUS" "$id" "$id"; echo "$id,$split"
+        done
+        tail -n +2 "$CORPUS_MORE/train_test_split.csv" | tr -d '\r' | while IFS=, read -r id split; do
+            [ "$split" = train ] || continue
+            new=$(echo "$id" | awk -F_ 'BEGIN { OFS = "_" } { $3 = "1"; print }')
+            link "$CORPUS_MORE" "$id" "$new"; echo "$new,train"
+        done
+    } > "$PLANNER_DATA/train_test_split.csv"
+fi
+"$GESTURA" train --stroke-planner --init "$RUNS/smooth3/gestura.safetensors" --data "$PLANNER_DATA" --out "$RUNS/planner" \
+    --fresh "${COMMON[@]}" --steps "$PLANNER_STEPS" --batch-size 16 --lr 5e-4 --warmup 50 --schedule cosine \
+    --audio-augment 1 --seed 0
 "$GESTURA" train-fgd --data "$CORPUS" --out "$RUNS/fgd" --fresh "${COMMON[@]}" \
     --batch-size 16 --steps "$FGD_STEPS" --seed 0
-"$GESTURA" eval --data "$CORPUS" --split test --checkpoint "$RUNS/smooth3/gestura.safetensors" \
+"$GESTURA" eval --data "$CORPUS" --split test --checkpoint "$RUNS/planner/gestura.safetensors" \
     --fgd-encoder "$RUNS/fgd/fgd_encoder.safetensors" --temperature 0.9 --style-strength 1.5 --seed 0 --takes 3 \
     --device "$DEVICE" --threads "$THREADS" --no-progress --json "$RUNS/eval-test.json"
 
 mkdir -p weights
-cp "$RUNS/smooth3/gestura.safetensors" weights/gestura-small.safetensors
+cp "$RUNS/planner/gestura.safetensors" weights/gestura-small.safetensors
 cp "$RUNS/eval-test.json" weights/eval-test.json
 echo "recipe: wrote weights/gestura-small.safetensors and weights/eval-test.json"
