@@ -18,9 +18,10 @@ DEFAULT_TEMPERATURE = 0.9
 DEFAULT_STYLE_STRENGTH = 1.5
 # The body reads its stroke plan only partly (given the data's own apexes, the bundled model's wrist
 # speed before them is 1.69x its mean, the data's 2.75x); guidance away from an empty plan makes it
-# stroke where the plan says and leave fewer arms held up. 3 against 2 (the bundled model, 6 takes
-# of the held-out clips): hands kept raised on 1.7 % of frames against 6.1 % (the data: 1.2 %),
-# with decoders tuned against the jerk it adds (MODEL_CARD.md, "Plan strength 3").
+# stroke where the plan says and leave fewer arms held up. 3 against 2 (the bundled model before its
+# stroke planner, 6 takes of the held-out clips): hands kept raised on 1.7 % of frames against
+# 6.1 % (the data: 1.2 %), with decoders tuned against the jerk it adds (MODEL_CARD.md, "Plan
+# strength 3").
 DEFAULT_PLAN_STRENGTH = 3.0
 # Decoding passes per span (MaskGIT uses 8-12 for images). Against 4, 8 passes raised every
 # held-out figure of the bundled model (3 takes of the test split: jitter 64 -> 60 m/s^3, held arms
