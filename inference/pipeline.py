@@ -44,7 +44,7 @@ from .sampling import (
     DEFAULT_PLAN_STRENGTH, DEFAULT_STYLE_STRENGTH, DEFAULT_TEMPERATURE, PASSES, check_sampling, guided_logits,
     part_rngs, sample_codes, still_hidden,
 )
-from .stroke_plan import PREPARATION_S, StrokeRate, opening, window_frames
+from .stroke_plan import NO_APEX, StrokeRate, opening, window_frames
 
 CONTEXT_BLOCK = 16  # audio frames per speech-encoder call
 START_POSE_CODES = 1  # codes a start pose fixes at the beginning of a clip (4 frames at 4 frames per code)
@@ -353,7 +353,7 @@ class GenerationStream:
     def _plan_threshold(self, first: int, start: int, stop: int):
         """What the window's plan threshold is: None (the checkpoint's), or a function of the
         window's apex probabilities: ``StrokeRate``'s, counting its settled new frames, and in the
-        clip's first ``PREPARATION_S`` no apex at all (``stroke_plan.opening``)."""
+        clip's first ``stroke_plan.PREPARATION_S`` no apex at all (``stroke_plan.opening``)."""
         r = self._r
         rule = None
         if self._stroke_rate is not None:
@@ -362,15 +362,13 @@ class GenerationStream:
             loudness = self._loudness[start * r + counted.start - self._loudness_start:
                                       start * r + counted.stop - self._loudness_start]
             rule = functools.partial(self._stroke_rate.threshold, counted=counted, loudness_db=loudness)
-        quiet = int(round(PREPARATION_S * FPS)) - start * r
-        if quiet <= 0:
+        if not opening(start * r, 1, FPS)[0]:  # the window starts after the clip's opening
             return None if rule is None else (lambda probability: rule(probability[0]))
 
         def threshold(probability):
-            # Frames that cannot hold an apex hold no peak for the stroke rate either.
-            plannable = np.where(np.arange(probability.shape[-1]) < quiet, 0.0, probability[0])
-            return opening(self.config.apex_threshold if rule is None else rule(plannable), quiet,
-                           probability.shape[-1])
+            quiet = opening(start * r, probability.shape[-1], FPS)
+            value = self.config.apex_threshold if rule is None else rule(np.where(quiet, 0.0, probability[0]))
+            return np.where(quiet, NO_APEX, value)
         return threshold
 
     def _drop_speech(self, stop: int) -> None:

@@ -95,12 +95,11 @@ def plan_threshold(threshold, probability: np.ndarray, config):
     return np.asarray(value, np.float64) if np.ndim(value) else float(value)
 
 
-def opening(threshold, quiet: int, frames: int) -> np.ndarray:
-    """A window's threshold (a number) -> one per frame (frames,) that plans no apex on its first
-    ``quiet`` frames (``NO_APEX``): the part of a clip's first ``PREPARATION_S`` the window holds."""
-    out = np.full(frames, float(threshold))
-    out[:max(quiet, 0)] = NO_APEX
-    return out
+def opening(first_frame: int, frames: int, fps: float = 30.0) -> np.ndarray:
+    """(frames,) bool, True on the frames of a window (its first frame ``first_frame`` of the
+    clip) that fall in the clip's first ``PREPARATION_S``: no apex is planned there (their
+    threshold is ``NO_APEX``), and they hold no peak for ``StrokeRate`` either."""
+    return np.arange(first_frame, first_frame + frames) < int(round(PREPARATION_S * fps))
 
 
 def calibrate_threshold(probabilities: list, apex_counts: list, radius: int = PEAK_RADIUS) -> float:

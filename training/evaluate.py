@@ -342,12 +342,13 @@ def clip_stroke_plan(model, features: np.ndarray, style: int | None,
     index (None: no speaker) -> the plan's apex probabilities (N,) and its planned apex frames,
     per span at the model's ``apex_threshold``, or, for a model with ``apex_rates`` given the
     frames' ``loudness`` (N,) in dB (``features.energy_db``), at ``StrokeRate``'s threshold
-    window by window; either way none in the clip's first ``PREPARATION_S`` (generation also sees
-    the previous span's tail, which can move a peak in a span's first few frames). ``model``: a torch ``GesturaModel`` of the vq-mamba family; run on
-    the CPU, where one small head per clip costs next to nothing."""
+    window by window; either way none in the clip's first ``stroke_plan.PREPARATION_S``
+    (generation also sees the previous span's tail, which can move a peak in a span's first few
+    frames). ``model``: a torch ``GesturaModel`` of the vq-mamba family; run on the CPU, where one
+    small head per clip costs next to nothing."""
     import torch
 
-    from ..inference.stroke_plan import PREPARATION_S, StrokeRate, opening, plan_apexes, window_frames
+    from ..inference.stroke_plan import NO_APEX, StrokeRate, opening, plan_apexes, window_frames
     from ..rigs.skeleton import FPS
     from .train_generator import head_windows
 
@@ -358,15 +359,13 @@ def clip_stroke_plan(model, features: np.ndarray, style: int | None,
     pieces, plan = [], []
     for i, (start, first, stop, probability) in enumerate(windows):
         new = (first - start) * r
-        quiet = int(round(PREPARATION_S * FPS)) - start * r
+        quiet = opening(start * r, len(probability), FPS)
         threshold = config.apex_threshold
         if rule is not None:
             counted = window_frames(new, (stop - start) * r, i == len(windows) - 1)
-            plannable = np.where(np.arange(len(probability)) < quiet, 0.0, probability)
-            threshold = rule.threshold(plannable, counted,
+            threshold = rule.threshold(np.where(quiet, 0.0, probability), counted,
                                        loudness[start * r + counted.start:start * r + counted.stop])
-        if quiet > 0:
-            threshold = opening(threshold, quiet, len(probability))[new:]
+        threshold = np.where(quiet, NO_APEX, threshold)[new:]
         pieces.append(probability[new:])
         plan.append(np.flatnonzero(plan_apexes(pieces[-1], threshold)) + first * r)
     plan = np.concatenate(plan)
