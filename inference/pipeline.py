@@ -16,15 +16,13 @@ strength other than 1 runs the speaker-neutral style (the mean style) beside the
 the same engine call, and plan strength other than 1 the chosen style with an empty stroke plan;
 the logits move away from both (``sampling.guided_logits``). A checkpoint that gives its styles'
 stroke rates plans each window at the threshold that keeps the voice at its style's rate of
-strokes, judged on the windows so far (``stroke_plan.StrokeRate``); no window plans an apex in
-the clip's first ``stroke_plan.PREPARATION_S``, the time a stroke's preparation takes. Parts that
+strokes, judged on the windows so far (``stroke_plan.StrokeRate``). Parts that
 are switched off are not generated (the others see them as unknown) and keep the start pose (or
 the rest pose). A start pose fixes the clip's first ``START_POSE_CODES`` codes of each generated
 part (the encoded pose) and the root position the motion starts from.
 """
 from __future__ import annotations
 
-import functools
 import os
 from dataclasses import dataclass
 
@@ -44,7 +42,7 @@ from .sampling import (
     DEFAULT_PLAN_STRENGTH, DEFAULT_STYLE_STRENGTH, DEFAULT_TEMPERATURE, PASSES, check_sampling, guided_logits,
     part_rngs, sample_codes, still_hidden,
 )
-from .stroke_plan import NO_APEX, StrokeRate, opening, window_frames
+from .stroke_plan import StrokeRate, window_frames
 
 CONTEXT_BLOCK = 16  # audio frames per speech-encoder call
 START_POSE_CODES = 1  # codes a start pose fixes at the beginning of a clip (4 frames at 4 frames per code)
@@ -351,25 +349,16 @@ class GenerationStream:
         return self._motion(self.engine.decode(self._state, codes) if self.parts else {}, (stop - first) * r)
 
     def _plan_threshold(self, first: int, start: int, stop: int):
-        """What the window's plan threshold is: None (the checkpoint's), or a function of the
-        window's apex probabilities: ``StrokeRate``'s, counting its settled new frames, and in the
-        clip's first ``stroke_plan.PREPARATION_S`` no apex at all (``stroke_plan.opening``)."""
+        """What the window's plan threshold is: None (the checkpoint's) or the ``StrokeRate``
+        function of the window's apex probabilities, counting its settled new frames."""
+        if self._stroke_rate is None:
+            return None
         r = self._r
-        rule = None
-        if self._stroke_rate is not None:
-            last = self._total_frames is not None and stop * r >= self._total_frames
-            counted = window_frames((first - start) * r, (stop - start) * r, last)
-            loudness = self._loudness[start * r + counted.start - self._loudness_start:
-                                      start * r + counted.stop - self._loudness_start]
-            rule = functools.partial(self._stroke_rate.threshold, counted=counted, loudness_db=loudness)
-        if not opening(start * r, 1, FPS)[0]:  # the window starts after the clip's opening
-            return None if rule is None else (lambda probability: rule(probability[0]))
-
-        def threshold(probability):
-            quiet = opening(start * r, probability.shape[-1], FPS)
-            value = self.config.apex_threshold if rule is None else rule(np.where(quiet, 0.0, probability[0]))
-            return np.where(quiet, NO_APEX, value)
-        return threshold
+        last = self._total_frames is not None and stop * r >= self._total_frames
+        counted = window_frames((first - start) * r, (stop - start) * r, last)
+        loudness = self._loudness[start * r + counted.start - self._loudness_start:
+                                  start * r + counted.stop - self._loudness_start]
+        return lambda probability: self._stroke_rate.threshold(probability[0], counted, loudness)
 
     def _drop_speech(self, stop: int) -> None:
         """Forget the speech states and loudness before the next window's first frame."""

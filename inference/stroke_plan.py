@@ -43,13 +43,6 @@ SPEECH_RANGE_DB = 40.0
 # as many strokes planned as at the calibrated threshold (0.21 against 0.084 per second, in the
 # default style), 53 % of them within 2 frames of a stressed syllable's apex (13 % by chance).
 RATE_SHARE = 0.5
-# No apex is planned in a clip's first PREPARATION_S seconds. A stroke from the start pose needs its
-# preparation (0.5-0.8 s before the stressed syllable), and the corpus never strokes that early
-# (its first planned apex: 0.70 s at the earliest, median 1.27 s), so the body never learnt a
-# stroke from rest in less. Speech from the first frame made it leap into one: the `make demo`
-# clip, seed 0, 3.5 m/s at 0.13 s, its fastest movement anywhere.
-PREPARATION_S = 0.7
-NO_APEX = 1.0  # a threshold no probability exceeds
 
 
 def apex_bumps(apex: np.ndarray) -> np.ndarray:
@@ -67,10 +60,10 @@ def apex_bumps(apex: np.ndarray) -> np.ndarray:
 def plan_apexes(probability: np.ndarray, threshold: float, radius: int = PEAK_RADIUS) -> np.ndarray:
     """(..., N) stroke-apex probabilities per frame -> (..., N) bool: the frames that are the
     largest within ``radius`` frames either side (the first of equal values) and above
-    ``threshold`` (a number, or one per frame (N,)), compared on a grid of ``GRID``. Frames beyond the ends count as lower, so a
+    ``threshold``, compared on a grid of ``GRID``. Frames beyond the ends count as lower, so a
     peak at an edge is kept."""
     p = np.round(np.asarray(probability, np.float64) / GRID)
-    threshold = np.floor(np.asarray(threshold, np.float64) / GRID)
+    threshold = np.floor(threshold / GRID)
     pad = [(0, 0)] * (p.ndim - 1) + [(radius, radius)]
     windows = np.lib.stride_tricks.sliding_window_view(np.pad(p, pad, constant_values=-np.inf), 2 * radius + 1,
                                                        axis=-1)
@@ -84,22 +77,13 @@ def stroke_plan(probability: np.ndarray, threshold: float) -> np.ndarray:
     return apex_bumps(plan_apexes(probability, threshold))
 
 
-def plan_threshold(threshold, probability: np.ndarray, config):
-    """The threshold a window's plan is made at, a number or one per frame (m,): ``threshold``
-    when it is either, its value on the window's apex probabilities (S, m) when it is a function
-    (the pipeline's ``StrokeRate`` and ``opening``), the checkpoint's calibrated
-    ``config.apex_threshold`` when it is None."""
+def plan_threshold(threshold, probability: np.ndarray, config) -> float:
+    """The threshold a window's plan is made at: ``threshold`` when it is a number, its value on
+    the window's apex probabilities (S, m) when it is a function (the pipeline's ``StrokeRate``),
+    the checkpoint's calibrated ``config.apex_threshold`` when it is None."""
     if threshold is None:
         return config.apex_threshold
-    value = threshold(probability) if callable(threshold) else threshold
-    return np.asarray(value, np.float64) if np.ndim(value) else float(value)
-
-
-def opening(first_frame: int, frames: int, fps: float = 30.0) -> np.ndarray:
-    """(frames,) bool, True on the frames of a window (its first frame ``first_frame`` of the
-    clip) that fall in the clip's first ``PREPARATION_S``: no apex is planned there (their
-    threshold is ``NO_APEX``), and they hold no peak for ``StrokeRate`` either."""
-    return np.arange(first_frame, first_frame + frames) < int(round(PREPARATION_S * fps))
+    return float(threshold(probability) if callable(threshold) else threshold)
 
 
 def calibrate_threshold(probabilities: list, apex_counts: list, radius: int = PEAK_RADIUS) -> float:

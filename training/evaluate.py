@@ -342,14 +342,12 @@ def clip_stroke_plan(model, features: np.ndarray, style: int | None,
     index (None: no speaker) -> the plan's apex probabilities (N,) and its planned apex frames,
     per span at the model's ``apex_threshold``, or, for a model with ``apex_rates`` given the
     frames' ``loudness`` (N,) in dB (``features.energy_db``), at ``StrokeRate``'s threshold
-    window by window; either way none in the clip's first ``stroke_plan.PREPARATION_S``
-    (generation also sees the previous span's tail, which can move a peak in a span's first few
-    frames). ``model``: a torch ``GesturaModel`` of the vq-mamba family; run on the CPU, where one
-    small head per clip costs next to nothing."""
+    window by window (generation also sees the previous span's tail, which can move a peak in a
+    span's first few frames). ``model``: a torch ``GesturaModel`` of the vq-mamba family; run on
+    the CPU, where one small head per clip costs next to nothing."""
     import torch
 
-    from ..inference.stroke_plan import NO_APEX, StrokeRate, opening, plan_apexes, window_frames
-    from ..rigs.skeleton import FPS
+    from ..inference.stroke_plan import StrokeRate, plan_apexes, window_frames
     from .train_generator import head_windows
 
     config = model.config
@@ -359,13 +357,11 @@ def clip_stroke_plan(model, features: np.ndarray, style: int | None,
     pieces, plan = [], []
     for i, (start, first, stop, probability) in enumerate(windows):
         new = (first - start) * r
-        quiet = opening(start * r, len(probability), FPS)
         threshold = config.apex_threshold
         if rule is not None:
             counted = window_frames(new, (stop - start) * r, i == len(windows) - 1)
-            threshold = rule.threshold(np.where(quiet, 0.0, probability), counted,
+            threshold = rule.threshold(probability, counted,
                                        loudness[start * r + counted.start:start * r + counted.stop])
-        threshold = np.where(quiet, NO_APEX, threshold)[new:]
         pieces.append(probability[new:])
         plan.append(np.flatnonzero(plan_apexes(pieces[-1], threshold)) + first * r)
     plan = np.concatenate(plan)

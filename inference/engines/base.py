@@ -24,10 +24,9 @@ r = ``config.frames_per_code``, d = ``config.d_model``, K = ``config.codebook_si
     plan of the apex head or the stroke planner, and ``code_in``), for each style in ``styles``
     (an index, or None for the mean style). ``plans``: per style, False where that row hears an
     empty stroke plan (what plan strength guides away from); None: every row reads its plan.
-    ``threshold``: the plan's threshold, a number, one per motion frame (n r,), or a function of
-    the window's apex probabilities (len(styles), n r) that returns either (the pipeline's
-    ``StrokeRate`` and the clip's opening, ``stroke_plan.opening``); None: the checkpoint's
-    ``apex_threshold``.
+    ``threshold``: the plan's threshold, a number or a function of the window's apex
+    probabilities (len(styles), n r) that returns one (the pipeline's ``StrokeRate``); None: the
+    checkpoint's ``apex_threshold``.
     ``speech`` holds the speech states of audio frames ``[r c0, r (c0 + n) + L)`` for the
     window's first code c0 and the look-ahead L. Stateless; called once per window.
 ``span(context (len(styles), n, d), known: {part: (n,) int64}, styles, parts) -> {part: (len(styles), n, K)}``

@@ -13,7 +13,7 @@ from gestura.inference.engines import EngineError, resolve_engine
 from gestura.inference.engines.torch import TorchEngine
 from gestura.inference.features import BLOCK as FEATURE_BLOCK, audio_features, num_frames
 from gestura.inference.sampling import PASSES, still_hidden
-from gestura.inference.stroke_plan import APEX_FLOOR, APEX_SIGMA, NO_APEX, PREPARATION_S, stroke_plan
+from gestura.inference.stroke_plan import APEX_FLOOR
 from gestura.inference.pipeline import Cancelled, GenerationError, GenerationRequest, GenerationStream, generate
 from gestura.inference.torch_model.model import GesturaModel
 from gestura.rigs.motion import Motion
@@ -258,36 +258,17 @@ def test_a_voice_the_head_is_unsure_of_gets_its_styles_rate_of_strokes(checkpoin
     request = GenerationRequest(audio=speech, style="lively", seed=3, plan_strength=1.0)
     engine = RecordingTorchEngine()
     still = generate(request, checkpoint=fixed, engine=engine)
-    assert np.all(engine.thresholds[0][21:] == 0.9) and set(engine.thresholds[1:]) == {None}
+    assert set(engine.thresholds) == {None}
     engine = RecordingTorchEngine()
     moved = generate(request, checkpoint=rated, engine=engine)
     assert len(engine.thresholds) == len(engine.windows) > 1
     assert all(APEX_FLOOR <= t < 0.9 for t in engine.thresholds[1:]), engine.thresholds
-    assert APEX_FLOOR <= engine.thresholds[0][-1] < 0.9
     assert not np.array_equal(still.poses, moved.poses)
     # The calm style's lower rate asks for fewer strokes: a higher threshold in every window.
     engine_calm = RecordingTorchEngine()
     generate(GenerationRequest(audio=speech, style="calm", seed=3, plan_strength=1.0), checkpoint=rated,
              engine=engine_calm)
-    assert all(np.all(calm > lively) for calm, lively in zip(engine_calm.thresholds[1:], engine.thresholds[1:]))
-    assert engine_calm.thresholds[0][-1] > engine.thresholds[0][-1]
-
-
-def test_no_stroke_is_planned_before_the_start_pose_has_had_time_to_prepare_one(checkpoint, speech, tmp_path):
-    # Speech from the first frame: every row of the first window plans nothing in the clip's first
-    # PREPARATION_S, however sure the head is, and the windows after it plan as before.
-    sure = with_config(checkpoint, tmp_path / "sure.safetensors", apex_threshold=0.05)
-    engine = RecordingTorchEngine()
-    generate(GenerationRequest(audio=speech, seed=1, plan_strength=1.0), checkpoint=sure, engine=engine)
-    quiet = int(round(PREPARATION_S * 30))
-    first = engine.thresholds[0]
-    assert first.shape == (engine.windows[0] - CONFIG.lookahead,)
-    assert np.all(first[:quiet] == NO_APEX) and np.all(first[quiet:] == 0.05)
-    assert set(engine.thresholds[1:]) == {None}
-    probability = engine.probabilities[0]
-    plan = stroke_plan(probability, first)
-    assert np.all(plan[:, :quiet - int(np.ceil(3 * APEX_SIGMA))] == 0)
-    assert stroke_plan(probability, 0.05)[:, :quiet].any()  # the head did want strokes there
+    assert all(calm > lively for calm, lively in zip(engine_calm.thresholds, engine.thresholds))
 
 
 def test_eval_plans_every_window_as_generation_does_to_the_clips_end(checkpoint, speech, tmp_path):

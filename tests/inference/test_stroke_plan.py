@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from gestura.inference.stroke_plan import (
-    APEX_FLOOR, APEX_SIGMA, GRID, NO_APEX, PEAK_RADIUS, PREPARATION_S, RATE_SHARE, SPEECH_RANGE_DB, StrokeRate, apex_bumps,
-    calibrate_threshold, opening, plan_apexes, spoken_frames, stroke_plan, window_frames,
+    APEX_FLOOR, APEX_SIGMA, GRID, PEAK_RADIUS, RATE_SHARE, SPEECH_RANGE_DB, StrokeRate, apex_bumps, calibrate_threshold,
+    plan_apexes, spoken_frames, stroke_plan, window_frames,
 )
 
 
@@ -31,18 +31,6 @@ def test_overlapping_bumps_keep_the_larger_value_and_clip_at_the_ends():
     other = apex_bumps(np.eye(12)[3])
     np.testing.assert_array_equal(bumps[0], np.maximum(one, other))
     assert bumps[1, 11] == 1.0 and bumps[1, 10] == pytest.approx(np.exp(-0.5 / APEX_SIGMA ** 2))
-
-
-def test_a_threshold_per_frame_plans_no_apex_in_the_opening_even_at_certainty():
-    p = np.zeros((2, 40), np.float32)
-    p[:, [3, 20, 30]] = 1.0  # certain apexes; the first falls in a 10-frame opening
-    quiet = opening(11, 40)  # a window from the clip's frame 11: its first 10 frames are in the opening
-    assert quiet.shape == (40,) and np.all(quiet[:10]) and not quiet[10:].any()
-    threshold = np.where(quiet, NO_APEX, 0.5)
-    planned = plan_apexes(p, threshold)
-    assert [list(np.flatnonzero(row)) for row in planned] == [[20, 30], [20, 30]]
-    np.testing.assert_array_equal(stroke_plan(p, threshold)[:, :3], 0)
-    assert not opening(21, 40).any() and opening(0, 40).sum() == round(PREPARATION_S * 30) == 21
 
 
 def test_peaks_above_the_threshold_are_planned_and_close_smaller_ones_are_not():
