@@ -20,7 +20,9 @@ per second, and "on plan" the faster wrist's speed 0.1 s before the planned apex
 (``metrics.apex_speed_ratios``; above 1 when the body strokes where its plan says). "frozen %"
 is the share of frames with a raised arm held still (``metrics.frozen_arm_frames``, issue 15's
 measure), "raised %" the share with a hand kept up for 6 s, beating or not
-(``metrics.raised_arm_frames``; the synthetic corpus's test clips: 0.6 % and 1.2 %). Prints
+(``metrics.raised_arm_frames``; the synthetic corpus's test clips: 0.6 % and 1.2 %), "opening" the
+faster wrist's top speed in the first 0.5 s over its 99th percentile after them
+(``metrics.opening_leap``; above 1: the body leaps from the start pose into its first gesture). Prints
 the machine, one row per file (mean over seeds), the mean over files, and how far that mean moves
 between seeds (lowest and highest seed, standard error over seeds). Files shorter than 3 s are listed and skipped.
 
@@ -88,7 +90,7 @@ def main(argv=None) -> int:
     print(f"{'file':48s} {'s':>6s}  {'body':>7s} {'shifted':>7s}  {'jaw':>7s} {'shifted':>7s}  "
           f"{'syllable':>8s} {'shifted':>7s}  {'strokes/s':>9s} "
           f"{'wrist m/s':>9s}  {'plan':>7s} {'shifted':>7s} {'planned/s':>9s} {'on plan':>7s}  "
-          f"{'frozen %':>8s} {'raised %':>8s}")
+          f"{'frozen %':>8s} {'raised %':>8s} {'opening':>7s}")
     rows = []
     started = time.time()
     for path in files:
@@ -117,7 +119,8 @@ def main(argv=None) -> int:
                            gesture["stroke_rate"], gesture["wrist_speed"], *plan,
                            on_plan(metrics.apex_speed_ratios(positions, planned)) if plan_of else np.nan,
                            100 * metrics.frozen_arm_frames(positions).mean(),
-                           100 * metrics.raised_arm_frames(positions).mean()))
+                           100 * metrics.raised_arm_frames(positions).mean(),
+                           metrics.opening_leap(positions)))
         rows.append(values)
         mean = reduce(np.nanmean, values)
         print(f"{path.name:48s} {seconds:6.1f}  {row(mean)}")
@@ -171,9 +174,9 @@ def on_plan(ratios: np.ndarray) -> float:
 
 def row(values) -> str:
     """body, shifted, jaw, shifted, syllable, shifted, strokes/s, wrist m/s, plan, shifted,
-    planned/s, on plan, frozen %, raised % as one line's columns ("-" where not measured)."""
+    planned/s, on plan, frozen %, raised %, opening as one line's columns ("-" where not measured)."""
     widths = ((7, 3), (7, 3), (7, 3), (7, 3), (8, 2), (7, 2), (9, 2), (9, 3), (7, 3), (7, 3), (9, 2), (7, 2),
-              (8, 1), (8, 1))
+              (8, 1), (8, 1), (7, 2))
     cells = [f"{'-':>{w}s}" if np.isnan(v) else f"{v:{w}.{d}f}" for v, (w, d) in zip(values, widths)]
     return (f"{cells[0]} {cells[1]}  {cells[2]} {cells[3]}  {cells[4]} {cells[5]}  {cells[6]} {cells[7]}  "
             f"{' '.join(cells[8:12])}  {' '.join(cells[12:])}")

@@ -327,6 +327,17 @@ def faster_wrist_speed(positions: np.ndarray, fps: float = FPS) -> np.ndarray:
     return joint_speed(positions, fps)[:, list(WRIST_JOINTS)].max(axis=1)
 
 
+def opening_leap(positions: np.ndarray, fps: float = FPS, seconds: float = 0.5, percentile: float = 99.0) -> float:
+    """The faster wrist's top speed in a clip's first ``seconds`` over its ``percentile`` speed
+    after them: above 1 when the motion's start, from the start pose, is faster than nearly every
+    stroke that follows (a leap into the first gesture); NaN for a clip too short to have both."""
+    speed = faster_wrist_speed(positions, fps)
+    k = int(round(seconds * fps))
+    if len(speed) <= k or speed[k:].max() <= 0:
+        return float("nan")
+    return float(speed[:k].max() / np.percentile(speed[k:], percentile))
+
+
 def moving_average(x: np.ndarray, seconds: float = 0.1, fps: float = FPS) -> np.ndarray:
     """Centred moving average over ``round(seconds * fps)`` frames (3 at 30 fps); the ends, where
     the window does not fit, are left out (the result is shorter by window - 1 frames)."""

@@ -115,6 +115,21 @@ def _wrists(right_steps, left_steps=None) -> np.ndarray:
     return pos
 
 
+def test_opening_leap_is_the_first_half_seconds_top_speed_over_the_rest_of_the_clip():
+    # Right wrist 3 m/s on steps 5-7 (frames 5 and 6), then 16 two-step strokes of 1.5 m/s (a frame
+    # each at 1.5) among 0.2 m/s; the left wrist 1 m/s on frames 19-20. 99th percentile of frames
+    # 15-214: 1.5 m/s.
+    steps = np.full(215, 0.2)
+    steps[5:8] = 3.0
+    steps[40:200:10] = steps[41:201:10] = 1.5
+    left = np.zeros(215)
+    left[20] = 2.0
+    assert metrics.opening_leap(_wrists(steps, left)) == pytest.approx(2.0)
+    steps[5:8] = 0.75
+    assert metrics.opening_leap(_wrists(steps)) == pytest.approx(0.5)
+    assert np.isnan(metrics.opening_leap(_wrists(steps[:15])))
+
+
 def test_apex_ratio_is_the_faster_wrists_speed_a_tenth_before_each_apex_over_its_mean():
     # Right wrist: 1 m/s over steps 21-40, 0.2 m/s elsewhere. Frame speeds: 1.0 on frames 21-39,
     # 0.6 on frames 20 and 40, 0.2 on the other 69 frames: mean 34 / 90.
