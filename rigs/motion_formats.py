@@ -21,7 +21,7 @@ Layouts read (arrays only; every file is opened with allow_pickle=False):
 
 Anything converted or assumed (frame rate, missing translation or face, padded or cut expressions,
 turned axes) gives one line in the returned notices. Pickles (``.pkl``, or arrays of Python
-objects inside ``.npz``/``.npy``) are refused with a line on converting them, never unpickled.
+objects inside ``.npz``/``.npy``) are refused with a pointer to converting them (README, "Pickled motion files"), never unpickled.
 """
 from __future__ import annotations
 
@@ -83,8 +83,7 @@ def read_motion(path, up_axis: str = "AUTO") -> tuple[Motion, list[str]]:
     if pickled or path.suffix.lower() in _PICKLE_SUFFIXES:
         raise MotionError(
             f"'{name}' is a Python pickle, which Gestura never opens because unpickling can run code: "
-            f"convert it to .npz in your own trusted Python with "
-            f"np.savez('{path.stem}.npz', **pickle.load(open('{name}', 'rb')))"
+            f"if you trust it, convert it to '{path.stem}.npz' in your own Python (README, \"Pickled motion files\")"
         )
     try:
         data = np.load(path, allow_pickle=False)
@@ -92,8 +91,8 @@ def read_motion(path, up_axis: str = "AUTO") -> tuple[Motion, list[str]]:
         if head == b"\x93NUMPY":  # a .npy holding a dict or other Python objects
             raise MotionError(
                 f"'{name}' holds Python objects (a pickle), which Gestura never opens because unpickling "
-                f"can run code: convert it to .npz in your own trusted Python with "
-                f"np.savez('{path.stem}.npz', **np.load('{name}', allow_pickle=True).item())"
+                f"can run code: if you trust it, convert it to '{path.stem}.npz' in your own Python "
+                f"(README, \"Pickled motion files\")"
             ) from error
         raise MotionError(f"{path} is not a readable npz file: {error}") from error
     except (OSError, EOFError, zipfile.BadZipFile) as error:

@@ -330,12 +330,14 @@ def faster_wrist_speed(positions: np.ndarray, fps: float = FPS) -> np.ndarray:
 def opening_leap(positions: np.ndarray, fps: float = FPS, seconds: float = 0.5, percentile: float = 99.0) -> float:
     """The faster wrist's top speed in a clip's first ``seconds`` over its ``percentile`` speed
     after them: above 1 when the motion's start, from the start pose, is faster than nearly every
-    stroke that follows (a leap into the first gesture); NaN for a clip too short to have both."""
+    stroke that follows (a leap into the first gesture); NaN for a clip too short to have both or
+    still after them."""
     speed = faster_wrist_speed(positions, fps)
     k = int(round(seconds * fps))
-    if len(speed) <= k or speed[k:].max() <= 0:
+    if len(speed) <= k:
         return float("nan")
-    return float(speed[:k].max() / np.percentile(speed[k:], percentile))
+    after = np.percentile(speed[k:], percentile)
+    return float(speed[:k].max() / after) if after > 0 else float("nan")
 
 
 def moving_average(x: np.ndarray, seconds: float = 0.1, fps: float = FPS) -> np.ndarray:

@@ -128,6 +128,10 @@ def test_opening_leap_is_the_first_half_seconds_top_speed_over_the_rest_of_the_c
     steps[5:8] = 0.75
     assert metrics.opening_leap(_wrists(steps)) == pytest.approx(0.5)
     assert np.isnan(metrics.opening_leap(_wrists(steps[:15])))
+    still_after = np.zeros(415)
+    still_after[5:8] = 3.0
+    still_after[100] = 1.0  # 2 moving frames of the 400 after the opening: the 99th percentile is 0
+    assert np.isnan(metrics.opening_leap(_wrists(still_after)))
 
 
 def test_apex_ratio_is_the_faster_wrists_speed_a_tenth_before_each_apex_over_its_mean():
