@@ -5,7 +5,9 @@
 
 FILES default to ``../shared/real-speech/*.wav`` (see SOURCES.md there). For each file and seed:
 generate at default settings in the checkpoint's default style (or ``--style``), then ``metrics.body_timing_control``
-(summed upper-body joint speed against the onset envelope) and ``metrics.jaw_timing_control``
+(summed upper-body joint speed against the onset envelope; "body>1s" the same without each
+clip's first ``metrics.OPENING_SKIP_S`` second, where the move from the start pose into the first
+gesture meets the speech's first onset, "-" for clips under 4 s) and ``metrics.jaw_timing_control``
 (jaw opening against RMS loudness), ``metrics.syllable_apex_ratio`` ("syllable": the faster
 wrist's speed just before the apex of a stroke timed to each stressed syllable, over its mean;
 1 = untimed, the synthetic corpus's own motion 1.46 on its test clips); "shifted" is the same motion
@@ -87,7 +89,8 @@ def main(argv=None) -> int:
     print(f"checkpoint {checkpoint.path}; style {checkpoint.styles[style]}; engine {args.engine}; "
           f"default settings but plan strength {plan_strength:g}; "
           f"seeds {args.seeds}")
-    print(f"{'file':48s} {'s':>6s}  {'body':>7s} {'shifted':>7s}  {'jaw':>7s} {'shifted':>7s}  "
+    print(f"{'file':48s} {'s':>6s}  {'body':>7s} {'shifted':>7s}  {'body>1s':>7s} {'shifted':>7s}  "
+          f"{'jaw':>7s} {'shifted':>7s}  "
           f"{'syllable':>8s} {'shifted':>7s}  {'strokes/s':>9s} "
           f"{'wrist m/s':>9s}  {'plan':>7s} {'shifted':>7s} {'planned/s':>9s} {'on plan':>7s}  "
           f"{'frozen %':>8s} {'raised %':>8s} {'opening':>7s}")
@@ -112,6 +115,7 @@ def main(argv=None) -> int:
             gesture = metrics.gesture_stats(positions)
             values.append((metrics.body_timing_control(positions, wave),
                            metrics.body_timing_control(positions, shifted_wave),
+                           after_opening(positions, wave), after_opening(positions, shifted_wave),
                            metrics.jaw_timing_control(motion.poses, wave),
                            metrics.jaw_timing_control(motion.poses, shifted_wave),
                            metrics.syllable_apex_ratio(positions, wave),
@@ -172,14 +176,26 @@ def on_plan(ratios: np.ndarray) -> float:
     return float(ratios.mean()) if len(ratios) else float("nan")
 
 
+def after_opening(positions: np.ndarray, wave: np.ndarray) -> float:
+    """``metrics.body_timing_control`` without the clip's first ``metrics.OPENING_SKIP_S``; NaN
+    for a clip with under 3 s after it."""
+    from gestura.training import metrics
+
+    try:
+        return metrics.body_timing_control(positions, wave, skip_s=metrics.OPENING_SKIP_S)
+    except ValueError:
+        return float("nan")
+
+
 def row(values) -> str:
-    """body, shifted, jaw, shifted, syllable, shifted, strokes/s, wrist m/s, plan, shifted,
-    planned/s, on plan, frozen %, raised %, opening as one line's columns ("-" where not measured)."""
-    widths = ((7, 3), (7, 3), (7, 3), (7, 3), (8, 2), (7, 2), (9, 2), (9, 3), (7, 3), (7, 3), (9, 2), (7, 2),
-              (8, 1), (8, 1), (7, 2))
+    """body, shifted, body>1s, shifted, jaw, shifted, syllable, shifted, strokes/s, wrist m/s,
+    plan, shifted, planned/s, on plan, frozen %, raised %, opening as one line's columns ("-"
+    where not measured)."""
+    widths = ((7, 3), (7, 3), (7, 3), (7, 3), (7, 3), (7, 3), (8, 2), (7, 2), (9, 2), (9, 3), (7, 3), (7, 3),
+              (9, 2), (7, 2), (8, 1), (8, 1), (7, 2))
     cells = [f"{'-':>{w}s}" if np.isnan(v) else f"{v:{w}.{d}f}" for v, (w, d) in zip(values, widths)]
     return (f"{cells[0]} {cells[1]}  {cells[2]} {cells[3]}  {cells[4]} {cells[5]}  {cells[6]} {cells[7]}  "
-            f"{' '.join(cells[8:12])}  {' '.join(cells[12:])}")
+            f"{cells[8]} {cells[9]}  {' '.join(cells[10:14])}  {' '.join(cells[14:])}")
 
 
 if __name__ == "__main__":

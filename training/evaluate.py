@@ -3,7 +3,8 @@
 Rows: the checkpoint's motion and, as the reference, the data's own motion on the same clips.
 Columns: BC, speed (upper-body joint speed over the training data's: 1 = moves as much),
 L1 diversity, FGD (only with ``--fgd-encoder``; the project's encoder, not
-comparable with published FGD), jitter (mean jerk, m/s^3) and foot sliding (m/s). Then the timing
+comparable with published FGD), jitter (mean jerk, m/s^3; "body jitter" the same over the 22 body
+joints alone, without the fingers that dominate the mean) and foot sliding (m/s). Then the timing
 metrics (``metrics``, issue 15): apex ratio at the data's stroke apexes (planned by the synthesizer,
 else derived from the data's motion), correlation of the wrist speed with the data's, rest in
 silence (two clips around 6 s of zeros, over ``--rest-seeds`` seeds), frozen raised arms, hands
@@ -30,7 +31,7 @@ from ..errors import CommandError
 from . import metrics
 from .dataset import Beat2Dataset, DatasetError, compute_stats, joint_positions, parse_speakers
 
-COLUMNS = ("bc", "speed", "l1_diversity", "fgd", "jitter", "foot_sliding")
+COLUMNS = ("bc", "speed", "l1_diversity", "fgd", "jitter", "body_jitter", "foot_sliding")
 TIMING_COLUMNS = ("apex_ratio", "syllable_apex", "corpus_correlation", "rest_in_silence", "frozen_arms", "raised_arms",
                   "body_timing", "jaw_timing")
 REST_GAP_SECONDS = 6.0
@@ -64,6 +65,7 @@ def score(motions, positions, waves, mean_speed, encoder=None, reference_feature
         "raised_arms": _finite(metrics.raised_arms(positions)),
         "l1_diversity": metrics.l1_diversity([p - m.trans[:, None] for p, m in zip(positions, motions)]),
         "jitter": metrics.jitter(positions),
+        "body_jitter": metrics.jitter(positions, joints=metrics.BODY_JOINTS),
         "foot_sliding": metrics.foot_sliding(positions),
         "fgd": None,
     }
@@ -374,7 +376,7 @@ def mean_of_takes(takes: list[dict]) -> dict:
 
 
 def format_table(result: dict) -> str:
-    head = ("", "BC", "speed", "L1 div", "FGD*", "jitter m/s^3", "foot slide m/s")
+    head = ("", "BC", "speed", "L1 div", "FGD*", "jitter m/s^3", "body jitter", "foot slide m/s")
     lines = _table(result, head, COLUMNS)
     lines.append(f"{len(result['clips'])} '{result['split']}' clips, {result['seconds_of_audio']:.1f} s of audio; "
                  f"BC and speed normalised by the {result['speed_normalisation']}")

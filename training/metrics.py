@@ -20,6 +20,7 @@ import numpy as np
 from ..inference.stroke_plan import apex_bumps
 from ..rigs.skeleton import FOOT_JOINTS, FPS, JAW_JOINT, UPPER_JOINTS
 
+BODY_JOINTS = tuple(range(JAW_JOINT))  # pelvis to wrists: SMPL-X's first 22 joints, no face or fingers
 WRIST_JOINTS = (20, 21)
 ELBOW_JOINTS = (18, 19)
 PELVIS = 0
@@ -266,10 +267,14 @@ def relative_speed(positions: list[np.ndarray], mean_speed: np.ndarray | float, 
 
 
 # ----------------------------------------------------------------------------- smoothness, feet
-def jitter(positions: list[np.ndarray] | np.ndarray, fps: float = FPS) -> float:
-    """Mean jerk: the mean over frames and joints of |d^3 position / dt^3| in m/s^3."""
+def jitter(positions: list[np.ndarray] | np.ndarray, fps: float = FPS, joints=None) -> float:
+    """Mean jerk: the mean over frames and joints of |d^3 position / dt^3| in m/s^3; ``joints``
+    (indices) limits it to those joints (``BODY_JOINTS``: without the fingers, whose 30 joints at
+    the end of the arm's lever carry about 10x the body joints' jerk and dominate the mean)."""
     if isinstance(positions, np.ndarray):
         positions = [positions]
+    if joints is not None:
+        positions = [np.asarray(p)[:, list(joints)] for p in positions]
     values = [np.linalg.norm(np.diff(np.asarray(p, np.float64), n=3, axis=0), axis=-1) * fps**3 for p in positions]
     values = [v for v in values if v.size]
     return float(np.concatenate([v.ravel() for v in values]).mean()) if values else 0.0
@@ -600,10 +605,22 @@ def timing_control(signal: np.ndarray, envelope: np.ndarray, fps: float = FPS, m
     return float(best - np.abs(lagged_correlations(signal, envelope, far)).mean())
 
 
-def body_timing_control(positions: np.ndarray, wave: np.ndarray, sr: int = SAMPLE_RATE, fps: float = FPS) -> float:
-    """``timing_control`` of the summed upper-body joint speed against the onset-strength envelope."""
+# The part of a clip that ``body_timing_control(..., skip_s=OPENING_SKIP_S)`` leaves out: the move
+# from the start pose into the first gesture (at most 0.5 s, ``opening_leap``) and the 0.6 s of
+# lags that can pair it with the speech's first onset, which every clip has and which the move
+# follows whether the body listens or not.
+OPENING_SKIP_S = 1.0
+
+
+def body_timing_control(positions: np.ndarray, wave: np.ndarray, sr: int = SAMPLE_RATE, fps: float = FPS,
+                        skip_s: float = 0.0) -> float:
+    """``timing_control`` of the summed upper-body joint speed against the onset-strength envelope,
+    both without the clip's first ``skip_s`` seconds (``OPENING_SKIP_S`` leaves out the opening:
+    on clips under 7 s the leap into the first stroke made half of the bundled model's lead over
+    shifted audio, ``weights/MODEL_CARD.md``). ValueError when under 3 s remain."""
     speed = joint_speed(positions, fps)[:, list(UPPER_JOINTS)].sum(axis=1)
-    return timing_control(speed, onset_envelope(wave, len(speed), sr, fps), fps)
+    skip = int(round(skip_s * fps))
+    return timing_control(speed[skip:], onset_envelope(wave, len(speed), sr, fps)[skip:], fps)
 
 
 def jaw_timing_control(poses: np.ndarray, wave: np.ndarray, sr: int = SAMPLE_RATE, fps: float = FPS) -> float:

@@ -296,6 +296,28 @@ def test_timing_control_is_high_for_motion_led_by_the_speech_and_near_zero_with_
         metrics.timing_control(envelope[:89], envelope[:89])
 
 
+def test_body_timing_control_can_leave_out_the_opening():
+    # A body that moves with the speech in its first second only (the move from the start pose
+    # into the first gesture) and is still after it: timed as a whole, untimed without the opening.
+    rng = np.random.default_rng(8)
+    seconds = 8.0
+    wave = click_audio(seconds, np.sort(np.concatenate([[0.1, 0.5], rng.uniform(1.0, seconds - 0.3, 18)])), rng)
+    n = int(seconds * FPS)
+    envelope = metrics.onset_envelope(wave, n)
+    skip = int(round(metrics.OPENING_SKIP_S * FPS))
+    speed = np.where(np.arange(n) < skip, np.concatenate([envelope[6:], np.zeros(6)]), 0.0)  # 0.2 s ahead
+    pos = np.zeros((n, 55, 3))
+    pos[:, list(UPPER_JOINTS), 0] = _track(speed)[:, None]
+    assert metrics.body_timing_control(pos, wave) > 0.1
+    assert metrics.body_timing_control(pos, wave, skip_s=metrics.OPENING_SKIP_S) == 0.0
+    # Left out of both signals alike: a body that follows the speech throughout keeps its score.
+    led = np.zeros((n, 55, 3))
+    led[:, list(UPPER_JOINTS), 0] = _track(np.concatenate([envelope[6:], np.zeros(6)]))[:, None]
+    assert metrics.body_timing_control(led, wave, skip_s=metrics.OPENING_SKIP_S) > 0.5
+    with pytest.raises(ValueError, match="at least 3 s"):
+        metrics.body_timing_control(pos[:int(3.5 * FPS)], wave, skip_s=metrics.OPENING_SKIP_S)
+
+
 def test_jaw_timing_control_follows_loudness_and_speech_timing_control_averages_clips():
     rng = np.random.default_rng(6)
     seconds = 12.0
@@ -367,6 +389,13 @@ def test_jitter_of_a_cubic_is_six_times_its_coefficient():
     pos[:, :, 1] = 0.5 * t[:, None] ** 3  # jerk 3 m/s^3 for every joint
     assert metrics.jitter(pos) == pytest.approx(3.0, rel=1e-6)
     assert metrics.jitter(np.zeros((10, 55, 3))) == 0.0
+    # Fingers alone jerking: the body joints' jitter is 0, the 55-joint mean is not.
+    fingers = np.zeros((60, 55, 3))
+    fingers[:, 25:, 1] = 0.5 * t[:, None] ** 3
+    assert metrics.jitter(fingers, joints=metrics.BODY_JOINTS) == 0.0
+    assert metrics.jitter(fingers) == pytest.approx(3.0 * 30 / 55, rel=1e-6)
+    assert metrics.jitter(pos, joints=metrics.BODY_JOINTS) == pytest.approx(3.0, rel=1e-6)
+    assert metrics.BODY_JOINTS == tuple(range(22))
 
 
 def test_foot_sliding_measures_horizontal_speed_of_grounded_feet_only():

@@ -421,8 +421,8 @@ def test_eval_prints_a_table_and_writes_json(data, gen_run, tmp_path, capsys):
     result = json.loads(report.read_text())
     assert result["clips"] == ["2_scott_0_3_3", "4_lawrence_0_3_3"]
     for row in ("generated", "ground_truth"):
-        for key in ("bc", "speed", "l1_diversity", "fgd", "jitter", "foot_sliding", "apex_ratio", "syllable_apex",
-                    "syllable_apex_shifted", "frozen_arms", "raised_arms", "body_timing", "jaw_timing"):
+        for key in ("bc", "speed", "l1_diversity", "fgd", "jitter", "body_jitter", "foot_sliding", "apex_ratio",
+                    "syllable_apex", "syllable_apex_shifted", "frozen_arms", "raised_arms", "body_timing", "jaw_timing"):
             assert np.isfinite(result[row][key]), (row, key)
     # The fixture carries no planned apexes (derived from its motion) and is no synthetic corpus
     # (nothing to compare rest in silence or a second seed with).
