@@ -81,7 +81,7 @@ def main() -> None:
     codes = {p: rng.integers(0, config.codebook_size, frames // r) for p in PARTS}
     n, styles = args.codes, tuple([None] + list(range(args.styles - 1)))
     speech = rng.normal(size=(n * r + config.lookahead, config.speech_width)).astype(np.float32)
-    context = engine.context(speech, styles)
+    context, _ = engine.context(speech, styles)
     known = {p: np.where(np.arange(n) < config.prefix_codes, 1, -1) for p in PARTS}
     latents = generator.known_latents(engine.model.codebooks(), np.stack([known[p] for p in PARTS], -1))
 
@@ -99,7 +99,7 @@ def main() -> None:
         "speech 60 s": best(run_speech, args.repeat),
         "context": best(lambda: engine.context(speech, styles), args.repeat * 4),
         "span": best(lambda: engine.span(context, known, styles, PARTS), args.repeat * 4),
-        "span (reference)": best(lambda: generator.span_logits_reference(engine.context(speech, styles), styles,
+        "span (reference)": best(lambda: generator.span_logits_reference(engine.context(speech, styles)[0], styles,
                                                                          latents), args.repeat),
         "decode 60 s": best(run_decode, args.repeat),
     }
@@ -135,7 +135,7 @@ def main() -> None:
         def torch_span(fast=True):
             # As the torch engine runs it: the styles batched, the stacked fast path.
             b = len(styles)
-            context = gen.window_context(t_speech, styles)
+            context, _ = gen.window_context(t_speech, styles)
             latents = gen.known_latents(model.codebooks(), t_codes).expand(b, -1, -1, -1)
             (gen.span_logits_fast if fast else gen.span_logits)(context, t_style, latents)
 

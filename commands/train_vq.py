@@ -15,6 +15,10 @@ def add_arguments(parser) -> None:
                         help="train only the decoders of --part, with the --init model's encoders, codebooks and "
                              "statistics frozen, so every clip keeps its codes; a full --init checkpoint then "
                              "comes out as a full checkpoint with its generator (OUT/gestura.safetensors)")
+    parser.add_argument("--plan-decoders", action="store_true",
+                        help="with --decoder-only: the upper-body and hand decoders also read the stroke plan (the "
+                             "data's stroke apexes; in generation the model's plan), so that strokes peak and end "
+                             "on their apexes (MODEL_CARD.md, \"Decoders that read the plan\")")
     # Measured on a 4-clip test set, small config, 300 steps: with resets every 10 steps the
     # reconstruction MSE was 35-40% lower per part and 95-183 of 256 codes stayed in use,
     # against 7-46 without (README, "Training").

@@ -16,6 +16,9 @@ kernel-1 frames, so frame t sees frames <= t only); LeakyReLU slope 0.2.
       down     Conv1d(h, D, k=r, stride=r)            r frames -> one latent
       codebook.weight (K, D)           nearest neighbour (squared L2), ties to the lowest index
       up       ConvTranspose1d(D, h, k=r, stride=r)   one code -> r frames (weight (D, h, r))
+      plan_in  Linear(1, h)                           (config.plan_decoders, P in PLAN_DECODER_PARTS only)
+                                                      frames = up(codes) + plan_in(a_t): the stroke plan
+                                                      a (below) of each frame, 0 where none is given
       decoder  ConvStack(h -> h -> PART_DIMS[P])
     gmp   GlobalMotionPredictor        (stage 1; lower rot6d 54 + contacts 4 -> lower[54:57])
       net      ConvStack(58 -> gmp_hidden -> 3)
@@ -102,6 +105,7 @@ from __future__ import annotations
 from ..rigs.skeleton import PART_DIMS, PARTS
 from .diffusion import TIME_FEATURES
 
+PLAN_DECODER_PARTS = ("upper", "hands")  # the decoders that read the stroke plan (config.plan_decoders)
 GMP_INPUT = 58  # lower-body rot6d (54) + 4 foot contacts
 GMP_OUTPUT = 3  # lower[54:57]: root x velocity, height, z velocity (normalised)
 CONV_KERNEL = 3
@@ -164,6 +168,8 @@ def stage1_shapes(config) -> dict:
         shapes[f"vq.{part}.codebook.weight"] = (config.codebook_size, code_dim)
         shapes[f"vq.{part}.up.weight"] = (code_dim, hidden, r)
         shapes[f"vq.{part}.up.bias"] = (hidden,)
+        if config.plan_decoders and part in PLAN_DECODER_PARTS:
+            shapes.update(linear_shapes(f"vq.{part}.plan_in", hidden, 1))
         shapes.update(conv_stack_shapes(f"vq.{part}.decoder", hidden, hidden, dim, layers))
     shapes.update(conv_stack_shapes("gmp.net", GMP_INPUT, config.gmp_hidden, GMP_OUTPUT, config.gmp_layers))
     return shapes

@@ -110,6 +110,12 @@ class ModelConfig:
     # plan does not change what the body hears. Its speech states sit beside the body's, so the
     # engines' speech states are ``speech_width`` wide.
     stroke_planner: bool = False
+    # The body's VQ decoders (``PLAN_DECODER_PARTS``: upper body and hands) also read the stroke
+    # plan, frame by frame (``vq.P.plan_in``), so that a stroke can peak and end on its apex within
+    # a code's 4 frames, which codes alone smooth away (``gestura train-vq --decoder-only
+    # --plan-decoders``; MODEL_CARD.md, "Decoders that read the plan"). A dim-gestor model, which
+    # has no plan, decodes with an empty one.
+    plan_decoders: bool = False
     # Stage 2 family (FAMILIES) and, for "dim-gestor", its denoiser: ``denoiser_layers`` AdaLN
     # blocks of DENOISER_BLOCKS kind, Mamba-2 mixers with heads of ``headdim`` channels and
     # ``mamba2_d_state`` states (the speech extractor uses the same mixers, ``speech_layers``
@@ -150,6 +156,8 @@ class ModelConfig:
         if self.stroke_planner and self.family != "vq-mamba":
             raise ConfigError("model config 'stroke_planner' is for the vq-mamba family only: the dim-gestor "
                               "family has no stroke plan")
+        if not isinstance(self.plan_decoders, bool):
+            raise ConfigError(f"model config 'plan_decoders' must be true or false, got {self.plan_decoders!r}")
         if self.carried_codes is not None and (isinstance(self.carried_codes, bool)
                                                or not isinstance(self.carried_codes, int)
                                                or not 0 <= self.carried_codes <= self.prefix_codes):

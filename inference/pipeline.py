@@ -324,8 +324,8 @@ class GenerationStream:
         if self.parts:
             speech = self._speech[start * r - self._speech_start:stop * r + look - self._speech_start]
             hidden = {p: int(np.sum(known[p] < 0)) for p in self.parts}
-            context = self.engine.context(speech, self._styles, self._plans if len(self._plans) > 1 else None,
-                                          self._plan_threshold(first, start, stop))
+            context, plan = self.engine.context(speech, self._styles, self._plans if len(self._plans) > 1 else None,
+                                                self._plan_threshold(first, start, stop))
             distinct, row_of = distinct_rows(context, self._styles)
             styles = tuple(self._styles[i] for i in distinct)
             for done in range(PASSES):
@@ -346,7 +346,9 @@ class GenerationStream:
                 self._history[part] = _last(np.concatenate([self._history[part], known[part][first - start:]]), self._prefix)
         self._drop_speech(stop)
         codes = {p: known[p][first - start:] for p in self.parts}
-        return self._motion(self.engine.decode(self._state, codes) if self.parts else {}, (stop - first) * r)
+        # The decoders of a plan_decoders checkpoint end their strokes on the styled row's plan.
+        return self._motion(self.engine.decode(self._state, codes, plan[0, (first - start) * r:]) if self.parts else {},
+                            (stop - first) * r)
 
     def _plan_threshold(self, first: int, start: int, stop: int):
         """What the window's plan threshold is: None (the checkpoint's) or the ``StrokeRate``

@@ -9,8 +9,10 @@
 #   4. a stroke planner for that model (its own speech scans and apex head, on the apex loss
 #      alone) trained on the corpus and a second, 8 h one, half the windows heard as other
 #      recordings would sound them
-#   5. the project's FGD encoder, then evaluation on the held-out test split
-#   6. copy the checkpoint and the evaluation into weights/
+#   5. the upper-body and hand decoders taught to read the stroke plan (codes, generator and
+#      planner unchanged)
+#   6. the project's FGD encoder, then evaluation on the held-out test split
+#   7. copy the checkpoint and the evaluation into weights/
 # Everything runs on the CPU with one thread per process (what the shipped weights were trained
 # with, on a 2-core machine shared with other jobs); set DEVICE=cuda to use a GPU instead.
 # Paths can be overridden: CORPUS=/data/synth RUNS=/data/runs training/recipe.sh
@@ -29,6 +31,7 @@ VQ_STEPS=${VQ_STEPS:-6000}
 GEN_STEPS=${GEN_STEPS:-4000}
 SMOOTH_STEPS=${SMOOTH_STEPS:-1500}
 PLANNER_STEPS=${PLANNER_STEPS:-1000}
+PLAN_DECODER_STEPS=${PLAN_DECODER_STEPS:-3000}
 FGD_STEPS=${FGD_STEPS:-1000}
 COMMON=(--device "$DEVICE" --threads "$THREADS" --no-progress --log-every 20)
 
@@ -98,13 +101,19 @@ fi
 "$GESTURA" train --stroke-planner --init "$RUNS/smooth3/gestura.safetensors" --data "$PLANNER_DATA" --out "$RUNS/planner" \
     --fresh "${COMMON[@]}" --steps "$PLANNER_STEPS" --batch-size 16 --lr 5e-4 --warmup 50 --schedule cosine \
     --audio-augment 1 --seed 0
+# The upper-body and hand decoders once more, now reading the stroke plan (the corpus' apexes; in
+# generation the planner's): codes of 4 frames smooth a stroke's peak away, and the plan tells the
+# decoder on which frame the stroke ends (MODEL_CARD.md, "Decoders that read the plan").
+"$GESTURA" train-vq --data "$CORPUS" --init "$RUNS/planner/gestura.safetensors" --decoder-only --plan-decoders \
+    --part upper,hands --w-vel 4 --w-acc 4 --w-jerk 80 --out "$RUNS/plan-decoders" --fresh "${COMMON[@]}" --batch-size 8 \
+    --window 48 --lr 1e-3 --warmup 30 --schedule cosine --steps "$PLAN_DECODER_STEPS" --seed 0
 "$GESTURA" train-fgd --data "$CORPUS" --out "$RUNS/fgd" --fresh "${COMMON[@]}" \
     --batch-size 16 --steps "$FGD_STEPS" --seed 0
-"$GESTURA" eval --data "$CORPUS" --split test --checkpoint "$RUNS/planner/gestura.safetensors" \
+"$GESTURA" eval --data "$CORPUS" --split test --checkpoint "$RUNS/plan-decoders/gestura.safetensors" \
     --fgd-encoder "$RUNS/fgd/fgd_encoder.safetensors" --temperature 0.9 --style-strength 1.5 --seed 0 --takes 3 \
     --device "$DEVICE" --threads "$THREADS" --no-progress --json "$RUNS/eval-test.json"
 
 mkdir -p weights
-cp "$RUNS/planner/gestura.safetensors" weights/gestura-small.safetensors
+cp "$RUNS/plan-decoders/gestura.safetensors" weights/gestura-small.safetensors
 cp "$RUNS/eval-test.json" weights/eval-test.json
 echo "recipe: wrote weights/gestura-small.safetensors and weights/eval-test.json"

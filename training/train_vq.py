@@ -19,6 +19,10 @@ for N steps with encoder outputs of the current batch.
 model with its encoders, codebooks, global motion predictor and statistics frozen: every clip
 keeps its codes, so a stage-2 generator trained on them stays valid, and a full ``--init``
 checkpoint comes out as a full checkpoint with its generator (``gestura.safetensors``).
+``--plan-decoders`` adds to that fine-tune what makes the upper-body and hand decoders read the
+stroke plan (``config.plan_decoders``, ``vq.P.plan_in``, started at zero so that training starts
+from the --init model's motion); they read ``stroke_plan.apex_bumps`` of the data's stroke apexes,
+as the span generator does in training.
 """
 from __future__ import annotations
 
@@ -45,7 +49,7 @@ _LOWER_INDEX = {j: i for i, j in enumerate(LOWER_JOINTS)}
 _LEGS = ((1, 4, 7, 10), (2, 5, 8, 11))
 _FEET = (7, 8, 10, 11)  # contact channel order
 # What ``--decoder-only`` trains of each PartVQVAE: what turns codes into frames.
-DECODER_MODULES = ("up", "decoder")
+DECODER_MODULES = ("up", "plan_in", "decoder")
 
 
 def _vq_part_module(name: str) -> tuple:
@@ -87,7 +91,7 @@ class Stage1(nn.Module):
         w = self.weights
         for part in self.parts:
             x = batch[part]
-            out = self.model.vq[part](x)
+            out = self.model.vq[part](x, batch.get("plan"))
             r = out["recon"].float()
             nrot = ROT6D_CHANNELS[part]
             b, t, _ = x.shape
@@ -228,17 +232,18 @@ def _train(args, dist) -> int:
     log(dist, f"train-vq: {data.describe()}")
     if args.decoder_only:
         # The codes must not move: the same config, normalisation and codebooks as --init.
-        config, stats = init.config, dict(init.stats)
+        config, stats = init.config.with_(plan_decoders=init.config.plan_decoders or args.plan_decoders), dict(init.stats)
     else:
         stats = training_stats(data)
         config = model_config(args, len(data.styles))
     model = GesturaModel(config, with_generator=False)
     trained_before: list[str] = []
     if init is not None:
-        if init.config.for_styles(config.num_styles) != config.for_styles(config.num_styles):
+        if (init.config.for_styles(config.num_styles).with_(plan_decoders=config.plan_decoders)
+                != config.for_styles(config.num_styles)):
             raise CommandError(f"--init {args.init} has another model config ({init.config.name}); use the same --config/--set")
         with torch.no_grad():
-            model.load_tensors(init.tensors, "vq")
+            model.load_tensors({**_zero_plan_in(model), **init.tensors}, "vq")
         trained_before = json.loads(init.metadata.get("trained_parts", "[]"))
         if not args.decoder_only:
             stats = {**stats, **{k: v for k, v in init.stats.items() if k.split("_")[0] not in parts and k in stats}}
@@ -255,14 +260,18 @@ def _train(args, dist) -> int:
     normalised = [
         {p: (c.parts[p] - stats[f"{p}_mean"]) / stats[f"{p}_std"] for p in parts} for c in data.clips
     ]
+    plans = _stroke_plans(data.clips, args.data) if config.plan_decoders else None
     device = dist.device
 
     def make_batch(items: np.ndarray, epoch: int) -> dict:
         rows = index[items]
-        return {
+        batch = {
             p: torch.from_numpy(np.stack([take_window(normalised[c][p], s, length) for c, s in rows])).to(device)
             for p in parts
         }
+        if plans is not None:
+            batch["plan"] = torch.from_numpy(np.stack([take_window(plans[c], s, length) for c, s in rows])).to(device)
+        return batch
 
     # Re-seeding dead codes would move codes that a frozen codebook must keep.
     monitor = CodebookMonitor(stage, config.codebook_size, dist, 0 if args.decoder_only else args.reset_dead, args.seed)
@@ -303,6 +312,25 @@ def _train(args, dist) -> int:
     return 0
 
 
+def _zero_plan_in(model) -> dict:
+    """Zero weights for the model's ``plan_in`` layers: added to an --init without them, the
+    decoders start as the --init model's (the plan adds nothing until trained)."""
+    return {name: np.zeros(tuple(value.shape), np.float32) for name, value in model.state_dict().items()
+            if _vq_part_module(name)[1] == "plan_in"}
+
+
+def _stroke_plans(clips, data) -> list:
+    """Each clip's stroke plan (``stroke_plan.apex_bumps`` of its apexes), what plan-reading decoders
+    learn from, or CommandError when a clip has none."""
+    from ..inference.stroke_plan import apex_bumps
+
+    missing = [c.ref.id for c in clips if c.stroke_apex is None]
+    if missing:
+        raise CommandError(f"--plan-decoders needs stroke apexes, and {len(missing)} clip(s) of --data {data} have "
+                           f"none (e.g. {missing[0]}): use data made by gestura synth or with motion to derive them from")
+    return [apex_bumps(c.stroke_apex) for c in clips]
+
+
 def _load_init(args):
     """The ``--init`` checkpoint (None without one); ``--decoder-only`` needs one and no ``--set``."""
     from ..inference.checkpoint import CheckpointError, load_checkpoint
@@ -311,6 +339,9 @@ def _load_init(args):
         raise CommandError("--decoder-only fine-tunes the decoders of an existing model: name it with --init")
     if args.decoder_only and args.set:
         raise CommandError("--decoder-only keeps the --init model's config: leave out --set")
+    if args.plan_decoders and not args.decoder_only:
+        raise CommandError("--plan-decoders teaches the decoders of a trained model to read the stroke plan: "
+                           "add --decoder-only and name the model with --init")
     if not args.init:
         return None
     try:
@@ -326,14 +357,14 @@ def _save_with_decoders(init, model, parts, path: Path, step: int, args) -> Path
     tensors = dict(init.tensors)
     for name, value in model.numpy_state().items():
         part, module = _vq_part_module(name)
-        if part in parts and module in DECODER_MODULES:
-            tensors[name] = value
+        if (part in parts and module in DECODER_MODULES) or (module == "plan_in" and name not in tensors):
+            tensors[name] = value  # (an untrained part's new plan_in is zero: it adds nothing)
     reserved = ("format", "format_version", "config", "styles", "stage")
     metadata = {k: v for k, v in init.metadata.items() if k not in reserved}
     record = {"parts": list(parts), "steps": step, "from": str(Path(args.init).name),
-              "data": str(Path(args.data).resolve()), "w_jerk": args.w_jerk}
+              "data": str(Path(args.data).resolve()), "w_jerk": args.w_jerk, "plan_decoders": args.plan_decoders}
     if "decoders_fine_tuned" in init.metadata:  # decoders tuned before: keep how
         record["after"] = json.loads(init.metadata["decoders_fine_tuned"])
     metadata["decoders_fine_tuned"] = json.dumps(record)
-    return save_checkpoint(path, tensors, init.config, stats=init.stats, styles=init.styles, stage="full",
-                           extra_metadata=metadata)
+    return save_checkpoint(path, tensors, init.config.with_(plan_decoders=model.config.plan_decoders),
+                           stats=init.stats, styles=init.styles, stage="full", extra_metadata=metadata)

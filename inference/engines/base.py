@@ -19,9 +19,10 @@ r = ``config.frames_per_code``, d = ``config.d_model``, K = ``config.codebook_si
     feature frames, advancing the state. Row ``j`` belongs to audio frame ``j``. w =
     ``config.speech_width``: the body's d states, and the stroke planner's d beside them when
     the checkpoint has one.
-``context(speech (n r + L, w), styles: tuple, plans: tuple | None = None, threshold=None) -> (len(styles), n, d)``
+``context(speech (n r + L, w), styles: tuple, plans: tuple | None = None, threshold=None) -> (context (len(styles), n, d), plan (len(styles), n r))``
     What a window of n codes hears (``Generator.window_context``: the window scan, the stroke
-    plan of the apex head or the stroke planner, and ``code_in``), for each style in ``styles``
+    plan of the apex head or the stroke planner, and ``code_in``), and the stroke plan each row
+    read (float32, ``stroke_plan.stroke_plan``), for each style in ``styles``
     (an index, or None for the mean style). ``plans``: per style, False where that row hears an
     empty stroke plan (what plan strength guides away from); None: every row reads its plan.
     ``threshold``: the plan's threshold, a number or a function of the window's apex
@@ -33,11 +34,13 @@ r = ``config.frames_per_code``, d = ``config.d_model``, K = ``config.codebook_si
     One pass of the span generator (``known_latents`` + ``span_logits``) over the window, the
     styles batched; ``known`` gives every part's fixed codes, -1 where unknown (switched-off
     parts are all -1). Stateless; called once per decoding pass.
-``decode_latents(state, latents: {part: (n, D)}) -> {part: (n r, PART_DIMS[part])}``
+``decode_latents(state, latents: {part: (n, D)}, plan=None) -> {part: (n r, PART_DIMS[part])}``
     VQ decoders with carried causal-conv state (normalised part features) from latents in the
     codebooks' space. For "lower" the root channels ``[54:57]`` are replaced by the global motion
     predictor's output on the decoded lower body (its own carried state), as MambaTalk recovers
-    translation. ``decode(state, codes: {part: (n,) int})`` decodes the codes' codebook rows.
+    translation. ``plan`` (n r,): the stroke plan of the decoded frames, which the decoders of a
+    ``config.plan_decoders`` checkpoint read (None: no apexes; other decoders ignore it).
+    ``decode(state, codes: {part: (n,) int}, plan=None)`` decodes the codes' codebook rows.
 
 A checkpoint of the "dim-gestor" family (``torch_model/diffusion.py``) has no speech encoder
 state and no code logits; the pipeline asks instead, C = ``config.latent_dim``:
@@ -107,7 +110,7 @@ class Engine(abc.ABC):
     def span(self, context, known: dict, styles: tuple, parts: tuple) -> dict: ...
 
     @abc.abstractmethod
-    def decode_latents(self, state, latents: dict) -> dict: ...
+    def decode_latents(self, state, latents: dict, plan=None) -> dict: ...
 
     @abc.abstractmethod
     def condition(self, features, styles: tuple): ...
@@ -115,10 +118,10 @@ class Engine(abc.ABC):
     @abc.abstractmethod
     def denoise(self, x, t: float, cond, style, known, mask): ...
 
-    def decode(self, state, codes: dict) -> dict:
+    def decode(self, state, codes: dict, plan=None) -> dict:
         tensors = self.checkpoint.tensors
         return self.decode_latents(state, {p: tensors[f"vq.{p}.codebook.weight"][np.asarray(c, np.int64)]
-                                           for p, c in codes.items()})
+                                           for p, c in codes.items()}, plan)
 
     def describe(self) -> str:
         return f"{self.name} on {self.device}"
@@ -202,6 +205,18 @@ def checked_plans(plans, styles: tuple) -> tuple | None:
     if len(plans) != len(styles) or not all(isinstance(p, (bool, np.bool_)) for p in plans):
         raise EngineError(f"plans must be one True or False per style ({len(styles)}), got {plans!r}")
     return tuple(bool(p) for p in plans)
+
+
+def checked_plan(plan, latents: dict, config) -> np.ndarray | None:
+    """The stroke plan (n r,) float32 a ``decode_latents`` call was given for its frames (None: no
+    apexes), or EngineError when its length is not the latents' frames."""
+    if plan is None:
+        return None
+    plan = np.asarray(plan, np.float32)
+    frames = {len(v) * config.frames_per_code for v in latents.values()}
+    if plan.ndim != 1 or (frames and frames != {len(plan)}):
+        raise EngineError(f"the stroke plan must give one value per decoded frame {sorted(frames)}, got shape {plan.shape}")
+    return plan
 
 
 class RequestEngine(abc.ABC):

@@ -12,8 +12,8 @@ from ..errors import EngineError
 from ..notices import notify
 from ..numpy_model.layers import F32
 from ..numpy_model.model import NumpyModel
-from .base import (Engine, checked_context, checked_denoise, checked_family, checked_parts, checked_plans,
-                   checked_speech_window, checked_styles, checked_window)
+from .base import (Engine, checked_context, checked_denoise, checked_family, checked_parts, checked_plan,
+                   checked_plans, checked_speech_window, checked_styles, checked_window)
 
 
 class _Stream:
@@ -65,7 +65,7 @@ class NumpyEngine(Engine):
         speech, state.speech_state = self.model.generator.stream_speech(np.asarray(features, F32), state.speech_state)
         return speech
 
-    def context(self, speech, styles: tuple, plans: tuple | None = None, threshold=None) -> np.ndarray:
+    def context(self, speech, styles: tuple, plans: tuple | None = None, threshold=None) -> tuple:
         checked_family(self.checkpoint, "vq-mamba", "context")
         config = self.model.config
         styles = checked_styles(config.num_styles, styles)
@@ -100,11 +100,12 @@ class NumpyEngine(Engine):
         return self.model.generator.denoise(x, np.full(len(x), t, F32), np.asarray(cond, F32),
                                             np.asarray(style, F32), np.asarray(known, F32), np.asarray(mask, F32))
 
-    def decode_latents(self, state: _Stream, latents: dict) -> dict:
+    def decode_latents(self, state: _Stream, latents: dict, plan=None) -> dict:
         model = self.model
+        plan = checked_plan(plan, latents, model.config)
         out, states, gmp_state = {}, {}, state.gmp_state
         for part, part_latents in latents.items():
-            y, states[part] = model.vq[part].decode(np.asarray(part_latents, F32), state.decode_state.get(part))
+            y, states[part] = model.vq[part].decode(np.asarray(part_latents, F32), state.decode_state.get(part), plan)
             if part == "lower":
                 root, gmp_state = model.gmp(y, gmp_state)
                 y = np.concatenate([y[:, :LOWER_ROOT.start], root, y[:, LOWER_ROOT.stop:]], axis=1)

@@ -15,8 +15,8 @@ import torch
 from ...rigs.skeleton import LOWER_ROOT, PARTS
 from ..errors import EngineError
 from ..notices import notify
-from .base import (Engine, checked_context, checked_denoise, checked_family, checked_parts, checked_plans,
-                   checked_speech_window, checked_styles, checked_window)
+from .base import (Engine, checked_context, checked_denoise, checked_family, checked_parts, checked_plan,
+                   checked_plans, checked_speech_window, checked_styles, checked_window)
 
 
 class DeviceFallbackWarning(UserWarning):
@@ -149,7 +149,7 @@ class TorchEngine(Engine):
 
         return self._run(stream, run)
 
-    def context(self, speech, styles: tuple, plans: tuple | None = None, threshold=None) -> np.ndarray:
+    def context(self, speech, styles: tuple, plans: tuple | None = None, threshold=None) -> tuple:
         checked_family(self.checkpoint, "vq-mamba", "context")
         config = self.model.config
         styles = checked_styles(config.num_styles, styles)
@@ -157,8 +157,8 @@ class TorchEngine(Engine):
         checked_speech_window(speech, config)
 
         def run():
-            return self.model.generator.window_context(self._tensor(speech)[None], styles, plans,
-                                                       threshold).float().cpu().numpy()
+            context, plan = self.model.generator.window_context(self._tensor(speech)[None], styles, plans, threshold)
+            return context.float().cpu().numpy(), plan
 
         return self._run(None, run)
 
@@ -208,14 +208,17 @@ class TorchEngine(Engine):
 
         return self._run(None, run)
 
-    def decode_latents(self, stream: _Stream, latents: dict) -> dict:
+    def decode_latents(self, stream: _Stream, latents: dict, plan=None) -> dict:
+        plan = checked_plan(plan, latents, self.model.config)
+
         def run():
             # New states are committed only when every part succeeded, so an out-of-memory retry
             # on the CPU starts from the same state.
             out, states, gmp_state = {}, {}, stream.gmp_state
             for part, part_latents in latents.items():
                 y, states[part] = self.model.vq[part].decode(self._tensor(part_latents)[None],
-                                                             stream.decode_state.get(part))
+                                                             stream.decode_state.get(part),
+                                                             None if plan is None else self._tensor(plan)[None])
                 if part == "lower":
                     root, gmp_state = self.model.gmp(y, gmp_state)
                     y = torch.cat([y[..., :LOWER_ROOT.start], root, y[..., LOWER_ROOT.stop:]], dim=-1)

@@ -114,17 +114,17 @@ class Generator(SpeechScans):
         return sigmoid(head.apex_logits(pairs, head.style_embedding(styles)))
 
     def window_context(self, speech: np.ndarray, styles: tuple, plans: tuple | None = None,
-                       threshold=None) -> np.ndarray:
+                       threshold=None) -> tuple[np.ndarray, np.ndarray]:
         """What a window of n codes hears, for each of the S ``styles``: speech (n r + L,
         ``speech_width``) from ``stream_speech`` -> (S, n, d): the window scan, the stroke plan and
-        ``code_in``. ``plans``: per style, False for an empty plan; None = every style reads its
-        plan. ``threshold``: the plan's (``plan_threshold``)."""
+        ``code_in``; and that stroke plan (S, n r). ``plans``: per style, False for an empty plan;
+        None = every style reads its plan. ``threshold``: the plan's (``plan_threshold``)."""
         pairs = self.window_pairs(speech[:, :self.config.d_model])
         probability = self.apex_probabilities(speech, styles, pairs)
         plan = stroke_plan(probability, plan_threshold(threshold, probability, self.config))
         if plans is not None:
             plan = plan * np.asarray(plans, F32)[:, None]
-        return self.code_context(pairs, plan)
+        return self.code_context(pairs, plan), plan
 
     def code_context(self, pairs: np.ndarray, plan: np.ndarray) -> np.ndarray:
         """Frame pairs of the motion frames of n codes (n r, 2 d) from ``window_pairs`` and S stroke

@@ -5,13 +5,16 @@ One code covers r = ``frames_per_code`` frames: the encoder's causal convolution
 frame rate and ``down`` turns each r frames into one latent; ``up`` turns each code into r frames
 that the decoder's causal convolutions smooth, so decoding codes in pieces with the returned
 state equals decoding them at once. Arrays are time-major: features (T, dim), codes (n,).
+With ``config.plan_decoders`` the upper-body and hand decoders add ``plan_in`` of each frame's
+stroke plan to the up-sampled frames, as in torch.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from ...rigs.skeleton import LOWER_CONTACTS, LOWER_ROT6D
-from .layers import ConvStack, Downsample, Upsample
+from ..architecture import PLAN_DECODER_PARTS
+from .layers import F32, ConvStack, Downsample, Linear, Upsample
 
 
 class PartVQVAE:
@@ -24,6 +27,7 @@ class PartVQVAE:
         self.codebook = tensors[f"{prefix}.codebook.weight"]  # (K, D)
         self.codebook_sq = np.sum(self.codebook * self.codebook, axis=1)
         self.up = Upsample(tensors, f"{prefix}.up")
+        self.plan_in = Linear(tensors, f"{prefix}.plan_in") if config.plan_decoders and part in PLAN_DECODER_PARTS else None
         self.decoder = ConvStack(tensors, f"{prefix}.decoder", layers)
 
     def encode(self, x: np.ndarray) -> np.ndarray:
@@ -43,12 +47,17 @@ class PartVQVAE:
     def encode_codes(self, x: np.ndarray) -> np.ndarray:
         return self.quantize(self.encode(x))
 
-    def decode(self, latents: np.ndarray, state=None):
-        """Latents (n, D) -> reconstructed normalised features (n r, dim), new decoder state."""
-        return self.decoder(self.up(latents), state)
+    def decode(self, latents: np.ndarray, state=None, plan: np.ndarray | None = None):
+        """Latents (n, D) -> reconstructed normalised features (n r, dim), new decoder state.
+        ``plan`` (n r,): the frames' stroke plan, read where there is ``plan_in`` (None: zeros)."""
+        frames = self.up(latents)
+        if self.plan_in is not None:
+            plan = np.zeros(len(frames), F32) if plan is None else np.asarray(plan, F32)
+            frames = frames + self.plan_in(plan[:, None])
+        return self.decoder(frames, state)
 
-    def decode_codes(self, codes: np.ndarray, state=None):
-        return self.decode(self.codebook[np.asarray(codes, np.int64)], state)
+    def decode_codes(self, codes: np.ndarray, state=None, plan: np.ndarray | None = None):
+        return self.decode(self.codebook[np.asarray(codes, np.int64)], state, plan)
 
 
 class GlobalMotionPredictor:

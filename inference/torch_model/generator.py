@@ -163,18 +163,19 @@ class Generator(SpeechScans):
         return torch.sigmoid(head.apex_logits(pairs, head.style_embeddings(styles)))
 
     def window_context(self, speech: torch.Tensor, styles: tuple, plans: tuple | None = None,
-                       threshold=None) -> torch.Tensor:
+                       threshold=None) -> tuple[torch.Tensor, np.ndarray]:
         """What a window of n codes hears, for each of ``styles`` (a tuple of indices, None for the
         mean style): speech (1, n r + L, ``speech_width``) from ``stream_speech`` -> (S, n, d): the
-        window scan, the stroke plan and ``code_in``. ``plans``: per style, False for an empty plan
-        (no apex anywhere: what plan strength guides away from); None = every style reads its
+        window scan, the stroke plan and ``code_in``; and that stroke plan, (S, n r) float32 numpy
+        (what ``config.plan_decoders`` decoders read). ``plans``: per style, False for an empty
+        plan (no apex anywhere: what plan strength guides away from); None = every style reads its
         plan. ``threshold``: the plan's (``stroke_plan.plan_threshold``)."""
         pairs = self.window_pairs(speech[..., :self.config.d_model])
         probability = self.apex_probabilities(speech, styles, pairs).float().cpu().numpy()
         plan = stroke_plan(probability, plan_threshold(threshold, probability, self.config))
         if plans is not None:
             plan = plan * np.asarray(plans, np.float32)[:, None]
-        return self.code_context(pairs, torch.from_numpy(plan).to(pairs))
+        return self.code_context(pairs, torch.from_numpy(plan).to(pairs)), plan
 
     def code_context(self, pairs: torch.Tensor, plan: torch.Tensor) -> torch.Tensor:
         """Frame pairs of the motion frames of ``n`` codes (B, n r, 2 d) from ``window_pairs`` and

@@ -24,13 +24,15 @@ def small_config(**changes):
 
 
 @functools.lru_cache(maxsize=None)
-def _pair(frames_per_code: int, granularities: tuple = (1,), stroke_planner: bool = False):
+def _pair(frames_per_code: int, granularities: tuple = (1,), stroke_planner: bool = False,
+          plan_decoders: bool = False):
     torch = pytest.importorskip("torch")
     from gestura.inference.numpy_model.model import NumpyModel
     from gestura.inference.torch_model.model import GesturaModel
 
     torch.set_num_threads(1)
-    config = small_config(frames_per_code=frames_per_code, granularities=granularities, stroke_planner=stroke_planner)
+    config = small_config(frames_per_code=frames_per_code, granularities=granularities, stroke_planner=stroke_planner,
+                          plan_decoders=plan_decoders)
     torch.manual_seed(11)
     model = GesturaModel(config).eval()
     with torch.no_grad():
@@ -44,15 +46,16 @@ def _pair(frames_per_code: int, granularities: tuple = (1,), stroke_planner: boo
     return model, NumpyModel(checkpoint), checkpoint
 
 
-def model_pair(frames_per_code: int = 4, granularities: tuple = (1,), stroke_planner: bool = False):
+def model_pair(frames_per_code: int = 4, granularities: tuple = (1,), stroke_planner: bool = False,
+               plan_decoders: bool = False):
     """(torch ``GesturaModel``, ``NumpyModel``) with the same weights (built once per r,
-    granularities and whether there is a stroke planner); skips without torch."""
-    return _pair(frames_per_code, tuple(granularities), stroke_planner)[:2]
+    granularities, and whether there is a stroke planner and plan-reading decoders); skips without torch."""
+    return _pair(frames_per_code, tuple(granularities), stroke_planner, plan_decoders)[:2]
 
 
-def pair_checkpoint(frames_per_code: int = 4, stroke_planner: bool = False):
-    """The in-memory ``Checkpoint`` of ``model_pair(frames_per_code, stroke_planner=...)``."""
-    return _pair(frames_per_code, (1,), stroke_planner)[2]
+def pair_checkpoint(frames_per_code: int = 4, stroke_planner: bool = False, plan_decoders: bool = False):
+    """The in-memory ``Checkpoint`` of ``model_pair(frames_per_code, stroke_planner=..., plan_decoders=...)``."""
+    return _pair(frames_per_code, (1,), stroke_planner, plan_decoders)[2]
 
 
 def assert_close(actual, expected, tol=1e-4):

@@ -55,6 +55,20 @@ def with_config(checkpoint, path, **changes):
                                            stats=checkpoint.stats, styles=checkpoint.styles))
 
 
+def with_plan_decoders(checkpoint, path, scale: float = 5.0):
+    """``checkpoint`` with upper-body and hand decoders that read the stroke plan strongly (random
+    ``plan_in`` weights of spread ``scale``), loaded."""
+    from gestura.inference.architecture import tensor_shapes
+
+    config = checkpoint.config.with_(plan_decoders=True)
+    rng = np.random.default_rng(0)
+    tensors = dict(checkpoint.tensors)
+    for name, shape in tensor_shapes(config).items():
+        if ".plan_in." in name:
+            tensors[name] = (scale * rng.normal(size=shape)).astype(np.float32)
+    return load_checkpoint(save_checkpoint(path, tensors, config, stats=checkpoint.stats, styles=checkpoint.styles))
+
+
 def test_speech_file_gives_motion_of_matching_length(checkpoint, speech_wav, speech):
     motion = run(checkpoint, str(speech_wav), seed=3)
     assert isinstance(motion, Motion) and motion.fps == 30
@@ -85,11 +99,14 @@ def test_top_k_one_equals_argmax(checkpoint, speech):
     assert np.array_equal(c.poses, b.poses)
 
 
-@pytest.mark.parametrize("chunk, carried, rates", [(160, None, ()), (4000, None, ()), (16000 * 3 + 11, None, ()),
-                                                   (4000, 0, ()), (4000, None, (0.8, 3.0))])
-def test_streaming_in_chunks_equals_whole_clip(checkpoint, speech, chunk, carried, rates, tmp_path):
+@pytest.mark.parametrize("chunk, carried, rates, plan_decoders",
+                         [(160, None, (), False), (4000, None, (), False), (16000 * 3 + 11, None, (), False),
+                          (4000, 0, (), False), (4000, None, (0.8, 3.0), False), (4000, None, (), True)])
+def test_streaming_in_chunks_equals_whole_clip(checkpoint, speech, chunk, carried, rates, plan_decoders, tmp_path):
     if carried is not None:  # each span starts afresh
         checkpoint = with_config(checkpoint, tmp_path / "carried.safetensors", carried_codes=carried)
+    if plan_decoders:  # the decoders carry their state across spans, each span's plan its own
+        checkpoint = with_plan_decoders(checkpoint, tmp_path / "planned.safetensors")
     if rates:  # the plan's threshold follows the windows so far
         checkpoint = with_config(checkpoint, tmp_path / "rated.safetensors", apex_rates=rates, apex_threshold=0.9)
     whole = run(checkpoint, speech, seed=7, style="lively")
@@ -291,6 +308,40 @@ def test_eval_plans_every_window_as_generation_does_to_the_clips_end(checkpoint,
         np.testing.assert_allclose(heard, generated[0], atol=1e-5)
     probability, plan = clip_stroke_plan(engine.model, features, 1, energy_db(raw))
     assert len(probability) == len(features) and len(plan) > 0
+
+
+def test_plan_reading_decoders_read_the_styled_rows_plan_over_each_spans_new_frames(checkpoint, speech, tmp_path):
+    class PlanRecorder(TorchEngine):
+        def __init__(self):
+            super().__init__("cpu")
+            self.windows, self.decoded = [], []
+
+        def context(self, speech, styles, plans=None, threshold=None):
+            context, plan = super().context(speech, styles, plans, threshold)
+            self.windows.append(plan)
+            return context, plan
+
+        def decode(self, state, codes, plan=None):
+            self.decoded.append((len(next(iter(codes.values()))), plan))
+            return super().decode(state, codes, plan)
+
+    planned = with_plan_decoders(checkpoint, tmp_path / "planned.safetensors")
+    engine = PlanRecorder()
+    settings = dict(audio=speech, style="lively", seed=4, style_strength=1.0, plan_strength=2.0)
+    motion = generate(GenerationRequest(**settings), checkpoint=planned, engine=engine)
+    r = CONFIG.frames_per_code
+    assert len(engine.decoded) == len(engine.windows) > 1
+    for window, (codes, plan) in zip(engine.windows, engine.decoded):
+        assert window.shape[0] == 2 and not window[1].any()  # the plan-strength row reads no plan...
+        np.testing.assert_array_equal(plan, window[0, window.shape[1] - codes * r:])  # ...the decoders the styled one
+    assert any(plan.any() for _, plan in engine.decoded)
+    # The plan moves the upper body and hands only; face and lower body decode as without it.
+    plain = run(checkpoint, **settings)
+    upper = PART_JOINTS["upper"] + PART_JOINTS["hands"]
+    assert not np.allclose(motion.poses[:, upper], plain.poses[:, upper], atol=1e-3)
+    others = [j for j in range(motion.poses.shape[1]) if j not in upper]
+    np.testing.assert_array_equal(motion.poses[:, others], plain.poses[:, others])
+    np.testing.assert_array_equal(motion.trans, plain.trans)
 
 
 def test_switched_off_parts_stay_at_rest(checkpoint, speech):

@@ -227,6 +227,38 @@ def test_parts_trained_separately_combine_in_stage2(data, tmp_path, capsys):
     np.testing.assert_array_equal(ckpt.tensors["vq.upper.codebook.weight"], upper.tensors["vq.upper.codebook.weight"])
 
 
+def test_plan_decoders_fine_tune_teaches_the_body_decoders_the_plan_and_keeps_everything_else(
+        data, gen_run, tmp_path, capsys):
+    """``--decoder-only --plan-decoders``: the upper-body decoder gains ``plan_in`` (trained on the
+    data's stroke plan) and the checkpoint says ``plan_decoders``; codes, generator, the other
+    decoders and the statistics stay; generation then reads the plan. Refused without --decoder-only."""
+    from gestura.inference.pipeline import GenerationRequest, generate
+
+    init = gen_run / "gestura.safetensors"
+    args = ["train-vq", "--data", str(data), "--init", str(init), "--plan-decoders", "--part", "upper",
+            "--steps", "6", "--lr", "3e-2", "--log-every", "1", *LOOP]
+    assert cli.main([*args, "--out", str(tmp_path / "no")]) == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "gestura train-vq: error: --plan-decoders teaches the decoders of a trained model to read the stroke plan: "
+        "add --decoder-only and name the model with --init")
+    assert not (tmp_path / "no").exists()
+
+    assert cli.main([*args, "--decoder-only", "--out", str(tmp_path / "p")]) == 0
+    before, after = load_checkpoint(init), load_checkpoint(tmp_path / "p" / "gestura.safetensors")
+    assert not before.config.plan_decoders and after.config == before.config.with_(plan_decoders=True)
+    added = set(after.tensors) - set(before.tensors)
+    assert added == {f"vq.{p}.plan_in.{w}" for p in ("upper", "hands") for w in ("weight", "bias")}
+    assert np.abs(after.tensors["vq.upper.plan_in.weight"]).max() > 0  # trained on the data's apexes...
+
+    assert not np.abs(after.tensors["vq.hands.plan_in.weight"]).any()  # ...an untrained part's adds nothing
+    changed = {k for k in before.tensors if not np.array_equal(before.tensors[k], after.tensors[k])}
+    assert changed and all(k.startswith(("vq.upper.up.", "vq.upper.decoder.")) for k in changed), sorted(changed)
+    assert json.loads(after.metadata["decoders_fine_tuned"])["plan_decoders"] is True
+    motion = generate(GenerationRequest(audio=np.zeros(16000 * 3, np.float32) + 0.01 * np.sin(np.arange(48000) / 7.0),
+                                        seed=1), checkpoint=after, engine="numpy")
+    assert motion.num_frames == 90 and np.isfinite(motion.poses).all()
+
+
 def test_decoder_fine_tuning_keeps_every_code_and_the_generator_and_stage2_continues_from_it(
         data, vq_run, gen_run, tmp_path, capsys):
     """``--decoder-only`` on a full checkpoint: a full checkpoint with only the decoders changed,

@@ -45,6 +45,34 @@ def test_speech_in_blocks_and_decode_in_pieces_match_the_torch_model():
             assert_close(got, want[0].numpy())
 
 
+def test_plan_reading_decoders_decode_a_plan_in_pieces_as_torch_does():
+    model, _ = model_pair(4, plan_decoders=True)
+    engine = NumpyEngine()
+    engine.prepare(pair_checkpoint(4, plan_decoders=True))
+    rng = np.random.default_rng(6)
+    codes = {p: rng.integers(0, model.config.codebook_size, 9) for p in PARTS}
+    plan = np.zeros(36, np.float32)
+    plan[[4, 5, 22, 23]] = [0.6, 1.0, 0.6, 1.0]  # two small bumps, one in each piece
+    state = engine.start(PARTS)
+    pieces = [engine.decode(state, {p: c[:4] for p, c in codes.items()}, plan[:16]),
+              engine.decode(state, {p: c[4:] for p, c in codes.items()}, plan[16:])]
+    unplanned = engine.decode(engine.start(PARTS), codes)
+    for part in ("face", "upper", "hands"):
+        with torch.no_grad():
+            want, _ = model.vq[part].decode_codes(torch.from_numpy(codes[part])[None], None, torch.from_numpy(plan)[None])
+        got = np.concatenate([piece[part] for piece in pieces])
+        assert_close(got, want[0].numpy())
+        # Only the upper body's and the hands' decoders read the plan.
+        assert np.allclose(got, unplanned[part], atol=1e-6) == (part == "face"), part
+    assert_close(np.concatenate([piece["lower"] for piece in pieces]), unplanned["lower"])
+    # No plan is a plan without apexes.
+    zeros = engine.decode(engine.start(PARTS), codes, np.zeros(36, np.float32))
+    for part in PARTS:
+        np.testing.assert_array_equal(zeros[part], unplanned[part])
+    with pytest.raises(EngineError, match=r"the stroke plan must give one value per decoded frame \[36\], got shape \(35,\)"):
+        engine.decode(engine.start(PARTS), codes, plan[:35])
+
+
 @pytest.mark.parametrize("frames_per_code, stroke_planner", [(4, False), (1, False), (4, True)],
                          ids=["r4", "r1", "r4-planner"])
 def test_context_and_span_give_the_torch_logits_for_each_style_and_only_the_asked_parts(frames_per_code,
@@ -60,8 +88,9 @@ def test_context_and_span_give_the_torch_logits_for_each_style_and_only_the_aske
     known["face"][4:] = -1
     known["hands"][:] = -1  # switched off
     parts = ("face", "upper", "lower")
-    context = engine.context(speech, (1, None))
+    context, plan = engine.context(speech, (1, None))
     assert context.shape == (2, n, config.d_model) and context.dtype == np.float32
+    assert plan.shape == (2, n * frames_per_code) and plan.dtype == np.float32
     logits = engine.span(context, known, (1, None), parts)
     assert tuple(logits) == parts
     codes = torch.from_numpy(np.stack([known[p] for p in PARTS], -1))[None]
@@ -69,8 +98,9 @@ def test_context_and_span_give_the_torch_logits_for_each_style_and_only_the_aske
         latents = gen.known_latents(model.codebooks(), codes)
         for i, style in enumerate((1, None)):
             embedded = gen.style_embeddings((style,))
-            t_context = gen.window_context(torch.from_numpy(speech)[None], (style,))
+            t_context, t_plan = gen.window_context(torch.from_numpy(speech)[None], (style,))
             assert_close(context[i], t_context[0].numpy())
+            np.testing.assert_array_equal(plan[i], t_plan[0])
             expected = gen.span_logits(t_context, embedded, latents, parts)
             for part in parts:
                 assert logits[part].shape == (2, n, config.codebook_size) and logits[part].dtype == np.float32
@@ -90,15 +120,16 @@ def test_a_row_without_the_plan_hears_an_empty_stroke_plan_as_torch_does(stroke_
     rng = np.random.default_rng(3)
     features = rng.normal(size=(12 * 4 + config.lookahead, config.feature_dim)).astype(np.float32)
     speech = engine.speech(engine.start(PARTS), features)
-    context = engine.context(speech, (1, 1), (True, False))
-    np.testing.assert_array_equal(context[0], engine.context(speech, (1,))[0])
+    context, plan = engine.context(speech, (1, 1), (True, False))
+    np.testing.assert_array_equal(context[0], engine.context(speech, (1,))[0][0])
+    assert not plan[1].any() and plan[0].any()
     with torch.no_grad():
         t_speech = torch.from_numpy(speech)[None]
         pairs = gen.window_pairs(t_speech[..., :config.d_model])
         empty = gen.code_context(pairs, torch.zeros(1, pairs.shape[1]))
         assert_close(context[1], empty[0].numpy())
-        assert_close(context[1], gen.window_context(t_speech, (1,), (False,))[0].numpy())
-        planned = gen.window_context(t_speech, (1,))[0].numpy()
+        assert_close(context[1], gen.window_context(t_speech, (1,), (False,))[0][0].numpy())
+        planned = gen.window_context(t_speech, (1,))[0][0].numpy()
     # The window has planned apexes, so the two rows differ where they are.
     assert np.abs(planned - empty[0].numpy()).max() > 1e-3
     with pytest.raises(EngineError, match=r"plans must be one True or False per style \(2\), got \(True,\)"):
@@ -118,17 +149,17 @@ def test_a_threshold_function_sees_the_windows_apex_probabilities_and_plans_as_t
         seen.append(probability)
         return float(np.sort(probability[0])[-3]) - 1e-3  # the third-highest frame: a low threshold
 
-    context = engine.context(speech, (1, None), None, rule)
+    context, _ = engine.context(speech, (1, None), None, rule)
     with torch.no_grad():
         t_speech = torch.from_numpy(speech)[None]
         probability = gen.apex_probabilities(t_speech, (1, None)).numpy()
         assert len(seen) == 1 and seen[0].shape == (2, 12 * 4)
         assert_close(seen[0], probability)
-        assert_close(context, gen.window_context(t_speech, (1, None), None, rule(probability)).numpy())
-        default = gen.window_context(t_speech, (1, None)).numpy()
+        assert_close(context, gen.window_context(t_speech, (1, None), None, rule(probability))[0].numpy())
+        default = gen.window_context(t_speech, (1, None))[0].numpy()
     # A number is the threshold itself, and None the checkpoint's calibrated one.
-    assert_close(engine.context(speech, (1, None), None, config.apex_threshold), default)
-    assert_close(engine.context(speech, (1, None)), default)
+    assert_close(engine.context(speech, (1, None), None, config.apex_threshold)[0], default)
+    assert_close(engine.context(speech, (1, None))[0], default)
 
 
 def test_bad_requests_are_refused_with_one_clear_sentence():
@@ -139,7 +170,7 @@ def test_bad_requests_are_refused_with_one_clear_sentence():
     known = {p: np.full(2, -1) for p in PARTS}
     with pytest.raises(EngineError, match="style index 7 is out of range for this model"):
         engine.context(speech, (7,))
-    context = engine.context(speech, (0,))
+    context, _ = engine.context(speech, (0,))
     with pytest.raises(EngineError, match="style index 7 is out of range for this model"):
         engine.span(context, known, (7,), PARTS)
     with pytest.raises(EngineError, match=r"unknown body parts \['tail'\]"):

@@ -57,13 +57,16 @@ def test_apex_code_context_and_known_latents_match_torch(pair):
     with torch.no_grad():
         pairs = gen.window_pairs(torch.from_numpy(speech)[None, :, :model.config.d_model])
         apex = gen.apex_probabilities(torch.from_numpy(speech)[None], styles).numpy()
-        context = gen.window_context(torch.from_numpy(speech)[None], styles).numpy()
+        context, plan = gen.window_context(torch.from_numpy(speech)[None], styles)
+        context = context.numpy()
         latents = gen.known_latents(model.codebooks(), torch.from_numpy(codes)[None])[0].numpy()
     np_pairs = np_gen.window_pairs(speech[:, :model.config.d_model])
     assert_close(np_pairs, pairs[0].numpy())
     assert_close(np_gen.apex_probabilities(speech, styles), apex)
     assert context.shape == (2, n, model.config.d_model)
-    assert_close(np_gen.window_context(speech, styles), context)
+    np_context, np_plan = np_gen.window_context(speech, styles)
+    assert_close(np_context, context)
+    np.testing.assert_array_equal(np_plan, plan)
     np.testing.assert_array_equal(np_gen.known_latents(numpy_model.codebooks(), codes), latents)
 
 
@@ -76,7 +79,7 @@ def test_span_logits_for_several_styles_match_torch_and_pick_the_same_codes(pair
     speech = rng.normal(size=(n * r + model.config.lookahead, model.config.speech_width)).astype(np.float32)
     codes = _known_codes(rng, n, model.config.codebook_size)
     styles = (3, None)
-    context = np_gen.window_context(speech, styles)
+    context, _ = np_gen.window_context(speech, styles)
     latents = np_gen.known_latents(numpy_model.codebooks(), codes)
     logits = np_gen.span_logits(context, styles, latents)
     reference = np_gen.span_logits_reference(context, styles, latents)
@@ -85,7 +88,7 @@ def test_span_logits_for_several_styles_match_torch_and_pick_the_same_codes(pair
         expected = []
         for s in styles:
             style = gen.style_embedding(None if s is None else torch.tensor([s]))
-            expected.append(gen.span_logits(gen.window_context(torch.from_numpy(speech)[None], (s,)), style, t_latents))
+            expected.append(gen.span_logits(gen.window_context(torch.from_numpy(speech)[None], (s,))[0], style, t_latents))
     for part in PARTS:
         assert logits[part].shape == (2, n, model.config.codebook_size)
         for i in range(len(styles)):
@@ -108,7 +111,7 @@ def test_stacked_span_pass_equals_the_reference_for_any_parts(parts):
     n = 11
     styles = (0, None, 2)
     speech = rng.normal(size=(n * config.frames_per_code + config.lookahead, config.d_model)).astype(np.float32)
-    context = gen.window_context(speech, styles)
+    context, _ = gen.window_context(speech, styles)
     latents = gen.known_latents(model.codebooks(), _known_codes(rng, n, config.codebook_size))
     logits = gen.span_logits(context, styles, latents, parts)
     reference = gen.span_logits_reference(context, styles, latents, parts)

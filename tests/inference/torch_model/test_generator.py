@@ -91,8 +91,9 @@ def test_a_window_reads_the_heads_stroke_plan_and_code_context_the_plan_it_is_gi
     style = gen.style_embedding(torch.tensor([1]))
     with torch.no_grad():
         pairs = gen.window_pairs(speech)
-        own = gen.window_context(speech, (1,))
+        own, own_plan = gen.window_context(speech, (1,))
         probability = torch.sigmoid(gen.apex_logits(pairs, style)).numpy()
+        np.testing.assert_array_equal(own_plan, stroke_plan(probability, CONFIG.apex_threshold))
         plan = torch.from_numpy(stroke_plan(probability, CONFIG.apex_threshold)).double()
         assert torch.allclose(gen.code_context(pairs, plan), own, atol=1e-12)
         other_plan = plan.clone()
@@ -118,11 +119,11 @@ def test_a_stroke_planner_makes_the_plan_from_its_own_scans_and_trains_on_what_g
         want = torch.sigmoid(gen.planner.apex_logits(gen.planner.window_pairs(planned[:, 40:]),
                                                       gen.planner.style_embeddings((1, None))))
         assert torch.equal(probability, want)
-        before = gen.window_context(window, (1,))
+        before, _ = gen.window_context(window, (1,))
         gen.apex.bias += 5.0  # the generator's own head does not make the plan...
-        assert torch.equal(gen.window_context(window, (1,)), before)
+        assert torch.equal(gen.window_context(window, (1,))[0], before)
         gen.planner.apex.bias += 50.0  # ...the planner's does
-        assert not torch.equal(gen.window_context(window, (1,)), before)
+        assert not torch.equal(gen.window_context(window, (1,))[0], before)
         # Training reads the window as generation does: after 40 frames of earlier speech, or
         # from the clip's start (its frames past the window's look-ahead unread).
         style = torch.tensor([1, 0])
