@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from conftest import EXTENSION_MODULE, REPO
+from gestura.rigs.rotations import axis_angle_to_matrix
 
 pytestmark = [
     pytest.mark.blender,
@@ -93,8 +94,9 @@ def test_generates_in_the_venv_python_and_matches_the_numpy_engine(ext, venv_pyt
     local = pipeline.generate(request, checkpoint=tiny_checkpoint, engine="numpy")
 
     assert motion.num_frames == local.num_frames > 100
-    # The worker ran torch, this process numpy: the engines' documented agreement.
-    np.testing.assert_allclose(motion.poses, local.poses, atol=1e-3)
+    # The worker ran torch, this process numpy: the engines' documented agreement (on the rotations,
+    # as below).
+    np.testing.assert_allclose(axis_angle_to_matrix(motion.poses), axis_angle_to_matrix(local.poses), atol=1e-3)
     np.testing.assert_allclose(motion.trans, local.trans, atol=1e-4)
     fractions = [f for f, _ in seen]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
@@ -118,7 +120,9 @@ def test_the_worker_generates_from_a_diffusion_checkpoint_like_the_numpy_engine(
                                engine=ext("inference.engines.external").ExternalWorker(venv_python))
     local = pipeline.generate(request, checkpoint=checkpoint, engine="numpy")
     assert motion.num_frames == local.num_frames > 100
-    np.testing.assert_allclose(motion.poses, local.poses, atol=5e-3)  # the diffusion engines' tolerance
+    # The diffusion engines' tolerance, on the rotations: a joint turned by nearly 180 degrees has two
+    # axis-angle forms far apart, and float rounding may pick either.
+    np.testing.assert_allclose(axis_angle_to_matrix(motion.poses), axis_angle_to_matrix(local.poses), atol=5e-3)
     # The worker took the request's steps, not the checkpoint's 3.
     own = pipeline.generate(pipeline.GenerationRequest(audio=str(speech_wav), seed=5), checkpoint=checkpoint,
                             engine="numpy")
