@@ -239,8 +239,8 @@ def _train(args, dist) -> int:
     model = GesturaModel(config, with_generator=False)
     trained_before: list[str] = []
     if init is not None:
-        if (init.config.for_styles(config.num_styles).with_(plan_decoders=config.plan_decoders)
-                != config.for_styles(config.num_styles)):
+        # (--decoder-only takes the --init config itself, --plan-decoders its one change.)
+        if not args.decoder_only and init.config.for_styles(config.num_styles) != config.for_styles(config.num_styles):
             raise CommandError(f"--init {args.init} has another model config ({init.config.name}); use the same --config/--set")
         with torch.no_grad():
             model.load_tensors({**_zero_plan_in(model), **init.tensors}, "vq")
