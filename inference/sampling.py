@@ -28,6 +28,10 @@ DEFAULT_PLAN_STRENGTH = 3.0
 # 4.3 -> 3.6 %, apex ratio 1.28 -> 1.34, rest in silence 0.27 -> 0.20, FGD 12.4 -> 12.3) for twice
 # the span passes; 6, tried only with smoother decoders, held more arms (MODEL_CARD.md).
 PASSES = 8
+# A code whose frames, and this many frames either side (0.5 s), are all pauses is chosen as at
+# temperature 0: the model's most likely code there is rest, where a draw now and then lifts
+# the hands in a silence (``pause_codes``; MODEL_CARD.md, "Rest in pauses").
+PAUSE_MARGIN = 15
 
 
 def part_rngs(seed: int, parts=PARTS) -> dict:
@@ -70,25 +74,42 @@ def still_hidden(hidden: int, passes_done: int, passes: int = PASSES) -> int:
     return int(np.floor(hidden * np.cos(0.5 * np.pi * passes_done / passes)))
 
 
-def sample_codes(logits: np.ndarray, rng: np.random.Generator, temperature: float, top_k=None, top_p=None):
+def pause_codes(spoken: np.ndarray, frames_per_code: int, margin: int = PAUSE_MARGIN) -> np.ndarray:
+    """The codes that lie in a pause: spoken (margin + n r + margin,) bool, whether each frame of n
+    codes of r frames, and of ``margin`` frames either side, is speech (``stroke_plan.spoken_frames``;
+    a frame outside the audio is not) -> (n,) bool, True where none of a code's frames nor of its
+    margins is. ValueError when the length is not that of whole codes plus both margins."""
+    spoken = np.asarray(spoken, bool)
+    r, margin = int(frames_per_code), int(margin)
+    n, rest = divmod(len(spoken) - 2 * margin, r)
+    if n < 0 or rest:
+        raise ValueError(f"{len(spoken)} frames are not whole codes of {r} frames plus {margin} either side")
+    heard = np.concatenate([[0], np.cumsum(spoken)])
+    first = np.arange(n) * r
+    return heard[first + r + 2 * margin] == heard[first]
+
+
+def sample_codes(logits: np.ndarray, rng: np.random.Generator, temperature, top_k=None, top_p=None):
     """Codes for n positions from logits (n, K) -> (codes (n,) int64, confidence (n,) float64).
 
     Temperature 0: argmax (ties to the lowest index); otherwise one draw per position from
     softmax(logits / temperature), truncated to the top k codes and / or the nucleus of mass
-    ``top_p``. The confidence is the code's probability under softmax(logits) whatever the
+    ``top_p``. ``temperature`` is one value or one per position (n,) (the pipeline's 0 in pauses).
+    The confidence is the code's probability under softmax(logits) whatever the
     temperature and truncation (as MaskGIT's): the decoding order is the model's, so top_k 1
-    fixes the same codes in the same passes as temperature 0. One ``rng.random(n)`` call per use,
-    so the stream advances by n whatever the codes."""
+    fixes the same codes in the same passes as temperature 0. One ``rng.random(n)`` call per use
+    with any temperature above 0, so the stream advances by n whatever the codes."""
     logits = np.asarray(logits, np.float64)
     n, k = logits.shape
     if n == 0:
         return np.zeros(0, np.int64), np.zeros(0)
     model_p = np.exp(logits - logits.max(axis=1, keepdims=True))
     model_p /= model_p.sum(axis=1, keepdims=True)
-    if temperature <= 0:
-        codes = np.argmax(logits, axis=1)
-        return codes.astype(np.int64), model_p[np.arange(n), codes]
-    z = logits / temperature
+    greedy = np.argmax(logits, axis=1)
+    temperature = np.broadcast_to(np.asarray(temperature, np.float64), (n,))
+    if not (temperature > 0).any():
+        return greedy.astype(np.int64), model_p[np.arange(n), greedy]
+    z = logits / np.where(temperature > 0, temperature, 1.0)[:, None]
     if top_k is not None and int(top_k) < k:
         kth = np.partition(z, -int(top_k), axis=1)[:, -int(top_k)][:, None]
         z = np.where(z < kth, -np.inf, z)
@@ -104,5 +125,5 @@ def sample_codes(logits: np.ndarray, rng: np.random.Generator, temperature: floa
         p /= p.sum(axis=1, keepdims=True)
     cdf = np.cumsum(p, axis=1)
     draw = rng.random(n)[:, None] * cdf[:, -1:]
-    codes = np.minimum((cdf <= draw).sum(axis=1), k - 1)
+    codes = np.where(temperature > 0, np.minimum((cdf <= draw).sum(axis=1), k - 1), greedy)
     return codes.astype(np.int64), model_p[np.arange(n), codes]
