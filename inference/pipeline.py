@@ -39,9 +39,10 @@ from .engines.registry import resolve_engine
 from .errors import Cancelled, EngineError, GenerationError
 from .features import FEATURE_DIM, FeatureStream, energy_db, num_frames
 from .sampling import (
-    DEFAULT_PLAN_STRENGTH, DEFAULT_STYLE_STRENGTH, DEFAULT_TEMPERATURE, PASSES, PAUSE_MARGIN, check_sampling,
-    guided_logits, part_rngs, pause_codes, sample_codes, still_hidden,
+    DEFAULT_PLAN_STRENGTH, DEFAULT_STYLE_STRENGTH, DEFAULT_TEMPERATURE, PASSES, check_sampling, guided_logits,
+    part_rngs, sample_codes, still_hidden,
 )
+from .pauses import PAUSE_MARGIN, pause_codes
 from .stroke_plan import StrokeRate, spoken_frames, window_frames
 
 CONTEXT_BLOCK = 16  # audio frames per speech-encoder call
@@ -180,7 +181,7 @@ class GenerationStream:
             self._guides.append((len(self._styles) - 1, self.plan_strength))
         self._features = FeatureStream()
         self._loudness = np.zeros(0)  # dB of the audio frames from _loudness_start on, for StrokeRate's time spoken
-        self._spoken = np.zeros(0, bool)  # whether each of those frames is speech (the others are pauses)
+        self._pauses = np.zeros(0, bool)  # whether each of those frames is a pause
         self._loudest = -np.inf  # dB, of all the audio so far
         self._loudness_start = 0
         self._pause_margin = min(PAUSE_MARGIN, self._lookahead)  # a window hears no further
@@ -262,9 +263,9 @@ class GenerationStream:
         """The audio's own feature frames, not normalised."""
         if len(features):
             level = energy_db(features)
-            spoken, self._loudest = spoken_frames(level, self._loudest)
             self._loudness = np.concatenate([self._loudness, level])
-            self._spoken = np.concatenate([self._spoken, spoken])
+            spoken, self._loudest = spoken_frames(level, self._loudest)
+            self._pauses = np.concatenate([self._pauses, ~spoken])
             normalised = ((features - self._audio_mean) / self._audio_std).astype(np.float32)
             self._pending = np.concatenate([self._pending, normalised])
 
@@ -370,16 +371,16 @@ class GenerationStream:
         return lambda probability: self._stroke_rate.threshold(probability[0], counted, loudness)
 
     def _pause_codes(self, start: int, stop: int) -> np.ndarray:
-        """(stop - start,) bool: the window's codes that lie in a pause (``sampling.pause_codes``),
+        """(stop - start,) bool: the window's codes that lie in a pause (``pauses.pause_codes``),
         judged on the audio's frames; those before the clip and after its end are pauses."""
         r, margin = self._r, self._pause_margin
         first, end = start * r - margin, stop * r + margin
-        spoken = np.zeros(end - first, bool)
-        heard_from, heard_to = max(first, self._loudness_start), min(end, self._loudness_start + len(self._spoken))
+        pauses = np.ones(end - first, bool)
+        heard_from, heard_to = max(first, self._loudness_start), min(end, self._loudness_start + len(self._pauses))
         if heard_to > heard_from:
-            spoken[heard_from - first:heard_to - first] = self._spoken[heard_from - self._loudness_start:
+            pauses[heard_from - first:heard_to - first] = self._pauses[heard_from - self._loudness_start:
                                                                        heard_to - self._loudness_start]
-        return pause_codes(spoken, r, margin)
+        return pause_codes(pauses, r, margin)
 
     def _drop_speech(self, stop: int) -> None:
         """Forget the speech states before the next window's first frame, and the loudness before
@@ -388,7 +389,7 @@ class GenerationStream:
         self._speech, self._speech_start = _from_frame(self._speech, self._speech_start, first_needed)
         start = self._loudness_start
         self._loudness, _ = _from_frame(self._loudness, start, first_needed - self._pause_margin)
-        self._spoken, self._loudness_start = _from_frame(self._spoken, start, first_needed - self._pause_margin)
+        self._pauses, self._loudness_start = _from_frame(self._pauses, start, first_needed - self._pause_margin)
 
     def _motion(self, features: dict, n: int) -> Motion:
         """The ``n`` frames of decoded normalised part features on the base pose, continuing the root."""

@@ -28,10 +28,6 @@ DEFAULT_PLAN_STRENGTH = 3.0
 # 4.3 -> 3.6 %, apex ratio 1.28 -> 1.34, rest in silence 0.27 -> 0.20, FGD 12.4 -> 12.3) for twice
 # the span passes; 6, tried only with smoother decoders, held more arms (MODEL_CARD.md).
 PASSES = 8
-# A code whose frames, and this many frames either side (0.5 s), are all pauses is chosen as at
-# temperature 0: the model's most likely code there is rest, where a draw now and then lifts
-# the hands in a silence (``pause_codes``; MODEL_CARD.md, "Rest in pauses").
-PAUSE_MARGIN = 15
 
 
 def part_rngs(seed: int, parts=PARTS) -> dict:
@@ -72,21 +68,6 @@ def still_hidden(hidden: int, passes_done: int, passes: int = PASSES) -> int:
     if passes_done >= passes:
         return 0
     return int(np.floor(hidden * np.cos(0.5 * np.pi * passes_done / passes)))
-
-
-def pause_codes(spoken: np.ndarray, frames_per_code: int, margin: int = PAUSE_MARGIN) -> np.ndarray:
-    """The codes that lie in a pause: spoken (margin + n r + margin,) bool, whether each frame of n
-    codes of r frames, and of ``margin`` frames either side, is speech (``stroke_plan.spoken_frames``;
-    a frame outside the audio is not) -> (n,) bool, True where none of a code's frames nor of its
-    margins is. ValueError when the length is not that of whole codes plus both margins."""
-    spoken = np.asarray(spoken, bool)
-    r, margin = int(frames_per_code), int(margin)
-    n, rest = divmod(len(spoken) - 2 * margin, r)
-    if n < 0 or rest:
-        raise ValueError(f"{len(spoken)} frames are not whole codes of {r} frames plus {margin} either side")
-    heard = np.concatenate([[0], np.cumsum(spoken)])
-    first = np.arange(n) * r
-    return heard[first + r + 2 * margin] == heard[first]
 
 
 def sample_codes(logits: np.ndarray, rng: np.random.Generator, temperature, top_k=None, top_p=None):

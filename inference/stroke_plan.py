@@ -158,8 +158,7 @@ def spoken_frames(loudness_db: np.ndarray, loudest: float = -np.inf) -> tuple[np
     """(n,) frame levels in dB -> (n,) bool, the frames within ``SPEECH_RANGE_DB`` of the loudest
     frame up to and including them (``loudest``: the loudest before the first) and louder than
     ``SILENCE_DB``, and the loudest after the last. The time ``StrokeRate`` and the calibration of
-    ``apex_rates`` count as speech; the other frames are the pauses the body rests in
-    (``sampling.pause_codes``)."""
+    ``apex_rates`` count as speech; the others are pauses (``pauses.pause_codes``)."""
     levels = np.asarray(loudness_db, np.float64)
     running = np.maximum.accumulate(np.concatenate([[loudest], levels]))[1:]
     spoken = (levels >= running - SPEECH_RANGE_DB) & (levels > SILENCE_DB)

@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from gestura.inference.sampling import PASSES, guided_logits, part_rngs, pause_codes, sample_codes, still_hidden
+from gestura.inference.sampling import PASSES, guided_logits, part_rngs, sample_codes, still_hidden
 
 # Three codes with probabilities 0.5, 0.3 and 0.2 under softmax(logits), at every position.
 P = np.array([0.5, 0.3, 0.2])
@@ -85,18 +85,6 @@ def test_a_temperature_per_position_takes_the_argmax_where_it_is_zero_and_draws_
     np.testing.assert_array_equal(mixed[0][zero], argmax[0][zero])
     np.testing.assert_array_equal(mixed[0][~zero], drawn[0][~zero])  # the same uniforms, one per position
     np.testing.assert_array_equal(sample_codes(logits, np.random.default_rng(12), np.zeros(40))[0], argmax[0])
-
-
-def test_pause_codes_are_those_with_no_speech_in_their_frames_nor_their_margins():
-    # 6 codes of 4 frames with 3 frames of margin either side: speech in frames 0-4 and 22-29.
-    spoken = np.zeros(3 + 24 + 3, bool)
-    spoken[:5] = spoken[22:] = True
-    # code i reads frames 4i .. 4i + 9 of the padded array
-    assert pause_codes(spoken, 4, margin=3).tolist() == [False, False, True, True, False, False]
-    assert not pause_codes(np.ones(30, bool), 4, margin=3).any()
-    assert pause_codes(np.zeros(30, bool), 4, margin=3).all()
-    with pytest.raises(ValueError, match="whole codes of 4 frames plus 3 either side"):
-        pause_codes(np.zeros(31, bool), 4, margin=3)
 
 
 def test_each_part_has_its_own_stream_whatever_parts_are_on():
