@@ -42,7 +42,8 @@ from .sampling import (
     DEFAULT_PLAN_STRENGTH, DEFAULT_STYLE_STRENGTH, DEFAULT_TEMPERATURE, PASSES, check_sampling, guided_logits,
     part_rngs, sample_codes, still_hidden,
 )
-from .stroke_plan import StrokeRate, window_frames
+from .pauses import PAUSE_MARGIN, pause_codes
+from .stroke_plan import StrokeRate, spoken_frames, window_frames
 
 CONTEXT_BLOCK = 16  # audio frames per speech-encoder call
 START_POSE_CODES = 1  # codes a start pose fixes at the beginning of a clip (4 frames at 4 frames per code)
@@ -180,7 +181,10 @@ class GenerationStream:
             self._guides.append((len(self._styles) - 1, self.plan_strength))
         self._features = FeatureStream()
         self._loudness = np.zeros(0)  # dB of the audio frames from _loudness_start on, for StrokeRate's time spoken
+        self._pauses = np.zeros(0, bool)  # whether each of those frames is a pause
+        self._loudest = -np.inf  # dB, of all the audio so far
         self._loudness_start = 0
+        self._pause_margin = min(PAUSE_MARGIN, self._lookahead)  # a window hears no further
         self._stroke_rate = StrokeRate.for_style(config, self._styles[0]) if config.family == "vq-mamba" else None
         self._pending = np.zeros((0, FEATURE_DIM), np.float32)  # normalised features awaiting the speech encoder
         self._speech = np.zeros((0, config.speech_width), np.float32)  # speech states still needed
@@ -258,7 +262,10 @@ class GenerationStream:
     def _hear(self, features: np.ndarray) -> None:
         """The audio's own feature frames, not normalised."""
         if len(features):
-            self._loudness = np.concatenate([self._loudness, energy_db(features)])
+            level = energy_db(features)
+            self._loudness = np.concatenate([self._loudness, level])
+            spoken, self._loudest = spoken_frames(level, self._loudest)
+            self._pauses = np.concatenate([self._pauses, ~spoken])
             normalised = ((features - self._audio_mean) / self._audio_std).astype(np.float32)
             self._pending = np.concatenate([self._pending, normalised])
 
@@ -328,6 +335,7 @@ class GenerationStream:
                                                 self._plan_threshold(first, start, stop))
             distinct, row_of = distinct_rows(context, self._styles)
             styles = tuple(self._styles[i] for i in distinct)
+            temperature = np.where(self._pause_codes(start, stop), 0.0, self.temperature)
             for done in range(PASSES):
                 logits = self.engine.span(context[distinct], known, styles, self.parts)
                 logits = {part: value[row_of] for part, value in logits.items()}
@@ -337,7 +345,7 @@ class GenerationStream:
                         continue
                     part_logits = guided_logits(logits[part][0][open_],
                                                 [(logits[part][row][open_], s) for row, s in self._guides])
-                    codes, confidence = sample_codes(part_logits, self._rngs[part], self.temperature,
+                    codes, confidence = sample_codes(part_logits, self._rngs[part], temperature[open_],
                                                      self.top_k, self.top_p)
                     fix = len(open_) - still_hidden(hidden[part], done + 1, PASSES)
                     chosen = np.argsort(-confidence, kind="stable")[:fix]
@@ -362,11 +370,26 @@ class GenerationStream:
                                   start * r + counted.stop - self._loudness_start]
         return lambda probability: self._stroke_rate.threshold(probability[0], counted, loudness)
 
+    def _pause_codes(self, start: int, stop: int) -> np.ndarray:
+        """(stop - start,) bool: the window's codes that lie in a pause (``pauses.pause_codes``),
+        judged on the audio's frames; those before the clip and after its end are pauses."""
+        r, margin = self._r, self._pause_margin
+        first, end = start * r - margin, stop * r + margin
+        pauses = np.ones(end - first, bool)
+        heard_from, heard_to = max(first, self._loudness_start), min(end, self._loudness_start + len(self._pauses))
+        if heard_to > heard_from:
+            pauses[heard_from - first:heard_to - first] = self._pauses[heard_from - self._loudness_start:
+                                                                       heard_to - self._loudness_start]
+        return pause_codes(pauses, r, margin)
+
     def _drop_speech(self, stop: int) -> None:
-        """Forget the speech states and loudness before the next window's first frame."""
+        """Forget the speech states before the next window's first frame, and the loudness before
+        its pause margin."""
         first_needed = max(stop - self._prefix, 0) * self._r
         self._speech, self._speech_start = _from_frame(self._speech, self._speech_start, first_needed)
-        self._loudness, self._loudness_start = _from_frame(self._loudness, self._loudness_start, first_needed)
+        start = self._loudness_start
+        self._loudness, _ = _from_frame(self._loudness, start, first_needed - self._pause_margin)
+        self._pauses, self._loudness_start = _from_frame(self._pauses, start, first_needed - self._pause_margin)
 
     def _motion(self, features: dict, n: int) -> Motion:
         """The ``n`` frames of decoded normalised part features on the base pose, continuing the root."""

@@ -70,25 +70,27 @@ def still_hidden(hidden: int, passes_done: int, passes: int = PASSES) -> int:
     return int(np.floor(hidden * np.cos(0.5 * np.pi * passes_done / passes)))
 
 
-def sample_codes(logits: np.ndarray, rng: np.random.Generator, temperature: float, top_k=None, top_p=None):
+def sample_codes(logits: np.ndarray, rng: np.random.Generator, temperature, top_k=None, top_p=None):
     """Codes for n positions from logits (n, K) -> (codes (n,) int64, confidence (n,) float64).
 
     Temperature 0: argmax (ties to the lowest index); otherwise one draw per position from
     softmax(logits / temperature), truncated to the top k codes and / or the nucleus of mass
-    ``top_p``. The confidence is the code's probability under softmax(logits) whatever the
+    ``top_p``. ``temperature`` is one value or one per position (n,) (the pipeline's 0 in pauses).
+    The confidence is the code's probability under softmax(logits) whatever the
     temperature and truncation (as MaskGIT's): the decoding order is the model's, so top_k 1
-    fixes the same codes in the same passes as temperature 0. One ``rng.random(n)`` call per use,
-    so the stream advances by n whatever the codes."""
+    fixes the same codes in the same passes as temperature 0. One ``rng.random(n)`` call per use
+    with any temperature above 0, so the stream advances by n whatever the codes."""
     logits = np.asarray(logits, np.float64)
     n, k = logits.shape
     if n == 0:
         return np.zeros(0, np.int64), np.zeros(0)
     model_p = np.exp(logits - logits.max(axis=1, keepdims=True))
     model_p /= model_p.sum(axis=1, keepdims=True)
-    if temperature <= 0:
-        codes = np.argmax(logits, axis=1)
-        return codes.astype(np.int64), model_p[np.arange(n), codes]
-    z = logits / temperature
+    greedy = np.argmax(logits, axis=1)
+    temperature = np.broadcast_to(np.asarray(temperature, np.float64), (n,))
+    if not (temperature > 0).any():
+        return greedy.astype(np.int64), model_p[np.arange(n), greedy]
+    z = logits / np.where(temperature > 0, temperature, 1.0)[:, None]
     if top_k is not None and int(top_k) < k:
         kth = np.partition(z, -int(top_k), axis=1)[:, -int(top_k)][:, None]
         z = np.where(z < kth, -np.inf, z)
@@ -104,5 +106,5 @@ def sample_codes(logits: np.ndarray, rng: np.random.Generator, temperature: floa
         p /= p.sum(axis=1, keepdims=True)
     cdf = np.cumsum(p, axis=1)
     draw = rng.random(n)[:, None] * cdf[:, -1:]
-    codes = np.minimum((cdf <= draw).sum(axis=1), k - 1)
+    codes = np.where(temperature > 0, np.minimum((cdf <= draw).sum(axis=1), k - 1), greedy)
     return codes.astype(np.int64), model_p[np.arange(n), codes]

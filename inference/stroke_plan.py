@@ -35,6 +35,9 @@ GRID = 1.0 / 1024.0
 APEX_FLOOR = 0.2
 # Frames this much quieter than the loudest so far are pauses, whose time does not ask for strokes.
 SPEECH_RANGE_DB = 40.0
+# Frames at most this loud are silence whatever came before: digital silence (``energy_db``'s floor
+# is -80 dB) at the start of a clip, where no louder frame has been heard yet.
+SILENCE_DB = -75.0
 # The share of its style's rate below which ``StrokeRate`` lowers the threshold. The head's rate
 # varies from clip to clip of its own training speech; at the full rate the 14 held-out espeak-ng
 # clips got 13 % more planned strokes than at the calibrated threshold, and jitter rose from 59 to
@@ -153,11 +156,13 @@ class StrokeRate:
 
 def spoken_frames(loudness_db: np.ndarray, loudest: float = -np.inf) -> tuple[np.ndarray, float]:
     """(n,) frame levels in dB -> (n,) bool, the frames within ``SPEECH_RANGE_DB`` of the loudest
-    frame up to and including them (``loudest``: the loudest before the first), and the loudest
-    after the last. The time ``StrokeRate`` and the calibration of ``apex_rates`` count as speech."""
+    frame up to and including them (``loudest``: the loudest before the first) and louder than
+    ``SILENCE_DB``, and the loudest after the last. The time ``StrokeRate`` and the calibration of
+    ``apex_rates`` count as speech; the others are pauses (``pauses.pause_codes``)."""
     levels = np.asarray(loudness_db, np.float64)
     running = np.maximum.accumulate(np.concatenate([[loudest], levels]))[1:]
-    return levels >= running - SPEECH_RANGE_DB, float(running[-1]) if len(levels) else loudest
+    spoken = (levels >= running - SPEECH_RANGE_DB) & (levels > SILENCE_DB)
+    return spoken, float(running[-1]) if len(levels) else loudest
 
 
 def window_frames(new_from: int, frames: int, final: bool, radius: int = PEAK_RADIUS) -> slice:

@@ -103,9 +103,11 @@ fi
     --audio-augment 1 --seed 0
 # The upper-body and hand decoders once more, now reading the stroke plan (the corpus' apexes; in
 # generation the planner's): codes of 4 frames smooth a stroke's peak away, and the plan tells the
-# decoder on which frame the stroke ends (MODEL_CARD.md, "Decoders that read the plan").
+# decoder on which frame the stroke ends (MODEL_CARD.md, "Decoders that read the plan"). Jerk
+# weight 160, not 80: the strokes keep their timing and jitter comes under 1.3x the corpus' ("Rest
+# in pauses, smoother plan-reading decoders").
 "$GESTURA" train-vq --data "$CORPUS" --init "$RUNS/planner/gestura.safetensors" --decoder-only --plan-decoders \
-    --part upper,hands --w-vel 4 --w-acc 4 --w-jerk 80 --out "$RUNS/plan-decoders" --fresh "${COMMON[@]}" --batch-size 8 \
+    --part upper,hands --w-vel 4 --w-acc 4 --w-jerk 160 --out "$RUNS/plan-decoders" --fresh "${COMMON[@]}" --batch-size 8 \
     --window 48 --lr 1e-3 --warmup 30 --schedule cosine --steps "$PLAN_DECODER_STEPS" --seed 0
 "$GESTURA" train-fgd --data "$CORPUS" --out "$RUNS/fgd" --fresh "${COMMON[@]}" \
     --batch-size 16 --steps "$FGD_STEPS" --seed 0

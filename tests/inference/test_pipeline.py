@@ -102,7 +102,12 @@ def test_top_k_one_equals_argmax(checkpoint, speech):
 @pytest.mark.parametrize("chunk, carried, rates, plan_decoders",
                          [(160, None, (), False), (4000, None, (), False), (16000 * 3 + 11, None, (), False),
                           (4000, 0, (), False), (4000, None, (0.8, 3.0), False), (4000, None, (), True)])
-def test_streaming_in_chunks_equals_whole_clip(checkpoint, speech, chunk, carried, rates, plan_decoders, tmp_path):
+@pytest.mark.parametrize("pause", [False, True])
+def test_streaming_in_chunks_equals_whole_clip(checkpoint, speech, chunk, carried, rates, plan_decoders, pause,
+                                               tmp_path):
+    if pause:  # codes in a pause are chosen on the loudness around them (the margins cross windows)
+        speech = np.concatenate([speech[:SAMPLE_RATE * 2], np.zeros(int(SAMPLE_RATE * 2.5), np.float32),
+                                 speech[SAMPLE_RATE * 2:]])
     if carried is not None:  # each span starts afresh
         checkpoint = with_config(checkpoint, tmp_path / "carried.safetensors", carried_codes=carried)
     if plan_decoders:  # the decoders carry their state across spans, each span's plan its own
@@ -414,6 +419,18 @@ def test_silent_audio_warns_and_still_gives_motion(checkpoint):
     with pytest.warns(SilentAudioWarning):
         motion = run(checkpoint, np.zeros(16000, np.float32))
     assert motion.num_frames == 30 and np.isfinite(motion.poses).all()
+
+
+def test_codes_in_a_pause_are_the_most_likely_ones_whatever_the_seed(checkpoint, speech):
+    # A silent clip is one long pause: every code is chosen as at temperature 0.
+    with pytest.warns(SilentAudioWarning):
+        silent = [run(checkpoint, np.zeros(5 * SAMPLE_RATE, np.float32), seed=s, temperature=1.5) for s in (1, 2)]
+        argmax = run(checkpoint, np.zeros(5 * SAMPLE_RATE, np.float32), temperature=0.0)
+    assert np.array_equal(silent[0].poses, argmax.poses) and np.array_equal(silent[1].poses, argmax.poses)
+    # Speech around a 4 s pause: the seeds still differ where there is speech.
+    gap = np.concatenate([speech[:3 * SAMPLE_RATE], np.zeros(4 * SAMPLE_RATE, np.float32), speech[:3 * SAMPLE_RATE]])
+    a, b = (run(checkpoint, gap, seed=s, temperature=1.5) for s in (1, 2))
+    assert not np.allclose(a.poses[:60], b.poses[:60])
 
 
 def test_the_request_checks_and_orders_its_parts_once_for_every_caller():

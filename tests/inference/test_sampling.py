@@ -75,6 +75,18 @@ def test_a_fixed_stream_repeats_its_codes_and_advances_by_one_draw_per_position(
     assert sample_codes(np.zeros((0, 16)), np.random.default_rng(0), 0.9)[0].shape == (0,)
 
 
+def test_a_temperature_per_position_takes_the_argmax_where_it_is_zero_and_draws_elsewhere():
+    logits = np.random.default_rng(11).normal(0, 1, (40, 16))
+    temperature = np.where(np.arange(40) % 3 == 0, 0.0, 0.9)
+    mixed = sample_codes(logits, np.random.default_rng(12), temperature)
+    drawn = sample_codes(logits, np.random.default_rng(12), 0.9)
+    argmax = sample_codes(logits, np.random.default_rng(12), 0.0)
+    zero = temperature == 0
+    np.testing.assert_array_equal(mixed[0][zero], argmax[0][zero])
+    np.testing.assert_array_equal(mixed[0][~zero], drawn[0][~zero])  # the same uniforms, one per position
+    np.testing.assert_array_equal(sample_codes(logits, np.random.default_rng(12), np.zeros(40))[0], argmax[0])
+
+
 def test_each_part_has_its_own_stream_whatever_parts_are_on():
     every = part_rngs(11)
     some = part_rngs(11, ("hands",))

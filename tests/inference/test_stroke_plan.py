@@ -117,6 +117,9 @@ def test_pauses_ask_for_no_strokes():
     # Loudness is judged against the loudest frame so far: a quiet start counts until louder speech.
     spoken, _ = spoken_frames(np.array([-70.0, -70.0, -20.0, -70.0]))
     assert spoken.tolist() == [True, True, True, False]
+    # Digital silence is never speech, not even before anything louder (the features' floor is -80 dB).
+    spoken, loudest = spoken_frames(np.array([-80.0, -80.0, -30.0, -80.0]))
+    assert spoken.tolist() == [False, False, True, False] and loudest == -30.0
     # 10 s of which 6 s are a pause: 4 s of speech at 0.5 strokes per second want 2 strokes.
     p = peaks_at([0.3, 0.28, 0.26, 0.24, 0.22], every=50, frames=300)
     quiet = np.where(np.arange(300) < 120, -20.0, -90.0)
