@@ -4,9 +4,10 @@ A frame is a pause when it is not speech by the stroke rate's rule (``stroke_pla
 40 dB or more below the loudest frame so far, or digital silence), judged causally, frame by
 frame, so that a stream and the whole clip find the same pauses. A code is in a pause
 (``pause_codes``) when its frames and ``PAUSE_MARGIN`` frames either side all are: a quiet
-stretch of about 1.1 s or more, longer than the gaps between words. The pipeline takes such
+stretch of 1.13 s that lines up with a code, so every pause of 1.23 s or more has one; the gaps
+between words are shorter. The pipeline takes such
 codes as at temperature 0, the model's most likely code, which in silence is rest (MODEL_CARD.md,
-"Rest in pauses").
+"Rest in pauses, smoother plan-reading decoders").
 
 Room noise keeps most recordings' pauses within 40 dB of their speech. A rule relative to the
 noise floor finds them (frames within 10 dB of the 5th percentile of the levels so far: five
@@ -34,6 +35,6 @@ def pause_codes(pauses: np.ndarray, frames_per_code: int, margin: int = PAUSE_MA
     n, rest = divmod(len(pauses) - 2 * margin, r)
     if n < 0 or rest:
         raise ValueError(f"{len(pauses)} frames are not whole codes of {r} frames plus {margin} either side")
-    spoken = np.concatenate([[0], np.cumsum(~pauses)])
+    spoken_before = np.concatenate([[0], np.cumsum(~pauses)])  # speech frames before each frame
     first = np.arange(n) * r
-    return spoken[first + r + 2 * margin] == spoken[first]
+    return spoken_before[first + r + 2 * margin] == spoken_before[first]

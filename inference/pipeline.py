@@ -11,7 +11,8 @@ look-ahead (1 s) beyond its last frame, and is filled in ``PASSES`` parallel pas
 the most confident of the codes still open (MaskGIT's cosine schedule, ``sampling.still_hidden``).
 A stream's output therefore lags its input by one span plus the look-ahead plus up to one
 feature block and one speech block (16 frames each): up to 126 frames, 4.2 s, for ``small``.
-Codes are drawn per part with the request's seed and temperature (``sampling.py``). Style
+Codes are drawn per part with the request's seed and temperature (``sampling.py``), except
+that a code in a pause of about a second or more is the most likely one (``pauses.py``). Style
 strength other than 1 runs the speaker-neutral style (the mean style) beside the chosen one in
 the same engine call, and plan strength other than 1 the chosen style with an empty stroke plan;
 the logits move away from both (``sampling.guided_logits``). A checkpoint that gives its styles'
@@ -180,10 +181,10 @@ class GenerationStream:
             self._styles, self._plans = self._styles + (style_index,), self._plans + (False,)
             self._guides.append((len(self._styles) - 1, self.plan_strength))
         self._features = FeatureStream()
-        self._loudness = np.zeros(0)  # dB of the audio frames from _loudness_start on, for StrokeRate's time spoken
+        self._loudness = np.zeros(0)  # dB of the audio frames from _heard_start on, for StrokeRate's time spoken
         self._pauses = np.zeros(0, bool)  # whether each of those frames is a pause
         self._loudest = -np.inf  # dB, of all the audio so far
-        self._loudness_start = 0
+        self._heard_start = 0
         self._pause_margin = min(PAUSE_MARGIN, self._lookahead)  # a window hears no further
         self._stroke_rate = StrokeRate.for_style(config, self._styles[0]) if config.family == "vq-mamba" else None
         self._pending = np.zeros((0, FEATURE_DIM), np.float32)  # normalised features awaiting the speech encoder
@@ -366,30 +367,32 @@ class GenerationStream:
         r = self._r
         last = self._total_frames is not None and stop * r >= self._total_frames
         counted = window_frames((first - start) * r, (stop - start) * r, last)
-        loudness = self._loudness[start * r + counted.start - self._loudness_start:
-                                  start * r + counted.stop - self._loudness_start]
+        loudness = self._loudness[start * r + counted.start - self._heard_start:
+                                  start * r + counted.stop - self._heard_start]
         return lambda probability: self._stroke_rate.threshold(probability[0], counted, loudness)
 
     def _pause_codes(self, start: int, stop: int) -> np.ndarray:
         """(stop - start,) bool: the window's codes that lie in a pause (``pauses.pause_codes``),
         judged on the audio's frames; those before the clip and after its end are pauses."""
         r, margin = self._r, self._pause_margin
-        first, end = start * r - margin, stop * r + margin
-        pauses = np.ones(end - first, bool)
-        heard_from, heard_to = max(first, self._loudness_start), min(end, self._loudness_start + len(self._pauses))
-        if heard_to > heard_from:
-            pauses[heard_from - first:heard_to - first] = self._pauses[heard_from - self._loudness_start:
-                                                                       heard_to - self._loudness_start]
+        frame_from, frame_to = start * r - margin, stop * r + margin
+        heard_from, heard_to = max(frame_from, self._heard_start), min(frame_to, self._heard_start + len(self._pauses))
+        # Every frame of the window's margins that the clip has must still be here: a frame missing
+        # for another reason would silently count as a pause.
+        assert heard_from == max(frame_from, 0) and (heard_to == frame_to or self._total_frames is not None)
+        pauses = np.ones(frame_to - frame_from, bool)
+        pauses[heard_from - frame_from:heard_to - frame_from] = self._pauses[heard_from - self._heard_start:
+                                                                             heard_to - self._heard_start]
         return pause_codes(pauses, r, margin)
 
     def _drop_speech(self, stop: int) -> None:
-        """Forget the speech states before the next window's first frame, and the loudness before
-        its pause margin."""
+        """Forget the speech states before the next window's first frame, and the loudness and
+        pause flags before its pause margin."""
         first_needed = max(stop - self._prefix, 0) * self._r
         self._speech, self._speech_start = _from_frame(self._speech, self._speech_start, first_needed)
-        start = self._loudness_start
-        self._loudness, _ = _from_frame(self._loudness, start, first_needed - self._pause_margin)
-        self._pauses, self._loudness_start = _from_frame(self._pauses, start, first_needed - self._pause_margin)
+        heard_start = self._heard_start
+        self._loudness, _ = _from_frame(self._loudness, heard_start, first_needed - self._pause_margin)
+        self._pauses, self._heard_start = _from_frame(self._pauses, heard_start, first_needed - self._pause_margin)
 
     def _motion(self, features: dict, n: int) -> Motion:
         """The ``n`` frames of decoded normalised part features on the base pose, continuing the root."""

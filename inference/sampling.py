@@ -79,7 +79,8 @@ def sample_codes(logits: np.ndarray, rng: np.random.Generator, temperature, top_
     The confidence is the code's probability under softmax(logits) whatever the
     temperature and truncation (as MaskGIT's): the decoding order is the model's, so top_k 1
     fixes the same codes in the same passes as temperature 0. One ``rng.random(n)`` call per use
-    with any temperature above 0, so the stream advances by n whatever the codes."""
+    unless ``temperature`` is the single value 0, so the stream advances by n whatever the codes
+    and whichever positions are taken at 0 (a pause leaves the draws after it as they were)."""
     logits = np.asarray(logits, np.float64)
     n, k = logits.shape
     if n == 0:
@@ -87,9 +88,9 @@ def sample_codes(logits: np.ndarray, rng: np.random.Generator, temperature, top_
     model_p = np.exp(logits - logits.max(axis=1, keepdims=True))
     model_p /= model_p.sum(axis=1, keepdims=True)
     greedy = np.argmax(logits, axis=1)
-    temperature = np.broadcast_to(np.asarray(temperature, np.float64), (n,))
-    if not (temperature > 0).any():
+    if np.ndim(temperature) == 0 and temperature <= 0:
         return greedy.astype(np.int64), model_p[np.arange(n), greedy]
+    temperature = np.broadcast_to(np.asarray(temperature, np.float64), (n,))
     z = logits / np.where(temperature > 0, temperature, 1.0)[:, None]
     if top_k is not None and int(top_k) < k:
         kth = np.partition(z, -int(top_k), axis=1)[:, -int(top_k)][:, None]

@@ -11,9 +11,10 @@ from gestura.inference.audio import SAMPLE_RATE, SilentAudioWarning, load_audio
 from gestura.inference.checkpoint import identity_stats, load_checkpoint, save_checkpoint
 from gestura.inference.engines import EngineError, resolve_engine
 from gestura.inference.engines.torch import TorchEngine
-from gestura.inference.features import BLOCK as FEATURE_BLOCK, audio_features, num_frames
+from gestura.inference.features import BLOCK as FEATURE_BLOCK, audio_features, energy_db, num_frames
+from gestura.inference.pauses import PAUSE_MARGIN, pause_codes
 from gestura.inference.sampling import PASSES, still_hidden
-from gestura.inference.stroke_plan import APEX_FLOOR
+from gestura.inference.stroke_plan import APEX_FLOOR, spoken_frames
 from gestura.inference.pipeline import Cancelled, GenerationError, GenerationRequest, GenerationStream, generate
 from gestura.inference.torch_model.model import GesturaModel
 from gestura.rigs.motion import Motion
@@ -99,15 +100,21 @@ def test_top_k_one_equals_argmax(checkpoint, speech):
     assert np.array_equal(c.poses, b.poses)
 
 
-@pytest.mark.parametrize("chunk, carried, rates, plan_decoders",
-                         [(160, None, (), False), (4000, None, (), False), (16000 * 3 + 11, None, (), False),
-                          (4000, 0, (), False), (4000, None, (0.8, 3.0), False), (4000, None, (), True)])
-@pytest.mark.parametrize("pause", [False, True])
+def with_pause(speech, seconds=2.5):
+    """``speech`` with ``seconds`` of digital silence after its first 2 s."""
+    return np.concatenate([speech[:SAMPLE_RATE * 2], np.zeros(int(SAMPLE_RATE * seconds), np.float32),
+                           speech[SAMPLE_RATE * 2:]])
+
+
+@pytest.mark.parametrize("chunk, carried, rates, plan_decoders, pause",
+                         [(160, None, (), False, False), (4000, None, (), False, False),
+                          (16000 * 3 + 11, None, (), False, False), (4000, 0, (), False, False),
+                          (4000, None, (0.8, 3.0), False, False), (4000, None, (), True, False),
+                          (160, None, (), False, True), (4000, None, (0.8, 3.0), True, True)])
 def test_streaming_in_chunks_equals_whole_clip(checkpoint, speech, chunk, carried, rates, plan_decoders, pause,
                                                tmp_path):
     if pause:  # codes in a pause are chosen on the loudness around them (the margins cross windows)
-        speech = np.concatenate([speech[:SAMPLE_RATE * 2], np.zeros(int(SAMPLE_RATE * 2.5), np.float32),
-                                 speech[SAMPLE_RATE * 2:]])
+        speech = with_pause(speech)
     if carried is not None:  # each span starts afresh
         checkpoint = with_config(checkpoint, tmp_path / "carried.safetensors", carried_codes=carried)
     if plan_decoders:  # the decoders carry their state across spans, each span's plan its own
@@ -419,6 +426,33 @@ def test_silent_audio_warns_and_still_gives_motion(checkpoint):
     with pytest.warns(SilentAudioWarning):
         motion = run(checkpoint, np.zeros(16000, np.float32))
     assert motion.num_frames == 30 and np.isfinite(motion.poses).all()
+
+
+@pytest.mark.parametrize("chunk", [None, 160, 4000])
+def test_each_window_finds_the_pauses_the_whole_clip_has(checkpoint, speech, chunk, monkeypatch):
+    audio = with_pause(speech, 3.0)
+    levels = energy_db(audio_features(audio))
+    margin, r = PAUSE_MARGIN, checkpoint.config.frames_per_code
+    codes = -(-len(levels) // r)
+    padded = np.ones(margin + codes * r + margin, bool)
+    padded[margin:margin + len(levels)] = ~spoken_frames(levels)[0]
+    expected = pause_codes(padded, r, margin)
+    assert expected.sum() >= 12  # the 3 s gap holds 0.5 s margins and at least 12 resting codes
+    found = {}
+    original = GenerationStream._pause_codes
+
+    def spy(self, start, stop):
+        result = original(self, start, stop)
+        for code, paused in zip(range(start, stop), result):
+            assert found.setdefault(code, paused) == paused  # a code read by two windows is judged alike
+        return result
+
+    monkeypatch.setattr(GenerationStream, "_pause_codes", spy)
+    stream = GenerationStream(resolve_engine("torch"), checkpoint, GenerationRequest(audio=None))
+    for start in range(0, len(audio), chunk or len(audio)):
+        stream.push_audio(audio[start:start + (chunk or len(audio))])
+    stream.finish()
+    assert [found[c] for c in range(codes)] == expected.tolist()
 
 
 def test_codes_in_a_pause_are_the_most_likely_ones_whatever_the_seed(checkpoint, speech):

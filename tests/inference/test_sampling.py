@@ -84,7 +84,15 @@ def test_a_temperature_per_position_takes_the_argmax_where_it_is_zero_and_draws_
     zero = temperature == 0
     np.testing.assert_array_equal(mixed[0][zero], argmax[0][zero])
     np.testing.assert_array_equal(mixed[0][~zero], drawn[0][~zero])  # the same uniforms, one per position
-    np.testing.assert_array_equal(sample_codes(logits, np.random.default_rng(12), np.zeros(40))[0], argmax[0])
+    # Every position at 0 still takes its uniforms: the draws after a pause are those without it.
+    rng = np.random.default_rng(12)
+    np.testing.assert_array_equal(sample_codes(logits, rng, np.zeros(40))[0], argmax[0])
+    after = np.random.default_rng(12)
+    after.random(40)
+    assert rng.random() == after.random()
+    # Truncation applies to the drawn positions alone.
+    mixed = sample_codes(logits, np.random.default_rng(12), temperature, top_k=1)
+    np.testing.assert_array_equal(mixed[0], argmax[0])
 
 
 def test_each_part_has_its_own_stream_whatever_parts_are_on():
