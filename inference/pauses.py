@@ -10,8 +10,8 @@ codes as at temperature 0, the model's most likely code, which in silence is res
 "Rest in pauses, smoother plan-reading decoders").
 
 Room noise keeps most recordings' pauses within 40 dB of their speech. A rule relative to the
-noise floor finds them (frames within 10 dB of the 5th percentile of the levels so far: five
-pauses of 0.3-1.2 s of codes on the spontaneous speaker of ``../shared/real-speech``), but was not
+noise floor finds them (frames within 10 dB of the 5th percentile of the levels so far: six
+runs of pause codes, 0.1-1.2 s long, on the spontaneous speaker of ``../shared/real-speech``), but was not
 adopted: in those 1-2 s pauses the bundled model's most likely codes move about as much as in
 speech (wrist speed 0.9-1.2x that elsewhere, five seeds), as the synthesizer that made its corpus
 does on the same recording (0.6-1.1x), while in a long pause under noise it rests unaided.

@@ -181,8 +181,7 @@ class GenerationStream:
             self._styles, self._plans = self._styles + (style_index,), self._plans + (False,)
             self._guides.append((len(self._styles) - 1, self.plan_strength))
         self._features = FeatureStream()
-        self._loudness = np.zeros(0)  # dB of the audio frames from _heard_start on, for StrokeRate's time spoken
-        self._pauses = np.zeros(0, bool)  # whether each of those frames is a pause
+        self._pauses = np.zeros(0, bool)  # whether each audio frame from _heard_start on is a pause (not speech)
         self._loudest = -np.inf  # dB, of all the audio so far
         self._heard_start = 0
         self._pause_margin = min(PAUSE_MARGIN, self._lookahead)  # a window hears no further
@@ -263,9 +262,7 @@ class GenerationStream:
     def _hear(self, features: np.ndarray) -> None:
         """The audio's own feature frames, not normalised."""
         if len(features):
-            level = energy_db(features)
-            self._loudness = np.concatenate([self._loudness, level])
-            spoken, self._loudest = spoken_frames(level, self._loudest)
+            spoken, self._loudest = spoken_frames(energy_db(features), self._loudest)
             self._pauses = np.concatenate([self._pauses, ~spoken])
             normalised = ((features - self._audio_mean) / self._audio_std).astype(np.float32)
             self._pending = np.concatenate([self._pending, normalised])
@@ -367,9 +364,9 @@ class GenerationStream:
         r = self._r
         last = self._total_frames is not None and stop * r >= self._total_frames
         counted = window_frames((first - start) * r, (stop - start) * r, last)
-        loudness = self._loudness[start * r + counted.start - self._heard_start:
-                                  start * r + counted.stop - self._heard_start]
-        return lambda probability: self._stroke_rate.threshold(probability[0], counted, loudness)
+        spoken = ~self._pauses[start * r + counted.start - self._heard_start:
+                               start * r + counted.stop - self._heard_start]
+        return lambda probability: self._stroke_rate.threshold(probability[0], counted, spoken)
 
     def _pause_codes(self, start: int, stop: int) -> np.ndarray:
         """(stop - start,) bool: the window's codes that lie in a pause (``pauses.pause_codes``),
@@ -386,13 +383,11 @@ class GenerationStream:
         return pause_codes(pauses, r, margin)
 
     def _drop_speech(self, stop: int) -> None:
-        """Forget the speech states before the next window's first frame, and the loudness and
-        pause flags before its pause margin."""
+        """Forget the speech states before the next window's first frame, and the pause flags
+        before its pause margin."""
         first_needed = max(stop - self._prefix, 0) * self._r
         self._speech, self._speech_start = _from_frame(self._speech, self._speech_start, first_needed)
-        heard_start = self._heard_start
-        self._loudness, _ = _from_frame(self._loudness, heard_start, first_needed - self._pause_margin)
-        self._pauses, self._heard_start = _from_frame(self._pauses, heard_start, first_needed - self._pause_margin)
+        self._pauses, self._heard_start = _from_frame(self._pauses, self._heard_start, first_needed - self._pause_margin)
 
     def _motion(self, features: dict, n: int) -> Motion:
         """The ``n`` frames of decoded normalised part features on the base pose, continuing the root."""

@@ -126,7 +126,6 @@ class StrokeRate:
         self.rate, self.ceiling, self.floor, self.fps = float(rate), float(ceiling), float(floor), float(fps)
         self._peaks = np.zeros(0)  # grid units, every counted peak so far
         self._spoken = 0  # counted frames of speech
-        self._loudest = -np.inf  # dB
 
     @classmethod
     def for_style(cls, config, style: int | None) -> "StrokeRate | None":
@@ -137,16 +136,15 @@ class StrokeRate:
         rate = float(np.mean(config.apex_rates)) if style is None else config.apex_rates[style]
         return cls(rate, config.apex_threshold)
 
-    def threshold(self, probability: np.ndarray, counted: slice, loudness_db: np.ndarray) -> float:
+    def threshold(self, probability: np.ndarray, counted: slice, spoken: np.ndarray) -> float:
         """probability (m,): the styled row's apex probabilities over a window's motion frames;
         counted: the window's frames not counted before and settled now (``window_frames``);
-        loudness_db: the level in dB of those of them the audio has (``features.energy_db``)
+        spoken: (bool) which of those of them the audio has are speech (``spoken_frames``)
         -> the window's threshold."""
         p = np.asarray(probability, np.float64)
         peaks = plan_apexes(p, 0.0)[counted]
         self._peaks = np.concatenate([self._peaks, np.round(p[counted][peaks] / GRID)])
-        spoken, self._loudest = spoken_frames(loudness_db, self._loudest)
-        self._spoken += int(spoken.sum())
+        self._spoken += int(np.count_nonzero(spoken))
         want = int(np.floor(RATE_SHARE * self.rate * self._spoken / self.fps + 0.5))
         if want < 1 or len(self._peaks) == 0:
             return self.ceiling

@@ -349,12 +349,13 @@ def clip_stroke_plan(model, features: np.ndarray, style: int | None,
     the CPU, where one small head per clip costs next to nothing."""
     import torch
 
-    from ..inference.stroke_plan import StrokeRate, plan_apexes, window_frames
+    from ..inference.stroke_plan import StrokeRate, plan_apexes, spoken_frames, window_frames
     from .train_generator import head_windows
 
     config = model.config
     r = config.frames_per_code
     rule = StrokeRate.for_style(config, style) if loudness is not None else None
+    spoken = spoken_frames(loudness)[0] if rule is not None else None
     windows = head_windows(model, features, style, torch.device("cpu"))
     pieces, plan = [], []
     for i, (start, first, stop, probability) in enumerate(windows):
@@ -362,8 +363,7 @@ def clip_stroke_plan(model, features: np.ndarray, style: int | None,
         threshold = config.apex_threshold
         if rule is not None:
             counted = window_frames(new, (stop - start) * r, i == len(windows) - 1)
-            threshold = rule.threshold(probability, counted,
-                                       loudness[start * r + counted.start:start * r + counted.stop])
+            threshold = rule.threshold(probability, counted, spoken[start * r + counted.start:start * r + counted.stop])
         pieces.append(probability[new:])
         plan.append(np.flatnonzero(plan_apexes(pieces[-1], threshold)) + first * r)
     plan = np.concatenate(plan)

@@ -97,16 +97,16 @@ def test_stroke_rate_plans_the_styles_rate_at_the_voices_highest_peaks():
     # 0.4 / RATE_SHARE strokes per second on its own speech wants 4 here: the four highest peaks.
     p = peaks_at([0.3, 0.25, 0.35, 0.22, 0.3, 0.21, 0.24, 0.28], every=33, frames=300)
     rate = StrokeRate(rate=0.4 / RATE_SHARE, ceiling=0.45)
-    threshold = rate.threshold(p, slice(0, 300), np.zeros(300))
+    threshold = rate.threshold(p, slice(0, 300), np.ones(300, bool))
     assert np.round(p[plan_apexes(p, threshold)], 3).tolist() == [0.3, 0.35, 0.3, 0.28]
     assert not plan_apexes(p, 0.45).any()
 
 
 def test_stroke_rate_never_raises_the_threshold_nor_goes_below_the_floor():
     sure = peaks_at([0.9] * 9, every=30, frames=300)  # a head surer than the calibration: 9 strokes
-    assert StrokeRate(rate=0.3, ceiling=0.45).threshold(sure, slice(0, 300), np.zeros(300)) == 0.45
+    assert StrokeRate(rate=0.3, ceiling=0.45).threshold(sure, slice(0, 300), np.ones(300, bool)) == 0.45
     unsure = peaks_at([0.12, 0.15, 0.1], every=60, frames=300)  # nothing but noise
-    threshold = StrokeRate(rate=2.0, ceiling=0.45).threshold(unsure, slice(0, 300), np.zeros(300))
+    threshold = StrokeRate(rate=2.0, ceiling=0.45).threshold(unsure, slice(0, 300), np.ones(300, bool))
     assert threshold == APEX_FLOOR and not plan_apexes(unsure, threshold).any()
 
 
@@ -123,7 +123,7 @@ def test_pauses_ask_for_no_strokes():
     # 10 s of which 6 s are a pause: 4 s of speech at 0.5 strokes per second want 2 strokes.
     p = peaks_at([0.3, 0.28, 0.26, 0.24, 0.22], every=50, frames=300)
     quiet = np.where(np.arange(300) < 120, -20.0, -90.0)
-    threshold = StrokeRate(rate=0.5 / RATE_SHARE, ceiling=0.45).threshold(p, slice(0, 300), quiet)
+    threshold = StrokeRate(rate=0.5 / RATE_SHARE, ceiling=0.45).threshold(p, slice(0, 300), spoken_frames(quiet)[0])
     assert plan_apexes(p, threshold).sum() == 2
 
 
@@ -145,11 +145,11 @@ def test_stroke_rate_is_the_same_in_one_window_and_in_several():
     rng = np.random.default_rng(0)
     p = np.clip(rng.normal(0.2, 0.08, 400), 0, 1)
     whole = StrokeRate(rate=0.8, ceiling=0.45)
-    one = whole.threshold(p, window_frames(0, 400, final=True), np.zeros(400))
+    one = whole.threshold(p, window_frames(0, 400, final=True), np.ones(400, bool))
     pieces = StrokeRate(rate=0.8, ceiling=0.45)
     for start, first, stop in ((0, 0, 200), (192, 200, 400)):
         frames = window_frames(first - start, stop - start, final=stop == 400)
-        last = pieces.threshold(p[start:stop], frames, np.zeros(frames.stop - frames.start))
+        last = pieces.threshold(p[start:stop], frames, np.ones(frames.stop - frames.start, bool))
     assert last == one
 
 
