@@ -23,11 +23,11 @@ import torch
 from torch import nn
 
 from ..errors import CommandError
-from ..inference.features import FEATURE_DIM, energy_db
+from ..inference.features import FEATURE_DIM, energy_db, normalize, pitch_features
 from ..inference.stroke_plan import apex_bumps, calibrate_threshold, plan_apexes, spoken_frames
 from ..rigs.skeleton import FPS, PARTS
 from .common import data_notes, load_data, log, model_config, training_stats
-from .dataset import take_window, window_index
+from .dataset import read_wave, take_window, window_index
 from .loop import LoopSpec, run_distributed, run_loop, seed_everything
 
 CHECKPOINT_NAME = "gestura.safetensors"
@@ -336,9 +336,8 @@ def augmented_features(clips, stats: dict, copies: int, seed: int, progress=None
     Clip i's copy j draws from the seed (``seed``, i, j) alone. ``progress(done, total)`` after each
     clip; ``pitch``: with voicing and pitch (``normalized_features``). About 0.5 s per copy of a
     minute of audio on one core."""
-    from ..inference.features import audio_features, normalize
+    from ..inference.features import audio_features
     from .audio_augment import augment
-    from .dataset import read_wave
 
     out = []
     for i, clip in enumerate(clips):
@@ -357,12 +356,9 @@ def normalized_features(clip, stats: dict, pitch: bool = False) -> np.ndarray:
     """A clip's audio features (N, F) normalised by the training statistics, float32; with
     ``pitch`` its voicing and pitch after them (``features.pitch_features``, from its audio file
     unless it was loaded with its wave), as a ``planner_pitch`` planner hears them."""
-    speech = ((clip.features - stats["audio_mean"]) / stats["audio_std"]).astype(np.float32)
+    speech = normalize(clip.features, stats["audio_mean"], stats["audio_std"])
     if not pitch:
         return speech
-    from ..inference.features import pitch_features
-    from .dataset import read_wave
-
     wave = clip.wave if clip.wave is not None else read_wave(clip.ref.audio_path)
     return np.concatenate([speech, _rows(pitch_features(wave), len(speech))], axis=1)
 

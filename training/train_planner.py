@@ -118,7 +118,7 @@ def _train(args, dist) -> int:
     if length % r:
         raise CommandError(f"--window {length} must be a multiple of frames_per_code ({r})")
     stage = PlannerStage(model)
-    feats = [normalized_features(c, stats, pitch) for c in clips]
+    feats = _heard(clips, stats, pitch, dist)
     plans = [apex_bumps(c.stroke_apex) for c in clips]
     style_ids = [styles.index(c.ref.style) for c in clips]
     index = window_index(clips, length, args.stride or max(length // 2, 1))
@@ -183,6 +183,21 @@ def _train(args, dist) -> int:
     if dist.main:
         print(json.dumps({k: summary[k] for k in ("steps", "first", "last", "steps_per_s", "checkpoint")}))
     return 0
+
+
+def _heard(clips, stats: dict, pitch: bool, dist) -> list[np.ndarray]:
+    """Each clip's features as the planner hears them (``normalized_features``), with a progress
+    line when the pitch is read from the audio files (well under a second per minute of audio)."""
+    if not pitch:
+        return [normalized_features(c, stats) for c in clips]
+    from .loop import Progress
+
+    bar = Progress(len(clips), "pitch of each clip", enabled=dist.main)
+    out = []
+    for i, clip in enumerate(clips):
+        out.append(normalized_features(clip, stats, pitch))
+        bar.update(i + 1)
+    return out
 
 
 def _padded(plan: np.ndarray, start: int, length: int) -> np.ndarray:
