@@ -102,8 +102,8 @@ def main(argv=None) -> int:
     for i, clip in enumerate(clips):
         truth = np.flatnonzero(clip.stroke_apex > 0.5)
         style = checkpoint.styles.index(clip.ref.style) if clip.ref.style in checkpoint.styles else None
-        _, planned = clip_stroke_plan(model, normalized_features(clip, checkpoint.stats), style,
-                                      energy_db(clip.features))
+        features = normalized_features(clip, checkpoint.stats, checkpoint.config.planner_pitch)
+        _, planned = clip_stroke_plan(model, features, style, energy_db(clip.features))
         prosody = analyze(clip.wave.astype(np.float64))
         speaker = lively(get_style(clip.ref.style.split("_", 1)[1]), liveliness(clip.wave))
         flat = _without_pitch(prosody)

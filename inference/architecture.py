@@ -48,7 +48,9 @@ kernel-1 frames, so frame t sees frames <= t only); LeakyReLU slope 0.2.
       logits.P        Linear(d, K)                 code logits of part P at each code of the span
       planner         StrokePlanner                (config.stroke_planner only) audio_in, speech.i,
                                                    speech_norm, speech_window.i, style, apex as above, its
-                                                   own: its apex logits make the plan in place of apex's
+                                                   own: its apex logits make the plan in place of apex's;
+                                                   its audio_in Linear(F + 2, d) with config.planner_pitch
+                                                   (voicing and pitch after the F speech features)
     MambaBlock(d): x = x + mixer(norm(x)); if mlp: x = x + mlp(norm2(x))
     BiMambaBlock(d): h = norm(x); x = x + mixer(h) + flip(mixer_back(flip(h))); then the MLP as above
     GranularBiMambaBlock(d) (in place of a scan's BiMambaBlocks where config.granularities gives
