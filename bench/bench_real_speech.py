@@ -151,15 +151,15 @@ def stroke_planner(checkpoint, style: int):
         from gestura.inference.torch_model.model import GesturaModel
     except ImportError:
         return None
-    from gestura.inference.features import audio_features, energy_db
+    from gestura.inference.features import audio_features, energy_db, normalize
     from gestura.training.evaluate import clip_stroke_plan
 
     model = GesturaModel.from_checkpoint(checkpoint).eval()
     stats = checkpoint.stats
 
     def plan_of(wave):
-        raw = audio_features(wave)
-        features = ((raw - stats["audio_mean"]) / stats["audio_std"]).astype(np.float32)
+        raw = audio_features(wave, pitch=checkpoint.config.planner_pitch)
+        features = normalize(raw, stats["audio_mean"], stats["audio_std"])
         return clip_stroke_plan(model, features, style, energy_db(raw))
 
     return plan_of

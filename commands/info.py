@@ -39,6 +39,7 @@ def run(args) -> int:
     print(f"  config {config.name}, {parameter_count(config):,} parameters, stage '{checkpoint.stage}'"
           + (f", family '{config.family}'" if config.family != "vq-mamba" else "")
           + (", with a stroke planner" if config.stroke_planner else "")
+          + (" that hears pitch" if config.planner_pitch else "")
           + (", decoders that read the plan" if config.plan_decoders else ""))
     print(f"  styles: {', '.join(checkpoint.styles)}")
     return 0

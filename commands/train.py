@@ -25,6 +25,9 @@ def add_arguments(parser) -> None:
                         help="vq-mamba: train only a stroke planner for the --init model (speech scans and an apex "
                              "head of its own, on the stroke-apex loss alone; every other weight stays), which then "
                              "makes the stroke plan its body follows")
+    parser.add_argument("--planner-pitch", action="store_true",
+                        help="with --stroke-planner: the planner also hears each frame's voicing and pitch, by which "
+                             "speakers mark stressed syllables (a planner that already does keeps them)")
     parser.add_argument("--apex-weight", type=float, default=1.0,
                         help="vq-mamba: weight of the stroke-apex loss next to the code loss (default 1)")
     parser.add_argument("--part-drop", type=float, default=0.1,
@@ -46,6 +49,8 @@ def run(args) -> int:
         raise CommandError(f"--audio-augment {args.audio_augment} is negative: give 0 (off) or a number of copies")
     if args.stroke_planner and (args.family != "vq-mamba" or args.set or args.vq):
         raise CommandError("--stroke-planner keeps the --init model as it is: leave out --family, --set and --vq")
+    if args.planner_pitch and not args.stroke_planner:
+        raise CommandError("--planner-pitch is for a stroke planner: add --stroke-planner --init CKPT")
     if not args.stroke_planner and not args.vq:
         raise CommandError("--vq is required: name the stage-1 checkpoint(s) from gestura train-vq (or train a "
                            "stroke planner for an existing model with --stroke-planner --init CKPT)")

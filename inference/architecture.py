@@ -48,7 +48,9 @@ kernel-1 frames, so frame t sees frames <= t only); LeakyReLU slope 0.2.
       logits.P        Linear(d, K)                 code logits of part P at each code of the span
       planner         StrokePlanner                (config.stroke_planner only) audio_in, speech.i,
                                                    speech_norm, speech_window.i, style, apex as above, its
-                                                   own: its apex logits make the plan in place of apex's
+                                                   own: its apex logits make the plan in place of apex's;
+                                                   its audio_in Linear(F + 2, d) with config.planner_pitch
+                                                   (voicing and pitch after the F speech features)
     MambaBlock(d): x = x + mixer(norm(x)); if mlp: x = x + mlp(norm2(x))
     BiMambaBlock(d): h = norm(x); x = x + mixer(h) + flip(mixer_back(flip(h))); then the MLP as above
     GranularBiMambaBlock(d) (in place of a scan's BiMambaBlocks where config.granularities gives
@@ -193,11 +195,12 @@ def bi_mamba_block_shapes(prefix: str, config, factors=(1,)) -> dict:
     return residual_block_shapes(prefix, config, mixers)
 
 
-def speech_scans_shapes(prefix: str, config) -> dict:
-    """What the apex head hears, under ``prefix``: the causal speech encoder, the window scan, the
-    style embedding and the apex head (the generator's own, and the stroke planner's)."""
+def speech_scans_shapes(prefix: str, config, in_dim: int) -> dict:
+    """What the apex head hears, under ``prefix``: the causal speech encoder reading ``in_dim``
+    feature columns, the window scan, the style embedding and the apex head (the generator's own,
+    and the stroke planner's)."""
     d = config.d_model
-    shapes = {f"{prefix}.audio_in.weight": (d, config.feature_dim), f"{prefix}.audio_in.bias": (d,)}
+    shapes = {f"{prefix}.audio_in.weight": (d, in_dim), f"{prefix}.audio_in.bias": (d,)}
     for i in range(config.speech_layers):
         shapes.update(mamba_block_shapes(f"{prefix}.speech.{i}", config))
     shapes[f"{prefix}.speech_norm.weight"] = (d,)
@@ -212,9 +215,9 @@ def speech_scans_shapes(prefix: str, config) -> dict:
 def generator_shapes(config) -> dict:
     d, code_dim, k, r = config.d_model, config.code_dim, config.codebook_size, config.frames_per_code
     g = "generator"
-    shapes = speech_scans_shapes(g, config)
+    shapes = speech_scans_shapes(g, config, config.feature_dim)
     if config.stroke_planner:
-        shapes.update(speech_scans_shapes(f"{g}.planner", config))
+        shapes.update(speech_scans_shapes(f"{g}.planner", config, config.input_width))
     shapes[f"{g}.code_in.weight"] = (d, r * (2 * d + 1))
     shapes[f"{g}.code_in.bias"] = (d,)
     shapes[f"{g}.mask_latent"] = (len(PARTS), code_dim)

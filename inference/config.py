@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 
 from ..errors import GesturaError
 from ..rigs.skeleton import PART_DIMS, PARTS
-from .features import FEATURE_DIM
+from .features import FEATURE_DIM, PITCH_DIM
 
 
 class ConfigError(GesturaError, ValueError):
@@ -110,6 +110,11 @@ class ModelConfig:
     # plan does not change what the body hears. Its speech states sit beside the body's, so the
     # engines' speech states are ``speech_width`` wide.
     stroke_planner: bool = False
+    # The stroke planner also hears each frame's voicing and pitch (``features.PITCH_NAMES``, not
+    # normalised) after the speech features: the synthesizer ranks syllables for strokes by pitch
+    # as much as by loudness, which log-mel bands do not resolve (MODEL_CARD.md, "A planner that
+    # hears pitch"). The body's speech encoder never reads them.
+    planner_pitch: bool = False
     # The body's VQ decoders (``PLAN_DECODER_PARTS``: upper body and hands) also read the stroke
     # plan, frame by frame (``vq.P.plan_in``), so that a stroke can peak and end on its apex within
     # a code's 4 frames, which codes alone smooth away (``gestura train-vq --decoder-only
@@ -156,6 +161,10 @@ class ModelConfig:
         if self.stroke_planner and self.family != "vq-mamba":
             raise ConfigError("model config 'stroke_planner' is for the vq-mamba family only: the dim-gestor "
                               "family has no stroke plan")
+        if not isinstance(self.planner_pitch, bool):
+            raise ConfigError(f"model config 'planner_pitch' must be true or false, got {self.planner_pitch!r}")
+        if self.planner_pitch and not self.stroke_planner:
+            raise ConfigError("model config 'planner_pitch' needs 'stroke_planner': only a stroke planner hears pitch")
         if not isinstance(self.plan_decoders, bool):
             raise ConfigError(f"model config 'plan_decoders' must be true or false, got {self.plan_decoders!r}")
         if self.carried_codes is not None and (isinstance(self.carried_codes, bool)
@@ -206,6 +215,12 @@ class ModelConfig:
         """Width of the speech states the engines hand the pipeline: the body's d_model, and the
         stroke planner's d_model beside them when there is one."""
         return self.d_model * (2 if self.stroke_planner else 1)
+
+    @property
+    def input_width(self) -> int:
+        """Columns of the audio features the engines stream: the ``feature_dim`` speech features,
+        and voicing and pitch after them for a ``planner_pitch`` planner (``features.feature_width``)."""
+        return self.feature_dim + (PITCH_DIM if self.planner_pitch else 0)
 
     @property
     def multi_granularity(self) -> bool:

@@ -11,7 +11,9 @@ its centre, zero-padded beyond the ends of the clip.
 Per frame (``FEATURE_DIM`` = 132 numbers):
 ``[log-mel (64), log energy, onset strength, d log-mel (64), d energy, d onset]``
 where onset strength is the mean positive rise of the log-mel bands since the previous frame, and
-``d`` is the backward difference to the previous frame (0 at frame 0). Only backward differences
+``d`` is the backward difference to the previous frame (0 at frame 0). With ``pitch=True`` two
+more columns follow (``PITCH_NAMES``, the stroke planner's, ``config.planner_pitch``): voicing and
+pitch from the frame's autocorrelation (``_pitch``). Only backward differences
 are used, so frame ``i`` needs audio up to ``i/30 s + 32 ms`` and nothing later: streaming and
 whole-clip features are the same numbers (``FeatureStream``).
 
@@ -34,7 +36,17 @@ FEATURE_NAMES: tuple[str, ...] = (
     tuple(f"logmel{i}" for i in range(N_MELS)) + ("energy", "onset")
     + tuple(f"d_logmel{i}" for i in range(N_MELS)) + ("d_energy", "d_onset")
 )
+# Voicing: the normalised autocorrelation at the best period in F0_MIN-F0_MAX (0 for silence, near 1
+# for a clear voiced sound); pitch: log2(f0 / 100 Hz) of that period. The synthesizer ranks
+# syllables for strokes by pitch as much as by loudness, as speakers mark stress by pitch, and
+# log-mel bands are too wide to resolve it.
+PITCH_NAMES: tuple[str, ...] = ("voicing", "pitch")
+PITCH_DIM = len(PITCH_NAMES)
+F0_MIN, F0_MAX = 60.0, 400.0  # Hz: the pitch range searched
 _LOG_FLOOR = 1e-8
+# A period within this share of the best one is preferred when shorter: a multiple of the true
+# period correlates almost as well, and the octave below would be a wrong pitch.
+_OCTAVE_TOLERANCE = 0.9
 
 
 def energy_db(features: np.ndarray) -> np.ndarray:
@@ -77,6 +89,50 @@ def _mel_filterbank() -> np.ndarray:
 _MEL = _mel_filterbank()
 _WINDOW = (0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(N_FFT) / N_FFT)).astype(np.float32)
 _OFFSETS = np.arange(N_FFT, dtype=np.int64) - N_FFT // 2
+_LAGS = np.arange(int(SAMPLE_RATE / F0_MAX), int(np.ceil(SAMPLE_RATE / F0_MIN)) + 1)
+# The Hann window's own autocorrelation: dividing by it undoes the taper's decay with lag
+# (Boersma 1993, "Accurate short-term analysis of the fundamental frequency").
+_WINDOW_AC = np.fft.irfft(np.abs(np.fft.rfft(_WINDOW, 2 * N_FFT)) ** 2)[:_LAGS[-1] + 2].astype(np.float32)
+
+
+def feature_width(pitch: bool) -> int:
+    """Columns per frame: ``FEATURE_DIM``, plus ``PITCH_DIM`` with ``pitch``."""
+    return FEATURE_DIM + (PITCH_DIM if pitch else 0)
+
+
+def normalize(features: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """Feature frames (n, ``feature_width``) -> float32 (n, same): the ``FEATURE_DIM`` speech
+    features standardised by a checkpoint's audio statistics ``mean``, ``std`` (FEATURE_DIM,);
+    voicing and pitch, already of unit scale, as they are."""
+    out = np.array(features, np.float32)
+    out[:, :FEATURE_DIM] = (out[:, :FEATURE_DIM] - mean) / std
+    return out
+
+
+def _pitch(frames: np.ndarray) -> np.ndarray:
+    """Windowed frames (n, N_FFT) -> (n, 2) float32: voicing in [0, 1] and pitch ``log2(f0 / 100)``.
+
+    The autocorrelation (zero-padded FFT, so not circular) divided by the window's, normalised by
+    its value at lag 0; the best lag in 60-400 Hz, or the shortest one within
+    ``_OCTAVE_TOLERANCE`` of it, refined by a parabola through its neighbours. Silence gives
+    voicing 0 and pitch 0."""
+    ac = np.fft.irfft(np.abs(np.fft.rfft(frames, 2 * N_FFT, axis=1)) ** 2, axis=1)[:, :len(_WINDOW_AC)] / _WINDOW_AC
+    energy = ac[:, 0]
+    audible = energy > _LOG_FLOOR
+    norm = np.where(audible, energy, 1.0)[:, None]
+    r = ac[:, _LAGS[0] - 1:_LAGS[-1] + 2] / norm  # lags _LAGS with one neighbour each side
+    inner = r[:, 1:-1]
+    best = inner.max(axis=1)
+    peak = (inner >= r[:, :-2]) & (inner >= r[:, 2:]) & (inner >= _OCTAVE_TOLERANCE * best[:, None])
+    k = np.argmax(peak, axis=1)  # the first (shortest) such lag
+    rows = np.arange(len(frames))
+    left, centre, right = r[rows, k], r[rows, k + 1], r[rows, k + 2]
+    curve = left - 2 * centre + right
+    shift = np.where(curve < 0, 0.5 * (left - right) / np.where(curve < 0, curve, -1.0), 0.0)
+    lag = _LAGS[k] + np.clip(shift, -0.5, 0.5)
+    voicing = np.where(audible, np.clip(centre, 0.0, 1.0), 0.0)
+    pitch = np.where(audible, np.log2(SAMPLE_RATE / lag / 100.0), 0.0)
+    return np.stack([voicing, pitch], axis=1).astype(np.float32)
 
 
 class _Carry:
@@ -88,9 +144,10 @@ class _Carry:
         self.onset = None
 
 
-def _block(segment: np.ndarray, segment_start: int, first: int, stop: int, carry: _Carry) -> np.ndarray:
-    """Features of frames ``[first, stop)``; ``segment`` holds the samples from ``segment_start``
-    on that those windows need (zeros where the clip has none)."""
+def _block(segment: np.ndarray, segment_start: int, first: int, stop: int, carry: _Carry,
+           pitch: bool = False) -> np.ndarray:
+    """Features of frames ``[first, stop)`` (``feature_width(pitch)`` columns); ``segment`` holds
+    the samples from ``segment_start`` on that those windows need (zeros where the clip has none)."""
     index = frame_center(np.arange(first, stop))[:, None] + _OFFSETS[None, :] - segment_start
     frames = segment[index] * _WINDOW
     power = np.abs(np.fft.rfft(frames, axis=1)).astype(np.float32) ** 2
@@ -104,7 +161,7 @@ def _block(segment: np.ndarray, segment_start: int, first: int, stop: int, carry
     prev_onset = np.concatenate([[onset[0] if carry.onset is None else carry.onset], onset[:-1]])
     out = np.concatenate(
         [logmel, energy[:, None], onset[:, None], logmel - prev_logmel,
-         (energy - prev_energy)[:, None], (onset - prev_onset)[:, None]], axis=1
+         (energy - prev_energy)[:, None], (onset - prev_onset)[:, None]] + ([_pitch(frames)] if pitch else []), axis=1
     ).astype(np.float32)
     carry.logmel, carry.energy, carry.onset = logmel[-1], energy[-1], onset[-1]
     return out
@@ -131,24 +188,40 @@ def _block_span(first: int, stop: int) -> tuple[int, int]:
     return int(frame_center(first)) - N_FFT // 2, int(frame_center(stop - 1)) + N_FFT // 2
 
 
-def audio_features(wave16k) -> np.ndarray:
-    """``(num_frames(len(wave)), FEATURE_DIM)`` float32 features of a mono 16 kHz waveform."""
+def audio_features(wave16k, pitch: bool = False) -> np.ndarray:
+    """``(num_frames(len(wave)), feature_width(pitch))`` float32 features of a mono 16 kHz waveform."""
     wave = _check_wave(wave16k)
     total = num_frames(len(wave))
-    out = np.zeros((total, FEATURE_DIM), np.float32)
+    out = np.zeros((total, feature_width(pitch)), np.float32)
     carry = _Carry()
     for first in range(0, total, BLOCK):
         stop = min(first + BLOCK, total)
         lo, hi = _block_span(first, stop)
-        out[first:stop] = _block(_segment(wave, 0, lo, hi), lo, first, stop, carry)
+        out[first:stop] = _block(_segment(wave, 0, lo, hi), lo, first, stop, carry, pitch)
+    return out
+
+
+def pitch_features(wave16k) -> np.ndarray:
+    """``(num_frames(len(wave)), PITCH_DIM)`` float32 voicing and pitch of a mono 16 kHz waveform:
+    the last columns of ``audio_features(wave, pitch=True)``, without computing the others."""
+    wave = _check_wave(wave16k)
+    total = num_frames(len(wave))
+    out = np.zeros((total, PITCH_DIM), np.float32)
+    for first in range(0, total, BLOCK):
+        stop = min(first + BLOCK, total)
+        lo, hi = _block_span(first, stop)
+        index = frame_center(np.arange(first, stop))[:, None] + _OFFSETS[None, :] - lo
+        out[first:stop] = _pitch(_segment(wave, 0, lo, hi)[index] * _WINDOW)
     return out
 
 
 class FeatureStream:
     """Features of audio that arrives in pieces: ``push`` returns the frames that became complete,
-    ``finish`` the rest. The concatenation equals ``audio_features`` of the whole clip exactly."""
+    ``finish`` the rest. The concatenation equals ``audio_features(wave, pitch)`` of the whole clip
+    exactly."""
 
-    def __init__(self) -> None:
+    def __init__(self, pitch: bool = False) -> None:
+        self._pitch = pitch
         self._buffer = np.zeros(0, np.float32)
         self._buffer_start = 0  # absolute sample index of _buffer[0]
         self._received = 0
@@ -177,7 +250,7 @@ class FeatureStream:
             if hi > self._received:  # the block's last window is not complete yet
                 break
             blocks.append(self._compute(first, stop))
-        return np.concatenate(blocks) if blocks else np.zeros((0, FEATURE_DIM), np.float32)
+        return np.concatenate(blocks) if blocks else np.zeros((0, feature_width(self._pitch)), np.float32)
 
     def finish(self) -> np.ndarray:
         self._finished = True
@@ -185,13 +258,13 @@ class FeatureStream:
         blocks = []
         while self._next_frame < total:
             blocks.append(self._compute(self._next_frame, min(self._next_frame + BLOCK, total)))
-        return np.concatenate(blocks) if blocks else np.zeros((0, FEATURE_DIM), np.float32)
+        return np.concatenate(blocks) if blocks else np.zeros((0, feature_width(self._pitch)), np.float32)
 
     def _compute(self, first: int, stop: int) -> np.ndarray:
         lo, hi = _block_span(first, stop)
         wave = self._buffer
         segment = _segment(wave, self._buffer_start, lo, hi)
-        out = _block(segment, lo, first, stop, self._carry)
+        out = _block(segment, lo, first, stop, self._carry, self._pitch)
         self._next_frame = stop
         # Keep only what later windows can still reach.
         keep_from = max(self._buffer_start, int(frame_center(stop)) - N_FFT // 2)

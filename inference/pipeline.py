@@ -38,7 +38,7 @@ from .diffusion import alpha_bar, ddim_step, sampling_times
 from .engines.base import RequestEngine
 from .engines.registry import resolve_engine
 from .errors import Cancelled, EngineError, GenerationError
-from .features import FEATURE_DIM, FeatureStream, energy_db, num_frames
+from .features import FEATURE_DIM, FeatureStream, energy_db, normalize, num_frames
 from .sampling import (
     DEFAULT_PLAN_STRENGTH, DEFAULT_STYLE_STRENGTH, DEFAULT_TEMPERATURE, PASSES, check_sampling, guided_logits,
     part_rngs, sample_codes, still_hidden,
@@ -180,13 +180,13 @@ class GenerationStream:
         if self.plan_strength != 1.0:
             self._styles, self._plans = self._styles + (style_index,), self._plans + (False,)
             self._guides.append((len(self._styles) - 1, self.plan_strength))
-        self._features = FeatureStream()
+        self._features = FeatureStream(pitch=config.planner_pitch)
         self._pauses = np.zeros(0, bool)  # whether each audio frame from _heard_start on is a pause (not speech)
         self._loudest = -np.inf  # dB, of all the audio so far
         self._heard_start = 0
         self._pause_margin = min(PAUSE_MARGIN, self._lookahead)  # a window hears no further
         self._stroke_rate = StrokeRate.for_style(config, self._styles[0]) if config.family == "vq-mamba" else None
-        self._pending = np.zeros((0, FEATURE_DIM), np.float32)  # normalised features awaiting the speech encoder
+        self._pending = np.zeros((0, config.input_width), np.float32)  # normalised features awaiting the speech encoder
         self._speech = np.zeros((0, config.speech_width), np.float32)  # speech states still needed
         self._speech_start = 0  # audio frame of self._speech[0]
         self._speech_end = 0  # audio frames encoded so far
@@ -255,7 +255,8 @@ class GenerationStream:
         # Beyond the end the model hears zeros in normalised feature space (the corpus' mean
         # frame), up to the look-ahead of the last (possibly partial) code: what training pads
         # its windows with (``train_generator.window_features``).
-        self._pending = np.concatenate([self._pending, np.zeros((self._lookahead + self._r, FEATURE_DIM), np.float32)])
+        self._pending = np.concatenate([self._pending, np.zeros((self._lookahead + self._r, self.config.input_width),
+                                                                np.float32)])
         return self._advance(final=True)
 
     # --- internals --------------------------------------------------------------------------
@@ -264,8 +265,7 @@ class GenerationStream:
         if len(features):
             spoken, self._loudest = spoken_frames(energy_db(features), self._loudest)
             self._pauses = np.concatenate([self._pauses, ~spoken])
-            normalised = ((features - self._audio_mean) / self._audio_std).astype(np.float32)
-            self._pending = np.concatenate([self._pending, normalised])
+            self._pending = np.concatenate([self._pending, normalize(features, self._audio_mean, self._audio_std)])
 
     def _encode_speech(self, need: int, final: bool) -> bool:
         """Run the speech encoder until audio frame ``need`` (exclusive) is encoded, in blocks of

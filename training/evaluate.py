@@ -328,7 +328,7 @@ def stroke_plan_report(checkpoint, clips, apexes: list) -> dict | None:
     probabilities, planned = [], []
     for clip in clips:
         style = checkpoint.styles.index(clip.ref.style) if clip.ref.style in checkpoint.styles else None
-        probability, plan = clip_stroke_plan(model, normalized_features(clip, checkpoint.stats), style,
+        probability, plan = clip_stroke_plan(model, normalized_features(clip, checkpoint.stats, model.config.planner_pitch), style,
                                              energy_db(clip.features))
         probabilities.append(probability)
         planned.append(plan)

@@ -23,11 +23,11 @@ import torch
 from torch import nn
 
 from ..errors import CommandError
-from ..inference.features import FEATURE_DIM, energy_db
+from ..inference.features import FEATURE_DIM, energy_db, normalize, pitch_features
 from ..inference.stroke_plan import apex_bumps, calibrate_threshold, plan_apexes, spoken_frames
 from ..rigs.skeleton import FPS, PARTS
 from .common import data_notes, load_data, log, model_config, training_stats
-from .dataset import take_window, window_index
+from .dataset import read_wave, take_window, window_index
 from .loop import LoopSpec, run_distributed, run_loop, seed_everything
 
 CHECKPOINT_NAME = "gestura.safetensors"
@@ -134,7 +134,7 @@ def setup_stage2(args, dist, family: str = "vq-mamba") -> Stage2Setup:
                            f"prefix ({config.prefix_codes} codes, {config.prefix_codes * r} frames)")
     init = _read_init(args.init, data.styles) if args.init else None
     if init is not None:  # a stroke planner stays with the model it plans for
-        config = config.with_(stroke_planner=init.config.stroke_planner)
+        config = config.with_(stroke_planner=init.config.stroke_planner, planner_pitch=init.config.planner_pitch)
     model = GesturaModel(config, with_generator=True)
     if init is not None:
         _load_init(model, init, config)
@@ -255,11 +255,12 @@ def _train(args, dist) -> int:
         else:
             log(dist, "train: no 'val' clips, no validation")
     if val is not None and val.clips:
-        calibration = [calibration_clip(normalized_features(c, stats), c, styles.index(c.ref.style)
-                                        if c.ref.style in styles else 0) for c in val.clips]
+        calibration = [calibration_clip(normalized_features(c, stats, config.planner_pitch), c,
+                                        styles.index(c.ref.style) if c.ref.style in styles else 0) for c in val.clips]
         calibration_source = f"the {len(calibration)} val clips"
     else:
-        calibration = [calibration_clip(feats[i], data.clips[i], style_ids[i])
+        calibration = [calibration_clip(normalized_features(data.clips[i], stats, config.planner_pitch)
+                                        if config.planner_pitch else feats[i], data.clips[i], style_ids[i])
                        for i in range(min(len(feats), CALIBRATION_CLIPS))]
         calibration_source = f"{len(calibration)} train clips"
 
@@ -286,7 +287,7 @@ def _train(args, dist) -> int:
     return 0
 
 
-def speech_variants(args, dist, clips, stats: dict) -> list | None:
+def speech_variants(args, dist, clips, stats: dict, pitch: bool = False) -> list | None:
     """``augmented_features`` for ``--audio-augment N`` copies (None when 0), with a progress line."""
     if not args.audio_augment:
         return None
@@ -294,7 +295,7 @@ def speech_variants(args, dist, clips, stats: dict) -> list | None:
 
     log(dist, f"train: {args.audio_augment} augmented copies of each clip's audio (room, channel, noise, level)")
     bar = Progress(len(clips), "augmenting audio", enabled=dist.main)
-    return augmented_features(clips, stats, args.audio_augment, args.seed, lambda done, _: bar.update(done))
+    return augmented_features(clips, stats, args.audio_augment, args.seed, lambda done, _: bar.update(done), pitch)
 
 
 def speech_batch(windows, feats: list, style_ids: list, config, length: int, device,
@@ -328,31 +329,43 @@ def window_features(features: np.ndarray, start: int, length: int) -> np.ndarray
     return f
 
 
-def augmented_features(clips, stats: dict, copies: int, seed: int, progress=None) -> list[list[np.ndarray]]:
+def augmented_features(clips, stats: dict, copies: int, seed: int, progress=None,
+                       pitch: bool = False) -> list[list[np.ndarray]]:
     """Per clip, ``copies`` normalised feature arrays (N, F) of its audio as other recordings would
     sound (``audio_augment.augment``: room, channel, noise, level), aligned with its clean features.
     Clip i's copy j draws from the seed (``seed``, i, j) alone. ``progress(done, total)`` after each
-    clip. About 0.5 s per copy of a minute of audio on one core."""
+    clip; ``pitch``: with voicing and pitch (``normalized_features``). About 0.5 s per copy of a
+    minute of audio on one core."""
     from ..inference.features import audio_features
     from .audio_augment import augment
-    from .dataset import read_wave
 
     out = []
     for i, clip in enumerate(clips):
         wave, n = read_wave(clip.ref.audio_path), clip.num_frames
         versions = []
         for j in range(copies):
-            x = np.asarray(audio_features(augment(wave, np.random.default_rng([seed, i, j]))), np.float32)[:n]
-            versions.append(((x - stats["audio_mean"]) / stats["audio_std"]).astype(np.float32))
+            x = audio_features(augment(wave, np.random.default_rng([seed, i, j])), pitch=pitch)
+            versions.append(normalize(_rows(x, n), stats["audio_mean"], stats["audio_std"]))
         out.append(versions)
         if progress is not None:
             progress(i + 1, len(clips))
     return out
 
 
-def normalized_features(clip, stats: dict) -> np.ndarray:
-    """A clip's audio features (N, F) normalised by the training statistics, float32."""
-    return ((clip.features - stats["audio_mean"]) / stats["audio_std"]).astype(np.float32)
+def normalized_features(clip, stats: dict, pitch: bool = False) -> np.ndarray:
+    """A clip's audio features (N, F) normalised by the training statistics, float32; with
+    ``pitch`` its voicing and pitch after them (``features.pitch_features``, from its audio file
+    unless it was loaded with its wave), as a ``planner_pitch`` planner hears them."""
+    speech = normalize(clip.features, stats["audio_mean"], stats["audio_std"])
+    if not pitch:
+        return speech
+    wave = clip.wave if clip.wave is not None else read_wave(clip.ref.audio_path)
+    return np.concatenate([speech, _rows(pitch_features(wave), len(speech))], axis=1)
+
+
+def _rows(x: np.ndarray, n: int) -> np.ndarray:
+    """The first ``n`` rows of x, zeros after its end."""
+    return window_features(x, 0, n)
 
 
 @torch.no_grad()

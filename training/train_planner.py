@@ -71,12 +71,14 @@ def read_init(path: str | None):
     return init
 
 
-def planner_model(init):
+def planner_model(init, pitch: bool = False):
     """A model holding every weight of ``init`` and a stroke planner: ``init``'s own when it has
-    one, else a copy of its generator's head path (``HEAD_PATH``)."""
+    one, else a copy of its generator's head path (``HEAD_PATH``). With ``pitch`` the planner also
+    hears voicing and pitch (``config.planner_pitch``); where the copied planner did not, their
+    input weights start at zero, so training starts from its plan."""
     from ..inference.torch_model.model import GesturaModel
 
-    model = GesturaModel(init.config.with_(stroke_planner=True), with_generator=True)
+    model = GesturaModel(init.config.with_(stroke_planner=True, planner_pitch=pitch), with_generator=True)
     own = model.state_dict()
     tensors = dict(init.tensors)
     if not init.config.stroke_planner:
@@ -85,7 +87,12 @@ def planner_model(init):
                         if name.startswith(prefix) and name[len(prefix):].split(".")[0] in HEAD_PATH})
     with torch.no_grad():
         for name, value in own.items():
-            value.copy_(torch.as_tensor(np.asarray(tensors[name])))
+            given = torch.as_tensor(np.asarray(tensors[name]))
+            if given.shape != value.shape:  # audio_in without the pitch columns
+                value.zero_()
+                value[:, :given.shape[1]] = given
+            else:
+                value.copy_(given)
     return model
 
 
@@ -103,18 +110,19 @@ def _train(args, dist) -> int:
     if not clips:
         raise CommandError(f"--data {args.data} has no stroke apexes: train on data that has them (gestura synth "
                            "writes them; BEAT2-layout data gets them from its motion)")
-    model = planner_model(init).to(dist.device)
+    model = planner_model(init, args.planner_pitch or init.config.planner_pitch).to(dist.device)
     config, stats, device = model.config, init.stats, dist.device
+    pitch = config.planner_pitch
     r, look = config.frames_per_code, config.lookahead
     length = args.window or (config.prefix_codes + config.span_codes) * r
     if length % r:
         raise CommandError(f"--window {length} must be a multiple of frames_per_code ({r})")
     stage = PlannerStage(model)
-    feats = [normalized_features(c, stats) for c in clips]
+    feats = _heard(clips, stats, pitch, dist)
     plans = [apex_bumps(c.stroke_apex) for c in clips]
     style_ids = [styles.index(c.ref.style) for c in clips]
     index = window_index(clips, length, args.stride or max(length // 2, 1))
-    variants = speech_variants(args, dist, clips, stats)
+    variants = speech_variants(args, dist, clips, stats, pitch)
 
     def window(features: np.ndarray, plan: np.ndarray, s: int) -> tuple:
         warm = min(s, WARMUP)
@@ -145,7 +153,7 @@ def _train(args, dist) -> int:
     val_clips = [c for c in val.clips if c.stroke_apex is not None and c.ref.style in styles] if val else []
     validate = None
     if val_clips:
-        fixed = [window(normalized_features(c, stats), apex_bumps(c.stroke_apex), s) + (styles.index(c.ref.style),)
+        fixed = [window(normalized_features(c, stats, pitch), apex_bumps(c.stroke_apex), s) + (styles.index(c.ref.style),)
                  for c in val_clips for s in range(0, max(c.num_frames - length, 0) + 1, length)]
 
         @torch.no_grad()
@@ -154,7 +162,8 @@ def _train(args, dist) -> int:
                               torch.tensor([w], device=device), torch.from_numpy(t)[None].to(device))["apex_bce"])
                       for x, w, t, st in fixed]
             return {"val_apex_bce": float(np.mean(losses))}
-        calibration = [calibration_clip(normalized_features(c, stats), c, styles.index(c.ref.style)) for c in val_clips]
+        calibration = [calibration_clip(normalized_features(c, stats, pitch), c, styles.index(c.ref.style))
+                       for c in val_clips]
         source = f"the {len(calibration)} val clips"
     else:
         calibration = [calibration_clip(feats[i], clips[i], style_ids[i]) for i in range(min(len(clips), CALIBRATION_CLIPS))]
@@ -176,6 +185,21 @@ def _train(args, dist) -> int:
     return 0
 
 
+def _heard(clips, stats: dict, pitch: bool, dist) -> list[np.ndarray]:
+    """Each clip's features as the planner hears them (``normalized_features``), with a progress
+    line when the pitch is read from the audio files (well under a second per minute of audio)."""
+    if not pitch:
+        return [normalized_features(c, stats) for c in clips]
+    from .loop import Progress
+
+    bar = Progress(len(clips), "pitch of each clip", enabled=dist.main)
+    out = []
+    for i, clip in enumerate(clips):
+        out.append(normalized_features(clip, stats, pitch))
+        bar.update(i + 1)
+    return out
+
+
 def _padded(plan: np.ndarray, start: int, length: int) -> np.ndarray:
     """``length`` frames of a plan from ``start``, no apex beyond its end (what generation plans there)."""
     out = np.zeros(length, np.float32)
@@ -193,7 +217,8 @@ def save_planner(model, init, args, step: int) -> Path:
     metadata = {k: v for k, v in init.metadata.items() if k not in reserved}
     metadata["stroke_planner"] = json.dumps({"steps": step, "from": str(Path(args.init).name),
                                             "data": str(Path(args.data).resolve()),
-                                            "audio_augment": args.audio_augment})
+                                            "audio_augment": args.audio_augment,
+                                            "pitch": model.config.planner_pitch})
     try:
         return model.save(Path(args.out) / CHECKPOINT_NAME, styles=list(init.styles), stats=init.stats,
                           stage="full", extra_metadata=metadata)

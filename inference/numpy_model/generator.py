@@ -91,13 +91,13 @@ class Generator(SpeechScans):
 
     # --- speech: causal, streamed ------------------------------------------------------------
     def stream_speech(self, features: np.ndarray, state=None):
-        """What the engine streams: normalised features (T, F) -> speech states (T,
-        ``config.speech_width``), new state: the body's, and the stroke planner's beside them when
-        there is one."""
+        """What the engine streams: normalised features (T, ``config.input_width``) -> speech
+        states (T, ``config.speech_width``), new state: the body's (of the first ``feature_dim``
+        columns), and the stroke planner's (of them all) beside them when there is one."""
         if self.planner is None:
             return self.speech_states(features, state)
         body, planner = state or (None, None)
-        s, body = self.speech_states(features, body)
+        s, body = self.speech_states(features[:, :self.config.feature_dim], body)
         p, planner = self.planner.speech_states(features, planner)
         return np.concatenate([s, p], axis=-1), (body, planner)
 

@@ -52,13 +52,15 @@ from .mamba import MambaBlock, MambaStack, StackedLinear, bidirectional_block, b
 class SpeechScans(nn.Module):
     """What the stroke-apex head hears: the causal speech encoder (``audio_in``, ``speech``,
     ``speech_norm``), the window scan (``speech_window``), the style embedding and the head
-    (``apex``). The generator is one; a ``StrokePlanner`` is another, of the same shapes."""
+    (``apex``). The generator is one, reading ``config.feature_dim`` feature columns; a
+    ``StrokePlanner`` is another, of the same shapes but reading ``config.input_width`` (pitch too,
+    for a ``planner_pitch`` planner)."""
 
-    def __init__(self, config):
+    def __init__(self, config, in_dim: int | None = None):
         super().__init__()
         d = config.d_model
         self.lookahead = config.lookahead
-        self.audio_in = nn.Linear(config.feature_dim, d)
+        self.audio_in = nn.Linear(config.feature_dim if in_dim is None else in_dim, d)
         self.speech = MambaStack(MambaBlock(config) for _ in range(config.speech_layers))
         self.speech_norm = RMSNorm(d)
         self.speech_window = MambaStack(bidirectional_block(config, config.granularities["window"])
@@ -123,7 +125,7 @@ class Generator(SpeechScans):
         self.config = config
         d, cd, k, r = config.d_model, config.code_dim, config.codebook_size, config.frames_per_code
         self.frames_per_code = r
-        self.planner = StrokePlanner(config) if config.stroke_planner else None
+        self.planner = StrokePlanner(config, config.input_width) if config.stroke_planner else None
         self.code_in = nn.Linear(r * (2 * d + 1), d)
         self.mask_latent = nn.Parameter(torch.randn(len(PARTS), cd) * 0.02)
         self.part_in = nn.ModuleDict({p: nn.Linear(cd, d) for p in PARTS})
@@ -138,13 +140,14 @@ class Generator(SpeechScans):
 
     # --- speech: causal, streamed ------------------------------------------------------------
     def stream_speech(self, features: torch.Tensor, state=None):
-        """What the engines stream: features (B, T, F) normalised -> speech states (B, T,
-        ``config.speech_width``), state: the body's (``speech_states``), and the stroke planner's
-        beside them when there is one. Causal, as ``speech_states``."""
+        """What the engines stream: features (B, T, ``config.input_width``) normalised -> speech
+        states (B, T, ``config.speech_width``), state: the body's (``speech_states`` of the first
+        ``feature_dim`` columns), and the stroke planner's (of them all) beside them when there is
+        one. Causal, as ``speech_states``."""
         if self.planner is None:
             return self.speech_states(features, state)
         body, planner = state or (None, None)
-        s, body = self.speech_states(features, body)
+        s, body = self.speech_states(features[..., :self.config.feature_dim], body)
         p, planner = self.planner.speech_states(features, planner)
         return torch.cat([s, p], -1), (body, planner)
 

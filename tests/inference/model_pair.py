@@ -25,14 +25,14 @@ def small_config(**changes):
 
 @functools.lru_cache(maxsize=None)
 def _pair(frames_per_code: int, granularities: tuple = (1,), stroke_planner: bool = False,
-          plan_decoders: bool = False):
+          plan_decoders: bool = False, planner_pitch: bool = False):
     torch = pytest.importorskip("torch")
     from gestura.inference.numpy_model.model import NumpyModel
     from gestura.inference.torch_model.model import GesturaModel
 
     torch.set_num_threads(1)
     config = small_config(frames_per_code=frames_per_code, granularities=granularities, stroke_planner=stroke_planner,
-                          plan_decoders=plan_decoders)
+                          plan_decoders=plan_decoders, planner_pitch=planner_pitch)
     torch.manual_seed(11)
     model = GesturaModel(config).eval()
     with torch.no_grad():
@@ -47,15 +47,19 @@ def _pair(frames_per_code: int, granularities: tuple = (1,), stroke_planner: boo
 
 
 def model_pair(frames_per_code: int = 4, granularities: tuple = (1,), stroke_planner: bool = False,
-               plan_decoders: bool = False):
+               plan_decoders: bool = False, planner_pitch: bool = False):
     """(torch ``GesturaModel``, ``NumpyModel``) with the same weights (built once per r,
-    granularities, and whether there is a stroke planner and plan-reading decoders); skips without torch."""
-    return _pair(frames_per_code, tuple(granularities), stroke_planner, plan_decoders)[:2]
+    granularities, and whether there is a stroke planner, one that hears pitch, and plan-reading
+    decoders); skips without torch."""
+    return _pair(frames_per_code, tuple(granularities), stroke_planner or planner_pitch, plan_decoders,
+                 planner_pitch)[:2]
 
 
-def pair_checkpoint(frames_per_code: int = 4, stroke_planner: bool = False, plan_decoders: bool = False):
-    """The in-memory ``Checkpoint`` of ``model_pair(frames_per_code, stroke_planner=..., plan_decoders=...)``."""
-    return _pair(frames_per_code, (1,), stroke_planner, plan_decoders)[2]
+def pair_checkpoint(frames_per_code: int = 4, stroke_planner: bool = False, plan_decoders: bool = False,
+                    planner_pitch: bool = False):
+    """The in-memory ``Checkpoint`` of ``model_pair(frames_per_code, stroke_planner=..., plan_decoders=...,
+    planner_pitch=...)``."""
+    return _pair(frames_per_code, (1,), stroke_planner or planner_pitch, plan_decoders, planner_pitch)[2]
 
 
 def assert_close(actual, expected, tol=1e-4):

@@ -34,7 +34,8 @@ def tiny_checkpoint(tmp_path):
 def test_torch_state_dict_matches_architecture_spec_for_every_config():
     window_only = {"window": [1, 2, 4, 8], "global": [1], "local": [1]}
     for config in (TINY, CONFIGS["small"], CONFIGS["small"].with_(granularities=(1, 2, 4, 8)),
-                   CONFIGS["small"].with_(granularities=window_only), CONFIGS["small"].with_(stroke_planner=True)):
+                   CONFIGS["small"].with_(granularities=window_only), CONFIGS["small"].with_(stroke_planner=True),
+                   CONFIGS["small"].with_(stroke_planner=True, planner_pitch=True)):
         model = GesturaModel(config)
         got = {k: tuple(v.shape) for k, v in model.state_dict().items()}
         assert got == {k: tuple(v) for k, v in tensor_shapes(config).items()}
@@ -44,6 +45,16 @@ def test_torch_state_dict_matches_architecture_spec_for_every_config():
 def test_parameter_counts_of_the_shipped_configs():
     assert parameter_count(CONFIGS["small"]) * 4 < 30e6  # the bundled checkpoint stays under 30 MB
     assert 180e6 < parameter_count(CONFIGS["mambatalk"]) < 230e6  # MambaTalk's published ~200 M
+
+
+def test_only_a_stroke_planner_hears_pitch_two_columns_after_the_speech_features():
+    small = CONFIGS["small"]
+    assert small.input_width == small.feature_dim
+    assert small.with_(stroke_planner=True, planner_pitch=True).input_width == small.feature_dim + 2
+    with pytest.raises(ConfigError, match="'planner_pitch' needs 'stroke_planner': only a stroke planner hears pitch"):
+        small.with_(planner_pitch=True)
+    with pytest.raises(ConfigError, match="'planner_pitch' must be true or false, got 1"):
+        small.with_(stroke_planner=True, planner_pitch=1)
 
 
 def test_carried_codes_default_to_the_whole_prefix_and_stay_within_it():

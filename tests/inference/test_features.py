@@ -3,11 +3,13 @@ import numpy as np
 import pytest
 
 from gestura.inference.features import (
-    BLOCK, FEATURE_DIM, FEATURE_NAMES, N_MELS, SAMPLE_RATE, FeatureStream, audio_features, frame_center, num_frames,
+    BLOCK, FEATURE_DIM, FEATURE_NAMES, N_MELS, PITCH_NAMES, SAMPLE_RATE, FeatureStream, audio_features, frame_center,
+    normalize, num_frames, pitch_features,
 )
 
 ENERGY = FEATURE_NAMES.index("energy")
 ONSET = FEATURE_NAMES.index("onset")
+VOICING, PITCH = (FEATURE_DIM + PITCH_NAMES.index(name) for name in ("voicing", "pitch"))
 
 
 def test_num_frames_counts_frame_centres_inside_the_clip():
@@ -40,6 +42,43 @@ def test_a_tone_lights_the_band_that_contains_it():
     assert low[15, ENERGY] > audio_features(np.zeros(SAMPLE_RATE, np.float32))[15, ENERGY] + 5
 
 
+@pytest.mark.parametrize("f0", [70.0, 110.0, 185.0, 262.0, 380.0])
+def test_a_voice_like_tone_gives_its_pitch_and_full_voicing(f0):
+    # Harmonics falling off as 1/h, like a glottal source: the period, not a multiple of it.
+    t = np.arange(SAMPLE_RATE) / SAMPLE_RATE
+    wave = sum(np.sin(2 * np.pi * f0 * h * t + h) / h for h in range(1, 10)).astype(np.float32) * 0.2
+    f = audio_features(wave, pitch=True)[3:-3]
+    np.testing.assert_allclose(100.0 * 2.0 ** f[:, PITCH], f0, rtol=0.005)
+    assert f[:, VOICING].min() > 0.95
+
+
+def test_a_pitch_glide_is_followed_and_noise_and_silence_are_unvoiced():
+    t = np.arange(2 * SAMPLE_RATE) / SAMPLE_RATE
+    f0 = 120.0 + 40.0 * t  # 120 -> 200 Hz over 2 s
+    wave = (0.3 * np.sin(2 * np.pi * np.cumsum(f0) / SAMPLE_RATE)).astype(np.float32)
+    f = audio_features(wave, pitch=True)
+    frames = np.arange(5, 55)
+    np.testing.assert_allclose(100.0 * 2.0 ** f[frames, PITCH], 120.0 + 40.0 * frames / 30, rtol=0.01)
+    noise = audio_features((0.1 * np.random.default_rng(0).standard_normal(SAMPLE_RATE)).astype(np.float32), pitch=True)
+    assert noise[3:-3, VOICING].max() < 0.4
+    silence = audio_features(np.zeros(SAMPLE_RATE, np.float32), pitch=True)
+    assert np.all(silence[:, [VOICING, PITCH]] == 0)
+
+
+def test_pitch_columns_follow_the_speech_features_unchanged_and_come_alone_from_pitch_features():
+    rng = np.random.default_rng(3)
+    wave = (rng.standard_normal(16000 * 2 + 77) * 0.1).astype(np.float32)
+    wave[8000:12000] += 0.3 * np.sin(2 * np.pi * 150.0 * np.arange(4000) / SAMPLE_RATE).astype(np.float32)
+    both, speech = audio_features(wave, pitch=True), audio_features(wave)
+    assert both.shape == (len(speech), FEATURE_DIM + len(PITCH_NAMES))
+    assert np.array_equal(both[:, :FEATURE_DIM], speech)
+    assert np.array_equal(both[:, FEATURE_DIM:], pitch_features(wave))
+    mean, std = rng.normal(size=FEATURE_DIM).astype(np.float32), rng.uniform(1, 2, FEATURE_DIM).astype(np.float32)
+    scaled = normalize(both, mean, std)
+    np.testing.assert_allclose(scaled[:, :FEATURE_DIM], (speech - mean) / std, rtol=1e-6)
+    assert np.array_equal(scaled[:, FEATURE_DIM:], both[:, FEATURE_DIM:])
+
+
 def test_clicks_over_an_hour_land_on_their_frames():
     """Impulses placed at the exact times of chosen frames across an hour of audio peak in
     exactly those frames: no drift at the end. Streamed minute by minute to keep memory small."""
@@ -63,12 +102,13 @@ def test_clicks_over_an_hour_land_on_their_frames():
         assert np.argmax(window) == 2, (k, window)  # the Hann window peaks at the frame's centre
 
 
-@pytest.mark.parametrize("sizes", [[1], [17, 5000, 3], [BLOCK * 534], [16000 * 2 + 7]])
-def test_streaming_equals_whole_clip_exactly(sizes):
+@pytest.mark.parametrize("sizes, pitch", [([1], False), ([17, 5000, 3], False), ([BLOCK * 534], False),
+                                          ([16000 * 2 + 7], False), ([17, 5000, 3], True)])
+def test_streaming_equals_whole_clip_exactly(sizes, pitch):
     rng = np.random.default_rng(0)
     wave = (rng.standard_normal(16000 * 7 + 123) * np.repeat(rng.random(100), 1124)[: 16000 * 7 + 123]).astype(np.float32)
-    whole = audio_features(wave)
-    stream, pieces, pos, i = FeatureStream(), [], 0, 0
+    whole = audio_features(wave, pitch=pitch)
+    stream, pieces, pos, i = FeatureStream(pitch=pitch), [], 0, 0
     while pos < len(wave):
         size = sizes[i % len(sizes)]
         pieces.append(stream.push(wave[pos:pos + size]))

@@ -106,19 +106,38 @@ def with_pause(speech, seconds=2.5):
                            speech[SAMPLE_RATE * 2:]])
 
 
-@pytest.mark.parametrize("chunk, carried, rates, plan_decoders, pause",
-                         [(160, None, (), False, False), (4000, None, (), False, False),
-                          (16000 * 3 + 11, None, (), False, False), (4000, 0, (), False, False),
-                          (4000, None, (0.8, 3.0), False, False), (4000, None, (), True, False),
-                          (160, None, (), False, True), (4000, None, (0.8, 3.0), True, True)])
+def with_pitch_planner(checkpoint, path):
+    """``checkpoint`` with a stroke planner that hears voicing and pitch (``planner_pitch``): the
+    generator's head path copied, the pitch columns of its input random and strong, loaded."""
+    from gestura.inference.architecture import tensor_shapes
+
+    config = checkpoint.config.with_(stroke_planner=True, planner_pitch=True)
+    rng = np.random.default_rng(1)
+    tensors = dict(checkpoint.tensors)
+    for name, shape in tensor_shapes(config).items():
+        if name.startswith("generator.planner."):
+            own = checkpoint.tensors[name.replace("planner.", "", 1)]
+            tensors[name] = own if own.shape == shape else np.concatenate(
+                [own, (3.0 * rng.normal(size=(shape[0], shape[1] - own.shape[1]))).astype(np.float32)], axis=1)
+    return load_checkpoint(save_checkpoint(path, tensors, config, stats=checkpoint.stats, styles=checkpoint.styles))
+
+
+@pytest.mark.parametrize("chunk, carried, rates, plan_decoders, pause, pitch",
+                         [(160, None, (), False, False, False), (4000, None, (), False, False, False),
+                          (16000 * 3 + 11, None, (), False, False, False), (4000, 0, (), False, False, False),
+                          (4000, None, (0.8, 3.0), False, False, False), (4000, None, (), True, False, False),
+                          (160, None, (), False, True, False), (4000, None, (0.8, 3.0), True, True, False),
+                          (4000, None, (0.8, 3.0), True, True, True)])
 def test_streaming_in_chunks_equals_whole_clip(checkpoint, speech, chunk, carried, rates, plan_decoders, pause,
-                                               tmp_path):
+                                               pitch, tmp_path):
     if pause:  # codes in a pause are chosen on the loudness around them (the margins cross windows)
         speech = with_pause(speech)
     if carried is not None:  # each span starts afresh
         checkpoint = with_config(checkpoint, tmp_path / "carried.safetensors", carried_codes=carried)
     if plan_decoders:  # the decoders carry their state across spans, each span's plan its own
         checkpoint = with_plan_decoders(checkpoint, tmp_path / "planned.safetensors")
+    if pitch:  # the planner's features have two more columns, streamed in the same blocks
+        checkpoint = with_pitch_planner(checkpoint, tmp_path / "pitch.safetensors")
     if rates:  # the plan's threshold follows the windows so far
         checkpoint = with_config(checkpoint, tmp_path / "rated.safetensors", apex_rates=rates, apex_threshold=0.9)
     whole = run(checkpoint, speech, seed=7, style="lively")

@@ -386,10 +386,32 @@ def test_a_stroke_planner_trains_for_a_model_and_changes_nothing_else_in_it(data
     for name in planner:
         np.testing.assert_array_equal(again.tensors[name], after.tensors[name], err_msg=name)
 
+    # A planner that hears pitch starts as the planner it continues (the pitch columns of its input
+    # at zero): at lr 0 the same motion; and it keeps hearing pitch when trained again.
+    pitched = tmp_path / "pitch" / "gestura.safetensors"
+    assert cli.main(["train", "--stroke-planner", "--planner-pitch", "--data", str(data), "--init", str(planned),
+                     "--steps", "1", "--lr", "0", "--log-every", "1", *LOOP, "--out", str(pitched.parent)]) == 0
+    heard = load_checkpoint(pitched)
+    assert heard.config.planner_pitch and json.loads(heard.metadata["stroke_planner"])["pitch"]
+    audio_in = heard.tensors["generator.planner.audio_in.weight"]
+    assert audio_in.shape[1] == after.tensors["generator.planner.audio_in.weight"].shape[1] + 2
+    assert np.all(audio_in[:, -2:] == 0)
+    for engine in ("torch", "numpy"):
+        out = tmp_path / f"pitch-{engine}.npz"
+        assert cli.main(["generate", str(wav), "-o", str(out), "--checkpoint", str(pitched), "--style", "4_lawrence",
+                         "--temperature", "0", "--engine", engine, "--device", "cpu"]) == 0
+        with np.load(out, allow_pickle=False) as motion:
+            np.testing.assert_allclose(motion["poses"], poses[0], atol=1e-3)
+    assert cli.main(["train", "--stroke-planner", "--data", str(data), "--init", str(pitched), "--steps", "1",
+                     "--log-every", "1", *LOOP, "--out", str(tmp_path / "pitch2")]) == 0
+    assert load_checkpoint(tmp_path / "pitch2" / "gestura.safetensors").config.planner_pitch
+
     # What it cannot do is refused with one line, before anything is written.
     refusals = (
         ([a for a in args if a not in ("--init", str(init))],
          "--stroke-planner trains a planner for an existing model: name it with --init"),
+        ([a for a in args if a != "--stroke-planner"] + ["--planner-pitch"],
+         "--planner-pitch is for a stroke planner: add --stroke-planner --init CKPT"),
         ([*args, "--vq", str(vq_run / "vq.safetensors")],
          "--stroke-planner keeps the --init model as it is: leave out --family, --set and --vq"),
         ([*args, "--set", "d_model=8"], "--stroke-planner keeps the --init model as it is: leave out --family, --set and --vq"),

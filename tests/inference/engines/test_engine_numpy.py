@@ -44,10 +44,11 @@ MINI = tiny_config(name="mini", code_dim=16, codebook_size=64, vq_hidden=32, gmp
 
 
 # The multi-granularity model gives each scan other pooling factors, so a scan reading another's
-# factors would not load; the stroke planner's speech states travel beside the body's.
+# factors would not load; the stroke planner's speech states travel beside the body's (and its
+# features with voicing and pitch beside the body's).
 @pytest.fixture(scope="module", params=[{}, {"granularities": {"window": (1, 2, 4, 8), "global": (1, 2), "local": (1, 4)}},
-                                        {"stroke_planner": True}],
-                ids=["single-scale", "granular", "stroke-planner"])
+                                        {"stroke_planner": True}, {"stroke_planner": True, "planner_pitch": True}],
+                ids=["single-scale", "granular", "stroke-planner", "pitch-planner"])
 def checkpoint(request, tmp_path_factory):
     torch.manual_seed(7)
     model = GesturaModel(MINI.with_(**request.param))

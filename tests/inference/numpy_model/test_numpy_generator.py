@@ -28,11 +28,12 @@ def _known_codes(rng, n, k):
     return codes
 
 
-@pytest.mark.parametrize("stroke_planner", [False, True], ids=["head", "planner"])
-def test_streamed_speech_states_in_pieces_equal_whole_and_torch(stroke_planner):
+@pytest.mark.parametrize("stroke_planner, pitch", [(False, False), (True, False), (True, True)],
+                         ids=["head", "planner", "planner-pitch"])
+def test_streamed_speech_states_in_pieces_equal_whole_and_torch(stroke_planner, pitch):
     torch = pytest.importorskip("torch")
-    model, numpy_model = model_pair(4, stroke_planner=stroke_planner)
-    features = np.random.default_rng(1).normal(size=(70, model.config.feature_dim)).astype(np.float32)
+    model, numpy_model = model_pair(4, stroke_planner=stroke_planner, planner_pitch=pitch)
+    features = np.random.default_rng(1).normal(size=(70, model.config.input_width)).astype(np.float32)
     with torch.no_grad():
         expected, _ = model.generator.stream_speech(torch.from_numpy(features)[None])
     whole, _ = numpy_model.generator.stream_speech(features)
