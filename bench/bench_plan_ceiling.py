@@ -18,10 +18,11 @@ corpus's (``metrics.stroke_plan_scores``) and how many it plans against the corp
 - ``synth, fixed``: the same with its random parts removed: every phrase gestures (no rest coin),
   no noise on the syllable scores, the mean count of strokes per phrase; the plan of a planner
   that knew the synthesizer's syllable stress exactly and planned every phrase;
-- ``synth, no pitch``: other seeds as above, but each syllable's stress is its loudness rank alone
-  and no syllable is a pitch accent: what the synthesizer would choose without pitch.
+- ``synth, loudness only``: other seeds as above, but each syllable's stress is its loudness rank
+  alone (the synthesizer also weighs its pitch and its prominence) and no syllable is a pitch
+  accent: what the synthesizer would choose hearing loudness only.
 
-Seconds per clip on a CPU. Prints the machine first.
+About a second per clip on a CPU. Prints the machine first.
 """
 from __future__ import annotations
 
@@ -49,7 +50,7 @@ class _NoDraws:
         return 0.5 * (low + high)
 
 
-def _without_pitch(prosody):
+def _loudness_only(prosody):
     """``prosody`` with each syllable's stress its loudness rank and no pitch accents."""
     from gestura.training.synth.prosody import _rank
 
@@ -97,7 +98,7 @@ def main(argv=None) -> int:
     model = GesturaModel.from_checkpoint(checkpoint).eval()
     print(f"checkpoint: {args.checkpoint}; {len(clips)} {args.split} clips; synthesizer seeds {args.seeds}")
 
-    plans = {name: [] for name in ("planner", "synth, other seed", "synth, fixed", "synth, no pitch")}
+    plans = {name: [] for name in ("planner", "synth, other seed", "synth, fixed", "synth, loudness only")}
     truths, styles = [], []
     for i, clip in enumerate(clips):
         truth = np.flatnonzero(clip.stroke_apex > 0.5)
@@ -106,20 +107,20 @@ def main(argv=None) -> int:
         _, planned = clip_stroke_plan(model, features, style, energy_db(clip.features))
         prosody = analyze(clip.wave.astype(np.float64))
         speaker = lively(get_style(clip.ref.style.split("_", 1)[1]), liveliness(clip.wave))
-        flat = _without_pitch(prosody)
+        flat = _loudness_only(prosody)
         entries = {"planner": [planned], "synth, fixed": [_frames(choose_strokes(prosody, speaker, _NoDraws()), FPS)],
-                   "synth, other seed": [], "synth, no pitch": []}
+                   "synth, other seed": [], "synth, loudness only": []}
         for seed in args.seeds:
             entries["synth, other seed"].append(
                 _frames(choose_strokes(prosody, speaker, np.random.default_rng([seed, i])), FPS))
-            entries["synth, no pitch"].append(
+            entries["synth, loudness only"].append(
                 _frames(choose_strokes(flat, speaker, np.random.default_rng([seed, i])), FPS))
         for name, found in entries.items():
             plans[name].append(found)
         truths.append(truth)
         styles.append(clip.ref.style)
 
-    print(f"{'plan':<20}{'speaker':<12}{'precision':>10}{'recall':>8}{'planned':>9}{'corpus':>8}")
+    print(f"{'plan':<22}{'speaker':<12}{'precision':>10}{'recall':>8}{'planned':>9}{'corpus':>8}")
     for name, per_clip in plans.items():
         for speaker in sorted(set(styles)) + ["all"]:
             rows = [k for k, s in enumerate(styles) if speaker in ("all", s)]
@@ -128,7 +129,7 @@ def main(argv=None) -> int:
             zeros = [np.zeros(1) for _ in planned]  # no probabilities: only precision and recall are read
             scores = stroke_plan_scores(zeros, planned, apexes)
             draws = len(per_clip[rows[0]])
-            print(f"{name:<20}{speaker:<12}{scores['plan_precision']:>10.2f}{scores['plan_recall']:>8.2f}"
+            print(f"{name:<22}{speaker:<12}{scores['plan_precision']:>10.2f}{scores['plan_recall']:>8.2f}"
                   f"{sum(len(p) for p in planned) / draws:>9.0f}{sum(len(truths[k]) for k in rows):>8d}")
     return 0
 

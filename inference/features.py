@@ -114,8 +114,10 @@ def _pitch(frames: np.ndarray) -> np.ndarray:
 
     The autocorrelation (zero-padded FFT, so not circular) divided by the window's, normalised by
     its value at lag 0; the best lag in 60-400 Hz, or the shortest one within
-    ``_OCTAVE_TOLERANCE`` of it, refined by a parabola through its neighbours. Silence gives
-    voicing 0 and pitch 0."""
+    ``_OCTAVE_TOLERANCE`` of it, refined by a parabola through its neighbours. The frame's own
+    (window-weighted) mean is taken out first, so a DC offset does not read as a voice. Silence,
+    and frames with no correlation peak in the range (hum below 60 Hz), give voicing 0 and pitch 0."""
+    frames = frames - (frames.sum(axis=1) / _WINDOW.sum())[:, None] * _WINDOW
     ac = np.fft.irfft(np.abs(np.fft.rfft(frames, 2 * N_FFT, axis=1)) ** 2, axis=1)[:, :len(_WINDOW_AC)] / _WINDOW_AC
     energy = ac[:, 0]
     audible = energy > _LOG_FLOOR
@@ -130,8 +132,9 @@ def _pitch(frames: np.ndarray) -> np.ndarray:
     curve = left - 2 * centre + right
     shift = np.where(curve < 0, 0.5 * (left - right) / np.where(curve < 0, curve, -1.0), 0.0)
     lag = _LAGS[k] + np.clip(shift, -0.5, 0.5)
-    voicing = np.where(audible, np.clip(centre, 0.0, 1.0), 0.0)
-    pitch = np.where(audible, np.log2(SAMPLE_RATE / lag / 100.0), 0.0)
+    found = audible & peak.any(axis=1) & (best > 0)
+    voicing = np.where(found, np.clip(centre, 0.0, 1.0), 0.0)
+    pitch = np.where(found, np.log2(SAMPLE_RATE / lag / 100.0), 0.0)
     return np.stack([voicing, pitch], axis=1).astype(np.float32)
 
 
@@ -144,12 +147,18 @@ class _Carry:
         self.onset = None
 
 
+def _windowed(segment: np.ndarray, segment_start: int, first: int, stop: int) -> np.ndarray:
+    """The Hann-windowed samples (stop - first, N_FFT) of frames ``[first, stop)``, from
+    ``segment``, which holds the samples from ``segment_start`` on."""
+    index = frame_center(np.arange(first, stop))[:, None] + _OFFSETS[None, :] - segment_start
+    return segment[index] * _WINDOW
+
+
 def _block(segment: np.ndarray, segment_start: int, first: int, stop: int, carry: _Carry,
            pitch: bool = False) -> np.ndarray:
     """Features of frames ``[first, stop)`` (``feature_width(pitch)`` columns); ``segment`` holds
     the samples from ``segment_start`` on that those windows need (zeros where the clip has none)."""
-    index = frame_center(np.arange(first, stop))[:, None] + _OFFSETS[None, :] - segment_start
-    frames = segment[index] * _WINDOW
+    frames = _windowed(segment, segment_start, first, stop)
     power = np.abs(np.fft.rfft(frames, axis=1)).astype(np.float32) ** 2
     logmel = np.log(power @ _MEL + _LOG_FLOOR)
     energy = 0.5 * np.log(np.mean(frames * frames, axis=1) + _LOG_FLOOR)
@@ -210,8 +219,7 @@ def pitch_features(wave16k) -> np.ndarray:
     for first in range(0, total, BLOCK):
         stop = min(first + BLOCK, total)
         lo, hi = _block_span(first, stop)
-        index = frame_center(np.arange(first, stop))[:, None] + _OFFSETS[None, :] - lo
-        out[first:stop] = _pitch(_segment(wave, 0, lo, hi)[index] * _WINDOW)
+        out[first:stop] = _pitch(_windowed(_segment(wave, 0, lo, hi), lo, first, stop))
     return out
 
 

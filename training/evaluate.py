@@ -340,7 +340,8 @@ def stroke_plan_report(checkpoint, clips, apexes: list) -> dict | None:
 
 def clip_stroke_plan(model, features: np.ndarray, style: int | None,
                      loudness: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """The stroke plan of one clip as generation makes it: normalised features (N, F), a style
+    """The stroke plan of one clip as generation makes it: normalised features (N,
+    ``config.input_width``: ``train_generator.normalized_features`` with ``planner_pitch``), a style
     index (None: no speaker) -> the plan's apex probabilities (N,) and its planned apex frames,
     per span at the model's ``apex_threshold``, or, for a model with ``apex_rates`` given the
     frames' ``loudness`` (N,) in dB (``features.energy_db``), at ``StrokeRate``'s threshold

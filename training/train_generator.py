@@ -345,7 +345,7 @@ def augmented_features(clips, stats: dict, copies: int, seed: int, progress=None
         versions = []
         for j in range(copies):
             x = audio_features(augment(wave, np.random.default_rng([seed, i, j])), pitch=pitch)
-            versions.append(normalize(_rows(x, n), stats["audio_mean"], stats["audio_std"]))
+            versions.append(window_features(normalize(x, stats["audio_mean"], stats["audio_std"]), 0, n))
         out.append(versions)
         if progress is not None:
             progress(i + 1, len(clips))
@@ -360,12 +360,7 @@ def normalized_features(clip, stats: dict, pitch: bool = False) -> np.ndarray:
     if not pitch:
         return speech
     wave = clip.wave if clip.wave is not None else read_wave(clip.ref.audio_path)
-    return np.concatenate([speech, _rows(pitch_features(wave), len(speech))], axis=1)
-
-
-def _rows(x: np.ndarray, n: int) -> np.ndarray:
-    """The first ``n`` rows of x, zeros after its end."""
-    return window_features(x, 0, n)
+    return np.concatenate([speech, window_features(pitch_features(wave), 0, len(speech))], axis=1)
 
 
 @torch.no_grad()
@@ -391,7 +386,8 @@ def head_probabilities(model, features: np.ndarray, style: int | None, device) -
     """The stroke plan's probabilities over one clip as generation hears it (the stroke planner's
     where the model has one, else the generator's apex head): the causal
     encoder over the whole clip, then windows of the previous span's tail and a span at absolute
-    positions (``pipeline``). features (N, F) normalised, style index -> one (span frames,) array
+    positions (``pipeline``). features (N, ``config.input_width``) normalised (``normalized_features``
+    with the model's ``planner_pitch``), style index -> one (span frames,) array
     per span, in order (together N frames or a few more). style None: no speaker (their mean)."""
     r = model.config.frames_per_code
     return [probability[(first - start) * r:] for start, first, _, probability in head_windows(model, features, style, device)]
@@ -415,8 +411,9 @@ def head_windows(model, features: np.ndarray, style: int | None, device) -> list
 
 
 def calibration_clip(features: np.ndarray, clip, style: int) -> tuple:
-    """What ``calibrate_apex_threshold`` reads of a clip: its normalised features (N, F), its
-    number of stroke apexes, its style index and its seconds of speech (``stroke_plan.spoken_frames``)."""
+    """What ``calibrate_apex_threshold`` reads of a clip: its normalised features (N,
+    ``config.input_width``), its number of stroke apexes, its style index and its seconds of speech
+    (``stroke_plan.spoken_frames``)."""
     spoken = float(spoken_frames(energy_db(clip.features))[0].sum()) / FPS
     return features, int(np.sum(clip.stroke_apex > 0.5)), style, spoken
 

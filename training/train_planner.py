@@ -188,11 +188,9 @@ def _train(args, dist) -> int:
 def _heard(clips, stats: dict, pitch: bool, dist) -> list[np.ndarray]:
     """Each clip's features as the planner hears them (``normalized_features``), with a progress
     line when the pitch is read from the audio files (well under a second per minute of audio)."""
-    if not pitch:
-        return [normalized_features(c, stats) for c in clips]
     from .loop import Progress
 
-    bar = Progress(len(clips), "pitch of each clip", enabled=dist.main)
+    bar = Progress(len(clips), "pitch of each clip", enabled=dist.main and pitch)
     out = []
     for i, clip in enumerate(clips):
         out.append(normalized_features(clip, stats, pitch))

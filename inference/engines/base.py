@@ -14,9 +14,10 @@ r = ``config.frames_per_code``, d = ``config.d_model``, K = ``config.codebook_si
     VQ-VAE encoder + nearest code of normalised part features, from zero history (start poses).
 ``start(parts: tuple[str]) -> state``
     A new stream: zero conv and scan states everywhere; ``parts`` are the generated parts.
-``speech(state, features (n, F)) -> (n, w)``
+``speech(state, features (n, config.input_width)) -> (n, w)``
     The causal speech encoder (``Generator.stream_speech``) over the next ``n`` normalised
-    feature frames, advancing the state. Row ``j`` belongs to audio frame ``j``. w =
+    feature frames (``features.normalize``; voicing and pitch too for a ``planner_pitch``
+    checkpoint), advancing the state. Row ``j`` belongs to audio frame ``j``. w =
     ``config.speech_width``: the body's d states, and the stroke planner's d beside them when
     the checkpoint has one.
 ``context(speech (n r + L, w), styles: tuple, plans: tuple | None = None, threshold=None) -> (context (len(styles), n, d), plan (len(styles), n r))``

@@ -109,7 +109,7 @@ class StrokePlanner(SpeechScans):
     what the body hears. Measured in ``weights/MODEL_CARD.md``."""
 
     def forward(self, features: torch.Tensor, style: torch.Tensor, starts: torch.Tensor, frames: int) -> torch.Tensor:
-        """Training pass: features (B, T, F) normalised, each row ending L frames after its window
+        """Training pass: features (B, T, ``config.input_width``) normalised, each row ending L frames after its window
         of ``frames`` motion frames, which begins at ``starts`` (B,) long (the frames before it
         warm the causal encoder up, as the earlier speech does in generation); style (B,) ->
         stroke-apex logits of the windows' frames (B, frames)."""

@@ -63,6 +63,10 @@ def test_a_pitch_glide_is_followed_and_noise_and_silence_are_unvoiced():
     assert noise[3:-3, VOICING].max() < 0.4
     silence = audio_features(np.zeros(SAMPLE_RATE, np.float32), pitch=True)
     assert np.all(silence[:, [VOICING, PITCH]] == 0)
+    # A DC offset or hum below the range has no period in it: not a voice at 400 Hz.
+    t = np.arange(SAMPLE_RATE) / SAMPLE_RATE
+    for hum in (np.full(SAMPLE_RATE, 0.1), 0.3 * np.sin(2 * np.pi * 30.0 * t), 0.1 + 0.2 * np.sin(2 * np.pi * 45.0 * t)):
+        assert np.all(pitch_features(hum.astype(np.float32))[3:-3] == 0)
 
 
 def test_pitch_columns_follow_the_speech_features_unchanged_and_come_alone_from_pitch_features():

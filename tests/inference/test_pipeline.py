@@ -319,20 +319,28 @@ def test_a_voice_the_head_is_unsure_of_gets_its_styles_rate_of_strokes(checkpoin
     assert all(calm > lively for calm, lively in zip(engine_calm.thresholds, engine.thresholds))
 
 
-def test_eval_plans_every_window_as_generation_does_to_the_clips_end(checkpoint, speech, tmp_path):
+@pytest.mark.parametrize("pitch", [False, True], ids=["speech-features", "pitch-planner"])
+def test_eval_plans_every_window_as_generation_does_to_the_clips_end(checkpoint, speech, tmp_path, pitch):
     # `gestura eval`, the real-speech bench and the threshold's calibration read the plan through
     # head_windows; beyond the clip's end both must hear training's padding (normalised zeros), or
-    # the last window's plan differs from the one generation strokes on.
-    from gestura.inference.features import energy_db
+    # the last window's plan differs from the one generation strokes on. A planner that hears pitch
+    # must get the voicing and pitch training gives it (normalized_features: pitch_features of the
+    # wave after the normalised speech features), aligned frame by frame.
+    from gestura.inference.features import FEATURE_DIM, energy_db, normalize, pitch_features
     from gestura.training.evaluate import clip_stroke_plan
     from gestura.training.train_generator import head_windows
 
+    if pitch:
+        checkpoint = with_pitch_planner(checkpoint, tmp_path / "pitch.safetensors")
     rated = with_config(checkpoint, tmp_path / "rated.safetensors", apex_threshold=0.9, apex_rates=(0.5, 3.0))
     engine = RecordingTorchEngine()
     generate(GenerationRequest(audio=speech, style="lively", seed=3, plan_strength=1.0), checkpoint=rated,
              engine=engine)
     raw = audio_features(speech)
-    features = ((raw - rated.stats["audio_mean"]) / rated.stats["audio_std"]).astype(np.float32)
+    features = normalize(raw, rated.stats["audio_mean"], rated.stats["audio_std"])
+    if pitch:
+        features = np.concatenate([features, pitch_features(speech)], axis=1)
+        assert features.shape[1] == FEATURE_DIM + 2
     windows = head_windows(engine.model, features, 1, torch.device("cpu"))
     assert len(windows) == len(engine.probabilities) > 1
     for (_, _, _, heard), generated in zip(windows, engine.probabilities):
