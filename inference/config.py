@@ -112,8 +112,8 @@ class ModelConfig:
     stroke_planner: bool = False
     # The stroke planner also hears each frame's voicing and pitch (``features.PITCH_NAMES``, not
     # normalised) after the speech features: the synthesizer ranks syllables for strokes by pitch
-    # as much as by loudness, which log-mel bands do not resolve (MODEL_CARD.md, "A planner that
-    # hears pitch"). The body's speech encoder never reads them.
+    # as much as by loudness, which log-mel bands do not resolve (MODEL_CARD.md, "Where the plan
+    # falls short, and a planner that hears pitch"). The body's speech encoder never reads them.
     planner_pitch: bool = False
     # The body's VQ decoders (``PLAN_DECODER_PARTS``: upper body and hands) also read the stroke
     # plan, frame by frame (``vq.P.plan_in``), so that a stroke can peak and end on its apex within

@@ -328,8 +328,8 @@ def stroke_plan_report(checkpoint, clips, apexes: list) -> dict | None:
     probabilities, planned = [], []
     for clip in clips:
         style = checkpoint.styles.index(clip.ref.style) if clip.ref.style in checkpoint.styles else None
-        probability, plan = clip_stroke_plan(model, normalized_features(clip, checkpoint.stats, model.config.planner_pitch), style,
-                                             energy_db(clip.features))
+        features = normalized_features(clip, checkpoint.stats, model.config.planner_pitch)
+        probability, plan = clip_stroke_plan(model, features, style, energy_db(clip.features))
         probabilities.append(probability)
         planned.append(plan)
     return {**metrics.stroke_plan_scores(probabilities, planned, apexes), "threshold": checkpoint.config.apex_threshold,

@@ -259,9 +259,8 @@ def _train(args, dist) -> int:
                                         styles.index(c.ref.style) if c.ref.style in styles else 0) for c in val.clips]
         calibration_source = f"the {len(calibration)} val clips"
     else:
-        calibration = [calibration_clip(normalized_features(data.clips[i], stats, config.planner_pitch)
-                                        if config.planner_pitch else feats[i], data.clips[i], style_ids[i])
-                       for i in range(min(len(feats), CALIBRATION_CLIPS))]
+        calibration = [calibration_clip(normalized_features(data.clips[i], stats, config.planner_pitch), data.clips[i],
+                                        style_ids[i]) for i in range(min(len(feats), CALIBRATION_CLIPS))]
         calibration_source = f"{len(calibration)} train clips"
 
     def export(m, step) -> Path:

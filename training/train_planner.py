@@ -88,7 +88,7 @@ def planner_model(init, pitch: bool = False):
     with torch.no_grad():
         for name, value in own.items():
             given = torch.as_tensor(np.asarray(tensors[name]))
-            if given.shape != value.shape:  # audio_in without the pitch columns
+            if name == "generator.planner.audio_in.weight" and given.shape != value.shape:  # no pitch columns yet
                 value.zero_()
                 value[:, :given.shape[1]] = given
             else:
@@ -153,8 +153,9 @@ def _train(args, dist) -> int:
     val_clips = [c for c in val.clips if c.stroke_apex is not None and c.ref.style in styles] if val else []
     validate = None
     if val_clips:
-        fixed = [window(normalized_features(c, stats, pitch), apex_bumps(c.stroke_apex), s) + (styles.index(c.ref.style),)
-                 for c in val_clips for s in range(0, max(c.num_frames - length, 0) + 1, length)]
+        val_feats = [normalized_features(c, stats, pitch) for c in val_clips]
+        fixed = [window(f, apex_bumps(c.stroke_apex), s) + (styles.index(c.ref.style),)
+                 for c, f in zip(val_clips, val_feats) for s in range(0, max(c.num_frames - length, 0) + 1, length)]
 
         @torch.no_grad()
         def validate(m) -> dict:
@@ -162,8 +163,7 @@ def _train(args, dist) -> int:
                               torch.tensor([w], device=device), torch.from_numpy(t)[None].to(device))["apex_bce"])
                       for x, w, t, st in fixed]
             return {"val_apex_bce": float(np.mean(losses))}
-        calibration = [calibration_clip(normalized_features(c, stats, pitch), c, styles.index(c.ref.style))
-                       for c in val_clips]
+        calibration = [calibration_clip(f, c, styles.index(c.ref.style)) for c, f in zip(val_clips, val_feats)]
         source = f"the {len(calibration)} val clips"
     else:
         calibration = [calibration_clip(feats[i], clips[i], style_ids[i]) for i in range(min(len(clips), CALIBRATION_CLIPS))]
