@@ -17,7 +17,9 @@ strength other than 1 runs the speaker-neutral style (the mean style) beside the
 the same engine call, and plan strength other than 1 the chosen style with an empty stroke plan;
 the logits move away from both (``sampling.guided_logits``). A checkpoint that gives its styles'
 stroke rates plans each window at the threshold that keeps the voice at its style's rate of
-strokes, judged on the windows so far (``stroke_plan.StrokeRate``). Parts that
+strokes, judged on the windows so far (``stroke_plan.StrokeRate``). When the motion so far ends
+with an arm held up and still for ``holds.HOLD_S`` s, the next span carries no upper-body or hand
+codes, so that the arms start afresh from the speech (``holds.py``). Parts that
 are switched off are not generated (the others see them as unknown) and keep the start pose (or
 the rest pose). A start pose fixes the clip's first ``START_POSE_CODES`` codes of each generated
 part (the encoded pose) and the root position the motion starts from.
@@ -39,6 +41,7 @@ from .engines.base import RequestEngine
 from .engines.registry import resolve_engine
 from .errors import Cancelled, EngineError, GenerationError
 from .features import FEATURE_DIM, FeatureStream, energy_db, normalize, num_frames
+from .holds import ARM_PARTS, HoldWatch
 from .sampling import (
     DEFAULT_PLAN_STRENGTH, DEFAULT_STYLE_STRENGTH, DEFAULT_TEMPERATURE, PASSES, check_sampling, guided_logits,
     part_rngs, sample_codes, still_hidden,
@@ -193,6 +196,7 @@ class GenerationStream:
         self._code = 0  # next code to generate
         self._total_frames = None  # known at finish()
         self._history = {p: np.zeros(0, np.int64) for p in self.parts}  # the last carried codes
+        self._holds = HoldWatch() if set(ARM_PARTS) & set(self.parts) else None
         self._finished = False
         try:
             engine.prepare(checkpoint)  # refuses a stage-1 checkpoint, which has no audio statistics
@@ -353,8 +357,13 @@ class GenerationStream:
         self._drop_speech(stop)
         codes = {p: known[p][first - start:] for p in self.parts}
         # The decoders of a plan_decoders checkpoint end their strokes on the styled row's plan.
-        return self._motion(self.engine.decode(self._state, codes, plan[0, (first - start) * r:]) if self.parts else {},
-                            (stop - first) * r)
+        motion = self._motion(self.engine.decode(self._state, codes, plan[0, (first - start) * r:]) if self.parts else {},
+                              (stop - first) * r)
+        if self._holds is not None and self._holds.push(motion):
+            for part in ARM_PARTS:  # the next span lets the held arm go
+                if part in self._history:
+                    self._history[part] = self._history[part][:0]
+        return motion
 
     def _plan_threshold(self, first: int, start: int, stop: int):
         """What the window's plan threshold is: None (the checkpoint's) or the ``StrokeRate``

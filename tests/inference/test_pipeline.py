@@ -12,6 +12,7 @@ from gestura.inference.checkpoint import identity_stats, load_checkpoint, save_c
 from gestura.inference.engines import EngineError, resolve_engine
 from gestura.inference.engines.torch import TorchEngine
 from gestura.inference.features import BLOCK as FEATURE_BLOCK, audio_features, energy_db, num_frames
+from gestura.inference.holds import ARM_PARTS, HoldWatch
 from gestura.inference.pauses import PAUSE_MARGIN, pause_codes
 from gestura.inference.sampling import PASSES, still_hidden
 from gestura.inference.stroke_plan import APEX_FLOOR, spoken_frames
@@ -480,6 +481,54 @@ def test_each_window_finds_the_pauses_the_whole_clip_has(checkpoint, speech, chu
         stream.push_audio(audio[start:start + (chunk or len(audio))])
     stream.finish()
     assert [found[c] for c in range(codes)] == expected.tolist()
+
+
+class EveryPoseHeld(HoldWatch):
+    """The real watch with thresholds every pose meets, over 1.5 spans: the spans after the first
+    carry every code, the later ones let the arms go."""
+
+    HOLD_FRAMES = 96
+
+    def __init__(self):
+        super().__init__(hold_s=self.HOLD_FRAMES / 30, raised_m=-10.0, extent_m=10.0)
+
+
+@pytest.mark.parametrize("parts", [("face", "upper", "hands", "lower"), ("upper",), ("face", "lower")])
+def test_after_a_held_arm_the_next_span_carries_no_arm_codes(checkpoint, speech, parts, monkeypatch):
+    monkeypatch.setattr(pipeline, "HoldWatch", EveryPoseHeld)
+    engine = resolve_engine("torch")
+    windows = []
+    span = engine.span
+
+    def spy(context, known, styles, generated):
+        windows.append({p: np.array(v) for p, v in known.items() if p in generated})
+        return span(context, known, styles, generated)
+
+    monkeypatch.setattr(engine, "span", spy)
+    audio = np.tile(speech, 2)[:8 * SAMPLE_RATE]  # 4 spans of 64 frames
+    generate(GenerationRequest(audio=audio, seed=7, parts=parts), checkpoint=checkpoint, engine=engine)
+    prefix, frames = checkpoint.config.generation_prefix, CONFIG.span_frames
+    firsts = windows[::PASSES]  # each span's first pass: what it was given
+    assert len(firsts) == 4 and prefix >= 1 and frames < EveryPoseHeld.HOLD_FRAMES <= 2 * frames
+    watched = bool(set(ARM_PARTS) & set(parts))  # without the arms, no pose to watch
+    for k, given in enumerate(firsts[1:], 1):
+        # Every pose is held: once the watch has seen its window, the next span's arms start afresh.
+        let_go = watched and frames * k >= EveryPoseHeld.HOLD_FRAMES
+        assert set(given) == set(parts)
+        for part, codes in given.items():
+            assert (codes[:prefix] < 0).all() if let_go and part in ARM_PARTS else (codes[:prefix] >= 0).all()
+
+
+def test_streaming_equals_whole_clip_when_held_arms_are_let_go(checkpoint, speech, monkeypatch):
+    monkeypatch.setattr(pipeline, "HoldWatch", EveryPoseHeld)
+    audio = np.tile(speech, 2)[:8 * SAMPLE_RATE]
+    whole = run(checkpoint, audio, seed=7)
+    stream = GenerationStream(resolve_engine("torch"), checkpoint, GenerationRequest(audio=None, seed=7))
+    pieces = [stream.push_audio(audio[i:i + 4000]) for i in range(0, len(audio), 4000)] + [stream.finish()]
+    poses = np.concatenate([p.poses for p in pieces if p is not None])
+    assert np.array_equal(poses, whole.poses)
+    monkeypatch.setattr(pipeline, "HoldWatch", HoldWatch)
+    assert not np.array_equal(run(checkpoint, audio, seed=7).poses, whole.poses)  # the release changed the motion
 
 
 def test_codes_in_a_pause_are_the_most_likely_ones_whatever_the_seed(checkpoint, speech):
