@@ -8,12 +8,13 @@ The synthetic corpus pauses every few seconds, and the body has learnt to let it
 there. Many real speakers do not pause for tens of seconds, and in a noisy recording no pause is
 quiet enough to count (``../shared/real-speech/ivr_female_en_8k.wav``: none longer than 0.5 s in
 72 s). This joins the ``--split`` clips of a corpus made by ``gestura synth`` into ``--seconds``
-of speech twice: as they are, and with every pause cut to at most ``--max-pause`` seconds (a pause
-is what generation counts as one, ``stroke_plan.spoken_frames``). On each it generates every
-``--styles`` x ``--seeds`` take and runs the synthesizer (``gestures.synthesize_with_plan``, the
-same style and seed) on the same audio, and prints the share of frames with a raised arm held
-still (``metrics.frozen_arm_frames``, issue 15's measure) and with a hand kept up for 6 s
-(``metrics.raised_arm_frames``), per take and as means.
+of speech twice: as they are, and with every stretch of each clip that is not speech (quieter
+than 40 dB under the clip's loudest so far, ``stroke_plan.spoken_frames``) cut to its first
+``--max-pause`` seconds. On each it generates every ``--styles`` x ``--seeds`` take and runs the
+synthesizer (``gestures.synthesize_with_plan``, the same speaker and seed) on the same audio, and
+prints the share of frames with a raised arm held still (``metrics.frozen_arm_frames``, issue 15's
+measure) and with a hand kept up for 6 s (``metrics.raised_arm_frames``), as means over the seeds
+and per seed.
 
 ``--plan-strength`` and ``--carried-codes`` (the checkpoint's ``carried_codes`` replaced for the
 run) measure the sampling settings that bear on held poses. About 4 s per take and speech on a
@@ -22,7 +23,6 @@ CPU thread with the NumPy engine. Prints the machine first.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 from pathlib import Path
 
@@ -68,23 +68,36 @@ def main(argv=None) -> int:
     parser.add_argument("--carried-codes", type=int, default=None)
     args = parser.parse_args(argv)
 
+    from gestura.errors import GesturaError
     from gestura.inference import pipeline
     from gestura.inference.checkpoint import load_checkpoint
     from gestura.inference.features import SAMPLE_RATE
     from gestura.training.dataset import Beat2Dataset, joint_positions
     from gestura.training.metrics import frozen_arm_frames, raised_arm_frames
     from gestura.training.synth.gestures import synthesize_with_plan
-    from gestura.training.synth.styles import get_style
+    from gestura.training.synth.styles import STYLES
 
+    def refuse(message: str):
+        sys.exit(f"bench_continuous_speech: {message}")
+
+    if not args.seconds > 0 or not args.max_pause >= 0:
+        refuse("--seconds must be positive and --max-pause not negative")
     print(f"machine: {machine()}")
     clips = Beat2Dataset.load(args.data, (args.split,), None, cache=True, keep_wave=True).clips
+    if not clips:
+        refuse(f"no {args.split} clips in {args.data}")
     checkpoint = load_checkpoint(args.checkpoint)
-    unknown = [s for s in args.styles if s not in checkpoint.styles]
-    if not clips or unknown:
-        sys.exit(f"bench_continuous_speech: no {args.split} clips in {args.data}" if not clips else
-                 f"bench_continuous_speech: the checkpoint has no style {unknown[0]}: choose from {checkpoint.styles}")
+    # Each style is a speaker of the checkpoint and of the synthesizer ("2_bodhi": speaker 2, bodhi).
+    speakers = {f"{s.speaker_id}_{s.name}": s for s in STYLES}
+    for style in args.styles:
+        if style not in checkpoint.styles or style not in speakers:
+            refuse(f"style {style} is not both a style of the checkpoint ({', '.join(checkpoint.styles)}) and a "
+                   f"speaker of the synthesizer ({', '.join(speakers)})")
     if args.carried_codes is not None:
-        checkpoint.config = dataclasses.replace(checkpoint.config, carried_codes=args.carried_codes)
+        try:
+            checkpoint.config = checkpoint.config.with_(carried_codes=args.carried_codes)  # checked as it is made
+        except GesturaError as error:
+            refuse(str(error))
     request = {} if args.plan_strength is None else {"plan_strength": args.plan_strength}
     length = int(args.seconds * SAMPLE_RATE)
     speeches = {
@@ -94,11 +107,13 @@ def main(argv=None) -> int:
     }
     print(f"checkpoint {args.checkpoint}, carried codes {checkpoint.config.generation_prefix}, "
           f"{'plan strength ' + str(args.plan_strength) if request else 'default settings'}; engine {args.engine}; "
-          f"{len(clips)} {args.split} clips joined, {args.seconds:g} s each way; seeds {args.seeds}")
-    print(f"{'speech':<24}{'style':<11}{'motion':<9}{'frozen %':>9}{'raised %':>9}   per seed (frozen)")
+          f"{len(clips)} {args.split} clips joined: "
+          + ", ".join(f"{name} {len(wave) / SAMPLE_RATE:.1f} s" for name, wave in speeches.items())
+          + f"; seeds {args.seeds}")
+    print(f"{'speech':<24}{'style':<11}{'motion':<9}{'frozen %':>9}{'raised %':>9}   per seed: frozen / raised")
     for name, wave in speeches.items():
         for style in args.styles:
-            speaker = get_style(style.split("_", 1)[1])
+            speaker = speakers[style]
             rows = {"model": [], "synth": []}
             for seed in args.seeds:
                 motion = pipeline.generate(pipeline.GenerationRequest(audio=wave, style=style, seed=seed, **request),
@@ -110,7 +125,7 @@ def main(argv=None) -> int:
             for key, values in rows.items():
                 v = np.array(values)
                 print(f"{name:<24}{style:<11}{key:<9}{v[:, 0].mean():>9.1f}{v[:, 1].mean():>9.1f}   "
-                      + " ".join(f"{x:.1f}" for x in v[:, 0]), flush=True)
+                      + "  ".join(f"{a:.1f}/{b:.1f}" for a, b in v), flush=True)
     return 0
 
 
