@@ -22,6 +22,14 @@ corpus's (``metrics.stroke_plan_scores``) and how many it plans against the corp
   alone (the synthesizer also weighs its pitch and its prominence) and no syllable is a pitch
   accent: what the synthesizer would choose hearing loudness only.
 
+Then, per speaker, how well each of these ranks the syllables (the synthesizer's nuclei after its
+first 0.7 s, where it may plan) by whether a corpus apex lies within ``PLAN_TOLERANCE`` frames of
+the syllable's onset: the ROC AUC (``scipy.stats.mannwhitneyu``) of the planner's highest
+probability within that tolerance of the onset, of the synthesizer's own score without its noise
+(stress, plus ``gestures.ACCENT_BONUS`` for a pitch accent), and of the loudness rank alone; and
+the share of the corpus's apexes that have a peak of the planner's probabilities (any height)
+within the tolerance: whether what the plan misses is the timing of its peaks or which ones it keeps.
+
 About a second per clip on a CPU. Prints the machine first.
 """
 from __future__ import annotations
@@ -66,6 +74,37 @@ def _frames(strokes, fps: float) -> np.ndarray:
     return np.round(np.array([t for t, _ in strokes], np.float64) * fps).astype(np.int64)
 
 
+def _auc(scores: np.ndarray, positive: np.ndarray) -> float:
+    """ROC AUC of ``scores`` for the bool labels ``positive`` (NaN when a class is empty)."""
+    from scipy.stats import mannwhitneyu
+
+    scores, positive = np.asarray(scores, np.float64), np.asarray(positive, bool)
+    if positive.all() or not positive.any():
+        return float("nan")
+    u = mannwhitneyu(scores[positive], scores[~positive]).statistic
+    return float(u / (positive.sum() * (~positive).sum()))
+
+
+def _syllable_ranking(prosody, probability: np.ndarray, truth: np.ndarray, fps: float, tolerance: int) -> dict:
+    """Per syllable the synthesizer may stroke on: whether a corpus apex lies within ``tolerance``
+    frames of its onset, and its scores (planner, synthesizer, loudness rank)."""
+    from gestura.training.synth.gestures import ACCENT_BONUS
+    from gestura.training.synth.prosody import _rank
+
+    accented = {id(a) for a in prosody.accents}
+    loudness = _rank(np.array([s.loudness for s in prosody.syllables]))
+    rows = {"apex": [], "planner": [], "synthesizer": [], "loudness rank": []}
+    for syllable, loud in zip(prosody.syllables, loudness):
+        onset = int(round(syllable.onset * fps))
+        if syllable.onset <= 0.7 or onset >= len(probability):
+            continue
+        rows["apex"].append(bool(len(truth)) and np.min(np.abs(truth - onset)) <= tolerance)
+        rows["planner"].append(probability[max(onset - tolerance, 0):onset + tolerance + 1].max())
+        rows["synthesizer"].append(syllable.stress + (ACCENT_BONUS if id(syllable) in accented else 0.0))
+        rows["loudness rank"].append(loud)
+    return rows
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", action="append", required=True, metavar="CORPUS",
@@ -82,7 +121,8 @@ def main(argv=None) -> int:
     from gestura.rigs.skeleton import FPS
     from gestura.training.dataset import Beat2Dataset
     from gestura.training.evaluate import clip_stroke_plan
-    from gestura.training.metrics import stroke_plan_scores
+    from gestura.inference.stroke_plan import plan_apexes
+    from gestura.training.metrics import PLAN_TOLERANCE, stroke_plan_scores
     from gestura.training.synth.gestures import choose_strokes
     from gestura.training.synth.prosody import analyze
     from gestura.training.synth.styles import get_style, lively, liveliness
@@ -99,12 +139,12 @@ def main(argv=None) -> int:
     print(f"checkpoint: {args.checkpoint}; {len(clips)} {args.split} clips; synthesizer seeds {args.seeds}")
 
     plans = {name: [] for name in ("planner", "synth, other seed", "synth, fixed", "synth, loudness only")}
-    truths, styles = [], []
+    truths, styles, rankings, peaks_near = [], [], [], []
     for i, clip in enumerate(clips):
         truth = np.flatnonzero(clip.stroke_apex > 0.5)
         style = checkpoint.styles.index(clip.ref.style) if clip.ref.style in checkpoint.styles else None
         features = normalized_features(clip, checkpoint.stats, checkpoint.config.planner_pitch)
-        _, planned = clip_stroke_plan(model, features, style, energy_db(clip.features))
+        probability, planned = clip_stroke_plan(model, features, style, energy_db(clip.features))
         prosody = analyze(clip.wave.astype(np.float64))
         speaker = lively(get_style(clip.ref.style.split("_", 1)[1]), liveliness(clip.wave))
         flat = _loudness_only(prosody)
@@ -119,6 +159,9 @@ def main(argv=None) -> int:
             plans[name].append(found)
         truths.append(truth)
         styles.append(clip.ref.style)
+        rankings.append(_syllable_ranking(prosody, probability, truth, FPS, PLAN_TOLERANCE))
+        peaks = np.flatnonzero(plan_apexes(probability, 0.0))
+        peaks_near.append([bool(len(peaks)) and np.min(np.abs(peaks - t)) <= PLAN_TOLERANCE for t in truth])
 
     print(f"{'plan':<22}{'speaker':<12}{'precision':>10}{'recall':>8}{'planned':>9}{'corpus':>8}")
     for name, per_clip in plans.items():
@@ -131,6 +174,17 @@ def main(argv=None) -> int:
             draws = len(per_clip[rows[0]])
             print(f"{name:<22}{speaker:<12}{scores['plan_precision']:>10.2f}{scores['plan_recall']:>8.2f}"
                   f"{sum(len(p) for p in planned) / draws:>9.0f}{sum(len(truths[k]) for k in rows):>8d}")
+
+    names = ("planner", "synthesizer", "loudness rank")
+    print(f"\nsyllables ranked by whether a corpus apex lies within {PLAN_TOLERANCE} frames of their onset (ROC AUC)")
+    print(f"{'speaker':<12}{'syllables':>10}{'apexes':>8}" + "".join(f"{n:>15}" for n in names)
+          + f"{'apexes with a planner peak':>28}")
+    for speaker in sorted(set(styles)) + ["all"]:
+        rows = [k for k, s in enumerate(styles) if speaker in ("all", s)]
+        label = np.concatenate([rankings[k]["apex"] for k in rows]).astype(bool)
+        near = np.concatenate([peaks_near[k] for k in rows]).astype(bool)
+        aucs = "".join(f"{_auc(np.concatenate([rankings[k][n] for k in rows]), label):>15.3f}" for n in names)
+        print(f"{speaker:<12}{len(label):>10d}{int(label.sum()):>8d}{aucs}{near.mean():>28.2f}")
     return 0
 
 

@@ -17,7 +17,9 @@ strength other than 1 runs the speaker-neutral style (the mean style) beside the
 the same engine call, and plan strength other than 1 the chosen style with an empty stroke plan;
 the logits move away from both (``sampling.guided_logits``). A checkpoint that gives its styles'
 stroke rates plans each window at the threshold that keeps the voice at its style's rate of
-strokes, judged on the windows so far (``stroke_plan.StrokeRate``). Parts that
+strokes, judged on the windows so far (``stroke_plan.StrokeRate``). When the motion so far ends
+with an arm raised and still for ``frozen_arms.LET_GO_S`` s, the next span carries no upper-body
+or hand codes, so that the arms start afresh from the speech (``frozen_arms.py``; span models only). Parts that
 are switched off are not generated (the others see them as unknown) and keep the start pose (or
 the rest pose). A start pose fixes the clip's first ``START_POSE_CODES`` codes of each generated
 part (the encoded pose) and the root position the motion starts from.
@@ -39,6 +41,7 @@ from .engines.base import RequestEngine
 from .engines.registry import resolve_engine
 from .errors import Cancelled, EngineError, GenerationError
 from .features import FEATURE_DIM, FeatureStream, energy_db, normalize, num_frames
+from .frozen_arms import ARM_PARTS, FrozenArmWatch
 from .sampling import (
     DEFAULT_PLAN_STRENGTH, DEFAULT_STYLE_STRENGTH, DEFAULT_TEMPERATURE, PASSES, check_sampling, guided_logits,
     part_rngs, sample_codes, still_hidden,
@@ -193,6 +196,8 @@ class GenerationStream:
         self._code = 0  # next code to generate
         self._total_frames = None  # known at finish()
         self._history = {p: np.zeros(0, np.int64) for p in self.parts}  # the last carried codes
+        # Only a generated upper body moves the arms: with it switched off they keep their pose.
+        self._frozen_arms = FrozenArmWatch() if "upper" in self.parts else None
         self._finished = False
         try:
             engine.prepare(checkpoint)  # refuses a stage-1 checkpoint, which has no audio statistics
@@ -293,6 +298,7 @@ class GenerationStream:
             if not self._encode_speech(stop * r + look, final):
                 break  # wait for more audio
             pieces.append(self._generate_span(first, stop))
+            self._let_frozen_arms_go(pieces[-1])
             self._code = stop
             self.on_block(self.frames_done)
         if not pieces:
@@ -355,6 +361,14 @@ class GenerationStream:
         # The decoders of a plan_decoders checkpoint end their strokes on the styled row's plan.
         return self._motion(self.engine.decode(self._state, codes, plan[0, (first - start) * r:]) if self.parts else {},
                             (stop - first) * r)
+
+    def _let_frozen_arms_go(self, motion: Motion) -> None:
+        """After a span whose ``motion`` ends with a frozen arm (``FrozenArmWatch``), forget the arm
+        parts' carried codes, so that the next span takes the arms from the speech."""
+        if self._frozen_arms is not None and self._frozen_arms.push(motion):
+            for part in ARM_PARTS:
+                if part in self._history:
+                    self._history[part] = self._history[part][:0]
 
     def _plan_threshold(self, first: int, start: int, stop: int):
         """What the window's plan threshold is: None (the checkpoint's) or the ``StrokeRate``
@@ -423,6 +437,9 @@ class DiffusionStream(GenerationStream):
             raise GenerationError("top-k and top-p choose among codes, and a dim-gestor model samples motion without "
                                   "codes: leave them out (temperature scales its noise)")
         super().__init__(engine, checkpoint, request, on_block=on_block)
+        # Not measured on a diffusion model (its windows carry latents, and no trained one is at
+        # hand), so its arms are not watched.
+        self._frozen_arms = None
         style = None if request.style is None or self.style_strength == 0.0 else checkpoint.style_index(request.style)
         self._styles = (style,) if style is None or self.style_strength == 1.0 else (style, None)
         self._rng = np.random.default_rng(request.seed)

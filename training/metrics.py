@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..inference.frozen_arms import EXTENT_M, RAISED_M
 from ..inference.stroke_plan import apex_bumps
 from ..rigs.skeleton import FOOT_JOINTS, FPS, JAW_JOINT, UPPER_JOINTS
 
@@ -445,13 +446,14 @@ def rest_in_silence(positions: np.ndarray, gap: tuple[int, int], fps: float = FP
     return float(speed[first + margin: end - margin].mean() / outside.mean())
 
 
-def frozen_arm_frames(positions: np.ndarray, fps: float = FPS, raised_m: float = 0.15, extent_m: float = 0.08,
+def frozen_arm_frames(positions: np.ndarray, fps: float = FPS, raised_m: float = RAISED_M, extent_m: float = EXTENT_M,
                       window_s: float = 3.0) -> np.ndarray:
     """(N,) bool: for either arm, over the surrounding ``window_s`` (centred; cut at the clip's
     ends) the wrist stays at least ``raised_m`` above the pelvis (Y) and the elbow stays inside
     ``extent_m``: a raised arm held in place. The elbow's extent is the largest side of the
     axis-aligned box around its positions in the window. The wrist must stay raised over the whole
-    window: a forearm beating up and down about a still elbow is not frozen."""
+    window: a forearm beating up and down about a still elbow is not frozen. Generation lets such
+    an arm go after ``frozen_arms.LET_GO_S`` s (``inference/frozen_arms.py``, the same thresholds)."""
     from scipy.ndimage import maximum_filter1d, minimum_filter1d
 
     p = np.asarray(positions, np.float64)
@@ -480,7 +482,7 @@ def _share_of_frames(flags_of, positions: list[np.ndarray] | np.ndarray, fps: fl
     return float(np.concatenate(flags).mean()) if flags else float("nan")
 
 
-def raised_arm_frames(positions: np.ndarray, fps: float = FPS, raised_m: float = 0.15,
+def raised_arm_frames(positions: np.ndarray, fps: float = FPS, raised_m: float = RAISED_M,
                       window_s: float = 6.0) -> np.ndarray:
     """(N,) bool: for either arm, the wrist stays at least ``raised_m`` above the pelvis (Y) over
     the whole surrounding ``window_s`` (centred; cut at the clip's ends), still or beating: a hand

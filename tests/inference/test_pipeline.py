@@ -12,6 +12,7 @@ from gestura.inference.checkpoint import identity_stats, load_checkpoint, save_c
 from gestura.inference.engines import EngineError, resolve_engine
 from gestura.inference.engines.torch import TorchEngine
 from gestura.inference.features import BLOCK as FEATURE_BLOCK, audio_features, energy_db, num_frames
+from gestura.inference.frozen_arms import ARM_PARTS, FrozenArmWatch
 from gestura.inference.pauses import PAUSE_MARGIN, pause_codes
 from gestura.inference.sampling import PASSES, still_hidden
 from gestura.inference.stroke_plan import APEX_FLOOR, spoken_frames
@@ -480,6 +481,70 @@ def test_each_window_finds_the_pauses_the_whole_clip_has(checkpoint, speech, chu
         stream.push_audio(audio[start:start + (chunk or len(audio))])
     stream.finish()
     assert [found[c] for c in range(codes)] == expected.tolist()
+
+
+class EveryPoseFrozen(FrozenArmWatch):
+    """The real watch with thresholds every pose meets, over 1.5 spans (the spans after the first
+    carry every code, the later ones let the arms go); it keeps what it was shown."""
+
+    WINDOW = 96
+    shown: list = []
+
+    def __init__(self):
+        super().__init__(seconds=self.WINDOW / 30, raised_m=-10.0, extent_m=10.0)
+
+    def push(self, motion):
+        self.shown.append(motion)
+        return super().push(motion)
+
+
+@pytest.mark.parametrize("parts", [("face", "upper", "hands", "lower"), ("upper",), ("face", "hands", "lower"),
+                                   ("face", "lower")])
+def test_after_a_frozen_arm_the_next_span_carries_no_arm_codes(checkpoint, speech, parts, monkeypatch):
+    monkeypatch.setattr(pipeline, "FrozenArmWatch", EveryPoseFrozen)
+    monkeypatch.setattr(EveryPoseFrozen, "shown", [])
+    engine = resolve_engine("torch")
+    windows = []
+    span = engine.span
+
+    def spy(context, known, styles, generated):
+        windows.append({p: np.array(v) for p, v in known.items() if p in generated})
+        return span(context, known, styles, generated)
+
+    monkeypatch.setattr(engine, "span", spy)
+    audio = np.tile(speech, 2)[:8 * SAMPLE_RATE]  # 4 spans of 64 frames
+    generate(GenerationRequest(audio=audio, seed=7, parts=parts), checkpoint=checkpoint, engine=engine)
+    prefix, frames = checkpoint.config.generation_prefix, CONFIG.span_frames
+    firsts = windows[::PASSES]  # each span's first pass: what it was given
+    assert len(firsts) == 4 and prefix >= 1 and frames < EveryPoseFrozen.WINDOW <= 2 * frames
+    # Only a generated upper body moves the arms: without it (the hands alone) nothing is let go.
+    watched = "upper" in parts
+    for k, given in enumerate(firsts[1:], 1):
+        # Every pose is frozen: once the watch has seen its window, the next span's arms start afresh.
+        let_go = watched and frames * k >= EveryPoseFrozen.WINDOW
+        assert set(given) == set(parts)
+        for part, codes in given.items():
+            assert (codes[:prefix] < 0).all() if let_go and part in ARM_PARTS else (codes[:prefix] >= 0).all()
+
+
+def test_streaming_equals_whole_clip_when_frozen_arms_are_let_go(checkpoint, speech, monkeypatch):
+    monkeypatch.setattr(pipeline, "FrozenArmWatch", EveryPoseFrozen)
+    monkeypatch.setattr(EveryPoseFrozen, "shown", [])
+    audio = np.tile(speech, 2)[:8 * SAMPLE_RATE]
+    whole = run(checkpoint, audio, seed=7)
+    whole_shown, EveryPoseFrozen.shown = EveryPoseFrozen.shown, []
+    stream = GenerationStream(resolve_engine("torch"), checkpoint, GenerationRequest(audio=None, seed=7))
+    pieces = [stream.push_audio(audio[i:i + 4000]) for i in range(0, len(audio), 4000)] + [stream.finish()]
+    streamed = Motion.join([p for p in pieces if p is not None])
+    for key in ("poses", "trans", "expressions"):
+        assert np.array_equal(getattr(streamed, key), getattr(whole, key))
+    # The watch saw every frame once, in order, in both (the last span's beyond the audio's end too).
+    for shown in (whole_shown, EveryPoseFrozen.shown):
+        seen = Motion.join(shown)
+        assert seen.num_frames >= whole.num_frames and np.array_equal(seen.poses[:whole.num_frames], whole.poses)
+    # Not vacuous: the real watch's motion differs from that of one that lets go after every span.
+    monkeypatch.setattr(pipeline, "FrozenArmWatch", FrozenArmWatch)
+    assert not np.array_equal(run(checkpoint, audio, seed=7).poses, whole.poses)
 
 
 def test_codes_in_a_pause_are_the_most_likely_ones_whatever_the_seed(checkpoint, speech):

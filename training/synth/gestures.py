@@ -61,6 +61,8 @@ REST_DRIFT = 0.2  # share of the hands' drift left while resting
 # Strokes closer than UNIT_BREAK x tempo after a unit of the style's ``unit_seconds`` are skipped,
 # so the hands drop to rest between units instead of staying raised and still for many seconds.
 UNIT_BREAK = 2.0
+# A pitch-accented syllable's score for carrying a stroke is its stress plus this much.
+ACCENT_BONUS = 0.25
 
 
 @dataclass
@@ -108,7 +110,7 @@ def choose_strokes(prosody: Prosody, style: Style, rng: np.random.Generator) -> 
         if not inside:
             continue
         target = max(1, int(round(style.stroke_rate * length * rng.uniform(0.75, 1.25))))
-        score = np.array([s.stress + (0.25 if id(s) in accented else 0.0) + rng.uniform(0, 0.15) for s in inside])
+        score = np.array([s.stress + (ACCENT_BONUS if id(s) in accented else 0.0) + rng.uniform(0, 0.15) for s in inside])
         chosen: list[float] = []
         for k in np.argsort(-score):
             if len(chosen) >= target or score[k] < 0.3:
