@@ -4,10 +4,9 @@
         [--styles 2_bodhi 3_carmen] [--seeds 0 1 2 3] [--max-pause 0.1] [--checkpoint PATH]
         [--engine numpy] [--plan-strength X] [--carried-codes N]
 
-The synthetic corpus pauses every few seconds, and the body has learnt to let its hands down
-there. Many real speakers do not pause for tens of seconds, and in a noisy recording no pause is
-quiet enough to count (``../shared/real-speech/ivr_female_en_8k.wav``: none longer than 0.5 s in
-72 s). This joins the ``--split`` clips of a corpus made by ``gestura synth`` into ``--seconds``
+The synthetic corpus' speech breaks (0.2 s or more) at least every 10 s, every 2 s on average;
+many real speakers run on for tens of seconds, and in a noisy recording no break is quiet enough
+to count (``../shared/real-speech/ivr_female_en_8k.wav``: none longer than 0.5 s in 72 s). This joins the ``--split`` clips of a corpus made by ``gestura synth`` into ``--seconds``
 of speech twice: as they are, and with every stretch of each clip that is not speech (quieter
 than 40 dB under the clip's loudest so far, ``stroke_plan.spoken_frames``) cut to its first
 ``--max-pause`` seconds. On each it generates every ``--styles`` x ``--seeds`` take and runs the
