@@ -31,16 +31,10 @@ from machine_info import machine  # bench/ is on sys.path when a bench script ru
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _samples_of_frames(frames: np.ndarray, num_samples: int, fps: float, rate: int) -> np.ndarray:
-    """Sample indices covered by the 30 fps frames ``frames`` (frame i: [i / fps, (i + 1) / fps))."""
-    edges = np.minimum(np.round(np.arange(int(frames.max(initial=-1)) + 2) * rate / fps).astype(np.int64), num_samples)
-    return np.concatenate([np.arange(edges[i], edges[i + 1]) for i in frames] + [np.zeros(0, np.int64)])
-
-
 def without_pauses(wave: np.ndarray, max_pause: float) -> np.ndarray:
     """Mono 16 kHz speech with every run of frames ``spoken_frames`` calls a pause cut to its first
-    ``max_pause`` seconds."""
-    from gestura.inference.features import FPS, SAMPLE_RATE, audio_features, energy_db
+    ``max_pause`` seconds (frame i spans the samples from ``frame_center(i)`` to ``frame_center(i + 1)``)."""
+    from gestura.inference.features import FPS, audio_features, energy_db, frame_center
     from gestura.inference.stroke_plan import spoken_frames
 
     spoken, _ = spoken_frames(energy_db(audio_features(wave)))
@@ -50,7 +44,8 @@ def without_pauses(wave: np.ndarray, max_pause: float) -> np.ndarray:
     for i, speech in enumerate(spoken):
         run = 0 if speech else run + 1
         keep[i] |= run <= allowed
-    return wave[_samples_of_frames(np.flatnonzero(keep), len(wave), FPS, SAMPLE_RATE)]
+    edges = np.minimum(frame_center(np.arange(len(keep) + 1)), len(wave))
+    return wave[:edges[-1]][np.repeat(keep, np.diff(edges))]
 
 
 def main(argv=None) -> int:

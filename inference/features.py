@@ -197,30 +197,30 @@ def _block_span(first: int, stop: int) -> tuple[int, int]:
     return int(frame_center(first)) - N_FFT // 2, int(frame_center(stop - 1)) + N_FFT // 2
 
 
-def audio_features(wave16k, pitch: bool = False) -> np.ndarray:
-    """``(num_frames(len(wave)), feature_width(pitch))`` float32 features of a mono 16 kHz waveform."""
+def _by_blocks(wave16k, width: int, block) -> np.ndarray:
+    """``(num_frames(len(wave)), width)`` float32: ``block(segment, segment_start, first, stop)``
+    of each ``BLOCK`` of frames of a whole mono 16 kHz waveform, in order."""
     wave = _check_wave(wave16k)
     total = num_frames(len(wave))
-    out = np.zeros((total, feature_width(pitch)), np.float32)
-    carry = _Carry()
+    out = np.zeros((total, width), np.float32)
     for first in range(0, total, BLOCK):
         stop = min(first + BLOCK, total)
         lo, hi = _block_span(first, stop)
-        out[first:stop] = _block(_segment(wave, 0, lo, hi), lo, first, stop, carry, pitch)
+        out[first:stop] = block(_segment(wave, 0, lo, hi), lo, first, stop)
     return out
+
+
+def audio_features(wave16k, pitch: bool = False) -> np.ndarray:
+    """``(num_frames(len(wave)), feature_width(pitch))`` float32 features of a mono 16 kHz waveform."""
+    carry = _Carry()
+    return _by_blocks(wave16k, feature_width(pitch),
+                      lambda segment, lo, first, stop: _block(segment, lo, first, stop, carry, pitch))
 
 
 def pitch_features(wave16k) -> np.ndarray:
     """``(num_frames(len(wave)), PITCH_DIM)`` float32 voicing and pitch of a mono 16 kHz waveform:
     the last columns of ``audio_features(wave, pitch=True)``, without computing the others."""
-    wave = _check_wave(wave16k)
-    total = num_frames(len(wave))
-    out = np.zeros((total, PITCH_DIM), np.float32)
-    for first in range(0, total, BLOCK):
-        stop = min(first + BLOCK, total)
-        lo, hi = _block_span(first, stop)
-        out[first:stop] = _pitch(_windowed(_segment(wave, 0, lo, hi), lo, first, stop))
-    return out
+    return _by_blocks(wave16k, PITCH_DIM, lambda segment, lo, first, stop: _pitch(_windowed(segment, lo, first, stop)))
 
 
 class FeatureStream:

@@ -155,6 +155,8 @@ class GenerationStream:
     ``request`` holds the settings (style, seed, sampling, parts, start pose); its ``audio`` is not
     read here, the audio arrives through ``push_audio``."""
 
+    WATCHES_ARMS = True  # a frozen arm lets the next span's arms start afresh (``frozen_arms.py``)
+
     def __init__(self, engine, checkpoint: Checkpoint, request: GenerationRequest, *, on_block=None):
         style_index = check_settings(checkpoint, style=request.style, temperature=request.temperature,
                                      top_k=request.top_k, top_p=request.top_p, style_strength=request.style_strength,
@@ -197,7 +199,7 @@ class GenerationStream:
         self._total_frames = None  # known at finish()
         self._history = {p: np.zeros(0, np.int64) for p in self.parts}  # the last carried codes
         # Only a generated upper body moves the arms: with it switched off they keep their pose.
-        self._frozen_arms = FrozenArmWatch() if "upper" in self.parts else None
+        self._frozen_arms = FrozenArmWatch() if self.WATCHES_ARMS and "upper" in self.parts else None
         self._finished = False
         try:
             engine.prepare(checkpoint)  # refuses a stage-1 checkpoint, which has no audio statistics
@@ -432,14 +434,15 @@ class DiffusionStream(GenerationStream):
     decoded; they keep the start pose or the rest pose.
     """
 
+    # Not measured on a diffusion model (its windows carry latents, and no trained one is at hand),
+    # so its arms are not watched.
+    WATCHES_ARMS = False
+
     def __init__(self, engine, checkpoint: Checkpoint, request: GenerationRequest, *, on_block=None):
         if request.top_k is not None or request.top_p is not None:
             raise GenerationError("top-k and top-p choose among codes, and a dim-gestor model samples motion without "
                                   "codes: leave them out (temperature scales its noise)")
         super().__init__(engine, checkpoint, request, on_block=on_block)
-        # Not measured on a diffusion model (its windows carry latents, and no trained one is at
-        # hand), so its arms are not watched.
-        self._frozen_arms = None
         style = None if request.style is None or self.style_strength == 0.0 else checkpoint.style_index(request.style)
         self._styles = (style,) if style is None or self.style_strength == 1.0 else (style, None)
         self._rng = np.random.default_rng(request.seed)
