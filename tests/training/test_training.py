@@ -482,6 +482,7 @@ def test_eval_prints_a_table_and_writes_json(data, gen_run, tmp_path, capsys):
     # (nothing to compare rest in silence or a second seed with).
     assert result["apex_source"] == "derived"
     assert np.isfinite(result["generated"]["corpus_correlation"]) and result["ground_truth"]["corpus_correlation"] is None
+    assert result["another_draw"] is None and "the synthesizer with other seeds" not in table
     assert 0 <= result["generated"]["rest_in_silence"] and result["ground_truth"]["rest_in_silence"] is None
     assert len(result["rest_in_silence_setup"]["generated_per_seed"]) == 2
     assert "apex ratio" in table and "rest in silence: 2_scott_0_3_3 + 6 s of zeros + 4_lawrence_0_3_3" in table
