@@ -126,7 +126,7 @@ def child(engine_name: str, seconds: float, checkpoint_path: str, audio_path: st
     checkpoint = load_checkpoint(checkpoint_path)
     if whole_clip:
         codes = -(-num_frames(len(audio)) // checkpoint.config.frames_per_code)
-        checkpoint.config = checkpoint.config.with_(span_codes=max(codes, 1), prefix_codes=0)
+        checkpoint.config = checkpoint.config.with_(span_codes=max(codes, 1), prefix_codes=0, carried_codes=None)
     cuda_peak = None
     if engine_name == "numpy":
         from gestura.inference.engines.numpy import NumpyEngine

@@ -205,7 +205,9 @@ def main(argv=None) -> int:
     for name, config, quality, div, _, _ in rows:
         print(f"{name:<14} " + " ".join(f"{fmt(quality.get(k), p, s):>8}" for k, _, p, s in QUALITY)
               + f" {div['diversity_l1_m']:>7.3f} {fmt(div['seam_jitter'], '{:.2f}'):>6}")
-    truth = run_eval(models[0][1], args.data, args.fgd_encoder, out / models[0][0] / "eval.json")["ground_truth"]
+    # The corpus's figures do not depend on the model: the first model's evaluation holds them.
+    truth = run_eval(models[0][1], args.data, args.fgd_encoder, out / models[0][0] / f"eval{suffix}.json",
+                     takes=args.takes)["ground_truth"]
     print(f"{'corpus':<14} " + " ".join(f"{fmt(truth.get(k), p, s):>8}" for k, _, p, s in QUALITY) + f" {'-':>7} {'-':>6}")
 
     for engine in engines:

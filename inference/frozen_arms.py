@@ -4,9 +4,9 @@ A span carries the previous span's last codes as known (``config.generation_pref
 the spans smoothly but also lets a pose carry itself on: in speech with few pauses the body held
 one arm raised and still for tens of seconds, which neither the synthetic corpus nor people do
 (``bench/bench_continuous_speech.py``; ``weights/MODEL_CARD.md``, "Letting a held arm go"). After
-each span of a span model (the "vq-mamba" family) the pipeline gives its motion to a
-``FrozenArmWatch``; when the last ``LET_GO_S`` seconds freeze an arm, the next span carries none
-of the previous span's ``ARM_PARTS`` codes (upper body and hands) and takes them from the speech.
+each span the pipeline gives its motion to a ``FrozenArmWatch``; when the last ``LET_GO_S`` seconds
+freeze an arm, the next span carries none of the previous span's ``ARM_PARTS`` codes (upper body
+and hands; for a DiM-Gestor model, their latents) and takes them from the speech.
 
 Frozen is issue 15's measure (``training.metrics.frozen_arm_frames``, which takes its thresholds
 from here) over a trailing window instead of a centred one: on every frame of the window the wrist

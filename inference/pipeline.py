@@ -155,8 +155,6 @@ class GenerationStream:
     ``request`` holds the settings (style, seed, sampling, parts, start pose); its ``audio`` is not
     read here, the audio arrives through ``push_audio``."""
 
-    WATCHES_ARMS = True  # a frozen arm lets the next span's arms start afresh (``frozen_arms.py``)
-
     def __init__(self, engine, checkpoint: Checkpoint, request: GenerationRequest, *, on_block=None):
         style_index = check_settings(checkpoint, style=request.style, temperature=request.temperature,
                                      top_k=request.top_k, top_p=request.top_p, style_strength=request.style_strength,
@@ -199,7 +197,7 @@ class GenerationStream:
         self._total_frames = None  # known at finish()
         self._history = {p: np.zeros(0, np.int64) for p in self.parts}  # the last carried codes
         # Only a generated upper body moves the arms: with it switched off they keep their pose.
-        self._frozen_arms = FrozenArmWatch() if self.WATCHES_ARMS and "upper" in self.parts else None
+        self._frozen_arms = FrozenArmWatch() if "upper" in self.parts else None
         self._finished = False
         try:
             engine.prepare(checkpoint)  # refuses a stage-1 checkpoint, which has no audio statistics
@@ -366,7 +364,8 @@ class GenerationStream:
 
     def _let_frozen_arms_go(self, motion: Motion) -> None:
         """After a span whose ``motion`` ends with a frozen arm (``FrozenArmWatch``), forget the arm
-        parts' carried codes, so that the next span takes the arms from the speech."""
+        parts' carried codes (a diffusion model's carried latents), so that the next span takes the
+        arms from the speech."""
         if self._frozen_arms is not None and self._frozen_arms.push(motion):
             for part in ARM_PARTS:
                 if part in self._history:
@@ -433,10 +432,6 @@ class DiffusionStream(GenerationStream):
     does. Switched-off parts are sampled too (the denoiser works on all parts at once) but not
     decoded; they keep the start pose or the rest pose.
     """
-
-    # Not measured on a diffusion model (its windows carry latents, and no trained one is at hand),
-    # so its arms are not watched.
-    WATCHES_ARMS = False
 
     def __init__(self, engine, checkpoint: Checkpoint, request: GenerationRequest, *, on_block=None):
         if request.top_k is not None or request.top_p is not None:

@@ -71,15 +71,16 @@ def training_stats(data: Beat2Dataset) -> dict:
         raise CommandError(str(error)) from None
 
 
-def model_config(args, num_styles: int, base=None):
-    """``--config`` name (or ``base``) plus ``--set key=value`` overrides, with the data's style count."""
+def model_config(args, num_styles: int, base=None, defaults: dict | None = None):
+    """``--config`` name (or ``base``) with ``defaults`` and then ``--set key=value`` over it (checked
+    once, together), with the data's style count."""
     from ..inference.config import ConfigError, get_config
 
     try:
         config = base if base is not None else get_config(args.config)
         # The styles' stroke rates and default belong to the base's styles; stage 2 calibrates its own.
         config = config.for_styles(max(num_styles, 1))
-        changes = {}
+        changes = dict(defaults or {})
         for item in args.set or []:
             key, _, value = item.partition("=")
             if not _:

@@ -253,8 +253,10 @@ def run_eval(args) -> dict:
                 metrics.rest_in_silence(joint_positions(synthesize(gap_wave, style, seed=s)), gap) for s in seeds]))
         rest_setup = {"clips": [first.ref.id, second.ref.id], "gap_frames": list(gap), "seeds": seeds,
                       "generated_per_seed": values}
-    # The synthesizer with another seed on the same audio: how much two corpus motions agree.
-    seed_correlation = None
+    # The synthesizer with another seed on the same audio: how much two corpus motions agree, and
+    # the apex ratio at the data's apexes of a motion that strokes by the same rules on another draw
+    # of which phrases rest and which syllables get strokes, which no model can know from the speech.
+    seed_correlation, another_draw = None, None
     styles_of = [synth_style(data.root, c.ref.id) for c in data.clips]
     if all(s is not None for s in styles_of):
         from .synth.gestures import synthesize
@@ -262,6 +264,8 @@ def run_eval(args) -> dict:
         again = [joint_positions(synthesize(c.wave, s, seed=10_000 + args.seed + i))
                  for i, (c, s) in enumerate(zip(data.clips, styles_of))]
         seed_correlation = metrics.corpus_correlation(again, real_positions)
+        another_draw = {"apex_ratio": _finite(metrics.apex_ratio(again, apexes)),
+                        "corpus_correlation": _finite(seed_correlation)}
     reference_features = None
     if encoder is not None:
         from .fgd_encoder import embed
@@ -295,6 +299,7 @@ def run_eval(args) -> dict:
         take["corpus_correlation"] = _finite(metrics.corpus_correlation(positions, real_positions))
     result["generated"] = mean_of_takes(result["generated_takes"])
     result["ground_truth"]["corpus_correlation"] = seed_correlation  # None: not a synthetic corpus
+    result["another_draw"] = another_draw
     for name in ("generated", "ground_truth"):
         result[name]["rest_in_silence"] = rest[name]
     # Per speaker of the data: its clips were generated in its style (the model's first style when
@@ -393,6 +398,10 @@ def format_table(result: dict) -> str:
     lines.append(f"apexes {result['apex_source']}; {rest}; ground truth: the data, and where it is a gestura synth "
                  f"corpus the synthesizer on the same audio with other seeds ('-': not measured)")
     generated, truth = result["generated"], result["ground_truth"]
+    draw = result.get("another_draw")
+    if draw is not None and draw["apex_ratio"] is not None:
+        lines.append(f"the synthesizer with other seeds on the same audio: apex ratio {draw['apex_ratio']:.2f} at the "
+                     f"data's apexes (the same rules, with the phrases and syllables to stroke on drawn anew)")
     if None not in (generated.get("syllable_apex_shifted"), truth.get("syllable_apex_shifted")):
         lines.append(f"syllable apex with each clip's audio shifted by half its length (chance): generated "
                      f"{generated['syllable_apex_shifted']:.4f}, ground truth {truth['syllable_apex_shifted']:.4f}")

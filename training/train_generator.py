@@ -15,7 +15,7 @@ has one entry per speaker present in the data.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -106,11 +106,16 @@ class Stage2Setup:
     lineage: dict  # metadata the checkpoint keeps from its --vq and --init files
 
 
+# Config fields a trained generator sets for itself: how many codes its spans carry, its plan's
+# calibrated threshold, and whether it has a stroke planner (and what that hears).
+GENERATOR_OWN = ("carried_codes", "apex_threshold", "stroke_planner", "planner_pitch")
+
+
 def setup_stage2(args, dist, family: str = "vq-mamba") -> Stage2Setup:
     """Seed, read the --vq checkpoints and the train split, and build a ``family`` model holding
     the VQ-VAEs (and their part statistics) with the config's generator fields from
     ``FAMILY_DEFAULTS`` and ``--set``; CommandError for anything that does not fit."""
-    from ..inference.config import FAMILY_DEFAULTS
+    from ..inference.config import FAMILY_DEFAULTS, ModelConfig
     from ..inference.torch_model.model import GesturaModel
 
     seed_everything(args.seed)
@@ -119,9 +124,11 @@ def setup_stage2(args, dist, family: str = "vq-mamba") -> Stage2Setup:
     log(dist, f"train: {data.describe()}")
     base = next(iter(vq.values())).config
     # Generator fields may be overridden; VQ fields must match the stage-1 weights. The audio
-    # features are this Gestura's, whatever the stage-1 file recorded.
-    config = model_config(args, len(data.styles),
-                          base=base.with_(feature_dim=FEATURE_DIM, family=family, **FAMILY_DEFAULTS[family]))
+    # features are this Gestura's, whatever the stage-1 file recorded. What a trained generator
+    # chose for itself stays with it: a --vq file that is a whole model lends only its VQ-VAEs.
+    own = {f.name: f.default for f in fields(ModelConfig) if f.name in GENERATOR_OWN}
+    config = model_config(args, len(data.styles), base=base,
+                          defaults={"feature_dim": FEATURE_DIM, "family": family, **own, **FAMILY_DEFAULTS[family]})
     vq_fields = ("frames_per_code", "codebook_size", "code_dim", "vq_hidden", "vq_layers", "gmp_hidden",
                  "gmp_layers")
     changed = [f for f in vq_fields if getattr(config, f) != getattr(base, f)]
@@ -133,8 +140,9 @@ def setup_stage2(args, dist, family: str = "vq-mamba") -> Stage2Setup:
         raise CommandError(f"--window {length} must be a multiple of frames_per_code ({r}) longer than the "
                            f"prefix ({config.prefix_codes} codes, {config.prefix_codes * r} frames)")
     init = _read_init(args.init, data.styles) if args.init else None
-    if init is not None:  # a stroke planner stays with the model it plans for
-        config = config.with_(stroke_planner=init.config.stroke_planner, planner_pitch=init.config.planner_pitch)
+    if init is not None:  # the model continued keeps its own (a stroke planner, carried codes), bar --set
+        given = {item.partition("=")[0].strip() for item in args.set or []}
+        config = config.with_(**{f: getattr(init.config, f) for f in GENERATOR_OWN if f not in given})
     model = GesturaModel(config, with_generator=True)
     if init is not None:
         _load_init(model, init, config)

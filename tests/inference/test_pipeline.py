@@ -20,6 +20,7 @@ from gestura.inference.pipeline import Cancelled, GenerationError, GenerationReq
 from gestura.inference.torch_model.model import GesturaModel
 from gestura.rigs.motion import Motion
 from gestura.rigs.skeleton import PART_JOINTS
+from frozen_watch import EveryPoseFrozen
 from random_checkpoint import tiny_config
 
 torch.set_num_threads(1)
@@ -481,21 +482,6 @@ def test_each_window_finds_the_pauses_the_whole_clip_has(checkpoint, speech, chu
         stream.push_audio(audio[start:start + (chunk or len(audio))])
     stream.finish()
     assert [found[c] for c in range(codes)] == expected.tolist()
-
-
-class EveryPoseFrozen(FrozenArmWatch):
-    """The real watch with thresholds every pose meets, over 1.5 spans (the spans after the first
-    carry every code, the later ones let the arms go); it keeps what it was shown."""
-
-    WINDOW = 96
-    shown: list = []
-
-    def __init__(self):
-        super().__init__(seconds=self.WINDOW / 30, raised_m=-10.0, extent_m=10.0)
-
-    def push(self, motion):
-        self.shown.append(motion)
-        return super().push(motion)
 
 
 @pytest.mark.parametrize("parts", [("face", "upper", "hands", "lower"), ("upper",), ("face", "hands", "lower"),

@@ -4,15 +4,18 @@ import numpy as np
 import pytest
 torch = pytest.importorskip("torch")
 
+from gestura.inference import pipeline
 from gestura.inference.audio import SAMPLE_RATE, load_audio
 from gestura.inference.checkpoint import identity_stats, load_checkpoint, save_checkpoint
 from gestura.inference.engines.numpy import NumpyEngine
 from gestura.inference.engines.torch import TorchEngine
 from gestura.inference.errors import EngineError
 from gestura.inference.features import audio_features
+from gestura.inference.frozen_arms import ARM_PARTS, FrozenArmWatch
 from gestura.inference.pipeline import Cancelled, DiffusionStream, GenerationRequest, generate, open_stream
 from gestura.rigs.motion import Motion
-from gestura.rigs.skeleton import PART_JOINTS
+from gestura.rigs.skeleton import PART_JOINTS, PARTS
+from frozen_watch import EveryPoseFrozen
 from random_checkpoint import random_tensors, tiny_config
 
 torch.set_num_threads(1)
@@ -155,3 +158,44 @@ def test_sampling_steps_on_a_code_model_are_refused(speech):
     with pytest.raises(GenerationError, match="sampling steps apply to a diffusion \\(dim-gestor\\) model, and this one "
                                               "is vq-mamba: leave them out"):
         run(None, speech[:SAMPLE_RATE], sampling_steps=10)
+
+
+@pytest.mark.parametrize("parts", [("face", "upper", "hands", "lower"), ("face", "hands", "lower")])
+def test_after_a_frozen_arm_the_next_window_carries_no_arm_latents(checkpoint, speech, parts, monkeypatch):
+    monkeypatch.setattr(pipeline, "FrozenArmWatch", EveryPoseFrozen)
+    monkeypatch.setattr(EveryPoseFrozen, "shown", [])
+    engine = NumpyEngine()
+    masks = []
+    denoise = engine.denoise
+
+    def spy(x, t, cond, style, known, mask):
+        masks.append(np.array(mask))
+        return denoise(x, t, cond, style, known, mask)
+
+    monkeypatch.setattr(engine, "denoise", spy)
+    audio = np.tile(speech, 2)[:8 * SAMPLE_RATE]  # 5 windows of 48 frames
+    generate(GenerationRequest(audio=audio, seed=7, parts=parts), checkpoint=checkpoint, engine=engine)
+    frames, prefix = CONFIG.span_codes * CONFIG.frames_per_code, checkpoint.config.generation_prefix
+    firsts = masks[::CONFIG.sampling_steps]  # each window's first step: what it was given
+    assert len(firsts) == 5 and prefix >= 1 and frames < EveryPoseFrozen.WINDOW
+    watched = "upper" in parts  # the hands alone never move a frozen arm
+    for k, mask in enumerate(firsts[1:], 1):
+        # Every pose is frozen: once the watch has seen its window, the next window's arms start afresh.
+        let_go = watched and frames * k >= EveryPoseFrozen.WINDOW
+        for part in PARTS:
+            given = part in parts and not (let_go and part in ARM_PARTS)
+            assert (mask[:prefix, PARTS.index(part)] == float(given)).all(), (k, part)
+
+
+def test_streaming_equals_whole_clip_when_frozen_arms_are_let_go(checkpoint, speech, monkeypatch):
+    monkeypatch.setattr(pipeline, "FrozenArmWatch", EveryPoseFrozen)
+    audio = np.tile(speech, 2)[:8 * SAMPLE_RATE]
+    whole = run(checkpoint, audio, seed=7)
+    stream = open_stream(NumpyEngine(), checkpoint, GenerationRequest(audio=None, seed=7))
+    pieces = [stream.push_audio(audio[i:i + 5000]) for i in range(0, len(audio), 5000)] + [stream.finish()]
+    streamed = Motion.join([p for p in pieces if p is not None])
+    np.testing.assert_array_equal(streamed.poses, whole.poses)
+    np.testing.assert_array_equal(streamed.trans, whole.trans)
+    # Not vacuous: the motion differs from the one the real watch lets be.
+    monkeypatch.setattr(pipeline, "FrozenArmWatch", FrozenArmWatch)
+    assert not np.array_equal(run(checkpoint, audio, seed=7).poses, whole.poses)

@@ -385,6 +385,19 @@ def test_a_stroke_planner_trains_for_a_model_and_changes_nothing_else_in_it(data
     assert again.config.stroke_planner
     for name in planner:
         np.testing.assert_array_equal(again.tensors[name], after.tensors[name], err_msg=name)
+    # A new generator on its VQ-VAEs (--vq, no --init) is a model of its own: no stroke planner.
+    assert cli.main(["train", "--data", str(data), "--vq", str(planned), "--steps", "1", "--lr", "0", "--log-every", "1",
+                     *LOOP, "--set", "carried_codes=1", "--out", str(tmp_path / "new")]) == 0
+    new = load_checkpoint(tmp_path / "new" / "gestura.safetensors")
+    assert not new.config.stroke_planner and not new.config.planner_pitch and new.config.carried_codes == 1
+    assert not any(k.startswith("generator.planner.") for k in new.tensors)
+    # Nor the carried codes of the model it takes the VQ-VAEs from: a DiM-Gestor window on them is
+    # given every code of the previous window's tail it was trained with (it was given 1).
+    assert cli.main(["train", "--family", "dim-gestor", "--data", str(data), "--vq", str(tmp_path / "new" / "gestura.safetensors"),
+                     "--steps", "1", "--lr", "0", "--log-every", "1", *LOOP, *TINY_DIM, "--set", "mlp_ratio=2",
+                     "--out", str(tmp_path / "dim")]) == 0
+    dim = load_checkpoint(tmp_path / "dim" / "gestura.safetensors").config
+    assert dim.carried_codes is None and dim.generation_prefix == dim.prefix_codes == 2
 
     # A planner that hears pitch starts as the planner it continues (the pitch columns of its input
     # at zero): at lr 0 the same motion; and it keeps hearing pitch when trained again.
@@ -482,6 +495,7 @@ def test_eval_prints_a_table_and_writes_json(data, gen_run, tmp_path, capsys):
     # (nothing to compare rest in silence or a second seed with).
     assert result["apex_source"] == "derived"
     assert np.isfinite(result["generated"]["corpus_correlation"]) and result["ground_truth"]["corpus_correlation"] is None
+    assert result["another_draw"] is None and "the synthesizer with other seeds" not in table
     assert 0 <= result["generated"]["rest_in_silence"] and result["ground_truth"]["rest_in_silence"] is None
     assert len(result["rest_in_silence_setup"]["generated_per_seed"]) == 2
     assert "apex ratio" in table and "rest in silence: 2_scott_0_3_3 + 6 s of zeros + 4_lawrence_0_3_3" in table

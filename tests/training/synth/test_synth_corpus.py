@@ -197,3 +197,30 @@ def test_an_output_folder_that_cannot_be_created_is_one_line_and_status_2(tmp_pa
         assert cli.main(["synth", "--out", out, "--hours", "0.001"]) == 2
         (line,) = capsys.readouterr().err.strip().splitlines()
         assert line.startswith(f"gestura synth: error: cannot create the corpus folder {out} ("), line
+
+
+def test_eval_on_a_synth_corpus_reports_what_another_draw_of_the_synthesizer_reaches(small_corpus, tmp_path, capsys):
+    pytest.importorskip("torch")
+    from gestura.inference.pipeline import resolve_checkpoint
+    from gestura.training import metrics
+    from gestura.training.dataset import joint_positions
+    from gestura.training.synth import gestures
+
+    report = tmp_path / "eval.json"
+    assert cli.main(["eval", "--data", str(small_corpus), "--checkpoint", str(resolve_checkpoint(None).path),
+                     "--json", str(report), "--no-progress", "--threads", "1", "--rest-seeds", "0",
+                     "--seed", "4"]) == 0
+    table = capsys.readouterr().out
+    result = json.loads(report.read_text())
+    # The synthesizer with other seeds (10000 + seed + clip index) on the test clips' speech, scored
+    # at the data's own planned apexes: strokes chosen by another draw of the same rules.
+    clips = dataset.Beat2Dataset.load(small_corpus, ("test",), None, keep_wave=True).clips
+    again = [joint_positions(gestures.synthesize(c.wave, styles.get_style(c.ref.style.split("_")[1]), seed=10_004 + i))
+             for i, c in enumerate(clips)]
+    apexes = [np.flatnonzero(c.stroke_apex > 0.5) for c in clips]
+    draw = result["another_draw"]
+    assert draw["apex_ratio"] == pytest.approx(metrics.apex_ratio(again, apexes), rel=1e-6)
+    assert draw["corpus_correlation"] == result["ground_truth"]["corpus_correlation"]
+    # Not the data itself: its own draw strokes on every one of its apexes.
+    assert draw["apex_ratio"] != pytest.approx(result["ground_truth"]["apex_ratio"], rel=1e-3)
+    assert f"the synthesizer with other seeds on the same audio: apex ratio {draw['apex_ratio']:.2f}" in table
