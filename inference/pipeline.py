@@ -19,7 +19,8 @@ the logits move away from both (``sampling.guided_logits``). A checkpoint that g
 stroke rates plans each window at the threshold that keeps the voice at its style's rate of
 strokes, judged on the windows so far (``stroke_plan.StrokeRate``). When the motion so far ends
 with an arm raised and still for ``frozen_arms.LET_GO_S`` s, the next span carries no upper-body
-or hand codes, so that the arms start afresh from the speech (``frozen_arms.py``; span models only). Parts that
+or hand codes (a diffusion model's window, none of their latents), so that the arms start afresh from the
+speech (``frozen_arms.py``). Parts that
 are switched off are not generated (the others see them as unknown) and keep the start pose (or
 the rest pose). A start pose fixes the clip's first ``START_POSE_CODES`` codes of each generated
 part (the encoded pose) and the root position the motion starts from.

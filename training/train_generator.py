@@ -15,7 +15,7 @@ has one entry per speaker present in the data.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -125,8 +125,10 @@ def setup_stage2(args, dist, family: str = "vq-mamba") -> Stage2Setup:
     base = next(iter(vq.values())).config
     # Generator fields may be overridden; VQ fields must match the stage-1 weights. The audio
     # features are this Gestura's, whatever the stage-1 file recorded. What a trained generator
-    # chose for itself stays with it: a --vq file that is a whole model lends only its VQ-VAEs.
-    own = {f.name: f.default for f in fields(ModelConfig) if f.name in GENERATOR_OWN}
+    # chose for itself stays with it: a --vq file that is a whole model lends only its VQ-VAEs, and
+    # the model continued (--init) keeps its own, bar --set.
+    init = _read_init(args.init, data.styles) if args.init else None
+    own = {f: getattr(ModelConfig if init is None else init.config, f) for f in GENERATOR_OWN}
     config = model_config(args, len(data.styles), base=base,
                           defaults={"feature_dim": FEATURE_DIM, "family": family, **own, **FAMILY_DEFAULTS[family]})
     vq_fields = ("frames_per_code", "codebook_size", "code_dim", "vq_hidden", "vq_layers", "gmp_hidden",
@@ -139,10 +141,6 @@ def setup_stage2(args, dist, family: str = "vq-mamba") -> Stage2Setup:
     if length % r or length // r <= config.prefix_codes:
         raise CommandError(f"--window {length} must be a multiple of frames_per_code ({r}) longer than the "
                            f"prefix ({config.prefix_codes} codes, {config.prefix_codes * r} frames)")
-    init = _read_init(args.init, data.styles) if args.init else None
-    if init is not None:  # the model continued keeps its own (a stroke planner, carried codes), bar --set
-        given = {item.partition("=")[0].strip() for item in args.set or []}
-        config = config.with_(**{f: getattr(init.config, f) for f in GENERATOR_OWN if f not in given})
     model = GesturaModel(config, with_generator=True)
     if init is not None:
         _load_init(model, init, config)
