@@ -1,7 +1,7 @@
 """Choosing codes from logits: argmax at temperature 0, otherwise sampling with optional top-k /
-top-p (nucleus) truncation; style strength and plan strength first move the logits away from
-the speaker-neutral ones and from those of an empty stroke plan; and MaskGIT's schedule of how
-many codes each decoding pass fixes. NumPy only; one random
+top-p (nucleus) truncation; MaskGIT's schedule of how many codes each decoding pass fixes; and
+what style strength and plan strength do to the condition the span generator hears (the speaker
+embedding moved away from the mean one, the stroke plan scaled). NumPy only; one random
 stream per part so that switching a part on or off does not change what the other parts draw."""
 from __future__ import annotations
 
@@ -49,17 +49,15 @@ def check_sampling(temperature: float, top_k, top_p, style_strength: float = 1.0
         raise ValueError(f"top_p must be in (0, 1], got {top_p}")
 
 
-def guided_logits(conditioned: np.ndarray, guides) -> np.ndarray:
-    """Classifier-free guidance (Ho and Salimans 2022) with one term per condition:
-    ``conditioned + sum((strength - 1) (conditioned - without))`` over ``guides``, pairs of
-    (logits without that condition, strength): 0 = as without it, 1 = unchanged, more
-    exaggerates it. The conditions are the speaker (without: the mean style) and the stroke plan
-    (without: an empty plan)."""
-    conditioned = np.asarray(conditioned)
-    guided = conditioned
-    for without, strength in guides:
-        guided = guided + (strength - 1.0) * (conditioned - without)
-    return guided
+def style_guided(embedding, mean, strength: float):
+    """A speaker embedding ``strength`` times as far from the mean embedding as learnt:
+    ``mean + strength (embedding - mean)`` (numpy arrays or torch tensors of one shape, (d,)).
+    0 = no particular speaker, 1 = as learnt, more exaggerates the speaker. This is classifier-free
+    guidance (Ho and Salimans 2022) moved from the logits into the condition: one network pass
+    instead of one per guided condition (MODEL_CARD.md, "Guidance in the condition")."""
+    if strength == 1.0:  # exactly the trained embedding, not its rounding through the mean
+        return embedding
+    return mean + strength * (embedding - mean)
 
 
 def still_hidden(hidden: int, passes_done: int, passes: int = PASSES) -> int:
