@@ -28,8 +28,8 @@ def _recording(engine_class):
             super().__init__(*args, **kwargs)
             self.calls = []
 
-        def span(self, context, known, styles, parts):
-            logits = super().span(context, known, styles, parts)
+        def span(self, context, known, styles, parts, style_strength=1.0):
+            logits = super().span(context, known, styles, parts, style_strength)
             self.calls.append(({p: np.array(v) for p, v in known.items()}, logits))
             return logits
 

@@ -2,26 +2,21 @@
 
     .venv/bin/python bench/bench_engines.py                      # 10, 60, 600 s; numpy, torch CPU, CUDA
     .venv/bin/python bench/bench_engines.py --seconds 10 60 --engines numpy
-    .venv/bin/python bench/bench_engines.py --seconds 10 60 --style-strength 1.5   # guided: two streams
-    .venv/bin/python bench/bench_engines.py --seconds 60 --style-strength 1.5 --plan-strength 2   # the defaults: three
-    .venv/bin/python bench/bench_engines.py --seconds 60 --style-strength 1.5 --plan-strength 2 --audio REC.wav  # a recording
+    .venv/bin/python bench/bench_engines.py --seconds 60 --audio REC.wav   # a recording
     .venv/bin/python bench/bench_engines.py --checkpoint DIM.safetensors --whole-clip   # one window per clip
 
 Each (engine, clip length) runs in a fresh child process, so its peak resident memory is its
 own: the peak during generation, and in brackets its rise over the resident size after loading
 the model and the audio (what generation itself needs). Timed: ``pipeline.generate`` on an already decoded 16 kHz array
-with a loaded checkpoint (features, the network, sampling, decoding to motion), temperature 0.8,
-style and plan strength 1 unless ``--style-strength`` / ``--plan-strength`` say otherwise (each
-other value adds a stream the network runs beside the first).
+with a loaded checkpoint (features, the network, sampling, decoding to motion), at the defaults
+of every front end (temperature, style and plan strength; ``--style-strength`` and
+``--plan-strength`` change the last two, which change what the network hears, not how much it runs).
 Cost per audio second that stays flat from 10 s to 600 s means linear growth; on a shared machine
 the process's CPU time per audio second is the steadier measure of that than wall time.
 
 The checkpoint is the bundled model when it exists and loads, otherwise a randomly initialised one of the
 same config ("small"). The audio is ``--audio`` or espeak-ng speech, repeated to length (noise when
-espeak-ng is missing). At plan strength 1 the cost depends on neither the weights' values nor the
-content; at other plan strengths a window whose stroke plan is empty skips the plan's stream
-(``pipeline.distinct_rows``), so speech the head plans sparsely on (pauses, most real recordings)
-costs less than dense espeak-ng speech.
+espeak-ng is missing). The cost depends on neither the weights' values nor the content.
 It also prints how closely the numpy and torch engines agree on the 10 s clip. ``--whole-clip``
 makes each clip one window (``span_codes`` covering it, no prefix): the network then runs over the
 whole clip at once, which shows how a model's cost grows with length (attention: quadratically).
@@ -41,6 +36,8 @@ from pathlib import Path
 
 import numpy as np
 from machine_info import machine  # bench/ is on sys.path when a bench script runs
+
+from gestura.inference.sampling import DEFAULT_PLAN_STRENGTH, DEFAULT_STYLE_STRENGTH
 
 REPO = Path(__file__).resolve().parents[1]
 ENGINES = ("numpy", "torch-cpu", "torch-cuda")
@@ -139,7 +136,7 @@ def child(engine_name: str, seconds: float, checkpoint_path: str, audio_path: st
         from gestura.inference.engines.torch import TorchEngine
 
         engine = TorchEngine("cuda" if engine_name == "torch-cuda" else "cpu")
-    request = pipeline.GenerationRequest(audio=audio, seed=1, temperature=0.8, style_strength=style_strength,
+    request = pipeline.GenerationRequest(audio=audio, seed=1, style_strength=style_strength,
                                          plan_strength=plan_strength)
     engine.prepare(checkpoint)
     before = rss_mb()
@@ -183,12 +180,12 @@ def main() -> int:
     parser.add_argument("--engines", nargs="+", choices=ENGINES, default=list(ENGINES))
     parser.add_argument("--threads", type=int, default=1, help="torch and BLAS threads (default 1)")
     parser.add_argument("--checkpoint", help="checkpoint to time (default: the bundled model, or a random 'small')")
-    parser.add_argument("--style-strength", type=float, default=1.0, help="style strength (default 1: one stream)")
-    parser.add_argument("--plan-strength", type=float, default=1.0, help="plan strength (default 1: no extra stream)")
+    parser.add_argument("--style-strength", type=float, default=DEFAULT_STYLE_STRENGTH,
+                        help=f"style strength (default {DEFAULT_STYLE_STRENGTH:g}, every front end's)")
+    parser.add_argument("--plan-strength", type=float, default=DEFAULT_PLAN_STRENGTH,
+                        help=f"plan strength (default {DEFAULT_PLAN_STRENGTH:g}, every front end's)")
     parser.add_argument("--whole-clip", action="store_true", help="one window over each whole clip")
-    parser.add_argument("--audio", help="a recording to time, looped to each length (default: espeak-ng speech); "
-                                        "the plan's stream is skipped in windows where nothing is planned, so cost "
-                                        "depends on the speech at plan strength other than 1")
+    parser.add_argument("--audio", help="a recording to time, looped to each length (default: espeak-ng speech)")
     parser.add_argument("--_child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args._child:

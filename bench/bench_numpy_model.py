@@ -1,7 +1,7 @@
 """The NumPy model's cost per engine call, against the PyTorch model's on one thread.
 
     OPENBLAS_NUM_THREADS=1 .venv/bin/python bench/bench_numpy_model.py
-    OPENBLAS_NUM_THREADS=1 .venv/bin/python bench/bench_numpy_model.py --codes 20 --styles 2 --passes 8
+    OPENBLAS_NUM_THREADS=1 .venv/bin/python bench/bench_numpy_model.py --codes 20 --styles 1 --passes 8
 
 Times the three calls a clip is made of, on a randomly initialised model of the "small" config
 (cost does not depend on the weights' values): ``speech`` over 60 s of features in blocks of
@@ -57,7 +57,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default="small")
     parser.add_argument("--codes", type=int, default=20, help="codes in one span pass (span + prefix)")
-    parser.add_argument("--styles", type=int, default=2, help="styles per span pass (2: style guidance)")
+    parser.add_argument("--styles", type=int, default=1, help="style rows per span pass (1: what generation runs)")
     parser.add_argument("--passes", type=int, default=PASSES, help=f"span passes per span (default {PASSES}, the pipeline's)")
     parser.add_argument("--granularities", type=int, nargs="+", default=None,
                         help="the scans' pooling factors, e.g. 1 2 4 8 (default: the config's)")

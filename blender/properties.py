@@ -46,7 +46,7 @@ class GesturaSettings(bpy.types.PropertyGroup):
         min=0.0,
         soft_max=3.0,
         description="How strongly the style shows: 0 is no particular speaker, 1 the style as the model learnt it, "
-                    "more exaggerates it. Other than 1 takes twice as long",
+                    "more exaggerates it. Costs no time, except that other than 1 doubles a diffusion model's",
     )
     plan_strength: FloatProperty(
         name="Plan Strength",
@@ -55,7 +55,7 @@ class GesturaSettings(bpy.types.PropertyGroup):
         soft_max=5.0,
         description="How closely the body strokes on its stroke plan (the stressed syllables the model picks): "
                     "0 ignores it, 1 follows it as the model learnt, more gives crisper strokes on it and fewer "
-                    "arms held up. Other than 1 runs one more stream (about a fifth more time at the defaults)",
+                    "arms held up",
     )
     sampling_steps: IntProperty(
         name="Sampling Steps",

@@ -26,11 +26,11 @@ def add_generation_options(parser: argparse.ArgumentParser, *, engines, engine_d
                         f"({_default(temperature_default)})")
     g.add_argument("--style-strength", type=float, default=style_strength_default,
                    help="how strongly the style shows: 0 = no particular speaker, 1 = as the model learnt it, "
-                        f"more exaggerates it; other than 1 doubles the work ({_default(style_strength_default)})")
+                        f"more exaggerates it; costs nothing, except that other than 1 doubles a dim-gestor "
+                        f"model's work ({_default(style_strength_default)})")
     g.add_argument("--plan-strength", type=float, default=plan_strength_default,
                    help="how closely the body strokes on its stroke plan (span models): 0 = ignores it, 1 = as the "
-                        f"model learnt it, more = crisper strokes on it; other than 1 runs one more stream, about a "
-                        f"fifth more time ({_default(plan_strength_default)})")
+                        f"model learnt it, more = crisper strokes on it ({_default(plan_strength_default)})")
     g.add_argument("--sampling-steps", type=int, default=None, metavar="N",
                    help="DDIM steps of a diffusion (dim-gestor) model, 1-1000: more are slower and smoother "
                         "(default: the model's own, or the scene's)")

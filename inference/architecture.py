@@ -33,15 +33,17 @@ kernel-1 frames, so frame t sees frames <= t only); LeakyReLU slope 0.2.
       speech_norm     RMSNorm(d)                   s = speech_norm(s)
       speech_window.i BiMambaBlock(d)              w = speech_window(s over a window)  codes' frames + L
       (frame pairs)                                p_t = concat(w[t], w[t + L])    the instant and 1 s later
-      style.weight    (num_styles, d)              e = style[style_id] (the mean for the neutral stream)
+      style.weight    (num_styles, d)              e = style[style_id] (the mean for no style)
       apex            Linear(3d, 1)                stroke-apex logit of motion frame t = apex(concat(p_t, e))
       (stroke plan)                                a = bumps at the apex logits' peaks above apex_threshold, or
                                                    lower for an unsure voice (apex_rates, StrokeRate)
                                                    (training: at the corpus's apexes; stroke_plan.py)
       code_in         Linear(r (2d + 1), d)        c_k = code_in(p of frames rk .. rk+r, a of them)
+                                                   (generation: a x plan strength)
       mask_latent     (4, D)                       the latent of an unknown code
       part_in.P       Linear(D, d)                 x_P = part_in.P(latent of P's known code)
-      global_blocks.i BiMambaBlock(d)              g = global_blocks(c + e + sum_P x_P)   over the span
+      global_blocks.i BiMambaBlock(d)              g = global_blocks(c + e' + sum_P x_P)   over the span;
+                                                   e' = mean + style strength (e - mean) in generation
       global_norm     RMSNorm(d)
       local.P.i       BiMambaBlock(d)              y = local.P(global_norm(g) + x_P)
       out_norm.P      RMSNorm(d)

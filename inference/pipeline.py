@@ -13,9 +13,9 @@ A stream's output therefore lags its input by one span plus the look-ahead plus 
 feature block and one speech block (16 frames each): up to 126 frames, 4.2 s, for ``small``.
 Codes are drawn per part with the request's seed and temperature (``sampling.py``), except
 that a code in a pause of about a second or more is the most likely one (``pauses.py``). Style
-strength other than 1 runs the speaker-neutral style (the mean style) beside the chosen one in
-the same engine call, and plan strength other than 1 the chosen style with an empty stroke plan;
-the logits move away from both (``sampling.guided_logits``). A checkpoint that gives its styles'
+strength moves the speaker embedding the span generator hears away from the mean style
+(``sampling.style_guided``), and plan strength scales the stroke plan it hears (the decoders
+read the plan itself): one engine row per pass. A checkpoint that gives its styles'
 stroke rates plans each window at the threshold that keeps the voice at its style's rate of
 strokes, judged on the windows so far (``stroke_plan.StrokeRate``). When the motion so far ends
 with an arm raised and still for ``frozen_arms.LET_GO_S`` s, the next span carries no upper-body
@@ -44,7 +44,7 @@ from .errors import Cancelled, EngineError, GenerationError
 from .features import FEATURE_DIM, FeatureStream, energy_db, normalize, num_frames
 from .frozen_arms import ARM_PARTS, FrozenArmWatch
 from .sampling import (
-    DEFAULT_PLAN_STRENGTH, DEFAULT_STYLE_STRENGTH, DEFAULT_TEMPERATURE, PASSES, check_sampling, guided_logits,
+    DEFAULT_PLAN_STRENGTH, DEFAULT_STYLE_STRENGTH, DEFAULT_TEMPERATURE, PASSES, check_sampling,
     part_rngs, sample_codes, still_hidden,
 )
 from .pauses import PAUSE_MARGIN, pause_codes
@@ -130,25 +130,6 @@ def _from_frame(rows: np.ndarray, first: int, frame: int) -> tuple[np.ndarray, i
     return rows[drop:], first + drop
 
 
-def distinct_rows(context: np.ndarray, styles: tuple) -> tuple[np.ndarray, np.ndarray]:
-    """The engine rows that need running: context (S, n, d) and S style indices -> (indices of
-    the distinct rows, (S,) which of them each row is). Rows with the same style and the same
-    context give the same logits: the empty-plan row of a window with no planned apex (a pause,
-    or sparse speech), or both rows at style strength 0, so running each once saves up to a third
-    of a span's cost and changes no logit."""
-    context = np.asarray(context)
-    distinct, row_of = [], np.zeros(len(styles), np.int64)
-    for row, style in enumerate(styles):
-        for i, kept in enumerate(distinct):
-            if styles[kept] == style and np.array_equal(context[kept], context[row]):
-                row_of[row] = i
-                break
-        else:
-            row_of[row] = len(distinct)
-            distinct.append(row)
-    return np.asarray(distinct, np.int64), row_of
-
-
 class GenerationStream:
     """Incremental generation with carried state. ``push_audio(samples)`` (mono float32 16 kHz)
     returns a ``Motion`` of the newly final frames or None; ``finish()`` returns the rest.
@@ -171,19 +152,10 @@ class GenerationStream:
         self._r, self._span, self._prefix, self._lookahead = (config.frames_per_code, config.span_codes,
                                                              config.generation_prefix, config.lookahead)
         self._rngs = part_rngs(request.seed, self.parts)
-        # The engine's rows: the styled stream, then the speaker-neutral one when style strength
-        # needs it (with one style the mean style is that style: nothing to contrast), then the
-        # styled one with an empty stroke plan when plan strength needs it. _guides: (row, strength).
-        # At style strength 0 the neutral stream is the styled one, so every style moves alike.
-        if self.style_strength == 0.0:
-            style_index = None
-        self._styles, self._plans, self._guides = (style_index,), (True,), []
-        if self.style_strength not in (0.0, 1.0) and config.num_styles > 1:
-            self._styles, self._plans = self._styles + (None,), self._plans + (True,)
-            self._guides.append((len(self._styles) - 1, self.style_strength))
-        if self.plan_strength != 1.0:
-            self._styles, self._plans = self._styles + (style_index,), self._plans + (False,)
-            self._guides.append((len(self._styles) - 1, self.plan_strength))
+        # One engine row: style strength and plan strength act on what the span generator hears
+        # (sampling.style_guided, the plan scaled). At style strength 0 the stroke planner hears
+        # the mean style too, so every style moves alike.
+        self._styles = (None if self.style_strength == 0.0 else style_index,)
         self._features = FeatureStream(pitch=config.planner_pitch)
         self._pauses = np.zeros(0, bool)  # whether each audio frame from _heard_start on is a pause (not speech)
         self._loudest = -np.inf  # dB, of all the audio so far
@@ -336,21 +308,16 @@ class GenerationStream:
         if self.parts:
             speech = self._speech[start * r - self._speech_start:stop * r + look - self._speech_start]
             hidden = {p: int(np.sum(known[p] < 0)) for p in self.parts}
-            context, plan = self.engine.context(speech, self._styles, self._plans if len(self._plans) > 1 else None,
+            context, plan = self.engine.context(speech, self._styles, self.plan_strength,
                                                 self._plan_threshold(first, start, stop))
-            distinct, row_of = distinct_rows(context, self._styles)
-            styles = tuple(self._styles[i] for i in distinct)
             temperature = np.where(self._pause_codes(start, stop), 0.0, self.temperature)
             for done in range(PASSES):
-                logits = self.engine.span(context[distinct], known, styles, self.parts)
-                logits = {part: value[row_of] for part, value in logits.items()}
+                logits = self.engine.span(context, known, self._styles, self.parts, self.style_strength)
                 for part in self.parts:
                     open_ = np.flatnonzero(known[part] < 0)
                     if not len(open_):
                         continue
-                    part_logits = guided_logits(logits[part][0][open_],
-                                                [(logits[part][row][open_], s) for row, s in self._guides])
-                    codes, confidence = sample_codes(part_logits, self._rngs[part], temperature[open_],
+                    codes, confidence = sample_codes(logits[part][0][open_], self._rngs[part], temperature[open_],
                                                      self.top_k, self.top_p)
                     fix = len(open_) - still_hidden(hidden[part], done + 1, PASSES)
                     chosen = np.argsort(-confidence, kind="stable")[:fix]

@@ -20,20 +20,19 @@ r = ``config.frames_per_code``, d = ``config.d_model``, K = ``config.codebook_si
     checkpoint), advancing the state. Row ``j`` belongs to audio frame ``j``. w =
     ``config.speech_width``: the body's d states, and the stroke planner's d beside them when
     the checkpoint has one.
-``context(speech (n r + L, w), styles: tuple, plans: tuple | None = None, threshold=None) -> (context (len(styles), n, d), plan (len(styles), n r))``
+``context(speech (n r + L, w), styles: tuple, plan_strength=1.0, threshold=None) -> (context (len(styles), n, d), plan (len(styles), n r))``
     What a window of n codes hears (``Generator.window_context``: the window scan, the stroke
-    plan of the apex head or the stroke planner, and ``code_in``), and the stroke plan each row
-    read (float32, ``stroke_plan.stroke_plan``), for each style in ``styles``
-    (an index, or None for the mean style). ``plans``: per style, False where that row hears an
-    empty stroke plan (what plan strength guides away from); None: every row reads its plan.
-    ``threshold``: the plan's threshold, a number or a function of the window's apex
+    plan of the apex head or the stroke planner times ``plan_strength``, and ``code_in``), and
+    the stroke plan itself (float32, ``stroke_plan.stroke_plan``; what the decoders read), for
+    each style in ``styles`` (an index, or None for the mean style). ``threshold``: the plan's threshold, a number or a function of the window's apex
     probabilities (len(styles), n r) that returns one (the pipeline's ``StrokeRate``); None: the
     checkpoint's ``apex_threshold``.
     ``speech`` holds the speech states of audio frames ``[r c0, r (c0 + n) + L)`` for the
     window's first code c0 and the look-ahead L. Stateless; called once per window.
-``span(context (len(styles), n, d), known: {part: (n,) int64}, styles, parts) -> {part: (len(styles), n, K)}``
+``span(context (len(styles), n, d), known: {part: (n,) int64}, styles, parts, style_strength=1.0) -> {part: (len(styles), n, K)}``
     One pass of the span generator (``known_latents`` + ``span_logits``) over the window, the
-    styles batched; ``known`` gives every part's fixed codes, -1 where unknown (switched-off
+    styles batched, each style's embedding ``style_strength`` times as far from the mean style as
+    learnt (``sampling.style_guided``); ``known`` gives every part's fixed codes, -1 where unknown (switched-off
     parts are all -1). Stateless; called once per decoding pass.
 ``decode_latents(state, latents: {part: (n, D)}, plan=None) -> {part: (n r, PART_DIMS[part])}``
     VQ decoders with carried causal-conv state (normalised part features) from latents in the
@@ -105,10 +104,10 @@ class Engine(abc.ABC):
     def speech(self, state, features): ...
 
     @abc.abstractmethod
-    def context(self, speech, styles: tuple, plans: tuple | None = None, threshold=None): ...
+    def context(self, speech, styles: tuple, plan_strength: float = 1.0, threshold=None): ...
 
     @abc.abstractmethod
-    def span(self, context, known: dict, styles: tuple, parts: tuple) -> dict: ...
+    def span(self, context, known: dict, styles: tuple, parts: tuple, style_strength: float = 1.0) -> dict: ...
 
     @abc.abstractmethod
     def decode_latents(self, state, latents: dict, plan=None) -> dict: ...
@@ -197,15 +196,16 @@ def checked_styles(num_styles: int, styles) -> tuple:
     return tuple(None if s is None else int(s) for s in styles)
 
 
-def checked_plans(plans, styles: tuple) -> tuple | None:
-    """Which rows of a ``context`` read the stroke plan (None: all), as a tuple of bools one per
-    style, or EngineError."""
-    if plans is None:
-        return None
-    plans = tuple(plans)
-    if len(plans) != len(styles) or not all(isinstance(p, (bool, np.bool_)) for p in plans):
-        raise EngineError(f"plans must be one True or False per style ({len(styles)}), got {plans!r}")
-    return tuple(bool(p) for p in plans)
+def checked_strength(what: str, strength) -> float:
+    """A ``context``'s plan strength or a ``span``'s style strength as a float, or EngineError
+    unless it is a finite number >= 0."""
+    try:
+        value = float(strength)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not np.isfinite(value) or value < 0:
+        raise EngineError(f"{what} strength must be a finite number >= 0, got {strength!r}")
+    return value
 
 
 def checked_plan(plan, latents: dict, config) -> np.ndarray | None:

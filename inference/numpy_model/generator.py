@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...rigs.skeleton import PARTS
+from ..sampling import style_guided
 from ..stroke_plan import plan_threshold, stroke_plan
 from .layers import F32, Linear, rms_norm, sigmoid
 from .mamba import MambaBlock, _stack, _StackedLinear, bidirectional_block, bidirectional_layer, run_stack
@@ -64,9 +65,12 @@ class SpeechScans:
         pairs = np.broadcast_to(pairs, (len(style),) + pairs.shape[-2:])
         return self.apex(np.concatenate([pairs, style], axis=-1))[..., 0]
 
-    def style_embedding(self, styles: tuple) -> np.ndarray:
-        """(S, d) speaker embeddings of ``styles`` (indices; None: the mean of all styles)."""
-        return np.stack([self.style.mean(0) if s is None else self.style[s] for s in styles]).astype(F32, copy=False)
+    def style_embedding(self, styles: tuple, strength: float = 1.0) -> np.ndarray:
+        """(S, d) speaker embeddings of ``styles`` (indices; None: the mean of all styles), each
+        ``strength`` times as far from the mean as learnt (``style_guided``)."""
+        mean = self.style.mean(0)
+        return np.stack([mean if s is None else style_guided(self.style[s], mean, strength)
+                         for s in styles]).astype(F32, copy=False)
 
 
 class Generator(SpeechScans):
@@ -113,18 +117,17 @@ class Generator(SpeechScans):
             pairs = self.window_pairs(speech[:, :d]) if pairs is None else pairs
         return sigmoid(head.apex_logits(pairs, head.style_embedding(styles)))
 
-    def window_context(self, speech: np.ndarray, styles: tuple, plans: tuple | None = None,
+    def window_context(self, speech: np.ndarray, styles: tuple, plan_strength: float = 1.0,
                        threshold=None) -> tuple[np.ndarray, np.ndarray]:
         """What a window of n codes hears, for each of the S ``styles``: speech (n r + L,
-        ``speech_width``) from ``stream_speech`` -> (S, n, d): the window scan, the stroke plan and
-        ``code_in``; and that stroke plan (S, n r). ``plans``: per style, False for an empty plan;
-        None = every style reads its plan. ``threshold``: the plan's (``plan_threshold``)."""
+        ``speech_width``) from ``stream_speech`` -> (S, n, d): the window scan, the stroke plan
+        times ``plan_strength`` (0 = an empty plan, more strokes more crisply on it) and
+        ``code_in``; and the stroke plan itself (S, n r), what the decoders read. ``threshold``:
+        the plan's (``plan_threshold``)."""
         pairs = self.window_pairs(speech[:, :self.config.d_model])
         probability = self.apex_probabilities(speech, styles, pairs)
         plan = stroke_plan(probability, plan_threshold(threshold, probability, self.config))
-        if plans is not None:
-            plan = plan * np.asarray(plans, F32)[:, None]
-        return self.code_context(pairs, plan), plan
+        return self.code_context(pairs, plan * F32(plan_strength)), plan
 
     def code_context(self, pairs: np.ndarray, plan: np.ndarray) -> np.ndarray:
         """Frame pairs of the motion frames of n codes (n r, 2 d) from ``window_pairs`` and S stroke
@@ -146,19 +149,20 @@ class Generator(SpeechScans):
         return np.stack(rows, axis=-2)
 
     # --- one span: bidirectional over its codes ----------------------------------------------
-    def _embedded(self, context, styles, latents):
+    def _embedded(self, context, styles, latents, style_strength):
         embedded = {p: self.part_in[p](latents[:, i]) for i, p in enumerate(PARTS)}
         total = 0
         for value in embedded.values():  # summed in PARTS order, as torch's sum()
             total = total + value
-        g = context + self.style_embedding(styles)[:, None] + total
+        g = context + self.style_embedding(styles, style_strength)[:, None] + total
         return embedded, g
 
     def span_logits_reference(self, context: np.ndarray, styles: tuple, latents: np.ndarray,
-                              parts: tuple = PARTS) -> dict:
-        """context (S, n, d) from ``code_context``; ``styles`` a tuple of S style indices / None;
-        latents (n, 4, D) from ``known_latents`` -> {part: logits (len(styles), n, K)} for ``parts``."""
-        embedded, g = self._embedded(context, styles, latents)
+                              parts: tuple = PARTS, style_strength: float = 1.0) -> dict:
+        """context (S, n, d) from ``code_context``; ``styles`` a tuple of S style indices / None,
+        their embeddings at ``style_strength`` (``style_embedding``); latents (n, 4, D) from
+        ``known_latents`` -> {part: logits (len(styles), n, K)} for ``parts``."""
+        embedded, g = self._embedded(context, styles, latents, style_strength)
         g, _ = run_stack(self.global_blocks, g)
         g = rms_norm(g, self.global_norm)
         out = {}
@@ -167,12 +171,13 @@ class Generator(SpeechScans):
             out[part] = self.logits[part](rms_norm(x, self.out_norm[part]))
         return out
 
-    def span_logits(self, context: np.ndarray, styles: tuple, latents: np.ndarray, parts: tuple = PARTS) -> dict:
+    def span_logits(self, context: np.ndarray, styles: tuple, latents: np.ndarray, parts: tuple = PARTS,
+                    style_strength: float = 1.0) -> dict:
         """``span_logits_reference`` (same arguments and results, to float rounding), stacked:
         each bidirectional layer is one loop over the span for both directions, and layer i of
         every asked part's local stack runs as one."""
         parts = tuple(parts)
-        embedded, g = self._embedded(context, styles, latents)
+        embedded, g = self._embedded(context, styles, latents, style_strength)
         for layer in self._global_layers:
             g = layer(g[None])[0][0]
         g = rms_norm(g, self.global_norm)

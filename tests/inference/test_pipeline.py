@@ -14,7 +14,7 @@ from gestura.inference.engines.torch import TorchEngine
 from gestura.inference.features import BLOCK as FEATURE_BLOCK, audio_features, energy_db, num_frames
 from gestura.inference.frozen_arms import ARM_PARTS, FrozenArmWatch
 from gestura.inference.pauses import PAUSE_MARGIN, pause_codes
-from gestura.inference.sampling import PASSES, still_hidden
+from gestura.inference.sampling import DEFAULT_PLAN_STRENGTH, DEFAULT_STYLE_STRENGTH, PASSES, still_hidden
 from gestura.inference.stroke_plan import APEX_FLOOR, spoken_frames
 from gestura.inference.pipeline import Cancelled, GenerationError, GenerationRequest, GenerationStream, generate
 from gestura.inference.torch_model.model import GesturaModel
@@ -181,9 +181,9 @@ class RecordingTorchEngine(TorchEngine):
         super().__init__("cpu")
         self.windows, self.passes, self.span_styles, self.thresholds, self.probabilities = [], [], [], [], []
 
-    def context(self, speech, styles, plans=None, threshold=None):
+    def context(self, speech, styles, plan_strength=1.0, threshold=None):
         self.windows.append(len(speech))
-        self.rows = (styles, plans)
+        self.rows = (styles, plan_strength)
         if callable(threshold):
             rule = threshold
 
@@ -193,12 +193,12 @@ class RecordingTorchEngine(TorchEngine):
                 return self.thresholds[-1]
         else:
             self.thresholds.append(threshold)
-        return super().context(speech, styles, plans, threshold)
+        return super().context(speech, styles, plan_strength, threshold)
 
-    def span(self, context, known, styles, parts):
+    def span(self, context, known, styles, parts, style_strength=1.0):
         self.passes.append(({p: v.copy() for p, v in known.items()}, context.shape[1]))
-        self.span_styles.append(styles)
-        return super().span(context, known, styles, parts)
+        self.span_styles.append((styles, style_strength))
+        return super().span(context, known, styles, parts, style_strength)
 
 
 @pytest.mark.parametrize("carried", [None, 2])
@@ -255,48 +255,22 @@ def test_style_strength_zero_is_speaker_neutral_and_higher_strength_changes_the_
     assert np.abs(stronger.poses - as_learnt.poses).max() > 0.01
 
 
-def test_plan_strength_adds_the_style_with_an_empty_stroke_plan_and_moves_the_motion(checkpoint, speech):
-    def rows(**settings):
+def test_style_and_plan_strength_reach_the_engine_with_one_row_and_move_the_motion(checkpoint, speech):
+    def heard(**settings):
         engine = RecordingTorchEngine()
         motion = generate(GenerationRequest(audio=speech, style="lively", seed=2, **settings), checkpoint=checkpoint,
                           engine=engine)
-        return engine.rows, motion
+        return (engine.rows, set(engine.span_styles)), motion
 
-    (styles, plans), as_learnt = rows(style_strength=1.0, plan_strength=1.0)
-    assert (styles, plans) == ((1,), None)
-    assert rows(style_strength=1.5, plan_strength=2.0)[0] == ((1, None, 1), (True, True, False))
-    assert rows()[0] == ((1, None, 1), (True, True, False))  # the defaults guide on both
-    # At style strength 0 the neutral stream is the styled one: the plan's guidance contrasts it.
-    assert rows(style_strength=0.0, plan_strength=2.0)[0] == ((None, None), (True, False))
-    assert np.abs(rows(style_strength=1.0, plan_strength=2.0)[1].poses - as_learnt.poses).max() > 0.01
-    assert np.abs(rows(style_strength=1.0, plan_strength=0.0)[1].poses - as_learnt.poses).max() > 0.01
+    as_asked, as_learnt = heard(style_strength=1.0, plan_strength=1.0)
+    assert as_asked == (((1,), 1.0), {((1,), 1.0)})
+    assert heard()[0] == (((1,), DEFAULT_PLAN_STRENGTH), {((1,), DEFAULT_STYLE_STRENGTH)})
+    # At style strength 0 the stroke planner hears the mean style as well.
+    assert heard(style_strength=0.0, plan_strength=2.0)[0] == (((None,), 2.0), {((None,), 0.0)})
+    assert np.abs(heard(style_strength=1.0, plan_strength=2.0)[1].poses - as_learnt.poses).max() > 0.01
+    assert np.abs(heard(style_strength=1.0, plan_strength=0.0)[1].poses - as_learnt.poses).max() > 0.01
     with pytest.raises(GenerationError, match="plan strength must be >= 0"):
         run(checkpoint, speech, plan_strength=-1.0)
-
-
-def test_rows_with_the_same_style_and_context_are_run_once():
-    context = np.zeros((4, 3, 2), np.float32)
-    context[1] = 1.0
-    distinct, row_of = pipeline.distinct_rows(context, (1, 1, None, 1))
-    assert distinct.tolist() == [0, 1, 2]  # row 2 has row 0's context but no style
-    assert row_of.tolist() == [0, 1, 2, 0]
-
-
-def test_a_window_without_planned_apexes_runs_its_empty_plan_row_once_with_the_same_motion(checkpoint, speech,
-                                                                                       tmp_path, monkeypatch):
-    # In a pause the head plans no apex, so the plan's guidance row hears what the styled row hears.
-    # This random head's peaks: 0.72-0.74 in the speech's windows, 0.55 in the silent ones.
-    checkpoint = with_config(checkpoint, tmp_path / "planned.safetensors", apex_threshold=0.6)
-    audio = np.concatenate([speech, np.zeros(6 * SAMPLE_RATE, np.float32)])
-    request = GenerationRequest(audio=audio, style="lively", seed=2, style_strength=1.0, plan_strength=2.0)
-    engine = RecordingTorchEngine()
-    motion = generate(request, checkpoint=checkpoint, engine=engine)
-    assert engine.rows == ((1, 1), (True, False))
-    assert {len(styles) for styles in engine.span_styles} == {1, 2}
-    monkeypatch.setattr(pipeline, "distinct_rows", lambda context, styles: (np.arange(len(styles)),) * 2)
-    every_row = generate(request, checkpoint=checkpoint, engine="torch")
-    np.testing.assert_array_equal(motion.poses, every_row.poses)
-    np.testing.assert_array_equal(motion.expressions, every_row.expressions)
 
 
 def test_a_voice_the_head_is_unsure_of_gets_its_styles_rate_of_strokes(checkpoint, speech, tmp_path):
@@ -357,8 +331,8 @@ def test_plan_reading_decoders_read_the_styled_rows_plan_over_each_spans_new_fra
             super().__init__("cpu")
             self.windows, self.decoded = [], []
 
-        def context(self, speech, styles, plans=None, threshold=None):
-            context, plan = super().context(speech, styles, plans, threshold)
+        def context(self, speech, styles, plan_strength=1.0, threshold=None):
+            context, plan = super().context(speech, styles, plan_strength, threshold)
             self.windows.append(plan)
             return context, plan
 
@@ -373,8 +347,8 @@ def test_plan_reading_decoders_read_the_styled_rows_plan_over_each_spans_new_fra
     r = CONFIG.frames_per_code
     assert len(engine.decoded) == len(engine.windows) > 1
     for window, (codes, plan) in zip(engine.windows, engine.decoded):
-        assert window.shape[0] == 2 and not window[1].any()  # the plan-strength row reads no plan...
-        np.testing.assert_array_equal(plan, window[0, window.shape[1] - codes * r:])  # ...the decoders the styled one
+        assert window.shape[0] == 1  # one row; the engine hands back the plan before plan strength scales it
+        np.testing.assert_array_equal(plan, window[0, window.shape[1] - codes * r:])
     assert any(plan.any() for _, plan in engine.decoded)
     # The plan moves the upper body and hands only; face and lower body decode as without it.
     plain = run(checkpoint, **settings)
@@ -493,9 +467,9 @@ def test_after_a_frozen_arm_the_next_span_carries_no_arm_codes(checkpoint, speec
     windows = []
     span = engine.span
 
-    def spy(context, known, styles, generated):
+    def spy(context, known, styles, generated, style_strength=1.0):
         windows.append({p: np.array(v) for p, v in known.items() if p in generated})
-        return span(context, known, styles, generated)
+        return span(context, known, styles, generated, style_strength)
 
     monkeypatch.setattr(engine, "span", spy)
     audio = np.tile(speech, 2)[:8 * SAMPLE_RATE]  # 4 spans of 64 frames

@@ -1,10 +1,10 @@
-"""Choosing codes from logits (known values) and MaskGIT's schedule of decoding passes."""
+"""Choosing codes from logits (known values), MaskGIT's schedule of decoding passes and style guidance."""
 import math
 
 import numpy as np
 import pytest
 
-from gestura.inference.sampling import PASSES, guided_logits, part_rngs, sample_codes, still_hidden
+from gestura.inference.sampling import PASSES, part_rngs, sample_codes, still_hidden, style_guided
 
 # Three codes with probabilities 0.5, 0.3 and 0.2 under softmax(logits), at every position.
 P = np.array([0.5, 0.3, 0.2])
@@ -102,14 +102,13 @@ def test_each_part_has_its_own_stream_whatever_parts_are_on():
     assert part_rngs(11)["face"].random() != part_rngs(11)["upper"].random()
 
 
-def test_guided_logits_move_away_from_each_condition_by_its_strength():
-    styled, neutral, planless = np.array([1.0, 3.0]), np.array([2.0, 2.0]), np.array([1.0, 1.0])
-    np.testing.assert_array_equal(guided_logits(styled, [(neutral, 0.0)]), neutral)
-    np.testing.assert_array_equal(guided_logits(styled, [(neutral, 1.0)]), styled)
-    np.testing.assert_array_equal(guided_logits(styled, [(neutral, 2.5)]), [-0.5, 4.5])
-    np.testing.assert_array_equal(guided_logits(styled, []), styled)
-    # The plan's term adds to the style's: 2 x (styled - planless) = [0, 4] more.
-    np.testing.assert_array_equal(guided_logits(styled, [(neutral, 2.5), (planless, 3.0)]), [-0.5, 8.5])
+def test_style_guidance_moves_the_speaker_embedding_away_from_the_mean_by_its_strength():
+    speaker, mean = np.array([1.0, 3.0], np.float32), np.array([2.0, 2.0], np.float32)
+    np.testing.assert_array_equal(style_guided(speaker, mean, 0.0), mean)
+    assert style_guided(speaker, mean, 1.0) is speaker  # as trained, with no rounding through the mean
+    np.testing.assert_array_equal(style_guided(speaker, mean, 2.5), [-0.5, 4.5])
+    torch = pytest.importorskip("torch")
+    assert torch.equal(style_guided(torch.tensor(speaker), torch.tensor(mean), 2.5), torch.tensor([-0.5, 4.5]))
 
 
 def test_still_hidden_follows_the_cosine_schedule_and_ends_at_zero():
