@@ -45,7 +45,7 @@ from .features import FEATURE_DIM, FeatureStream, energy_db, normalize, num_fram
 from .frozen_arms import ARM_PARTS, FrozenArmWatch
 from .sampling import (
     DEFAULT_PLAN_STRENGTH, DEFAULT_STYLE_STRENGTH, DEFAULT_TEMPERATURE, PASSES, check_sampling,
-    part_rngs, sample_codes, still_hidden, style_guided,
+    part_rngs, sample_codes, still_hidden,
 )
 from .pauses import PAUSE_MARGIN, pause_codes
 from .stroke_plan import StrokeRate, spoken_frames, window_frames
@@ -457,9 +457,7 @@ class DiffusionStream(GenerationStream):
             given = np.repeat(mask, self.config.code_dim, -1) > 0
             features = self._speech[start * r - self._speech_start:stop * r + look - self._speech_start]
             cond, style = self.engine.condition(features, self._styles)
-            if len(self._styles) > 1:  # the speaker's share of the style vector, scaled from the voice alone
-                style = style_guided(style[:1], style[1:], self.style_strength)
-            x = noise[None]
+            x = np.repeat(noise[None], len(self._styles), 0)
             times = sampling_times(self._steps)
             for t, t_next in zip(times[:-1], times[1:]):
                 # The given latents also enter the noisy sample at this step's noise level
@@ -468,6 +466,8 @@ class DiffusionStream(GenerationStream):
                 a = float(alpha_bar(t))
                 x = np.where(given, np.float32(np.sqrt(a)) * known + np.float32(np.sqrt(1.0 - a)) * noise, x)
                 x0 = np.asarray(self.engine.denoise(x, float(t), cond, style, known, mask), np.float32)
+                if len(self._styles) > 1:  # the styled estimate, moved away from the voice alone
+                    x0 = np.repeat((x0[1] + np.float32(self.style_strength) * (x0[0] - x0[1]))[None], len(x0), 0)
                 x = ddim_step(x, x0, float(t), float(t_next))
                 self.on_block(self.frames_done)  # lets a caller cancel between steps
             sample = np.where(given, known, x[0])
