@@ -14,9 +14,9 @@ from ..rigs.skeleton import PARTS
 # still follows the speech, higher values more varied takes (MODEL_CARD.md).
 DEFAULT_TEMPERATURE = 0.9
 # A model reproduces its speakers' styles only partly; strength > 1 restores the differences.
-# With the guidance in the condition (``style_guided``) and the plan's on the logits, 1.5 against
-# 1 (the bundled model, 3 takes of the held-out clips): 10 of 12 speaker figures within 25 %
-# against 9, FGD 10.7 against 12.3 (MODEL_CARD.md, "Style strength in the condition").
+# In the condition (``style_guided``), 1.5 brings the bundled model's speakers within 25 % of their
+# data on 10 of 12 figures at FGD 10.7, where the same strength as guidance on the logits gave 9
+# and 12.3 (3 takes of the held-out clips; MODEL_CARD.md, "Style strength in the condition").
 DEFAULT_STYLE_STRENGTH = 1.5
 # The body reads its stroke plan only partly (given the data's own apexes, the bundled model's wrist
 # speed before them is 1.69x its mean, the data's 2.75x); guidance away from an empty plan makes it
