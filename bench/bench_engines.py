@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/bench_engines.py                      # 10, 60, 600 s; numpy, torch CPU, CUDA
     .venv/bin/python bench/bench_engines.py --seconds 10 60 --engines numpy
+    .venv/bin/python bench/bench_engines.py --seconds 60 --plan-strength 1   # no empty-plan row
     .venv/bin/python bench/bench_engines.py --seconds 60 --audio REC.wav   # a recording
     .venv/bin/python bench/bench_engines.py --checkpoint DIM.safetensors --whole-clip   # one window per clip
 
@@ -10,13 +11,17 @@ own: the peak during generation, and in brackets its rise over the resident size
 the model and the audio (what generation itself needs). Timed: ``pipeline.generate`` on an already decoded 16 kHz array
 with a loaded checkpoint (features, the network, sampling, decoding to motion), at the defaults
 of every front end (temperature, style and plan strength; ``--style-strength`` and
-``--plan-strength`` change the last two, which change what the network hears, not how much it runs).
+``--plan-strength`` change the last two). Style strength changes what the network hears, not how
+much it runs; plan strength other than 1 adds a row with an empty stroke plan beside the first.
 Cost per audio second that stays flat from 10 s to 600 s means linear growth; on a shared machine
 the process's CPU time per audio second is the steadier measure of that than wall time.
 
 The checkpoint is the bundled model when it exists and loads, otherwise a randomly initialised one of the
 same config ("small"). The audio is ``--audio`` or espeak-ng speech, repeated to length (noise when
-espeak-ng is missing). The cost depends on neither the weights' values nor the content.
+espeak-ng is missing). At plan strength 1 the cost depends on neither the weights' values nor the
+content; at other plan strengths a window whose stroke plan is empty skips the empty-plan row, so
+speech the head plans sparsely on (pauses, most real recordings) costs less than dense espeak-ng
+speech.
 It also prints how closely the numpy and torch engines agree on the 10 s clip. ``--whole-clip``
 makes each clip one window (``span_codes`` covering it, no prefix): the network then runs over the
 whole clip at once, which shows how a model's cost grows with length (attention: quadratically).
@@ -185,7 +190,9 @@ def main() -> int:
     parser.add_argument("--plan-strength", type=float, default=DEFAULT_PLAN_STRENGTH,
                         help=f"plan strength (default {DEFAULT_PLAN_STRENGTH:g}, every front end's)")
     parser.add_argument("--whole-clip", action="store_true", help="one window over each whole clip")
-    parser.add_argument("--audio", help="a recording to time, looped to each length (default: espeak-ng speech)")
+    parser.add_argument("--audio", help="a recording to time, looped to each length (default: espeak-ng speech); "
+                                        "windows with nothing planned skip the empty-plan row, so cost depends on "
+                                        "the speech at plan strength other than 1")
     parser.add_argument("--_child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args._child:

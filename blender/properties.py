@@ -55,7 +55,7 @@ class GesturaSettings(bpy.types.PropertyGroup):
         soft_max=5.0,
         description="How closely the body strokes on its stroke plan (the stressed syllables the model picks): "
                     "0 ignores it, 1 follows it as the model learnt, more gives crisper strokes on it and fewer "
-                    "arms held up",
+                    "arms held up. Other than 1 runs one more row where a stroke is planned",
     )
     sampling_steps: IntProperty(
         name="Sampling Steps",

@@ -30,7 +30,8 @@ def add_generation_options(parser: argparse.ArgumentParser, *, engines, engine_d
                         f"model's work ({_default(style_strength_default)})")
     g.add_argument("--plan-strength", type=float, default=plan_strength_default,
                    help="how closely the body strokes on its stroke plan (span models): 0 = ignores it, 1 = as the "
-                        f"model learnt it, more = crisper strokes on it ({_default(plan_strength_default)})")
+                        f"model learnt it, more = crisper strokes on it; other than 1 runs one more row where a "
+                        f"stroke is planned ({_default(plan_strength_default)})")
     g.add_argument("--sampling-steps", type=int, default=None, metavar="N",
                    help="DDIM steps of a diffusion (dim-gestor) model, 1-1000: more are slower and smoother "
                         "(default: the model's own, or the scene's)")

@@ -39,7 +39,6 @@ kernel-1 frames, so frame t sees frames <= t only); LeakyReLU slope 0.2.
                                                    lower for an unsure voice (apex_rates, StrokeRate)
                                                    (training: at the corpus's apexes; stroke_plan.py)
       code_in         Linear(r (2d + 1), d)        c_k = code_in(p of frames rk .. rk+r, a of them)
-                                                   (generation: a x plan strength)
       mask_latent     (4, D)                       the latent of an unknown code
       part_in.P       Linear(D, d)                 x_P = part_in.P(latent of P's known code)
       global_blocks.i BiMambaBlock(d)              g = global_blocks(c + e' + sum_P x_P)   over the span;

@@ -14,8 +14,10 @@ feature block and one speech block (16 frames each): up to 126 frames, 4.2 s, fo
 Codes are drawn per part with the request's seed and temperature (``sampling.py``), except
 that a code in a pause of about a second or more is the most likely one (``pauses.py``). Style
 strength moves the speaker embedding the span generator hears away from the mean style
-(``sampling.style_guided``), and plan strength scales the stroke plan it hears (the decoders
-read the plan itself): one engine row per pass. A checkpoint that gives its styles'
+(``sampling.style_guided``); plan strength other than 1 runs the chosen style with an empty
+stroke plan beside it in the same engine call and moves the logits away from that row's
+(``sampling.plan_guided_logits``), except in a window with nothing planned, where the two rows
+would be the same. A checkpoint that gives its styles'
 stroke rates plans each window at the threshold that keeps the voice at its style's rate of
 strokes, judged on the windows so far (``stroke_plan.StrokeRate``). When the motion so far ends
 with an arm raised and still for ``frozen_arms.LET_GO_S`` s, the next span carries no upper-body
@@ -45,7 +47,7 @@ from .features import FEATURE_DIM, FeatureStream, energy_db, normalize, num_fram
 from .frozen_arms import ARM_PARTS, FrozenArmWatch
 from .sampling import (
     DEFAULT_PLAN_STRENGTH, DEFAULT_STYLE_STRENGTH, DEFAULT_TEMPERATURE, PASSES, check_sampling,
-    part_rngs, sample_codes, still_hidden,
+    part_rngs, plan_guided_logits, sample_codes, still_hidden,
 )
 from .pauses import PAUSE_MARGIN, pause_codes
 from .stroke_plan import StrokeRate, spoken_frames, window_frames
@@ -152,10 +154,14 @@ class GenerationStream:
         self._r, self._span, self._prefix, self._lookahead = (config.frames_per_code, config.span_codes,
                                                              config.generation_prefix, config.lookahead)
         self._rngs = part_rngs(request.seed, self.parts)
-        # One engine row: style strength and plan strength act on what the span generator hears
-        # (sampling.style_guided, the plan scaled). At style strength 0 the stroke planner hears
-        # the mean style too, so every style moves alike.
-        self._styles = (None if self.style_strength == 0.0 else style_index,)
+        # The engine's rows: the styled one, whose speaker embedding style strength moves from the
+        # mean (sampling.style_guided), and the same with an empty stroke plan when plan strength
+        # needs it (sampling.plan_guided_logits). At style strength 0 the stroke planner hears the
+        # mean style too, so every style moves alike.
+        style_index = None if self.style_strength == 0.0 else style_index
+        self._styles, self._plans = (style_index,), None
+        if self.plan_strength != 1.0:
+            self._styles, self._plans = (style_index, style_index), (True, False)
         self._features = FeatureStream(pitch=config.planner_pitch)
         self._pauses = np.zeros(0, bool)  # whether each audio frame from _heard_start on is a pause (not speech)
         self._loudest = -np.inf  # dB, of all the audio so far
@@ -308,16 +314,22 @@ class GenerationStream:
         if self.parts:
             speech = self._speech[start * r - self._speech_start:stop * r + look - self._speech_start]
             hidden = {p: int(np.sum(known[p] < 0)) for p in self.parts}
-            context, plan = self.engine.context(speech, self._styles, self.plan_strength,
+            context, plan = self.engine.context(speech, self._styles, self._plans,
                                                 self._plan_threshold(first, start, stop))
+            # A window with nothing planned (a pause, sparse speech): the empty-plan row would hear
+            # what the styled row hears, and the guidance would change no logit.
+            rows = len(self._styles) if plan[0].any() else 1
             temperature = np.where(self._pause_codes(start, stop), 0.0, self.temperature)
             for done in range(PASSES):
-                logits = self.engine.span(context, known, self._styles, self.parts, self.style_strength)
+                logits = self.engine.span(context[:rows], known, self._styles[:rows], self.parts, self.style_strength)
                 for part in self.parts:
                     open_ = np.flatnonzero(known[part] < 0)
                     if not len(open_):
                         continue
-                    codes, confidence = sample_codes(logits[part][0][open_], self._rngs[part], temperature[open_],
+                    part_logits = logits[part][0][open_]
+                    if rows > 1:
+                        part_logits = plan_guided_logits(part_logits, logits[part][1][open_], self.plan_strength)
+                    codes, confidence = sample_codes(part_logits, self._rngs[part], temperature[open_],
                                                      self.top_k, self.top_p)
                     fix = len(open_) - still_hidden(hidden[part], done + 1, PASSES)
                     chosen = np.argsort(-confidence, kind="stable")[:fix]

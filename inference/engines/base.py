@@ -20,11 +20,13 @@ r = ``config.frames_per_code``, d = ``config.d_model``, K = ``config.codebook_si
     checkpoint), advancing the state. Row ``j`` belongs to audio frame ``j``. w =
     ``config.speech_width``: the body's d states, and the stroke planner's d beside them when
     the checkpoint has one.
-``context(speech (n r + L, w), styles: tuple, plan_strength=1.0, threshold=None) -> (context (len(styles), n, d), plan (len(styles), n r))``
+``context(speech (n r + L, w), styles: tuple, plans: tuple | None = None, threshold=None) -> (context (len(styles), n, d), plan (len(styles), n r))``
     What a window of n codes hears (``Generator.window_context``: the window scan, the stroke
-    plan of the apex head or the stroke planner times ``plan_strength``, and ``code_in``), and
-    the stroke plan itself (float32, ``stroke_plan.stroke_plan``; what the decoders read), for
-    each style in ``styles`` (an index, or None for the mean style). ``threshold``: the plan's threshold, a number or a function of the window's apex
+    plan of the apex head or the stroke planner, and ``code_in``), and the stroke plan each row
+    read (float32, ``stroke_plan.stroke_plan``), for each style in ``styles``
+    (an index, or None for the mean style). ``plans``: per style, False where that row hears an
+    empty stroke plan (what plan strength guides away from); None: every row reads its plan.
+    ``threshold``: the plan's threshold, a number or a function of the window's apex
     probabilities (len(styles), n r) that returns one (the pipeline's ``StrokeRate``); None: the
     checkpoint's ``apex_threshold``.
     ``speech`` holds the speech states of audio frames ``[r c0, r (c0 + n) + L)`` for the
@@ -104,7 +106,7 @@ class Engine(abc.ABC):
     def speech(self, state, features): ...
 
     @abc.abstractmethod
-    def context(self, speech, styles: tuple, plan_strength: float = 1.0, threshold=None): ...
+    def context(self, speech, styles: tuple, plans: tuple | None = None, threshold=None): ...
 
     @abc.abstractmethod
     def span(self, context, known: dict, styles: tuple, parts: tuple, style_strength: float = 1.0) -> dict: ...
@@ -196,15 +198,25 @@ def checked_styles(num_styles: int, styles) -> tuple:
     return tuple(None if s is None else int(s) for s in styles)
 
 
-def checked_strength(what: str, strength) -> float:
-    """A ``context``'s plan strength or a ``span``'s style strength as a float, or EngineError
-    unless it is a finite number >= 0."""
+def checked_plans(plans, styles: tuple) -> tuple | None:
+    """Which rows of a ``context`` read the stroke plan (None: all), as a tuple of bools one per
+    style, or EngineError."""
+    if plans is None:
+        return None
+    plans = tuple(plans)
+    if len(plans) != len(styles) or not all(isinstance(p, (bool, np.bool_)) for p in plans):
+        raise EngineError(f"plans must be one True or False per style ({len(styles)}), got {plans!r}")
+    return tuple(bool(p) for p in plans)
+
+
+def checked_style_strength(strength) -> float:
+    """A ``span``'s style strength as a float, or EngineError unless it is a finite number >= 0."""
     try:
         value = float(strength)
     except (TypeError, ValueError):
         value = float("nan")
     if not np.isfinite(value) or value < 0:
-        raise EngineError(f"{what} strength must be a finite number >= 0, got {strength!r}")
+        raise EngineError(f"style strength must be a finite number >= 0, got {strength!r}")
     return value
 
 

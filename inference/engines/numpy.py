@@ -13,7 +13,7 @@ from ..notices import notify
 from ..numpy_model.layers import F32
 from ..numpy_model.model import NumpyModel
 from .base import (Engine, checked_context, checked_denoise, checked_family, checked_parts, checked_plan,
-                   checked_strength, checked_speech_window, checked_styles, checked_window)
+                   checked_plans, checked_speech_window, checked_style_strength, checked_styles, checked_window)
 
 
 class _Stream:
@@ -65,13 +65,13 @@ class NumpyEngine(Engine):
         speech, state.speech_state = self.model.generator.stream_speech(np.asarray(features, F32), state.speech_state)
         return speech
 
-    def context(self, speech, styles: tuple, plan_strength: float = 1.0, threshold=None) -> tuple:
+    def context(self, speech, styles: tuple, plans: tuple | None = None, threshold=None) -> tuple:
         checked_family(self.checkpoint, "vq-mamba", "context")
         config = self.model.config
         styles = checked_styles(config.num_styles, styles)
         checked_speech_window(speech, config)
-        return self.model.generator.window_context(np.asarray(speech, F32), styles,
-                                                   checked_strength("plan", plan_strength), threshold)
+        return self.model.generator.window_context(np.asarray(speech, F32), styles, checked_plans(plans, styles),
+                                                   threshold)
 
     def span(self, context, known: dict, styles: tuple, parts, style_strength: float = 1.0) -> dict:
         checked_family(self.checkpoint, "vq-mamba", "span")
@@ -85,7 +85,7 @@ class NumpyEngine(Engine):
                 codes[:, i] = known[part]
         latents = generator.known_latents(model.codebooks(), codes)
         return generator.span_logits(np.asarray(context, F32), styles, latents, parts,
-                                     checked_strength("style", style_strength))
+                                     checked_style_strength(style_strength))
 
     def condition(self, features, styles: tuple):
         checked_family(self.checkpoint, "dim-gestor", "condition")

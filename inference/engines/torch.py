@@ -16,7 +16,7 @@ from ...rigs.skeleton import LOWER_ROOT, PARTS
 from ..errors import EngineError
 from ..notices import notify
 from .base import (Engine, checked_context, checked_denoise, checked_family, checked_parts, checked_plan,
-                   checked_strength, checked_speech_window, checked_styles, checked_window)
+                   checked_plans, checked_speech_window, checked_style_strength, checked_styles, checked_window)
 
 
 class DeviceFallbackWarning(UserWarning):
@@ -149,16 +149,15 @@ class TorchEngine(Engine):
 
         return self._run(stream, run)
 
-    def context(self, speech, styles: tuple, plan_strength: float = 1.0, threshold=None) -> tuple:
+    def context(self, speech, styles: tuple, plans: tuple | None = None, threshold=None) -> tuple:
         checked_family(self.checkpoint, "vq-mamba", "context")
         config = self.model.config
         styles = checked_styles(config.num_styles, styles)
-        plan_strength = checked_strength("plan", plan_strength)
+        plans = checked_plans(plans, styles)
         checked_speech_window(speech, config)
 
         def run():
-            context, plan = self.model.generator.window_context(self._tensor(speech)[None], styles, plan_strength,
-                                                                threshold)
+            context, plan = self.model.generator.window_context(self._tensor(speech)[None], styles, plans, threshold)
             return context.float().cpu().numpy(), plan
 
         return self._run(None, run)
@@ -166,7 +165,7 @@ class TorchEngine(Engine):
     def span(self, context, known: dict, styles: tuple, parts: tuple, style_strength: float = 1.0) -> dict:
         checked_family(self.checkpoint, "vq-mamba", "span")
         styles = checked_styles(self.model.config.num_styles, styles)
-        style_strength = checked_strength("style", style_strength)
+        style_strength = checked_style_strength(style_strength)
         parts = checked_parts(parts)
         checked_context(context, known, styles, self.model.config)
 

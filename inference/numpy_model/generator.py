@@ -117,17 +117,18 @@ class Generator(SpeechScans):
             pairs = self.window_pairs(speech[:, :d]) if pairs is None else pairs
         return sigmoid(head.apex_logits(pairs, head.style_embedding(styles)))
 
-    def window_context(self, speech: np.ndarray, styles: tuple, plan_strength: float = 1.0,
+    def window_context(self, speech: np.ndarray, styles: tuple, plans: tuple | None = None,
                        threshold=None) -> tuple[np.ndarray, np.ndarray]:
         """What a window of n codes hears, for each of the S ``styles``: speech (n r + L,
-        ``speech_width``) from ``stream_speech`` -> (S, n, d): the window scan, the stroke plan
-        times ``plan_strength`` (0 = an empty plan, more strokes more crisply on it) and
-        ``code_in``; and the stroke plan itself (S, n r), what the decoders read. ``threshold``:
-        the plan's (``plan_threshold``)."""
+        ``speech_width``) from ``stream_speech`` -> (S, n, d): the window scan, the stroke plan and
+        ``code_in``; and that stroke plan (S, n r). ``plans``: per style, False for an empty plan;
+        None = every style reads its plan. ``threshold``: the plan's (``plan_threshold``)."""
         pairs = self.window_pairs(speech[:, :self.config.d_model])
         probability = self.apex_probabilities(speech, styles, pairs)
         plan = stroke_plan(probability, plan_threshold(threshold, probability, self.config))
-        return self.code_context(pairs, plan * F32(plan_strength)), plan
+        if plans is not None:
+            plan = plan * np.asarray(plans, F32)[:, None]
+        return self.code_context(pairs, plan), plan
 
     def code_context(self, pairs: np.ndarray, plan: np.ndarray) -> np.ndarray:
         """Frame pairs of the motion frames of n codes (n r, 2 d) from ``window_pairs`` and S stroke

@@ -175,15 +175,17 @@ def test_stream_emits_a_span_once_it_has_heard_the_lookahead_beyond_it(checkpoin
 
 class RecordingTorchEngine(TorchEngine):
     """The torch engine, keeping a copy of what each window's context and each span pass was given
-    (and, where the threshold is a stroke rate's, the apex probabilities it was asked about)."""
+    and what each context returned (and, where the threshold is a stroke rate's, the apex
+    probabilities it was asked about)."""
 
     def __init__(self):
         super().__init__("cpu")
         self.windows, self.passes, self.span_styles, self.thresholds, self.probabilities = [], [], [], [], []
+        self.contexts = []
 
-    def context(self, speech, styles, plan_strength=1.0, threshold=None):
+    def context(self, speech, styles, plans=None, threshold=None):
         self.windows.append(len(speech))
-        self.rows = (styles, plan_strength)
+        self.rows = (styles, plans)
         if callable(threshold):
             rule = threshold
 
@@ -193,7 +195,9 @@ class RecordingTorchEngine(TorchEngine):
                 return self.thresholds[-1]
         else:
             self.thresholds.append(threshold)
-        return super().context(speech, styles, plan_strength, threshold)
+        context, plan = super().context(speech, styles, plans, threshold)
+        self.contexts.append((context, plan))
+        return context, plan
 
     def span(self, context, known, styles, parts, style_strength=1.0):
         self.passes.append(({p: v.copy() for p, v in known.items()}, context.shape[1]))
@@ -255,22 +259,41 @@ def test_style_strength_zero_is_speaker_neutral_and_higher_strength_changes_the_
     assert np.abs(stronger.poses - as_learnt.poses).max() > 0.01
 
 
-def test_style_and_plan_strength_reach_the_engine_with_one_row_and_move_the_motion(checkpoint, speech):
+def test_style_strength_reaches_the_span_and_plan_strength_adds_an_empty_plan_row(checkpoint, speech):
     def heard(**settings):
         engine = RecordingTorchEngine()
         motion = generate(GenerationRequest(audio=speech, style="lively", seed=2, **settings), checkpoint=checkpoint,
                           engine=engine)
-        return (engine.rows, set(engine.span_styles)), motion
+        return (engine.rows, {strength for _, strength in engine.span_styles}), motion
 
     as_asked, as_learnt = heard(style_strength=1.0, plan_strength=1.0)
-    assert as_asked == (((1,), 1.0), {((1,), 1.0)})
-    assert heard()[0] == (((1,), DEFAULT_PLAN_STRENGTH), {((1,), DEFAULT_STYLE_STRENGTH)})
+    assert as_asked == (((1,), None), {1.0})
+    assert heard()[0] == (((1, 1), (True, False)), {DEFAULT_STYLE_STRENGTH})  # the defaults guide on both
     # At style strength 0 the stroke planner hears the mean style as well.
-    assert heard(style_strength=0.0, plan_strength=2.0)[0] == (((None,), 2.0), {((None,), 0.0)})
+    assert heard(style_strength=0.0, plan_strength=2.0)[0] == (((None, None), (True, False)), {0.0})
+    assert np.abs(heard(style_strength=2.0, plan_strength=1.0)[1].poses - as_learnt.poses).max() > 0.01
     assert np.abs(heard(style_strength=1.0, plan_strength=2.0)[1].poses - as_learnt.poses).max() > 0.01
     assert np.abs(heard(style_strength=1.0, plan_strength=0.0)[1].poses - as_learnt.poses).max() > 0.01
     with pytest.raises(GenerationError, match="plan strength must be >= 0"):
         run(checkpoint, speech, plan_strength=-1.0)
+
+
+def test_a_window_without_planned_apexes_runs_only_its_styled_row(checkpoint, speech, tmp_path):
+    # In a pause the head plans no apex, so the empty-plan row would hear what the styled row hears
+    # and the guidance would change nothing. This random head's peaks: 0.72-0.74 in the speech's
+    # windows, 0.55 in the silent ones.
+    checkpoint = with_config(checkpoint, tmp_path / "planned.safetensors", apex_threshold=0.6)
+    audio = np.concatenate([speech, np.zeros(6 * SAMPLE_RATE, np.float32)])
+    engine = RecordingTorchEngine()
+    generate(GenerationRequest(audio=audio, style="lively", seed=2, style_strength=1.0, plan_strength=2.0),
+             checkpoint=checkpoint, engine=engine)
+    assert engine.rows == ((1, 1), (True, False))
+    rows_per_window = [len(styles) for styles, _ in engine.span_styles[::PASSES]]
+    assert set(rows_per_window) == {1, 2}
+    for (context, plan), rows in zip(engine.contexts, rows_per_window):
+        assert (rows == 2) == plan[0].any()
+        if rows == 1:
+            np.testing.assert_array_equal(context[0], context[1])
 
 
 def test_a_voice_the_head_is_unsure_of_gets_its_styles_rate_of_strokes(checkpoint, speech, tmp_path):
@@ -331,8 +354,8 @@ def test_plan_reading_decoders_read_the_styled_rows_plan_over_each_spans_new_fra
             super().__init__("cpu")
             self.windows, self.decoded = [], []
 
-        def context(self, speech, styles, plan_strength=1.0, threshold=None):
-            context, plan = super().context(speech, styles, plan_strength, threshold)
+        def context(self, speech, styles, plans=None, threshold=None):
+            context, plan = super().context(speech, styles, plans, threshold)
             self.windows.append(plan)
             return context, plan
 
@@ -347,8 +370,8 @@ def test_plan_reading_decoders_read_the_styled_rows_plan_over_each_spans_new_fra
     r = CONFIG.frames_per_code
     assert len(engine.decoded) == len(engine.windows) > 1
     for window, (codes, plan) in zip(engine.windows, engine.decoded):
-        assert window.shape[0] == 1  # one row; the engine hands back the plan before plan strength scales it
-        np.testing.assert_array_equal(plan, window[0, window.shape[1] - codes * r:])
+        assert window.shape[0] == 2 and not window[1].any()  # the plan-strength row reads no plan...
+        np.testing.assert_array_equal(plan, window[0, window.shape[1] - codes * r:])  # ...the decoders the styled one
     assert any(plan.any() for _, plan in engine.decoded)
     # The plan moves the upper body and hands only; face and lower body decode as without it.
     plain = run(checkpoint, **settings)

@@ -1,10 +1,10 @@
-"""Choosing codes from logits (known values), MaskGIT's schedule of decoding passes and style guidance."""
+"""Choosing codes from logits (known values), MaskGIT's schedule of decoding passes, plan and style guidance."""
 import math
 
 import numpy as np
 import pytest
 
-from gestura.inference.sampling import PASSES, part_rngs, sample_codes, still_hidden, style_guided
+from gestura.inference.sampling import PASSES, part_rngs, plan_guided_logits, sample_codes, still_hidden, style_guided
 
 # Three codes with probabilities 0.5, 0.3 and 0.2 under softmax(logits), at every position.
 P = np.array([0.5, 0.3, 0.2])
@@ -100,6 +100,13 @@ def test_each_part_has_its_own_stream_whatever_parts_are_on():
     some = part_rngs(11, ("hands",))
     assert set(some) == {"hands"} and every["hands"].random() == some["hands"].random()
     assert part_rngs(11)["face"].random() != part_rngs(11)["upper"].random()
+
+
+def test_plan_guidance_moves_the_logits_away_from_those_of_an_empty_plan_by_its_strength():
+    planned, unplanned = np.array([1.0, 3.0]), np.array([2.0, 2.0])
+    np.testing.assert_array_equal(plan_guided_logits(planned, unplanned, 0.0), unplanned)
+    np.testing.assert_array_equal(plan_guided_logits(planned, unplanned, 1.0), planned)
+    np.testing.assert_array_equal(plan_guided_logits(planned, unplanned, 2.5), [-0.5, 4.5])
 
 
 def test_style_guidance_moves_the_speaker_embedding_away_from_the_mean_by_its_strength():

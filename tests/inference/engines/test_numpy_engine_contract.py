@@ -113,29 +113,27 @@ def test_context_and_span_give_the_torch_logits_for_each_style_and_only_the_aske
 
 
 @pytest.mark.parametrize("stroke_planner", [False, True], ids=["head", "planner"])
-def test_plan_strength_scales_the_plan_the_generator_hears_and_not_the_one_the_decoders_read_as_torch_does(
-        stroke_planner):
+def test_a_row_without_the_plan_hears_an_empty_stroke_plan_as_torch_does(stroke_planner):
     model, _ = model_pair(4, stroke_planner=stroke_planner)
     engine = _engine(4, stroke_planner)
     config, gen = model.config, model.generator
     rng = np.random.default_rng(3)
     features = rng.normal(size=(12 * 4 + config.lookahead, config.feature_dim)).astype(np.float32)
     speech = engine.speech(engine.start(PARTS), features)
-    as_learnt, plan = engine.context(speech, (1,))
-    assert plan.any()  # the window has planned apexes, so the strength has something to scale
+    context, plan = engine.context(speech, (1, 1), (True, False))
+    np.testing.assert_array_equal(context[0], engine.context(speech, (1,))[0][0])
+    assert not plan[1].any() and plan[0].any()
     with torch.no_grad():
         t_speech = torch.from_numpy(speech)[None]
         pairs = gen.window_pairs(t_speech[..., :config.d_model])
-        for strength in (0.0, 2.5):
-            context, returned = engine.context(speech, (1,), strength)
-            np.testing.assert_array_equal(returned, plan)  # what the decoders read stays the plan itself
-            heard = gen.code_context(pairs, torch.from_numpy(plan * np.float32(strength)))
-            assert_close(context[0], heard[0].numpy())
-            assert_close(context, gen.window_context(t_speech, (1,), strength)[0].numpy())
-            assert np.abs(context - as_learnt).max() > 1e-3
-    for bad in (-1.0, float("nan"), "strong"):
-        with pytest.raises(EngineError, match=r"plan strength must be a finite number >= 0, got "):
-            engine.context(speech, (1,), bad)
+        empty = gen.code_context(pairs, torch.zeros(1, pairs.shape[1]))
+        assert_close(context[1], empty[0].numpy())
+        assert_close(context[1], gen.window_context(t_speech, (1,), (False,))[0][0].numpy())
+        planned = gen.window_context(t_speech, (1,))[0][0].numpy()
+    # The window has planned apexes, so the two rows differ where they are.
+    assert np.abs(planned - empty[0].numpy()).max() > 1e-3
+    with pytest.raises(EngineError, match=r"plans must be one True or False per style \(2\), got \(True,\)"):
+        engine.context(speech, (1, 1), (True,))
 
 
 def test_style_strength_moves_each_styles_embedding_away_from_the_mean_as_torch_does():
@@ -181,16 +179,16 @@ def test_a_threshold_function_sees_the_windows_apex_probabilities_and_plans_as_t
         seen.append(probability)
         return float(np.sort(probability[0])[-3]) - 1e-3  # the third-highest frame: a low threshold
 
-    context, _ = engine.context(speech, (1, None), 1.0, rule)
+    context, _ = engine.context(speech, (1, None), None, rule)
     with torch.no_grad():
         t_speech = torch.from_numpy(speech)[None]
         probability = gen.apex_probabilities(t_speech, (1, None)).numpy()
         assert len(seen) == 1 and seen[0].shape == (2, 12 * 4)
         assert_close(seen[0], probability)
-        assert_close(context, gen.window_context(t_speech, (1, None), 1.0, rule(probability))[0].numpy())
+        assert_close(context, gen.window_context(t_speech, (1, None), None, rule(probability))[0].numpy())
         default = gen.window_context(t_speech, (1, None))[0].numpy()
     # A number is the threshold itself, and None the checkpoint's calibrated one.
-    assert_close(engine.context(speech, (1, None), 1.0, config.apex_threshold)[0], default)
+    assert_close(engine.context(speech, (1, None), None, config.apex_threshold)[0], default)
     assert_close(engine.context(speech, (1, None))[0], default)
 
 
