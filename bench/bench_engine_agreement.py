@@ -4,9 +4,9 @@
 
 Both engines generate the same clip (the bundled example speech repeated to ``--seconds``) with
 the bundled model at temperature 0 and the default strengths, one thread. Every engine call's
-logits are recorded and guided as the pipeline guides them (``sampling.plan_guided_logits`` where
-a pass ran the empty-plan row), so the script can say, for each code where the engines differ, whether it is a near-tie: the rule the
-README states is that codes may differ only where the two most likely codes' logits lie within
+logits are recorded and guided as the pipeline guides them (``sampling.guided`` where a pass ran
+the empty-plan row), so the script can say, for each code where the engines differ, whether it
+is a near-tie: the rule the README states is that codes may differ only where the two most likely codes' logits lie within
 ``NEAR_TIE`` of each other in either engine, and nowhere else. It prints the machine, the number
 of codes compared, the differing ones with their logit margins, and the largest pose difference
 (geodesic angle per joint) between the two motions.
@@ -50,7 +50,7 @@ def main() -> int:
     from gestura.inference.engines.numpy import NumpyEngine
     from gestura.inference.engines.torch import TorchEngine
     from gestura.inference.pipeline import GenerationRequest, generate
-    from gestura.inference.sampling import DEFAULT_PLAN_STRENGTH, plan_guided_logits
+    from gestura.inference.sampling import DEFAULT_PLAN_STRENGTH, guided
     from gestura.rigs.rotations import axis_angle_to_matrix
 
     torch.set_num_threads(1)
@@ -74,7 +74,7 @@ def main() -> int:
                 differing.append((call, part, "the known codes differ (an earlier difference carried on)"))
                 continue
             # What the pipeline takes the argmax of: the styled row, guided where the empty-plan row ran.
-            guided_t, guided_n = ((plan_guided_logits(logits[part][0], logits[part][1], DEFAULT_PLAN_STRENGTH)
+            guided_t, guided_n = ((guided(logits[part][0], logits[part][1], DEFAULT_PLAN_STRENGTH)
                                    if len(logits[part]) > 1 else logits[part][0]) for logits in (logits_t, logits_n))
             for position in open_:
                 a, b = guided_t[position], guided_n[position]

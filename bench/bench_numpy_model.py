@@ -57,7 +57,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default="small")
     parser.add_argument("--codes", type=int, default=20, help="codes in one span pass (span + prefix)")
-    parser.add_argument("--styles", type=int, default=1, help="rows per span pass (default 1; plan strength adds one where a stroke is planned)")
+    parser.add_argument("--styles", type=int, default=1,
+                        help="rows per span pass (default 1; plan strength adds one where a stroke is planned)")
     parser.add_argument("--passes", type=int, default=PASSES, help=f"span passes per span (default {PASSES}, the pipeline's)")
     parser.add_argument("--granularities", type=int, nargs="+", default=None,
                         help="the scans' pooling factors, e.g. 1 2 4 8 (default: the config's)")

@@ -13,12 +13,11 @@ A stream's output therefore lags its input by one span plus the look-ahead plus 
 feature block and one speech block (16 frames each): up to 126 frames, 4.2 s, for ``small``.
 Codes are drawn per part with the request's seed and temperature (``sampling.py``), except
 that a code in a pause of about a second or more is the most likely one (``pauses.py``). Style
-strength moves the speaker embedding the span generator hears away from the mean style
-(``sampling.style_guided``); plan strength other than 1 runs the chosen style with an empty
-stroke plan beside it in the same engine call and moves the logits away from that row's
-(``sampling.plan_guided_logits``), except in a window with nothing planned, where the two rows
-would be the same. A checkpoint that gives its styles'
-stroke rates plans each window at the threshold that keeps the voice at its style's rate of
+strength moves the speaker embedding the span generator hears away from the mean style; plan
+strength other than 1 runs the chosen style with an empty stroke plan beside it in the same
+engine call and moves the logits away from that row's, except in a window with nothing planned,
+where the two rows would be the same (both classifier-free guidance, ``sampling.guided``). A
+checkpoint that gives its styles' stroke rates plans each window at the threshold that keeps the voice at its style's rate of
 strokes, judged on the windows so far (``stroke_plan.StrokeRate``). When the motion so far ends
 with an arm raised and still for ``frozen_arms.LET_GO_S`` s, the next span carries no upper-body
 or hand codes (a diffusion model's window, none of their latents), so that the arms start afresh from the
@@ -47,7 +46,7 @@ from .features import FEATURE_DIM, FeatureStream, energy_db, normalize, num_fram
 from .frozen_arms import ARM_PARTS, FrozenArmWatch
 from .sampling import (
     DEFAULT_PLAN_STRENGTH, DEFAULT_STYLE_STRENGTH, DEFAULT_TEMPERATURE, PASSES, check_sampling,
-    part_rngs, plan_guided_logits, sample_codes, still_hidden,
+    guided, part_rngs, sample_codes, still_hidden,
 )
 from .pauses import PAUSE_MARGIN, pause_codes
 from .stroke_plan import StrokeRate, spoken_frames, window_frames
@@ -155,9 +154,9 @@ class GenerationStream:
                                                              config.generation_prefix, config.lookahead)
         self._rngs = part_rngs(request.seed, self.parts)
         # The engine's rows: the styled one, whose speaker embedding style strength moves from the
-        # mean (sampling.style_guided), and the same with an empty stroke plan when plan strength
-        # needs it (sampling.plan_guided_logits). At style strength 0 the stroke planner hears the
-        # mean style too, so every style moves alike.
+        # mean, and the same with an empty stroke plan when plan strength needs it (both through
+        # sampling.guided). At style strength 0 the stroke planner hears the mean style too, so
+        # every style moves alike.
         style_index = None if self.style_strength == 0.0 else style_index
         self._styles, self._plans = (style_index,), None
         if self.plan_strength != 1.0:
@@ -328,7 +327,7 @@ class GenerationStream:
                         continue
                     part_logits = logits[part][0][open_]
                     if rows > 1:
-                        part_logits = plan_guided_logits(part_logits, logits[part][1][open_], self.plan_strength)
+                        part_logits = guided(part_logits, logits[part][1][open_], self.plan_strength)
                     codes, confidence = sample_codes(part_logits, self._rngs[part], temperature[open_],
                                                      self.top_k, self.top_p)
                     fix = len(open_) - still_hidden(hidden[part], done + 1, PASSES)
@@ -479,7 +478,7 @@ class DiffusionStream(GenerationStream):
                 x = np.where(given, np.float32(np.sqrt(a)) * known + np.float32(np.sqrt(1.0 - a)) * noise, x)
                 x0 = np.asarray(self.engine.denoise(x, float(t), cond, style, known, mask), np.float32)
                 if len(self._styles) > 1:  # the styled estimate, moved away from the voice alone
-                    x0 = np.repeat((x0[1] + np.float32(self.style_strength) * (x0[0] - x0[1]))[None], len(x0), 0)
+                    x0 = np.repeat(guided(x0[0], x0[1], np.float32(self.style_strength))[None], len(x0), 0)
                 x = ddim_step(x, x0, float(t), float(t_next))
                 self.on_block(self.frames_done)  # lets a caller cancel between steps
             sample = np.where(given, known, x[0])

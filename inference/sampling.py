@@ -1,8 +1,8 @@
 """Choosing codes from logits: argmax at temperature 0, otherwise sampling with optional top-k /
 top-p (nucleus) truncation; MaskGIT's schedule of how many codes each decoding pass fixes; and
-what style strength and plan strength do: the speaker embedding the span generator hears moved
-away from the mean one, and the logits moved away from those of an empty stroke plan. NumPy only; one random
-stream per part so that switching a part on or off does not change what the other parts draw."""
+classifier-free guidance (``guided``), through which style strength and plan strength act. NumPy
+only; one random stream per part so that switching a part on or off does not change what the
+other parts draw."""
 from __future__ import annotations
 
 import numpy as np
@@ -14,7 +14,7 @@ from ..rigs.skeleton import PARTS
 # still follows the speech, higher values more varied takes (MODEL_CARD.md).
 DEFAULT_TEMPERATURE = 0.9
 # A model reproduces its speakers' styles only partly; strength > 1 restores the differences.
-# In the condition (``style_guided``), 1.5 brings the bundled model's speakers within 25 % of their
+# In the condition (``guided``), 1.5 brings the bundled model's speakers within 25 % of their
 # data on 10 of 12 figures at FGD 10.7, where the same strength as guidance on the logits gave 9
 # and 12.3 (3 takes of the held-out clips; MODEL_CARD.md, "Style strength in the condition").
 DEFAULT_STYLE_STRENGTH = 1.5
@@ -51,23 +51,18 @@ def check_sampling(temperature: float, top_k, top_p, style_strength: float = 1.0
         raise ValueError(f"top_p must be in (0, 1], got {top_p}")
 
 
-def plan_guided_logits(planned: np.ndarray, unplanned: np.ndarray, strength: float) -> np.ndarray:
-    """Classifier-free guidance (Ho and Salimans 2022) on the stroke plan: the logits of the
-    styled row that hears the plan (``planned``) moved ``strength - 1`` times their difference from
-    the logits of the same row with an empty plan (``unplanned``) further: 0 = as without the plan,
-    1 = unchanged, more strokes more crisply on it. Arrays of one shape, (n, K)."""
-    return planned + (strength - 1.0) * (planned - unplanned)
-
-
-def style_guided(embedding, mean, strength: float):
-    """A speaker embedding ``strength`` times as far from the mean embedding as learnt:
-    ``mean + strength (embedding - mean)`` (numpy arrays or torch tensors of one shape, (d,)).
-    0 = no particular speaker, 1 = as learnt, more exaggerates the speaker. This is classifier-free
-    guidance (Ho and Salimans 2022) moved from the logits into the condition: no network row of
-    its own (MODEL_CARD.md, "Style strength in the condition")."""
-    if strength == 1.0:  # exactly the trained embedding, not its rounding through the mean
-        return embedding
-    return mean + strength * (embedding - mean)
+def guided(conditioned, unconditioned, strength: float):
+    """Classifier-free guidance (Ho and Salimans 2022): ``unconditioned + strength (conditioned -
+    unconditioned)``, numpy arrays or torch tensors of one shape. 0 = as without the condition,
+    1 = ``conditioned`` itself (returned as it is, with no rounding through the difference), more
+    exaggerates it. Gestura guides three things with it: the speaker embedding the span generator
+    hears, against the mean style (style strength, no network row of its own: MODEL_CARD.md,
+    "Style strength in the condition"); the code logits, against those of an empty stroke plan
+    (plan strength); and a diffusion model's clean estimate, against the voice alone's (style
+    strength)."""
+    if strength == 1.0:
+        return conditioned
+    return unconditioned + strength * (conditioned - unconditioned)
 
 
 def still_hidden(hidden: int, passes_done: int, passes: int = PASSES) -> int:

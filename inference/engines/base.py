@@ -34,8 +34,8 @@ r = ``config.frames_per_code``, d = ``config.d_model``, K = ``config.codebook_si
 ``span(context (len(styles), n, d), known: {part: (n,) int64}, styles, parts, style_strength=1.0) -> {part: (len(styles), n, K)}``
     One pass of the span generator (``known_latents`` + ``span_logits``) over the window, the
     styles batched, each style's embedding ``style_strength`` times as far from the mean style as
-    learnt (``sampling.style_guided``); ``known`` gives every part's fixed codes, -1 where unknown (switched-off
-    parts are all -1). Stateless; called once per decoding pass.
+    learnt (``sampling.guided``); ``known`` gives every part's fixed codes, -1 where unknown
+    (switched-off parts are all -1). Stateless; called once per decoding pass.
 ``decode_latents(state, latents: {part: (n, D)}, plan=None) -> {part: (n r, PART_DIMS[part])}``
     VQ decoders with carried causal-conv state (normalised part features) from latents in the
     codebooks' space. For "lower" the root channels ``[54:57]`` are replaced by the global motion

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...rigs.skeleton import PARTS
-from ..sampling import style_guided
+from ..sampling import guided
 from ..stroke_plan import plan_threshold, stroke_plan
 from .layers import F32, Linear, rms_norm, sigmoid
 from .mamba import MambaBlock, _stack, _StackedLinear, bidirectional_block, bidirectional_layer, run_stack
@@ -67,9 +67,9 @@ class SpeechScans:
 
     def style_embedding(self, styles: tuple, strength: float = 1.0) -> np.ndarray:
         """(S, d) speaker embeddings of ``styles`` (indices; None: the mean of all styles), each
-        ``strength`` times as far from the mean as learnt (``style_guided``)."""
+        ``strength`` times as far from the mean as learnt (``sampling.guided``)."""
         mean = self.style.mean(0)
-        return np.stack([mean if s is None else style_guided(self.style[s], mean, strength)
+        return np.stack([mean if s is None else guided(self.style[s], mean, strength)
                          for s in styles]).astype(F32, copy=False)
 
 

@@ -44,7 +44,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...rigs.skeleton import PARTS
-from ..sampling import style_guided
+from ..sampling import guided
 from ..stroke_plan import plan_threshold, stroke_plan
 from .layers import RMSNorm, rms_norm
 from .mamba import MambaBlock, MambaStack, StackedLinear, bidirectional_block, bidirectional_layer
@@ -99,9 +99,9 @@ class SpeechScans(nn.Module):
 
     def style_embeddings(self, styles: tuple, strength: float = 1.0) -> torch.Tensor:
         """(S, d) embeddings of a tuple of style indices, None standing for the mean (no speaker),
-        each ``strength`` times as far from the mean as learnt (``sampling.style_guided``)."""
+        each ``strength`` times as far from the mean as learnt (``sampling.guided``)."""
         mean = self.style_embedding(None)
-        return torch.cat([mean if s is None else style_guided(self.style.weight[s:s + 1], mean, strength)
+        return torch.cat([mean if s is None else guided(self.style.weight[s:s + 1], mean, strength)
                           for s in styles])
 
 

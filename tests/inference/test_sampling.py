@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from gestura.inference.sampling import PASSES, part_rngs, plan_guided_logits, sample_codes, still_hidden, style_guided
+from gestura.inference.sampling import PASSES, guided, part_rngs, sample_codes, still_hidden
 
 # Three codes with probabilities 0.5, 0.3 and 0.2 under softmax(logits), at every position.
 P = np.array([0.5, 0.3, 0.2])
@@ -104,18 +104,18 @@ def test_each_part_has_its_own_stream_whatever_parts_are_on():
 
 def test_plan_guidance_moves_the_logits_away_from_those_of_an_empty_plan_by_its_strength():
     planned, unplanned = np.array([1.0, 3.0]), np.array([2.0, 2.0])
-    np.testing.assert_array_equal(plan_guided_logits(planned, unplanned, 0.0), unplanned)
-    np.testing.assert_array_equal(plan_guided_logits(planned, unplanned, 1.0), planned)
-    np.testing.assert_array_equal(plan_guided_logits(planned, unplanned, 2.5), [-0.5, 4.5])
+    np.testing.assert_array_equal(guided(planned, unplanned, 0.0), unplanned)
+    np.testing.assert_array_equal(guided(planned, unplanned, 1.0), planned)
+    np.testing.assert_array_equal(guided(planned, unplanned, 2.5), [-0.5, 4.5])
 
 
 def test_style_guidance_moves_the_speaker_embedding_away_from_the_mean_by_its_strength():
     speaker, mean = np.array([1.0, 3.0], np.float32), np.array([2.0, 2.0], np.float32)
-    np.testing.assert_array_equal(style_guided(speaker, mean, 0.0), mean)
-    assert style_guided(speaker, mean, 1.0) is speaker  # as trained, with no rounding through the mean
-    np.testing.assert_array_equal(style_guided(speaker, mean, 2.5), [-0.5, 4.5])
+    np.testing.assert_array_equal(guided(speaker, mean, 0.0), mean)
+    assert guided(speaker, mean, 1.0) is speaker  # as trained, with no rounding through the mean
+    np.testing.assert_array_equal(guided(speaker, mean, 2.5), [-0.5, 4.5])
     torch = pytest.importorskip("torch")
-    assert torch.equal(style_guided(torch.tensor(speaker), torch.tensor(mean), 2.5), torch.tensor([-0.5, 4.5]))
+    assert torch.equal(guided(torch.tensor(speaker), torch.tensor(mean), 2.5), torch.tensor([-0.5, 4.5]))
 
 
 def test_still_hidden_follows_the_cosine_schedule_and_ends_at_zero():
