@@ -5,6 +5,7 @@ import importlib.util
 import platform
 
 from ..errors import CommandError
+from ..rigs.skeleton import PARTS
 
 
 def add_arguments(parser) -> None:
@@ -40,6 +41,8 @@ def run(args) -> int:
           + (f", family '{config.family}'" if config.family != "vq-mamba" else "")
           + (", with a stroke planner" if config.stroke_planner else "")
           + (" that hears pitch" if config.planner_pitch else "")
-          + (", decoders that read the plan" if config.plan_decoders else ""))
+          + (", decoders that read the plan" if config.plan_decoders else "")
+          + (f", decoders that look ahead ({', '.join(f'{p} {config.decoder_lookahead[p]}' for p in PARTS if config.decoder_lookahead[p])} "
+             f"frames)" if any(config.decoder_lookahead.values()) else ""))
     print(f"  styles: {', '.join(checkpoint.styles)}")
     return 0

@@ -19,6 +19,13 @@ def add_arguments(parser) -> None:
                         help="with --decoder-only: the upper-body and hand decoders also read the stroke plan (the "
                              "data's stroke apexes; in generation the model's plan), so that strokes peak and end "
                              "on their apexes (MODEL_CARD.md, \"Decoders that read the plan\")")
+    parser.add_argument("--decoder-lookahead", type=int, default=None, metavar="FRAMES",
+                        help="frames the decoders of --part look ahead (0 to frames_per_code; default: the --init "
+                             "model's, else 0): they ease into a code before its first frame, against jitter at "
+                             "code boundaries, and generation holds back that many frames")
+    parser.add_argument("--code-noise", type=float, default=0.0, metavar="SHARE",
+                        help="share of codes the decoders read swapped for one of the 8 nearest codes (default 0): "
+                             "they learn to smooth over a flickering sampled code instead of jerking to it")
     # Measured on a 4-clip test set, small config, 300 steps: with resets every 10 steps the
     # reconstruction MSE was 35-40% lower per part and 95-183 of 256 codes stayed in use,
     # against 7-46 without (README, "Training").

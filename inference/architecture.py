@@ -19,7 +19,8 @@ kernel-1 frames, so frame t sees frames <= t only); LeakyReLU slope 0.2.
       plan_in  Linear(1, h)                           (config.plan_decoders, P in PLAN_DECODER_PARTS only)
                                                       frames = up(codes) + plan_in(a_t): the stroke plan
                                                       a (below) of each frame, 0 where none is given
-      decoder  ConvStack(h -> h -> PART_DIMS[P])
+      decoder  ConvStack(h -> h -> PART_DIMS[P])      its output at frame t + l is frame t, where l =
+                                                      config.decoder_lookahead[P] (0 to r frames)
     gmp   GlobalMotionPredictor        (stage 1; lower rot6d 54 + contacts 4 -> lower[54:57])
       net      ConvStack(58 -> gmp_hidden -> 3)
     ConvStack(in -> h -> out), L = layers:

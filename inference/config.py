@@ -65,6 +65,11 @@ class ModelConfig:
     vq_hidden: int = 128
     vq_layers: dict = field(default_factory=lambda: {"face": 2, "upper": 2, "hands": 2, "lower": 4})
     commitment: float = 1.0
+    # Frames each part's decoder looks ahead (0 to ``frames_per_code``): its causal output for
+    # frame t + l is trained on frame t, so it can start into a code's pose before that code's
+    # first frame instead of turning there (the jerk of a causal decoder peaks at that frame).
+    # Generation holds back that many frames until the next code is known (``decoder_delay.py``).
+    decoder_lookahead: dict = field(default_factory=lambda: {p: 0 for p in PARTS})
     gmp_hidden: int = 96
     gmp_layers: int = 2
     # Stage 2: the span generator (masked code prediction over spans, MaskGIT/MoMask-style).
@@ -145,6 +150,7 @@ class ModelConfig:
             value = getattr(self, name)
             if set(value) != set(PARTS):
                 raise ConfigError(f"model config '{name}' must give a count for each part {PARTS}, got {sorted(value)}")
+        self._check_decoder_lookahead()
         object.__setattr__(self, "granularities", _scan_granularities(self.granularities, self.d_inner))
         if self.mlp_ratio < 0:
             raise ConfigError("model config 'mlp_ratio' must not be negative")
@@ -175,6 +181,14 @@ class ModelConfig:
         if self.prefix_codes >= self.span_codes:
             raise ConfigError(f"model config 'prefix_codes' ({self.prefix_codes}) must be smaller than "
                               f"'span_codes' ({self.span_codes})")
+
+    def _check_decoder_lookahead(self) -> None:
+        value = self.decoder_lookahead
+        if (not isinstance(value, dict) or set(value) != set(PARTS)
+                or any(isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= self.frames_per_code
+                       for v in value.values())):
+            raise ConfigError(f"model config 'decoder_lookahead' must give each part {PARTS} a whole number of frames "
+                              f"from 0 to 'frames_per_code' ({self.frames_per_code}), got {value!r}")
 
     def _check_apex_rates(self) -> None:
         rates = self.apex_rates

@@ -38,6 +38,7 @@ from ..rigs.skeleton import FPS, PARTS, ordered_parts
 from . import parts as parts_module
 from .audio import AudioError, SAMPLE_RATE, load_audio, prepare_waveform
 from .checkpoint import Checkpoint, CheckpointError, load_checkpoint
+from .decoder_delay import DecoderDelay
 from .diffusion import alpha_bar, ddim_step, sampling_times
 from .engines.base import RequestEngine
 from .engines.registry import resolve_engine
@@ -176,6 +177,9 @@ class GenerationStream:
         self._history = {p: np.zeros(0, np.int64) for p in self.parts}  # the last carried codes
         # Only a generated upper body moves the arms: with it switched off they keep their pose.
         self._frozen_arms = FrozenArmWatch() if "upper" in self.parts else None
+        self._delay = DecoderDelay({p: config.decoder_lookahead[p] for p in self.parts})
+        self._last_decoded = {}  # the last span's codes (latents) per part, for the decoders' tail
+        self._emitted = 0  # frames returned so far
         self._finished = False
         try:
             engine.prepare(checkpoint)  # refuses a stage-1 checkpoint, which has no audio statistics
@@ -279,12 +283,14 @@ class GenerationStream:
             self._let_frozen_arms_go(pieces[-1])
             self._code = stop
             self.on_block(self.frames_done)
+        if final and self._delay.frames:
+            pieces.append(self._decoded_tail())
         if not pieces:
             return None
         motion = Motion.join(pieces)
-        if final:  # the last code may reach past the audio's end
-            done = self._code * r
-            keep = motion.num_frames - (done - self._total_frames)
+        self._emitted += motion.num_frames
+        if final:  # the last code (and the decoders' tail) may reach past the audio's end
+            keep = motion.num_frames - (self._emitted - self._total_frames)
             motion = Motion(motion.poses[:keep], motion.trans[:keep], motion.expressions[:keep], FPS, motion.betas)
         return motion
 
@@ -338,8 +344,25 @@ class GenerationStream:
         self._drop_speech(stop)
         codes = {p: known[p][first - start:] for p in self.parts}
         # The decoders of a plan_decoders checkpoint end their strokes on the styled row's plan.
-        return self._motion(self.engine.decode(self._state, codes, plan[0, (first - start) * r:]) if self.parts else {},
-                            (stop - first) * r)
+        return self._decoded_motion(codes, plan[0, (first - start) * r:] if self.parts else None, (stop - first) * r)
+
+    def _decode(self, values: dict, plan) -> dict:
+        """The engine's normalised part features of a span's codes ({part: (n,)}; ``plan`` (n r,) or None)."""
+        return self.engine.decode(self._state, values, plan)
+
+    def _decoded_motion(self, values: dict, plan, frames: int) -> Motion:
+        """The motion of the frames every part's decoder has now reached (``DecoderDelay``), from a
+        span's ``values`` per part; with no part generated, ``frames`` frames of the base pose."""
+        if not self.parts:
+            return self._motion({}, frames)
+        self._last_decoded = values
+        features = self._delay.push(self._decode(values, plan))
+        return self._motion(features, len(features[self.parts[0]]))
+
+    def _decoded_tail(self) -> Motion:
+        """The frames that decoders which look ahead still owe after the last span (``DecoderDelay.tail_codes``)."""
+        features = self._delay.push(self._decode(DecoderDelay.tail_codes(self._last_decoded), None))
+        return self._motion(features, len(features[self.parts[0]]))
 
     def _let_frozen_arms_go(self, motion: Motion) -> None:
         """After a span whose ``motion`` ends with a frozen arm (``FrozenArmWatch``), forget the arm
@@ -487,7 +510,11 @@ class DiffusionStream(GenerationStream):
                 self._history[part] = _last(np.concatenate([self._history[part], sample[first - start:, cols]]), self._prefix)
                 latents[part] = sample[first - start:, cols] * self._latent_std[cols] + self._latent_mean[cols]
         self._drop_speech(stop)
-        return self._motion(self.engine.decode_latents(self._state, latents) if self.parts else {}, (stop - first) * r)
+        return self._decoded_motion(latents, None, (stop - first) * r)
+
+    def _decode(self, values: dict, plan) -> dict:
+        """The engine's normalised part features of a span's latents ({part: (n, code_dim)})."""
+        return self.engine.decode_latents(self._state, values, plan)
 
 
 STREAMS = {"vq-mamba": GenerationStream, "dim-gestor": DiffusionStream}

@@ -47,3 +47,13 @@ def test_unknown_command_exits_with_usage_error():
     done = subprocess.run([sys.executable, "-m", "gestura", "no-such-command"], capture_output=True, text=True)
     assert done.returncode == 2
     assert "invalid choice" in done.stderr
+
+
+def test_info_says_which_decoders_look_ahead(tmp_path, capsys):
+    from gestura import cli
+    from random_checkpoint import tiny_config, write_random_checkpoint
+
+    path = write_random_checkpoint(tmp_path / "ahead.safetensors",
+                                   tiny_config(decoder_lookahead={"face": 0, "upper": 2, "hands": 3, "lower": 0}))
+    assert cli.main(["info", "--checkpoint", str(path)]) == 0
+    assert "decoders that look ahead (upper 2, hands 3 frames)" in capsys.readouterr().out

@@ -23,10 +23,15 @@ checkpoint comes out as a full checkpoint with its generator (``gestura.safetens
 stroke plan (``config.plan_decoders``, ``vq.P.plan_in``, started at zero so that training starts
 from the --init model's motion); they read ``stroke_plan.apex_bumps`` of the data's stroke apexes,
 as the span generator does in training.
+``--decoder-lookahead L`` trains the decoders of ``--part`` to look L frames ahead
+(``config.decoder_lookahead``): each one's output at frame t + L is compared with frame t.
+``--code-noise S`` lets the decoders read a share S of their codes swapped for a near code
+(``near_code_swaps``), so that they smooth over the codes a sampled sequence gets wrong.
 """
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +53,7 @@ FULL_CHECKPOINT_NAME = "gestura.safetensors"  # --decoder-only on a full --init:
 _LOWER_INDEX = {j: i for i, j in enumerate(LOWER_JOINTS)}
 _LEGS = ((1, 4, 7, 10), (2, 5, 8, 11))
 _FEET = (7, 8, 10, 11)  # contact channel order
+CODE_NOISE_NEIGHBOURS = 8  # the nearest codes a ``--code-noise`` swap picks from
 # What ``--decoder-only`` trains of each PartVQVAE: what turns codes into frames.
 DECODER_MODULES = ("up", "plan_in", "decoder")
 
@@ -61,9 +67,11 @@ def _vq_part_module(name: str) -> tuple:
 class Stage1(nn.Module):
     """The trainable part of stage 1; ``forward`` returns the loss terms (DDP hooks forward)."""
 
-    def __init__(self, model, parts, stats: dict, weights: dict, train_gmp: bool, decoder_only: bool = False):
+    def __init__(self, model, parts, stats: dict, weights: dict, train_gmp: bool, decoder_only: bool = False,
+                 code_noise: float = 0.0):
         super().__init__()
         self.model = model
+        self.code_noise = code_noise
         self.parts = tuple(parts)
         self.train_gmp = train_gmp and not decoder_only
         self.weights = weights
@@ -84,15 +92,24 @@ class Stage1(nn.Module):
     def denorm(self, part: str, x: torch.Tensor) -> torch.Tensor:
         return x * getattr(self, f"std_{part}") + getattr(self, f"mean_{part}")
 
-    def forward(self, batch: dict) -> tuple[torch.Tensor, dict]:
+    def forward(self, batch: dict, generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict]:
+        """The loss terms of one batch; ``generator`` draws the ``code_noise`` swaps."""
         total = 0.0
         logs: dict = {}
         self.last = {}
         w = self.weights
         for part in self.parts:
             x = batch[part]
-            out = self.model.vq[part](x, batch.get("plan"))
+            vq = self.model.vq[part]
+            swap = None
+            if self.code_noise > 0 and self.training:
+                swap = partial(near_code_swaps, codebook=vq.codebook.weight.detach(), share=self.code_noise,
+                               generator=generator)
+            out = vq(x, batch.get("plan"), swap)
             r = out["recon"].float()
+            look = self.model.config.decoder_lookahead[part]
+            if look:  # the decoder's output at frame t + look is frame t (config.decoder_lookahead)
+                r, x = r[:, look:], x[:, :-look]
             nrot = ROT6D_CHANNELS[part]
             b, t, _ = x.shape
             rot_true = rot6d_to_matrix(self.denorm(part, x)[..., :nrot].reshape(b, t, -1, 6))
@@ -106,8 +123,8 @@ class Stage1(nn.Module):
             acc = F.l1_loss(r[:, 2:] - 2 * r[:, 1:-1] + r[:, :-2], x[:, 2:] - 2 * x[:, 1:-1] + x[:, :-2])
             loss = w["rec"] * rec + w["rot"] * rot + w["vel"] * vel + w["acc"] * acc + out["vq_loss"].float()
             if w["jerk"] > 0:
-                # Third differences: what the jitter metric measures. The decoder is causal, so a
-                # code's first frames cannot anticipate it; this term makes it ease into it.
+                # Third differences: what the jitter metric measures. A causal decoder cannot
+                # anticipate a code before its first frame; this term makes it ease into it.
                 jerk = F.l1_loss(r.diff(n=3, dim=1), x.diff(n=3, dim=1))
                 loss = loss + w["jerk"] * jerk
                 logs[f"{part}_jerk"] = jerk.detach()
@@ -217,6 +234,21 @@ class CodebookMonitor:
         return logs
 
 
+def near_code_swaps(codes: torch.Tensor, codebook: torch.Tensor, share: float,
+                    generator: torch.Generator | None = None) -> torch.Tensor:
+    """``codes`` (any shape, long) with a random ``share`` of them replaced by one of their
+    ``CODE_NOISE_NEIGHBOURS`` nearest other codes in ``codebook`` (K, D) (Euclidean), drawn
+    uniformly: the plausible confusions a sampled code sequence makes, which a decoder trained
+    only on the encoder's codes turns into jerks (``--code-noise``; MODEL_CARD.md, "Decoders
+    that look ahead and forgive a flickering code")."""
+    distance = torch.cdist(codebook, codebook)
+    distance.fill_diagonal_(float("inf"))
+    near = distance.topk(min(CODE_NOISE_NEIGHBOURS, len(codebook) - 1), largest=False).indices
+    draw = torch.rand(codes.shape, generator=generator).to(codes.device)
+    pick = torch.randint(near.shape[1], codes.shape, generator=generator).to(codes.device)
+    return torch.where(draw < share, near[codes, pick], codes)
+
+
 def main(args) -> int:
     return run_distributed(args, _train)
 
@@ -236,6 +268,12 @@ def _train(args, dist) -> int:
     else:
         stats = training_stats(data)
         config = model_config(args, len(data.styles))
+    if args.decoder_lookahead is not None:
+        if not 0 <= args.decoder_lookahead <= config.frames_per_code:
+            raise CommandError(f"--decoder-lookahead must be 0 to frames_per_code ({config.frames_per_code}) frames, "
+                               f"got {args.decoder_lookahead}")
+        config = config.with_(decoder_lookahead={**config.decoder_lookahead,
+                                                 **{p: args.decoder_lookahead for p in parts}})
     model = GesturaModel(config, with_generator=False)
     trained_before: list[str] = []
     if init is not None:
@@ -249,7 +287,11 @@ def _train(args, dist) -> int:
             stats = {**stats, **{k: v for k, v in init.stats.items() if k.split("_")[0] not in parts and k in stats}}
     weights = {"rec": args.w_rec, "rot": args.w_rot, "vel": args.w_vel, "acc": args.w_acc, "jerk": args.w_jerk,
                "foot": args.w_foot}
-    stage = Stage1(model, parts, stats, weights, train_gmp, decoder_only=args.decoder_only)
+    if not 0.0 <= args.code_noise < 1.0:
+        raise CommandError(f"--code-noise is the share of codes swapped, from 0 up to (not including) 1, "
+                           f"got {args.code_noise}")
+    stage = Stage1(model, parts, stats, weights, train_gmp, decoder_only=args.decoder_only,
+                   code_noise=args.code_noise)
 
     length = args.window
     if length % config.frames_per_code:
@@ -300,7 +342,7 @@ def _train(args, dist) -> int:
 
     spec = LoopSpec(
         name="train-vq", model=stage, num_items=len(index), make_batch=make_batch,
-        loss=lambda m, batch, gen, step, total: m(batch), export=export,
+        loss=lambda m, batch, gen, step, total: m(batch, gen), export=export,
         notes=data_notes(args, data),
         config_json=json.dumps([config.to_json(), list(parts), weights, args.window]),
         after_step=after_step,
@@ -362,9 +404,11 @@ def _save_with_decoders(init, model, parts, path: Path, step: int, args) -> Path
     reserved = ("format", "format_version", "config", "styles", "stage")
     metadata = {k: v for k, v in init.metadata.items() if k not in reserved}
     record = {"parts": list(parts), "steps": step, "from": str(Path(args.init).name),
-              "data": str(Path(args.data).resolve()), "w_jerk": args.w_jerk, "plan_decoders": args.plan_decoders}
+              "data": str(Path(args.data).resolve()), "w_jerk": args.w_jerk, "plan_decoders": args.plan_decoders,
+              "decoder_lookahead": args.decoder_lookahead, "code_noise": args.code_noise}
     if "decoders_fine_tuned" in init.metadata:  # decoders tuned before: keep how
         record["after"] = json.loads(init.metadata["decoders_fine_tuned"])
     metadata["decoders_fine_tuned"] = json.dumps(record)
-    return save_checkpoint(path, tensors, init.config.with_(plan_decoders=model.config.plan_decoders),
+    config = init.config.with_(plan_decoders=model.config.plan_decoders, decoder_lookahead=model.config.decoder_lookahead)
+    return save_checkpoint(path, tensors, config,
                            stats=init.stats, styles=init.styles, stage="full", extra_metadata=metadata)

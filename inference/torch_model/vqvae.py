@@ -75,17 +75,23 @@ class PartVQVAE(nn.Module):
         """(B, T, dim) -> (B, T / r) long codes."""
         return self.quantize(self.encode(x))
 
-    def forward(self, x: torch.Tensor, plan: torch.Tensor | None = None) -> dict:
-        """Training pass on x (B, T, dim) (``plan`` (B, T): its stroke plan, see ``decode``): returns ``recon`` (B, T, dim), ``codes`` (B, T / r), ``z``, ``z_q`` and the losses
-        ``codebook`` = ||z_q - sg(z)||^2 and ``commit`` = ||z - sg(z_q)||^2 (the total VQ loss is
-        ``codebook + commitment * commit``; the reconstruction losses are the trainer's: it knows
-        the rotation/velocity/vertex terms it wants)."""
+    def forward(self, x: torch.Tensor, plan: torch.Tensor | None = None, swap=None) -> dict:
+        """Training pass on x (B, T, dim) (``plan`` (B, T): its stroke plan, see ``decode``): returns
+        ``recon`` (B, T, dim), ``codes`` (B, T / r), ``z``, ``z_q`` and the losses ``codebook`` =
+        ||z_q - sg(z)||^2 and ``commit`` = ||z - sg(z_q)||^2 (the total VQ loss is ``codebook +
+        commitment * commit``; the reconstruction losses are the trainer's: it knows the
+        rotation/velocity/vertex terms it wants). ``swap(codes) -> codes``: what the decoder reads
+        in place of the encoder's codes (``train_vq.near_code_swaps``); the straight-through
+        gradient reaches the encoder where they are the same."""
         z = self.encode(x)
         codes = self.quantize(z.detach())
         z_q = self.lookup(codes)
         codebook_loss = F.mse_loss(z_q, z.detach())
         commit_loss = F.mse_loss(z, z_q.detach())
         z_st = z + (z_q - z).detach()  # straight-through gradient to the encoder
+        if swap is not None:
+            read = swap(codes)
+            z_st = torch.where((read == codes)[..., None], z_st, self.lookup(read))
         recon, _ = self.decode(z_st, plan=plan)
         return {"recon": recon, "codes": codes, "z": z, "z_q": z_q, "codebook": codebook_loss,
                 "commit": commit_loss, "vq_loss": codebook_loss + self.commitment * commit_loss}

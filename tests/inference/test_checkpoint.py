@@ -11,7 +11,7 @@ from gestura.inference.architecture import parameter_count, tensor_shapes
 from gestura.inference.checkpoint import (
     FORMAT_VERSION, CheckpointError, default_checkpoint_path, identity_stats, load_checkpoint, save_checkpoint,
 )
-from gestura.inference.config import CONFIGS, ConfigError
+from gestura.inference.config import CONFIGS, ConfigError, ModelConfig
 from gestura.inference.torch_model.model import GesturaModel
 from random_checkpoint import tiny_config
 
@@ -66,6 +66,18 @@ def test_carried_codes_default_to_the_whole_prefix_and_stay_within_it():
         with pytest.raises(ConfigError, match="'carried_codes' must be a whole number from 0 to 'prefix_codes' "
                                               r"\(4\), or null"):
             small.with_(carried_codes=bad)
+
+
+def test_decoder_lookahead_is_causal_by_default_and_at_most_one_code_per_part():
+    small = CONFIGS["small"]
+    assert small.decoder_lookahead == {"face": 0, "upper": 0, "hands": 0, "lower": 0}  # what older checkpoints had
+    ahead = small.with_(decoder_lookahead={"face": 0, "upper": 2, "hands": 4, "lower": 0})
+    assert ModelConfig.from_dict(json.loads(ahead.to_json())) == ahead
+    for bad in ({"face": 0, "upper": 5, "hands": 0, "lower": 0}, {"face": 0, "upper": -1, "hands": 0, "lower": 0},
+                {"face": 0, "upper": 2.0, "hands": 0, "lower": 0}, {"upper": 2}, 2):
+        with pytest.raises(ConfigError, match=r"'decoder_lookahead' must give each part .* a whole number of frames "
+                                              r"from 0 to 'frames_per_code' \(4\)"):
+            small.with_(decoder_lookahead=bad)
 
 
 def test_stroke_rates_are_one_positive_number_per_style_and_survive_json(tmp_path):

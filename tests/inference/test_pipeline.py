@@ -124,14 +124,19 @@ def with_pitch_planner(checkpoint, path):
     return load_checkpoint(save_checkpoint(path, tensors, config, stats=checkpoint.stats, styles=checkpoint.styles))
 
 
-@pytest.mark.parametrize("chunk, carried, rates, plan_decoders, pause, pitch",
-                         [(160, None, (), False, False, False), (4000, None, (), False, False, False),
-                          (16000 * 3 + 11, None, (), False, False, False), (4000, 0, (), False, False, False),
-                          (4000, None, (0.8, 3.0), False, False, False), (4000, None, (), True, False, False),
-                          (160, None, (), False, True, False), (4000, None, (0.8, 3.0), True, True, False),
-                          (4000, None, (0.8, 3.0), True, True, True)])
+LOOKAHEAD = {"face": 1, "upper": 2, "hands": 4, "lower": 0}  # frames; each part's own
+
+
+@pytest.mark.parametrize("chunk, carried, rates, plan_decoders, pause, pitch, lookahead",
+                         [(160, None, (), False, False, False, False), (4000, None, (), False, False, False, False),
+                          (16000 * 3 + 11, None, (), False, False, False, False),
+                          (4000, 0, (), False, False, False, False), (4000, None, (0.8, 3.0), False, False, False, False),
+                          (4000, None, (), True, False, False, False), (160, None, (), False, True, False, False),
+                          (4000, None, (0.8, 3.0), True, True, False, False),
+                          (4000, None, (0.8, 3.0), True, True, True, False), (160, None, (), True, False, False, True),
+                          (16000 * 3 + 11, 0, (), False, False, False, True)])
 def test_streaming_in_chunks_equals_whole_clip(checkpoint, speech, chunk, carried, rates, plan_decoders, pause,
-                                               pitch, tmp_path):
+                                               pitch, lookahead, tmp_path):
     if pause:  # codes in a pause are chosen on the loudness around them (the margins cross windows)
         speech = with_pause(speech)
     if carried is not None:  # each span starts afresh
@@ -142,6 +147,8 @@ def test_streaming_in_chunks_equals_whole_clip(checkpoint, speech, chunk, carrie
         checkpoint = with_pitch_planner(checkpoint, tmp_path / "pitch.safetensors")
     if rates:  # the plan's threshold follows the windows so far
         checkpoint = with_config(checkpoint, tmp_path / "rated.safetensors", apex_rates=rates, apex_threshold=0.9)
+    if lookahead:  # each span's last frames come with the next span, the clip's with the decoders' tail
+        checkpoint = with_config(checkpoint, tmp_path / "ahead.safetensors", decoder_lookahead=LOOKAHEAD)
     whole = run(checkpoint, speech, seed=7, style="lively")
     stream = GenerationStream(resolve_engine("torch"), checkpoint, GenerationRequest(audio=None, seed=7, style="lively"))
     pieces = []
@@ -153,6 +160,26 @@ def test_streaming_in_chunks_equals_whole_clip(checkpoint, speech, chunk, carrie
     poses = np.concatenate([p.poses for p in pieces])
     trans = np.concatenate([p.trans for p in pieces])
     assert np.array_equal(poses, whole.poses) and np.array_equal(trans, whole.trans)
+
+
+def test_a_decoder_that_looks_ahead_gives_each_frame_what_its_causal_output_gives_that_many_frames_later(
+        checkpoint, speech, tmp_path):
+    # The same codes (the decoders' look-ahead changes nothing before them), decoded by the same
+    # weights: frame t of a part that looks l frames ahead is the causal output at t + l, and the
+    # clip keeps its length (the last frames come from the last code decoded once more). Without
+    # the upper body no frozen arm is let go, so both runs draw the same codes.
+    parts = ("face", "hands", "lower")
+    ahead = with_config(checkpoint, tmp_path / "ahead.safetensors", decoder_lookahead=LOOKAHEAD)
+    causal, looking = (run(c, speech, seed=3, parts=parts) for c in (checkpoint, ahead))
+    assert looking.num_frames == causal.num_frames == num_frames(len(speech))
+    for part in parts:
+        joints, l = list(PART_JOINTS[part]), LOOKAHEAD[part]
+        shifted = causal.poses[l:, joints]
+        assert np.array_equal(looking.poses[:len(shifted), joints], shifted), part
+    assert np.array_equal(looking.expressions[:-1], causal.expressions[1:])
+    # The root follows the lower body, which looks not ahead (integrated over other pieces: float rounding).
+    np.testing.assert_allclose(looking.trans, causal.trans, rtol=0, atol=1e-5)
+    assert not np.array_equal(looking.poses[:, list(PART_JOINTS["hands"])], causal.poses[:, list(PART_JOINTS["hands"])])
 
 
 def test_stream_emits_a_span_once_it_has_heard_the_lookahead_beyond_it(checkpoint, speech):

@@ -259,6 +259,79 @@ def test_plan_decoders_fine_tune_teaches_the_body_decoders_the_plan_and_keeps_ev
     assert motion.num_frames == 90 and np.isfinite(motion.poses).all()
 
 
+def test_decoder_lookahead_fine_tune_sets_the_trained_parts_lookahead_and_is_refused_beyond_one_code(
+        data, gen_run, tmp_path, capsys):
+    """``--decoder-only --decoder-lookahead 2 --code-noise 0.3 --part upper``: only the upper
+    decoder changes, the checkpoint says it looks 2 frames ahead and how it was tuned, and
+    generation gives every frame of the clip. More than one code (``frames_per_code``) of
+    look-ahead, or a code-noise share of 1, is refused with one line, before anything is written."""
+    from gestura.inference.pipeline import GenerationRequest, generate
+
+    init = gen_run / "gestura.safetensors"
+    args = ["train-vq", "--data", str(data), "--init", str(init), "--decoder-only", "--part", "upper",
+            "--steps", "4", "--lr", "3e-3", "--log-every", "1", *LOOP]
+    assert cli.main([*args, "--decoder-lookahead", "5", "--out", str(tmp_path / "no")]) == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "gestura train-vq: error: --decoder-lookahead must be 0 to frames_per_code (4) frames, got 5")
+    assert cli.main([*args, "--code-noise", "1", "--out", str(tmp_path / "no")]) == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "gestura train-vq: error: --code-noise is the share of codes swapped, from 0 up to (not including) 1, got 1.0")
+    assert not (tmp_path / "no").exists()
+
+    assert cli.main([*args, "--decoder-lookahead", "2", "--code-noise", "0.3", "--out", str(tmp_path / "a")]) == 0
+    before, after = load_checkpoint(init), load_checkpoint(tmp_path / "a" / "gestura.safetensors")
+    assert after.config == before.config.with_(decoder_lookahead={"face": 0, "upper": 2, "hands": 0, "lower": 0})
+    changed = {k for k in before.tensors if not np.array_equal(before.tensors[k], after.tensors[k])}
+    assert changed and all(k.startswith(("vq.upper.up.", "vq.upper.decoder.")) for k in changed), sorted(changed)
+    record = json.loads(after.metadata["decoders_fine_tuned"])
+    assert record["decoder_lookahead"] == 2 and record["code_noise"] == 0.3
+    motion = generate(GenerationRequest(audio=0.01 * np.sin(np.arange(48000, dtype=np.float32) / 7.0), seed=1),
+                      checkpoint=after, engine="numpy")
+    assert motion.num_frames == 90 and np.isfinite(motion.poses).all()
+
+
+def test_a_decoder_that_looks_ahead_is_trained_on_the_frames_its_output_stands_for():
+    """Stage 1's loss pairs a look-ahead-l decoder's output at frame t + l with frame t
+    (``config.decoder_lookahead``): the reconstruction term is that of the shifted pair."""
+    import torch
+
+    from gestura.inference.checkpoint import identity_stats
+    from gestura.inference.torch_model.model import GesturaModel
+    from gestura.training.train_vq import Stage1
+    from random_checkpoint import tiny_config
+
+    torch.manual_seed(0)
+    model = GesturaModel(tiny_config(decoder_lookahead={"face": 0, "upper": 3, "hands": 0, "lower": 0}),
+                         with_generator=False)
+    weights = {"rec": 1.0, "rot": 0.0, "vel": 0.0, "acc": 0.0, "jerk": 0.0, "foot": 0.0}
+    stage = Stage1(model, ("upper",), identity_stats(), weights, train_gmp=False)
+    x = torch.randn(2, 16, model.vq["upper"].dim)
+    _, logs = stage({"upper": x})
+    with torch.no_grad():
+        recon = model.vq["upper"](x)["recon"]
+    assert float(logs["upper_rec"]) == pytest.approx(float(torch.nn.functional.mse_loss(recon[:, 3:], x[:, :-3])))
+    assert float(logs["upper_rec"]) != pytest.approx(float(torch.nn.functional.mse_loss(recon, x)))
+
+
+def test_code_noise_swaps_a_share_of_codes_for_one_of_their_eight_nearest():
+    import torch
+
+    from gestura.training.train_vq import near_code_swaps
+
+    book = torch.arange(20, dtype=torch.float32)[:, None] ** 1.5  # codes on a line, spaced unevenly
+    codes = torch.arange(20).repeat(500)
+    same = near_code_swaps(codes, book, 0.0, torch.Generator().manual_seed(0))
+    assert torch.equal(same, codes)
+    noisy = near_code_swaps(codes, book, 0.25, torch.Generator().manual_seed(0))
+    swapped = noisy != codes
+    assert 0.22 < float(swapped.float().mean()) < 0.28
+    distance = (book - book.T).abs()
+    for code, new in zip(codes[swapped].tolist(), noisy[swapped].tolist()):
+        rank = int((distance[code] < distance[code, new]).sum())  # itself at 0, then the nearest others
+        assert 1 <= rank <= 8, (code, new)
+    assert set(noisy[codes == 0].tolist()) == set(range(9))  # code 0's nearest: 1 to 8
+
+
 def test_decoder_fine_tuning_keeps_every_code_and_the_generator_and_stage2_continues_from_it(
         data, vq_run, gen_run, tmp_path, capsys):
     """``--decoder-only`` on a full checkpoint: a full checkpoint with only the decoders changed,
