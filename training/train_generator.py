@@ -107,8 +107,9 @@ class Stage2Setup:
 
 
 # Config fields a trained generator sets for itself: how many codes its spans carry, its plan's
-# calibrated threshold, and whether it has a stroke planner (and what that hears).
-GENERATOR_OWN = ("carried_codes", "apex_threshold", "stroke_planner", "planner_pitch")
+# calibrated threshold, whether it has a stroke planner (and what that hears), and the style it
+# generates in when none is named.
+GENERATOR_OWN = ("carried_codes", "apex_threshold", "stroke_planner", "planner_pitch", "default_style")
 
 
 def setup_stage2(args, dist, family: str = "vq-mamba") -> Stage2Setup:
@@ -182,10 +183,11 @@ def _read_init(path: str, styles: list):
 def _load_init(model, init, config) -> None:
     """Copy the stage-2 weights of the full checkpoint ``init`` into ``model``; CommandError when
     they cannot continue here (another family or config)."""
-    # The threshold and the rates are calibrated again at the end, so they may differ.
+    # The threshold and the rates are calibrated again at the end, so they may differ; the default
+    # style only picks a row of the style embedding, so --set may choose another.
     theirs = init.config.to_dict()
     differ = [name for name, value in config.to_dict().items()
-              if name not in ("apex_threshold", "apex_rates") and theirs.get(name) != value]
+              if name not in ("apex_threshold", "apex_rates", "default_style") and theirs.get(name) != value]
     if differ:
         raise CommandError(f"--init {init.path} has another model ({', '.join(differ)} differ): leave out --family/--set "
                            "values it was not trained with")

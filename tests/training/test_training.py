@@ -410,6 +410,13 @@ def test_decoder_fine_tuning_keeps_every_code_and_the_generator_and_stage2_conti
         assert cli.main([*args, "--out", str(tmp_path / "no")]) == 2
         assert capsys.readouterr().err.splitlines()[-1] == f"gestura train: error: {message}"
     assert not (tmp_path / "no").exists()
+    # Its default style stays with it too: the recipe names it once, and a continued model was
+    # refused ("default_style differ") unless it was named again.
+    assert cli.main([*further, "--lr", "0", "--set", "default_style=1", "--out", str(tmp_path / "s")]) == 0
+    styled = tmp_path / "s" / "gestura.safetensors"
+    assert cli.main(["train", "--data", str(data), "--vq", str(styled), "--init", str(styled), "--steps", "1", "--lr", "0",
+                     "--log-every", "1", *LOOP, "--out", str(tmp_path / "s2")]) == 0
+    assert load_checkpoint(tmp_path / "s2" / "gestura.safetensors").config.default_style == 1
 
 
 def test_a_stroke_planner_trains_for_a_model_and_changes_nothing_else_in_it(data, vq_run, gen_run, tmp_path, capsys):
