@@ -4,8 +4,10 @@ A part decoder that looks ``l`` frames ahead is still causal in what it reads: g
 up-sampled frames [a, b) of its codes it returns the motion of frames [a - l, b - l), having
 been trained to (``train_vq.Stage1``). So a stream drops each part's first ``l`` outputs (frames
 before the clip), hands on only the frames that every part has reached, and at the end decodes
-one more code per part (``DecoderDelay.tail_codes``) to reach the clip's last frame. The delay a
-stream adds to its latency is the largest look-ahead, at most one code (``frames_per_code``).
+one more code per part (``DecoderDelay.tail_codes``) to reach the clip's last frame: a clip's last
+l frames are decoded while the last code is read once more (with no stroke plan beyond the clip).
+The delay a stream adds to its latency is the largest look-ahead, at most one code
+(``frames_per_code``); a span shorter than that may hand on no frame at all.
 """
 from __future__ import annotations
 

@@ -9,8 +9,10 @@ The clip is generated in spans of ``span_codes`` codes (64 frames, 2.1 s, for ``
 reads the previous span's last ``config.generation_prefix`` codes as fixed and the speech up to the model's
 look-ahead (1 s) beyond its last frame, and is filled in ``PASSES`` parallel passes, each fixing
 the most confident of the codes still open (MaskGIT's cosine schedule, ``sampling.still_hidden``).
-A stream's output therefore lags its input by one span plus the look-ahead plus up to one
-feature block and one speech block (16 frames each): up to 126 frames, 4.2 s, for ``small``.
+A stream's output therefore lags its input by one span plus the speech look-ahead plus up to
+one feature block and one speech block (16 frames each), plus the decoders' look-ahead
+(``config.decoder_lookahead``, ``decoder_delay.py``; 2 frames in the bundled model): up to 128
+frames, 4.3 s, for the bundled ``small`` model.
 Codes are drawn per part with the request's seed and temperature (``sampling.py``), except
 that a code in a pause of about a second or more is the most likely one (``pauses.py``). Style
 strength moves the speaker embedding the span generator hears away from the mean style; plan
@@ -413,7 +415,7 @@ class GenerationStream:
         base = Motion(np.repeat(base.poses, n, 0), np.repeat(base.trans, n, 0), np.repeat(base.expressions, n, 0),
                       FPS, base.betas)
         motion = parts_module.parts_to_motion(features, FPS, base=base, previous_trans=self._prev_trans)
-        if "lower" in self.parts:
+        if "lower" in self.parts and n:  # decoders that look ahead may hold back every frame of a span
             self._prev_trans = motion.trans[-1]
         return motion
 

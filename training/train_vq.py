@@ -238,15 +238,26 @@ def near_code_swaps(codes: torch.Tensor, codebook: torch.Tensor, share: float,
                     generator: torch.Generator | None = None) -> torch.Tensor:
     """``codes`` (any shape, long) with a random ``share`` of them replaced by one of their
     ``CODE_NOISE_NEIGHBOURS`` nearest other codes in ``codebook`` (K, D) (Euclidean), drawn
-    uniformly: the plausible confusions a sampled code sequence makes, which a decoder trained
-    only on the encoder's codes turns into jerks (``--code-noise``; MODEL_CARD.md, "Decoders
-    that look ahead and forgive a flickering code")."""
+    uniformly (dead codes included: a generator can sample them too). Meant to stand for the
+    near codes a sampled sequence flickers to, which a decoder trained only on the encoder's
+    codes turns into jerks (``--code-noise``; MODEL_CARD.md, "Decoders that look ahead and
+    forgive a flickering code")."""
     distance = torch.cdist(codebook, codebook)
     distance.fill_diagonal_(float("inf"))
     near = distance.topk(min(CODE_NOISE_NEIGHBOURS, len(codebook) - 1), largest=False).indices
     draw = torch.rand(codes.shape, generator=generator).to(codes.device)
     pick = torch.randint(near.shape[1], codes.shape, generator=generator).to(codes.device)
     return torch.where(draw < share, near[codes, pick], codes)
+
+
+def _with_decoder_lookahead(config, frames: int | None, parts: list):
+    """``config`` with the decoders of ``parts`` looking ``frames`` ahead (None: as they are);
+    CommandError outside 0 to ``frames_per_code``."""
+    if frames is None:
+        return config
+    if not 0 <= frames <= config.frames_per_code:
+        raise CommandError(f"--decoder-lookahead must be 0 to frames_per_code ({config.frames_per_code}) frames, got {frames}")
+    return config.with_(decoder_lookahead={**config.decoder_lookahead, **{p: frames for p in parts}})
 
 
 def main(args) -> int:
@@ -260,26 +271,29 @@ def _train(args, dist) -> int:
     parts = parts_list(args.part)
     train_gmp = "lower" in parts
     init = _load_init(args)
-    data = load_data(args, dist, ("train",))
-    log(dist, f"train-vq: {data.describe()}")
+    # Options are checked before any clip is read: on BEAT2 reading takes minutes.
+    if not 0.0 <= args.code_noise < 1.0:
+        raise CommandError(f"--code-noise is the share of codes swapped, from 0 up to (not including) 1, "
+                           f"got {args.code_noise}")
     if args.decoder_only:
         # The codes must not move: the same config, normalisation and codebooks as --init.
-        config, stats = init.config.with_(plan_decoders=init.config.plan_decoders or args.plan_decoders), dict(init.stats)
-    else:
+        config = _with_decoder_lookahead(init.config.with_(plan_decoders=init.config.plan_decoders or args.plan_decoders),
+                                         args.decoder_lookahead, parts)
+        stats = dict(init.stats)
+    data = load_data(args, dist, ("train",))
+    log(dist, f"train-vq: {data.describe()}")
+    if not args.decoder_only:
         stats = training_stats(data)
-        config = model_config(args, len(data.styles))
-    if args.decoder_lookahead is not None:
-        if not 0 <= args.decoder_lookahead <= config.frames_per_code:
-            raise CommandError(f"--decoder-lookahead must be 0 to frames_per_code ({config.frames_per_code}) frames, "
-                               f"got {args.decoder_lookahead}")
-        config = config.with_(decoder_lookahead={**config.decoder_lookahead,
-                                                 **{p: args.decoder_lookahead for p in parts}})
+        config = _with_decoder_lookahead(model_config(args, len(data.styles)), args.decoder_lookahead, parts)
     model = GesturaModel(config, with_generator=False)
     trained_before: list[str] = []
     if init is not None:
         # (--decoder-only takes the --init config itself, --plan-decoders its one change.)
-        if not args.decoder_only and init.config.for_styles(config.num_styles) != config.for_styles(config.num_styles):
-            raise CommandError(f"--init {args.init} has another model config ({init.config.name}); use the same --config/--set")
+        theirs, ours = (c.for_styles(config.num_styles).to_dict() for c in (init.config, config))
+        differ = [name for name, value in ours.items() if theirs.get(name) != value]
+        if not args.decoder_only and differ:
+            raise CommandError(f"--init {args.init} has another model config ({', '.join(differ)} differ): use its "
+                               "--config/--set, or --decoder-only to tune that model's decoders")
         with torch.no_grad():
             model.load_tensors({**_zero_plan_in(model), **init.tensors}, "vq")
         trained_before = json.loads(init.metadata.get("trained_parts", "[]"))
@@ -287,9 +301,6 @@ def _train(args, dist) -> int:
             stats = {**stats, **{k: v for k, v in init.stats.items() if k.split("_")[0] not in parts and k in stats}}
     weights = {"rec": args.w_rec, "rot": args.w_rot, "vel": args.w_vel, "acc": args.w_acc, "jerk": args.w_jerk,
                "foot": args.w_foot}
-    if not 0.0 <= args.code_noise < 1.0:
-        raise CommandError(f"--code-noise is the share of codes swapped, from 0 up to (not including) 1, "
-                           f"got {args.code_noise}")
     stage = Stage1(model, parts, stats, weights, train_gmp, decoder_only=args.decoder_only,
                    code_noise=args.code_noise)
 

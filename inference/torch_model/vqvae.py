@@ -5,8 +5,11 @@ statistics) at 30 fps. One code covers ``frames_per_code`` = r frames (GestureLS
 the encoder's causal convolutions run at the frame rate and ``down`` (Conv1d, kernel = stride = r)
 turns each r frames into one latent; the decoder's ``up`` (ConvTranspose1d, kernel = stride = r)
 turns each code into r frames, which causal convolutions smooth. Code k therefore depends on
-frames < r (k + 1) only, and frame t of the decoded motion on codes <= t // r only: decoding codes
-in pieces with carried state equals decoding a clip at once (no look-ahead).
+frames < r (k + 1) only, and output frame t of the decoder on codes <= t // r only: decoding codes
+in pieces with carried state equals decoding a clip at once. A part whose decoder looks ahead
+(``config.decoder_lookahead`` l frames, trained so in ``train_vq.Stage1``) returns at output t
+the motion of frame t - l, so motion frame t depends on codes <= (t + l) // r; a stream lines
+the parts up (``inference/decoder_delay.py``).
 
 With ``config.plan_decoders`` the upper-body and hand decoders also read the stroke plan
 (``stroke_plan.apex_bumps`` of the apexes: the corpus's in training, the planner's in generation)

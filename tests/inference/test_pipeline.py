@@ -162,6 +162,15 @@ def test_streaming_in_chunks_equals_whole_clip(checkpoint, speech, chunk, carrie
     assert np.array_equal(poses, whole.poses) and np.array_equal(trans, whole.trans)
 
 
+@pytest.mark.parametrize("samples", [200, 1600, 2200])  # a fraction of a code, one code, a code and a half
+def test_a_clip_shorter_than_the_decoders_look_ahead_still_gets_its_frames(checkpoint, speech, samples, tmp_path):
+    # Every frame of the first span is held back (hands look a whole code ahead), so the span
+    # hands on none: the root must not be continued from an empty piece (a reported IndexError).
+    ahead = with_config(checkpoint, tmp_path / "ahead.safetensors", decoder_lookahead=LOOKAHEAD)
+    motion = run(ahead, speech[:samples], seed=0)
+    assert motion.num_frames == num_frames(samples) and np.isfinite(motion.trans).all()
+
+
 def test_a_decoder_that_looks_ahead_gives_each_frame_what_its_causal_output_gives_that_many_frames_later(
         checkpoint, speech, tmp_path):
     # The same codes (the decoders' look-ahead changes nothing before them), decoded by the same

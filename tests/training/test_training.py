@@ -270,12 +270,23 @@ def test_decoder_lookahead_fine_tune_sets_the_trained_parts_lookahead_and_is_ref
     init = gen_run / "gestura.safetensors"
     args = ["train-vq", "--data", str(data), "--init", str(init), "--decoder-only", "--part", "upper",
             "--steps", "4", "--lr", "3e-3", "--log-every", "1", *LOOP]
+    # Both before any clip is read (on BEAT2 that takes minutes).
     assert cli.main([*args, "--decoder-lookahead", "5", "--out", str(tmp_path / "no")]) == 2
-    assert capsys.readouterr().err.splitlines()[-1] == (
-        "gestura train-vq: error: --decoder-lookahead must be 0 to frames_per_code (4) frames, got 5")
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1] == "gestura train-vq: error: --decoder-lookahead must be 0 to frames_per_code (4) frames, got 5"
+    assert "clips" not in err
     assert cli.main([*args, "--code-noise", "1", "--out", str(tmp_path / "no")]) == 2
-    assert capsys.readouterr().err.splitlines()[-1] == (
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1] == (
         "gestura train-vq: error: --code-noise is the share of codes swapped, from 0 up to (not including) 1, got 1.0")
+    assert "clips" not in err
+    # Without --decoder-only the whole model would train on: the look-ahead is another config.
+    whole = [a for a in args if a != "--decoder-only"]
+    assert cli.main([*whole, "--decoder-lookahead", "2", "--out", str(tmp_path / "no")]) == 2
+    said = capsys.readouterr().err.splitlines()[-1]
+    assert said.startswith(f"gestura train-vq: error: --init {init} has another model config (") and said.endswith(
+        " differ): use its --config/--set, or --decoder-only to tune that model's decoders")
+    assert "decoder_lookahead" in said
     assert not (tmp_path / "no").exists()
 
     assert cli.main([*args, "--decoder-lookahead", "2", "--code-noise", "0.3", "--out", str(tmp_path / "a")]) == 0
