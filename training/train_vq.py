@@ -280,6 +280,11 @@ def _train(args, dist) -> int:
         config = _with_decoder_lookahead(init.config.with_(plan_decoders=init.config.plan_decoders or args.plan_decoders),
                                          args.decoder_lookahead, parts)
         stats = dict(init.stats)
+        moved = [p for p in parts if config.decoder_lookahead[p] != init.config.decoder_lookahead[p]]
+        if moved:  # the decoders start off by the difference and must learn it, so say so
+            log(dist, "train-vq: the decoders of " + ", ".join(
+                f"{p} look {config.decoder_lookahead[p]} frames ahead (--init's {init.config.decoder_lookahead[p]})"
+                for p in moved))
     data = load_data(args, dist, ("train",))
     log(dist, f"train-vq: {data.describe()}")
     if not args.decoder_only:
