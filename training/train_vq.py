@@ -308,6 +308,10 @@ def _train(args, dist) -> int:
                "foot": args.w_foot}
     stage = Stage1(model, parts, stats, weights, train_gmp, decoder_only=args.decoder_only,
                    code_noise=args.code_noise)
+    # What the run trains on, in one line: a copied command that drops a loss weight shows here.
+    log(dist, f"train-vq: {'the decoders' if args.decoder_only else 'the VQ-VAEs'} of {', '.join(parts)}; loss weights "
+        + " ".join(f"{name} {value:g}" for name, value in weights.items())
+        + (f"; code noise {args.code_noise:g}" if args.code_noise else ""))
 
     length = args.window
     if length % config.frames_per_code:

@@ -290,7 +290,9 @@ def test_decoder_lookahead_fine_tune_sets_the_trained_parts_lookahead_and_is_ref
     assert not (tmp_path / "no").exists()
 
     assert cli.main([*args, "--decoder-lookahead", "2", "--code-noise", "0.3", "--out", str(tmp_path / "a")]) == 0
-    assert "train-vq: the decoders of upper look 2 frames ahead (--init's 0)" in capsys.readouterr().err
+    said = capsys.readouterr().err
+    assert "train-vq: the decoders of upper look 2 frames ahead (--init's 0)" in said
+    assert "train-vq: the decoders of upper; loss weights rec 1 rot 1 vel 1 acc 1 jerk 0 foot 1; code noise 0.3" in said
     before, after = load_checkpoint(init), load_checkpoint(tmp_path / "a" / "gestura.safetensors")
     assert after.config == before.config.with_(decoder_lookahead={"face": 0, "upper": 2, "hands": 0, "lower": 0})
     changed = {k for k in before.tensors if not np.array_equal(before.tensors[k], after.tensors[k])}
