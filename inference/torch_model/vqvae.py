@@ -85,16 +85,17 @@ class PartVQVAE(nn.Module):
         commitment * commit``; the reconstruction losses are the trainer's: it knows the
         rotation/velocity/vertex terms it wants). ``swap(codes) -> codes``: what the decoder reads
         in place of the encoder's codes (``train_vq.near_code_swaps``); the straight-through
-        gradient reaches the encoder where they are the same."""
+        gradient reaches the encoder where they are the same, and the reconstruction reaches the
+        codebook nowhere, swapped or not."""
         z = self.encode(x)
         codes = self.quantize(z.detach())
         z_q = self.lookup(codes)
         codebook_loss = F.mse_loss(z_q, z.detach())
         commit_loss = F.mse_loss(z, z_q.detach())
         z_st = z + (z_q - z).detach()  # straight-through gradient to the encoder
-        if swap is not None:
+        if swap is not None:  # the codebook learns from the encoder's codes alone (vq_loss), not the swaps
             read = swap(codes)
-            z_st = torch.where((read == codes)[..., None], z_st, self.lookup(read))
+            z_st = torch.where((read == codes)[..., None], z_st, self.lookup(read).detach())
         recon, _ = self.decode(z_st, plan=plan)
         return {"recon": recon, "codes": codes, "z": z, "z_q": z_q, "codebook": codebook_loss,
                 "commit": commit_loss, "vq_loss": codebook_loss + self.commitment * commit_loss}

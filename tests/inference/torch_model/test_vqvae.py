@@ -75,6 +75,17 @@ def test_straight_through_gradient_reaches_the_encoder(data):
     assert model.codebook.weight.grad.abs().sum() > 0
 
 
+def test_codes_swapped_for_the_decoder_teach_neither_the_codebook_nor_the_encoder(data):
+    # --code-noise: the decoder reads other codes; only vq_loss may move the codebook.
+    torch.manual_seed(0)
+    model = PartVQVAE("upper", CONFIG)
+    out = model(data["upper"], swap=lambda codes: (codes + 1) % CONFIG.codebook_size)
+    torch.nn.functional.mse_loss(out["recon"], data["upper"]).backward()
+    assert model.decoder.proj_in.weight.grad.abs().sum() > 0
+    for weight in (model.codebook.weight, model.encoder.proj_in.weight):
+        assert weight.grad is None or weight.grad.abs().sum() == 0
+
+
 @pytest.mark.parametrize("r", FRAMES_PER_CODE)
 def test_decoder_streams_with_carried_state(r):
     torch.manual_seed(0)
