@@ -61,13 +61,23 @@ def test_mamba_ssm_kernel_matches_pure_path_with_same_weights(modes):
 
 def test_small_model_generator_same_on_gpu_and_cpu(modes):
     torch.manual_seed(0)
-    model = GesturaModel(CONFIGS["small"]).eval()
-    feats = torch.randn(1, 200, CONFIGS["small"].feature_dim)
-    codes = {p: torch.randint(0, 256, (1, 194)) for p in PARTS}
-    latents = {p: model.vq[p].lookup(c) for p, c in codes.items()}
-    with torch.no_grad():
-        cpu_logits, _ = model.generator(feats, torch.tensor([0]), latents)
-        model.cuda()
-        gpu_logits, _ = model.generator(feats.cuda(), torch.tensor([0]).cuda(), {p: v.cuda() for p, v in latents.items()})
+    config = CONFIGS["small"]
+    model = GesturaModel(config).eval()
+    n, r = 12, config.frames_per_code
+    feats = torch.randn(1, n * r + config.lookahead, config.input_width)
+    codes = torch.randint(0, config.codebook_size, (1, n, len(PARTS)))
+    codes[:, n // 2:] = -1  # the second half of the span is hidden, as in training
+    plan = (torch.rand(1, n * r) < 0.1).float()
+
+    def run(device):
+        model.to(device)
+        codebooks = {p: model.vq[p].codebook.weight for p in PARTS}
+        with torch.no_grad():
+            logits, apex = model.generator(feats.to(device), torch.tensor([0], device=device), codebooks,
+                                           codes.to(device), plan.to(device))
+        return {p: v.cpu() for p, v in logits.items()}, apex.cpu()
+
+    (cpu_logits, cpu_apex), (gpu_logits, gpu_apex) = run("cpu"), run("cuda")
     for p in PARTS:
-        assert torch.allclose(gpu_logits[p].cpu(), cpu_logits[p], atol=1e-3, rtol=1e-3)
+        assert torch.allclose(gpu_logits[p], cpu_logits[p], atol=1e-3, rtol=1e-3)
+    assert torch.allclose(gpu_apex, cpu_apex, atol=1e-3, rtol=1e-3)
