@@ -2,7 +2,8 @@
 
 A command module provides ``add_arguments(parser)`` and ``run(args) -> int`` and must be cheap to
 import (no torch, no bpy at module level), because ``gestura --help`` imports all of them. Any
-``GesturaError`` a command lets through is printed as one line ``gestura <cmd>: error: ...``.
+``GesturaError`` a command lets through is printed as one line ``gestura <cmd>: error: ...``, and
+so is a malformed command line (argparse's own messages, without its usage block).
 """
 from __future__ import annotations
 
@@ -26,12 +27,20 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line naming the command and where its help is, not
+    the whole usage block (which for ``generate`` or ``train`` runs to a screenful)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
-    parser = argparse.ArgumentParser(prog="gestura", description="Speech-driven full-body gestures for SMPL-X.")
+    parser = OneLineParser(prog="gestura", description="Speech-driven full-body gestures for SMPL-X.")
     parser.add_argument("--version", action="version", version=f"gestura {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=OneLineParser)
     for name, (module_name, help_text) in COMMANDS.items():
         module = importlib.import_module(f"{__package__}.commands.{module_name}")
         command = sub.add_parser(name, help=help_text, description=help_text)

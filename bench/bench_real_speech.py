@@ -1,7 +1,7 @@
 """Speech-timing control of a checkpoint on real recordings (issue 15's "real speech" measure).
 
     .venv/bin/python bench/bench_real_speech.py [FILES...] [--checkpoint PATH] [--seeds 0 1 ... 8] [--plan-strength W]
-        [--style-strength S] [--style NAME]
+        [--style-strength S] [--temperature T] [--style NAME]
 
 FILES default to ``../shared/real-speech/*.wav`` (see SOURCES.md there). For each file and seed:
 generate at default settings in the checkpoint's default style (or ``--style``), then ``metrics.body_timing_control``
@@ -59,12 +59,13 @@ def main(argv=None) -> int:
     parser.add_argument("--plan-strength", type=float, default=None,
                         help="plan strength of a span model (default: generation's default)")
     parser.add_argument("--style-strength", type=float, default=None, help="style strength (default: generation's default)")
+    parser.add_argument("--temperature", type=float, default=None, help="temperature (default: generation's default)")
     args = parser.parse_args(argv)
 
     from gestura.inference.checkpoint import CheckpointError
     from gestura.inference.audio import load_audio
     from gestura.inference.pipeline import GenerationRequest, generate, resolve_checkpoint
-    from gestura.inference.sampling import DEFAULT_PLAN_STRENGTH, DEFAULT_STYLE_STRENGTH
+    from gestura.inference.sampling import DEFAULT_PLAN_STRENGTH, DEFAULT_STYLE_STRENGTH, DEFAULT_TEMPERATURE
     from gestura.training import metrics
     from gestura.training.dataset import joint_positions
 
@@ -88,8 +89,10 @@ def main(argv=None) -> int:
     print(machine())
     plan_strength = DEFAULT_PLAN_STRENGTH if args.plan_strength is None else args.plan_strength
     style_strength = DEFAULT_STYLE_STRENGTH if args.style_strength is None else args.style_strength
+    temperature = DEFAULT_TEMPERATURE if args.temperature is None else args.temperature
     print(f"checkpoint {checkpoint.path}; style {checkpoint.styles[style]}; engine {args.engine}; "
-          f"default settings but style strength {style_strength:g} and plan strength {plan_strength:g}; "
+          f"default settings but temperature {temperature:g}, style strength {style_strength:g} and plan strength "
+          f"{plan_strength:g}; "
           f"seeds {args.seeds}")
     print(f"{'file':48s} {'s':>6s}  {'body':>7s} {'shifted':>7s}  {'body>1s':>7s} {'shifted':>7s}  "
           f"{'jaw':>7s} {'shifted':>7s}  "
@@ -112,7 +115,7 @@ def main(argv=None) -> int:
         values = []
         for seed in args.seeds:
             motion = generate(GenerationRequest(audio=wave, style=args.style, seed=seed, plan_strength=plan_strength,
-                                                style_strength=style_strength),
+                                                style_strength=style_strength, temperature=temperature),
                               checkpoint=checkpoint, engine=args.engine)
             positions = joint_positions(motion)
             gesture = metrics.gesture_stats(positions)

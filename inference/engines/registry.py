@@ -46,7 +46,8 @@ def resolve_engine(name: str = "auto", device: str = "auto", **options):
     """An engine object for ``name``: "torch", "numpy", "external" (``options['python']`` is the
     interpreter) or "auto": inside Blender the external worker when ``python`` is given and
     healthy (it has PyTorch; probed once in a child process, then cached), else torch when
-    importable, else numpy; on the command line torch when importable, else numpy."""
+    importable, else numpy; on the command line torch when importable, else numpy.
+    ``options['threads']``: the torch engine's CPU threads (None: its default, 1)."""
     if name not in ENGINE_NAMES:
         raise EngineError(f"unknown engine '{name}': choose one of {', '.join(ENGINE_NAMES)}")
     check_device(device)
@@ -63,7 +64,7 @@ def resolve_engine(name: str = "auto", device: str = "auto", **options):
                               "pip install torch, or choose the numpy engine")
         from .torch import TorchEngine
 
-        return TorchEngine(device)
+        return TorchEngine(device, threads=options.get("threads"))
     if name == "numpy":
         try:
             from .numpy import NumpyEngine
