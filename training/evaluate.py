@@ -19,6 +19,7 @@ to a model (README, the `eval` entry). Printed as tables and written as JSON.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import platform
 import sys
@@ -286,6 +287,8 @@ def run_eval(args) -> dict:
         "seed": args.seed,
         "speed_normalisation": speed_source,
         "fgd_encoder": str(args.fgd_encoder) if args.fgd_encoder else None,
+        # FGD figures compare only under the same encoder: its bytes, not its path, say which.
+        "fgd_encoder_sha256": _sha256(args.fgd_encoder) if args.fgd_encoder else None,
         "fgd_note": "project encoder, not comparable with published FGD",
         "machine": f"{platform.processor() or platform.machine()}, {__import__('os').cpu_count()} CPUs",
         "apex_source": apex_source,
@@ -381,12 +384,19 @@ def mean_of_takes(takes: list[dict]) -> dict:
     return {k: None if any(t[k] is None for t in takes) else float(np.mean([t[k] for t in takes])) for k in takes[0]}
 
 
+def _sha256(path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
 def format_table(result: dict) -> str:
     head = ("", "BC", "speed", "L1 div", "FGD*", "jitter m/s^3", "body jitter", "foot slide m/s")
     lines = _table(result, head, COLUMNS)
     lines.append(f"{len(result['clips'])} '{result['split']}' clips, {result['seconds_of_audio']:.1f} s of audio; "
                  f"BC and speed normalised by the {result['speed_normalisation']}")
-    fgd = "* FGD: " + (result["fgd_note"] if result["fgd_encoder"] else "no --fgd-encoder given (train one with gestura train-fgd)")
+    digest = result.get("fgd_encoder_sha256")
+    fgd = "* FGD: " + (result["fgd_note"] + (f"; encoder sha256 {digest[:16]}" if digest else "") if result["fgd_encoder"]
+                       else "no --fgd-encoder given (train one with gestura train-fgd)")
     lines.append(fgd)
     lines.append("")
     head = ("", "apex ratio", "syllable apex", "corpus corr", "rest in silence", "frozen arms", "raised arms",

@@ -1,5 +1,6 @@
 """Both training stages end to end on the CPU, on a tiny BEAT2-layout set the tests write:
 checkpoints `gestura generate` loads, falling losses, exact resume, bad files skipped, evaluation."""
+import hashlib
 import json
 import warnings
 
@@ -580,6 +581,9 @@ def test_eval_prints_a_table_and_writes_json(data, gen_run, tmp_path, capsys):
     table = capsys.readouterr().out
     assert "BC" in table and "not comparable with published FGD" in table
     result = json.loads(report.read_text())
+    # Which encoder measured FGD, by its bytes: figures compare only under the same one.
+    digest = hashlib.sha256((fgd / "fgd_encoder.safetensors").read_bytes()).hexdigest()
+    assert result["fgd_encoder_sha256"] == digest and f"encoder sha256 {digest[:16]}" in table
     assert result["clips"] == ["2_scott_0_3_3", "4_lawrence_0_3_3"]
     for row in ("generated", "ground_truth"):
         for key in ("bc", "speed", "l1_diversity", "fgd", "jitter", "body_jitter", "foot_sliding", "apex_ratio",
