@@ -3,7 +3,9 @@
 # PyTorch, Triton and nvcc but no registry to install from (the device tool of this workplace):
 #
 #   1. the GPU tests (tests/**/test_gpu_*.py) on the pure PyTorch paths;
-#   2. CUDA rows of bench/bench_engines.py at 10 s, 60 s and 10 min of speech: the bundled model,
+#   2. one span pass on the module and the stacked path (bench/bench_span_paths.py; the CUDA engine
+#      runs the module path, the CPU engine the stacked one), and CUDA rows of
+#      bench/bench_engines.py at 10 s, 60 s and 10 min of speech: the bundled model,
 #      and DiM-Gestor and its transformer baseline in windows and over the whole clip (random
 #      weights of the trained models' configs: the cost does not depend on the values);
 #   3. meanwhile, mamba-ssm and causal-conv1d built from their source releases for this GPU's
@@ -83,7 +85,12 @@ rows() {  # label, checkpoint, extra bench args...
         --audio .whl/bench-speech.wav --checkpoint "$checkpoint" "$@" 2>&1 \
         | tee -a "$OUT/bench.log" | grep -E "^(machine|torch-cuda)"
 }
+span_paths() {  # label: one span pass, module against stacked path (bench_span_paths.py)
+    say "span paths ($1)" | tee -a "$OUT/bench.log"
+    timeout 120 python3 bench/bench_span_paths.py 2>&1 | tee -a "$OUT/bench.log" | tail -n 3
+}
 BUNDLED=weights/gestura-small.safetensors
+span_paths pure
 rows default-pure $BUNDLED --seconds 10 60 600
 rows dim-pure /tmp/dim-mamba2.safetensors --seconds 10 60 600
 rows dim-whole-pure /tmp/dim-mamba2.safetensors --seconds 10 60 600 --whole-clip
@@ -97,6 +104,7 @@ if [ -f /tmp/build/mamba-ssm.ok ] && [ -f /tmp/build/causal-conv1d.ok ]; then
     python3 -c "import mamba_ssm, causal_conv1d; print('mamba-ssm', mamba_ssm.__version__, 'causal-conv1d', causal_conv1d.__version__)" \
         2>&1 | tail -1 | tee -a "$OUT/gpu.txt"
     gpu_tests kernels -k "kernels or mamba_ssm"  # the pure paths ran above
+    span_paths kernels
     rows default-kernels $BUNDLED --seconds 10 60 600
     rows dim-whole-kernels /tmp/dim-mamba2.safetensors --seconds 10 60 600 --whole-clip
     rows dim-kernels /tmp/dim-mamba2.safetensors --seconds 10 60 600
