@@ -9,7 +9,7 @@
 Each (engine, clip length) runs in a fresh child process, so its peak resident memory is its
 own: the peak during generation, and in brackets its rise over the resident size after loading
 the model and the audio (what generation itself needs); on CUDA also the peak GPU memory
-PyTorch allocated, after an untimed 2 s generation that compiles and sets up the kernels. Timed: ``pipeline.generate`` on an already decoded 16 kHz array
+PyTorch allocated, after an untimed 6 s generation that compiles and sets up the kernels. Timed: ``pipeline.generate`` on an already decoded 16 kHz array
 with a loaded checkpoint (features, the network, sampling, decoding to motion), at the defaults
 of every front end (temperature, style and plan strength; ``--style-strength`` and
 ``--plan-strength`` change the last two). Style strength changes what the network hears, not how
@@ -47,6 +47,10 @@ from gestura.inference.sampling import DEFAULT_PLAN_STRENGTH, DEFAULT_STYLE_STRE
 
 REPO = Path(__file__).resolve().parents[1]
 ENGINES = ("numpy", "torch-cpu", "torch-cuda")
+# The speech every engine row is timed on (espeak-ng at SPEECH_RATE words a minute, looped).
+SPEECH_TEXT = ("Today I want to show you how the hands move when we talk. Look at this, it matters a lot, "
+               "and when I say it loudly, the whole body follows the rhythm of the words.")
+SPEECH_RATE = 160
 
 
 
@@ -89,9 +93,7 @@ def speech(seconds: float, folder: Path, audio_file: str | None = None) -> np.nd
         piece = load_audio(audio_file)
     elif exe:
         wav = folder / "speech.wav"
-        text = ("Today I want to show you how the hands move when we talk. Look at this, it matters a lot, "
-                "and when I say it loudly, the whole body follows the rhythm of the words.")
-        subprocess.run([exe, "-s", "160", "-w", str(wav), text], check=True)
+        subprocess.run([exe, "-s", str(SPEECH_RATE), "-w", str(wav), SPEECH_TEXT], check=True)
         piece = load_audio(wav)
     else:
         piece = (0.1 * np.random.default_rng(0).standard_normal(16000 * 10)).astype(np.float32)
@@ -147,8 +149,9 @@ def child(engine_name: str, seconds: float, checkpoint_path: str, audio_path: st
     engine.prepare(checkpoint)
     if engine_name == "torch-cuda":
         # The first CUDA call compiles Triton kernels and sets up cuBLAS and the allocator: an
-        # untimed 2 s generation keeps that out of the numbers (the CPU engines have no such cost).
-        warm = pipeline.GenerationRequest(audio=audio[: 2 * 16000], seed=1, style_strength=style_strength,
+        # untimed generation of 6 s (two windows of either family, so every shape a window takes
+        # has run) keeps that out of the numbers (the CPU engines have no such cost).
+        warm = pipeline.GenerationRequest(audio=audio[: 6 * 16000], seed=1, style_strength=style_strength,
                                           plan_strength=plan_strength)
         pipeline.generate(warm, checkpoint=checkpoint, engine=engine)
         torch.cuda.synchronize()

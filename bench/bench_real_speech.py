@@ -62,9 +62,9 @@ def main(argv=None) -> int:
     parser.add_argument("--temperature", type=float, default=None, help="temperature (default: generation's default)")
     args = parser.parse_args(argv)
 
-    from gestura.inference.checkpoint import CheckpointError
+    from gestura.errors import GesturaError
     from gestura.inference.audio import load_audio
-    from gestura.inference.pipeline import GenerationRequest, generate, resolve_checkpoint
+    from gestura.inference.pipeline import GenerationRequest, check_settings, generate, resolve_checkpoint
     from gestura.inference.sampling import DEFAULT_PLAN_STRENGTH, DEFAULT_STYLE_STRENGTH, DEFAULT_TEMPERATURE
     from gestura.training import metrics
     from gestura.training.dataset import joint_positions
@@ -80,16 +80,17 @@ def main(argv=None) -> int:
         print(f"bench_real_speech: error: no wav files given and none in {DEFAULT_DIR}", file=sys.stderr)
         return 2
     checkpoint = resolve_checkpoint(args.checkpoint)
+    plan_strength = DEFAULT_PLAN_STRENGTH if args.plan_strength is None else args.plan_strength
+    style_strength = DEFAULT_STYLE_STRENGTH if args.style_strength is None else args.style_strength
+    temperature = DEFAULT_TEMPERATURE if args.temperature is None else args.temperature
     try:
-        style = checkpoint.style_index(args.style)
-    except CheckpointError as error:
+        style = check_settings(checkpoint, style=args.style, temperature=temperature, style_strength=style_strength,
+                               plan_strength=plan_strength)
+    except GesturaError as error:
         print(f"bench_real_speech: error: {error}", file=sys.stderr)
         return 2
     plan_of = stroke_planner(checkpoint, style)
     print(machine())
-    plan_strength = DEFAULT_PLAN_STRENGTH if args.plan_strength is None else args.plan_strength
-    style_strength = DEFAULT_STYLE_STRENGTH if args.style_strength is None else args.style_strength
-    temperature = DEFAULT_TEMPERATURE if args.temperature is None else args.temperature
     print(f"checkpoint {checkpoint.path}; style {checkpoint.styles[style]}; engine {args.engine}; "
           f"default settings but temperature {temperature:g}, style strength {style_strength:g} and plan strength "
           f"{plan_strength:g}; "

@@ -45,7 +45,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--device", choices=DEVICES, default="auto",
                         help="where the torch engine runs (default: CUDA when available)")
     parser.add_argument("--threads", type=int, default=None,
-                        help="CPU threads of the torch engine (default 1, the fastest measured for one clip)")
+                        help="CPU threads of the torch engine (default: 1 on the CPU)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
 
@@ -149,6 +149,8 @@ def run(args) -> int:
     except EngineError as error:
         raise CommandError(str(error)) from None
     _warn(found)
+    if args.threads is not None and engine.name != "torch":
+        _warn([f"--threads sets the torch engine's CPU threads; the {engine.name} engine ignores it"])
 
     audio_files, outputs, waves, notices = [], [], [], []
     for path, out in todo:

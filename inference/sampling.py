@@ -38,13 +38,13 @@ def part_rngs(seed: int, parts=PARTS) -> dict:
 
 def check_sampling(temperature: float, top_k, top_p, style_strength: float = 1.0, plan_strength: float = 1.0) -> None:
     if not np.isfinite(style_strength) or style_strength < 0:
-        raise ValueError(f"style strength must be >= 0 (0 = no particular speaker, 1 = the style as "
+        raise ValueError(f"style strength must be a number >= 0 (0 = no particular speaker, 1 = the style as "
                          f"learnt, more exaggerates it), got {style_strength}")
     if not np.isfinite(plan_strength) or plan_strength < 0:
-        raise ValueError(f"plan strength must be >= 0 (0 = ignore the stroke plan, 1 = as learnt, more strokes "
+        raise ValueError(f"plan strength must be a number >= 0 (0 = ignore the stroke plan, 1 = as learnt, more strokes "
                          f"more crisply on it), got {plan_strength}")
     if not np.isfinite(temperature) or temperature < 0:
-        raise ValueError(f"temperature must be >= 0 (0 = always the most likely code), got {temperature}")
+        raise ValueError(f"temperature must be a number >= 0 (0 = always the most likely code), got {temperature}")
     if top_k is not None and int(top_k) < 1:
         raise ValueError(f"top_k must be at least 1, got {top_k}")
     if top_p is not None and not 0.0 < float(top_p) <= 1.0:

@@ -185,7 +185,7 @@ def run_eval(args) -> dict:
             mean_speed = compute_stats(data.clips)["joint_speed_mean"]
             speed_source = f"{args.split} split (no training statistics available)"
 
-    encoder = None
+    encoder = encoder_digest = None
     if args.fgd_encoder:
         from .fgd_encoder import FGDError, load_encoder
 
@@ -193,6 +193,8 @@ def run_eval(args) -> dict:
             encoder = load_encoder(args.fgd_encoder)
         except FGDError as error:
             raise CommandError(str(error)) from None
+        # FGD figures compare only under the same encoder: its bytes, as loaded, say which.
+        encoder_digest = _sha256(args.fgd_encoder)
 
     def generate_clip(clip, seed):
         style = clip.ref.style if clip.ref.style in checkpoint.styles else None
@@ -287,8 +289,7 @@ def run_eval(args) -> dict:
         "seed": args.seed,
         "speed_normalisation": speed_source,
         "fgd_encoder": str(args.fgd_encoder) if args.fgd_encoder else None,
-        # FGD figures compare only under the same encoder: its bytes, not its path, say which.
-        "fgd_encoder_sha256": _sha256(args.fgd_encoder) if args.fgd_encoder else None,
+        "fgd_encoder_sha256": encoder_digest,
         "fgd_note": "project encoder, not comparable with published FGD",
         "machine": f"{platform.processor() or platform.machine()}, {__import__('os').cpu_count()} CPUs",
         "apex_source": apex_source,

@@ -185,11 +185,12 @@ def test_bad_settings_are_refused_once_before_any_file(clips, checkpoint_path, t
     out = tmp_path / "o5"
     cases = [
         (("--style", "carol"), "gestura generate: error: style 'carol' is not in this model: choose one of alice, bob"),
-        (("--temperature", "-1"), "gestura generate: error: temperature must be >= 0"),
+        (("--temperature", "-1"), "gestura generate: error: temperature must be a number >= 0"),
+        (("--temperature", "inf"), "gestura generate: error: temperature must be a number >= 0"),
         (("--top-k", "0"), "gestura generate: error: top_k must be at least 1, got 0"),
         (("--top-p", "3"), "gestura generate: error: top_p must be in (0, 1], got 3.0"),
-        (("--style-strength", "-2"), "gestura generate: error: style strength must be >= 0"),
-        (("--plan-strength", "-2"), "gestura generate: error: plan strength must be >= 0"),
+        (("--style-strength", "-2"), "gestura generate: error: style strength must be a number >= 0"),
+        (("--plan-strength", "-2"), "gestura generate: error: plan strength must be a number >= 0"),
         (("--sampling-steps", "25"), "gestura generate: error: sampling steps apply to a diffusion (dim-gestor) "
                                      "model, and this one is vq-mamba: leave them out"),
     ]

@@ -34,9 +34,12 @@ def test_generate_npz_and_bvh(tiny, speech_wav, tmp_path, capsys):
                  "--engine", "torch", "--threads", "2"]) == 0
     assert np.allclose(load_npz(out).poses, motion.poses, atol=1e-5)
     bvh = tmp_path / "take.bvh"
+    capsys.readouterr()
     assert main(["generate", str(speech_wav), "-o", str(bvh), "--checkpoint", tiny, "--parts", "upper,hands",
-                 "--temperature", "0", "--style", "b"]) == 0
+                 "--temperature", "0", "--style", "b", "--engine", "numpy", "--threads", "2"]) == 0
     assert bvh.read_text().startswith("HIERARCHY")
+    assert ("gestura generate: warning: --threads sets the torch engine's CPU threads; the numpy engine ignores it"
+            in capsys.readouterr().err)
 
 
 def test_bvh_output_stands_on_the_floor(tiny, speech_wav, tmp_path):
@@ -70,9 +73,9 @@ def test_user_errors_are_one_line(tiny, speech_wav, tmp_path, capsys):
         (["generate", str(speech_wav), "-o", str(tmp_path / "x.npz"), "--checkpoint", tiny, "--style", "zz"], "style 'zz'"),
         (["generate", str(speech_wav), "-o", str(tmp_path / "x.npz"), "--checkpoint", tiny, "--parts", "tail"], "tail"),
         (["generate", str(speech_wav), "-o", str(tmp_path / "x.npz"), "--checkpoint", tiny, "--style-strength", "-1"],
-         "style strength must be >= 0"),
+         "style strength must be a number >= 0"),
         (["generate", str(speech_wav), "-o", str(tmp_path / "x.npz"), "--checkpoint", tiny, "--plan-strength", "-1"],
-         "plan strength must be >= 0 (0 = ignore the stroke plan"),
+         "plan strength must be a number >= 0 (0 = ignore the stroke plan"),
     ]
     for argv, message in cases:
         assert main(argv) == 2, argv
@@ -181,6 +184,8 @@ def test_malformed_command_lines_are_one_line_naming_the_command(capsys):
         (["train-vq", "--decoder-lookahead", "1.5"], "gestura train-vq: error: argument --decoder-lookahead: invalid int"),
         (["generate", "a.wav"], "gestura generate: error: the following arguments are required: -o/--output"),
         (["bogus"], "gestura: error: argument COMMAND: invalid choice: 'bogus'"),
+        (["generate", "a.wav", "-o", "x.npz", "--bogus"], "gestura generate: error: unrecognized arguments: --bogus"),
+        (["info", "extra"], "gestura info: error: unrecognized arguments: extra"),
     ]
     for argv, message in cases:
         with pytest.raises(SystemExit) as exit:
