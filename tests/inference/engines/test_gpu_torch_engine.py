@@ -5,7 +5,7 @@ CUDA does not compute in plain float32 everywhere: PyTorch lets cuDNN run convol
 on Ampere and later GPUs (``torch.backends.cudnn.allow_tf32``, on by default), and mamba-ssm's
 Triton SSD kernel takes TF32 for its float32 products (Triton's default), both about 3e-4
 relative. Measured on an H200 (bench/gpu_check.sh, README "Engines"), over 8 s of the example
-recording at temperature 0, pure path or kernels: the bundled model's poses within 3.3e-4 rad of
+recording at temperature 0, pure path or kernels: the bundled model's axis-angle values within 3.3e-4 rad of
 the CPU's (a code chosen differently moves a joint by 1e-2 rad or more, so none was),
 translation within 1.8e-6 m, expressions within 3.4e-4; the code generator is held to 1e-3 rad,
 1e-4 m and 1e-3 per expression here (the CPU engines: 1e-3, 1e-4, 1e-4). DiM-Gestor on random
