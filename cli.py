@@ -31,7 +31,14 @@ class OneLineParser(argparse.ArgumentParser):
     """An ArgumentParser whose errors are one line naming the command and where its help is, not
     the whole usage block (which for ``generate`` or ``train`` runs to a screenful)."""
 
+    def parse_known_args(self, args=None, namespace=None):
+        self._arguments = list(sys.argv[1:] if args is None else args)
+        return super().parse_known_args(args, namespace)
+
     def error(self, message: str):
+        options = [a for a in getattr(self, "_arguments", []) if a.startswith("-")]
+        if message.endswith("required: COMMAND") and options:  # ``gestura --bogus``: say what was wrong
+            message = f"unrecognized arguments: {' '.join(options)}; a command comes first (gestura COMMAND ...)"
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 

@@ -186,6 +186,8 @@ def test_malformed_command_lines_are_one_line_naming_the_command(capsys):
         (["bogus"], "gestura: error: argument COMMAND: invalid choice: 'bogus'"),
         (["generate", "a.wav", "-o", "x.npz", "--bogus"], "gestura generate: error: unrecognized arguments: --bogus"),
         (["info", "extra"], "gestura info: error: unrecognized arguments: extra"),
+        (["--bogus"], "gestura: error: unrecognized arguments: --bogus; a command comes first"),
+        ([], "gestura: error: the following arguments are required: COMMAND"),
     ]
     for argv, message in cases:
         with pytest.raises(SystemExit) as exit:
