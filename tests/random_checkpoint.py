@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from gestura.inference.architecture import tensor_shapes
-from gestura.inference.checkpoint import save_checkpoint
+from gestura.inference.checkpoint import identity_stats, save_checkpoint
 from gestura.inference.config import ModelConfig
 
 
@@ -45,5 +45,16 @@ def random_tensors(config: ModelConfig, seed: int = 0) -> dict:
     return tensors
 
 
-def write_random_checkpoint(path, config: ModelConfig = TINY, styles=STYLES, seed: int = 0):
-    return save_checkpoint(path, random_tensors(config, seed), config, styles=list(styles), stage="full")
+def speech_stats(wave: np.ndarray) -> dict:
+    """Identity statistics but the audio features' mean and spread of ``wave`` (16 kHz), so that a
+    random model hears features in the range training would give them."""
+    from gestura.inference.features import audio_features
+
+    stats = identity_stats()
+    feats = audio_features(wave)
+    stats["audio_mean"], stats["audio_std"] = feats.mean(0), feats.std(0) + 1e-3
+    return stats
+
+
+def write_random_checkpoint(path, config: ModelConfig = TINY, styles=STYLES, seed: int = 0, stats: dict | None = None):
+    return save_checkpoint(path, random_tensors(config, seed), config, styles=list(styles), stage="full", stats=stats)

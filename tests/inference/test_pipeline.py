@@ -8,20 +8,20 @@ torch = pytest.importorskip("torch")
 
 from gestura.inference import pipeline
 from gestura.inference.audio import SAMPLE_RATE, SilentAudioWarning, load_audio
-from gestura.inference.checkpoint import identity_stats, load_checkpoint, save_checkpoint
+from gestura.inference.checkpoint import load_checkpoint, save_checkpoint
 from gestura.inference.engines import EngineError, resolve_engine
 from gestura.inference.engines.torch import TorchEngine
 from gestura.inference.features import BLOCK as FEATURE_BLOCK, audio_features, energy_db, num_frames
 from gestura.inference.frozen_arms import ARM_PARTS, FrozenArmWatch
 from gestura.inference.pauses import PAUSE_MARGIN, pause_codes
-from gestura.inference.sampling import DEFAULT_PLAN_STRENGTH, DEFAULT_STYLE_STRENGTH, PASSES, still_hidden
+from gestura.inference.sampling import DEFAULT_STYLE_STRENGTH, PASSES, still_hidden
 from gestura.inference.stroke_plan import APEX_FLOOR, spoken_frames
 from gestura.inference.pipeline import Cancelled, GenerationError, GenerationRequest, GenerationStream, generate
 from gestura.inference.torch_model.model import GesturaModel
 from gestura.rigs.motion import Motion
 from gestura.rigs.skeleton import PART_JOINTS
 from frozen_watch import EveryPoseFrozen
-from random_checkpoint import tiny_config
+from random_checkpoint import speech_stats, tiny_config
 
 torch.set_num_threads(1)
 CONFIG = tiny_config(codebook_size=32, d_model=32)  # the shipped timing: spans of 16 codes of 4 frames, 1 s look-ahead
@@ -36,10 +36,8 @@ def checkpoint(tmp_path_factory, speech_wav):
     with torch.no_grad():  # make the code logits sharp enough that seeds visibly matter
         for head in model.generator.logits.values():
             head.weight.mul_(20.0)
-    stats = identity_stats()
-    feats = audio_features(load_audio(speech_wav))
-    stats["audio_mean"], stats["audio_std"] = feats.mean(0), feats.std(0) + 1e-3
-    path = model.save(tmp_path_factory.mktemp("ckpt") / "tiny.safetensors", styles=["calm", "lively"], stats=stats)
+    path = model.save(tmp_path_factory.mktemp("ckpt") / "tiny.safetensors", styles=["calm", "lively"],
+                      stats=speech_stats(load_audio(speech_wav)))
     return load_checkpoint(path)
 
 

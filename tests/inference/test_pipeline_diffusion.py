@@ -6,7 +6,7 @@ torch = pytest.importorskip("torch")
 
 from gestura.inference import pipeline
 from gestura.inference.audio import SAMPLE_RATE, load_audio
-from gestura.inference.checkpoint import identity_stats, load_checkpoint, save_checkpoint
+from gestura.inference.checkpoint import load_checkpoint
 from gestura.inference.engines.numpy import NumpyEngine
 from gestura.inference.engines.torch import TorchEngine
 from gestura.inference.errors import EngineError
@@ -16,7 +16,7 @@ from gestura.inference.pipeline import Cancelled, DiffusionStream, GenerationReq
 from gestura.rigs.motion import Motion
 from gestura.rigs.skeleton import PART_JOINTS, PARTS
 from frozen_watch import EveryPoseFrozen
-from random_checkpoint import random_tensors, tiny_config
+from random_checkpoint import speech_stats, tiny_config, write_random_checkpoint
 
 torch.set_num_threads(1)
 CONFIG = tiny_config(family="dim-gestor", d_model=32, headdim=16, mamba2_d_state=8, denoiser_layers=2,
@@ -30,12 +30,8 @@ def speech(speech_wav):
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory, speech):
-    stats = identity_stats()
-    feats = audio_features(speech)
-    stats["audio_mean"], stats["audio_std"] = feats.mean(0), feats.std(0) + 1e-3
-    path = save_checkpoint(tmp_path_factory.mktemp("dim") / "dim.safetensors", random_tensors(CONFIG, seed=1), CONFIG,
-                           stats=stats, styles=["calm", "lively"])
-    return load_checkpoint(path)
+    return load_checkpoint(write_random_checkpoint(tmp_path_factory.mktemp("dim") / "dim.safetensors", CONFIG,
+                                                   ["calm", "lively"], seed=1, stats=speech_stats(speech)))
 
 
 def run(checkpoint, audio, engine="numpy", **kwargs):

@@ -23,15 +23,13 @@ torch = pytest.importorskip("torch")
 
 from gestura.inference import pipeline
 from gestura.inference.audio import SAMPLE_RATE, load_audio
-from gestura.inference.checkpoint import (Checkpoint, default_checkpoint_path, identity_stats, load_checkpoint,
-                                          save_checkpoint)
+from gestura.inference.checkpoint import Checkpoint, default_checkpoint_path, identity_stats, load_checkpoint
 from gestura.inference.engines.torch import TorchEngine
-from gestura.inference.features import audio_features
 from gestura.inference.torch_model import mamba, mamba2
 from gestura.inference.torch_model.model import GesturaModel
 
 from conftest import REPO
-from random_checkpoint import random_tensors, tiny_config
+from random_checkpoint import random_tensors, speech_stats, tiny_config, write_random_checkpoint
 from test_engine_numpy import geodesic
 
 pytestmark = pytest.mark.gpu
@@ -74,12 +72,8 @@ def test_bundled_model_gives_the_cpu_motion_on_cuda(speech, kernels):
 
 @pytest.fixture(scope="module")
 def dim_checkpoint(speech, tmp_path_factory):
-    stats = identity_stats()
-    feats = audio_features(speech)
-    stats["audio_mean"], stats["audio_std"] = feats.mean(0), feats.std(0) + 1e-3
-    path = save_checkpoint(tmp_path_factory.mktemp("dim") / "dim.safetensors", random_tensors(DIM, seed=1), DIM,
-                           stats=stats, styles=["calm", "lively"])
-    return load_checkpoint(path)
+    return load_checkpoint(write_random_checkpoint(tmp_path_factory.mktemp("dim") / "dim.safetensors", DIM,
+                                                   ["calm", "lively"], seed=1, stats=speech_stats(speech)))
 
 
 def test_one_dim_gestor_denoiser_call_is_the_cpu_one_on_cuda(kernels):
