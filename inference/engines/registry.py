@@ -47,7 +47,7 @@ def resolve_engine(name: str = "auto", device: str = "auto", **options):
     interpreter) or "auto": inside Blender the external worker when ``python`` is given and
     healthy (it has PyTorch; probed once in a child process, then cached), else torch when
     importable, else numpy; on the command line torch when importable, else numpy.
-    ``options['threads']``: the torch engine's CPU threads (None: its default, 1)."""
+    ``options['threads']``: the torch engine's CPU threads (None: its default, 1 on the CPU)."""
     if name not in ENGINE_NAMES:
         raise EngineError(f"unknown engine '{name}': choose one of {', '.join(ENGINE_NAMES)}")
     check_device(device)

@@ -71,9 +71,8 @@ def test_small_model_generator_same_on_gpu_and_cpu(modes):
 
     def run(device):
         model.to(device)
-        codebooks = {p: model.vq[p].codebook.weight for p in PARTS}
         with torch.no_grad():
-            logits, apex = model.generator(feats.to(device), torch.tensor([0], device=device), codebooks,
+            logits, apex = model.generator(feats.to(device), torch.tensor([0], device=device), model.codebooks(),
                                            codes.to(device), plan.to(device))
         return {p: v.cpu() for p, v in logits.items()}, apex.cpu()
 
