@@ -17,6 +17,9 @@ def add_loop_arguments(parser: argparse.ArgumentParser, *, epochs: int, batch_si
                    help="learning-rate schedule after warm-up; cosine decays to 10%% at the last step")
     g.add_argument("--weight-decay", type=float, default=0.0, help="AdamW weight decay (default 0)")
     g.add_argument("--clip", type=float, default=1.0, help="gradient norm clipping, 0 = off (default 1)")
+    g.add_argument("--ema", type=ema_decay, default=0.0, metavar="DECAY",
+                   help="export (and validate) a moving average of the weights with this decay per step, e.g. "
+                        "0.999 for about the last thousand steps; 0 = the last step's weights (default 0)")
     g.add_argument("--window", type=int, default=window, help="training window length in frames at 30 fps (default "
                    + (f"{window})" if window else "the model's prefix plus one span)"))
     g.add_argument("--stride", type=int, default=None, help="frames between window starts (default: half the window)")
@@ -40,6 +43,17 @@ def add_loop_arguments(parser: argparse.ArgumentParser, *, epochs: int, batch_si
     d.add_argument("--no-cache", action="store_true", help="compute features every time")
     d.add_argument("--max-mismatch", type=float, default=1.0,
                    help="skip clips whose audio and motion lengths differ by more than this many seconds (default 1)")
+
+
+def ema_decay(text: str) -> float:
+    """``--ema``'s value: 0 (off) or a decay in (0, 1)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (value == 0.0 or 0.0 < value < 1.0):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a decay: give a number in (0, 1) such as 0.999, or 0 for none")
+    return value
 
 
 def add_config_arguments(parser) -> None:

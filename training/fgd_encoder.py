@@ -156,7 +156,8 @@ def _train(args, dist) -> int:
         name="train-fgd", model=model, num_items=len(index), make_batch=make_batch,
         loss=lambda m, batch, gen, step, total: m(batch),
         export=lambda m, step: save_encoder(out / FILE_NAME, model, mean, std,
-                                            {"trained_steps": step, "train_data": str(Path(args.data).resolve())}),
+                                            {"trained_steps": step, "train_data": str(Path(args.data).resolve()),
+                                             **({"ema_decay": f"{args.ema:g}"} if args.ema else {})}),
         notes=data_notes(args, data),
         config_json=json.dumps([model.config, length]),
     )

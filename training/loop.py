@@ -5,8 +5,9 @@ One code path for one CPU, one GPU and several GPUs: under ``torchrun`` (RANK / 
 LOCAL_RANK in the environment) the model is wrapped in DistributedDataParallel with the nccl
 backend on CUDA and gloo on the CPU; otherwise it runs as a single process.
 
-Resuming: ``OUT/state.safetensors`` holds the weights, the optimizer moments, the step and the
-config (safetensors + JSON metadata; nothing is pickled). Data order and every random draw are
+Resuming: ``OUT/state.safetensors`` holds the weights, the optimizer moments, the step, the
+weights' moving average with ``--ema`` and the config (safetensors + JSON metadata; nothing is
+pickled). Data order and every random draw are
 functions of (seed, epoch, step, rank), so a resumed run continues exactly where it stopped.
 """
 from __future__ import annotations
@@ -26,6 +27,7 @@ import numpy as np
 import torch
 
 from ..errors import CommandError
+from .ema import ParameterEMA
 
 STATE_FILE = "state.safetensors"
 LOG_FILE = "train.log"
@@ -371,6 +373,8 @@ def run_loop(spec: LoopSpec, args, dist: Dist) -> dict:
     total = args.steps if args.steps else args.epochs * steps_per_epoch
     state_path = out / STATE_FILE
     step = 0
+    ema = ParameterEMA(model, args.ema) if args.ema else None
+    ema_note = f"weights exported and validated: their moving average (EMA decay {args.ema:g})" if ema else None
     if state_path.is_file() and not args.fresh:
 
         try:
@@ -386,6 +390,9 @@ def run_loop(spec: LoopSpec, args, dist: Dist) -> dict:
         step = int(meta["step"])
         if spec.load_state_tensors is not None:
             spec.load_state_tensors(meta["extra"])
+        if ema is not None and not ema.load_state_tensors(meta["extra"]):
+            ema = ParameterEMA(model, args.ema)
+            ema_note += f", started at step {step}: the state to resume from held none"
     log = RunLog(out, dist.main, resume_step=step)
     if dist.main:
         how = f"resuming at step {step}" if step else "starting"
@@ -395,7 +402,7 @@ def run_loop(spec: LoopSpec, args, dist: Dist) -> dict:
             f"{Precision(args.amp, dist.device).name}; {platform.processor() or platform.machine()}, "
             f"{os.cpu_count()} CPUs, torch {torch.__version__}"
         )
-        for note in spec.notes:
+        for note in spec.notes + ([ema_note] if ema_note else []):
             log.line(note)
         print(f"{spec.name}: {how}, {total} steps, log in {out / LOG_FILE}", file=sys.stderr)
     train_model = model
@@ -446,6 +453,8 @@ def run_loop(spec: LoopSpec, args, dist: Dist) -> dict:
                     precision.scaler.update()
                 else:
                     optimizer.step()
+                if ema is not None:
+                    ema.update(model)
                 step += 1
                 steps_in_window += 1
                 if spec.after_step is not None:
@@ -466,12 +475,12 @@ def run_loop(spec: LoopSpec, args, dist: Dist) -> dict:
                     window_logs, t_window, steps_in_window = {}, time.time(), 0
                 progress.update(step, f"loss {logs['loss']:.4f}")
                 if args.save_every and step % args.save_every == 0:
-                    _save(spec, model, optimizer, state_path, step, dist, log)
+                    _save(spec, model, optimizer, state_path, step, dist, log, ema)
                     last_save = time.time()
             if step % steps_per_epoch == 0 or step >= total:
                 if spec.validate is not None and ((epoch + 1) % args.val_every == 0 or step >= total):
                     model.eval()
-                    with torch.no_grad(), precision.autocast():
+                    with torch.no_grad(), precision.autocast(), _averaged(ema, model):
                         val = spec.validate(model)
                     model.train()
                     if val:
@@ -480,19 +489,21 @@ def run_loop(spec: LoopSpec, args, dist: Dist) -> dict:
                         log.line(f"epoch {epoch} validation: " + ", ".join(f"{k} {v:.4f}" for k, v in val.items()))
                 # Saving costs seconds (state, checkpoint, plot): at most every --save-minutes at epoch ends.
                 if step >= total or time.time() - last_save >= 60 * args.save_minutes:
-                    exported = _save(spec, model, optimizer, state_path, step, dist, log)
+                    exported = _save(spec, model, optimizer, state_path, step, dist, log, ema)
                     last_save = time.time()
     except KeyboardInterrupt:
         # Keep what was learned: the same command resumes from here (at most one step repeats).
         if not dist.enabled:
-            _save(spec, model, optimizer, state_path, step, dist, log, export=False)
+            _save(spec, model, optimizer, state_path, step, dist, log, ema, export=False)
             log.line(f"interrupted at step {step}; run the same command to resume")
         raise
     ran = step - start_step
+    if exported is None and dist.main:
+        with _averaged(ema, model):
+            exported = spec.export(model, step)
     summary.update(
         steps=step, steps_run=ran, steps_per_s=ran / max(time.time() - t_start, 1e-9),
-        state=str(state_path),
-        checkpoint=str(exported or spec.export(model, step)) if dist.main else None,
+        state=str(state_path), checkpoint=str(exported) if dist.main else None,
     )
     if dist.main:
         plot = log.plot()
@@ -503,16 +514,26 @@ def run_loop(spec: LoopSpec, args, dist: Dist) -> dict:
 
 
 def _save(spec: LoopSpec, model, optimizer, state_path: Path, step: int, dist: Dist, log: RunLog,
-          export: bool = True) -> Path | None:
+          ema: ParameterEMA | None, export: bool = True) -> Path | None:
+    """Write the resumable state and (``export``) the checkpoint, which holds the moving average
+    of the weights when there is one."""
     exported = None
     if dist.main:
-        extra = spec.state_tensors() if spec.state_tensors is not None else None
+        extra = dict(spec.state_tensors()) if spec.state_tensors is not None else {}
+        if ema is not None:
+            extra.update(ema.state_tensors())
         save_state(state_path, model, optimizer, {"step": step, "config": spec.config_json}, extra)
         if export:
-            exported = spec.export(model, step)
+            with _averaged(ema, model):
+                exported = spec.export(model, step)
             log.plot()
     dist.barrier()
     return exported
+
+
+def _averaged(ema: ParameterEMA | None, model):
+    """The block sees the model with its averaged weights (its own with no average)."""
+    return ema.applied(model) if ema is not None else nullcontext()
 
 
 def _describe(rec: dict) -> str:

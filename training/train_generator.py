@@ -208,6 +208,7 @@ def save_stage2(model, args, styles: list, stats: dict, step: int, lineage: dict
             Path(args.out) / CHECKPOINT_NAME, styles=styles, stats=stats, stage="full",
             extra_metadata={
                 "trained_steps": str(step),
+                **({"ema_decay": f"{args.ema:g}"} if args.ema else {}),
                 "train_data": str(Path(args.data).resolve()),
                 "speakers": args.speakers,
                 "vq": json.dumps([str(Path(p).resolve()) for p in args.vq]),

@@ -355,6 +355,7 @@ def _train(args, dist) -> int:
             extra_metadata={
                 "trained_parts": json.dumps(all_trained),
                 "trained_steps": str(step),
+                **({"ema_decay": f"{args.ema:g}"} if args.ema else {}),
                 "train_data": str(Path(args.data).resolve()),
                 "speakers": args.speakers,
             },

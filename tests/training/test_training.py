@@ -155,6 +155,32 @@ def test_resume_continues_exactly_where_it_stopped(data, tmp_path):
     assert cli.main(["train-vq", "--out", str(resumed), "--steps", "10", *args, "--set", "code_dim=4"]) == 2
 
 
+def test_ema_exports_the_weights_moving_average_and_a_resumed_run_continues_it(data, tmp_path):
+    from safetensors.numpy import load_file
+
+    args = ["--data", str(data), "--part", "upper", "--lr", "3e-3", "--log-every", "2", "--ema", "0.9", *TINY_VQ, *LOOP]
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    assert cli.main(["train-vq", "--out", str(straight), "--steps", "8", *args]) == 0
+    assert cli.main(["train-vq", "--out", str(resumed), "--steps", "4", *args]) == 0
+    assert cli.main(["train-vq", "--out", str(resumed), "--steps", "8", *args]) == 0
+    ckpt = load_checkpoint(straight / "vq.safetensors")
+    assert ckpt.metadata["ema_decay"] == "0.9"
+    assert "EMA decay 0.9" in (straight / "train.log").read_text()
+    state = load_file(str(straight / "state.safetensors"))
+    averaged = [k[len("extra.ema."):] for k in state if k.startswith("extra.ema.")]
+    assert averaged and int(state["extra.ema_updates"][0]) == 8
+    moved = 0
+    for name in averaged:
+        key = name[len("model."):] if name.startswith("model.") else name
+        # The checkpoint holds the average, not the last step's weights (which the state keeps).
+        np.testing.assert_allclose(ckpt.tensors[key], state[f"extra.ema.{name}"], rtol=1e-6, atol=1e-7, err_msg=name)
+        moved += not np.allclose(state[f"model.{name}"], state[f"extra.ema.{name}"])
+    assert moved > len(averaged) // 2
+    again = load_checkpoint(resumed / "vq.safetensors").tensors
+    for name in ckpt.tensors:
+        np.testing.assert_allclose(ckpt.tensors[name], again[name], rtol=1e-5, atol=1e-6, err_msg=name)
+
+
 def test_stage2_resume_refuses_a_changed_loss_and_continues_an_unchanged_one(data, vq_run, tmp_path):
     args = ["train", "--data", str(data), "--vq", str(vq_run / "vq.safetensors"), "--out", str(tmp_path),
             "--lr", "3e-3", "--log-every", "1", *TINY_GEN, *LOOP]
