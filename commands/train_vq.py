@@ -50,4 +50,10 @@ def run(args) -> int:
     from ..training.train_vq import main
 
     parts_list(args.part)  # a bad --part fails before torch loads
+    if args.ema and args.reset_dead and not args.decoder_only:
+        from ..errors import CommandError
+
+        # A re-seeded code jumps to an encoder output; the average would keep it near the dead one.
+        raise CommandError(f"--ema {args.ema:g} averages the codebooks that --reset-dead {args.reset_dead} re-seeds: "
+                           "add --reset-dead 0, or train without --ema")
     return main(args)

@@ -158,7 +158,8 @@ def test_resume_continues_exactly_where_it_stopped(data, tmp_path):
 def test_ema_exports_the_weights_moving_average_and_a_resumed_run_continues_it(data, tmp_path):
     from safetensors.numpy import load_file
 
-    args = ["--data", str(data), "--part", "upper", "--lr", "3e-3", "--log-every", "2", "--ema", "0.9", *TINY_VQ, *LOOP]
+    args = ["--data", str(data), "--part", "upper", "--lr", "3e-3", "--log-every", "2", "--ema", "0.9", "--reset-dead", "0",
+            *TINY_VQ, *LOOP]
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
     assert cli.main(["train-vq", "--out", str(straight), "--steps", "8", *args]) == 0
     assert cli.main(["train-vq", "--out", str(resumed), "--steps", "4", *args]) == 0
@@ -593,6 +594,17 @@ def test_bad_arguments_fail_with_one_clear_line(data, vq_run, tmp_path, capsys):
     assert cli.main(["train", "--family", "dim-gestor", "--data", str(data), "--vq", str(vq_run / "vq.safetensors"),
                      "--out", str(tmp_path / "o"), "--set", "headdim=12", *TINY_DIM[:2], *LOOP]) == 2
     assert "'headdim' (12) must divide the Mamba-2 inner width 32" in capsys.readouterr().err.splitlines()[-1]
+    assert not (tmp_path / "o").exists()
+    assert cli.main(["train-vq", "--data", str(data), "--out", str(tmp_path / "o"), "--ema", "0.999", *LOOP]) == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "gestura train-vq: error: --ema 0.999 averages the codebooks that --reset-dead 10 re-seeds: add --reset-dead 0, "
+        "or train without --ema")
+    with pytest.raises(SystemExit, match="2"):
+        cli.main(["train", "--data", str(data), "--vq", str(vq_run / "vq.safetensors"), "--out", str(tmp_path / "o"),
+                  "--ema", "1", *LOOP])
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "gestura train: error: argument --ema: '1' is not a decay: give a number in (0, 1) such as 0.999, or 0 for "
+        "none (see gestura train --help)")
     assert not (tmp_path / "o").exists()
 
 
