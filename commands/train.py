@@ -4,6 +4,11 @@ import; torch is loaded by ``run``."""
 from __future__ import annotations
 
 
+# A diffusion model is sampled from the moving average of its weights; the last step's swing
+# (README, "DiM-Gestor: diffusion with a Mamba-2 denoiser", "A moving average of the weights").
+DIFFUSION_EMA = 0.999
+
+
 def add_arguments(parser) -> None:
     from .training_options import add_loop_arguments
 
@@ -37,7 +42,8 @@ def add_arguments(parser) -> None:
                              "telephone or small microphone, background noise, another level), so that the model "
                              "follows real recordings as well as clean synthetic speech (default 0: clean only)")
     parser.add_argument("--no-val", dest="val", action="store_false", help="skip validation on the 'val' split")
-    add_loop_arguments(parser, epochs=100, batch_size=16, lr=5e-4, window=None)
+    add_loop_arguments(parser, epochs=100, batch_size=16, lr=5e-4, window=None,
+                       ema=f"{DIFFUSION_EMA:g} with --family dim-gestor, else 0")
 
 
 def run(args) -> int:
@@ -54,6 +60,8 @@ def run(args) -> int:
     if not args.stroke_planner and not args.vq:
         raise CommandError("--vq is required: name the stage-1 checkpoint(s) from gestura train-vq (or train a "
                            "stroke planner for an existing model with --stroke-planner --init CKPT)")
+    if args.ema is None:
+        args.ema = DIFFUSION_EMA if args.family == "dim-gestor" else 0.0
     if args.family == "dim-gestor":
         from ..training.train_diffusion import main
     else:

@@ -81,6 +81,7 @@ def test_stage1_writes_a_vq_checkpoint_log_and_plot_and_its_loss_falls(vq_run):
 def test_stage2_checkpoint_loads_in_gestura_generate(gen_run, data, tmp_path):
     ckpt = load_checkpoint(gen_run / "gestura.safetensors")
     assert ckpt.stage == "full" and ckpt.config.num_styles == 2 and ckpt.styles == ["2_scott", "4_lawrence"]
+    assert "ema_decay" not in ckpt.metadata  # the code generator exports its last step's weights unless asked
     # The last 5 steps against the first 5: 0.60-0.65 over seeds 0-2 on one machine.
     curve = losses(gen_run)
     assert window_ratio(curve, 5) < 0.8, curve
@@ -128,6 +129,7 @@ def test_a_dim_gestor_model_trains_its_loss_falls_and_generates_with_both_engine
     assert window_ratio(curve, 5) < 0.9, curve
     ckpt = load_checkpoint(out / "gestura.safetensors")
     assert ckpt.config.family == "dim-gestor" and ckpt.config.denoiser_block == block
+    assert ckpt.metadata["ema_decay"] == "0.999"  # a diffusion model is sampled from its weights' average
     std = ckpt.tensors["generator.latent_std"]
     assert std.shape == (4 * 8,) and np.all(std > 0) and not np.allclose(std, 1.0)  # measured on the data
     wav = data / "wave16k" / "2_scott_0_3_3.wav"
