@@ -5,7 +5,8 @@ from __future__ import annotations
 
 
 # A diffusion model is sampled from the moving average of its weights; the last step's swing
-# (README, "DiM-Gestor: diffusion with a Mamba-2 denoiser", "A moving average of the weights").
+# (README, "DiM-Gestor: diffusion with a Mamba-2 denoiser", "Trained longer, and sampled from the
+# average of the weights").
 DIFFUSION_EMA = 0.999
 
 
@@ -43,7 +44,7 @@ def add_arguments(parser) -> None:
                              "follows real recordings as well as clean synthetic speech (default 0: clean only)")
     parser.add_argument("--no-val", dest="val", action="store_false", help="skip validation on the 'val' split")
     add_loop_arguments(parser, epochs=100, batch_size=16, lr=5e-4, window=None,
-                       ema=f"{DIFFUSION_EMA:g} with --family dim-gestor, else 0")
+                       ema_default=f"{DIFFUSION_EMA:g} with --family dim-gestor, else 0")
 
 
 def run(args) -> int:

@@ -5,9 +5,9 @@ import argparse
 
 
 def add_loop_arguments(parser: argparse.ArgumentParser, *, epochs: int, batch_size: int, lr: float, window: int,
-                       ema: str = "0") -> None:
-    """Options every training command shares; defaults differ per stage (``ema``: how the help
-    states ``--ema``'s default; a command whose default is not 0 resolves ``args.ema`` None)."""
+                       ema_default: str = "0") -> None:
+    """Options every training command shares; defaults differ per stage. ``ema_default`` other than
+    "0" describes a default the command sets itself: ``args.ema`` is then None until it does."""
     g = parser.add_argument_group("training loop")
     g.add_argument("--out", required=True, help="output folder: checkpoint, state for resuming, train.log, loss.png")
     g.add_argument("--epochs", type=int, default=epochs, help=f"passes over the training windows (default {epochs})")
@@ -19,9 +19,9 @@ def add_loop_arguments(parser: argparse.ArgumentParser, *, epochs: int, batch_si
                    help="learning-rate schedule after warm-up; cosine decays to 10%% at the last step")
     g.add_argument("--weight-decay", type=float, default=0.0, help="AdamW weight decay (default 0)")
     g.add_argument("--clip", type=float, default=1.0, help="gradient norm clipping, 0 = off (default 1)")
-    g.add_argument("--ema", type=ema_decay, default=0.0 if ema == "0" else None, metavar="DECAY",
+    g.add_argument("--ema", type=ema_decay, default=0.0 if ema_default == "0" else None, metavar="DECAY",
                    help="export (and validate) a moving average of the weights with this decay per step, e.g. "
-                        f"0.999 for about the last thousand steps; 0 = the last step's weights (default {ema})")
+                        f"0.999 for about the last thousand steps; 0 = the last step's weights (default {ema_default})")
     g.add_argument("--window", type=int, default=window, help="training window length in frames at 30 fps (default "
                    + (f"{window})" if window else "the model's prefix plus one span)"))
     g.add_argument("--stride", type=int, default=None, help="frames between window starts (default: half the window)")
