@@ -31,7 +31,7 @@ def add_arguments(parser) -> None:
     # against 7-46 without (README, "Training").
     parser.add_argument("--reset-dead", type=int, default=10, metavar="N",
                         help="every N steps, re-seed codes unused since the last reset from encoder outputs "
-                             "(default 10; 0 = off, as published MambaTalk)")
+                             "(default 10; 0 = off, as published MambaTalk and as --ema needs)")
     w = parser.add_argument_group("loss weights")
     w.add_argument("--w-rot", type=float, default=1.0, help="geodesic rotation loss (default 1)")
     w.add_argument("--w-rec", type=float, default=1.0,

@@ -15,6 +15,7 @@ import torch
 
 PREFIX = "ema."
 UPDATES_KEY = "ema_updates"
+DECAY_KEY = "ema_decay"
 
 
 class ParameterEMA:
@@ -60,9 +61,11 @@ class ParameterEMA:
                     params[name].copy_(weights)
 
     def state_tensors(self) -> dict[str, torch.Tensor]:
-        """Tensors a resumable state holds: the average (``ema.<name>``) and the update count."""
+        """Tensors a resumable state holds: the average (``ema.<name>``), the update count and the
+        decay (``saved_decay`` reads it back)."""
         tensors = {PREFIX + name: average for name, average in self.shadow.items()}
         tensors[UPDATES_KEY] = torch.tensor([self.updates], dtype=torch.int64)
+        tensors[DECAY_KEY] = torch.tensor([self.decay], dtype=torch.float64)
         return tensors
 
     def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> bool:
@@ -75,3 +78,9 @@ class ParameterEMA:
                 average.copy_(tensors[PREFIX + name].reshape(average.shape))
         self.updates = int(tensors[UPDATES_KEY].reshape(-1)[0])
         return True
+
+
+def saved_decay(tensors: dict[str, torch.Tensor]) -> float | None:
+    """The decay of the average a state's tensors hold; None when they hold none (or were written
+    before the decay was kept)."""
+    return float(tensors[DECAY_KEY].reshape(-1)[0]) if DECAY_KEY in tensors else None

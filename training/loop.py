@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from ..errors import CommandError
-from .ema import ParameterEMA
+from .ema import ParameterEMA, saved_decay
 
 STATE_FILE = "state.safetensors"
 LOG_FILE = "train.log"
@@ -374,7 +374,8 @@ def run_loop(spec: LoopSpec, args, dist: Dist) -> dict:
     state_path = out / STATE_FILE
     step = 0
     ema = ParameterEMA(model, args.ema) if args.ema else None
-    ema_note = f"weights exported and validated: their moving average (EMA decay {args.ema:g})" if ema else None
+    ema_notes = [f"weights exported{' and validated' if spec.validate else ''}: their moving average (EMA decay "
+                 f"{args.ema:g})"] if ema else []
     if state_path.is_file() and not args.fresh:
 
         try:
@@ -390,9 +391,8 @@ def run_loop(spec: LoopSpec, args, dist: Dist) -> dict:
         step = int(meta["step"])
         if spec.load_state_tensors is not None:
             spec.load_state_tensors(meta["extra"])
-        if ema is not None and not ema.load_state_tensors(meta["extra"]):
-            ema = ParameterEMA(model, args.ema)
-            ema_note += f", started at step {step}: the state to resume from held none"
+        ema, notes = _resume_average(model, ema, meta["extra"], step)
+        ema_notes += notes
     log = RunLog(out, dist.main, resume_step=step)
     if dist.main:
         how = f"resuming at step {step}" if step else "starting"
@@ -402,9 +402,10 @@ def run_loop(spec: LoopSpec, args, dist: Dist) -> dict:
             f"{Precision(args.amp, dist.device).name}; {platform.processor() or platform.machine()}, "
             f"{os.cpu_count()} CPUs, torch {torch.__version__}"
         )
-        for note in spec.notes + ([ema_note] if ema_note else []):
+        for note in spec.notes + ema_notes:
             log.line(note)
-        print(f"{spec.name}: {how}, {total} steps, log in {out / LOG_FILE}", file=sys.stderr)
+        average = f", exporting the weights' moving average (EMA decay {args.ema:g})" if ema else ""
+        print(f"{spec.name}: {how}, {total} steps{average}, log in {out / LOG_FILE}", file=sys.stderr)
     train_model = model
     if dist.enabled:
         from torch.nn.parallel import DistributedDataParallel
@@ -529,6 +530,22 @@ def _save(spec: LoopSpec, model, optimizer, state_path: Path, step: int, dist: D
             log.plot()
     dist.barrier()
     return exported
+
+
+def _resume_average(model, ema: ParameterEMA | None, extra: dict, step: int) -> tuple[ParameterEMA | None, list[str]]:
+    """The average a resumed run goes on with (the state's, or a new one from the resumed weights
+    when the state holds none), and what ``train.log`` says where the state's and ``--ema`` differ."""
+    saved = saved_decay(extra)
+    if ema is None:
+        return None, ([f"the state's moving average (EMA decay {saved:g}) is dropped: --ema 0 exports the last "
+                       "step's weights"] if saved is not None else [])
+    if not ema.load_state_tensors(extra):
+        return ParameterEMA(model, ema.decay), [f"the moving average starts at step {step}: the state resumed from "
+                                                "held none"]
+    if saved is not None and saved != ema.decay:
+        return ema, [f"the state's moving average, made at EMA decay {saved:g} up to step {step}, goes on at "
+                     f"{ema.decay:g}"]
+    return ema, []
 
 
 def _averaged(ema: ParameterEMA | None, model):

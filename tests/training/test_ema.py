@@ -3,7 +3,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from gestura.training.ema import ParameterEMA
+from gestura.training.ema import ParameterEMA, saved_decay
 
 
 def line(weight: float) -> torch.nn.Linear:
@@ -57,10 +57,12 @@ def test_the_state_round_trip_carries_the_average_and_its_count():
     again = ParameterEMA(line(7.0), 0.99)
     assert again.load_state_tensors(ema.state_tensors())
     assert again.updates == 3 and torch.equal(again.shadow["weight"], ema.shadow["weight"])
+    assert saved_decay(ema.state_tensors()) == 0.99
     # A state without an average (a run without --ema) leaves it as it was.
     fresh = ParameterEMA(line(7.0), 0.99)
     assert not fresh.load_state_tensors({"since_reset.upper": torch.zeros(4)})
     assert fresh.updates == 0 and float(fresh.shadow["weight"]) == 7.0
+    assert saved_decay({"since_reset.upper": torch.zeros(4)}) is None
 
 
 @pytest.mark.parametrize("decay", [0.0, 1.0, -0.5, 1.5])

@@ -182,6 +182,15 @@ def test_ema_exports_the_weights_moving_average_and_a_resumed_run_continues_it(d
     again = load_checkpoint(resumed / "vq.safetensors").tensors
     for name in ckpt.tensors:
         np.testing.assert_allclose(ckpt.tensors[name], again[name], rtol=1e-5, atol=1e-6, err_msg=name)
+    # The fixture has no val clips: the log does not claim the average was validated.
+    assert "weights exported: their moving average (EMA decay 0.9)" in (straight / "train.log").read_text()
+    # Resumed with another decay, or with none, the log says what became of the state's average
+    # (the last --ema given wins).
+    assert cli.main(["train-vq", "--out", str(resumed), "--steps", "9", *args, "--ema", "0.5"]) == 0
+    assert "made at EMA decay 0.9 up to step 8, goes on at 0.5" in (resumed / "train.log").read_text()
+    assert cli.main(["train-vq", "--out", str(resumed), "--steps", "10", *args, "--ema", "0"]) == 0
+    assert "the state's moving average (EMA decay 0.5) is dropped" in (resumed / "train.log").read_text()
+    assert "ema_decay" not in load_checkpoint(resumed / "vq.safetensors").metadata
 
 
 def test_stage2_resume_refuses_a_changed_loss_and_continues_an_unchanged_one(data, vq_run, tmp_path):
