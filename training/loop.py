@@ -415,7 +415,9 @@ def run_loop(spec: LoopSpec, args, dist: Dist) -> dict:
         )
     precision = Precision(args.amp, dist.device)
     progress = Progress(total, spec.name, enabled=dist.main and not args.no_progress)
-    summary: dict = {"start_step": step, "first": None, "last": None}
+    # A resumed run's first loss is the run's, kept in the history it resumes (main process only).
+    first = next((r["loss"] for r in log.history if "loss" in r), None)
+    summary: dict = {"start_step": step, "first": first, "last": None}
     window_logs: dict[str, list[float]] = {}
     t_window, steps_in_window = time.time(), 0
     t_start, start_step = time.time(), step

@@ -141,12 +141,16 @@ def test_a_dim_gestor_model_trains_its_loss_falls_and_generates_with_both_engine
             assert motion["poses"].shape[0] == 180 and np.isfinite(motion["poses"]).all()
 
 
-def test_resume_continues_exactly_where_it_stopped(data, tmp_path):
+def test_resume_continues_exactly_where_it_stopped(data, tmp_path, capsys):
     args = ["--data", str(data), "--part", "upper", "--lr", "3e-3", "--log-every", "2", "--reset-dead", "3", *TINY_VQ, *LOOP]
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
     assert cli.main(["train-vq", "--out", str(straight), "--steps", "8", *args]) == 0
     assert cli.main(["train-vq", "--out", str(resumed), "--steps", "4", *args]) == 0
+    capsys.readouterr()
     assert cli.main(["train-vq", "--out", str(resumed), "--steps", "8", *args]) == 0
+    # The summary's first loss is the run's (step 2), not the first after resuming (step 6).
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["first"] == history(resumed)[0]["loss"] != history(resumed)[2]["loss"]
     assert "resuming at step 4" in (resumed / "train.log").read_text()
     assert [r["step"] for r in history(resumed) if "loss" in r] == [2, 4, 6, 8]
     a = load_checkpoint(straight / "vq.safetensors").tensors
