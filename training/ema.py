@@ -84,3 +84,9 @@ def saved_decay(tensors: dict[str, torch.Tensor]) -> float | None:
     """The decay of the average a state's tensors hold; None when they hold none (or were written
     before the decay was kept)."""
     return float(tensors[DECAY_KEY].reshape(-1)[0]) if DECAY_KEY in tensors else None
+
+
+def checkpoint_metadata(decay: float) -> dict[str, str]:
+    """What a checkpoint records of its weights: ``{"ema_decay": "0.999"}`` when they are the
+    average (``decay`` > 0), nothing when they are the last step's."""
+    return {DECAY_KEY: f"{decay:g}"} if decay else {}

@@ -27,6 +27,7 @@ from ..rigs.motion import Motion
 from ..rigs.rotations import axis_angle_to_matrix, matrix_to_rot6d
 from .common import data_notes, load_data, log
 from .dataset import take_window, window_index
+from .ema import checkpoint_metadata
 from .loop import LoopSpec, run_distributed, run_loop, seed_everything
 
 FORMAT = "gestura-fgd"
@@ -157,7 +158,7 @@ def _train(args, dist) -> int:
         loss=lambda m, batch, gen, step, total: m(batch),
         export=lambda m, step: save_encoder(out / FILE_NAME, model, mean, std,
                                             {"trained_steps": step, "train_data": str(Path(args.data).resolve()),
-                                             **({"ema_decay": f"{args.ema:g}"} if args.ema else {})}),
+                                             **checkpoint_metadata(args.ema)}),
         notes=data_notes(args, data),
         config_json=json.dumps([model.config, length]),
     )

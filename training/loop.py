@@ -373,9 +373,7 @@ def run_loop(spec: LoopSpec, args, dist: Dist) -> dict:
     total = args.steps if args.steps else args.epochs * steps_per_epoch
     state_path = out / STATE_FILE
     step = 0
-    ema = ParameterEMA(model, args.ema) if args.ema else None
-    ema_notes = [f"weights exported{' and validated' if spec.validate else ''}: their moving average (EMA decay "
-                 f"{args.ema:g})"] if ema else []
+    extra: dict = {}
     if state_path.is_file() and not args.fresh:
 
         try:
@@ -391,8 +389,12 @@ def run_loop(spec: LoopSpec, args, dist: Dist) -> dict:
         step = int(meta["step"])
         if spec.load_state_tensors is not None:
             spec.load_state_tensors(meta["extra"])
-        ema, notes = _resume_average(model, ema, meta["extra"], step)
-        ema_notes += notes
+        extra = meta["extra"]
+    ema = ParameterEMA(model, args.ema) if args.ema else None  # from the resumed weights, if any
+    ema_notes = [f"weights exported{' and validated' if spec.validate else ''}: their moving average (EMA decay "
+                 f"{args.ema:g})"] if ema else []
+    if step:
+        ema_notes += _continue_average(ema, extra, step)
     log = RunLog(out, dist.main, resume_step=step)
     if dist.main:
         how = f"resuming at step {step}" if step else "starting"
@@ -534,20 +536,18 @@ def _save(spec: LoopSpec, model, optimizer, state_path: Path, step: int, dist: D
     return exported
 
 
-def _resume_average(model, ema: ParameterEMA | None, extra: dict, step: int) -> tuple[ParameterEMA | None, list[str]]:
-    """The average a resumed run goes on with (the state's, or a new one from the resumed weights
-    when the state holds none), and what ``train.log`` says where the state's and ``--ema`` differ."""
+def _continue_average(ema: ParameterEMA | None, extra: dict, step: int) -> list[str]:
+    """Take the resumed state's average into ``ema`` (which otherwise starts from the resumed
+    weights); what ``train.log`` says where the state's average and ``--ema`` differ."""
     saved = saved_decay(extra)
     if ema is None:
-        return None, ([f"the state's moving average (EMA decay {saved:g}) is dropped: --ema 0 exports the last "
-                       "step's weights"] if saved is not None else [])
+        return [f"the state's moving average (EMA decay {saved:g}) is dropped: --ema 0 exports the last step's "
+                "weights"] if saved is not None else []
     if not ema.load_state_tensors(extra):
-        return ParameterEMA(model, ema.decay), [f"the moving average starts at step {step}: the state resumed from "
-                                                "held none"]
+        return [f"the moving average starts at step {step}: the state resumed from held none"]
     if saved is not None and saved != ema.decay:
-        return ema, [f"the state's moving average, made at EMA decay {saved:g} up to step {step}, goes on at "
-                     f"{ema.decay:g}"]
-    return ema, []
+        return [f"the state's moving average, made at EMA decay {saved:g} up to step {step}, goes on at {ema.decay:g}"]
+    return []
 
 
 def _averaged(ema: ParameterEMA | None, model):

@@ -28,6 +28,7 @@ from ..inference.stroke_plan import apex_bumps, calibrate_threshold, plan_apexes
 from ..rigs.skeleton import FPS, PARTS
 from .common import data_notes, load_data, log, model_config, training_stats
 from .dataset import read_wave, take_window, window_index
+from .ema import checkpoint_metadata
 from .loop import LoopSpec, run_distributed, run_loop, seed_everything
 
 CHECKPOINT_NAME = "gestura.safetensors"
@@ -208,7 +209,7 @@ def save_stage2(model, args, styles: list, stats: dict, step: int, lineage: dict
             Path(args.out) / CHECKPOINT_NAME, styles=styles, stats=stats, stage="full",
             extra_metadata={
                 "trained_steps": str(step),
-                **({"ema_decay": f"{args.ema:g}"} if args.ema else {}),
+                **checkpoint_metadata(args.ema),
                 "train_data": str(Path(args.data).resolve()),
                 "speakers": args.speakers,
                 "vq": json.dumps([str(Path(p).resolve()) for p in args.vq]),

@@ -45,6 +45,7 @@ from .common import (
     ROT6D_CHANNELS, data_notes, geodesic, load_data, log, model_config, parts_list, rot6d_to_matrix, training_stats,
 )
 from .dataset import take_window, window_index
+from .ema import checkpoint_metadata
 from .loop import LoopSpec, run_distributed, run_loop, seed_everything
 
 CHECKPOINT_NAME = "vq.safetensors"
@@ -355,7 +356,7 @@ def _train(args, dist) -> int:
             extra_metadata={
                 "trained_parts": json.dumps(all_trained),
                 "trained_steps": str(step),
-                **({"ema_decay": f"{args.ema:g}"} if args.ema else {}),
+                **checkpoint_metadata(args.ema),
                 "train_data": str(Path(args.data).resolve()),
                 "speakers": args.speakers,
             },
