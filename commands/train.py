@@ -34,6 +34,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--planner-pitch", action="store_true",
                         help="with --stroke-planner: the planner also hears each frame's voicing and pitch, by which "
                              "speakers mark stressed syllables (a planner that already does keeps them)")
+    parser.add_argument("--planner-from", default=None, metavar="CKPT",
+                        help="dim-gestor: read a stroke plan made by this model's stroke planner (copied in, frozen, "
+                             "with its threshold, stroke rates and audio statistics; the bundled model has one), so "
+                             "that strokes land where the planner hears them; training reads the data's plan")
     parser.add_argument("--apex-weight", type=float, default=1.0,
                         help="vq-mamba: weight of the stroke-apex loss next to the code loss (default 1)")
     parser.add_argument("--part-drop", type=float, default=0.1,
@@ -58,6 +62,9 @@ def run(args) -> int:
         raise CommandError("--stroke-planner keeps the --init model as it is: leave out --family, --set and --vq")
     if args.planner_pitch and not args.stroke_planner:
         raise CommandError("--planner-pitch is for a stroke planner: add --stroke-planner --init CKPT")
+    if args.planner_from and args.family != "dim-gestor":
+        raise CommandError("--planner-from gives a diffusion model a stroke plan: add --family dim-gestor (a "
+                           "vq-mamba model trains its own planner with --stroke-planner)")
     if not args.stroke_planner and not args.vq:
         raise CommandError("--vq is required: name the stage-1 checkpoint(s) from gestura train-vq (or train a "
                            "stroke planner for an existing model with --stroke-planner --init CKPT)")

@@ -80,6 +80,8 @@ kernel-1 frames, so frame t sees frames <= t only); LeakyReLU slope 0.2.
                                                    s = s + mlp(norm2(s))      (Mamba2 mixers, RMSNorm)
       speech_norm     RMSNorm(d)
       cond_in         Linear(r 2d, d)              c_k = cond_in(s of code k's r frames and of the r frames L later)
+                      (Linear(r (2d + 1), d)       and, with config.stroke_planner, the stroke plan at its r frames)
+      planner         StrokePlanner                (config.stroke_planner only) as the vq-mamba generator's
       voice_style     Linear(d, d)                 v = voice_style(mean of s over the window)
       style.weight    (num_styles, d)              e = v + style[id] (v alone when no style is asked for)
       time_in, time_out  Linear(128, d), Linear(d, d)   tau = time_out(silu(time_in(sinusoids of 1000 t)))
@@ -266,7 +268,9 @@ def diffusion_generator_shapes(config) -> dict:
         shapes.update(mixer_pair(p))
         shapes.update(gated_mlp_shapes(f"{p}.mlp", config))
     shapes[f"{g}.speech_norm.weight"] = (d,)
-    shapes.update(linear_shapes(f"{g}.cond_in", d, r * 2 * d))
+    shapes.update(linear_shapes(f"{g}.cond_in", d, r * (2 * d + (1 if config.stroke_planner else 0))))
+    if config.stroke_planner:
+        shapes.update(speech_scans_shapes(f"{g}.planner", config, config.input_width))
     shapes.update(linear_shapes(f"{g}.voice_style", d, d))
     shapes[f"{g}.style.weight"] = (config.num_styles, d)
     shapes.update(linear_shapes(f"{g}.time_in", d, TIME_FEATURES))

@@ -113,7 +113,9 @@ class ModelConfig:
     # scan, style embedding and apex head, trained on the apex loss alone by ``gestura train
     # --stroke-planner``) makes the plan in place of the body's apex head, so that training the
     # plan does not change what the body hears. Its speech states sit beside the body's, so the
-    # engines' speech states are ``speech_width`` wide.
+    # engines' speech states are ``speech_width`` wide. A dim-gestor model with one reads the
+    # planner's plan in its per-code condition (``torch_model/diffusion.py``); its planner is one
+    # trained for a vq-mamba model (``gestura train --family dim-gestor --planner-from CKPT``).
     stroke_planner: bool = False
     # The stroke planner also hears each frame's voicing and pitch (``features.PITCH_NAMES``, not
     # normalised) after the speech features: the synthesizer ranks syllables for strokes by pitch
@@ -123,8 +125,8 @@ class ModelConfig:
     # The body's VQ decoders (``PLAN_DECODER_PARTS``: upper body and hands) also read the stroke
     # plan, frame by frame (``vq.P.plan_in``), so that a stroke can peak and end on its apex within
     # a code's 4 frames, which codes alone smooth away (``gestura train-vq --decoder-only
-    # --plan-decoders``; MODEL_CARD.md, "Decoders that read the plan"). A dim-gestor model, which
-    # has no plan, decodes with an empty one.
+    # --plan-decoders``; MODEL_CARD.md, "Decoders that read the plan"). A dim-gestor model decodes
+    # with an empty one.
     plan_decoders: bool = False
     # Stage 2 family (FAMILIES) and, for "dim-gestor", its denoiser: ``denoiser_layers`` AdaLN
     # blocks of DENOISER_BLOCKS kind, Mamba-2 mixers with heads of ``headdim`` channels and
@@ -164,9 +166,6 @@ class ModelConfig:
         self._check_family()
         if not isinstance(self.stroke_planner, bool):
             raise ConfigError(f"model config 'stroke_planner' must be true or false, got {self.stroke_planner!r}")
-        if self.stroke_planner and self.family != "vq-mamba":
-            raise ConfigError("model config 'stroke_planner' is for the vq-mamba family only: the dim-gestor "
-                              "family has no stroke plan")
         if not isinstance(self.planner_pitch, bool):
             raise ConfigError(f"model config 'planner_pitch' must be true or false, got {self.planner_pitch!r}")
         if self.planner_pitch and not self.stroke_planner:
@@ -226,8 +225,11 @@ class ModelConfig:
 
     @property
     def speech_width(self) -> int:
-        """Width of the speech states the engines hand the pipeline: the body's d_model, and the
-        stroke planner's d_model beside them when there is one."""
+        """Width of the speech states the engines hand the pipeline: for the vq-mamba family the
+        body's d_model, and the stroke planner's d_model beside them when there is one; for the
+        dim-gestor family (whose windows read the features themselves) the planner's, or none."""
+        if self.family == "dim-gestor":
+            return self.d_model if self.stroke_planner else 0
         return self.d_model * (2 if self.stroke_planner else 1)
 
     @property

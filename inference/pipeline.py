@@ -45,7 +45,7 @@ from .diffusion import alpha_bar, ddim_step, sampling_times
 from .engines.base import RequestEngine
 from .engines.registry import resolve_engine
 from .errors import Cancelled, EngineError, GenerationError
-from .features import FEATURE_DIM, FeatureStream, energy_db, normalize, num_frames
+from .features import FeatureStream, energy_db, normalize, num_frames
 from .frozen_arms import ARM_PARTS, FrozenArmWatch
 from .sampling import (
     DEFAULT_PLAN_STRENGTH, DEFAULT_STYLE_STRENGTH, DEFAULT_TEMPERATURE, PASSES, check_sampling,
@@ -434,7 +434,10 @@ class DiffusionStream(GenerationStream):
     seed). ``style`` None leaves the style to the voice; a named style adds its speaker, and a
     style strength other than 1 contrasts that with the voice alone, as classifier-free guidance
     does. Switched-off parts are sampled too (the denoiser works on all parts at once) but not
-    decoded; they keep the start pose or the rest pose.
+    decoded; they keep the start pose or the rest pose. A checkpoint with a stroke planner streams
+    the planner's causal speech encoder as the code generator's stream does, and each window's
+    condition reads the plan the planner makes for the named style (the mean style for none), at
+    the threshold that keeps the voice at that style's rate of strokes (``StrokeRate``).
     """
 
     def __init__(self, engine, checkpoint: Checkpoint, request: GenerationRequest, *, on_block=None):
@@ -446,7 +449,11 @@ class DiffusionStream(GenerationStream):
         self._styles = (style,) if style is None or self.style_strength == 1.0 else (style, None)
         self._rng = np.random.default_rng(request.seed)
         self._steps = int(request.sampling_steps or self.config.sampling_steps)
-        self._speech = np.zeros((0, FEATURE_DIM), np.float32)  # normalised features the windows still read
+        self._stroke_rate = StrokeRate.for_style(self.config, style) if self.config.stroke_planner else None
+        # The normalised features the windows still read, from audio frame _window_start on; the
+        # first _copied rows of _pending are among them and wait for the planner's encoder.
+        self._window_features = np.zeros((0, self.config.input_width), np.float32)
+        self._window_start = self._window_end = self._copied = 0
         tensors = checkpoint.tensors
         self._latent_mean, self._latent_std = tensors["generator.latent_mean"], tensors["generator.latent_std"]
         self._codebooks = {p: tensors[f"vq.{p}.codebook.weight"] for p in PARTS}
@@ -454,12 +461,22 @@ class DiffusionStream(GenerationStream):
         self._history = {p: np.zeros((0, d), np.float32) for p in self.parts}  # normalised latents
 
     def _encode_speech(self, need: int, final: bool) -> bool:
-        # No speech state to carry: the windows read the normalised features themselves.
-        if len(self._pending):
-            self._speech = np.concatenate([self._speech, self._pending])
-            self._speech_end += len(self._pending)
-            self._pending = self._pending[:0]
-        return self._speech_end >= need
+        # The windows read the normalised features themselves; only a stroke planner's encoder
+        # carries state, run in the code generator's fixed blocks.
+        if len(self._pending) > self._copied:
+            self._window_features = np.concatenate([self._window_features, self._pending[self._copied:]])
+            self._window_end += len(self._pending) - self._copied
+        if not self.config.stroke_planner:
+            self._pending, self._copied = self._pending[:0], 0
+            return self._window_end >= need
+        encoded = super()._encode_speech(need, final)
+        self._copied = len(self._pending)
+        return encoded and self._window_end >= need
+
+    def _drop_speech(self, stop: int) -> None:
+        super()._drop_speech(stop)
+        self._window_features, self._window_start = _from_frame(self._window_features, self._window_start,
+                                                                max(stop - self._prefix, 0) * self._r)
 
     def _part_slice(self, part: str) -> slice:
         i, d = PARTS.index(part), self.config.code_dim
@@ -487,12 +504,15 @@ class DiffusionStream(GenerationStream):
         start = max(first - self._prefix, 0)
         n = stop - start
         noise = self._rng.standard_normal((n, self.config.latent_dim)).astype(np.float32) * np.float32(self.temperature)
-        latents = {}
+        latents, plan = {}, None
         if self.parts:
             known, mask = self._known(first, start, stop)
             given = np.repeat(mask, self.config.code_dim, -1) > 0
-            features = self._speech[start * r - self._speech_start:stop * r + look - self._speech_start]
-            cond, style = self.engine.condition(features, self._styles)
+            features = self._window_features[start * r - self._window_start:stop * r + look - self._window_start]
+            speech = (self._speech[start * r - self._speech_start:stop * r + look - self._speech_start]
+                      if self.config.stroke_planner else None)
+            cond, style, plan = self.engine.condition(features, self._styles, speech,
+                                                      self._plan_threshold(first, start, stop))
             x = np.repeat(noise[None], len(self._styles), 0)
             times = sampling_times(self._steps)
             for t, t_next in zip(times[:-1], times[1:]):
@@ -512,7 +532,8 @@ class DiffusionStream(GenerationStream):
                 self._history[part] = _last(np.concatenate([self._history[part], sample[first - start:, cols]]), self._prefix)
                 latents[part] = sample[first - start:, cols] * self._latent_std[cols] + self._latent_mean[cols]
         self._drop_speech(stop)
-        return self._decoded_motion(latents, None, (stop - first) * r)
+        # The decoders of a plan_decoders stage 1 end their strokes on the plan.
+        return self._decoded_motion(latents, None if plan is None else plan[(first - start) * r:], (stop - first) * r)
 
     def _decode(self, values: dict, plan) -> dict:
         """The engine's normalised part features of a span's latents ({part: (n, code_dim)})."""

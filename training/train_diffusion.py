@@ -11,6 +11,11 @@ of the window's first ``prefix_codes`` codes (the previous window's tail; all of
 time, as the code generator's ``span_mask`` does), except for parts that are hidden whole with
 probability ``--part-drop`` (switched off). The speaker is left out a third of the time
 (``diffusion.STYLE_DROP``), so the model also works from the voice alone.
+
+With ``--planner-from CKPT`` the model reads a stroke plan (``config.stroke_planner``): each window
+hears the corpus's plan (``stroke_plan.apex_bumps`` of its apexes, as the code generator does), and
+generation the plan of CKPT's stroke planner, which is copied in with its calibrated threshold, its
+styles' stroke rates and the audio statistics it hears by, and stays frozen.
 """
 from __future__ import annotations
 
@@ -39,16 +44,18 @@ class DiffusionStage(nn.Module):
     def __init__(self, model):
         super().__init__()
         self.model = model
+        # The stroke planner is another model's, trained on the apex loss alone.
         for name, param in model.named_parameters():
-            param.requires_grad_(name.startswith("generator."))
+            param.requires_grad_(name.startswith("generator.") and not name.startswith("generator.planner."))
 
-    def forward(self, features, style, x0, noise, t, mask):
+    def forward(self, features, style, x0, noise, t, mask, plan=None):
         """features (B, n r + L, F), style (B,) long (-1: none), clean normalised latents x0 (B, n, C),
-        noise (B, n, C), times t (B,), known mask (B, n, 4) -> {"loss": MSE of the unknown latents}."""
+        noise (B, n, C), times t (B,), known mask (B, n, 4), the corpus's stroke plan (B, n r) for a
+        ``stroke_planner`` model -> {"loss": MSE of the unknown latents}."""
         gen = self.model.generator
         a = torch.from_numpy(alpha_bar(t.cpu().numpy())).to(x0)[:, None, None]
         x_t = a.sqrt() * x0 + (1 - a).sqrt() * noise
-        predicted = gen(features, style, x_t, t, x0, mask)
+        predicted = gen(features, style, x_t, t, x0, mask, plan)
         unknown = 1.0 - mask.repeat_interleave(gen.config.code_dim, -1)
         error = (predicted.float() - x0) ** 2 * unknown
         return {"loss": error.sum() / unknown.sum().clamp(min=1.0)}
@@ -82,7 +89,8 @@ def _train(args, dist) -> int:
                                                    setup.length, setup.device)
     styles = data.styles
     r, prefix = config.frames_per_code, config.prefix_codes
-    feats, codes, _ = encode_clips(model, data.clips, stats, device)
+    feats, codes, plans = encode_clips(model, data.clips, stats, device)
+    planned = config.stroke_planner
     codebooks = {p: w.detach().cpu().numpy() for p, w in model.codebooks().items()}
     latents = [clip_latents(c, codebooks) for c in codes]
     every = np.concatenate(latents)
@@ -93,7 +101,8 @@ def _train(args, dist) -> int:
     latents = [((x - mean) / std).astype(np.float32) for x in latents]
     style_ids = [data.style_index(clip) for clip in data.clips]
     log(dist, f"train: {config.denoiser_block} denoiser, {config.denoiser_layers} blocks; latents of "
-              f"{config.latent_dim} channels from {len(every)} codes")
+              f"{config.latent_dim} channels from {len(every)} codes"
+              + (f"; reads a stroke plan, made in generation by the planner of {setup.lineage['planner_from']}" if planned else ""))
     stage = DiffusionStage(model)
 
     stride = args.stride or max(length // 2, 1)
@@ -105,10 +114,13 @@ def _train(args, dist) -> int:
     def make_batch(items: np.ndarray, epoch: int) -> dict:
         rng = np.random.default_rng([args.seed, epoch, int(items[0])])
         starts, batch = speech_batch(index[items], feats, style_ids, config, length, device, variants, rng)
-        return {
+        out = {
             **batch,
             "x0": torch.from_numpy(np.stack([take_window(latents[c], k, n_codes) for c, k in starts])).to(device),
         }
+        if planned:
+            out["plan"] = torch.from_numpy(np.stack([take_window(plans[c], k * r, length) for c, k in starts])).to(device)
+        return out
 
     def loss(m, batch, gen, step, total):
         b = batch["style"].shape[0]
@@ -117,7 +129,7 @@ def _train(args, dist) -> int:
         noise = torch.randn(batch["x0"].shape, generator=gen).to(device)
         t = torch.rand(b, generator=gen).to(device)
         mask = torch.from_numpy(known_mask(b, n_codes, prefix, args.part_drop, rng)).to(device)
-        out = m(batch["features"], style, batch["x0"], noise, t, mask)
+        out = m(batch["features"], style, batch["x0"], noise, t, mask, batch.get("plan"))
         return out["loss"], {}
 
     validate = None
@@ -150,13 +162,14 @@ def _validator(stage: DiffusionStage, val, stats, style_names, codebooks, mean, 
     model = stage.model
     config = model.config
     r, look, prefix = config.frames_per_code, config.lookahead, config.prefix_codes
-    feats, codes, _ = encode_clips(model, val.clips, stats, device)
+    feats, codes, plans = encode_clips(model, val.clips, stats, device)
     windows = []
     for i, clip in enumerate(val.clips):
         style = style_names.index(clip.ref.style) if clip.ref.style in style_names else -1
         x = (clip_latents(codes[i], codebooks) - mean) / std
         for k in range(0, len(x) - n_codes + 1, n_codes):
-            windows.append((window_features(feats[i], k * r, n_codes * r + look), x[k:k + n_codes], style))
+            plan = take_window(plans[i], k * r, n_codes * r) if config.stroke_planner else None
+            windows.append((window_features(feats[i], k * r, n_codes * r + look), x[k:k + n_codes], style, plan))
     windows = windows[:VAL_WINDOWS]
     rng = np.random.default_rng(0)
     noises = [rng.standard_normal((len(VAL_TIMES), n_codes, config.latent_dim)).astype(np.float32) for _ in windows]
@@ -165,13 +178,14 @@ def _validator(stage: DiffusionStage, val, stats, style_names, codebooks, mean, 
 
     def validate(m) -> dict:
         losses = []
-        for (f, x, style), noise in zip(windows, noises):
+        for (f, x, style, plan), noise in zip(windows, noises):
             b = len(VAL_TIMES)
             out = stage(torch.from_numpy(f)[None].expand(b, -1, -1).to(device),
                         torch.full((b,), style, dtype=torch.long, device=device),
                         torch.from_numpy(np.asarray(x, np.float32))[None].expand(b, -1, -1).to(device),
                         torch.from_numpy(noise).to(device), torch.tensor(VAL_TIMES, device=device),
-                        torch.from_numpy(mask).to(device))
+                        torch.from_numpy(mask).to(device),
+                        None if plan is None else torch.from_numpy(plan)[None].expand(b, -1).to(device))
             losses.append(float(out["loss"]))
         return {"val_loss": float(np.mean(losses))}
 

@@ -131,6 +131,9 @@ def setup_stage2(args, dist, family: str = "vq-mamba") -> Stage2Setup:
     # the model continued (--init) keeps its own, bar --set.
     init = _read_init(args.init, data.styles) if args.init else None
     own = {f: getattr(ModelConfig if init is None else init.config, f) for f in GENERATOR_OWN}
+    planner = _planner_source(args, init, data.styles) if family == "dim-gestor" else None
+    if planner is not None:
+        own.update(planner_fields(planner.config))
     config = model_config(args, len(data.styles), base=base,
                           defaults={"feature_dim": FEATURE_DIM, "family": family, **own, **FAMILY_DEFAULTS[family]})
     vq_fields = ("frames_per_code", "codebook_size", "code_dim", "vq_hidden", "vq_layers", "gmp_hidden",
@@ -147,6 +150,10 @@ def setup_stage2(args, dist, family: str = "vq-mamba") -> Stage2Setup:
     if init is not None:
         _load_init(model, init, config)
     stats = training_stats(data)  # audio statistics and joint speeds from this data...
+    if planner is not None:
+        copy_planner(model, planner)
+        # ...but the audio as the planner learnt to hear it: both scans read the same features.
+        stats["audio_mean"], stats["audio_std"] = planner.stats["audio_mean"], planner.stats["audio_std"]
     with torch.no_grad():
         for part, ckpt in vq.items():  # ...part statistics from the VQ that learned them
             tensors = {k: v for k, v in ckpt.tensors.items() if k.startswith(f"vq.{part}.") or
@@ -161,7 +168,58 @@ def setup_stage2(args, dist, family: str = "vq-mamba") -> Stage2Setup:
                if key in ckpt.metadata}
     if args.init:
         lineage["init"] = str(Path(args.init).resolve())
+    if planner is not None:
+        lineage["planner_from"] = str(Path(planner.path).resolve())
     return Stage2Setup(model, config, data, stats, length, dist.device, lineage)
+
+
+def planner_fields(config) -> dict:
+    """The config fields that go with a stroke planner (its plan's calibrated threshold and its
+    styles' stroke rates come with it)."""
+    return {"stroke_planner": True, "planner_pitch": config.planner_pitch, "apex_threshold": config.apex_threshold,
+            "apex_rates": tuple(config.apex_rates)}
+
+
+def _planner_source(args, init, styles: list):
+    """The checkpoint whose stroke planner a dim-gestor model reads its plan from: ``--planner-from``
+    (a full checkpoint with a planner, trained on the same speakers), else the --init model's own
+    planner, else None (no plan); CommandError when it cannot serve."""
+    from ..inference.checkpoint import CheckpointError, load_checkpoint
+
+    path = getattr(args, "planner_from", None)
+    if path is None:
+        return init if init is not None and init.config.stroke_planner else None
+    try:
+        source = load_checkpoint(path)
+    except CheckpointError as error:
+        raise CommandError(str(error)) from None
+    if source.stage != "full" or not source.config.stroke_planner:
+        raise CommandError(f"--planner-from {path} has no stroke planner: give a model trained with "
+                           "gestura train --stroke-planner (the bundled model has one)")
+    if list(source.styles) != list(styles):
+        raise CommandError(f"--planner-from {path} plans for speakers {', '.join(source.styles)}, this data has "
+                           f"{', '.join(styles)}: train with the same --speakers")
+    return source
+
+
+def copy_planner(model, source) -> None:
+    """Copy ``source``'s ``generator.planner`` weights into ``model``; CommandError when the two
+    planners' sizes differ (they follow d_model, the speech and window layers and the look-ahead)."""
+    prefix = "generator.planner."
+    own = {k: v for k, v in model.state_dict().items() if k.startswith(prefix)}
+    theirs = {k: v for k, v in source.tensors.items() if k.startswith(prefix)}
+    # The look-ahead changes no shape but what each frame's pair of states means.
+    differ = sorted(k for k in set(own) | set(theirs)
+                    if k not in own or k not in theirs or tuple(own[k].shape) != tuple(np.shape(theirs[k])))
+    differ += ["lookahead"] if model.config.lookahead != source.config.lookahead else []
+    if differ:
+        raise CommandError(f"the stroke planner of {source.path} does not fit this model ({differ[0]}"
+                           + (f" and {len(differ) - 1} more differ" if len(differ) > 1 else " differs")
+                           + "): --set d_model, mlp_ratio, speech_layers, speech_window_layers, d_state and "
+                             "lookahead as that model has them")
+    with torch.no_grad():
+        for name, value in own.items():
+            value.copy_(torch.as_tensor(np.asarray(theirs[name])))
 
 
 def _read_init(path: str, styles: list):

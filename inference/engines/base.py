@@ -19,7 +19,8 @@ r = ``config.frames_per_code``, d = ``config.d_model``, K = ``config.codebook_si
     feature frames (``features.normalize``; voicing and pitch too for a ``planner_pitch``
     checkpoint), advancing the state. Row ``j`` belongs to audio frame ``j``. w =
     ``config.speech_width``: the body's d states, and the stroke planner's d beside them when
-    the checkpoint has one.
+    the checkpoint has one; for a "dim-gestor" checkpoint with a stroke planner the planner's
+    alone (``DiffusionGenerator.stream_speech``).
 ``context(speech (n r + L, w), styles: tuple, plans: tuple | None = None, threshold=None) -> (context (len(styles), n, d), plan (len(styles), n r))``
     What a window of n codes hears (``Generator.window_context``: the window scan, the stroke
     plan of the apex head or the stroke planner, and ``code_in``), and the stroke plan each row
@@ -47,10 +48,13 @@ r = ``config.frames_per_code``, d = ``config.d_model``, K = ``config.codebook_si
 A checkpoint of the "dim-gestor" family (``torch_model/diffusion.py``) has no speech encoder
 state and no code logits; the pipeline asks instead, C = ``config.latent_dim``:
 
-``condition(features (n r + L, F), styles: tuple) -> (cond (n, d), style (len(styles), d))``
+``condition(features (n r + L, config.input_width), styles: tuple, speech=None, threshold=None) -> (cond (n, d), style (len(styles), d), plan)``
     The speech extractor over a window's normalised audio features (its n codes' frames plus the
     look-ahead): per-code conditions, and a style vector per entry of ``styles`` (a style index,
-    or None for the voice alone). Stateless; once per window.
+    or None for the voice alone). A checkpoint with a stroke planner also reads the stroke plan
+    (n r,) float32 that its planner makes from ``speech``, the window's states from ``speech()``
+    (n r + L, d), for the first of ``styles`` at ``threshold`` (as ``context``'s), and returns
+    it; without one ``speech`` is None and so is ``plan``. Stateless; once per window.
 ``denoise(x (len(styles), n, C), t, cond, style, known (n, C), mask (n, 4)) -> (len(styles), n, C)``
     The denoiser's clean estimate of the noisy normalised latents ``x`` at noise level ``t`` in
     [0, 1], the styles batched; ``known`` holds the latents that are fixed where ``mask`` is 1
@@ -115,7 +119,7 @@ class Engine(abc.ABC):
     def decode_latents(self, state, latents: dict, plan=None) -> dict: ...
 
     @abc.abstractmethod
-    def condition(self, features, styles: tuple): ...
+    def condition(self, features, styles: tuple, speech=None, threshold=None): ...
 
     @abc.abstractmethod
     def denoise(self, x, t: float, cond, style, known, mask): ...
@@ -176,6 +180,28 @@ def checked_family(checkpoint, family: str, method: str) -> None:
     if checkpoint.config.family != family:
         raise EngineError(f"{method}() needs a '{family}' checkpoint, '{checkpoint.path}' is "
                           f"'{checkpoint.config.family}'")
+
+
+def checked_speech_family(checkpoint) -> None:
+    """EngineError unless ``checkpoint`` streams speech states (``speech``): a vq-mamba one, or a
+    dim-gestor one with a stroke planner."""
+    config = checkpoint.config
+    if config.family != "vq-mamba" and not config.stroke_planner:
+        raise EngineError(f"speech() needs a 'vq-mamba' checkpoint or one with a stroke planner, '{checkpoint.path}' "
+                          f"is '{config.family}' without one")
+
+
+def checked_planner_speech(speech, features, config):
+    """The window's planner states ``speech`` that ``condition`` needs (None without a planner),
+    or EngineError naming what does not fit the window's ``features``."""
+    if not config.stroke_planner:
+        if speech is not None:
+            raise EngineError("condition() got speech states, and this model has no stroke planner: pass None")
+        return None
+    if speech is None or np.shape(speech) != (len(features), config.d_model):
+        raise EngineError(f"condition() needs the window's planner states ({len(features)}, {config.d_model}) from "
+                          f"speech(), got {None if speech is None else np.shape(speech)}")
+    return speech
 
 
 def checked_denoise(x, cond, style, known, mask, config) -> None:

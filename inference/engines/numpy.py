@@ -13,7 +13,8 @@ from ..notices import notify
 from ..numpy_model.layers import F32
 from ..numpy_model.model import NumpyModel
 from .base import (Engine, checked_context, checked_denoise, checked_family, checked_parts, checked_plan,
-                   checked_plans, checked_speech_window, checked_style_strength, checked_styles, checked_window)
+                   checked_planner_speech, checked_plans, checked_speech_family, checked_speech_window,
+                   checked_style_strength, checked_styles, checked_window)
 
 
 class _Stream:
@@ -61,7 +62,7 @@ class NumpyEngine(Engine):
         return _Stream(checked_parts(parts))
 
     def speech(self, state: _Stream, features) -> np.ndarray:
-        checked_family(self.checkpoint, "vq-mamba", "speech")
+        checked_speech_family(self.checkpoint)
         speech, state.speech_state = self.model.generator.stream_speech(np.asarray(features, F32), state.speech_state)
         return speech
 
@@ -87,12 +88,14 @@ class NumpyEngine(Engine):
         return generator.span_logits(np.asarray(context, F32), styles, latents, parts,
                                      checked_style_strength(style_strength))
 
-    def condition(self, features, styles: tuple):
+    def condition(self, features, styles: tuple, speech=None, threshold=None):
         checked_family(self.checkpoint, "dim-gestor", "condition")
-        config = self.model.config
+        config, generator = self.model.config, self.model.generator
         styles = checked_styles(config.num_styles, styles)
         checked_window(len(features), config)
-        return self.model.generator.condition(np.asarray(features, F32), styles)
+        speech = checked_planner_speech(speech, features, config)
+        plan = None if speech is None else generator.window_plan(np.asarray(speech, F32), styles[0], threshold)
+        return (*generator.condition(np.asarray(features, F32), styles, plan), plan)
 
     def denoise(self, x, t: float, cond, style, known, mask) -> np.ndarray:
         checked_family(self.checkpoint, "dim-gestor", "denoise")

@@ -16,7 +16,8 @@ from ...rigs.skeleton import LOWER_ROOT, PARTS
 from ..errors import EngineError
 from ..notices import notify
 from .base import (Engine, checked_context, checked_denoise, checked_family, checked_parts, checked_plan,
-                   checked_plans, checked_speech_window, checked_style_strength, checked_styles, checked_window)
+                   checked_planner_speech, checked_plans, checked_speech_family, checked_speech_window,
+                   checked_style_strength, checked_styles, checked_window)
 
 
 class DeviceFallbackWarning(UserWarning):
@@ -140,7 +141,7 @@ class TorchEngine(Engine):
         return _Stream(checked_parts(parts))
 
     def speech(self, stream: _Stream, features) -> np.ndarray:
-        checked_family(self.checkpoint, "vq-mamba", "speech")
+        checked_speech_family(self.checkpoint)
 
         def run():
             x = self._tensor(features)[None]
@@ -182,17 +183,21 @@ class TorchEngine(Engine):
 
         return self._run(None, run)
 
-    def condition(self, features, styles: tuple):
+    def condition(self, features, styles: tuple, speech=None, threshold=None):
         checked_family(self.checkpoint, "dim-gestor", "condition")
         config = self.model.config
         styles = checked_styles(config.num_styles, styles)
         checked_window(len(features), config)
+        speech = checked_planner_speech(speech, features, config)
 
         def run():
+            gen = self.model.generator
+            plan = None if speech is None else gen.window_plan(self._tensor(speech)[None], styles[0], threshold)
             ids = torch.tensor([-1 if s is None else s for s in styles], device=self.device)
             # One pass of the speech extractor serves every style (the batch of 1 broadcasts).
-            cond, style = self.model.generator.condition(self._tensor(features)[None], ids)
-            return cond[0].float().cpu().numpy(), style.float().cpu().numpy()
+            cond, style = gen.condition(self._tensor(features)[None], ids,
+                                        None if plan is None else self._tensor(plan)[None])
+            return cond[0].float().cpu().numpy(), style.float().cpu().numpy(), plan
 
         return self._run(None, run)
 

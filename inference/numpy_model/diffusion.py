@@ -7,7 +7,9 @@ import numpy as np
 from ...rigs.skeleton import PARTS
 from ..architecture import ADALN_EPS
 from ..diffusion import sinusoidal_positions, timestep_features
-from .layers import F32, GatedMLP, Linear, rms_norm, silu
+from ..stroke_plan import plan_threshold, stroke_plan
+from .generator import SpeechScans
+from .layers import F32, GatedMLP, Linear, rms_norm, sigmoid, silu
 from .mamba2 import Mamba2, both_ways
 
 
@@ -85,6 +87,7 @@ class DiffusionGenerator:
         self.audio_in = Linear(tensors, f"{g}.audio_in")
         self.speech = [SpeechBlock(tensors, f"{g}.speech.{i}", config) for i in range(config.speech_layers)]
         self.speech_norm = tensors[f"{g}.speech_norm.weight"]
+        self.planner = SpeechScans(tensors, f"{g}.planner", config) if config.stroke_planner else None
         self.cond_in = Linear(tensors, f"{g}.cond_in")
         self.voice_style = Linear(tensors, f"{g}.voice_style")
         self.style = tensors[f"{g}.style.weight"]
@@ -95,16 +98,33 @@ class DiffusionGenerator:
         self.x_out = Linear(tensors, f"{g}.x_out")
         self.latent_mean, self.latent_std = tensors[f"{g}.latent_mean"], tensors[f"{g}.latent_std"]
 
-    def condition(self, features: np.ndarray, styles: tuple):
-        """Normalised audio features of a window (n r + L, F) and style indices (None = the voice
-        alone) -> per-code conditions (n, d) and style vectors (len(styles), d)."""
-        s = self.audio_in(np.asarray(features, F32))[None]
+    def stream_speech(self, features: np.ndarray, state=None):
+        """The stroke planner's causal speech states: normalised features (T, ``config.input_width``)
+        -> (T, d), new state."""
+        return self.planner.speech_states(features, state)
+
+    def window_plan(self, speech: np.ndarray, style, threshold=None) -> np.ndarray:
+        """``DiffusionGenerator.window_plan`` of torch_model: a window's streamed planner states
+        (n r + L, d), a style index (None: the mean style) -> its stroke plan (n r,)."""
+        planner = self.planner
+        probability = sigmoid(planner.apex_logits(planner.window_pairs(speech), planner.style_embedding((style,))))
+        return stroke_plan(probability, plan_threshold(threshold, probability, self.config))[0]
+
+    def condition(self, features: np.ndarray, styles: tuple, plan: np.ndarray | None = None):
+        """Normalised audio features of a window (n r + L, F or ``config.input_width``), style
+        indices (None = the voice alone) and, for a ``stroke_planner`` model, the window's stroke
+        plan (n r,) -> per-code conditions (n, d) and style vectors (len(styles), d)."""
+        if (plan is None) == (self.planner is not None):
+            raise ValueError("a stroke plan goes with a stroke_planner model, and only with one")
+        s = self.audio_in(np.asarray(features, F32)[:, :self.config.feature_dim])[None]
         for block in self.speech:
             s = block(s)
         s = rms_norm(s, self.speech_norm)[0]
         m = len(s) - self.lookahead
-        pairs = np.concatenate([s[:m], s[self.lookahead:]], -1)
-        cond = self.cond_in(pairs.reshape(m // self.frames_per_code, -1))
+        pairs = np.concatenate([s[:m], s[self.lookahead:]], -1).reshape(m // self.frames_per_code, -1)
+        if plan is not None:
+            pairs = np.concatenate([pairs, np.asarray(plan, F32).reshape(m // self.frames_per_code, -1)], -1)
+        cond = self.cond_in(pairs)
         voice = self.voice_style(s.mean(0))
         zero = np.zeros_like(voice)
         return cond, np.stack([voice + (zero if style is None else self.style[style]) for style in styles])

@@ -12,6 +12,12 @@ The authors publish no code; sizes, schedule and step counts are ours (``config.
 - speech extractor: ``audio_in``, bidirectional Mamba-2 ``speech`` blocks over the window's audio
   features (its codes' frames plus L), ``speech_norm``; code k reads the states of its r frames and
   of the r frames L later (``cond_in``), as the code generator's frame pairs do;
+- stroke plan (``config.stroke_planner`` only): ``planner``, the code generator's
+  ``StrokePlanner`` (a causal speech encoder streamed over the clip, a window scan, a style and an
+  apex head, ``inference/stroke_plan.py``), makes the plan of stroke apexes; ``cond_in`` also reads
+  the plan at code k's r frames, as the code generator's ``code_in`` does. Training reads the
+  corpus's plan, generation the planner's (the planner is trained for a vq-mamba model and copied,
+  ``gestura train --planner-from``);
 - style: ``voice_style`` of the states' mean over the window (the delivery: calm or animated), plus
   the ``style`` embedding of a speaker when one is asked for (training drops it a third of the time,
   so the model also works from the voice alone, and style strength contrasts the two);
@@ -25,6 +31,7 @@ The authors publish no code; sizes, schedule and step counts are ours (``config.
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -32,7 +39,9 @@ from torch import nn
 from ...rigs.skeleton import PARTS
 from ..architecture import ADALN_EPS
 from ..diffusion import TIME_FEATURES, sinusoidal_positions, timestep_features
+from ..stroke_plan import plan_threshold, stroke_plan
 from .layers import GatedMLP, RMSNorm
+from .generator import StrokePlanner
 from .mamba2 import Mamba2, both_ways
 
 STYLE_DROP = 1.0 / 3.0  # share of training windows that hear no speaker, only the voice
@@ -122,7 +131,9 @@ class DiffusionGenerator(nn.Module):
         self.audio_in = nn.Linear(config.feature_dim, d)
         self.speech = nn.ModuleList(SpeechBlock(config) for _ in range(config.speech_layers))
         self.speech_norm = RMSNorm(d)
-        self.cond_in = nn.Linear(r * 2 * d, d)
+        planned = bool(config.stroke_planner)
+        self.planner = StrokePlanner(config, config.input_width) if planned else None
+        self.cond_in = nn.Linear(r * (2 * d + (1 if planned else 0)), d)
         self.voice_style = nn.Linear(d, d)
         # N(0, 1), PyTorch's default, not DiT's 0.02: the speaker is added to conditions whose
         # norms grow to 20-40 (speech) and 6 (voice); started at 0.02 it stayed near 0.6 through
@@ -144,17 +155,40 @@ class DiffusionGenerator(nn.Module):
     def attention(self) -> bool:
         return self.config.denoiser_block == "attention"
 
-    def condition(self, features: torch.Tensor, style: torch.Tensor):
-        """Normalised audio features of a window's n codes plus the look-ahead (B, n r + L, F) and
-        style indices (S,) long, -1 = none (the voice alone), S = B or B = 1 (one window heard
-        once for several styles) -> per-code conditions (B, n, d) and style vectors (S, d)."""
-        s = self.audio_in(features)
+    def stream_speech(self, features: torch.Tensor, state=None):
+        """The stroke planner's causal speech states, what the engines stream: features (B, T,
+        ``config.input_width``) normalised -> (B, T, d), state (``StrokePlanner.speech_states``)."""
+        return self.planner.speech_states(features, state)
+
+    def window_plan(self, speech: torch.Tensor, style, threshold=None) -> np.ndarray:
+        """The stroke plan (n r,) float32 numpy of a window's motion frames: the planner's apex
+        probabilities for ``style`` (an index, None for the mean style) over the window's streamed
+        states (1, n r + L, d) from ``stream_speech``, planned at ``threshold``
+        (``stroke_plan.plan_threshold``)."""
+        planner = self.planner
+        logits = planner.apex_logits(planner.window_pairs(speech), planner.style_embeddings((style,)))
+        probability = torch.sigmoid(logits).float().cpu().numpy()
+        return stroke_plan(probability, plan_threshold(threshold, probability, self.config))[0]
+
+    def condition(self, features: torch.Tensor, style: torch.Tensor, plan: torch.Tensor | None = None):
+        """Normalised audio features of a window's n codes plus the look-ahead (B, n r + L, F or
+        ``config.input_width``; the extractor reads the first F) and style indices (S,) long, -1 =
+        none (the voice alone), S = B or B = 1 (one window heard once for several styles), and for
+        a ``stroke_planner`` model the stroke plan of the n r frames (B, n r): the corpus's
+        (``stroke_plan.apex_bumps``) in training, ``window_plan`` in generation -> per-code
+        conditions (B, n, d) and style vectors (S, d). ValueError when the plan is missing or given
+        to a model without a planner."""
+        if (plan is None) == (self.planner is not None):
+            raise ValueError("a stroke plan goes with a stroke_planner model, and only with one")
+        s = self.audio_in(features[..., :self.config.feature_dim])
         for block in self.speech:
             s = block(s)
         s = self.speech_norm(s)
         b, m = s.shape[0], s.shape[1] - self.lookahead
-        pairs = torch.cat([s[:, :m], s[:, self.lookahead:]], -1)
-        cond = self.cond_in(pairs.reshape(b, m // self.frames_per_code, -1))
+        pairs = torch.cat([s[:, :m], s[:, self.lookahead:]], -1).reshape(b, m // self.frames_per_code, -1)
+        if plan is not None:
+            pairs = torch.cat([pairs, plan.to(pairs).expand(b, -1).reshape(b, m // self.frames_per_code, -1)], -1)
+        cond = self.cond_in(pairs)
         speaker = self.style(style.clamp(min=0)) * (style >= 0).unsqueeze(-1).to(s.dtype)
         return cond, self.voice_style(s.mean(1)) + speaker
 
@@ -179,7 +213,7 @@ class DiffusionGenerator(nn.Module):
         shift, scale = self.final_ada(F.silu(c)).chunk(2, -1)
         return self.x_out(modulate(layer_norm(h), shift, scale))
 
-    def forward(self, features, style, x, t, known, mask):
-        """Training pass: ``condition`` of (features, style) then ``denoise`` -> clean latents (B, n, C)."""
-        cond, style_vector = self.condition(features, style)
+    def forward(self, features, style, x, t, known, mask, plan=None):
+        """Training pass: ``condition`` of (features, style, plan) then ``denoise`` -> clean latents (B, n, C)."""
+        cond, style_vector = self.condition(features, style, plan)
         return self.denoise(x, t, cond, style_vector, known, mask)

@@ -1,12 +1,14 @@
 """Generation with a "dim-gestor" checkpoint (DiM-Gestor, ``pipeline.DiffusionStream``): the same
 request interface as the code generator's, on both engines, with real speech."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 torch = pytest.importorskip("torch")
 
 from gestura.inference import pipeline
 from gestura.inference.audio import SAMPLE_RATE, load_audio
-from gestura.inference.checkpoint import load_checkpoint
+from gestura.inference.checkpoint import load_checkpoint, save_checkpoint
 from gestura.inference.engines.numpy import NumpyEngine
 from gestura.inference.engines.torch import TorchEngine
 from gestura.inference.errors import EngineError
@@ -195,3 +197,79 @@ def test_streaming_equals_whole_clip_when_frozen_arms_are_let_go(checkpoint, spe
     # Not vacuous: the motion differs from the one the real watch lets be.
     monkeypatch.setattr(pipeline, "FrozenArmWatch", FrozenArmWatch)
     assert not np.array_equal(run(checkpoint, audio, seed=7).poses, whole.poses)
+
+
+# --- a model that reads a stroke plan (``config.stroke_planner``, ``gestura train --planner-from``) ---
+PLANNED = CONFIG.with_(stroke_planner=True, apex_rates=(0.5, 1.5))
+
+
+@pytest.fixture(scope="module")
+def planned(tmp_path_factory, speech):
+    return load_checkpoint(write_random_checkpoint(tmp_path_factory.mktemp("planned") / "dim.safetensors", PLANNED,
+                                                   ["calm", "lively"], seed=1, stats=speech_stats(speech)))
+
+
+def spied_plans(engine, monkeypatch) -> list:
+    """The plans the engine's ``condition`` makes, one per window, as the pipeline gets them."""
+    plans, condition = [], engine.condition
+
+    def spy(*args):
+        out = condition(*args)
+        plans.append(out[2])
+        return out
+
+    monkeypatch.setattr(engine, "condition", spy)
+    return plans
+
+
+def test_a_planned_model_generates_alike_on_both_engines_and_streamed(planned, speech):
+    a = run(planned, speech, engine="numpy", seed=3, style="lively", style_strength=1.5)
+    b = run(planned, speech, engine="torch", seed=3, style="lively", style_strength=1.5)
+    np.testing.assert_allclose(a.poses, b.poses, atol=5e-3)
+    assert np.abs(a.poses - b.poses).mean() < 1e-4
+    stream = open_stream(NumpyEngine(), planned, GenerationRequest(audio=None, seed=3, style="lively",
+                                                                   style_strength=1.5))
+    chunk = SAMPLE_RATE // 3  # blocks of the planner's encoder and windows fall across chunks
+    pieces = [stream.push_audio(speech[i:i + chunk]) for i in range(0, len(speech), chunk)] + [stream.finish()]
+    np.testing.assert_array_equal(Motion.join([m for m in pieces if m is not None]).poses, a.poses)
+
+
+def test_each_window_reads_the_plan_its_planner_makes(planned, speech, monkeypatch):
+    from gestura.inference.stroke_plan import plan_apexes
+
+    engine = NumpyEngine()
+    plans = spied_plans(engine, monkeypatch)
+    frames = len(audio_features(speech))
+    planned_motion = generate(GenerationRequest(audio=speech, seed=3, style="lively"), checkpoint=planned,
+                              engine=engine)
+    r, span, prefix = PLANNED.frames_per_code, PLANNED.span_codes, PLANNED.generation_prefix
+    assert len(plans) == -(-frames // (r * span))
+    # One value per motion frame of the window: its span, and after the first the carried codes'.
+    assert plans[0].shape == (span * r,) and all(p.shape == ((prefix + span) * r,) for p in plans[1:-1])
+    assert all(p.dtype == np.float32 and p.max() <= 1.0 for p in plans)
+    # Strokes planned over the clip's new frames (the random head plans about 3 a second).
+    new = np.concatenate([plans[0]] + [p[prefix * r:] for p in plans[1:]])[:frames]
+    assert plan_apexes(new, 0.5).sum() >= 5
+    # A planner that plans nothing (its head's bias far below) gives other motion: the denoiser reads the plan.
+    silent = dict(planned.tensors)
+    silent["generator.planner.apex.bias"] = np.full_like(silent["generator.planner.apex.bias"], -50.0)
+    quiet = load_checkpoint(save_checkpoint(Path(planned.path).parent / "silent.safetensors", silent, PLANNED,
+                                            styles=["calm", "lively"], stage="full", stats=planned.stats))
+    plans.clear()
+    unplanned = generate(GenerationRequest(audio=speech, seed=3, style="lively"), checkpoint=quiet, engine=engine)
+    assert all(not p.any() for p in plans)
+    assert np.abs(unplanned.poses - planned_motion.poses).max() > 0.01
+
+
+@pytest.mark.parametrize("engine", [NumpyEngine, TorchEngine])
+def test_planner_calls_that_do_not_fit_the_model_fail_clearly(checkpoint, planned, engine):
+    window = np.zeros((CONFIG.span_codes * 4 + CONFIG.lookahead, CONFIG.input_width), np.float32)
+    e = engine()
+    e.prepare(checkpoint)
+    with pytest.raises(EngineError, match="speech\\(\\) needs a 'vq-mamba' checkpoint or one with a stroke planner"):
+        e.speech(e.start(PARTS), window)
+    with pytest.raises(EngineError, match="has no stroke planner: pass None"):
+        e.condition(window, (None,), np.zeros((len(window), CONFIG.d_model), np.float32))
+    e.prepare(planned)
+    with pytest.raises(EngineError, match="needs the window's planner states"):
+        e.condition(window, (None,))

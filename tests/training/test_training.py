@@ -476,6 +476,63 @@ def test_decoder_fine_tuning_keeps_every_code_and_the_generator_and_stage2_conti
     assert load_checkpoint(tmp_path / "s2" / "gestura.safetensors").config.default_style == 1
 
 
+def test_a_dim_gestor_model_reads_the_plan_of_a_stroke_planner_it_borrows(data, vq_run, tmp_path, capsys):
+    """``--planner-from``: the planner, its threshold, its styles' stroke rates and the audio
+    statistics it hears by come in unchanged and stay frozen; both engines generate alike with it."""
+    gen, planner = tmp_path / "gen", tmp_path / "planner"
+    # A diffusion model's blocks always have an MLP, so the planner's model needs one too.
+    assert cli.main(["train", "--data", str(data), "--vq", str(vq_run / "vq.safetensors"), "--out", str(gen),
+                     "--steps", "2", "--log-every", "1", *TINY_GEN, "--set", "mlp_ratio=2", *LOOP]) == 0
+    assert cli.main(["train", "--stroke-planner", "--data", str(data), "--init", str(gen / "gestura.safetensors"),
+                     "--steps", "10", "--lr", "3e-3", "--log-every", "1", "--out", str(planner), *LOOP]) == 0
+    source = load_checkpoint(planner / "gestura.safetensors")
+    args = ["train", "--family", "dim-gestor", "--data", str(data), "--vq", str(vq_run / "vq.safetensors"),
+            "--planner-from", str(planner / "gestura.safetensors"), "--steps", "30", "--lr", "3e-3", "--log-every", "1",
+            *TINY_DIM, *LOOP]
+    assert cli.main([*args, "--out", str(tmp_path / "dim")]) == 0
+    assert "reads a stroke plan, made in generation by the planner of" in capsys.readouterr().err
+    dim = load_checkpoint(tmp_path / "dim" / "gestura.safetensors")
+    assert dim.config.family == "dim-gestor" and dim.config.stroke_planner
+    assert (dim.config.apex_threshold, dim.config.apex_rates) == (source.config.apex_threshold, source.config.apex_rates)
+    assert dim.tensors["generator.cond_in.weight"].shape[1] == 4 * (2 * 16 + 1)  # frame pairs and the plan
+    planner_tensors = [k for k in source.tensors if k.startswith("generator.planner.")]
+    assert planner_tensors
+    for name in planner_tensors:
+        np.testing.assert_array_equal(dim.tensors[name], source.tensors[name], err_msg=name)
+    for name in ("audio_mean", "audio_std"):
+        np.testing.assert_array_equal(dim.stats[name], source.stats[name])
+    assert dim.metadata["planner_from"] == str((planner / "gestura.safetensors").resolve())
+    assert window_ratio(losses(tmp_path / "dim"), 5) < 0.9
+
+    wav = data / "wave16k" / "4_lawrence_0_3_3.wav"
+    poses = []
+    for engine in ("torch", "numpy"):
+        out = tmp_path / f"{engine}.npz"
+        assert cli.main(["generate", str(wav), "-o", str(out), "--checkpoint", str(tmp_path / "dim" / "gestura.safetensors"),
+                         "--style", "4_lawrence", "--temperature", "0", "--engine", engine, "--device", "cpu"]) == 0
+        with np.load(out, allow_pickle=False) as motion:
+            poses.append(motion["poses"])
+    assert poses[0].shape[0] == 180
+    np.testing.assert_allclose(poses[0], poses[1], atol=1e-3)
+
+    refusals = (
+        (["train", "--data", str(data), "--vq", str(vq_run / "vq.safetensors"), "--planner-from",
+          str(planner / "gestura.safetensors"), *LOOP],
+         "--planner-from gives a diffusion model a stroke plan: add --family dim-gestor (a vq-mamba model trains its "
+         "own planner with --stroke-planner)"),
+        ([a if a != str(planner / "gestura.safetensors") else str(gen / "gestura.safetensors") for a in args],
+         f"--planner-from {gen / 'gestura.safetensors'} has no stroke planner: give a model trained with gestura train "
+         "--stroke-planner (the bundled model has one)"),
+        ([*args, "--set", "lookahead=20"],
+         f"the stroke planner of {planner / 'gestura.safetensors'} does not fit this model (lookahead differs): --set "
+         "d_model, mlp_ratio, speech_layers, speech_window_layers, d_state and lookahead as that model has them"),
+    )
+    for argv, message in refusals:
+        assert cli.main([*argv, "--out", str(tmp_path / "no")]) == 2
+        assert capsys.readouterr().err.splitlines()[-1] == f"gestura train: error: {message}"
+    assert not (tmp_path / "no").exists()
+
+
 def test_a_stroke_planner_trains_for_a_model_and_changes_nothing_else_in_it(data, vq_run, gen_run, tmp_path, capsys):
     """``--stroke-planner``: only ``generator.planner`` is new, started from the model's own head
     path; the body, the statistics and the speakers stay; both engines generate with it alike."""

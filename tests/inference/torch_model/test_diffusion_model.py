@@ -19,9 +19,9 @@ def dim_config(**changes):
     return tiny_config(**{**base, **changes})
 
 
-@pytest.mark.parametrize("block", ["mamba2", "attention"])
-def test_state_dict_is_the_architecture_spec(block):
-    config = dim_config(denoiser_block=block)
+@pytest.mark.parametrize("block, planner", [("mamba2", False), ("attention", False), ("mamba2", True)])
+def test_state_dict_is_the_architecture_spec(block, planner):
+    config = dim_config(denoiser_block=block, stroke_planner=planner)
     model = GesturaModel(config)
     got = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     assert got == {k: tuple(v) for k, v in tensor_shapes(config).items()}
@@ -57,6 +57,33 @@ def test_numpy_denoiser_equals_torch_on_the_same_weights(block):
     np.testing.assert_allclose(x0, expected.numpy(), atol=2e-4, rtol=1e-3)
 
 
+def test_numpy_planner_and_planned_condition_equal_torch_on_the_same_weights():
+    """A stroke_planner model: the planner's streamed states, its window plan, and the condition
+    that reads the plan; the plan matters (an empty one conditions otherwise)."""
+    torch.set_num_threads(1)
+    config = dim_config(stroke_planner=True)
+    checkpoint = Checkpoint(tensors=random_tensors(config, seed=4), config=config, stats=identity_stats(),
+                            styles=["a", "b"], stage="full")
+    gen, numpy_gen = GesturaModel.from_checkpoint(checkpoint).generator, NumpyModel(checkpoint).generator
+    rng = np.random.default_rng(1)
+    n, r, look = 9, config.frames_per_code, config.lookahead
+    features = rng.standard_normal((n * r + look, config.input_width)).astype(np.float32)
+    speech, _ = numpy_gen.stream_speech(features)
+    with torch.no_grad():
+        t_speech, _ = gen.stream_speech(torch.from_numpy(features)[None])
+        np.testing.assert_allclose(speech, t_speech[0].numpy(), atol=1e-4, rtol=1e-4)
+        plan = numpy_gen.window_plan(speech, 1, 0.3)
+        np.testing.assert_array_equal(plan, gen.window_plan(torch.from_numpy(speech)[None], 1, 0.3))
+        assert plan.shape == (n * r,) and plan.max() == 1.0
+        cond, _ = numpy_gen.condition(features, (1,), plan)
+        t_cond, _ = gen.condition(torch.from_numpy(features)[None], torch.tensor([1]), torch.from_numpy(plan)[None])
+        np.testing.assert_allclose(cond, t_cond[0].numpy(), atol=1e-4, rtol=1e-4)
+        empty, _ = numpy_gen.condition(features, (1,), np.zeros_like(plan))
+    assert np.abs(cond - empty).max() > 1e-3
+    with pytest.raises(ValueError, match="a stroke plan goes with a stroke_planner model"):
+        numpy_gen.condition(features, (1,))
+
+
 def test_the_denoiser_hears_its_whole_window_both_ways():
     torch.manual_seed(0)
     config = dim_config()
@@ -80,7 +107,6 @@ def test_the_denoiser_hears_its_whole_window_both_ways():
     ({"denoiser_block": "lstm"}, "'denoiser_block' must be one of"),
     ({"attention_heads": 5}, "'attention_heads' \\(5\\) must divide d_model"),
     ({"mlp_ratio": 0}, "'mlp_ratio' must be positive for the dim-gestor family"),
-    ({"stroke_planner": True}, "'stroke_planner' is for the vq-mamba family only"),
 ])
 def test_config_errors_are_one_line(changes, message):
     with pytest.raises(ConfigError, match=message) as error:
