@@ -273,3 +273,25 @@ def test_planner_calls_that_do_not_fit_the_model_fail_clearly(checkpoint, planne
     e.prepare(planned)
     with pytest.raises(EngineError, match="needs the window's planner states"):
         e.condition(window, (None,))
+
+
+def test_decoders_that_read_the_plan_decode_each_window_with_its_plan(tmp_path, speech, monkeypatch):
+    config = PLANNED.with_(plan_decoders=True)
+    checkpoint = load_checkpoint(write_random_checkpoint(tmp_path / "dec.safetensors", config, ["calm", "lively"],
+                                                         seed=1, stats=speech_stats(speech)))
+    engine = NumpyEngine()
+    plans = spied_plans(engine, monkeypatch)
+    decoded, decode = [], engine.decode_latents
+
+    def spy(state, latents, plan=None):
+        decoded.append(plan)
+        return decode(state, latents, plan)
+
+    monkeypatch.setattr(engine, "decode_latents", spy)
+    generate(GenerationRequest(audio=speech, seed=3), checkpoint=checkpoint, engine=engine)
+    r, prefix = config.frames_per_code, config.generation_prefix
+    # Each window decodes its new codes' frames with their stretch of the window's plan.
+    np.testing.assert_array_equal(decoded[0], plans[0])
+    for plan, window in zip(decoded[1:len(plans)], plans[1:]):
+        np.testing.assert_array_equal(plan, window[prefix * r:])
+    assert any(p.any() for p in decoded[:len(plans)])
