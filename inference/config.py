@@ -125,8 +125,8 @@ class ModelConfig:
     # The body's VQ decoders (``PLAN_DECODER_PARTS``: upper body and hands) also read the stroke
     # plan, frame by frame (``vq.P.plan_in``), so that a stroke can peak and end on its apex within
     # a code's 4 frames, which codes alone smooth away (``gestura train-vq --decoder-only
-    # --plan-decoders``; MODEL_CARD.md, "Decoders that read the plan"). A dim-gestor model decodes
-    # with an empty one.
+    # --plan-decoders``; MODEL_CARD.md, "Decoders that read the plan"). A dim-gestor model's read
+    # its planner's plan, or an empty one where it has no planner.
     plan_decoders: bool = False
     # Stage 2 family (FAMILIES) and, for "dim-gestor", its denoiser: ``denoiser_layers`` AdaLN
     # blocks of DENOISER_BLOCKS kind, Mamba-2 mixers with heads of ``headdim`` channels and
