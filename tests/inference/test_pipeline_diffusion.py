@@ -295,3 +295,25 @@ def test_decoders_that_read_the_plan_decode_each_window_with_its_plan(tmp_path, 
     for plan, window in zip(decoded[1:len(plans)], plans[1:]):
         np.testing.assert_array_equal(plan, window[prefix * r:])
     assert any(p.any() for p in decoded[:len(plans)])
+
+
+def test_codes_in_a_pause_start_from_no_noise(checkpoint, speech, monkeypatch):
+    engine = NumpyEngine()
+    starts, denoise = [], engine.denoise
+
+    def spy(x, t, cond, style, known, mask):
+        if t == 1.0:  # a window's first step: its noise, where nothing is given
+            starts.append((np.array(x[0]), np.array(mask)))
+        return denoise(x, t, cond, style, known, mask)
+
+    monkeypatch.setattr(engine, "denoise", spy)
+    clip = speech[:3 * SAMPLE_RATE]
+    audio = np.concatenate([clip, np.zeros(5 * SAMPLE_RATE, np.float32), clip])
+    generate(GenerationRequest(audio=audio, seed=4), checkpoint=checkpoint, engine=engine)
+    silent = speaking = 0
+    for x, mask in starts:
+        rows = np.abs(x[mask.sum(-1) == 0]).max(-1)  # the codes with nothing given
+        silent += int(np.sum(rows == 0))
+        speaking += int(np.sum(rows > 0.1))
+    # 5 s of digital silence is about 37 codes, less the pause margins at either end.
+    assert silent >= 25 and speaking >= 30
