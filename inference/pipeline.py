@@ -453,7 +453,7 @@ class DiffusionStream(GenerationStream):
         # The normalised features the windows still read, from audio frame _window_start on; the
         # first _copied rows of _pending are among them and wait for the planner's encoder.
         self._window_features = np.zeros((0, self.config.input_width), np.float32)
-        self._window_start = self._window_end = self._copied = 0
+        self._window_start = self._copied = 0
         tensors = checkpoint.tensors
         self._latent_mean, self._latent_std = tensors["generator.latent_mean"], tensors["generator.latent_std"]
         self._codebooks = {p: tensors[f"vq.{p}.codebook.weight"] for p in PARTS}
@@ -465,13 +465,13 @@ class DiffusionStream(GenerationStream):
         # carries state, run in the code generator's fixed blocks.
         if len(self._pending) > self._copied:
             self._window_features = np.concatenate([self._window_features, self._pending[self._copied:]])
-            self._window_end += len(self._pending) - self._copied
+        heard = self._window_start + len(self._window_features) >= need
         if not self.config.stroke_planner:
             self._pending, self._copied = self._pending[:0], 0
-            return self._window_end >= need
+            return heard
         encoded = super()._encode_speech(need, final)
         self._copied = len(self._pending)
-        return encoded and self._window_end >= need
+        return encoded and heard
 
     def _drop_speech(self, stop: int) -> None:
         super()._drop_speech(stop)

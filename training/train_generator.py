@@ -186,7 +186,7 @@ def _planner_source(args, init, styles: list):
     planner, else None (no plan); CommandError when it cannot serve."""
     from ..inference.checkpoint import CheckpointError, load_checkpoint
 
-    path = getattr(args, "planner_from", None)
+    path = args.planner_from
     if path is None:
         return init if init is not None and init.config.stroke_planner else None
     try:

@@ -9,7 +9,7 @@ from ..architecture import ADALN_EPS
 from ..diffusion import sinusoidal_positions, timestep_features
 from ..stroke_plan import plan_threshold, stroke_plan
 from .generator import SpeechScans
-from .layers import F32, GatedMLP, Linear, rms_norm, sigmoid, silu
+from .layers import F32, GatedMLP, Linear, rms_norm, silu
 from .mamba2 import Mamba2, both_ways
 
 
@@ -106,8 +106,7 @@ class DiffusionGenerator:
     def window_plan(self, speech: np.ndarray, style, threshold=None) -> np.ndarray:
         """``DiffusionGenerator.window_plan`` of torch_model: a window's streamed planner states
         (n r + L, d), a style index (None: the mean style) -> its stroke plan (n r,)."""
-        planner = self.planner
-        probability = sigmoid(planner.apex_logits(planner.window_pairs(speech), planner.style_embedding((style,))))
+        probability = self.planner.window_probabilities(speech, (style,))
         return stroke_plan(probability, plan_threshold(threshold, probability, self.config))[0]
 
     def condition(self, features: np.ndarray, styles: tuple, plan: np.ndarray | None = None):

@@ -65,6 +65,12 @@ class SpeechScans:
         pairs = np.broadcast_to(pairs, (len(style),) + pairs.shape[-2:])
         return self.apex(np.concatenate([pairs, style], axis=-1))[..., 0]
 
+    def window_probabilities(self, speech: np.ndarray, styles: tuple, pairs: np.ndarray | None = None) -> np.ndarray:
+        """Stroke-apex probabilities (S, m) of a window's motion frames for each of ``styles``, from
+        this head's speech states of the window (m + L, d); ``pairs``: their ``window_pairs``, when known."""
+        pairs = self.window_pairs(speech) if pairs is None else pairs
+        return sigmoid(self.apex_logits(pairs, self.style_embedding(styles)))
+
     def style_embedding(self, styles: tuple, strength: float = 1.0) -> np.ndarray:
         """(S, d) speaker embeddings of ``styles`` (indices; None: the mean of all styles), each
         ``strength`` times as far from the mean as learnt (``sampling.guided``)."""
@@ -111,11 +117,8 @@ class Generator(SpeechScans):
         is one, else the generator's own; ``pairs``: the generator's ``window_pairs``, when known."""
         d = self.config.d_model
         if self.planner is not None:
-            head, pairs = self.planner, self.planner.window_pairs(speech[:, d:])
-        else:
-            head = self
-            pairs = self.window_pairs(speech[:, :d]) if pairs is None else pairs
-        return sigmoid(head.apex_logits(pairs, head.style_embedding(styles)))
+            return self.planner.window_probabilities(speech[:, d:], styles)
+        return self.window_probabilities(speech[:, :d], styles, pairs)
 
     def window_context(self, speech: np.ndarray, styles: tuple, plans: tuple | None = None,
                        threshold=None) -> tuple[np.ndarray, np.ndarray]:

@@ -165,9 +165,7 @@ class DiffusionGenerator(nn.Module):
         probabilities for ``style`` (an index, None for the mean style) over the window's streamed
         states (1, n r + L, d) from ``stream_speech``, planned at ``threshold``
         (``stroke_plan.plan_threshold``)."""
-        planner = self.planner
-        logits = planner.apex_logits(planner.window_pairs(speech), planner.style_embeddings((style,)))
-        probability = torch.sigmoid(logits).float().cpu().numpy()
+        probability = self.planner.window_probabilities(speech, (style,)).float().cpu().numpy()
         return stroke_plan(probability, plan_threshold(threshold, probability, self.config))[0]
 
     def condition(self, features: torch.Tensor, style: torch.Tensor, plan: torch.Tensor | None = None):

@@ -97,6 +97,13 @@ class SpeechScans(nn.Module):
             return self.style.weight.mean(0, keepdim=True)
         return self.style(style)
 
+    def window_probabilities(self, speech: torch.Tensor, styles: tuple, pairs: torch.Tensor | None = None) -> torch.Tensor:
+        """Stroke-apex probabilities (S, m) of a window's motion frames for each of ``styles`` (a
+        tuple of indices, None for the mean style), from this head's speech states of the window
+        (1, m + L, d); ``pairs``: their ``window_pairs``, when already computed."""
+        pairs = self.window_pairs(speech) if pairs is None else pairs
+        return torch.sigmoid(self.apex_logits(pairs, self.style_embeddings(styles)))
+
     def style_embeddings(self, styles: tuple, strength: float = 1.0) -> torch.Tensor:
         """(S, d) embeddings of a tuple of style indices, None standing for the mean (no speaker),
         each ``strength`` times as far from the mean as learnt (``sampling.guided``)."""
@@ -161,11 +168,8 @@ class Generator(SpeechScans):
         already computed."""
         d = self.config.d_model
         if self.planner is not None:
-            head, pairs = self.planner, self.planner.window_pairs(speech[..., d:])
-        else:
-            head = self
-            pairs = self.window_pairs(speech[..., :d]) if pairs is None else pairs
-        return torch.sigmoid(head.apex_logits(pairs, head.style_embeddings(styles)))
+            return self.planner.window_probabilities(speech[..., d:], styles)
+        return self.window_probabilities(speech[..., :d], styles, pairs)
 
     def window_context(self, speech: torch.Tensor, styles: tuple, plans: tuple | None = None,
                        threshold=None) -> tuple[torch.Tensor, np.ndarray]:

@@ -31,6 +31,19 @@ def data(tmp_path_factory):
     return make_beat2(tmp_path_factory.mktemp("beat2"), default_clips(speakers=(2, 4), per_speaker=3, seconds=6.0))
 
 
+def cold_poses_on_both_engines(checkpoint, wav, out_dir, name: str = "") -> list:
+    """``gestura generate`` of ``wav`` in style 4_lawrence at temperature 0 with the torch and the
+    numpy engine: their poses, in that order."""
+    poses = []
+    for engine in ("torch", "numpy"):
+        out = out_dir / f"{name}{engine}.npz"
+        assert cli.main(["generate", str(wav), "-o", str(out), "--checkpoint", str(checkpoint), "--style", "4_lawrence",
+                         "--temperature", "0", "--engine", engine, "--device", "cpu"]) == 0
+        with np.load(out, allow_pickle=False) as motion:
+            poses.append(motion["poses"])
+    return poses
+
+
 def history(out):
     return [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
 
@@ -505,13 +518,7 @@ def test_a_dim_gestor_model_reads_the_plan_of_a_stroke_planner_it_borrows(data, 
     assert window_ratio(losses(tmp_path / "dim"), 5) < 0.9
 
     wav = data / "wave16k" / "4_lawrence_0_3_3.wav"
-    poses = []
-    for engine in ("torch", "numpy"):
-        out = tmp_path / f"{engine}.npz"
-        assert cli.main(["generate", str(wav), "-o", str(out), "--checkpoint", str(tmp_path / "dim" / "gestura.safetensors"),
-                         "--style", "4_lawrence", "--temperature", "0", "--engine", engine, "--device", "cpu"]) == 0
-        with np.load(out, allow_pickle=False) as motion:
-            poses.append(motion["poses"])
+    poses = cold_poses_on_both_engines(tmp_path / "dim" / "gestura.safetensors", wav, tmp_path)
     assert poses[0].shape[0] == 180
     np.testing.assert_allclose(poses[0], poses[1], atol=1e-3)
 
@@ -561,13 +568,7 @@ def test_a_stroke_planner_trains_for_a_model_and_changes_nothing_else_in_it(data
     assert window_ratio(curve, 5) < 0.9, curve
 
     wav = data / "wave16k" / "4_lawrence_0_3_3.wav"
-    poses = []
-    for engine in ("torch", "numpy"):
-        out = tmp_path / f"{engine}.npz"
-        assert cli.main(["generate", str(wav), "-o", str(out), "--checkpoint", str(tmp_path / "p" / "gestura.safetensors"),
-                         "--style", "4_lawrence", "--temperature", "0", "--engine", engine, "--device", "cpu"]) == 0
-        with np.load(out, allow_pickle=False) as motion:
-            poses.append(motion["poses"])
+    poses = cold_poses_on_both_engines(tmp_path / "p" / "gestura.safetensors", wav, tmp_path)
     assert poses[0].shape[0] == 180
     np.testing.assert_allclose(poses[0], poses[1], atol=1e-3)
 
@@ -603,12 +604,8 @@ def test_a_stroke_planner_trains_for_a_model_and_changes_nothing_else_in_it(data
     audio_in = heard.tensors["generator.planner.audio_in.weight"]
     assert audio_in.shape[1] == after.tensors["generator.planner.audio_in.weight"].shape[1] + 2
     assert np.all(audio_in[:, -2:] == 0)
-    for engine in ("torch", "numpy"):
-        out = tmp_path / f"pitch-{engine}.npz"
-        assert cli.main(["generate", str(wav), "-o", str(out), "--checkpoint", str(pitched), "--style", "4_lawrence",
-                         "--temperature", "0", "--engine", engine, "--device", "cpu"]) == 0
-        with np.load(out, allow_pickle=False) as motion:
-            np.testing.assert_allclose(motion["poses"], poses[0], atol=1e-3)
+    for pitched_poses in cold_poses_on_both_engines(pitched, wav, tmp_path, "pitch-"):
+        np.testing.assert_allclose(pitched_poses, poses[0], atol=1e-3)
     assert cli.main(["train", "--stroke-planner", "--data", str(data), "--init", str(pitched), "--steps", "1",
                      "--log-every", "1", *LOOP, "--out", str(tmp_path / "pitch2")]) == 0
     assert load_checkpoint(tmp_path / "pitch2" / "gestura.safetensors").config.planner_pitch
