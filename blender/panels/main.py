@@ -53,7 +53,7 @@ class GESTURA_PT_generate(SidebarPanel, bpy.types.Panel):
         row.operator("gestura.new_seed", text="", icon="FILE_REFRESH")
         layout.prop(settings, "temperature", slider=False)
         layout.prop(settings, "style_strength", slider=False)
-        if _family(context) == "dim-gestor":  # code models have no sampling steps, diffusion models no stroke plan
+        if _family(context) == "dim-gestor":  # code models have no sampling steps; plan strength guides code models only
             layout.prop(settings, "sampling_steps")
         else:
             layout.prop(settings, "plan_strength", slider=False)
