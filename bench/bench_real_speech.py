@@ -151,8 +151,9 @@ def main(argv=None) -> int:
 
 def stroke_planner(checkpoint, style: int):
     """``wave -> (apex probabilities (N,), planned apex frames)`` of the checkpoint's stroke plan in
-    style ``style`` (an index into ``checkpoint.styles``), or None where there is none to measure (DiM-Gestor, or no torch)."""
-    if checkpoint.config.family != "vq-mamba":
+    style ``style`` (an index into ``checkpoint.styles``), or None where there is none to measure (a DiM-Gestor
+    model without a stroke planner, or no torch)."""
+    if not checkpoint.config.plans_strokes:
         return None
     try:
         from gestura.inference.torch_model.model import GesturaModel

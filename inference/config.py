@@ -233,6 +233,13 @@ class ModelConfig:
         return self.d_model * (2 if self.stroke_planner else 1)
 
     @property
+    def plans_strokes(self) -> bool:
+        """True when generation strokes on a stroke plan the model makes from the speech: every
+        vq-mamba model (its stroke planner, or its own apex head) and a dim-gestor model with a
+        ``stroke_planner``."""
+        return self.family == "vq-mamba" or self.stroke_planner
+
+    @property
     def input_width(self) -> int:
         """Columns of the audio features the engines stream: the ``feature_dim`` speech features,
         and voicing and pitch after them for a ``planner_pitch`` planner (``features.feature_width``)."""

@@ -323,11 +323,12 @@ def run_eval(args) -> dict:
 
 
 def stroke_plan_report(checkpoint, clips, apexes: list) -> dict | None:
-    """``metrics.stroke_plan_scores`` of a span generator's stroke plan (its stroke planner's, or
-    its own stroke-apex head's) on ``clips`` (each in its own speaker's style when the model has
-    it, else no style), planned as generation plans (``clip_stroke_plan``): how much of the timing
-    the body can get from its plan. None for a model without an apex head (DiM-Gestor)."""
-    if checkpoint.config.family != "vq-mamba":
+    """``metrics.stroke_plan_scores`` of a model's stroke plan (its stroke planner's, or a code
+    generator's own stroke-apex head's) on ``clips`` (each in its own speaker's style when the model
+    has it, else no style), planned as generation plans (``clip_stroke_plan``): how much of the
+    timing the body can get from its plan. None for a model that plans nothing (a DiM-Gestor model
+    without a stroke planner)."""
+    if not checkpoint.config.plans_strokes:
         return None
     from ..inference.features import energy_db
     from ..inference.torch_model.model import GesturaModel
@@ -354,9 +355,11 @@ def clip_stroke_plan(model, features: np.ndarray, style: int | None,
     index (None: no speaker) -> the plan's apex probabilities (N,) and its planned apex frames,
     per span at the model's ``apex_threshold``, or, for a model with ``apex_rates`` given the
     frames' ``loudness`` (N,) in dB (``features.energy_db``), at ``StrokeRate``'s threshold
-    window by window (generation also sees the previous span's tail, which can move a peak in a
-    span's first few frames). ``model``: a torch ``GesturaModel`` of the vq-mamba family; run on
-    the CPU, where one small head per clip costs next to nothing."""
+    window by window; a span's apexes are the peaks its window has among the span's frames, the
+    previous span's tail heard as generation hears it (a peak of the span's first frame is no peak
+    when the tail rises above it). ``model``: a torch ``GesturaModel`` with a stroke plan (a code
+    generator, or a DiM-Gestor model with a stroke planner); run on the CPU, where one small head
+    per clip costs next to nothing."""
     import torch
 
     from ..inference.stroke_plan import StrokeRate, plan_apexes, spoken_frames, window_frames
@@ -375,7 +378,7 @@ def clip_stroke_plan(model, features: np.ndarray, style: int | None,
             counted = window_frames(new, (stop - start) * r, i == len(windows) - 1)
             threshold = rule.threshold(probability, counted, spoken[start * r + counted.start:start * r + counted.stop])
         pieces.append(probability[new:])
-        plan.append(np.flatnonzero(plan_apexes(pieces[-1], threshold)) + first * r)
+        plan.append(np.flatnonzero(plan_apexes(probability, threshold)[new:]) + first * r)
     plan = np.concatenate(plan)
     return np.concatenate(pieces)[:len(features)], plan[plan < len(features)]
 

@@ -103,10 +103,15 @@ class DiffusionGenerator:
         -> (T, d), new state."""
         return self.planner.speech_states(features, state)
 
+    def apex_probabilities(self, speech: np.ndarray, styles: tuple) -> np.ndarray:
+        """``DiffusionGenerator.apex_probabilities`` of torch_model: a window's streamed planner
+        states (n r + L, d), style indices -> (S, n r)."""
+        return self.planner.window_probabilities(speech, styles)
+
     def window_plan(self, speech: np.ndarray, style, threshold=None) -> np.ndarray:
         """``DiffusionGenerator.window_plan`` of torch_model: a window's streamed planner states
         (n r + L, d), a style index (None: the mean style) -> its stroke plan (n r,)."""
-        probability = self.planner.window_probabilities(speech, (style,))
+        probability = self.apex_probabilities(speech, (style,))
         return stroke_plan(probability, plan_threshold(threshold, probability, self.config))[0]
 
     def condition(self, features: np.ndarray, styles: tuple, plan: np.ndarray | None = None):

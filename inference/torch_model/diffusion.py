@@ -160,12 +160,18 @@ class DiffusionGenerator(nn.Module):
         ``config.input_width``) normalised -> (B, T, d), state (``StrokePlanner.speech_states``)."""
         return self.planner.speech_states(features, state)
 
+    def apex_probabilities(self, speech: torch.Tensor, styles: tuple) -> torch.Tensor:
+        """Stroke-apex probabilities (S, n r) of a window's motion frames for each of ``styles`` (a
+        tuple of indices, None for the mean style), from the window's streamed planner states (1,
+        n r + L, d) (``stream_speech``): the code generator's ``apex_probabilities``, which
+        ``gestura eval`` reads the plan of either family through."""
+        return self.planner.window_probabilities(speech, styles)
+
     def window_plan(self, speech: torch.Tensor, style, threshold=None) -> np.ndarray:
-        """The stroke plan (n r,) float32 numpy of a window's motion frames: the planner's apex
-        probabilities for ``style`` (an index, None for the mean style) over the window's streamed
-        states (1, n r + L, d) from ``stream_speech``, planned at ``threshold``
+        """The stroke plan (n r,) float32 numpy of a window's motion frames: ``apex_probabilities``
+        for ``style`` (an index, None for the mean style) planned at ``threshold``
         (``stroke_plan.plan_threshold``)."""
-        probability = self.planner.window_probabilities(speech, (style,)).float().cpu().numpy()
+        probability = self.apex_probabilities(speech, (style,)).float().cpu().numpy()
         return stroke_plan(probability, plan_threshold(threshold, probability, self.config))[0]
 
     def condition(self, features: torch.Tensor, style: torch.Tensor, plan: torch.Tensor | None = None):

@@ -380,6 +380,11 @@ def test_eval_plans_every_window_as_generation_does_to_the_clips_end(checkpoint,
         np.testing.assert_allclose(heard, generated[0], atol=1e-5)
     probability, plan = clip_stroke_plan(engine.model, features, 1, energy_db(raw))
     assert len(probability) == len(features) and len(plan) > 0
+    # And the apexes it reports are those the styled row's plan has over each span's new frames
+    # (a bump's peak, exactly 1, marks each apex, two on neighbouring frames too).
+    r, prefix = rated.config.frames_per_code, rated.config.generation_prefix
+    new = np.concatenate([engine.contexts[0][1][0]] + [p[0, prefix * r:] for _, p in engine.contexts[1:]])
+    np.testing.assert_array_equal(plan, np.flatnonzero(new[:len(features)] == 1.0))
 
 
 def test_plan_reading_decoders_read_the_styled_rows_plan_over_each_spans_new_frames(checkpoint, speech, tmp_path):

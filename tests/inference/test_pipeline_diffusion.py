@@ -261,6 +261,29 @@ def test_each_window_reads_the_plan_its_planner_makes(planned, speech, monkeypat
     assert np.abs(unplanned.poses - planned_motion.poses).max() > 0.01
 
 
+def test_eval_reports_the_plan_a_planned_model_strokes_on(checkpoint, planned, speech, monkeypatch):
+    # `gestura eval`'s stroke-plan line and the real-speech bench's plan columns read a model's
+    # plan through clip_stroke_plan; for DiM-Gestor they must be the apexes its windows are
+    # conditioned on, window by window at the style's stroke rate, to the clip's last frame.
+    from gestura.inference.features import energy_db, normalize
+    from gestura.inference.torch_model.model import GesturaModel
+    from gestura.training.evaluate import clip_stroke_plan
+
+    engine = TorchEngine("cpu")
+    plans = spied_plans(engine, monkeypatch)
+    generate(GenerationRequest(audio=speech, seed=3, style="lively"), checkpoint=planned, engine=engine)
+    r, prefix = PLANNED.frames_per_code, PLANNED.generation_prefix
+    new = np.concatenate([plans[0]] + [p[prefix * r:] for p in plans[1:]])
+    raw = audio_features(speech)
+    features = normalize(raw, planned.stats["audio_mean"], planned.stats["audio_std"])
+    model = GesturaModel.from_checkpoint(planned).eval()
+    probability, apexes = clip_stroke_plan(model, features, 1, energy_db(raw))
+    assert len(probability) == len(features) and len(apexes) >= 5
+    # A bump's peak, exactly 1, marks each apex the windows were conditioned on.
+    np.testing.assert_array_equal(apexes, np.flatnonzero(new[:len(features)] == 1.0))
+    assert planned.config.plans_strokes and not checkpoint.config.plans_strokes
+
+
 @pytest.mark.parametrize("engine", [NumpyEngine, TorchEngine])
 def test_planner_calls_that_do_not_fit_the_model_fail_clearly(checkpoint, planned, engine):
     window = np.zeros((CONFIG.span_codes * 4 + CONFIG.lookahead, CONFIG.input_width), np.float32)
