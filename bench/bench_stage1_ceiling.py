@@ -14,8 +14,8 @@ corpus's, frozen arms and jitter (``training.metrics``), and per speaker the wri
 rate and hand height over the speaker's (``gestura eval``'s style figures; hand height above the
 synthesizer's rest, so only on a ``gestura synth`` corpus).
 
-Needs torch. About 20 s per checkpoint for the 14 test clips of the synthetic corpus on one CPU
-thread. Prints the machine first.
+Needs torch. A few seconds per checkpoint for the 14 test clips of the synthetic corpus on one
+CPU thread. Prints the machine first.
 """
 from __future__ import annotations
 
@@ -25,8 +25,6 @@ from pathlib import Path
 
 import numpy as np
 from machine_info import machine  # bench/ is on sys.path when a bench script runs
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def decoded_motion(model, stats: dict, clip):
