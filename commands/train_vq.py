@@ -26,6 +26,12 @@ def add_arguments(parser) -> None:
     parser.add_argument("--code-noise", type=float, default=0.0, metavar="SHARE",
                         help="share of codes the decoders read swapped for one of the 8 nearest codes (default 0): "
                              "they learn to smooth over a flickering sampled code instead of jerking to it")
+    parser.add_argument("--denoised", type=float, default=None, metavar="T",
+                        help="with --decoder-only and a dim-gestor --init: the decoders read that model's own "
+                             "reconstructions of each window's latents noised to time T in (0, 1] (DDIM down to 0 "
+                             "as generation samples) instead of codebook entries, so that they decode its "
+                             "in-between latents to full strokes (README, \"Decoders that read the denoiser's "
+                             "latents\"); needs a --window of more than the model's prefix codes")
     # Measured on a 4-clip test set, small config, 300 steps: with resets every 10 steps the
     # reconstruction MSE was 35-40% lower per part and 95-183 of 256 codes stayed in use,
     # against 7-46 without (README, "Training").

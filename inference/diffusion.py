@@ -35,12 +35,14 @@ def sampling_times(steps: int) -> np.ndarray:
     return np.linspace(1.0, 0.0, int(steps) + 1)
 
 
-def ddim_step(x_t: np.ndarray, x0: np.ndarray, t: float, t_next: float) -> np.ndarray:
+def ddim_step(x_t, x0, t: float, t_next: float):
     """One deterministic DDIM step (eta = 0) from time ``t`` to ``t_next`` < t, given the
-    denoiser's clean estimate ``x0`` of ``x_t`` (same shapes). At ``t_next`` = 0 it returns x0."""
+    denoiser's clean estimate ``x0`` of ``x_t`` (numpy arrays or torch tensors of one shape; the
+    result has x_t's dtype). At ``t_next`` = 0 it returns x0."""
     a, a_next = float(alpha_bar(t)), float(alpha_bar(t_next))
     eps = (x_t - math.sqrt(a) * x0) / math.sqrt(max(1.0 - a, 1e-12))
-    return (math.sqrt(a_next) * x0 + math.sqrt(1.0 - a_next) * eps).astype(x_t.dtype)
+    out = math.sqrt(a_next) * x0 + math.sqrt(1.0 - a_next) * eps
+    return out.astype(x_t.dtype) if isinstance(out, np.ndarray) else out.to(x_t.dtype)
 
 
 def timestep_features(t) -> np.ndarray:

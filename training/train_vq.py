@@ -27,6 +27,9 @@ as the span generator does in training.
 (``config.decoder_lookahead``): each one's output at frame t + L is compared with frame t.
 ``--code-noise S`` lets the decoders read a share S of their codes swapped for a near code
 (``near_code_swaps``), so that they smooth over the codes a sampled sequence gets wrong.
+``--denoised T`` (a dim-gestor ``--init``) lets the decoders read, in place of each window's
+codebook entries, the frozen diffusion model's own reconstruction of them from time T
+(``denoised_latents``), the previous window's tail of ``prefix_codes`` codes given as in generation.
 """
 from __future__ import annotations
 
@@ -45,6 +48,7 @@ from .common import (
     ROT6D_CHANNELS, data_notes, geodesic, load_data, log, model_config, parts_list, rot6d_to_matrix, training_stats,
 )
 from .dataset import take_window, window_index
+from .denoised_latents import DenoiserInputs
 from .ema import checkpoint_metadata
 from .loop import LoopSpec, run_distributed, run_loop, seed_everything
 
@@ -106,7 +110,11 @@ class Stage1(nn.Module):
             if self.code_noise > 0 and self.training:
                 swap = partial(near_code_swaps, codebook=vq.codebook.weight.detach(), share=self.code_noise,
                                generator=generator)
-            out = vq(x, batch.get("plan"), swap)
+            if "decoder_latents" in batch:  # --denoised: the diffusion model's latents, no encoder
+                recon, _ = vq.decode(batch["decoder_latents"][part], None, batch.get("plan"))
+                out = {"recon": recon, "vq_loss": recon.new_zeros(())}
+            else:
+                out = vq(x, batch.get("plan"), swap)
             r = out["recon"].float()
             look = self.model.config.decoder_lookahead[part]
             if look:  # the decoder's output at frame t + look is frame t (config.decoder_lookahead)
@@ -137,7 +145,8 @@ class Stage1(nn.Module):
                 loss = loss + w["foot"] * skate
                 logs["lower_foot_skate"] = skate.detach()
             total = total + loss
-            self.last[part] = (out["codes"].detach(), out["z"].detach())
+            if "codes" in out:
+                self.last[part] = (out["codes"].detach(), out["z"].detach())
         if self.train_gmp:
             lower = batch["lower"]
             pred, _ = self.model.gmp(lower)
@@ -291,8 +300,12 @@ def _train(args, dist) -> int:
     if not args.decoder_only:
         stats = training_stats(data)
         config = _with_decoder_lookahead(model_config(args, len(data.styles)), args.decoder_lookahead, parts)
-    model = GesturaModel(config, with_generator=False)
+    denoised = args.denoised is not None
+    model = GesturaModel(config, with_generator=denoised)
     trained_before: list[str] = []
+    if denoised:  # the diffusion generator too, frozen (Stage1 trains decoders only)
+        with torch.no_grad():
+            model.load_tensors({**_zero_plan_in(model), **init.tensors}, "full")
     if init is not None:
         # (--decoder-only takes the --init config itself, --plan-decoders its one change.)
         theirs, ours = (c.for_styles(config.num_styles).to_dict() for c in (init.config, config))
@@ -319,12 +332,22 @@ def _train(args, dist) -> int:
         raise CommandError(f"--window {length} is not a whole number of codes: use a multiple of "
                            f"frames_per_code ({config.frames_per_code})")
     stride = args.stride or max(length // 2, 1)
+    if args.denoised is not None:
+        r, prefix = config.frames_per_code, config.prefix_codes
+        if length <= prefix * r or stride % r:
+            raise CommandError(f"--denoised gives each window its first {prefix} codes as generation does: use a "
+                               f"--window of more than {prefix * r} frames and a --stride that is a multiple of {r}")
+        unknown = sorted({c.ref.style for c in data.clips} - set(init.styles))
+        if unknown:
+            raise CommandError(f"--data has speakers {', '.join(unknown)} that --init {args.init} was not trained on: "
+                               "choose them out with --speakers")
     index = window_index(data.clips, length, stride)
     normalised = [
         {p: (c.parts[p] - stats[f"{p}_mean"]) / stats[f"{p}_std"] for p in parts} for c in data.clips
     ]
     plans = _stroke_plans(data.clips, args.data) if config.plan_decoders else None
     device = dist.device
+    heard = DenoiserInputs(model, init, data.clips, length, device) if denoised else None
 
     def make_batch(items: np.ndarray, epoch: int) -> dict:
         rows = index[items]
@@ -334,14 +357,21 @@ def _train(args, dist) -> int:
         }
         if plans is not None:
             batch["plan"] = torch.from_numpy(np.stack([take_window(plans[c], s, length) for c, s in rows])).to(device)
+        if heard is not None:
+            batch.update(heard.batch(rows))
         return batch
+
+    def loss(m, batch, gen, step, total):
+        if heard is not None:
+            batch = {**batch, "decoder_latents": heard.decoder_latents(batch, args.denoised, gen)}
+        return m(batch, gen)
 
     # Re-seeding dead codes would move codes that a frozen codebook must keep.
     monitor = CodebookMonitor(stage, config.codebook_size, dist, 0 if args.decoder_only else args.reset_dead, args.seed)
 
     def after_step(m, batch, step):
         logs = monitor(m, batch, step)
-        if step % args.log_every == 0:
+        if step % args.log_every == 0 and not denoised:  # (--denoised reads no codes)
             logs.update({f"{p}_dead_codes": float(v) for p, v in monitor.dead_codes().items()})
         return logs
 
@@ -364,7 +394,7 @@ def _train(args, dist) -> int:
 
     spec = LoopSpec(
         name="train-vq", model=stage, num_items=len(index), make_batch=make_batch,
-        loss=lambda m, batch, gen, step, total: m(batch, gen), export=export,
+        loss=loss, export=export,
         notes=data_notes(args, data),
         config_json=json.dumps([config.to_json(), list(parts), weights, args.window]),
         after_step=after_step,
@@ -403,15 +433,24 @@ def _load_init(args):
         raise CommandError("--decoder-only fine-tunes the decoders of an existing model: name it with --init")
     if args.decoder_only and args.set:
         raise CommandError("--decoder-only keeps the --init model's config: leave out --set")
+    if args.denoised is not None and not args.decoder_only:
+        raise CommandError("--denoised teaches the decoders of a trained diffusion model to read its latents: "
+                           "add --decoder-only and name the model with --init")
+    if args.denoised is not None and not 0.0 < args.denoised <= 1.0:
+        raise CommandError(f"--denoised is the noise level to denoise from, a time in (0, 1], got {args.denoised}")
     if args.plan_decoders and not args.decoder_only:
         raise CommandError("--plan-decoders teaches the decoders of a trained model to read the stroke plan: "
                            "add --decoder-only and name the model with --init")
     if not args.init:
         return None
     try:
-        return load_checkpoint(args.init)
+        init = load_checkpoint(args.init)
     except CheckpointError as error:
         raise CommandError(str(error)) from None
+    if args.denoised is not None and (init.stage != "full" or init.config.family != "dim-gestor"):
+        raise CommandError(f"--init {args.init} is not a full dim-gestor checkpoint: --denoised reads the latents of "
+                           "a diffusion model (gestura train --family dim-gestor ...)")
+    return init
 
 
 def _save_with_decoders(init, model, parts, path: Path, step: int, args) -> Path:
@@ -428,6 +467,8 @@ def _save_with_decoders(init, model, parts, path: Path, step: int, args) -> Path
     record = {"parts": list(parts), "steps": step, "from": str(Path(args.init).name),
               "data": str(Path(args.data).resolve()), "w_jerk": args.w_jerk, "plan_decoders": args.plan_decoders,
               "decoder_lookahead": args.decoder_lookahead, "code_noise": args.code_noise}
+    if args.denoised is not None:
+        record["denoised"] = args.denoised
     if "decoders_fine_tuned" in init.metadata:  # decoders tuned before: keep how
         record["after"] = json.loads(init.metadata["decoders_fine_tuned"])
     metadata["decoders_fine_tuned"] = json.dumps(record)

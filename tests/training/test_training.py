@@ -402,6 +402,85 @@ def test_code_noise_swaps_a_share_of_codes_for_one_of_their_eight_nearest():
     assert set(noisy[codes == 0].tolist()) == set(range(9))  # code 0's nearest: 1 to 8
 
 
+def test_decoders_learn_to_read_a_dim_gestor_models_own_latents_and_nothing_else_changes(
+        data, vq_run, gen_run, tmp_path, capsys):
+    """``--decoder-only --denoised T``: the decoders of --part read the diffusion model's
+    reconstructions of the windows' latents; generator, codebooks, encoders and the other decoders
+    stay, the checkpoint says how its decoders were tuned, and it generates. Refused, with nothing
+    written, without --decoder-only, on a code model, outside (0, 1] and with windows no longer
+    than the given prefix."""
+    from gestura.inference.pipeline import GenerationRequest, generate
+
+    dim = tmp_path / "dim"
+    assert cli.main(["train", "--family", "dim-gestor", "--data", str(data), "--vq", str(vq_run / "vq.safetensors"),
+                     "--out", str(dim), "--steps", "3", "--log-every", "1", *TINY_DIM, *LOOP]) == 0
+    init = dim / "gestura.safetensors"
+    args = ["train-vq", "--data", str(data), "--init", str(init), "--decoder-only", "--part", "upper",
+            "--steps", "4", "--lr", "3e-2", "--log-every", "1", *LOOP]
+    prefix_frames = 2 * 4  # TINY_DIM's prefix_codes, 4 frames per code
+    refusals = (
+        ([a for a in args if a != "--decoder-only"] + ["--denoised", "0.5"],
+         "--denoised teaches the decoders of a trained diffusion model to read its latents: add --decoder-only and "
+         "name the model with --init"),
+        ([a if a != str(init) else str(gen_run / "gestura.safetensors") for a in args] + ["--denoised", "0.5"],
+         f"--init {gen_run / 'gestura.safetensors'} is not a full dim-gestor checkpoint: --denoised reads the latents "
+         "of a diffusion model (gestura train --family dim-gestor ...)"),
+        (args + ["--denoised", "0"], "--denoised is the noise level to denoise from, a time in (0, 1], got 0.0"),
+        (args + ["--denoised", "0.5", "--window", str(prefix_frames)],
+         f"--denoised gives each window its first 2 codes as generation does: use a --window of more than "
+         f"{prefix_frames} frames and a --stride that is a multiple of 4"),
+    )
+    for i, (bad, message) in enumerate(refusals):
+        assert cli.main([*bad, "--out", str(tmp_path / f"no{i}")]) == 2
+        assert capsys.readouterr().err.splitlines()[-1] == f"gestura train-vq: error: {message}"
+        assert not (tmp_path / f"no{i}" / "gestura.safetensors").exists()
+
+    assert cli.main([*args, "--denoised", "0.5", "--out", str(tmp_path / "d")]) == 0
+    before, after = load_checkpoint(init), load_checkpoint(tmp_path / "d" / "gestura.safetensors")
+    assert after.config == before.config and set(after.tensors) == set(before.tensors)
+    changed = {k for k in before.tensors if not np.array_equal(before.tensors[k], after.tensors[k])}
+    assert changed and all(k.startswith(("vq.upper.up.", "vq.upper.decoder.")) for k in changed), sorted(changed)
+    assert json.loads(after.metadata["decoders_fine_tuned"])["denoised"] == 0.5
+    motion = generate(GenerationRequest(audio=0.01 * np.sin(np.arange(48000, dtype=np.float32) / 7.0), seed=1),
+                      checkpoint=after, engine="numpy")
+    assert motion.num_frames == 90 and np.isfinite(motion.poses).all()
+
+
+def test_a_reconstruction_from_time_t_keeps_the_given_codes_and_hears_the_rest_only_below_pure_noise(data, vq_run,
+                                                                                                    tmp_path):
+    """``denoised_latents``: the given prefix comes back exactly; from t = 1 (pure noise) the
+    other codes' clean latents are not heard, from t = 0.5 they are; the same generator seed
+    gives the same latents."""
+    from gestura.inference.torch_model.model import GesturaModel
+    from gestura.training.denoised_latents import denoised_latents, denoising_times
+
+    assert denoising_times(0.5, 10) == pytest.approx([0.5, 0.4, 0.3, 0.2, 0.1, 0.0])
+    assert denoising_times(1.0, 4) == pytest.approx([1.0, 0.75, 0.5, 0.25, 0.0])
+    with pytest.raises(ValueError, match=r"a time in \(0, 1\], got 0"):
+        denoising_times(0.0, 10)
+    assert cli.main(["train", "--family", "dim-gestor", "--data", str(data), "--vq", str(vq_run / "vq.safetensors"),
+                     "--out", str(tmp_path / "dim"), "--steps", "3", "--log-every", "1", *TINY_DIM, *LOOP]) == 0
+    model = GesturaModel.from_checkpoint(tmp_path / "dim" / "gestura.safetensors").eval()
+    config = model.config
+    n, c = 8, config.latent_dim
+    features = torch.randn(2, n * config.frames_per_code + config.lookahead, config.feature_dim,
+                           generator=torch.Generator().manual_seed(0))
+    style = torch.tensor([0, 1])
+    clean = torch.randn(2, n, c, generator=torch.Generator().manual_seed(1))
+    other = clean.clone()
+    other[:, 2:] = torch.randn(2, n - 2, c, generator=torch.Generator().manual_seed(2))
+
+    def run(latents, t, seed=3):
+        return denoised_latents(model.generator, features, style, latents, None, t, 10, 2,
+                                torch.Generator().manual_seed(seed))
+
+    out = run(clean, 0.5)
+    assert torch.equal(out[:, :2], clean[:, :2]) and torch.equal(out, run(clean, 0.5))
+    assert not torch.allclose(out[:, 2:], run(other, 0.5)[:, 2:])
+    assert not torch.allclose(out, run(clean, 0.5, seed=4))
+    torch.testing.assert_close(run(other, 1.0)[:, 2:], run(clean, 1.0)[:, 2:])
+
+
 def test_decoder_fine_tuning_keeps_every_code_and_the_generator_and_stage2_continues_from_it(
         data, vq_run, gen_run, tmp_path, capsys):
     """``--decoder-only`` on a full checkpoint: a full checkpoint with only the decoders changed,
