@@ -295,6 +295,12 @@ def _train(args, dist) -> int:
             log(dist, "train-vq: the decoders of " + ", ".join(
                 f"{p} look {config.decoder_lookahead[p]} frames ahead (--init's {init.config.decoder_lookahead[p]})"
                 for p in moved))
+    stride = args.stride or max(args.window // 2, 1)
+    if args.denoised is not None:
+        r, prefix = config.frames_per_code, config.prefix_codes
+        if args.window <= prefix * r or stride % r:
+            raise CommandError(f"--denoised gives each window its first {prefix} codes as generation does: use a "
+                               f"--window of more than {prefix * r} frames and a --stride that is a multiple of {r}")
     data = load_data(args, dist, ("train",))
     log(dist, f"train-vq: {data.describe()}")
     if not args.decoder_only:
@@ -331,12 +337,7 @@ def _train(args, dist) -> int:
     if length % config.frames_per_code:
         raise CommandError(f"--window {length} is not a whole number of codes: use a multiple of "
                            f"frames_per_code ({config.frames_per_code})")
-    stride = args.stride or max(length // 2, 1)
     if args.denoised is not None:
-        r, prefix = config.frames_per_code, config.prefix_codes
-        if length <= prefix * r or stride % r:
-            raise CommandError(f"--denoised gives each window its first {prefix} codes as generation does: use a "
-                               f"--window of more than {prefix * r} frames and a --stride that is a multiple of {r}")
         unknown = sorted({c.ref.style for c in data.clips} - set(init.styles))
         if unknown:
             raise CommandError(f"--data has speakers {', '.join(unknown)} that --init {args.init} was not trained on: "
@@ -436,6 +437,9 @@ def _load_init(args):
     if args.denoised is not None and not args.decoder_only:
         raise CommandError("--denoised teaches the decoders of a trained diffusion model to read its latents: "
                            "add --decoder-only and name the model with --init")
+    if args.denoised is not None and args.code_noise:
+        raise CommandError("--code-noise swaps the codes the decoders read, and with --denoised they read the "
+                           "diffusion model's latents instead: leave one out")
     if args.denoised is not None and not 0.0 < args.denoised <= 1.0:
         raise CommandError(f"--denoised is the noise level to denoise from, a time in (0, 1], got {args.denoised}")
     if args.plan_decoders and not args.decoder_only:

@@ -426,6 +426,9 @@ def test_decoders_learn_to_read_a_dim_gestor_models_own_latents_and_nothing_else
          f"--init {gen_run / 'gestura.safetensors'} is not a full dim-gestor checkpoint: --denoised reads the latents "
          "of a diffusion model (gestura train --family dim-gestor ...)"),
         (args + ["--denoised", "0"], "--denoised is the noise level to denoise from, a time in (0, 1], got 0.0"),
+        (args + ["--denoised", "0.5", "--code-noise", "0.1"],
+         "--code-noise swaps the codes the decoders read, and with --denoised they read the diffusion model's "
+         "latents instead: leave one out"),
         (args + ["--denoised", "0.5", "--window", str(prefix_frames)],
          f"--denoised gives each window its first 2 codes as generation does: use a --window of more than "
          f"{prefix_frames} frames and a --stride that is a multiple of 4"),
