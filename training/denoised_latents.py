@@ -74,7 +74,9 @@ class DenoiserInputs:
     def __init__(self, model, init, clips, window_frames: int, device):
         self.model, self.device, self.window_frames = model, device, window_frames
         self.config = model.config
-        self.feats, codes, _ = encode_clips(model, clips, init.stats, device)
+        self.feats, codes, plans = encode_clips(model, clips, init.stats, device)
+        # The denoiser reads the corpus's plan where it has a stroke planner, whatever the decoders read.
+        self.plans = plans if self.config.stroke_planner else None
         books = {p: w.detach().cpu().numpy() for p, w in model.codebooks().items()}
         gen = model.generator
         self.mean, self.std = gen.latent_mean.detach().cpu().numpy(), gen.latent_std.detach().cpu().numpy()
@@ -83,13 +85,19 @@ class DenoiserInputs:
 
     def batch(self, rows) -> dict:
         """Windows [(clip, first frame)] of the train-vq index -> {"features" (B, n r + L, F),
-        "style" (B,), "clean_latents" (B, n, C)} on the device (n r: the window's frames)."""
+        "style" (B,), "clean_latents" (B, n, C), and for a model with a stroke planner
+        "denoiser_plan" (B, n r)} on the device (n r: the window's frames)."""
         r, look = self.config.frames_per_code, self.config.lookahead
         n = self.window_frames // r
+        plan = {} if self.plans is None else {"denoiser_plan": torch.from_numpy(
+            np.stack([take_window(self.plans[c], s, n * r) for c, s in rows])).to(self.device)}
         return {
-            "features": torch.from_numpy(np.stack([window_features(self.feats[c], s, n * r + look) for c, s in rows])).to(self.device),
+            **plan,
+            "features": torch.from_numpy(np.stack([window_features(self.feats[c], s, n * r + look)
+                                                   for c, s in rows])).to(self.device),
             "style": torch.as_tensor([self.styles[c] for c, _ in rows], dtype=torch.long, device=self.device),
-            "clean_latents": torch.from_numpy(np.stack([take_window(self.latents[c], s // r, n) for c, s in rows])).to(self.device),
+            "clean_latents": torch.from_numpy(np.stack([take_window(self.latents[c], s // r, n)
+                                                        for c, s in rows])).to(self.device),
         }
 
     def decoder_latents(self, batch: dict, t: float, rng: torch.Generator) -> dict:
@@ -98,7 +106,7 @@ class DenoiserInputs:
         gen, config = self.model.generator, self.config
         was_training = gen.training
         gen.eval()
-        x = denoised_latents(gen, batch["features"], batch["style"], batch["clean_latents"], batch.get("plan"),
+        x = denoised_latents(gen, batch["features"], batch["style"], batch["clean_latents"], batch.get("denoiser_plan"),
                              t, config.sampling_steps, config.prefix_codes, rng)
         gen.train(was_training)
         x = x * torch.from_numpy(self.std).to(x) + torch.from_numpy(self.mean).to(x)

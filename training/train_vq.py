@@ -309,9 +309,6 @@ def _train(args, dist) -> int:
     denoised = args.denoised is not None
     model = GesturaModel(config, with_generator=denoised)
     trained_before: list[str] = []
-    if denoised:  # the diffusion generator too, frozen (Stage1 trains decoders only)
-        with torch.no_grad():
-            model.load_tensors({**_zero_plan_in(model), **init.tensors}, "full")
     if init is not None:
         # (--decoder-only takes the --init config itself, --plan-decoders its one change.)
         theirs, ours = (c.for_styles(config.num_styles).to_dict() for c in (init.config, config))
@@ -320,7 +317,8 @@ def _train(args, dist) -> int:
             raise CommandError(f"--init {args.init} has another model config ({', '.join(differ)} differ): use its "
                                "--config/--set, or --decoder-only to tune that model's decoders")
         with torch.no_grad():
-            model.load_tensors({**_zero_plan_in(model), **init.tensors}, "vq")
+            # --denoised: the diffusion generator too, frozen (Stage1 trains decoders only)
+            model.load_tensors({**_zero_plan_in(model), **init.tensors}, "full" if denoised else "vq")
         trained_before = json.loads(init.metadata.get("trained_parts", "[]"))
         if not args.decoder_only:
             stats = {**stats, **{k: v for k, v in init.stats.items() if k.split("_")[0] not in parts and k in stats}}

@@ -447,6 +447,10 @@ def test_decoders_learn_to_read_a_dim_gestor_models_own_latents_and_nothing_else
     motion = generate(GenerationRequest(audio=0.01 * np.sin(np.arange(48000, dtype=np.float32) / 7.0), seed=1),
                       checkpoint=after, engine="numpy")
     assert motion.num_frames == 90 and np.isfinite(motion.poses).all()
+    # Decoders that read the data's plan beside a denoiser that reads none: each gets its own.
+    assert cli.main([*args, "--denoised", "0.5", "--plan-decoders", "--out", str(tmp_path / "dp")]) == 0
+    planned = load_checkpoint(tmp_path / "dp" / "gestura.safetensors")
+    assert planned.config.plan_decoders and not planned.config.stroke_planner
 
 
 def test_a_reconstruction_from_time_t_keeps_the_given_codes_and_hears_the_rest_only_below_pure_noise(data, vq_run,
