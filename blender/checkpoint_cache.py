@@ -49,10 +49,10 @@ def load(path: Path):
     return checkpoint
 
 
-def _header(path: Path) -> tuple[list, str, int]:
-    """Style names, model family and default style index from the safetensors header alone: the
-    panel must not read the weights. An unreadable model gives no styles (it shows up as an error
-    when generating)."""
+def _header(path: Path) -> tuple[list, str, int, bool]:
+    """Style names, model family, default style index and whether generation strokes on a plan
+    (``ModelConfig.plans_strokes``) from the safetensors header alone: the panel must not read the
+    weights. An unreadable model gives no styles (it shows up as an error when generating)."""
     import json
 
     from ..inference import safetensors_np
@@ -62,19 +62,20 @@ def _header(path: Path) -> tuple[list, str, int]:
         names = json.loads(metadata.get("styles", "[]"))
         config = json.loads(metadata.get("config", "{}"))
         family, default = str(config.get("family", "vq-mamba")), config.get("default_style", 0)
+        plans = family == "vq-mamba" or bool(config.get("stroke_planner", False))
     except Exception:  # noqa: BLE001
-        return [], "", 0
+        return [], "", 0, False
     names = [str(name) for name in names] if isinstance(names, list) else []
-    return names, family, default if isinstance(default, int) and 0 <= default < len(names) else 0
+    return names, family, default if isinstance(default, int) and 0 <= default < len(names) else 0, plans
 
 
-def _cached_header(path: Path) -> tuple[list, str, int]:
+def _cached_header(path: Path) -> tuple[list, str, int, bool]:
     key = str(path)
     stamp = _stamp(path)
     cached = _headers.get(key)
     if cached is not None and cached[0] == stamp:
         return cached[1]
-    header = _header(path) if stamp is not None else ([], "", 0)
+    header = _header(path) if stamp is not None else ([], "", 0, False)
     _headers[key] = (stamp, header)
     return header
 
@@ -94,3 +95,9 @@ def model_family(path: Path) -> str:
     """The model family of the checkpoint at ``path`` ("vq-mamba", "dim-gestor"; empty when it is
     missing or unreadable)."""
     return _cached_header(path)[1]
+
+
+def plans_strokes(path: Path) -> bool:
+    """Whether the checkpoint at ``path`` strokes on a stroke plan, which plan strength guides
+    (False when it is missing or unreadable)."""
+    return _cached_header(path)[3]

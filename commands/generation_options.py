@@ -29,9 +29,10 @@ def add_generation_options(parser: argparse.ArgumentParser, *, engines, engine_d
                         f"more exaggerates it; costs nothing, except that other than 1 doubles a dim-gestor "
                         f"model's work ({_default(style_strength_default)})")
     g.add_argument("--plan-strength", type=float, default=plan_strength_default,
-                   help="how closely the body strokes on its stroke plan (span models): 0 = ignores it, 1 = as the "
-                        f"model learnt it, more = crisper strokes on it; other than 1 runs one more row where a "
-                        f"stroke is planned ({_default(plan_strength_default)})")
+                   help="how closely the body strokes on its stroke plan (span models, and dim-gestor models with a "
+                        f"stroke planner): 0 = ignores it, 1 = as the model learnt it, more = crisper strokes on "
+                        f"it; other than 1 runs one more row where a stroke is planned (a dim-gestor model: on its "
+                        f"low-noise steps) ({_default(plan_strength_default)})")
     g.add_argument("--sampling-steps", type=int, default=None, metavar="N",
                    help="DDIM steps of a diffusion (dim-gestor) model, 1-1000: more are slower and smoother "
                         "(default: the model's own, or the scene's)")

@@ -41,7 +41,7 @@ from . import parts as parts_module
 from .audio import AudioError, SAMPLE_RATE, load_audio, prepare_waveform
 from .checkpoint import Checkpoint, CheckpointError, load_checkpoint
 from .decoder_delay import DecoderDelay
-from .diffusion import alpha_bar, ddim_step, sampling_times
+from .diffusion import PLAN_GUIDANCE_TIME, alpha_bar, ddim_step, sampling_times
 from .engines.base import RequestEngine
 from .engines.registry import resolve_engine
 from .errors import Cancelled, EngineError, GenerationError
@@ -65,7 +65,7 @@ class GenerationRequest:
     seed: int = 0
     temperature: float = DEFAULT_TEMPERATURE  # 0 = always the most likely code (deterministic)
     style_strength: float = DEFAULT_STYLE_STRENGTH  # 0 = no particular speaker, 1 = as learnt, more exaggerates
-    plan_strength: float = DEFAULT_PLAN_STRENGTH  # span models: 0 = ignore the stroke plan, 1 = as learnt, more follows it
+    plan_strength: float = DEFAULT_PLAN_STRENGTH  # models with a plan: 0 = ignore it, 1 = as learnt, more follows it
     top_k: int | None = None
     top_p: float | None = None
     parts: tuple = PARTS  # the parts to generate; the others keep the start pose or the rest pose
@@ -437,7 +437,10 @@ class DiffusionStream(GenerationStream):
     decoded; they keep the start pose or the rest pose. A checkpoint with a stroke planner streams
     the planner's causal speech encoder as the code generator's stream does, and each window's
     condition reads the plan the planner makes for the named style (the mean style for none), at
-    the threshold that keeps the voice at that style's rate of strokes (``StrokeRate``).
+    the threshold that keeps the voice at that style's rate of strokes (``StrokeRate``); a plan
+    strength other than 1 moves each step's clean estimate at noise levels up to
+    ``PLAN_GUIDANCE_TIME`` away from the same row's with an empty plan (classifier-free guidance,
+    one more denoiser row on those steps of a window where anything is planned).
     """
 
     def __init__(self, engine, checkpoint: Checkpoint, request: GenerationRequest, *, on_block=None):
@@ -517,6 +520,11 @@ class DiffusionStream(GenerationStream):
                       if self.config.stroke_planner else None)
             cond, style, plan = self.engine.condition(features, self._styles, speech,
                                                       self._plan_threshold(first, start, stop))
+            # Plan guidance's row: the styled one with nothing planned (none where nothing is
+            # planned, as the code generator skips its empty-plan row there).
+            bare = None
+            if plan is not None and plan.any() and self.plan_strength != 1.0:
+                bare = self.engine.condition(features, self._styles[:1], speech, plan=np.zeros_like(plan))[:2]
             x = np.repeat(noise[None], len(self._styles), 0)
             times = sampling_times(self._steps)
             for t, t_next in zip(times[:-1], times[1:]):
@@ -528,6 +536,9 @@ class DiffusionStream(GenerationStream):
                 x0 = np.asarray(self.engine.denoise(x, float(t), cond, style, known, mask), np.float32)
                 if len(self._styles) > 1:  # the styled estimate, moved away from the voice alone
                     x0 = np.repeat(guided(x0[0], x0[1], np.float32(self.style_strength))[None], len(x0), 0)
+                if bare is not None and t <= PLAN_GUIDANCE_TIME:  # and away from an empty plan's
+                    unplanned = np.asarray(self.engine.denoise(x[:1], float(t), *bare, known, mask), np.float32)
+                    x0 = np.repeat(guided(x0[0], unplanned[0], np.float32(self.plan_strength))[None], len(x0), 0)
                 x = ddim_step(x, x0, float(t), float(t_next))
                 self.on_block(self.frames_done)  # lets a caller cancel between steps
             sample = np.where(given, known, x[0])

@@ -5,9 +5,9 @@ The decoders learnt on codebook entries, but the denoiser's samples land between
 in-between latent decodes to a damped stroke (README, "Decoders that read the denoiser's
 latents"). So each training window's clean latents are noised to time ``T`` and denoised by the
 frozen model as generation denoises (deterministic DDIM over the model's sampling times below
-``T``, the previous window's tail given, the speaker contrasted with the voice alone at the
-default style strength, the corpus's stroke plan): close enough to the window to stay paired with
-its motion, and made the way generation makes latents.
+``T``, the previous window's tail given, the speaker contrasted with the voice alone and the
+corpus's stroke plan with an empty one at the default style and plan strengths): close enough to
+the window to stay paired with its motion, and made the way generation makes latents.
 """
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ import math
 import numpy as np
 import torch
 
-from ..inference.diffusion import alpha_bar, ddim_step, sampling_times
-from ..inference.sampling import DEFAULT_STYLE_STRENGTH, guided
+from ..inference.diffusion import PLAN_GUIDANCE_TIME, alpha_bar, ddim_step, sampling_times
+from ..inference.sampling import DEFAULT_PLAN_STRENGTH, DEFAULT_STYLE_STRENGTH, guided
 from ..rigs.skeleton import PARTS
 from .dataset import take_window
 from .train_diffusion import clip_latents
@@ -35,13 +35,15 @@ def denoising_times(t: float, steps: int) -> list[float]:
 @torch.no_grad()
 def denoised_latents(generator, features: torch.Tensor, style: torch.Tensor, latents: torch.Tensor,
                      plan: torch.Tensor | None, t: float, steps: int, prefix: int,
-                     rng: torch.Generator, style_strength: float = DEFAULT_STYLE_STRENGTH) -> torch.Tensor:
+                     rng: torch.Generator, style_strength: float = DEFAULT_STYLE_STRENGTH,
+                     plan_strength: float = DEFAULT_PLAN_STRENGTH) -> torch.Tensor:
     """The frozen diffusion generator's reconstruction of clean normalised ``latents`` (B, n, C)
     noised to time ``t``: DDIM (eta 0) over ``denoising_times(t, steps)`` with the first
     ``prefix`` codes given (RePaint, as generation gives the previous window's tail).
     features (B, n r + L, F), style (B,) long (-1: none), plan (B, n r) or None for a model
-    without a planner; noise drawn from ``rng``. Returns normalised latents (B, n, C), the
-    given codes exactly as given."""
+    without a planner; noise drawn from ``rng``; style and plan guidance as generation guides
+    (``pipeline.DiffusionStream``). Returns normalised latents (B, n, C), the given codes
+    exactly as given."""
     b, n, c = latents.shape
     noise = torch.randn(latents.shape, generator=rng, device="cpu").to(latents)
     mask = torch.zeros(b, n, len(PARTS), device=latents.device, dtype=latents.dtype)
@@ -53,6 +55,7 @@ def denoised_latents(generator, features: torch.Tensor, style: torch.Tensor, lat
     cond, style_vectors = generator.condition(features.repeat(rows, 1, 1), styles,
                                               None if plan is None else plan.repeat(rows, 1))
     known, row_mask = latents.repeat(rows, 1, 1), mask.repeat(rows, 1, 1)
+    bare = None if plan is None or plan_strength == 1.0 else generator.condition(features, style, torch.zeros_like(plan))
     times = denoising_times(t, steps)
     a = float(alpha_bar(times[0]))
     x = math.sqrt(a) * latents + math.sqrt(1.0 - a) * noise
@@ -61,7 +64,11 @@ def denoised_latents(generator, features: torch.Tensor, style: torch.Tensor, lat
         x = torch.where(given, math.sqrt(a) * latents + math.sqrt(1.0 - a) * noise, x)
         estimate = generator.denoise(x.repeat(rows, 1, 1), torch.full((rows * b,), now, device=x.device),
                                      cond, style_vectors, known, row_mask)
-        x = ddim_step(x, guided(estimate[:b], estimate[b:], style_strength) if contrasted else estimate, now, later)
+        estimate = guided(estimate[:b], estimate[b:], style_strength) if contrasted else estimate
+        if bare is not None and now <= PLAN_GUIDANCE_TIME:
+            unplanned = generator.denoise(x, torch.full((b,), now, device=x.device), *bare, latents, mask)
+            estimate = guided(estimate, unplanned, plan_strength)
+        x = ddim_step(x, estimate, now, later)
     return torch.where(given, latents, x)
 
 

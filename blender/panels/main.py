@@ -53,9 +53,10 @@ class GESTURA_PT_generate(SidebarPanel, bpy.types.Panel):
         row.operator("gestura.new_seed", text="", icon="FILE_REFRESH")
         layout.prop(settings, "temperature", slider=False)
         layout.prop(settings, "style_strength", slider=False)
-        if _family(context) == "dim-gestor":  # code models have no sampling steps; plan strength guides code models only
+        family, plans = _model_kind(context)
+        if family == "dim-gestor":  # code models have no sampling steps
             layout.prop(settings, "sampling_steps")
-        else:
+        if plans:  # plan strength guides a model that strokes on a plan
             layout.prop(settings, "plan_strength", slider=False)
         layout.prop(settings, "start_frame")
 
@@ -104,11 +105,14 @@ def _styles(context) -> tuple[list, int]:
         return [], 0
 
 
-def _family(context) -> str:
+def _model_kind(context) -> tuple[str, bool]:
+    """The chosen checkpoint's model family and whether it strokes on a plan; ("", True) when no
+    path can be had (the panel then shows what the bundled model reads)."""
     try:
-        return checkpoint_cache.model_family(checkpoint_path(context))
+        path = checkpoint_path(context)
+        return checkpoint_cache.model_family(path), checkpoint_cache.plans_strokes(path)
     except Exception:  # noqa: BLE001 - drawing must never fail; generating reports the problem
-        return ""
+        return "", True
 
 
 class GESTURA_MT_styles(bpy.types.Menu):

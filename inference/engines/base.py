@@ -48,13 +48,15 @@ r = ``config.frames_per_code``, d = ``config.d_model``, K = ``config.codebook_si
 A checkpoint of the "dim-gestor" family (``torch_model/diffusion.py``) has no speech encoder
 state and no code logits; the pipeline asks instead, C = ``config.latent_dim``:
 
-``condition(features (n r + L, config.input_width), styles: tuple, speech=None, threshold=None) -> (cond (n, d), style (len(styles), d), plan)``
+``condition(features (n r + L, config.input_width), styles: tuple, speech=None, threshold=None, plan=None) -> (cond (n, d), style (len(styles), d), plan)``
     The speech extractor over a window's normalised audio features (its n codes' frames plus the
     look-ahead): per-code conditions, and a style vector per entry of ``styles`` (a style index,
     or None for the voice alone). A checkpoint with a stroke planner also reads the stroke plan
     (n r,) float32 that its planner makes from ``speech``, the window's states from ``speech()``
     (n r + L, d), for the first of ``styles`` at ``threshold`` (as ``context``'s), and returns
-    it; without one ``speech`` is None and so is ``plan``. Stateless; once per window.
+    it; without one ``speech`` is None and so is ``plan``. A ``plan`` (n r,) given is read in place
+    of the planner's (plan guidance's empty plan) and returned. Stateless; once per window, twice
+    with plan guidance.
 ``denoise(x (len(styles), n, C), t, cond, style, known (n, C), mask (n, 4)) -> (len(styles), n, C)``
     The denoiser's clean estimate of the noisy normalised latents ``x`` at noise level ``t`` in
     [0, 1], the styles batched; ``known`` holds the latents that are fixed where ``mask`` is 1
@@ -119,7 +121,7 @@ class Engine(abc.ABC):
     def decode_latents(self, state, latents: dict, plan=None) -> dict: ...
 
     @abc.abstractmethod
-    def condition(self, features, styles: tuple, speech=None, threshold=None): ...
+    def condition(self, features, styles: tuple, speech=None, threshold=None, plan=None): ...
 
     @abc.abstractmethod
     def denoise(self, x, t: float, cond, style, known, mask): ...
@@ -202,6 +204,18 @@ def checked_planner_speech(speech, features, config):
         raise EngineError(f"condition() needs the window's planner states ({len(features)}, {config.d_model}) from "
                           f"speech(), got {None if speech is None else np.shape(speech)}")
     return speech
+
+
+def checked_given_plan(plan, features, config):
+    """``condition``'s given ``plan`` as float32 (None: none given), or EngineError unless the
+    model has a stroke planner and the plan covers the window's frames."""
+    if plan is None:
+        return None
+    frames = len(features) - config.lookahead
+    if not config.stroke_planner or np.shape(plan) != (frames,):
+        raise EngineError(f"condition() reads a given plan ({frames},) of the window's frames, on a model with a "
+                          f"stroke planner only; got {np.shape(plan)}{'' if config.stroke_planner else ' (no planner)'}")
+    return np.asarray(plan, np.float32)
 
 
 def checked_denoise(x, cond, style, known, mask, config) -> None:

@@ -12,8 +12,8 @@ from ..errors import EngineError
 from ..notices import notify
 from ..numpy_model.layers import F32
 from ..numpy_model.model import NumpyModel
-from .base import (Engine, checked_context, checked_denoise, checked_family, checked_parts, checked_plan,
-                   checked_planner_speech, checked_plans, checked_speech_family, checked_speech_window,
+from .base import (Engine, checked_context, checked_denoise, checked_family, checked_given_plan, checked_parts,
+                   checked_plan, checked_planner_speech, checked_plans, checked_speech_family, checked_speech_window,
                    checked_style_strength, checked_styles, checked_window)
 
 
@@ -88,13 +88,15 @@ class NumpyEngine(Engine):
         return generator.span_logits(np.asarray(context, F32), styles, latents, parts,
                                      checked_style_strength(style_strength))
 
-    def condition(self, features, styles: tuple, speech=None, threshold=None):
+    def condition(self, features, styles: tuple, speech=None, threshold=None, plan=None):
         checked_family(self.checkpoint, "dim-gestor", "condition")
         config, generator = self.model.config, self.model.generator
         styles = checked_styles(config.num_styles, styles)
         checked_window(len(features), config)
         speech = checked_planner_speech(speech, features, config)
-        plan = None if speech is None else generator.window_plan(np.asarray(speech, F32), styles[0], threshold)
+        plan = checked_given_plan(plan, features, config)
+        if plan is None and speech is not None:
+            plan = generator.window_plan(np.asarray(speech, F32), styles[0], threshold)
         return (*generator.condition(np.asarray(features, F32), styles, plan), plan)
 
     def denoise(self, x, t: float, cond, style, known, mask) -> np.ndarray:

@@ -15,8 +15,8 @@ import torch
 from ...rigs.skeleton import LOWER_ROOT, PARTS
 from ..errors import EngineError
 from ..notices import notify
-from .base import (Engine, checked_context, checked_denoise, checked_family, checked_parts, checked_plan,
-                   checked_planner_speech, checked_plans, checked_speech_family, checked_speech_window,
+from .base import (Engine, checked_context, checked_denoise, checked_family, checked_given_plan, checked_parts,
+                   checked_plan, checked_planner_speech, checked_plans, checked_speech_family, checked_speech_window,
                    checked_style_strength, checked_styles, checked_window)
 
 
@@ -183,16 +183,19 @@ class TorchEngine(Engine):
 
         return self._run(None, run)
 
-    def condition(self, features, styles: tuple, speech=None, threshold=None):
+    def condition(self, features, styles: tuple, speech=None, threshold=None, plan=None):
         checked_family(self.checkpoint, "dim-gestor", "condition")
         config = self.model.config
         styles = checked_styles(config.num_styles, styles)
         checked_window(len(features), config)
         speech = checked_planner_speech(speech, features, config)
+        given = checked_given_plan(plan, features, config)
 
         def run():
             gen = self.model.generator
-            plan = None if speech is None else gen.window_plan(self._tensor(speech)[None], styles[0], threshold)
+            plan = given
+            if plan is None and speech is not None:
+                plan = gen.window_plan(self._tensor(speech)[None], styles[0], threshold)
             ids = torch.tensor([-1 if s is None else s for s in styles], device=self.device)
             # One pass of the speech extractor serves every style (the batch of 1 broadcasts).
             cond, style = gen.condition(self._tensor(features)[None], ids,

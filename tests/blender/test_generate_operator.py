@@ -348,11 +348,17 @@ def test_sampling_steps_reach_a_diffusion_model_and_a_code_model_ignores_a_lefto
     config = tiny_config(family="dim-gestor", headdim=8, mamba2_d_state=8, denoiser_layers=2, span_codes=8,
                          prefix_codes=2, sampling_steps=3)
     dim = write_random_checkpoint(tmp_path / "dim.safetensors", config)
-    # The panel shows Sampling Steps for the model family the header names.
-    assert cache.model_family(generate.checkpoint_path(bpy.context)) == "vq-mamba"
+    planned = write_random_checkpoint(tmp_path / "planned.safetensors",
+                                      config.with_(stroke_planner=True, apex_rates=(0.5, 1.5)))
+    # The panel shows Sampling Steps for the model family the header names, and Plan Strength for
+    # a model that strokes on a plan.
+    path = generate.checkpoint_path(bpy.context)
+    assert (cache.model_family(path), cache.plans_strokes(path)) == ("vq-mamba", True)
+    assert (cache.model_family(planned), cache.plans_strokes(planned)) == ("dim-gestor", True)
     prefs.checkpoint = str(dim)
     try:
-        assert cache.model_family(generate.checkpoint_path(bpy.context)) == "dim-gestor"
+        path = generate.checkpoint_path(bpy.context)
+        assert (cache.model_family(path), cache.plans_strokes(path)) == ("dim-gestor", False)
         assert generate.plan_generation(bpy.context, {"audio_path": str(short_wav)}).request.sampling_steps is None
         runs = {}
         for steps in (0, 2):

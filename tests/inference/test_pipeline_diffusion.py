@@ -16,6 +16,7 @@ from gestura.inference.features import audio_features
 from gestura.inference.frozen_arms import ARM_PARTS, FrozenArmWatch
 from gestura.inference.pipeline import Cancelled, DiffusionStream, GenerationRequest, generate, open_stream
 from gestura.rigs.motion import Motion
+from gestura.rigs.rotations import axis_angle_to_matrix
 from gestura.rigs.skeleton import PART_JOINTS, PARTS
 from frozen_watch import EveryPoseFrozen
 from random_checkpoint import speech_stats, tiny_config, write_random_checkpoint
@@ -210,12 +211,14 @@ def planned(tmp_path_factory, speech):
 
 
 def spied_plans(engine, monkeypatch) -> list:
-    """The plans the engine's ``condition`` makes, one per window, as the pipeline gets them."""
+    """The plans the engine's ``condition`` makes, one per window, as the pipeline gets them (not
+    plan guidance's given empty plans)."""
     plans, condition = [], engine.condition
 
-    def spy(*args):
-        out = condition(*args)
-        plans.append(out[2])
+    def spy(*args, **kwargs):
+        out = condition(*args, **kwargs)
+        if kwargs.get("plan") is None:
+            plans.append(out[2])
         return out
 
     monkeypatch.setattr(engine, "condition", spy)
@@ -225,8 +228,10 @@ def spied_plans(engine, monkeypatch) -> list:
 def test_a_planned_model_generates_alike_on_both_engines_and_streamed(planned, speech):
     a = run(planned, speech, engine="numpy", seed=3, style="lively", style_strength=1.5)
     b = run(planned, speech, engine="torch", seed=3, style="lively", style_strength=1.5)
-    np.testing.assert_allclose(a.poses, b.poses, atol=5e-3)
-    assert np.abs(a.poses - b.poses).mean() < 1e-4
+    # At the default plan strength (3) guidance amplifies float32 rounding further, and a joint
+    # turned by about pi may come out as its axis's opposite: compared as rotation matrices.
+    gap = np.abs(axis_angle_to_matrix(a.poses.reshape(-1, 3)) - axis_angle_to_matrix(b.poses.reshape(-1, 3)))
+    assert gap.max() < 2e-2 and gap.mean() < 1e-4
     stream = open_stream(NumpyEngine(), planned, GenerationRequest(audio=None, seed=3, style="lively",
                                                                    style_strength=1.5))
     chunk = SAMPLE_RATE // 3  # blocks of the planner's encoder and windows fall across chunks
@@ -284,6 +289,50 @@ def test_eval_reports_the_plan_a_planned_model_strokes_on(checkpoint, planned, s
     assert planned.config.plans_strokes and not checkpoint.config.plans_strokes
 
 
+def test_plan_strength_moves_the_estimate_away_from_an_empty_plan_at_low_noise_only(checkpoint, planned, speech,
+                                                                                    monkeypatch):
+    from gestura.inference.diffusion import PLAN_GUIDANCE_TIME, sampling_times
+
+    engine = NumpyEngine()
+    calls, denoise, condition = [], engine.denoise, engine.condition
+
+    def spy_denoise(x, t, cond, style, known, mask):
+        calls.append((t, len(x)))
+        return denoise(x, t, cond, style, known, mask)
+
+    def spy_condition(features, styles, speech=None, threshold=None, plan=None):
+        if plan is not None:
+            calls.append(("empty plan", float(np.abs(plan).max()), styles))
+        return condition(features, styles, speech, threshold, plan)
+
+    monkeypatch.setattr(engine, "denoise", spy_denoise)
+    monkeypatch.setattr(engine, "condition", spy_condition)
+    plans = spied_plans(engine, monkeypatch)
+    settings = dict(audio=speech, seed=3, style="lively", style_strength=1.5)
+    as_learnt = generate(GenerationRequest(**settings, plan_strength=1.0), checkpoint=planned, engine=engine)
+    assert all(len(c) == 2 for c in calls) and len(calls) == len(plans) * PLANNED.sampling_steps
+    calls.clear()
+    plans.clear()
+    guided = generate(GenerationRequest(**settings, plan_strength=3.0), checkpoint=planned, engine=engine)
+    assert np.abs(guided.poses - as_learnt.poses).max() > 0.01
+    # Per window with strokes planned: the styled row's condition with an all-zero plan, then
+    # one more single-row denoiser call at each step at noise levels up to PLAN_GUIDANCE_TIME.
+    low = int(np.sum(sampling_times(PLANNED.sampling_steps)[:-1] <= PLAN_GUIDANCE_TIME))
+    assert 0 < low < PLANNED.sampling_steps
+    planned_windows = sum(bool(p.any()) for p in plans)
+    assert planned_windows >= 1
+    assert [c for c in calls if c[0] == "empty plan"] == [("empty plan", 0.0, (1,))] * planned_windows
+    extra = [c for c in calls if c[0] != "empty plan" and c[1] == 1]
+    assert len(extra) == planned_windows * low and all(t <= PLAN_GUIDANCE_TIME for t, _ in extra)
+    # One step from pure noise never reaches low noise: plan strength changes nothing there, and
+    # nothing on a model without a planner.
+    one = dict(settings, sampling_steps=1)
+    np.testing.assert_array_equal(run(planned, **one, plan_strength=3.0).poses,
+                                  run(planned, **one, plan_strength=1.0).poses)
+    np.testing.assert_array_equal(run(checkpoint, speech, seed=3, style="lively", plan_strength=3.0).poses,
+                                  run(checkpoint, speech, seed=3, style="lively", plan_strength=1.0).poses)
+
+
 @pytest.mark.parametrize("engine", [NumpyEngine, TorchEngine])
 def test_planner_calls_that_do_not_fit_the_model_fail_clearly(checkpoint, planned, engine):
     window = np.zeros((CONFIG.span_codes * 4 + CONFIG.lookahead, CONFIG.input_width), np.float32)
@@ -293,9 +342,19 @@ def test_planner_calls_that_do_not_fit_the_model_fail_clearly(checkpoint, planne
         e.speech(e.start(PARTS), window)
     with pytest.raises(EngineError, match="has no stroke planner: pass None"):
         e.condition(window, (None,), np.zeros((len(window), CONFIG.d_model), np.float32))
+    with pytest.raises(EngineError, match="on a model with a stroke planner only"):
+        e.condition(window, (None,), plan=np.zeros(CONFIG.span_codes * 4, np.float32))
     e.prepare(planned)
     with pytest.raises(EngineError, match="needs the window's planner states"):
         e.condition(window, (None,))
+    states = np.zeros((len(window), CONFIG.d_model), np.float32)
+    with pytest.raises(EngineError, match="reads a given plan \\(48,\\) of the window's frames"):
+        e.condition(window, (None,), states, plan=np.zeros(47, np.float32))
+    given = np.zeros(CONFIG.span_codes * 4, np.float32)
+    given[[5, 20]] = 1.0
+    cond, _, plan = e.condition(window, (None,), states, plan=given)
+    np.testing.assert_array_equal(plan, given)
+    assert np.abs(cond - e.condition(window, (None,), states, plan=np.zeros_like(given))[0]).max() > 0
 
 
 def test_decoders_that_read_the_plan_decode_each_window_with_its_plan(tmp_path, speech, monkeypatch):

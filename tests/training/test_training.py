@@ -488,6 +488,35 @@ def test_a_reconstruction_from_time_t_keeps_the_given_codes_and_hears_the_rest_o
     torch.testing.assert_close(run(other, 1.0)[:, 2:], run(clean, 1.0)[:, 2:])
 
 
+def test_a_reconstruction_is_guided_by_the_plan_as_generation_is_at_low_noise_only(tmp_path):
+    """``denoised_latents`` of a model with a stroke planner guides as ``DiffusionStream`` does: a
+    plan strength other than 1 changes a reconstruction whose steps reach ``PLAN_GUIDANCE_TIME``,
+    and none that stays above it."""
+    import torch
+
+    from gestura.inference.torch_model.model import GesturaModel
+    from gestura.training.denoised_latents import denoised_latents
+    from random_checkpoint import tiny_config, write_random_checkpoint
+
+    config = tiny_config(family="dim-gestor", d_model=32, headdim=16, mamba2_d_state=8, denoiser_layers=2,
+                         speech_layers=1, span_codes=8, prefix_codes=2, sampling_steps=4, stroke_planner=True,
+                         apex_rates=(0.5, 1.5))
+    model = GesturaModel.from_checkpoint(write_random_checkpoint(tmp_path / "dim.safetensors", config, seed=1)).eval()
+    n, r = 8, config.frames_per_code
+    features = torch.randn(2, n * r + config.lookahead, config.feature_dim, generator=torch.Generator().manual_seed(0))
+    clean = torch.randn(2, n, config.latent_dim, generator=torch.Generator().manual_seed(1))
+    plan = torch.zeros(2, n * r)
+    plan[:, [5, 17, 30]] = 1.0
+
+    def run(t, steps, strength):
+        return denoised_latents(model.generator, features, torch.tensor([0, 1]), clean, plan, t, steps, 2,
+                                torch.Generator().manual_seed(3), plan_strength=strength)
+
+    assert not torch.allclose(run(0.5, 4, 3.0), run(0.5, 4, 1.0))
+    torch.testing.assert_close(run(1.0, 1, 3.0), run(1.0, 1, 1.0), rtol=0, atol=0)
+    assert torch.equal(run(0.5, 4, 3.0)[:, :2], clean[:, :2])
+
+
 def test_decoder_fine_tuning_keeps_every_code_and_the_generator_and_stage2_continues_from_it(
         data, vq_run, gen_run, tmp_path, capsys):
     """``--decoder-only`` on a full checkpoint: a full checkpoint with only the decoders changed,
