@@ -57,7 +57,7 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     parser.add_argument("--style", default=None, help="a style of the checkpoint (default: its default style)")
     parser.add_argument("--plan-strength", type=float, default=None,
-                        help="plan strength of a span model (default: generation's default)")
+                        help="plan strength of a model that strokes on a plan (default: generation's default)")
     parser.add_argument("--style-strength", type=float, default=None, help="style strength (default: generation's default)")
     parser.add_argument("--temperature", type=float, default=None, help="temperature (default: generation's default)")
     args = parser.parse_args(argv)

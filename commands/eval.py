@@ -18,7 +18,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--style-strength", type=float, default=DEFAULT_STYLE_STRENGTH,
                         help=f"style strength (default {DEFAULT_STYLE_STRENGTH:g}; 1 = the style as learnt)")
     parser.add_argument("--plan-strength", type=float, default=DEFAULT_PLAN_STRENGTH,
-                        help=f"plan strength of a span model (default {DEFAULT_PLAN_STRENGTH:g}; 1 = the plan as learnt)")
+                        help=f"plan strength of a model that strokes on a plan (default {DEFAULT_PLAN_STRENGTH:g}; 1 = the plan as learnt)")
     parser.add_argument("--sampling-steps", type=int, default=None, metavar="N",
                         help="DDIM steps of a diffusion (dim-gestor) model (default: the model's own)")
     parser.add_argument("--seed", type=int, default=0,

@@ -29,7 +29,8 @@ as the span generator does in training.
 (``near_code_swaps``), so that they smooth over the codes a sampled sequence gets wrong.
 ``--denoised T`` (a dim-gestor ``--init``) lets the decoders read, in place of each window's
 codebook entries, the frozen diffusion model's own reconstruction of them from time T
-(``denoised_latents``), the previous window's tail of ``prefix_codes`` codes given as in generation.
+(``denoised_latents``), the previous window's tail of ``prefix_codes`` codes given and the style
+and the plan guided as in generation.
 """
 from __future__ import annotations
 
