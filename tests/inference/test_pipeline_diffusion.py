@@ -231,7 +231,7 @@ def test_a_planned_model_generates_alike_on_both_engines_and_streamed(planned, s
     # At the default plan strength (3) guidance amplifies float32 rounding further, and a joint
     # turned by about pi may come out as its axis's opposite: compared as rotation matrices.
     gap = np.abs(axis_angle_to_matrix(a.poses.reshape(-1, 3)) - axis_angle_to_matrix(b.poses.reshape(-1, 3)))
-    assert gap.max() < 2e-2 and gap.mean() < 1e-4
+    assert gap.max() < 3e-2 and gap.mean() < 2e-4  # measured here: 9.8e-3 and 6.0e-5
     stream = open_stream(NumpyEngine(), planned, GenerationRequest(audio=None, seed=3, style="lively",
                                                                    style_strength=1.5))
     chunk = SAMPLE_RATE // 3  # blocks of the planner's encoder and windows fall across chunks
