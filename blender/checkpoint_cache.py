@@ -56,17 +56,17 @@ def _header(path: Path) -> tuple[list, str, int, bool]:
     import json
 
     from ..inference import safetensors_np
+    from ..inference.config import ModelConfig
 
     try:
         _, metadata, _, _ = safetensors_np.read_header(path)
         names = json.loads(metadata.get("styles", "[]"))
-        config = json.loads(metadata.get("config", "{}"))
-        family, default = str(config.get("family", "vq-mamba")), config.get("default_style", 0)
-        plans = family == "vq-mamba" or bool(config.get("stroke_planner", False))
+        config = ModelConfig.from_dict(json.loads(metadata.get("config", "{}")))
     except Exception:  # noqa: BLE001
         return [], "", 0, False
     names = [str(name) for name in names] if isinstance(names, list) else []
-    return names, family, default if isinstance(default, int) and 0 <= default < len(names) else 0, plans
+    default = config.default_style if 0 <= config.default_style < len(names) else 0
+    return names, config.family, default, config.plans_strokes
 
 
 def _cached_header(path: Path) -> tuple[list, str, int, bool]:
