@@ -40,8 +40,8 @@ demo: $(VENV)/.installed
 		--seconds 12 --per-second 2 --title "make demo: examples/speech.wav, style $(DEMO_STYLE)"
 	$(VENV)/bin/python -m gestura.training.synth.preview $(OUT)/demo.npz $(OUT)/demo_preview.gif --seconds 12
 
-# Re-train the bundled model from scratch (synthetic corpus, stage 1, stage 2, FGD encoder, held-out
-# evaluation) with training/recipe.sh; about an hour on 2 CPU cores (weights/MODEL_CARD.md). CORPUS=... RUNS=... to move
+# Re-train the bundled model from scratch (synthetic corpora, stage 1, stage 2, stroke planner, FGD encoder, held-out
+# evaluation) with training/recipe.sh; about 2.5 hours on 2 CPU cores and 20 GB of disk (weights/MODEL_CARD.md). CORPUS=... RUNS=... to move
 # its working folders (default ~/.cache/gestura/).
 weights: $(VENV)/.installed system-deps
 	training/recipe.sh

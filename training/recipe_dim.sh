@@ -8,10 +8,11 @@
 #   3. DiM-Gestor only: the same decoders taught once more on the denoiser's own latents, each
 #      window noised halfway and denoised as generation samples (`train-vq --denoised 0.5`)
 #   4. evaluation on the held-out test split, when the FGD encoder of training/recipe.sh exists
-# Inputs: the corpus of training/recipe.sh ($CORPUS), the stage 1 it makes before its stroke
+# Inputs, all from training/recipe.sh: its corpus ($CORPUS), the stage 1 it makes before its stroke
 # planner ($VQ: its smooth3 step, whose encoders and codebooks the bundled model keeps bit for bit,
 # so the denoiser's latents are the bundled model's; the bundled file of commit 6202c8e is the
-# same stage 1) and the model whose planner is copied in ($PLANNER, the bundled one).
+# same stage 1) and the model whose planner is copied in ($PLANNER: its first planner step, the
+# planner the README's two models read; the bundled file of commit 4b1dd90 holds the same one).
 # Wall clock on one CPU thread of a 2-core VM shared with evaluations: 93 min (DiM-Gestor; the
 # baseline 69 min) for step 1, 4 min for each decoder step, 24 min for step 3.
 # Paths can be overridden: CORPUS=/data/synth RUNS=/data/runs VQ=stage1.safetensors training/recipe_dim.sh
@@ -22,7 +23,7 @@ GESTURA=${GESTURA:-.venv/bin/gestura}
 CORPUS=${CORPUS:-$HOME/.cache/gestura/synth-corpus}
 RUNS=${RUNS:-$HOME/.cache/gestura/synth-runs}
 VQ=${VQ:-$RUNS/smooth3/gestura.safetensors}
-PLANNER=${PLANNER:-weights/gestura-small.safetensors}
+PLANNER=${PLANNER:-$RUNS/planner/gestura.safetensors}
 MODEL=${MODEL:-dim-gestor}
 DEVICE=${DEVICE:-cpu}
 THREADS=${THREADS:-1}

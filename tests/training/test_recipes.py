@@ -57,8 +57,10 @@ def run_recipe(tmp_path: Path, recipe: str, env: dict[str, str]) -> tuple[subpro
     stand_in = tmp_path / "gestura"
     stand_in.write_text(STAND_IN.format(python=sys.executable, log=str(log)))
     stand_in.chmod(0o755)
-    full_env = {**os.environ, "GESTURA": str(stand_in), "CORPUS": str(tmp_path / "corpus"),
-                "CORPUS_MORE": str(tmp_path / "corpus-more"), "RUNS": str(tmp_path / "runs"), **env}
+    # HOME too: a folder a recipe defaults to that the test does not name lands here, not in the user's cache.
+    full_env = {**os.environ, "HOME": str(tmp_path / "home"), "GESTURA": str(stand_in),
+                "CORPUS": str(tmp_path / "corpus"), "CORPUS_MORE": str(tmp_path / "corpus-more"),
+                "CORPUS_LONG": str(tmp_path / "corpus-long"), "RUNS": str(tmp_path / "runs"), **env}
     process = subprocess.run(["bash", str(root / "training" / recipe)], env=full_env, cwd=root,
                              capture_output=True, text=True, timeout=300)
     lines = log.read_text().splitlines() if log.exists() else []
@@ -74,18 +76,22 @@ def test_the_bundled_models_recipe_gives_commands_this_version_accepts_and_copie
     assert process.returncode == 0, process.stderr
     assert [argv[0] for argv in commands] == [
         "synth", "train-vq", "train-vq", "train", "train-vq", "train-vq", "train-vq", "synth", "train",
-        "train-vq", "train-vq", "train-fgd", "eval"]
+        "train-vq", "train-vq", "synth", "train", "train-fgd", "eval"]
     # Each step starts from the one before it: the planner from the last jerk tuning, the decoders from the planner.
     inits = [option(argv, "--init") for argv in commands if option(argv, "--init")]
     outs = {option(argv, "--out") for argv in commands}
     assert all(str(Path(init).parent) in outs for init in inits)
+    assert {option(argv, "--out") for argv in commands if argv[0] == "synth"} == {
+        str(tmp_path / name) for name in ("corpus", "corpus-more", "corpus-long")}
+    assert option(commands[-1], "--checkpoint") == option(commands[-3], "--out") + "/gestura.safetensors"
     assert (tmp_path / "repo" / "weights" / "gestura-small.safetensors").is_file()
 
 
 def test_the_dim_gestor_recipe_trains_the_diffusion_model_then_three_decoder_steps_and_evaluates(tmp_path):
     vq, fgd = tmp_path / "stage1.safetensors", tmp_path / "runs" / "fgd" / "fgd_encoder.safetensors"
     fgd.parent.mkdir(parents=True)
-    for path in (vq, fgd, tmp_path / "corpus" / "train_test_split.csv", tmp_path / "repo" / "weights" / "gestura-small.safetensors"):
+    planner = tmp_path / "runs" / "planner" / "gestura.safetensors"
+    for path in (vq, fgd, planner, tmp_path / "corpus" / "train_test_split.csv"):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(b"")
     process, commands = run_recipe(tmp_path, "recipe_dim.sh", {"VQ": str(vq)})
@@ -93,16 +99,16 @@ def test_the_dim_gestor_recipe_trains_the_diffusion_model_then_three_decoder_ste
     assert [argv[0] for argv in commands] == ["train", "train-vq", "train-vq", "train-vq", "eval"]
     train, plan_decoders, lookahead, denoised, evaluate = commands
     assert option(train, "--family") == "dim-gestor" and option(train, "--vq") == str(vq)
-    assert option(train, "--planner-from") == "weights/gestura-small.safetensors" and "--set" not in train
+    assert option(train, "--planner-from") == str(planner) and "--set" not in train
     assert [option(argv, "--w-jerk") for argv in (plan_decoders, lookahead, denoised)] == ["20"] * 3
     assert option(lookahead, "--decoder-lookahead") == "2" and option(denoised, "--denoised") == "0.5"
     assert option(evaluate, "--checkpoint") == str(tmp_path / "runs" / "dim-gestor" / "gestura.safetensors")
     assert (tmp_path / "runs" / "dim-gestor" / "gestura.safetensors").is_file()
-    assert not (tmp_path / "repo" / "weights" / "gestura-small.safetensors").read_bytes()  # the bundled model untouched
+    assert not (tmp_path / "repo" / "weights").exists()  # the bundled model untouched
 
     process, commands = run_recipe(tmp_path / "baseline", "recipe_dim.sh",
                                    {"VQ": str(vq), "MODEL": "transformer", "CORPUS": str(tmp_path / "corpus"),
-                                    "PLANNER": str(tmp_path / "repo" / "weights" / "gestura-small.safetensors")})
+                                    "PLANNER": str(planner)})
     assert process.returncode == 0, process.stderr
     assert [argv[0] for argv in commands] == ["train", "train-vq", "train-vq"]  # no FGD encoder in its RUNS: no eval
     assert option(commands[0], "--set") == "denoiser_block=attention"
