@@ -13,8 +13,9 @@
 # so the denoiser's latents are the bundled model's; the bundled file of commit 6202c8e is the
 # same stage 1) and the model whose planner is copied in ($PLANNER: its first planner step, the
 # planner the README's two models read; the bundled file of commit 4b1dd90 holds the same one).
-# Wall clock on one CPU thread of a 2-core VM shared with evaluations: 93 min (DiM-Gestor; the
-# baseline 69 min) for step 1, 4 min for each decoder step, 24 min for step 3.
+# Wall clock on one CPU thread of a 2-core VM shared with other runs: 80-93 min (DiM-Gestor; the
+# baseline 69 min) for step 1, 2.5-4 min for each decoder step, 21-24 min for step 3, 1 h 47 min
+# in all before the evaluation when last run (README, "Reproduce them").
 # Paths can be overridden: CORPUS=/data/synth RUNS=/data/runs VQ=stage1.safetensors training/recipe_dim.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
