@@ -126,8 +126,8 @@ planner_data "$PLANNER_DATA" "$CORPUS_MORE"
     --out "$RUNS/lookahead-decoders" --fresh "${COMMON[@]}" --batch-size 8 --window 48 --lr 1e-3 --warmup 30 \
     --schedule cosine --steps "$LOOKAHEAD_DECODER_STEPS" --seed 0
 # The stroke planner once more, 3000 steps on the first corpus and the train split of a third, 30 h
-# one (27.7 h of train clips, less than one pass over their windows): its 1000 steps above met
-# each training window about half a time, and with more speech to hear it ranks the syllables
+# one (27.7 h of train clips, 0.62 passes over their windows): its 1000 steps above met each
+# training window about 0.65 times, and with more speech to hear it ranks the syllables
 # closer to the synthesizer's choice (MODEL_CARD.md, "A planner that heard 30 hours").
 if [ ! -f "$CORPUS_LONG/synth.json" ]; then
     "$GESTURA" synth --out "$CORPUS_LONG" --hours 30 --seed 1 --jobs 2

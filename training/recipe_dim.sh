@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The recipe of the README's DiM-Gestor model ("DiM-Gestor: diffusion with a Mamba-2 denoiser") or,
 # with MODEL=transformer, of its transformer baseline: not bundled, so this writes into $RUNS only.
-#   1. the diffusion model (`train --family dim-gestor`) on a frozen stage 1 and the bundled
-#      model's stroke planner (copied in, frozen)
+#   1. the diffusion model (`train --family dim-gestor`) on a frozen stage 1 and a stroke planner
+#      made by training/recipe.sh (copied in, frozen)
 #   2. its upper-body and hand decoders taught to read the stroke plan, then to look 2 frames ahead
 #      (the bundled recipe's last two steps, at jerk weight 20 for DiM-Gestor, 160 for the baseline)
 #   3. DiM-Gestor only: the same decoders taught once more on the denoiser's own latents, each
@@ -49,17 +49,16 @@ OUT="$RUNS/$MODEL"
     --out "$OUT/diffusion" --fresh "${COMMON[@]}" --batch-size 8 --lr 1e-3 --warmup 30 --schedule cosine \
     --steps "$DIFFUSION_STEPS" --seed 0
 DECODERS=(--data "$CORPUS" --decoder-only --plan-decoders --part upper,hands --w-vel 4 --w-acc 4 --w-jerk "$JERK"
-          --fresh "${COMMON[@]}" --batch-size 8 --window 48 --lr 1e-3 --warmup 30 --schedule cosine
-          --steps "$DECODER_STEPS" --seed 0)
-"$GESTURA" train-vq "${DECODERS[@]}" --init "$OUT/diffusion/gestura.safetensors" --out "$OUT/plan-decoders"
-"$GESTURA" train-vq "${DECODERS[@]}" --init "$OUT/plan-decoders/gestura.safetensors" --out "$OUT/lookahead-decoders" \
-    --decoder-lookahead 2 --code-noise 0.1
+          --fresh "${COMMON[@]}" --batch-size 8 --lr 1e-3 --warmup 30 --schedule cosine --seed 0)
+"$GESTURA" train-vq "${DECODERS[@]}" --window 48 --steps "$DECODER_STEPS" --init "$OUT/diffusion/gestura.safetensors" \
+    --out "$OUT/plan-decoders"
+"$GESTURA" train-vq "${DECODERS[@]}" --window 48 --steps "$DECODER_STEPS" --init "$OUT/plan-decoders/gestura.safetensors" \
+    --out "$OUT/lookahead-decoders" --decoder-lookahead 2 --code-noise 0.1
 FINAL="$OUT/lookahead-decoders/gestura.safetensors"
 if [ "$MODEL" = dim-gestor ]; then
     # Windows of 128 frames: each is denoised as one generation window (24 codes after 8 given).
-    "$GESTURA" train-vq --data "$CORPUS" --init "$FINAL" --decoder-only --plan-decoders --part upper,hands \
-        --w-vel 4 --w-acc 4 --w-jerk "$JERK" --denoised 0.5 --out "$OUT/denoised-decoders" --fresh "${COMMON[@]}" \
-        --batch-size 8 --window 128 --lr 1e-3 --warmup 30 --schedule cosine --steps "$DENOISED_STEPS" --seed 0
+    "$GESTURA" train-vq "${DECODERS[@]}" --window 128 --steps "$DENOISED_STEPS" --init "$FINAL" \
+        --out "$OUT/denoised-decoders" --denoised 0.5
     FINAL="$OUT/denoised-decoders/gestura.safetensors"
 fi
 cp "$FINAL" "$OUT/gestura.safetensors"
