@@ -25,8 +25,8 @@ def add_arguments(parser) -> None:
                              "(stage-1 fields come from --vq)")
     parser.add_argument("--init", default=None, metavar="CKPT",
                         help="start from this full checkpoint's stage-2 weights (same family, config and speakers) "
-                             "instead of fresh ones, e.g. to train the bundled model further; pass the same file to "
-                             "--vq to keep its VQ-VAEs and decoders")
+                             "instead of fresh ones, e.g. to train the bundled model further, keeping the audio "
+                             "statistics they learnt with; pass the same file to --vq to keep its VQ-VAEs and decoders")
     parser.add_argument("--stroke-planner", action="store_true",
                         help="vq-mamba: train only a stroke planner for the --init model (speech scans and an apex "
                              "head of its own, on the stroke-apex loss alone; every other weight stays), which then "

@@ -150,10 +150,14 @@ def setup_stage2(args, dist, family: str = "vq-mamba") -> Stage2Setup:
     if init is not None:
         _load_init(model, init, config)
     stats = training_stats(data)  # audio statistics and joint speeds from this data...
+    # ...but the audio as the speech scans already learnt to hear it: a continued model's own
+    # normalisation (its stroke planner, which this training leaves alone, heard that too), or the
+    # planner's a dim-gestor model reads its plan from (both scans read the same features).
+    heard = planner if planner is not None else init
     if planner is not None:
         copy_planner(model, planner)
-        # ...but the audio as the planner learnt to hear it: both scans read the same features.
-        stats["audio_mean"], stats["audio_std"] = planner.stats["audio_mean"], planner.stats["audio_std"]
+    if heard is not None:
+        stats["audio_mean"], stats["audio_std"] = heard.stats["audio_mean"], heard.stats["audio_std"]
     with torch.no_grad():
         for part, ckpt in vq.items():  # ...part statistics from the VQ that learned them
             tensors = {k: v for k, v in ckpt.tensors.items() if k.startswith(f"vq.{part}.") or
@@ -168,6 +172,8 @@ def setup_stage2(args, dist, family: str = "vq-mamba") -> Stage2Setup:
                if key in ckpt.metadata}
     if args.init:
         lineage["init"] = str(Path(args.init).resolve())
+        if "stroke_planner" in init.metadata and init.config.stroke_planner:  # how its planner was trained
+            lineage["stroke_planner"] = init.metadata["stroke_planner"]
     if planner is not None:
         lineage["planner_from"] = str(Path(planner.path).resolve())
     return Stage2Setup(model, config, data, stats, length, dist.device, lineage)

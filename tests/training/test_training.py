@@ -655,6 +655,19 @@ def test_a_dim_gestor_model_reads_the_plan_of_a_stroke_planner_it_borrows(data, 
     assert not (tmp_path / "no").exists()
 
 
+def quieter_copy(data, root, gain: float):
+    """A copy of the BEAT2-layout folder ``data`` at ``root`` with every wave scaled by ``gain``."""
+    import shutil
+
+    import soundfile
+
+    shutil.copytree(data, root, ignore=shutil.ignore_patterns(".gestura_cache"))
+    for path in (root / "wave16k").glob("*.wav"):
+        wave, rate = soundfile.read(path, dtype="float32")
+        soundfile.write(path, wave * gain, rate, subtype="PCM_16")
+    return root
+
+
 def test_a_stroke_planner_trains_for_a_model_and_changes_nothing_else_in_it(data, vq_run, gen_run, tmp_path, capsys):
     """``--stroke-planner``: only ``generator.planner`` is new, started from the model's own head
     path; the body, the statistics and the speakers stay; both engines generate with it alike."""
@@ -687,14 +700,23 @@ def test_a_stroke_planner_trains_for_a_model_and_changes_nothing_else_in_it(data
     assert poses[0].shape[0] == 180
     np.testing.assert_allclose(poses[0], poses[1], atol=1e-3)
 
-    # Stage 2 trained further from it keeps its planner.
+    # Stage 2 trained further from it keeps its planner, and the audio statistics the planner and the
+    # speech scans learnt with, on data whose own differ (the same clips 12 dB quieter); a first run
+    # put the new data's statistics in, so the planner heard every clip 12 dB off.
     planned = tmp_path / "p" / "gestura.safetensors"
-    assert cli.main(["train", "--data", str(data), "--vq", str(planned), "--init", str(planned), "--steps", "2",
-                     "--lr", "0", "--log-every", "1", *LOOP, "--out", str(tmp_path / "g")]) == 0
+    quiet = quieter_copy(data, tmp_path / "quiet", 0.25)
+    assert cli.main(["train", "--data", str(quiet), "--vq", str(planned), "--init", str(planned), "--steps", "2",
+                     "--lr", "0", "--log-every", "1", *LOOP, "--no-cache", "--out", str(tmp_path / "g")]) == 0
     again = load_checkpoint(tmp_path / "g" / "gestura.safetensors")
     assert again.config.stroke_planner
     for name in planner:
         np.testing.assert_array_equal(again.tensors[name], after.tensors[name], err_msg=name)
+    for name in ("audio_mean", "audio_std"):
+        np.testing.assert_array_equal(again.stats[name], after.stats[name])
+    from gestura.training.dataset import Beat2Dataset, compute_stats
+    own = compute_stats(Beat2Dataset.load(quiet, ("train",), None, cache=False).clips)["audio_mean"]
+    assert np.abs(own - after.stats["audio_mean"]).max() > 1.0  # the test's data does differ
+    assert again.metadata["stroke_planner"] == after.metadata["stroke_planner"]
     # A new generator on its VQ-VAEs (--vq, no --init) is a model of its own: no stroke planner.
     assert cli.main(["train", "--data", str(data), "--vq", str(planned), "--steps", "1", "--lr", "0", "--log-every", "1",
                      *LOOP, "--set", "carried_codes=1", "--out", str(tmp_path / "new")]) == 0
