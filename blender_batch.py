@@ -211,7 +211,6 @@ def run(argv: list[str]) -> int:
         skipped: list = []
         files = jobs.collect_audio(args.audio, extensions=readable, skipped=skipped)
         outputs = jobs.output_paths(files, args.out, ".blend")
-        jobs.check_seed(args.seed)
         kwargs_list = [_operator_arguments(args, package, audio) for audio in files]
         for folder in dict.fromkeys(out.parent for out in outputs):
             jobs.check_output_folder(folder)
@@ -246,7 +245,7 @@ def _check_settings(bpy, package, args) -> None:
         given = os.path.abspath(os.path.expanduser(args.checkpoint)) if args.checkpoint else None
         checkpoint = checkpoint_cache.load(generate.checkpoint_path(bpy.context, given))
         pipeline.check_settings(
-            checkpoint, style=args.style or settings.style or None,
+            checkpoint, seed=args.seed, style=args.style or settings.style or None,
             temperature=settings.temperature if args.temperature is None else args.temperature,
             style_strength=settings.style_strength if args.style_strength is None else args.style_strength,
             plan_strength=settings.plan_strength if args.plan_strength is None else args.plan_strength,
@@ -267,7 +266,9 @@ def _last_line(error: Exception, fallback: str) -> str:
 
 def _generate_all(bpy, package, blend_output, args, files, outputs, kwargs_list, template: str) -> int:
     """Generate and save each file in turn; returns how many failed (each already reported)."""
-    with _interrupts_held():
+    # Blender's own reports (saved, read, an operator's error) would repeat each file's line.
+    quiet = blend_output.blender_reports_silenced
+    with _interrupts_held(), quiet():
         bpy.ops.wm.save_as_mainfile(filepath=template, copy=True, check_existing=False)
     failures = 0
     for index, (audio, out, kwargs) in enumerate(zip(files, outputs, kwargs_list), start=1):
@@ -281,14 +282,14 @@ def _generate_all(bpy, package, blend_output, args, files, outputs, kwargs_list,
             print(f"{prefix}: '{out}' exists, skipped (pass --overwrite to replace it)", flush=True)
             continue
         if index > 1:
-            with _interrupts_held():
+            with _interrupts_held(), quiet():
                 bpy.ops.wm.open_mainfile(filepath=template, load_ui=False)
             _stop_if_interrupted()
         started = time.perf_counter()
         try:
             # The operator reports notices (silent audio, a down-mix, a fallback) to Blender; the
             # same ones are collected here for this file's line.
-            with package.inference.notices.collect() as notices:
+            with package.inference.notices.collect() as notices, quiet():
                 result = bpy.ops.gestura.generate(**kwargs)
         except RuntimeError as error:
             if _interrupted:

@@ -17,7 +17,7 @@ from .errors import GesturaError
 # command -> (its module in commands/, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "info": ("info", "show the version, the engines this Python can run and the bundled model"),
-    "generate": ("generate", "generate SMPL-X gesture motion (.npz, .bvh) from speech audio files"),
+    "generate": ("generate", "generate SMPL-X gesture motion (.npz, .bvh, .blend) from speech audio files"),
     "params": ("params", "print the parameter counts of the model configs"),
     "synth": ("synth", "write the synthetic speech + gesture corpus (BEAT2 layout) the bundled model trains on"),
     "train-vq": ("train_vq", "train stage 1 (part VQ-VAEs, global motion predictor) on BEAT2-layout data"),

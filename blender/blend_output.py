@@ -6,8 +6,11 @@ sound strip at the start frame, and the frame range set. bpy is imported only wh
 """
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import importlib.util
 import os
+import sys
 from pathlib import Path
 
 from ..errors import GesturaError
@@ -25,6 +28,36 @@ def save_error_reason(error: Exception) -> str:
         return error.strerror or str(error)
     lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
     return lines[-1].removeprefix("Error: ") if lines else "Blender could not save the file"
+
+
+@contextlib.contextmanager
+def blender_reports_silenced():
+    """Drop what Blender prints on the process's stdout meanwhile: in background mode it prints
+    its operators' reports there from C ("Info: Saved copy as" a temporary name, "Read blend:",
+    "Error: ..."), where Python's own redirection does not reach. For commands that say in their
+    own words what they wrote and why something failed. POSIX only; elsewhere a no-op."""
+    try:
+        libc = ctypes.CDLL(None) if os.name == "posix" else None
+    except OSError:
+        libc = None
+    if libc is None:
+        yield
+        return
+    sys.stdout.flush()
+    libc.fflush(None)
+    saved = os.dup(1)
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, 1)
+        os.close(null)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            libc.fflush(None)  # Blender's buffered lines go to the null device, not after it
+            os.dup2(saved, 1)
+    finally:
+        os.close(saved)
 
 
 def bpy_available() -> bool:
@@ -82,8 +115,9 @@ def save_blend(out_path, overwrite: bool = False) -> Path:
 
     def write(temporary: Path) -> None:
         try:
-            result = bpy.ops.wm.save_as_mainfile(filepath=str(temporary.resolve()), copy=True,
-                                                 check_existing=False)
+            with blender_reports_silenced():  # it names the temporary file
+                result = bpy.ops.wm.save_as_mainfile(filepath=str(temporary.resolve()), copy=True,
+                                                     check_existing=False)
         except RuntimeError as error:
             raise BlendOutputError(f"could not write '{out_path}': {save_error_reason(error)}") from None
         finally:

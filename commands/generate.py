@@ -98,7 +98,7 @@ def run(args) -> int:
     from ..inference.engines import EngineError, resolve_engine
     from ..inference.notices import collect
     from ..inference.pipeline import GenerationRequest, check_settings, generate
-    from ..inference.batch import JobError, check_output_folder, check_seed, collect_audio, output_paths, parse_parts
+    from ..inference.batch import JobError, check_output_folder, collect_audio, output_paths, parse_parts
     from ..rigs import motion_io
     from ..rigs.kinematics import ground
 
@@ -108,7 +108,6 @@ def run(args) -> int:
         outputs = output_paths(audio_files, args.output, tuple("." + f for f in FORMATS),
                                None if args.format is None else "." + args.format)
         parts = parse_parts(args.parts)
-        check_seed(args.seed)
         if args.threads is not None and args.threads < 1:
             raise JobError(f"--threads {args.threads}: give 1 or more CPU threads")
         for folder in dict.fromkeys(out.parent for out in outputs):
@@ -125,7 +124,7 @@ def run(args) -> int:
         checkpoint = load_checkpoint(args.checkpoint)
         # Once, before any file (even when every output exists and is skipped): a bad
         # setting is the command's error, not every file's.
-        check_settings(checkpoint, style=args.style, temperature=args.temperature, top_k=args.top_k,
+        check_settings(checkpoint, seed=args.seed, style=args.style, temperature=args.temperature, top_k=args.top_k,
                        top_p=args.top_p, style_strength=args.style_strength, plan_strength=args.plan_strength,
                        sampling_steps=args.sampling_steps)
     except GesturaError as error:
@@ -136,7 +135,7 @@ def run(args) -> int:
         if out.is_dir():
             failures.append(f"{audio.name}: output '{out}' is a folder: rename or move it")
         elif out.exists() and not args.overwrite:
-            print(f"'{out}' exists, skipped (pass --overwrite to replace it)", file=sys.stderr)
+            print(f"gestura generate: '{out}' exists, skipped (pass --overwrite to replace it)", file=sys.stderr)
         else:
             todo.append((audio, out))
     attempted = len(todo) + len(failures)
@@ -197,7 +196,8 @@ def run(args) -> int:
         written.append((path, out))
         bar.file_done(index, path.name, seconds[index], out, time.monotonic() - started)
         _warn(notices[index])
-    if not show and not args.quiet:
+    # What was written goes to stdout for scripts, whatever the progress on stderr showed.
+    if not args.quiet:
         for path, out in written:
             print(f"{path} -> {out}")
     return _report(failures, attempted)

@@ -17,10 +17,13 @@ def add_generation_options(parser: argparse.ArgumentParser, *, engines, engine_d
     ``engines``: the ``--engine`` choices (None: any text, checked once the package is loaded);
     a ``None`` default for temperature, style or plan strength leaves the value to the caller (the scene's)."""
     g = parser.add_argument_group("generation")
+    scene = "the scene's if set, else " if temperature_default is None else ""
     g.add_argument("--checkpoint", default=None, help=checkpoint_help)
     g.add_argument("--style", default=None, help="speaker style name from the model (default: the model's default "
                                                   "style; a dim-gestor model takes the style from the voice instead)")
-    g.add_argument("--seed", type=int, default=0, help="random seed, 0 or more; the same seed gives the same motion")
+    g.add_argument("--seed", type=int, default=0,
+                   help="random seed, 0 to 2147483647 (the Blender panel's); the same seed gives the same motion "
+                        "(default 0)")
     g.add_argument("--temperature", type=float, default=temperature_default,
                    help="sampling temperature; 0 = always the most likely motion "
                         f"({_default(temperature_default)})")
@@ -35,7 +38,7 @@ def add_generation_options(parser: argparse.ArgumentParser, *, engines, engine_d
                         f"low-noise steps) ({_default(plan_strength_default)})")
     g.add_argument("--sampling-steps", type=int, default=None, metavar="N",
                    help="DDIM steps of a diffusion (dim-gestor) model, 1-1000: more are slower and smoother "
-                        "(default: the model's own, or the scene's)")
+                        f"(default: {scene}the model's own)")
     g.add_argument("--parts", default=None,
                    help="body parts to generate, comma-separated from face,upper,hands,lower (default all); "
                         "the others stay at rest")

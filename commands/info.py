@@ -4,6 +4,8 @@ from __future__ import annotations
 import importlib.util
 import platform
 
+import numpy as np
+
 from ..errors import CommandError
 from ..rigs.skeleton import PARTS
 
@@ -14,7 +16,7 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     from .. import __version__
-    from ..inference.architecture import parameter_count
+    from ..inference.architecture import parameter_count, tensor_shapes
     from ..inference.checkpoint import CheckpointError, default_checkpoint_path, load_checkpoint
 
     print(f"gestura {__version__} on Python {platform.python_version()} ({platform.machine()})")
@@ -36,13 +38,18 @@ def run(args) -> int:
         print(f"model: {error}")  # no bundled model is worth reporting, not failing on
         return 0
     config = checkpoint.config
+    # `gestura params` counts a named config, which has no stroke planner: say what the difference is.
+    planner = sum(int(np.prod(shape)) for name, shape in tensor_shapes(config).items()
+                  if name.startswith("generator.planner."))
     print(f"model: {checkpoint.path}")
     print(f"  config {config.name}, {parameter_count(config):,} parameters, stage '{checkpoint.stage}'"
           + (f", family '{config.family}'" if config.family != "vq-mamba" else "")
-          + (", with a stroke planner" if config.stroke_planner else "")
+          + (f", with a stroke planner ({planner:,} of the parameters)" if config.stroke_planner else "")
           + (" that hears pitch" if config.planner_pitch else "")
           + (", decoders that read the plan" if config.plan_decoders else "")
           + (f", decoders that look ahead ({', '.join(f'{p} {config.decoder_lookahead[p]}' for p in PARTS if config.decoder_lookahead[p])} "
              f"frames)" if any(config.decoder_lookahead.values()) else ""))
-    print(f"  styles: {', '.join(checkpoint.styles)}")
+    default = checkpoint.style_index(None)
+    print("  styles: " + ", ".join(f"{name} (default)" if i == default else name
+                                   for i, name in enumerate(checkpoint.styles)))
     return 0

@@ -41,6 +41,14 @@ class SilentAudioWarning(UserWarning):
     """The audio is silent: the motion follows no speech."""
 
 
+class ShortAudioWarning(UserWarning):
+    """The audio is shorter than a syllable (``SHORT_AUDIO_S``): a motion of a few frames."""
+
+
+# Under a syllable's length there is nothing to gesture to (a stroke takes about half a second).
+SHORT_AUDIO_S = 0.25
+
+
 class TruncatedAudioWarning(UserWarning):
     """The file ends before the length its header declares; what is there is used."""
 
@@ -89,6 +97,9 @@ def prepare_waveform(samples, rate: int, source: str = "The audio", sample_rate:
     out = resample(samples, int(rate), sample_rate)
     if out.size == 0:
         raise AudioError(f"{source} is shorter than one sample at {sample_rate} Hz: choose a longer recording")
+    if out.size < SHORT_AUDIO_S * sample_rate:
+        notify(f"{source} is only {out.size / sample_rate:.2f} s long: the motion will be a few frames with no "
+               f"gesture; choose a recording of a word or more", ShortAudioWarning, key="short", stacklevel=3)
     if float(np.max(np.abs(out))) < SILENCE_LEVEL:
         notify(f"{source} is silent (peak below -80 dBFS): the motion will not follow any speech",
                SilentAudioWarning, key="silent", stacklevel=3)
@@ -207,8 +218,12 @@ def _decode(path: str) -> tuple[np.ndarray, int]:
                 raise
     if soundfile is None:
         return _decode_wave(path)
-    raise AudioError(f"Audio file '{path}' cannot be decoded ({reason}): use one of "
-                     f"{', '.join(readable_extensions())}, or convert it with ffmpeg")
+    readable = readable_extensions()
+    if os.path.splitext(str(path))[1].lower() in readable:  # the name promises audio the decoders know
+        hint = f"it is not audio or is damaged; check it, or convert it with ffmpeg to one of {', '.join(readable)}"
+    else:
+        hint = f"use one of {', '.join(readable)}, or convert it with ffmpeg"
+    raise AudioError(f"Audio file '{path}' cannot be decoded ({reason}): {hint}")
 
 
 def _reason(error: Exception) -> str:

@@ -105,13 +105,6 @@ def collect_audio(inputs, recursive: bool = False, extensions=AUDIO_EXTENSIONS, 
     return unique
 
 
-def check_seed(seed: int) -> int:
-    """The panel's seeds are 0 or more; a negative one could not be typed there to reproduce a take."""
-    if int(seed) < 0:
-        raise JobError(f"seed {int(seed)} is negative: use 0 or more (the panel's seeds)")
-    return int(seed)
-
-
 def named_format(path: str | os.PathLike) -> str | None:
     """The file extension of ``path`` when it names a known kind of file (lower case), else None."""
     suffix = Path(os.fspath(path)).suffix.lower()

@@ -49,7 +49,7 @@ from .features import FeatureStream, energy_db, normalize, num_frames
 from .frozen_arms import ARM_PARTS, FrozenArmWatch
 from .sampling import (
     DEFAULT_PLAN_STRENGTH, DEFAULT_STYLE_STRENGTH, DEFAULT_TEMPERATURE, PASSES, check_sampling,
-    guided, part_rngs, sample_codes, still_hidden,
+    check_seed, guided, part_rngs, sample_codes, still_hidden,
 )
 from .pauses import PAUSE_MARGIN, pause_codes
 from .stroke_plan import StrokeRate, spoken_frames, window_frames
@@ -99,7 +99,8 @@ def request_audio(audio) -> np.ndarray:
 MAX_SAMPLING_STEPS = 1000  # a bound that keeps a slip (10000) from running for hours; 25 and 50 steps measure alike
 
 
-def check_settings(checkpoint: Checkpoint, *, style: str | None = None, temperature: float = DEFAULT_TEMPERATURE,
+def check_settings(checkpoint: Checkpoint, *, seed: int = 0, style: str | None = None,
+                   temperature: float = DEFAULT_TEMPERATURE,
                    top_k: int | None = None, top_p: float | None = None,
                    style_strength: float = DEFAULT_STYLE_STRENGTH, plan_strength: float = DEFAULT_PLAN_STRENGTH,
                    sampling_steps: int | None = None) -> int:
@@ -116,6 +117,7 @@ def check_settings(checkpoint: Checkpoint, *, style: str | None = None, temperat
             raise GenerationError(f"sampling steps must be a whole number from 1 to {MAX_SAMPLING_STEPS}, "
                                   f"got {sampling_steps!r}")
     try:
+        check_seed(seed)
         check_sampling(float(temperature), top_k, top_p, float(style_strength), float(plan_strength))
         return checkpoint.style_index(style)
     except (ValueError, CheckpointError) as error:
@@ -142,7 +144,7 @@ class GenerationStream:
     read here, the audio arrives through ``push_audio``."""
 
     def __init__(self, engine, checkpoint: Checkpoint, request: GenerationRequest, *, on_block=None):
-        style_index = check_settings(checkpoint, style=request.style, temperature=request.temperature,
+        style_index = check_settings(checkpoint, seed=request.seed, style=request.style, temperature=request.temperature,
                                      top_k=request.top_k, top_p=request.top_p, style_strength=request.style_strength,
                                      plan_strength=request.plan_strength, sampling_steps=request.sampling_steps)
         self.engine = engine

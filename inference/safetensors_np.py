@@ -74,9 +74,11 @@ def read_header(path) -> tuple[dict, dict, int, int]:
         if len(head) < 8:
             raise SafetensorsError(f"'{path}' is {size} bytes long, too short for a safetensors header (truncated?)")
         (length,) = struct.unpack("<Q", head)
-        if length > _MAX_HEADER or 8 + length > size:
-            raise SafetensorsError(
-                f"'{path}' announces a {length}-byte header but the file has {size} bytes: it is truncated or not safetensors")
+        if length > _MAX_HEADER:
+            raise SafetensorsError(f"'{path}' is not a safetensors file (its first 8 bytes are not a header length)")
+        if 8 + length > size:
+            raise SafetensorsError(f"'{path}' is truncated or not a safetensors file (it announces a {length}-byte "
+                                   f"header, but has {size} bytes)")
         raw = f.read(length)
     try:
         header = json.loads(raw.decode("utf-8"))

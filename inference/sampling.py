@@ -33,23 +33,40 @@ DEFAULT_PLAN_STRENGTH = 3.0
 PASSES = 8
 
 
+# The largest seed Blender's panel takes (an IntProperty is a signed 32-bit integer): a take made
+# anywhere else with a larger seed could not be made again there.
+MAX_SEED = 2**31 - 1
+
+
+def check_seed(seed) -> int:
+    """``seed`` as an int, or ValueError unless it is a whole number from 0 to ``MAX_SEED``."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"seed {seed!r} is out of range: use a whole number from 0 to {MAX_SEED} "
+                         f"(the seeds the Blender panel takes)")
+    return int(seed)
+
+
 def part_rngs(seed: int, parts=PARTS) -> dict:
-    return {part: np.random.default_rng([int(seed) & 0xFFFFFFFF, PARTS.index(part)]) for part in parts}
+    """One generator per part for a seed from ``check_seed``: each part's draws are its own, so
+    switching a part off leaves the others' codes as they were."""
+    return {part: np.random.default_rng([int(seed), PARTS.index(part)]) for part in parts}
 
 
 def check_sampling(temperature: float, top_k, top_p, style_strength: float = 1.0, plan_strength: float = 1.0) -> None:
     if not np.isfinite(style_strength) or style_strength < 0:
-        raise ValueError(f"style strength must be a number >= 0 (0 = no particular speaker, 1 = the style as "
+        raise ValueError(f"style strength must be a finite number >= 0 (0 = no particular speaker, 1 = the style as "
                          f"learnt, more exaggerates it), got {style_strength}")
     if not np.isfinite(plan_strength) or plan_strength < 0:
-        raise ValueError(f"plan strength must be a number >= 0 (0 = ignore the stroke plan, 1 = as learnt, more strokes "
-                         f"more crisply on it), got {plan_strength}")
+        raise ValueError(f"plan strength must be a finite number >= 0 (0 = ignore the stroke plan, 1 = as learnt, "
+                         f"more strokes more crisply on it), got {plan_strength}")
     if not np.isfinite(temperature) or temperature < 0:
-        raise ValueError(f"temperature must be a number >= 0 (0 = always the most likely code), got {temperature}")
+        raise ValueError(f"temperature must be a finite number >= 0 (0 = always the most likely code), "
+                         f"got {temperature}")
     if top_k is not None and int(top_k) < 1:
-        raise ValueError(f"top_k must be at least 1, got {top_k}")
+        raise ValueError(f"top-k must be 1 or more (draw from that many of the likeliest codes), got {top_k}")
     if top_p is not None and not 0.0 < float(top_p) <= 1.0:
-        raise ValueError(f"top_p must be in (0, 1], got {top_p}")
+        raise ValueError(f"top-p must be more than 0 and at most 1 (draw from the likeliest codes holding that "
+                         f"share of the probability), got {top_p}")
 
 
 def guided(conditioned, unconditioned, strength: float):

@@ -57,3 +57,17 @@ def test_info_says_which_decoders_look_ahead(tmp_path, capsys):
                                    tiny_config(decoder_lookahead={"face": 0, "upper": 2, "hands": 3, "lower": 0}))
     assert cli.main(["info", "--checkpoint", str(path)]) == 0
     assert "decoders that look ahead (upper 2, hands 3 frames)" in capsys.readouterr().out
+
+
+def test_info_counts_the_stroke_planner_and_names_the_default_style(capsys):
+    from gestura import cli
+    from gestura.inference.checkpoint import default_checkpoint_path, load_checkpoint
+
+    assert cli.main(["info"]) == 0
+    out = capsys.readouterr().out
+    # The bundled model; `gestura params` counts its config, which has no planner (6,656,557).
+    tensors = load_checkpoint(default_checkpoint_path()).tensors
+    total = sum(t.size for t in tensors.values())
+    planner = sum(t.size for name, t in tensors.items() if name.startswith("generator.planner."))
+    assert f"{total:,} parameters, stage 'full', with a stroke planner ({planner:,} of the parameters)" in out
+    assert "  styles: 1_avery, 2_bodhi (default), 3_carmen, 4_dmitri\n" in out

@@ -121,7 +121,8 @@ def read_split(root: Path) -> list[tuple[str, str]]:
     root = Path(root)
     path = root / SPLIT_FILE
     if not root.is_dir():
-        raise DatasetError(f"data folder {root} does not exist")
+        raise DatasetError(f"data folder '{root}' does not exist: give a folder in the BEAT2 layout "
+                           f"({SPLIT_FILE}, {MOTION_DIR}/, {AUDIO_DIR}/), or make one with gestura synth")
     if not path.is_file():
         raise DatasetError(
             f"{path} is missing: a BEAT2-layout folder needs {SPLIT_FILE} (columns id,type), "

@@ -33,8 +33,8 @@ class NumpyEngine(Engine):
     def __init__(self, device: str = "auto") -> None:
         super().__init__(device)
         if device == "cuda":
-            notify("the numpy engine runs on the CPU only: choose the torch or external engine for CUDA",
-                   UserWarning, stacklevel=2)
+            notify("the numpy engine runs on the CPU only: choose the torch engine (in Blender, also the external "
+                   "one) for CUDA", UserWarning, stacklevel=2)
         self.device = "cpu"
         self.model = None
         self._loaded = None

@@ -45,6 +45,8 @@ def test_a_folder_becomes_blend_files_that_load_back_and_existing_ones_are_skipp
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert sorted(p.name for p in out.iterdir()) == ["count.blend", "greeting.blend"]
     assert "1/2 count.wav" in done.stderr and "2/2 greeting.wav" in done.stderr
+    # stdout names what was written, and only that: Blender's "Saved copy as" named a temporary file.
+    assert done.stdout.splitlines() == [f"{clips / name}.wav -> {out / name}.blend" for name in ("count", "greeting")]
 
     bpy.ops.wm.open_mainfile(filepath=str(out / "greeting.blend"), load_ui=False)
     (armature,) = [o for o in bpy.data.objects if o.type == "ARMATURE"]
@@ -185,12 +187,13 @@ def test_bad_settings_are_refused_once_before_any_file(clips, checkpoint_path, t
     out = tmp_path / "o5"
     cases = [
         (("--style", "carol"), "gestura generate: error: style 'carol' is not in this model: choose one of alice, bob"),
-        (("--temperature", "-1"), "gestura generate: error: temperature must be a number >= 0"),
-        (("--temperature", "inf"), "gestura generate: error: temperature must be a number >= 0"),
-        (("--top-k", "0"), "gestura generate: error: top_k must be at least 1, got 0"),
-        (("--top-p", "3"), "gestura generate: error: top_p must be in (0, 1], got 3.0"),
-        (("--style-strength", "-2"), "gestura generate: error: style strength must be a number >= 0"),
-        (("--plan-strength", "-2"), "gestura generate: error: plan strength must be a number >= 0"),
+        (("--temperature", "-1"), "gestura generate: error: temperature must be a finite number >= 0"),
+        (("--temperature", "inf"), "gestura generate: error: temperature must be a finite number >= 0"),
+        (("--top-k", "0"),
+         "gestura generate: error: top-k must be 1 or more (draw from that many of the likeliest codes), got 0"),
+        (("--top-p", "3"), "gestura generate: error: top-p must be more than 0 and at most 1"),
+        (("--style-strength", "-2"), "gestura generate: error: style strength must be a finite number >= 0"),
+        (("--plan-strength", "-2"), "gestura generate: error: plan strength must be a finite number >= 0"),
         (("--sampling-steps", "25"), "gestura generate: error: sampling steps apply to a diffusion (dim-gestor) "
                                      "model, and this one is vq-mamba: leave them out"),
     ]

@@ -62,8 +62,15 @@ def test_many_files_into_a_folder_with_progress(tiny, speech_wav, tmp_path, caps
     out = tmp_path / "out"
     assert main(["generate", str(speech_wav), str(other), "-o", str(out), "--checkpoint", tiny]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["second.npz", "speech.npz"]
-    err = capsys.readouterr().err
-    assert "1/2 speech.wav" in err and "2/2 second.wav" in err
+    printed = capsys.readouterr()
+    assert "1/2 speech.wav" in printed.err and "2/2 second.wav" in printed.err
+    # With the progress on stderr, stdout still names every output, for scripts (it did not).
+    assert printed.out.splitlines() == [f"{speech_wav} -> {out / 'speech.npz'}", f"{other} -> {out / 'second.npz'}"]
+    # An existing output is skipped, said on stderr as the command's, and is not a failure.
+    assert main(["generate", str(speech_wav), "-o", str(out), "--checkpoint", tiny]) == 0
+    printed = capsys.readouterr()
+    assert printed.err == f"gestura generate: '{out / 'speech.npz'}' exists, skipped (pass --overwrite to replace it)\n"
+    assert printed.out == ""
 
 
 def test_user_errors_are_one_line(tiny, speech_wav, tmp_path, capsys):
@@ -73,9 +80,14 @@ def test_user_errors_are_one_line(tiny, speech_wav, tmp_path, capsys):
         (["generate", str(speech_wav), "-o", str(tmp_path / "x.npz"), "--checkpoint", tiny, "--style", "zz"], "style 'zz'"),
         (["generate", str(speech_wav), "-o", str(tmp_path / "x.npz"), "--checkpoint", tiny, "--parts", "tail"], "tail"),
         (["generate", str(speech_wav), "-o", str(tmp_path / "x.npz"), "--checkpoint", tiny, "--style-strength", "-1"],
-         "style strength must be a number >= 0"),
+         "style strength must be a finite number >= 0"),
         (["generate", str(speech_wav), "-o", str(tmp_path / "x.npz"), "--checkpoint", tiny, "--plan-strength", "-1"],
-         "plan strength must be a number >= 0 (0 = ignore the stroke plan"),
+         "plan strength must be a finite number >= 0 (0 = ignore the stroke plan"),
+        (["generate", str(speech_wav), "-o", str(tmp_path / "x.npz"), "--checkpoint", tiny, "--seed", "-5"],
+         "seed -5 is out of range: use a whole number from 0 to 2147483647 (the seeds the Blender panel takes)"),
+        # 2^32 made seed 0's motion (a reported fault): out of the panel's range, so refused.
+        (["generate", str(speech_wav), "-o", str(tmp_path / "x.npz"), "--checkpoint", tiny, "--seed", "4294967296"],
+         "seed 4294967296 is out of range"),
     ]
     for argv, message in cases:
         assert main(argv) == 2, argv
@@ -202,7 +214,6 @@ def test_bad_outputs_and_arguments_are_refused_before_any_work(tiny, speech_wav,
     cases = [
         (["-o", str(tmp_path / "take.fbx")], "is a .fbx file, but only .npz, .bvh, .blend files can be written"),
         (["-o", str(tmp_path / "x.bvh"), "--format", "npz"], "names a .bvh file but the format .npz was asked for"),
-        (["-o", str(tmp_path / "x.npz"), "--seed", "-5"], "seed -5 is negative: use 0 or more"),
         (["-o", str(tmp_path / "x.npz"), "--threads", "0"], "--threads 0: give 1 or more CPU threads"),
         (["-o", str(tmp_path / "x.npz"), "--parts", ""], "no body part named"),
         (["-o", str(tmp_path / "notes.txt" / "out" / "x.npz")], "'" + str(tmp_path / "notes.txt") + "' is a file"),

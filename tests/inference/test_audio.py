@@ -8,7 +8,8 @@ soundfile = pytest.importorskip("soundfile")
 
 from gestura.inference import audio as audio_module
 from gestura.inference import notices
-from gestura.inference.audio import (AudioError, DownmixWarning, SilentAudioWarning, TruncatedAudioWarning, load_audio,
+from gestura.inference.audio import (AudioError, DownmixWarning, ShortAudioWarning, SilentAudioWarning,
+                                     TruncatedAudioWarning, load_audio,
                                      mix_to_mono, resample, resample_numpy)
 
 
@@ -84,6 +85,21 @@ def test_silent_audio_warns_but_loads(tmp_path):
     # True: the motion is not promised to be idle (the model still moves), only speech-free.
     assert [str(w.message) for w in caught] == [
         f"Audio file '{path}' is silent (peak below -80 dBFS): the motion will not follow any speech"]
+
+
+def test_audio_shorter_than_a_syllable_warns_but_loads(tmp_path):
+    # A reported fault: 100 samples (6 ms) made a 1-frame motion without a word.
+    path = tmp_path / "tick.wav"
+    soundfile.write(str(path), np.full(100, 0.3, np.float32), 16000)
+    with pytest.warns(ShortAudioWarning) as caught:
+        wave = load_audio(path)
+    assert len(wave) == 100
+    assert [str(w.message) for w in caught] == [
+        f"Audio file '{path}' is only 0.01 s long: the motion will be a few frames with no gesture; choose a "
+        f"recording of a word or more"]
+    with warnings.catch_warnings():  # a quarter of a second is long enough
+        warnings.simplefilter("error")
+        assert len(audio_module.prepare_waveform(np.full(4000, 0.3, np.float32), 16000)) == 4000
 
 
 def test_loud_audio_does_not_warn(speech_wav):

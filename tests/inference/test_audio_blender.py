@@ -183,5 +183,6 @@ def test_with_soundfile_too_what_soundfile_cannot_read_is_decoded_by_aud(aud, sp
     text = tmp_path / "notes.wav"
     text.write_text("not audio")
     # Neither decoder reads it: one message, with the formats this Python has.
-    with pytest.raises(AudioError, match=r"cannot be decoded \(.*\): use one of \.wav, \.flac, .*\.aac"):
+    with pytest.raises(AudioError, match=r"cannot be decoded \(.*\): it is not audio or is damaged; check it, or "
+                                         r"convert it with ffmpeg to one of \.wav, \.flac, .*\.aac"):
         load_audio(text)

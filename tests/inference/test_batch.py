@@ -6,7 +6,7 @@ import pytest
 import os
 
 from gestura.inference.batch import (BLENDER_AUDIO_EXTENSIONS, JobError, action_name, bones_for_parts, check_output_folder,
-                          check_seed, collect_audio, output_paths, parse_parts)
+                          collect_audio, output_paths, parse_parts)
 from gestura.rigs.skeleton import HAND_JOINTS, JOINT_NAMES, PARTS
 
 
@@ -25,12 +25,6 @@ def test_parts_parse_in_model_order_and_unknown_parts_name_the_choices():
     for nothing in ("", " ", ","):  # an empty --parts names no part; it does not mean all of them
         with pytest.raises(JobError, match="no body part named"):
             parse_parts(nothing)
-
-
-def test_negative_seeds_are_refused_like_the_panel():
-    assert check_seed(0) == 0 and check_seed(99999) == 99999
-    with pytest.raises(JobError, match="seed -5 is negative: use 0 or more"):
-        check_seed(-5)
 
 
 def test_bones_follow_parts_and_eyes_are_never_keyed():

@@ -246,6 +246,12 @@ def test_not_a_checkpoint_and_missing_file(tmp_path):
     junk.write_bytes(struct.pack("<Q", 5) + b"hello" + b"\0" * 8)
     with pytest.raises(CheckpointError, match="unreadable safetensors header"):
         load_checkpoint(junk)
+    # An audio file given as the checkpoint: said so, not as a header of 2.4e15 bytes (a reported fault).
+    wav = tmp_path / "speech.wav"
+    wav.write_bytes(b"RIFF\x24\x08\x00\x00WAVEfmt " + b"\0" * 64)
+    with pytest.raises(CheckpointError, match=r"speech.wav' is not a safetensors file \(its first 8 bytes are not a "
+                                              r"header length\)\. Re-download or re-export it"):
+        load_checkpoint(wav)
     other = tmp_path / "other.safetensors"
     safetensors_np.save_file({"w": np.zeros(2, np.float32)}, other, {"format": "pt"})
     with pytest.raises(CheckpointError, match="not a Gestura checkpoint"):

@@ -308,7 +308,7 @@ def test_style_strength_reaches_the_span_and_plan_strength_adds_an_empty_plan_ro
     assert np.abs(heard(style_strength=2.0, plan_strength=1.0)[1].poses - as_learnt.poses).max() > 0.01
     assert np.abs(heard(style_strength=1.0, plan_strength=2.0)[1].poses - as_learnt.poses).max() > 0.01
     assert np.abs(heard(style_strength=1.0, plan_strength=0.0)[1].poses - as_learnt.poses).max() > 0.01
-    with pytest.raises(GenerationError, match="plan strength must be a number >= 0"):
+    with pytest.raises(GenerationError, match="plan strength must be a finite number >= 0"):
         run(checkpoint, speech, plan_strength=-1.0)
 
 
@@ -594,7 +594,7 @@ def test_bad_requests_fail_clearly(checkpoint, speech):
         run(checkpoint, speech, parts=("tail",))
     with pytest.raises(GenerationError, match="temperature"):
         run(checkpoint, speech, temperature=-1)
-    with pytest.raises(GenerationError, match="style strength must be a number >= 0"):
+    with pytest.raises(GenerationError, match="style strength must be a finite number >= 0"):
         run(checkpoint, speech, style_strength=-0.5)
     with pytest.raises(GenerationError, match="unknown engine"):
         generate(GenerationRequest(audio=speech), checkpoint=checkpoint, engine="tpu")

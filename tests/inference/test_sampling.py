@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from gestura.inference.sampling import PASSES, guided, part_rngs, sample_codes, still_hidden
+from gestura.inference.sampling import MAX_SEED, PASSES, check_seed, guided, part_rngs, sample_codes, still_hidden
 
 # Three codes with probabilities 0.5, 0.3 and 0.2 under softmax(logits), at every position.
 P = np.array([0.5, 0.3, 0.2])
@@ -93,6 +93,15 @@ def test_a_temperature_per_position_takes_the_argmax_where_it_is_zero_and_draws_
     # Truncation applies to the drawn positions alone.
     mixed = sample_codes(logits, np.random.default_rng(12), temperature, top_k=1)
     np.testing.assert_array_equal(mixed[0], argmax[0])
+
+
+def test_seeds_are_the_whole_numbers_the_blender_panel_takes():
+    assert check_seed(0) == 0 and check_seed(np.int64(MAX_SEED)) == MAX_SEED == 2**31 - 1
+    for bad in (-1, MAX_SEED + 1, 2**32, 1.5, True, "3"):
+        with pytest.raises(ValueError, match="is out of range: use a whole number from 0 to 2147483647"):
+            check_seed(bad)
+    # Every seed of that range draws its own codes (2^32 used to draw seed 0's, silently).
+    assert part_rngs(MAX_SEED)["upper"].random() != part_rngs(0)["upper"].random()
 
 
 def test_each_part_has_its_own_stream_whatever_parts_are_on():
