@@ -38,14 +38,15 @@ def blender_reports_silenced():
     own words what they wrote and why something failed. POSIX only; elsewhere a no-op."""
     try:
         libc = ctypes.CDLL(None) if os.name == "posix" else None
+        saved = os.dup(1) if libc is not None else None  # no fd 1 (a detached process): nothing to drop
     except OSError:
-        libc = None
-    if libc is None:
+        libc = saved = None
+    if saved is None:
         yield
         return
-    sys.stdout.flush()
+    flush = getattr(sys.stdout, "flush", lambda: None)  # sys.stdout may be None in a GUI process
+    flush()
     libc.fflush(None)
-    saved = os.dup(1)
     try:
         null = os.open(os.devnull, os.O_WRONLY)
         os.dup2(null, 1)
@@ -53,7 +54,7 @@ def blender_reports_silenced():
         try:
             yield
         finally:
-            sys.stdout.flush()
+            flush()
             libc.fflush(None)  # Blender's buffered lines go to the null device, not after it
             os.dup2(saved, 1)
     finally:
