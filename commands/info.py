@@ -4,8 +4,6 @@ from __future__ import annotations
 import importlib.util
 import platform
 
-import numpy as np
-
 from ..errors import CommandError
 from ..rigs.skeleton import PARTS
 
@@ -16,7 +14,7 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     from .. import __version__
-    from ..inference.architecture import parameter_count, tensor_shapes
+    from ..inference.architecture import parameter_count
     from ..inference.checkpoint import CheckpointError, default_checkpoint_path, load_checkpoint
 
     print(f"gestura {__version__} on Python {platform.python_version()} ({platform.machine()})")
@@ -39,8 +37,7 @@ def run(args) -> int:
         return 0
     config = checkpoint.config
     # `gestura params` counts a named config, which has no stroke planner: say what the difference is.
-    planner = sum(int(np.prod(shape)) for name, shape in tensor_shapes(config).items()
-                  if name.startswith("generator.planner."))
+    planner = sum(t.size for name, t in checkpoint.tensors.items() if name.startswith("generator.planner."))
     print(f"model: {checkpoint.path}")
     print(f"  config {config.name}, {parameter_count(config):,} parameters, stage '{checkpoint.stage}'"
           + (f", family '{config.family}'" if config.family != "vq-mamba" else "")
