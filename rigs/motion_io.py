@@ -8,6 +8,7 @@ refused, never executed.
 """
 from __future__ import annotations
 
+import errno
 import io
 import os
 import tempfile
@@ -26,6 +27,10 @@ def probe_folder(folder) -> str | None:
     try:
         handle, name = tempfile.mkstemp(prefix=".gestura-probe-", dir=os.fspath(folder))
     except OSError as error:
+        if error.errno == errno.ENOENT and os.path.isdir(folder):
+            # A folder that exists yet refuses new names (/proc, some FUSE mounts): the OS's words
+            # would say it is missing.
+            return "it does not take new files"
         return error.strerror or str(error)
     os.close(handle)
     os.unlink(name)

@@ -1,5 +1,6 @@
 import pickle
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -456,3 +457,11 @@ def test_a_write_that_fails_midway_is_one_sentence_and_leaves_the_old_file(tmp_p
     assert done.stdout == f"could not write {target}: File too large\n"
     assert target.read_bytes() == b"the user's file"
     assert [p.name for p in tmp_path.iterdir()] == ["clip.npz"]  # no temporary file left
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+def test_a_folder_that_exists_but_takes_no_files_is_not_called_missing():
+    # /proc exists and refuses new names with ENOENT; the message said "No such file or directory".
+    with pytest.raises(MotionError, match=r"^cannot write /proc/clip\.npz: folder /proc is not writable "
+                                          r"\(it does not take new files\)$"):
+        motion_io.check_output("/proc/clip.npz")
