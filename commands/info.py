@@ -26,6 +26,9 @@ def run(args) -> int:
 
         cuda = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no CUDA device"
         print(f"  torch {torch.__version__}: {cuda}")
+    from ..inference.engines.registry import resolve_engine
+
+    print(f"  engine 'auto' (gestura generate's default) runs {resolve_engine('auto').describe()}")
 
     path = args.checkpoint or default_checkpoint_path()
     try:

@@ -33,6 +33,15 @@ def test_console_command_reports_version_and_engines():
     assert "gestura 0.1.0" in done.stdout
     assert "numpy" in done.stdout
     assert "model:" in done.stdout
+    # Which engine generation takes when none is named: torch where it is installed, on CUDA if any.
+    import importlib.util
+    if importlib.util.find_spec("torch") is not None:
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        assert f"  engine 'auto' (gestura generate's default) runs torch on {device}\n" in done.stdout
+    else:
+        assert "  engine 'auto' (gestura generate's default) runs numpy on cpu\n" in done.stdout
 
 
 def test_info_on_a_missing_checkpoint_is_one_line_error(tmp_path):

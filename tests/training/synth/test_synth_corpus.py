@@ -209,7 +209,7 @@ def test_eval_on_a_synth_corpus_reports_what_another_draw_of_the_synthesizer_rea
     report = tmp_path / "eval.json"
     assert cli.main(["eval", "--data", str(small_corpus), "--checkpoint", str(resolve_checkpoint(None).path),
                      "--json", str(report), "--no-progress", "--threads", "1", "--rest-seeds", "0",
-                     "--seed", "4"]) == 0
+                     "--seed", "4", "--takes", "2"]) == 0
     table = capsys.readouterr().out
     result = json.loads(report.read_text())
     # The synthesizer with other seeds (10000 + seed + clip index) on the test clips' speech, scored
@@ -224,3 +224,21 @@ def test_eval_on_a_synth_corpus_reports_what_another_draw_of_the_synthesizer_rea
     # Not the data itself: its own draw strokes on every one of its apexes.
     assert draw["apex_ratio"] != pytest.approx(result["ground_truth"]["apex_ratio"], rel=1e-3)
     assert f"the synthesizer with other seeds on the same audio: apex ratio {draw['apex_ratio']:.2f}" in table
+    # Its speaker figures over as many draws as takes (draw k: seed 10000 + seed + 1000 k + clip index),
+    # pooled as the takes are: over the data's, hand height above the rest pose.
+    from gestura.training import evaluate
+
+    again_2 = [joint_positions(gestures.synthesize(c.wave, styles.get_style(c.ref.style.split("_")[1]), seed=11_004 + i))
+               for i, c in enumerate(clips)]
+    truth = evaluate.style_stats([c.positions for c in clips], [c.ref.style for c in clips])
+    drawn = evaluate.style_stats(again + again_2, [c.ref.style for c in clips] * 2)
+    rest = result["rest_hand_height"]
+    for style, row in draw["styles"].items():
+        assert row["ratio"]["wrist_speed"] == pytest.approx(drawn[style]["wrist_speed"] / truth[style]["wrist_speed"])
+        assert row["ratio"]["hand_height"] == pytest.approx(
+            (drawn[style]["hand_height"] - rest) / (truth[style]["hand_height"] - rest))
+    inside = draw["styles_within_tolerance"]
+    ratios = [v for row in draw["styles"].values() for v in row["ratio"].values() if v is not None]
+    assert inside["of"] == len(ratios) and inside["within"] == sum(abs(v - 1) <= 0.25 for v in ratios)
+    assert (f"the synthesizer redrawn on the same audio (2 draws per clip, pooled as the takes are): "
+            f"{inside['within']} of {inside['of']} within 25 %") in table
